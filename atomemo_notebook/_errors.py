@@ -1,0 +1,231 @@
+"""The one exception tree of atomemo_notebook, and the one place that maps HTTP to it.
+
+AtomemoError
+ ├── MissingAPIKeyError             no key given and none in ATOMEMO_API_KEY
+ ├── APIConnectionError             the request did not get an HTTP answer
+ │    └── APITimeoutError
+ ├── APIResponseValidationError     a 2xx answer that is not what the call expects
+ └── APIError                       an HTTP error answer (status_code, code, message, body)
+      ├── BadRequestError 400
+      │    ├── TriggerInputsError             TRIGGER_INPUTS_ERROR
+      │    └── ConversationMessageMismatchError CONVERSATION_MESSAGE_MISMATCH
+      ├── AuthenticationError 401
+      ├── PermissionDeniedError 403
+      │    └── ConversationUserIdMismatchError CONVERSATION_USER_ID_MISMATCH
+      ├── NotFoundError 404
+      │    ├── AppOrTriggerNotFoundError       APP_OR_TRIGGER_NOT_FOUND
+      │    ├── ConversationNotFoundError       CONVERSATION_NOT_FOUND
+      │    ├── ParentNotFoundError             PARENT_NOT_FOUND
+      │    └── MessageNotFoundError            NOT_FOUND
+      ├── ConflictError 409
+      ├── UnresumableStreamError 410           UNRESUMABLE_STREAM
+      ├── UnprocessableEntityError 422
+      ├── RateLimitError 429
+      └── InternalServerError >= 500
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APITimeoutError",
+    "AppOrTriggerNotFoundError",
+    "AtomemoError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ConversationMessageMismatchError",
+    "ConversationNotFoundError",
+    "ConversationUserIdMismatchError",
+    "InternalServerError",
+    "MessageNotFoundError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "ParentNotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "TriggerInputsError",
+    "UnprocessableEntityError",
+    "UnresumableStreamError",
+]
+
+EXCERPT_CHARS = 300
+
+
+class AtomemoError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class MissingAPIKeyError(AtomemoError):
+    def __init__(self) -> None:
+        super().__init__(
+            "No API key: pass Client(api_key=...) or set ATOMEMO_API_KEY "
+            "(or use atomemo_notebook.LocalServer for the offline demo server)."
+        )
+
+
+class APIConnectionError(AtomemoError):
+    def __init__(self, message: str = "Connection error.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class APITimeoutError(APIConnectionError):
+    def __init__(self, message: str = "Request timed out.") -> None:
+        super().__init__(message)
+
+
+class APIResponseValidationError(AtomemoError):
+    def __init__(self, message: str, *, status_code: int, body: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+
+
+class APIError(AtomemoError):
+    """An HTTP error answer. `code` is the API's error code when the body names one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        text = f"{status_code} {code}: {message}" if code else f"{status_code}: {message}"
+        super().__init__(text)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        self.request_id = request_id
+
+
+class BadRequestError(APIError): ...
+
+
+class AuthenticationError(APIError): ...
+
+
+class PermissionDeniedError(APIError): ...
+
+
+class NotFoundError(APIError): ...
+
+
+class ConflictError(APIError): ...
+
+
+class UnprocessableEntityError(APIError): ...
+
+
+class RateLimitError(APIError): ...
+
+
+class InternalServerError(APIError): ...
+
+
+class TriggerInputsError(BadRequestError): ...
+
+
+class ConversationMessageMismatchError(BadRequestError): ...
+
+
+class ConversationUserIdMismatchError(PermissionDeniedError): ...
+
+
+class AppOrTriggerNotFoundError(NotFoundError): ...
+
+
+class ConversationNotFoundError(NotFoundError): ...
+
+
+class ParentNotFoundError(NotFoundError): ...
+
+
+class MessageNotFoundError(NotFoundError): ...
+
+
+class UnresumableStreamError(APIError): ...
+
+
+STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+# A documented code wins over the status: it is the more specific fact.
+CODE_ERRORS: dict[str, type[APIError]] = {
+    "APP_OR_TRIGGER_NOT_FOUND": AppOrTriggerNotFoundError,
+    "CONVERSATION_NOT_FOUND": ConversationNotFoundError,
+    "CONVERSATION_USER_ID_MISMATCH": ConversationUserIdMismatchError,
+    "CONVERSATION_MESSAGE_MISMATCH": ConversationMessageMismatchError,
+    "PARENT_NOT_FOUND": ParentNotFoundError,
+    "TRIGGER_INPUTS_ERROR": TriggerInputsError,
+    "NOT_FOUND": MessageNotFoundError,
+    "UNRESUMABLE_STREAM": UnresumableStreamError,
+}
+
+
+def error_class(status_code: int, code: str | None) -> type[APIError]:
+    if code in CODE_ERRORS:
+        return CODE_ERRORS[code]
+    if status_code >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status_code, APIError)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _code_and_message(payload: Any) -> tuple[str | None, str | None]:
+    if not isinstance(payload, dict):
+        return None, None
+    code = payload.get("code") or payload.get("errorCode")
+    message = payload.get("message")
+    nested = payload.get("error")
+    if isinstance(nested, dict):
+        code = code or nested.get("code")
+        message = message or nested.get("message")
+    elif isinstance(nested, str):
+        message = message or nested
+    return (str(code) if code else None), (str(message) if message else None)
+
+
+def make_api_error(
+    status_code: int,
+    body_text: str,
+    *,
+    request_id: str | None = None,
+    reason: str = "",
+) -> APIError:
+    """Build the right APIError from a status and a body, JSON or not."""
+    try:
+        body: Any = json.loads(body_text) if body_text else None
+    except ValueError:
+        body = body_text
+    code, message = _code_and_message(body)
+    if message is None:
+        shown = excerpt(body_text) if body_text else "(empty body)"
+        message = f"{reason or 'HTTP error'}; body: {shown}" if not code else reason or shown
+    cls = error_class(status_code, code)
+    return cls(message, status_code=status_code, code=code, body=body, request_id=request_id)
+
+
+# Codes that say the request itself is wrong: retrying cannot help, whatever the status.
+PERMANENT_CODES = frozenset(CODE_ERRORS)

@@ -1,0 +1,272 @@
+"""Typed SSE events of the Chat API.
+
+Every event keeps `.event` (the wire name) and `.data` (the wire payload dict, or None);
+typed attributes are read from `.data` on access, so building an event costs one object.
+Unknown names arrive as a plain `Event`; a frame that is not JSON as `MalformedFrame`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ._models import Message, parse_datetime
+
+__all__ = [
+    "ChatMessage",
+    "Event",
+    "ExecutionFinished",
+    "ExecutionStarted",
+    "Heartbeat",
+    "MalformedFrame",
+    "MessageCreated",
+    "NodeFinished",
+    "NodeStarted",
+    "StreamRecovered",
+    "ToolCallStarted",
+    "ToolResponse",
+    "event_from_wire",
+    "parse_frame",
+]
+
+
+class Event:
+    """One event of a message stream."""
+
+    __slots__ = ("data", "event")
+
+    def __init__(self, event: str, data: dict[str, Any] | None = None) -> None:
+        self.event = event
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(event={self.event!r}, data={self.data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and (self.event, self.data) == (other.event, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object as it travels in a `data:` line."""
+        return {"event": self.event} if self.data is None else {"event": self.event, "data": self.data}
+
+    def _get(self, key: str, default: Any = None) -> Any:
+        return default if self.data is None else self.data.get(key, default)
+
+
+class _ResourceEvent(Event):
+    __slots__ = ()
+
+    @property
+    def resource_type(self) -> str | None:
+        value = self._get("resource_type")
+        return None if value is None else str(value)
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        value = self._get("resource")
+        return value if isinstance(value, dict) else {}
+
+
+class MessageCreated(Event):
+    __slots__ = ()
+
+    @property
+    def message_id(self) -> str:
+        return str(self._get("message_id", ""))
+
+    @property
+    def conversation_id(self) -> str:
+        return str(self._get("conversation_id", ""))
+
+
+class ChatMessage(Event):
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        value = self._get("text", "")
+        return value if isinstance(value, str) else str(value)
+
+
+class _ExecutionEvent(_ResourceEvent):
+    __slots__ = ()
+
+    @property
+    def execution_id(self) -> str:
+        return str(self.resource.get("id", ""))
+
+    @property
+    def status(self) -> str:
+        return str(self.resource.get("status", ""))
+
+    @property
+    def trigger_id(self) -> str | None:
+        return self.resource.get("trigger_id")
+
+    @property
+    def app_version_id(self) -> str | None:
+        return self.resource.get("app_version_id")
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.resource.get("conversation_id")
+
+    @property
+    def created_at(self) -> datetime | None:
+        return parse_datetime(self.resource.get("created_at"))
+
+
+class ExecutionStarted(_ExecutionEvent):
+    __slots__ = ()
+
+
+class ExecutionFinished(_ExecutionEvent):
+    __slots__ = ()
+
+
+class _NodeEvent(_ResourceEvent):
+    __slots__ = ()
+
+    @property
+    def result_id(self) -> str:
+        return str(self.resource.get("id", ""))
+
+    @property
+    def node_id(self) -> str:
+        return str(self.resource.get("node_id", ""))
+
+    @property
+    def execution_id(self) -> str | None:
+        return self.resource.get("execution_id")
+
+    @property
+    def status(self) -> str:
+        return str(self.resource.get("status", ""))
+
+    @property
+    def json_output(self) -> Any:
+        return self.resource.get("json_output")
+
+    @property
+    def out_ports(self) -> list[int]:
+        ports = self.resource.get("out_ports")
+        return list(ports) if isinstance(ports, list) else []
+
+    @property
+    def error(self) -> str | None:
+        return self.resource.get("error")
+
+
+class NodeStarted(_NodeEvent):
+    __slots__ = ()
+
+
+class NodeFinished(_NodeEvent):
+    __slots__ = ()
+
+
+class _ToolEvent(_ResourceEvent):
+    __slots__ = ()
+
+    @property
+    def tool_call_id(self) -> str:
+        return str(self.resource.get("id", ""))
+
+    @property
+    def node_id(self) -> str:
+        return str(self.resource.get("node_id", ""))
+
+    @property
+    def tool_name(self) -> str:
+        return str(self.resource.get("tool_name", ""))
+
+
+class ToolCallStarted(_ToolEvent):
+    __slots__ = ()
+
+    @property
+    def args(self) -> Any:
+        return self.resource.get("args")
+
+
+class ToolResponse(_ToolEvent):
+    __slots__ = ()
+
+    @property
+    def result(self) -> Any:
+        return self.resource.get("result")
+
+
+class Heartbeat(Event):
+    __slots__ = ()
+
+
+class MalformedFrame(Event):
+    """A `data:` payload that is not a JSON event object. Kept, so nothing is lost silently."""
+
+    __slots__ = ()
+    NAME = "_malformed_frame"
+
+    @property
+    def raw(self) -> str:
+        return str(self._get("raw", ""))
+
+    @property
+    def error(self) -> str:
+        return str(self._get("error", ""))
+
+
+class StreamRecovered(Event):
+    """Ends a stream whose resume window had passed: the message as the server stored it."""
+
+    __slots__ = ()
+    NAME = "_stream_recovered"
+
+    @property
+    def message(self) -> Message:
+        return Message.from_wire(self._get("message") or {})
+
+    @property
+    def status(self) -> str:
+        return self.message.status
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "message_created": MessageCreated,
+    "chat_message": ChatMessage,
+    "execution_started": ExecutionStarted,
+    "execution_finished": ExecutionFinished,
+    "node_started": NodeStarted,
+    "node_finished": NodeFinished,
+    "tool_call_started": ToolCallStarted,
+    "tool_response": ToolResponse,
+    "heartbeat": Heartbeat,
+    MalformedFrame.NAME: MalformedFrame,
+    StreamRecovered.NAME: StreamRecovered,
+}
+
+_json_loads = json.loads
+
+
+def event_from_wire(name: str, data: Any) -> Event:
+    cls = EVENT_TYPES.get(name, Event)
+    return cls(name, data if isinstance(data, dict) else None)
+
+
+def parse_frame(payload: str) -> Event:
+    """One SSE `data` payload -> an Event. Never raises."""
+    try:
+        obj = _json_loads(payload)
+        name = obj["event"]
+        if not isinstance(name, str):
+            raise TypeError("'event' is not a string")
+    except (ValueError, TypeError, KeyError) as exc:
+        return MalformedFrame(
+            MalformedFrame.NAME, {"raw": payload[:2000], "error": f"{type(exc).__name__}: {exc}"}
+        )
+    data = obj.get("data")
+    cls = EVENT_TYPES.get(name, Event)
+    return cls(name, data if isinstance(data, dict) else None)

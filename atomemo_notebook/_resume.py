@@ -1,0 +1,100 @@
+"""Decisions of a message stream that must lose nothing, with no I/O: which event to
+pass on, when to resume, when to give up, and how to finish from stored history."""
+
+from __future__ import annotations
+
+from ._errors import APIConnectionError
+from ._events import ChatMessage, Event, MessageCreated, StreamRecovered
+from ._models import Message
+
+__all__ = ["StreamState", "backoff_delay"]
+
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 60.0
+
+
+def backoff_delay(attempt: int, retry_after: str | None = None) -> float:
+    """Seconds to wait before try number `attempt` (1-based): Retry-After first, else 0.5 s doubling."""
+    if retry_after is not None:
+        try:
+            return float(min(max(float(retry_after), 0.0), MAX_RETRY_AFTER))
+        except ValueError:
+            pass  # an HTTP-date or garbage: fall back to our own schedule
+    return float(min(INITIAL_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
+
+
+class StreamState:
+    """Folds what the consumer has already seen, so a resumed stream repeats nothing."""
+
+    def __init__(self, max_resumes: int) -> None:
+        self.max_resumes = max_resumes
+        self.message_id: str | None = None
+        self.conversation_id: str | None = None
+        self.finished = False  # execution_finished seen: the stream may end now
+        self.resumes = 0
+        self.recovered = False
+        self._delivered = 0  # non-heartbeat events passed on, the unit a replay is counted in
+        self._text: list[str] = []
+        self._check_replay = False
+        self._skip = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def accept(self, event: Event) -> bool:
+        """True when the consumer should see this event."""
+        name = event.event
+        if name == "heartbeat":
+            return True
+        if self._skip:
+            self._skip -= 1
+            return False
+        if self._check_replay:
+            self._check_replay = False
+            if isinstance(event, MessageCreated) and event.message_id == self.message_id:
+                # The server replays from the first event: drop what was already passed on.
+                self._skip = self._delivered - 1
+                return False
+        if name == "chat_message":
+            self._text.append(event.text)  # type: ignore[attr-defined]
+        elif name == "message_created" and self.message_id is None:
+            self.message_id = event.message_id  # type: ignore[attr-defined]
+            self.conversation_id = event.conversation_id  # type: ignore[attr-defined]
+        elif name == "execution_finished":
+            self.finished = True
+        self._delivered += 1
+        return True
+
+    def on_break(self, cause: BaseException | None) -> None:
+        """The connection ended before the execution did: allow a resume, or raise."""
+        if self.message_id is None:
+            what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
+            raise APIConnectionError(
+                f"{what} before the server confirmed the message; it was not resent, "
+                "since that could create it twice"
+            )
+        if self.resumes >= self.max_resumes:
+            raise APIConnectionError(
+                f"gave up resuming message {self.message_id} after {self.resumes} tries"
+            )
+        self.resumes += 1
+        self._check_replay = True
+        self._skip = 0
+
+    def resume_delay(self) -> float:
+        # The first resume is immediate: a dropped connection is usually not a busy server.
+        return 0.0 if self.resumes <= 1 else backoff_delay(self.resumes - 1)
+
+    def recover(self, message: Message) -> list[Event]:
+        """Finish from the stored message: the missing tail of the text, then a marker."""
+        self.recovered = True
+        self.finished = True
+        events: list[Event] = []
+        seen = self.text
+        answer = message.answer or ""
+        if len(answer) > len(seen) and answer.startswith(seen):
+            events.append(ChatMessage("chat_message", {"text": answer[len(seen):]}))
+        events.append(StreamRecovered(StreamRecovered.NAME, {"message": message.to_wire()}))
+        return events

@@ -1,0 +1,184 @@
+"""Event streams of one message: iterate events as they arrive; resume transparently.
+
+The decisions live in `StreamState`; these two classes only wait, in their own way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+
+from . import _calls as calls
+from ._errors import APIConnectionError, MessageNotFoundError, UnresumableStreamError
+from ._events import Event, parse_frame
+from ._models import Message
+from ._resume import StreamState
+from ._sse import FrameDecoder
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+
+__all__ = ["AsyncEventStream", "EventStream"]
+
+
+def _recovery_call(state: StreamState) -> calls.Call[list[Message]]:
+    if not state.conversation_id:
+        raise APIConnectionError("stream unresumable and its conversation is unknown")
+    return calls.get_messages(state.conversation_id, end_message_id=state.message_id,
+                              include_end=True)
+
+
+def _pick(state: StreamState, messages: list[Message]) -> Message:
+    for message in messages:
+        if message.id == state.message_id:
+            return message
+    raise MessageNotFoundError(
+        f"message {state.message_id} is neither resumable nor in its conversation's history",
+        status_code=404, code="NOT_FOUND",
+    )
+
+
+class _StreamBase:
+    _state: StreamState
+
+    @property
+    def message_id(self) -> str | None:
+        return self._state.message_id
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self._state.conversation_id
+
+    @property
+    def resumes(self) -> int:
+        """How many times the stream was resumed after a broken connection."""
+        return self._state.resumes
+
+    @property
+    def recovered(self) -> bool:
+        """True when the end came from stored history because the stream was unresumable."""
+        return self._state.recovered
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(message_id={self.message_id!r}, resumes={self.resumes})"
+
+
+class EventStream(_StreamBase):
+    """Iterator of `Event`s and a context manager; `close()` ends it early."""
+
+    def __init__(self, client: Client, response: httpx.Response, state: StreamState) -> None:
+        self._client = client
+        self._response = response
+        self._state = state
+        self._closed = False
+        self._iterator = self._events()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._iterator)
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._response.close()
+
+    def _events(self) -> Iterator[Event]:
+        state, accept = self._state, self._state.accept
+        while True:
+            cause: BaseException | None = None
+            decoder = FrameDecoder()
+            try:
+                for text in self._response.iter_text():
+                    for sse in decoder.feed(text):
+                        event = parse_frame(sse.data)
+                        if accept(event):
+                            yield event
+            except httpx.TransportError as exc:
+                cause = exc
+            finally:
+                self._response.close()
+            if self._closed or state.finished:
+                return
+            while True:
+                state.on_break(cause)
+                time.sleep(state.resume_delay())
+                try:
+                    self._response = self._client._send(calls.resume_stream(str(state.message_id)))
+                    break
+                except UnresumableStreamError:
+                    message = _pick(state, self._client._call(_recovery_call(state)))
+                    yield from state.recover(message)
+                    return
+                except APIConnectionError as exc:
+                    cause = exc
+
+
+class AsyncEventStream(_StreamBase):
+    """Async iterator of `Event`s and an async context manager; `await close()` ends it early."""
+
+    def __init__(self, client: AsyncClient, response: httpx.Response, state: StreamState) -> None:
+        self._client = client
+        self._response = response
+        self._state = state
+        self._closed = False
+        self._iterator = self._events()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self._iterator.__anext__()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._response.aclose()
+
+    async def _events(self) -> AsyncIterator[Event]:
+        state, accept = self._state, self._state.accept
+        while True:
+            cause: BaseException | None = None
+            decoder = FrameDecoder()
+            try:
+                async for text in self._response.aiter_text():
+                    for sse in decoder.feed(text):
+                        event = parse_frame(sse.data)
+                        if accept(event):
+                            yield event
+            except httpx.TransportError as exc:
+                cause = exc
+            finally:
+                await self._response.aclose()
+            if self._closed or state.finished:
+                return
+            while True:
+                state.on_break(cause)
+                await anyio.sleep(state.resume_delay())
+                try:
+                    self._response = await self._client._send(
+                        calls.resume_stream(str(state.message_id))
+                    )
+                    break
+                except UnresumableStreamError:
+                    message = _pick(state, await self._client._call(_recovery_call(state)))
+                    for event in state.recover(message):
+                        yield event
+                    return
+                except APIConnectionError as exc:
+                    cause = exc

@@ -1,0 +1,44 @@
+"""`atomemo-notebook serve`: run the embedded server and print how to reach it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="atomemo-notebook")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the embedded Atomemo-compatible server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument("--db", default="atomemo-local.sqlite3",
+                       help="SQLite file, or :memory: (default atomemo-local.sqlite3)")
+    serve.add_argument("--api-key", default=None, help="the key clients must send (default: random)")
+    serve.add_argument("--test-mode", action="store_true",
+                       help="honour X-Atomemo-Fault / X-Atomemo-Pace headers")
+    args = parser.parse_args(argv)
+
+    try:
+        from .server import LocalServer
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        parser.error(f"the server needs the 'server' extra: pip install 'atomemo-notebook[server]' ({exc})")
+    server = LocalServer(host=args.host, port=args.port, db=args.db, api_key=args.api_key,
+                         test_mode=args.test_mode)
+    server.start()
+    # One JSON line first, so scripts can read it before anything else is printed.
+    sys.stdout.write(json.dumps(server.info()) + "\n")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

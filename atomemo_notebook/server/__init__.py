@@ -1,0 +1,8 @@
+"""The embedded Atomemo-compatible server: the offline default for demos and the real
+counterpart of every test. Needs the `server` extra (starlette, uvicorn)."""
+
+from ._app import ServerConfig, create_app
+from ._demo import DEMO_APPS, DemoApp
+from ._local import LocalServer
+
+__all__ = ["DEMO_APPS", "DemoApp", "LocalServer", "ServerConfig", "create_app"]

@@ -1,0 +1,340 @@
+"""The demo apps: deterministic workflows (same query, same stream) built from
+realistic Atomemo node types. Each app turns a query into a Plan; _runs plays it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://atomemo-notebook.local/demo")
+CREATED_AT = "2026-01-05T09:00:00.000Z"
+
+
+def stable_id(*parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+
+
+@dataclasses.dataclass
+class ToolCall:
+    tool_name: str
+    args: dict[str, Any]
+    result: Any  # JSON-able; sent as a JSON string, as the spec's example does
+
+
+@dataclasses.dataclass
+class NodeRun:
+    node: str  # node slug within the app
+    output: Any = None
+    status: str = "succeeded"
+    out_ports: list[int] = dataclasses.field(default_factory=lambda: [0])
+    error: str | None = None
+    tools: list[ToolCall] = dataclasses.field(default_factory=list)
+    answer: str | None = None  # streamed as chat_message chunks while this node runs
+    children: list[NodeRun] = dataclasses.field(default_factory=list)  # runs inside a Loop
+
+
+@dataclasses.dataclass
+class Plan:
+    runs: list[NodeRun]
+    status: str = "succeeded"
+
+    @property
+    def answer(self) -> str | None:
+        parts = [r.answer for r in _walk(self.runs) if r.answer is not None]
+        return "".join(parts) if parts else None
+
+
+def _walk(runs: list[NodeRun]) -> list[NodeRun]:
+    out: list[NodeRun] = []
+    for run in runs:
+        out.append(run)
+        out.extend(_walk(run.children))
+    return out
+
+
+@dataclasses.dataclass
+class Variable:
+    label: str
+    variable: str
+    type: str  # "string" | "number"
+    required: bool = False
+    max_length: int | None = None
+    hidden: bool = False
+
+
+@dataclasses.dataclass
+class DemoApp:
+    slug: str
+    name: str
+    description: str
+    emoji: str
+    color: str
+    nodes: list[tuple[str, str, str]]  # (slug, name, type), the trigger first
+    plan: Callable[[str, dict[str, Any]], Plan]
+    variables: list[Variable] = dataclasses.field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return stable_id(self.slug)
+
+    @property
+    def version_id(self) -> str:
+        return stable_id(self.slug, "v1")
+
+    @property
+    def trigger_id(self) -> str:
+        return self.node_id(self.nodes[0][0])
+
+    def node_id(self, slug: str) -> str:
+        return stable_id(self.slug, "node", slug)
+
+    def snapshot(self) -> dict[str, Any]:
+        nodes: dict[str, Any] = {}
+        for slug, name, kind in self.nodes:
+            node: dict[str, Any] = {"id": self.node_id(slug), "name": name, "type": kind}
+            if kind == "chat_trigger":
+                node["data"] = {"variables": [
+                    {"label": v.label, "variable": v.variable, "type": v.type, "required": v.required,
+                     "maxLength": v.max_length, "hidden": v.hidden} for v in self.variables]}
+            nodes[node["id"]] = node
+        edges = [{"source": self.node_id(a[0]), "target": self.node_id(b[0])}
+                 for a, b in zip(self.nodes, self.nodes[1:], strict=False)]
+        return {"nodes": nodes, "edges": edges}
+
+    def wire(self) -> dict[str, Any]:
+        """The App object of GET /chat/app/{appId}."""
+        version = {
+            "id": self.version_id, "appId": self.id, "name": "v1.0",
+            "description": "Demo release", "snapshot": self.snapshot(), "screenshot": None,
+            "system": False, "createdBy": "atomemo-notebook", "createdAt": CREATED_AT,
+            "updatedAt": CREATED_AT,
+        }
+        return {
+            "id": self.id, "name": self.name, "description": self.description, "status": "active",
+            "activeVersionId": self.version_id, "activeVersion": version,
+            "icon": {"emoji": self.emoji}, "color": self.color,
+            "organizationId": stable_id("org"), "teamId": stable_id("team"),
+            "createdAt": CREATED_AT, "updatedAt": CREATED_AT,
+        }
+
+    def public(self) -> dict[str, str]:
+        return {"slug": self.slug, "name": self.name, "app_id": self.id,
+                "trigger_id": self.trigger_id}
+
+
+def query_text(query: Any) -> str:
+    if isinstance(query, dict):
+        return f"[file: {query.get('filename', 'unnamed')}]"
+    return str(query)
+
+
+def _trigger(query: Any, inputs: dict[str, Any]) -> NodeRun:
+    return NodeRun("trigger", output={"message": query_text(query), **inputs})
+
+
+# -- support assistant: Knowledge Retrieval -> LLM -> Answer ---------------------------------
+
+SUPPORT_ARTICLES = [
+    ("Getting started with workflows", 0.92),
+    ("Publishing a Chat Trigger", 0.87),
+    ("Troubleshooting API keys", 0.74),
+]
+
+PRICING = (
+    "Here are our current plans:\n\n"
+    "| Plan | Price | Seats | Runs / month |\n"
+    "|---|---|---|---|\n"
+    "| Starter | $9 / month | 1 | 1,000 |\n"
+    "| Team | $49 / month | 10 | 20,000 |\n"
+    "| Enterprise | Contact sales | Unlimited | Unlimited |\n\n"
+)
+
+SNIPPET = (
+    "You can call the workflow from Python:\n\n"
+    "```python\n"
+    "from atomemo_notebook import Client\n\n"
+    "with Client() as client:\n"
+    "    for event in client.send_message(app_id=APP, trigger_id=TRIGGER,\n"
+    "                                     query=\"Hello\", user_id=\"me\"):\n"
+    "        print(event.event)\n"
+    "```\n"
+)
+
+
+def _support(query: Any, inputs: dict[str, Any]) -> Plan:
+    text = query_text(query)
+    lower = text.lower()
+    words = re.findall(r"[a-z]{4,}", lower)
+    topic = words[0] if words else "your question"
+    body = PRICING if re.search(r"price|pricing|plan|cost", lower) else (
+        f"Thanks for asking about **{topic}**. I found these help-center articles:\n\n"
+        "| Article | Relevance |\n|---|---|\n"
+        + "".join(f"| {title} | {score:.2f} |\n" for title, score in SUPPORT_ARTICLES) + "\n"
+    )
+    answer = body + SNIPPET
+    if "long" in lower:
+        # A long answer, for stop/scroll demos: numbered sections, still deterministic.
+        answer += "".join(
+            f"\n### Section {i}\n\nDetail {i} about {topic}: step {i} of the setup guide, "
+            f"with the options that matter and the defaults we recommend.\n" for i in range(1, 61)
+        )
+    docs = [{"title": t, "score": s} for t, s in SUPPORT_ARTICLES]
+    return Plan([
+        _trigger(query, inputs),
+        NodeRun("retrieval", output={"documents": docs}),
+        NodeRun("llm", output={"text": answer, "usage": {"prompt_tokens": 412 + len(text),
+                                                          "completion_tokens": len(answer) // 4}}),
+        NodeRun("answer", output={"answer": answer}, answer=answer),
+    ])
+
+
+# -- tool-using agent: AI Agent with tools -> Answer ----------------------------------------
+
+def _agent(query: Any, inputs: dict[str, Any]) -> Plan:
+    text = query_text(query)
+    order = (re.findall(r"\d{3,}", text) or ["1042"])[0]
+    city_match = re.search(r"\bin ([A-Z][a-z]+)", text)
+    city = city_match.group(1) if city_match else "Berlin"
+    total = round(2 * 19.99 + 4.5, 2)
+    tools = [
+        ToolCall("lookup_order", {"order_id": f"A-{order}"},
+                 {"order_id": f"A-{order}", "status": "shipped", "items": 2, "carrier": "DHL"}),
+        ToolCall("get_weather", {"city": city, "units": "metric"},
+                 {"city": city, "temperature": 15, "conditions": "light rain"}),
+        ToolCall("calculator", {"expression": "2 * 19.99 + 4.5"}, {"value": total}),
+    ]
+    answer = (
+        f"Your order **A-{order}** has shipped with DHL (2 items, total **${total}**).\n\n"
+        f"Delivery weather in {city}: 15 °C, light rain, so expect a small delay.\n"
+    )
+    return Plan([
+        _trigger(query, inputs),
+        NodeRun("agent", output={"text": answer, "tool_calls": len(tools)}, tools=tools),
+        NodeRun("answer", output={"answer": answer}, answer=answer),
+    ])
+
+
+# -- flaky pipeline: Loop (break) around a failing HTTP Request, If -> apology Answer ---------
+
+def _flaky(query: Any, inputs: dict[str, Any]) -> Plan:
+    lower = query_text(query).lower()
+    attempts = [
+        NodeRun("http", status="failed", output=None, out_ports=[],
+                error=f"HTTP 503 Service Unavailable from inventory.example.com (attempt {i})")
+        for i in (1, 2)
+    ]
+    loop = NodeRun("loop", status="break", output={"iterations": 2, "reason": "max attempts"},
+                   children=attempts)
+    if "fail" in lower:
+        # No fallback branch: the execution itself fails, with no answer.
+        return Plan([_trigger(query, inputs), loop], status="failed")
+    apology = (
+        "Sorry, the inventory service is not answering right now. "
+        "I tried twice; please ask again in a few minutes.\n"
+    )
+    return Plan([
+        _trigger(query, inputs),
+        loop,
+        NodeRun("check", output={"condition": "http.status == 200", "value": False}, out_ports=[1]),
+        NodeRun("apology", output={"answer": apology}, answer=apology),
+    ])
+
+
+# -- echo: streams the query back verbatim; custom variables validated ----------------------
+
+def _echo(query: Any, inputs: dict[str, Any]) -> Plan:
+    text = query_text(query)
+    repeat = int(inputs.get("repeat", 1))
+    answer = text * repeat
+    return Plan([
+        _trigger(query, inputs),
+        NodeRun("answer", output={"answer_length": len(answer)}, answer=answer),
+    ])
+
+
+DEMO_APPS: dict[str, DemoApp] = {
+    app.slug: app
+    for app in [
+        DemoApp(
+            "support", "Support Assistant",
+            "Answers product questions from the help center (Knowledge Retrieval -> LLM -> Answer).",
+            "🛟", "#2563EB",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("retrieval", "Search help center", "knowledge_retrieval"),
+             ("llm", "Draft answer", "llm"),
+             ("answer", "Reply", "answer")],
+            _support,
+        ),
+        DemoApp(
+            "agent", "Order Agent",
+            "An AI Agent that looks up orders, weather and sums with tools.",
+            "🤖", "#7C3AED",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("agent", "Order agent", "ai_agent"),
+             ("answer", "Reply", "answer")],
+            _agent,
+        ),
+        DemoApp(
+            "flaky", "Flaky Pipeline",
+            "An inventory check whose HTTP Request fails; an If routes to an apology. "
+            "Queries containing 'fail' end the execution failed.",
+            "🧯", "#DC2626",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("loop", "Retry loop", "loop"),
+             ("http", "Fetch inventory", "http_request"),
+             ("check", "Request ok?", "if"),
+             ("apology", "Apology", "answer"),
+             ("report", "Inventory report", "answer")],
+            _flaky,
+        ),
+        DemoApp(
+            "echo", "Echo",
+            "Streams the query back verbatim; optional variables tone (text) and repeat (number).",
+            "🔁", "#059669",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("answer", "Echo", "answer")],
+            _echo,
+            variables=[
+                Variable("Tone", "tone", "string", max_length=20),
+                Variable("Repeat", "repeat", "number"),
+            ],
+        ),
+    ]
+}
+
+MAX_REPEAT = 100_000
+
+
+def validate_inputs(app: DemoApp, inputs: Any) -> str | None:
+    """The reason `inputs` break the trigger's custom variables, or None when they are fine."""
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, dict):
+        return "inputs must be an object"
+    declared = {v.variable: v for v in app.variables}
+    for key in inputs:
+        if key not in declared:
+            return f"unknown variable {key!r}" + (
+                f"; this trigger declares {sorted(declared)}" if declared else
+                "; this trigger declares no variables")
+    for var in app.variables:
+        if var.variable not in inputs:
+            if var.required:
+                return f"variable {var.variable!r} is required"
+            continue
+        value = inputs[var.variable]
+        if var.type == "string":
+            if not isinstance(value, str):
+                return f"variable {var.variable!r} must be a string, got {json.dumps(value)}"
+            if var.max_length is not None and len(value) > var.max_length:
+                return f"variable {var.variable!r} is longer than {var.max_length} characters"
+        elif var.type == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"variable {var.variable!r} must be a number, got {json.dumps(value)}"
+            if var.variable == "repeat" and not (1 <= value <= MAX_REPEAT and value == int(value)):
+                return f"variable 'repeat' must be a whole number from 1 to {MAX_REPEAT}"
+    return None

@@ -1,0 +1,118 @@
+"""LocalServer: the embedded server on a background thread, bound to loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+from ._app import ServerConfig, create_app
+from ._demo import DEMO_APPS
+
+
+class LocalServer:
+    """Run the embedded Atomemo-compatible server in this process.
+
+    >>> with LocalServer() as server:
+    ...     client = Client(server.api_key, base_url=server.base_url)
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, db: str = ":memory:",
+                 api_key: str | None = None, **config: Any) -> None:
+        if api_key is not None:
+            config["api_key"] = api_key
+        self.config = ServerConfig(db=db, **config)
+        self.host = host
+        self._port = port
+        self.asgi_app = create_app(self.config)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    def __repr__(self) -> str:
+        state = f"running at {self.base_url}" if self.running else "stopped"
+        return f"LocalServer({state})"
+
+    # -- what a client needs to know ---------------------------------------------------
+    @property
+    def api_key(self) -> str:
+        return self.config.api_key
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + "/api"
+
+    @property
+    def apps(self) -> dict[str, dict[str, str]]:
+        """slug -> {slug, name, app_id, trigger_id} of every demo app."""
+        return {slug: app.public() for slug, app in DEMO_APPS.items()}
+
+    def app(self, slug: str = "support") -> dict[str, str]:
+        return DEMO_APPS[slug].public()
+
+    def info(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "api_key": self.api_key,
+                "apps": list(self.apps.values())}
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> LocalServer:
+        if self.running:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        self._port = sock.getsockname()[1]
+        self._socket = sock
+        config = uvicorn.Config(self.asgi_app, log_level="warning", lifespan="off",
+                                timeout_graceful_shutdown=1, backlog=1024)
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=self._serve, args=(server, sock),
+                                        name="atomemo-local-server", daemon=True)
+        self._thread.start()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the embedded server failed to start")
+            self._thread.join(0.01)
+        return self
+
+    @staticmethod
+    def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        asyncio.run(server.serve(sockets=[sock]))
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def close(self) -> None:
+        """Stop serving and close the database."""
+        self.stop()
+        self.asgi_app.state.emulator.store.close()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,261 @@
+"""SQLite persistence of the embedded server: apps, conversations, the message tree,
+executions, node results, the event log for resume, and uploaded files."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS apps (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, app_id TEXT NOT NULL, trigger_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    name TEXT NOT NULL, inputs TEXT NOT NULL, started_at TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations (app_id, trigger_id, user_id);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+    conversation_id TEXT NOT NULL, parent_id TEXT, dialogue_count INTEGER NOT NULL,
+    status TEXT NOT NULL, query TEXT NOT NULL, answer TEXT, execution_id TEXT,
+    user_id TEXT NOT NULL, source TEXT, inputs TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, stream_ended REAL);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, seq);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY, message_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    trigger_id TEXT NOT NULL, app_version_id TEXT NOT NULL, status TEXT NOT NULL,
+    created_at TEXT NOT NULL, finished_at TEXT);
+CREATE TABLE IF NOT EXISTS node_results (
+    id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL,
+    json_output TEXT, out_ports TEXT NOT NULL, error TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    message_id TEXT NOT NULL, seq INTEGER NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (message_id, seq));
+CREATE TABLE IF NOT EXISTS files (
+    res_key TEXT PRIMARY KEY, filename TEXT NOT NULL, mime_type TEXT NOT NULL,
+    size INTEGER NOT NULL, content BLOB NOT NULL, created_at TEXT NOT NULL);
+"""
+
+MESSAGE_COLUMNS = (
+    "id, conversation_id, parent_id, dialogue_count, status, query, answer, execution_id, "
+    "user_id, source, inputs, created_at, updated_at"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _message_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "query": json.loads(row["query"]),
+        "answer": row["answer"],
+        "executionId": row["execution_id"],
+        "dialogueCount": row["dialogue_count"],
+        "userId": row["user_id"],
+        "source": row["source"],
+        "inputs": json.loads(row["inputs"]),
+        "parentId": row["parent_id"],
+        "conversationId": row["conversation_id"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+def _conversation_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "appId": row["app_id"],
+        "triggerId": row["trigger_id"],
+        "userId": row["user_id"],
+        "inputs": json.loads(row["inputs"]),
+        "startedAt": row["started_at"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+class Store:
+    """One connection, used from the server's event loop thread (and the test thread)."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        if path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        # A run cannot outlive its process: what was in flight at a restart has failed.
+        self._db.execute(
+            "UPDATE messages SET status='failed', stream_ended=? WHERE status IN ('querying','answering')",
+            (time.time(),),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+            return row
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    # -- meta -------------------------------------------------------------------------
+    def secret(self) -> bytes:
+        """The signing key of upload tokens and download URLs: kept, so URLs survive restarts."""
+        row = self._one("SELECT value FROM meta WHERE key='signing_secret'")
+        if row is None:
+            value = secrets.token_hex(32)
+            self._write("INSERT OR IGNORE INTO meta (key, value) VALUES ('signing_secret', ?)", (value,))
+            row = self._one("SELECT value FROM meta WHERE key='signing_secret'")
+        assert row is not None
+        return bytes.fromhex(row["value"])
+
+    # -- apps -------------------------------------------------------------------------
+    def put_app(self, app: dict[str, Any]) -> None:
+        self._write("INSERT OR REPLACE INTO apps (id, body) VALUES (?, ?)", (app["id"], json.dumps(app)))
+
+    def get_app(self, app_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT body FROM apps WHERE id=?", (app_id,))
+        return None if row is None else dict(json.loads(row["body"]))
+
+    # -- conversations ----------------------------------------------------------------
+    def create_conversation(self, conv_id: str, app_id: str, trigger_id: str, user_id: str,
+                            name: str, inputs: dict[str, Any]) -> None:
+        ts = now_iso()
+        self._write(
+            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (conv_id, app_id, trigger_id, user_id, name, json.dumps(inputs), ts, ts, ts),
+        )
+
+    def get_conversation(self, conv_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM conversations WHERE id=?", (conv_id,))
+        return None if row is None else _conversation_wire(row)
+
+    def touch_conversation(self, conv_id: str, inputs: dict[str, Any]) -> None:
+        self._write("UPDATE conversations SET inputs=?, updated_at=? WHERE id=?",
+                    (json.dumps(inputs), now_iso(), conv_id))
+
+    def list_conversations(self, app_id: str, trigger_id: str, user_id: str) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT * FROM conversations WHERE app_id=? AND trigger_id=? AND user_id=? "
+            "ORDER BY created_at DESC, rowid DESC",
+            (app_id, trigger_id, user_id),
+        )
+        return [_conversation_wire(r) for r in rows]
+
+    # -- messages ---------------------------------------------------------------------
+    def create_message(self, msg_id: str, conv_id: str, parent_id: str | None, dialogue_count: int,
+                       query: Any, user_id: str, source: str | None,
+                       inputs: dict[str, Any]) -> None:
+        ts = now_iso()
+        self._write(
+            "INSERT INTO messages (id, conversation_id, parent_id, dialogue_count, status, query, "
+            "answer, execution_id, user_id, source, inputs, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'querying', ?, NULL, NULL, ?, ?, ?, ?, ?)",
+            (msg_id, conv_id, parent_id, dialogue_count, json.dumps(query), user_id, source,
+             json.dumps(inputs), ts, ts),
+        )
+
+    def get_message(self, msg_id: str) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id=?", (msg_id,))
+        return None if row is None else _message_wire(row)
+
+    def messages(self, conv_id: str) -> list[dict[str, Any]]:
+        rows = self._all(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id=? ORDER BY seq", (conv_id,)
+        )
+        return [_message_wire(r) for r in rows]
+
+    def path_to(self, msg_id: str) -> list[dict[str, Any]]:
+        """Root .. msg_id along parentId, as the tree endpoint returns it."""
+        rows = self._all(
+            "WITH RECURSIVE path(id, parent_id, depth) AS ("
+            " SELECT id, parent_id, 0 FROM messages WHERE id=?"
+            " UNION ALL SELECT m.id, m.parent_id, path.depth + 1"
+            " FROM messages m JOIN path ON m.id = path.parent_id)"
+            f" SELECT {', '.join('m.' + c.strip() for c in MESSAGE_COLUMNS.split(','))}"
+            " FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC",
+            (msg_id,),
+        )
+        return [_message_wire(r) for r in rows]
+
+    def start_answering(self, msg_id: str, execution: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "UPDATE messages SET status='answering', execution_id=?, updated_at=? WHERE id=?",
+                (execution["id"], now_iso(), msg_id),
+            )
+            self._db.execute(
+                "INSERT INTO executions VALUES (?, ?, ?, ?, ?, 'running', ?, NULL)",
+                (execution["id"], msg_id, execution["conversation_id"], execution["trigger_id"],
+                 execution["app_version_id"], execution["created_at"]),
+            )
+            self._db.execute("COMMIT")
+
+    def finish_message(self, msg_id: str, *, status: str, answer: str | None,
+                       execution_id: str | None, results: list[dict[str, Any]],
+                       events: list[str]) -> None:
+        """One transaction at the end of a run: message, execution, node results, event log."""
+        ts = now_iso()
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "UPDATE messages SET status=?, answer=?, updated_at=?, stream_ended=? WHERE id=?",
+                (status, answer, ts, time.time(), msg_id),
+            )
+            if execution_id:
+                self._db.execute("UPDATE executions SET status=?, finished_at=? WHERE id=?",
+                                 (status, ts, execution_id))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO node_results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r["id"], r["execution_id"], r["node_id"], r["status"], json.dumps(r["json_output"]),
+                  json.dumps(r["out_ports"]), r["error"]) for r in results],
+            )
+            self._db.executemany("INSERT INTO events VALUES (?, ?, ?)",
+                                 [(msg_id, i, payload) for i, payload in enumerate(events)])
+            self._db.execute("COMMIT")
+
+    def stream_ended(self, msg_id: str) -> float | None:
+        row = self._one("SELECT stream_ended FROM messages WHERE id=?", (msg_id,))
+        return None if row is None else row["stream_ended"]
+
+    def events(self, msg_id: str) -> list[str]:
+        rows = self._all("SELECT payload FROM events WHERE message_id=? ORDER BY seq", (msg_id,))
+        return [r["payload"] for r in rows]
+
+    def node_results(self, execution_id: str) -> list[dict[str, Any]]:
+        rows = self._all("SELECT * FROM node_results WHERE execution_id=?", (execution_id,))
+        return [dict(r) for r in rows]
+
+    def execution(self, execution_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM executions WHERE id=?", (execution_id,))
+        return None if row is None else dict(row)
+
+    # -- files ------------------------------------------------------------------------
+    def put_file(self, res_key: str, filename: str, mime_type: str, content: bytes) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            (res_key, filename, mime_type, len(content), content, now_iso()),
+        )
+
+    def get_file(self, res_key: str) -> tuple[str, str, bytes] | None:
+        row = self._one("SELECT filename, mime_type, content FROM files WHERE res_key=?", (res_key,))
+        return None if row is None else (row["filename"], row["mime_type"], bytes(row["content"]))

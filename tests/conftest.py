@@ -1,0 +1,77 @@
+"""Shared fixtures: a real embedded server on loopback, and clients of both kinds."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from atomemo_notebook import AsyncClient, AsyncEventStream, Client, Event
+from atomemo_notebook.server import LocalServer
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalServer]:
+    """Fast pacing, faults allowed: the counterpart of the client tests."""
+    with LocalServer(test_mode=True, chunk_size=4, chunk_delay=0, node_delay=0,
+                     heartbeat_interval=1.0) as srv:
+        yield srv
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_client(kind: str, server: LocalServer, **kwargs: Any) -> Client | AsyncClient:
+    headers = kwargs.pop("headers", None)
+    if kind == "sync":
+        return Client(server.api_key, base_url=server.base_url,
+                      http_client=httpx.Client(headers=headers), **kwargs)
+    return AsyncClient(server.api_key, base_url=server.base_url,
+                       http_client=httpx.AsyncClient(headers=headers), **kwargs)
+
+
+@pytest.fixture
+async def client(kind: str, server: LocalServer) -> AsyncIterator[Client | AsyncClient]:
+    api = make_client(kind, server)
+    yield api
+    await maybe(api.close())
+
+
+async def maybe(value: Any) -> Any:
+    """Await what the async client returns; pass the sync client's result through."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def collect(stream: Any) -> list[Event]:
+    stream = await maybe(stream)
+    if isinstance(stream, AsyncEventStream):
+        return [event async for event in stream]
+    return list(stream)
+
+
+def text_of(events: list[Event]) -> str:
+    return "".join(e.text for e in events if e.event == "chat_message")  # type: ignore[attr-defined]
+
+
+def fault_key() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def support(server: LocalServer) -> dict[str, str]:
+    return server.app("support")
+
+
+@pytest.fixture
+def echo(server: LocalServer) -> dict[str, str]:
+    return server.app("echo")
+
+
+def ids(app: dict[str, str]) -> dict[str, str]:
+    return {"app_id": app["app_id"], "trigger_id": app["trigger_id"]}

@@ -1,0 +1,215 @@
+"""Streams that lose nothing: faults injected by the embedded server itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import atomemo_notebook as an
+from atomemo_notebook import ChatMessage, Event, MalformedFrame, MessageCreated, StreamRecovered
+from atomemo_notebook._resume import StreamState, backoff_delay
+from atomemo_notebook.server import LocalServer
+
+from .conftest import collect, fault_key, ids, make_client, maybe, text_of
+
+LONG = "The quick brown fox jumps over the lazy dog. " * 8  # 90 chunks of 4 characters
+
+
+def chunks(events: list[Event]) -> list[str]:
+    return [e.text for e in events if isinstance(e, ChatMessage)]
+
+
+async def stream_with_fault(kind, server, app, fault, query=LONG, user="faults", **client_kw):
+    api = make_client(kind, server, headers={"X-Atomemo-Fault": f"{fault}; key={fault_key()}"},
+                      **client_kw)
+    try:
+        stream = await maybe(api.send_message(**ids(app), query=query, user_id=user))
+        events = await collect(stream)
+        return stream, events
+    finally:
+        await maybe(api.close())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 17, 60])
+async def test_drop_after_n_events_resumes_with_every_chunk_once(kind, server, echo, n):
+    stream, events = await stream_with_fault(kind, server, echo, f"drop_after={n}")
+    assert text_of(events) == LONG
+    assert chunks(events) == [LONG[i:i + 4] for i in range(0, len(LONG), 4)]
+    assert [e.event for e in events if e.event != "heartbeat"].count("message_created") == 1
+    assert events[-1].event == "execution_finished"
+    assert stream.resumes == 1
+
+
+async def test_clean_close_before_the_end_is_resumed(kind, server, echo):
+    stream, events = await stream_with_fault(kind, server, echo, "end_after=7")
+    assert text_of(events) == LONG and stream.resumes == 1
+
+
+async def test_drops_on_the_resumed_stream_too(kind, server, echo):
+    stream, events = await stream_with_fault(kind, server, echo, "drop_after=4; times=3")
+    assert text_of(events) == LONG and stream.resumes == 3
+
+
+async def test_gives_up_after_max_resumes(kind, server, echo):
+    with pytest.raises(an.APIConnectionError, match="gave up resuming"):
+        await stream_with_fault(kind, server, echo, "drop_after=4; times=50", max_resumes=2)
+
+
+async def test_drop_before_message_created_is_not_resent(kind, server, echo):
+    user = f"no-resend-{kind}"
+    with pytest.raises(an.APIConnectionError, match="not resent"):
+        await stream_with_fault(kind, server, echo, "drop_after=0", user=user)
+    api = make_client(kind, server)
+    conversations = await maybe(api.list_conversations(**ids(echo), user_id=user))
+    assert len(conversations) == 1  # the server did take it once, and only once
+    await maybe(api.close())
+
+
+async def test_stall_past_the_idle_timeout_resumes(kind, server, echo):
+    started = time.monotonic()
+    stream, events = await stream_with_fault(kind, server, echo, "stall=5; stall_after=6",
+                                             stream_idle_timeout=0.5)
+    assert text_of(events) == LONG and stream.resumes == 1
+    assert time.monotonic() - started < 4  # it did not wait the stall out
+
+
+async def test_heartbeats_count_as_life(kind, server, echo):
+    # A stream slower than the idle timeout, but with heartbeats, must not be resumed.
+    slow = LocalServer(test_mode=True, chunk_size=40, chunk_delay=0.25, node_delay=0,
+                       heartbeat_interval=0.1).start()
+    try:
+        api = make_client(kind, slow, stream_idle_timeout=0.2)
+        stream = await maybe(api.send_message(**ids(echo), query="x" * 120, user_id="hb"))
+        events = await collect(stream)
+        assert text_of(events) == "x" * 120 and stream.resumes == 0
+        assert any(e.event == "heartbeat" for e in events)
+        await maybe(api.close())
+    finally:
+        slow.close()
+
+
+async def test_429_with_retry_after_is_retried_and_honoured(kind, server, echo):
+    user = f"rate-{kind}"
+    started = time.monotonic()
+    _, events = await stream_with_fault(kind, server, echo, "status=429; retry_after=0.3",
+                                        query="ok", user=user)
+    assert time.monotonic() - started >= 0.3
+    assert text_of(events) == "ok"
+    with pytest.raises(an.RateLimitError) as info:
+        await stream_with_fault(kind, server, echo, "status=429; retry_after=0; times=5",
+                                query="no", user=user, max_retries=2)
+    assert info.value.status_code == 429 and info.value.code == "INJECTED_FAULT"
+    api = make_client(kind, server)
+    assert len(await maybe(api.list_conversations(**ids(echo), user_id=user))) == 1
+    await maybe(api.close())
+
+
+async def test_500_then_success_creates_one_message(kind, server, echo):
+    user = f"five-hundred-{kind}"
+    _, events = await stream_with_fault(kind, server, echo, "status=500; times=2", query="fine",
+                                        user=user)
+    assert text_of(events) == "fine"
+    api = make_client(kind, server)
+    conversations = await maybe(api.list_conversations(**ids(echo), user_id=user))
+    assert len(conversations) == 1
+    assert len(await maybe(api.get_messages(conversations[0].id))) == 1
+    await maybe(api.close())
+
+
+async def test_malformed_frame_is_surfaced_and_the_stream_goes_on(kind, server, echo):
+    _, events = await stream_with_fault(kind, server, echo, "malformed_after=5")
+    bad = [e for e in events if isinstance(e, MalformedFrame)]
+    assert len(bad) == 1 and "oops" in bad[0].raw and bad[0].error
+    assert text_of(events) == LONG
+
+
+async def test_unknown_event_type_comes_through_as_generic_event(kind, server, echo):
+    _, events = await stream_with_fault(kind, server, echo, "unknown_after=3")
+    (mystery,) = [e for e in events if e.event == "mystery_event"]
+    assert type(mystery) is Event and mystery.data == {"note": "not in the spec"}
+    assert text_of(events) == LONG
+
+
+async def test_one_byte_trickle(kind, server, echo):
+    _, events = await stream_with_fault(kind, server, echo, "trickle=1", query="trickle ü 🚀")
+    assert text_of(events) == "trickle ü 🚀"
+
+
+async def test_expired_resume_window_recovers_from_history(kind, echo):
+    short = LocalServer(test_mode=True, chunk_size=4, chunk_delay=0, node_delay=0,
+                        resume_window=0.1).start()
+    try:
+        stream, events = await stream_with_fault(kind, short, echo, "stall=3; stall_after=5",
+                                                 stream_idle_timeout=0.6)
+        assert stream.recovered
+        assert text_of(events) == LONG
+        assert isinstance(events[-1], StreamRecovered)
+        assert events[-1].status == "succeeded" and events[-1].message.answer == LONG
+        api = make_client(kind, short)
+        with pytest.raises(an.UnresumableStreamError) as info:
+            await maybe(api.resume_stream(str(stream.message_id)))
+        assert info.value.code == "UNRESUMABLE_STREAM"
+        await maybe(api.close())
+    finally:
+        short.close()
+
+
+async def test_resume_stream_replays_a_finished_message_from_the_first_event(client, echo):
+    live = await collect(client.send_message(**ids(echo), query="replay me", user_id="replay"))
+    replay = await collect(client.resume_stream(live[0].message_id))  # type: ignore[attr-defined]
+    assert [e.to_wire() for e in replay] == [e.to_wire() for e in live]
+
+
+# -- the decisions alone, including a server that continues instead of replaying ---------------
+
+def created(message_id: str = "m1") -> MessageCreated:
+    return MessageCreated("message_created", {"message_id": message_id, "conversation_id": "c"})
+
+
+def chunk(text: str) -> ChatMessage:
+    return ChatMessage("chat_message", {"text": text})
+
+
+def test_state_replay_from_start_skips_what_was_seen():
+    state = StreamState(max_resumes=3)
+    first = [created(), chunk("a"), chunk("b")]
+    assert all(state.accept(e) for e in first)
+    state.on_break(ConnectionError("drop"))
+    replay = [created(), chunk("a"), chunk("b"), chunk("c")]
+    assert [state.accept(e) for e in replay] == [False, False, False, True]
+    assert state.text == "abc"
+
+
+def test_state_continuation_without_message_created_passes_everything():
+    state = StreamState(max_resumes=3)
+    for e in [created(), chunk("a")]:
+        state.accept(e)
+    state.on_break(None)
+    assert [state.accept(e) for e in [chunk("b"), chunk("c")]] == [True, True]
+    assert state.text == "abc"
+
+
+def test_state_heartbeats_do_not_shift_the_replay_count():
+    state = StreamState(max_resumes=3)
+    hb = Event("heartbeat")
+    for e in [created(), hb, chunk("a"), hb]:
+        state.accept(e)
+    state.on_break(None)
+    assert [state.accept(e) for e in [hb, created(), chunk("a"), hb, chunk("b")]] == [
+        True, False, False, True, True]
+
+
+def test_state_recover_sends_only_the_missing_tail():
+    state = StreamState(max_resumes=1)
+    for e in [created(), chunk("Hel")]:
+        state.accept(e)
+    events = state.recover(an.Message(id="m1", status="succeeded", answer="Hello"))
+    assert isinstance(events[0], ChatMessage) and events[0].text == "lo"
+    assert isinstance(events[1], StreamRecovered) and state.recovered
+
+
+def test_backoff_schedule_and_retry_after_cap():
+    assert [backoff_delay(i) for i in range(1, 7)] == [0.5, 1, 2, 4, 8, 8]
+    assert backoff_delay(1, "3") == 3 and backoff_delay(1, "600") == 60
+    assert backoff_delay(2, "Wed, 21 Oct 2015 07:28:00 GMT") == 1
