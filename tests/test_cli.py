@@ -1,0 +1,118 @@
+"""`atomemo-notebook serve` as a newcomer uses it: read the JSON line, then run the spec's
+curl examples with the printed base URL, key and ids."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[dict]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atomemo_notebook", "serve", "--db", ":memory:", "--test-mode"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode is not None
+
+
+def curl(*args: str) -> str:
+    exe = shutil.which("curl")
+    assert exe, "curl is part of the machine image; the CLI test needs it"
+    result = subprocess.run([exe, "-sS", "--fail-with-body", *args], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def sse(text: str) -> list[dict]:
+    return [json.loads(block[len("data: "):]) for block in text.split("\n\n") if block]
+
+
+def test_the_first_line_says_how_to_connect(served):
+    assert set(served) == {"base_url", "api_key", "apps"}
+    assert served["base_url"].startswith("http://127.0.0.1:") and served["base_url"].endswith("/api")
+    assert {a["name"] for a in served["apps"]} == {"Support Assistant", "Order Agent", "Flaky Pipeline", "Echo"}
+    assert all(set(a) >= {"app_id", "trigger_id", "name"} for a in served["apps"])
+
+
+def test_spec_curl_examples_work_verbatim(served):
+    base, key = served["base_url"], served["api_key"]
+    app = next(a for a in served["apps"] if a["slug"] == "support")
+
+    created = sse(curl("-X", "POST", f"{base}/chat/messages",
+                       "--header", f"X-Api-Key: {key}",
+                       "--header", "Content-Type: application/json",
+                       "--data-raw", json.dumps({
+                           "appId": app["app_id"], "triggerId": app["trigger_id"],
+                           "query": "What are the features of your product?",
+                           "userId": "user-123", "source": "api"})))
+    assert created[0]["event"] == "message_created" and created[-1]["event"] == "execution_finished"
+    conv, prev = created[0]["data"]["conversation_id"], created[0]["data"]["message_id"]
+
+    follow = sse(curl("-X", "POST", f"{base}/chat/messages",
+                      "--header", f"X-Api-Key: {key}",
+                      "--header", "Content-Type: application/json",
+                      "--data-raw", json.dumps({
+                          "appId": app["app_id"], "triggerId": app["trigger_id"],
+                          "query": "Tell me more about that", "userId": "user-123",
+                          "conversationId": conv, "parentId": prev})))
+    assert follow[0]["data"]["conversation_id"] == conv
+
+    file_message = sse(curl("-X", "POST", f"{base}/chat/messages",
+                            "--header", f"X-Api-Key: {key}",
+                            "--header", "Content-Type: application/json",
+                            "--data-raw", json.dumps({
+                                "appId": app["app_id"], "triggerId": app["trigger_id"],
+                                "query": {"__type__": "file_ref", "source": "oss",
+                                          "filename": "document.pdf", "extension": ".pdf",
+                                          "mimeType": "application/pdf", "size": 102400,
+                                          "resKey": "20251020/abc-123.pdf", "remoteUrl": None},
+                                "userId": "user-123"})))
+    assert file_message[-1]["event"] == "execution_finished"
+
+    assert json.loads(curl("-X", "GET", f"{base}/chat/app/{app['app_id']}"))["name"] == "Support Assistant"
+    conversations = json.loads(curl(
+        "-X", "GET",
+        f"{base}/chat/conversations?appId={app['app_id']}&triggerId={app['trigger_id']}&userId=user-123",
+        "--header", f"X-Api-Key: {key}"))["items"]
+    assert conv in [c["id"] for c in conversations]
+    messages = json.loads(curl("-X", "GET", f"{base}/chat/messages?conversation_id={conv}",
+                               "--header", f"X-Api-Key: {key}"))["items"]
+    assert len(messages) == 2
+    path = json.loads(curl(
+        "-X", "GET",
+        f"{base}/chat/messages?conversation_id={conv}&end_message_id={messages[1]['id']}&include_end=true",
+        "--header", f"X-Api-Key: {key}"))["items"]
+    assert [m["id"] for m in path] == [prev, messages[1]["id"]]
+    resumed = sse(curl("-X", "GET", f"{base}/chat/messages/{prev}/resume_stream",
+                       "--header", f"X-Api-Key: {key}"))
+    assert [e["event"] for e in resumed] == [e["event"] for e in created]
+
+    token = json.loads(curl("-X", "GET", f"{base}/chat/media/uptoken?mimeType=application/pdf",
+                            "--header", f"X-Api-Key: {key}"))
+    curl("-X", "PUT", f"{token['uploadHost']}/{token['resKey']}?{token['uptoken']}",
+         "--header", "Content-Type: application/pdf", "--data-binary", "%PDF-1.4 local file")
+    link = json.loads(curl("-X", "GET", f"{base}/chat/media/download_url?resKey={token['resKey']}",
+                           "--header", f"X-Api-Key: {key}"))["data"]
+    assert curl(link) == "%PDF-1.4 local file"
+    # Upload by URL: the spec's example.com is unreachable offline; the server's own link stands in.
+    ref = json.loads(curl("-X", "POST", f"{base}/chat/media/upload",
+                          "--header", f"X-Api-Key: {key}",
+                          "--header", "Content-Type: application/json",
+                          "--data-raw", json.dumps({"url": link})))
+    assert ref["__type__"] == "file_ref" and ref["size"] == len("%PDF-1.4 local file")
+    assert list(ref) == ["__type__", "source", "filename", "extension", "mimeType", "size", "resKey",
+                         "remoteUrl"]
