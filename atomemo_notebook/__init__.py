@@ -1,5 +1,6 @@
 """atomemo_notebook: talk to, watch and debug Atomemo chat workflows from Jupyter."""
 
+from ._chat import LEAF, AsyncChat, Chat
 from ._client import AsyncClient, Client
 from ._errors import (
     APIConnectionError,
@@ -40,10 +41,26 @@ from ._events import (
     ToolResponse,
 )
 from ._models import App, AppVersion, Conversation, FileRef, Message, UploadToken
+from ._records import (
+    EVENT_COLUMNS,
+    HISTORY_COLUMNS,
+    TIMELINE_COLUMNS,
+    event_records,
+    history_records,
+    timeline_records,
+    to_dataframe,
+)
+from ._replay import EventLog, load_events, replay, replay_async
+from ._reply import EventRecord, ExecutionSpan, NodeSpan, Reply, ToolSpan
 from ._streams import AsyncEventStream, EventStream
+from ._tree import MessageTree, TreeMessage
 from ._version import __version__
 
 __all__ = [
+    "EVENT_COLUMNS",
+    "HISTORY_COLUMNS",
+    "LEAF",
+    "TIMELINE_COLUMNS",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -51,11 +68,13 @@ __all__ = [
     "App",
     "AppOrTriggerNotFoundError",
     "AppVersion",
+    "AsyncChat",
     "AsyncClient",
     "AsyncEventStream",
     "AtomemoError",
     "AuthenticationError",
     "BadRequestError",
+    "Chat",
     "ChatMessage",
     "Client",
     "ConflictError",
@@ -64,8 +83,11 @@ __all__ = [
     "ConversationNotFoundError",
     "ConversationUserIdMismatchError",
     "Event",
+    "EventLog",
+    "EventRecord",
     "EventStream",
     "ExecutionFinished",
+    "ExecutionSpan",
     "ExecutionStarted",
     "FileRef",
     "Heartbeat",
@@ -74,19 +96,31 @@ __all__ = [
     "Message",
     "MessageCreated",
     "MessageNotFoundError",
+    "MessageTree",
     "MissingAPIKeyError",
     "NodeFinished",
+    "NodeSpan",
     "NodeStarted",
     "NotFoundError",
     "ParentNotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Reply",
     "StreamRecovered",
     "ToolCallStarted",
     "ToolResponse",
+    "ToolSpan",
+    "TreeMessage",
     "TriggerInputsError",
     "UnprocessableEntityError",
     "UnresumableStreamError",
     "UploadToken",
     "__version__",
+    "event_records",
+    "history_records",
+    "load_events",
+    "replay",
+    "replay_async",
+    "timeline_records",
+    "to_dataframe",
 ]

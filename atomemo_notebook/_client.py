@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx
@@ -15,6 +15,9 @@ from ._base_client import BaseClient
 from ._models import App, Conversation, FileRef, Message, UploadToken
 from ._resume import StreamState
 from ._streams import AsyncEventStream, EventStream
+
+if TYPE_CHECKING:
+    from ._chat import AsyncChat, Chat
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -139,6 +142,17 @@ class Client(BaseClient):
     def download_url(self, res_key: str) -> str:
         return self._call(calls.download_url(res_key))
 
+    def chat(self, *, app_id: str, trigger_id: str, user_id: str, inputs: dict[str, Any] | None = None,
+             conversation_id: str | None = None, source: str | None = None) -> Chat:
+        """A conversation that remembers its id and leaf; pass conversation_id to reopen one."""
+        from ._chat import Chat  # the model layer sits to the right of the transport
+
+        chat = Chat(self, app_id=app_id, trigger_id=trigger_id, user_id=user_id, inputs=inputs,
+                    conversation_id=conversation_id, source=source)
+        if conversation_id is not None:
+            chat.history()
+        return chat
+
 
 class AsyncClient(BaseClient):
     """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
@@ -248,3 +262,11 @@ class AsyncClient(BaseClient):
 
     async def download_url(self, res_key: str) -> str:
         return await self._call(calls.download_url(res_key))
+
+    def chat(self, *, app_id: str, trigger_id: str, user_id: str, inputs: dict[str, Any] | None = None,
+             conversation_id: str | None = None, source: str | None = None) -> AsyncChat:
+        """A conversation; to reopen one, pass conversation_id and `await chat.history()`."""
+        from ._chat import AsyncChat
+
+        return AsyncChat(self, app_id=app_id, trigger_id=trigger_id, user_id=user_id, inputs=inputs,
+                         conversation_id=conversation_id, source=source)

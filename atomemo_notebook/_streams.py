@@ -5,6 +5,8 @@ The decisions live in `StreamState`; these two classes only wait, in their own w
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
@@ -90,7 +92,14 @@ class EventStream(_StreamBase):
         self.close()
 
     def close(self) -> None:
+        """End the stream now; safe to call from another thread (e.g. a Stop button)."""
         self._closed = True
+        # Closing a socket does not wake a recv() blocked in another thread; shutdown does.
+        network = self._response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._response.close()
 
     def _events(self) -> Iterator[Event]:

@@ -1,0 +1,301 @@
+"""Chat and AsyncChat: one conversation, remembered. `ask` continues from the current
+leaf; `regenerate` and `edit` branch from the right parent; records come out flat.
+
+Everything but waiting lives in ChatBase; the two classes only run the stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import AtomemoError
+from ._events import Event
+from ._models import App, FileRef, Message
+from ._records import (
+    EVENT_COLUMNS,
+    HISTORY_COLUMNS,
+    TIMELINE_COLUMNS,
+    event_records,
+    history_records,
+    timeline_records,
+    to_dataframe,
+)
+from ._replay import save_replies
+from ._reply import Reply
+from ._tree import MessageTree
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._client import AsyncClient, Client
+    from ._streams import AsyncEventStream, EventStream
+
+__all__ = ["LEAF", "AsyncChat", "Chat"]
+
+
+class _Leaf:
+    def __repr__(self) -> str:
+        return "LEAF"
+
+
+LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of ask()
+OnEvent = Callable[[Reply, Event], None]
+
+
+class ChatBase:
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        trigger_id: str,
+        user_id: str,
+        inputs: dict[str, Any] | None = None,
+        conversation_id: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.app_id = app_id
+        self.trigger_id = trigger_id
+        self.user_id = user_id
+        self.inputs = dict(inputs or {})
+        self.source = source
+        self.conversation_id = conversation_id
+        self.leaf_id: str | None = None
+        self.tree = MessageTree()
+        self.replies: list[Reply] = []
+        self.app: App | None = None
+        self._node_names: dict[str, tuple[str, str]] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(app_id={self.app_id!r}, conversation_id={self.conversation_id!r}, "
+                f"messages={len(self.tree)})")
+
+    @property
+    def last_reply(self) -> Reply | None:
+        return self.replies[-1] if self.replies else None
+
+    # -- decisions shared by sync and async ----------------------------------------------
+    def _parent(self, parent_id: Any) -> str | None:
+        return self.leaf_id if parent_id is LEAF else parent_id
+
+    def _branch_point(self, message_id: str) -> tuple[str | None, str | FileRef]:
+        """For regenerate/edit: the parent of `message_id`, and its query."""
+        message = self.tree[message_id]
+        return message.parent_id, message.query
+
+    def _start(self, query: str | FileRef, parent_id: str | None) -> Reply:
+        reply = Reply(query, parent_id=parent_id, node_names=self._node_names)
+        with self._lock:
+            self.replies.append(reply)
+        return reply
+
+    def _request(self, reply: Reply, inputs: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "app_id": self.app_id, "trigger_id": self.trigger_id, "query": reply.query,
+            "user_id": self.user_id,
+            "conversation_id": self.conversation_id,
+            "parent_id": reply.parent_id,
+            "inputs": self.inputs if inputs is None else inputs,
+            "source": self.source,
+        }
+
+    def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
+               inputs: dict[str, Any] | None) -> None:
+        first_id = reply.message_id is None and event.event == "message_created"
+        reply.apply(event)
+        if first_id:
+            self.conversation_id = reply.conversation_id
+            self.leaf_id = reply.message_id
+            self.tree.add_reply(reply, user_id=self.user_id, source=self.source,
+                                inputs=self.inputs if inputs is None else inputs)
+        if on_event is not None:
+            on_event(reply, event)
+
+    def _finish(self, reply: Reply, status: str | None = None,
+                error: BaseException | None = None) -> None:
+        reply.close(status, error)
+        if reply.message_id is not None:
+            self.tree.add_reply(reply)
+
+    def _merge_history(self, messages: list[Message]) -> MessageTree:
+        for message in messages:
+            self.tree.add_server(message)
+        for reply in self.replies:
+            if reply.message_id is not None:
+                self.tree.add_reply(reply)
+        if self.leaf_id is None or self.leaf_id not in self.tree:
+            leaf = self.tree.latest_leaf()
+            self.leaf_id = leaf.id if leaf else None
+        return self.tree
+
+    def _set_app(self, app: App) -> None:
+        self.app = app
+        self._node_names = app.active_version.node_names() if app.active_version else {}
+
+    # -- records ------------------------------------------------------------------------
+    def history_records(self) -> list[dict[str, Any]]:
+        """One flat dict per message (see HISTORY_COLUMNS); call history() first to load all."""
+        return history_records(self.tree)
+
+    def timeline_records(self) -> list[dict[str, Any]]:
+        """One row per node run and per tool call of the replies this session streamed."""
+        return timeline_records(self.replies)
+
+    def event_records(self) -> list[dict[str, Any]]:
+        return event_records(self.replies)
+
+    def history_df(self) -> pd.DataFrame:
+        return to_dataframe(self.history_records(), HISTORY_COLUMNS)
+
+    def timeline_df(self) -> pd.DataFrame:
+        return to_dataframe(self.timeline_records(), TIMELINE_COLUMNS)
+
+    def events_df(self) -> pd.DataFrame:
+        return to_dataframe(self.event_records(), EVENT_COLUMNS)
+
+    def save_events(self, path: str | Path) -> Path:
+        """Save every reply's raw events (with arrival offsets) as JSON Lines; no key inside."""
+        return save_replies(path, self.replies, app_id=self.app_id, trigger_id=self.trigger_id,
+                            conversation_id=self.conversation_id,
+                            app_name=self.app.name if self.app else None,
+                            node_names={k: list(v) for k, v in (self._node_names or {}).items()})
+
+
+class Chat(ChatBase):
+    """A conversation over the sync `Client`. `ask` blocks until the answer is complete;
+    `stop()` (from another thread) ends it within milliseconds, keeping the partial text."""
+
+    def __init__(self, client: Client, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client = client
+        self._stream: EventStream | None = None
+        self._stopping = False
+
+    def load_app(self) -> App | None:
+        """Fetch the app once, for node names in the timeline. Failure is not fatal."""
+        if self.app is None:
+            with contextlib.suppress(AtomemoError):
+                self._set_app(self.client.get_app(self.app_id))
+        return self.app
+
+    def history(self) -> MessageTree:
+        """Load the whole tree from the server and merge what this session saw."""
+        if self.conversation_id is not None:
+            self._merge_history(self.client.get_messages(self.conversation_id))
+        return self.tree
+
+    def ask(self, query: str | FileRef, *, parent_id: Any = LEAF, inputs: dict[str, Any] | None = None,
+            on_event: OnEvent | None = None) -> Reply:
+        """Send `query` as a child of `parent_id` (default: the current leaf) and stream the reply."""
+        for _ in self.stream(query, parent_id=parent_id, inputs=inputs, on_event=on_event):
+            pass
+        reply = self.last_reply
+        assert reply is not None
+        return reply
+
+    def stream(self, query: str | FileRef, *, parent_id: Any = LEAF,
+               inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Iterator[Event]:
+        """Like ask(), but yields each event as it is folded into `last_reply`."""
+        self.load_app()
+        reply = self._start(query, self._parent(parent_id))
+        self._stopping = False
+        try:
+            self._stream = self.client.send_message(**self._request(reply, inputs))
+            with self._stream as events:
+                for event in events:
+                    self._apply(reply, event, on_event, inputs)
+                    yield event
+                    if self._stopping:
+                        break
+        except (AtomemoError, OSError) as exc:
+            if not self._stopping:
+                self._finish(reply, "failed", exc)
+                raise
+        finally:
+            self._stream = None
+            self._finish(reply, "stopped" if self._stopping else None)
+
+    def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
+        """A new answer to `message_id`'s query: a sibling of it, under the same parent."""
+        parent_id, query = self._branch_point(message_id)
+        return self.ask(query, parent_id=parent_id, **kwargs)
+
+    def edit(self, message_id: str, new_query: str | FileRef, **kwargs: Any) -> Reply:
+        """Ask `new_query` in place of `message_id`'s: a sibling under the same parent."""
+        parent_id, _ = self._branch_point(message_id)
+        return self.ask(new_query, parent_id=parent_id, **kwargs)
+
+    def stop(self) -> None:
+        """Stop the answer being streamed, from any thread."""
+        self._stopping = True
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
+
+class AsyncChat(ChatBase):
+    """A conversation over `AsyncClient`; `stop()` cancels the running ask."""
+
+    def __init__(self, client: AsyncClient, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client = client
+        self._task: asyncio.Task[Any] | None = None
+        self._stopping = False
+
+    async def load_app(self) -> App | None:
+        if self.app is None:
+            with contextlib.suppress(AtomemoError):
+                self._set_app(await self.client.get_app(self.app_id))
+        return self.app
+
+    async def history(self) -> MessageTree:
+        if self.conversation_id is not None:
+            self._merge_history(await self.client.get_messages(self.conversation_id))
+        return self.tree
+
+    async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
+                  inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:
+        await self.load_app()
+        reply = self._start(query, self._parent(parent_id))
+        self._stopping = False
+        self._task = asyncio.current_task()
+        stream: AsyncEventStream | None = None
+        try:
+            stream = await self.client.send_message(**self._request(reply, inputs))
+            async for event in stream:
+                self._apply(reply, event, on_event, inputs)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                self._finish(reply, "failed", asyncio.CancelledError("cancelled"))
+                raise
+            # Our own stop(): the reply ends stopped and the caller gets it back.
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # 3.11+
+            if uncancel is not None:
+                uncancel()
+        except (AtomemoError, OSError) as exc:
+            self._finish(reply, "failed", exc)
+            raise
+        finally:
+            self._task = None
+            if stream is not None:
+                await asyncio.shield(stream.close())
+            self._finish(reply, "stopped" if self._stopping else None)
+        return reply
+
+    async def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
+        parent_id, query = self._branch_point(message_id)
+        return await self.ask(query, parent_id=parent_id, **kwargs)
+
+    async def edit(self, message_id: str, new_query: str | FileRef, **kwargs: Any) -> Reply:
+        parent_id, _ = self._branch_point(message_id)
+        return await self.ask(new_query, parent_id=parent_id, **kwargs)
+
+    def stop(self) -> None:
+        """Stop the running ask. Call it in the chat's event loop (or via call_soon_threadsafe)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()

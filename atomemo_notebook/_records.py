@@ -1,0 +1,129 @@
+"""Pandas-ready records: flat dicts with stable snake_case columns, datetimes as aware
+UTC; and DataFrames from them, with pandas as an optional extra."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._models import FileRef
+from ._reply import Reply
+from ._tree import MessageTree
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "HISTORY_COLUMNS",
+    "TIMELINE_COLUMNS",
+    "event_records",
+    "history_records",
+    "timeline_records",
+    "to_dataframe",
+]
+
+HISTORY_COLUMNS = (
+    "message_id", "parent_id", "conversation_id", "dialogue_count", "depth", "sibling_index",
+    "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
+    "source", "created_at", "updated_at",
+)
+TIMELINE_COLUMNS = (
+    "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
+    "status", "started_at", "finished_at", "duration_ms", "error", "output",
+)
+EVENT_COLUMNS = ("message_id", "seq", "offset_ms", "received_at", "event", "data")
+DATETIME_COLUMNS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "received_at"})
+
+
+def history_records(tree: MessageTree) -> list[dict[str, Any]]:
+    """One row per message of the tree, in creation order."""
+    depths = tree.depths()
+    indexes = tree.sibling_indexes()
+    counts = {parent: len(kids) for parent, kids in tree._children.items()}
+    rows = []
+    for m in tree.messages():
+        m.refresh_from_reply()
+        query = m.query
+        rows.append({
+            "message_id": m.id,
+            "parent_id": m.parent_id,
+            "conversation_id": m.conversation_id,
+            "dialogue_count": m.dialogue_count,
+            "depth": depths[m.id],
+            "sibling_index": indexes.get(m.id, 0),
+            "sibling_count": counts.get(m.parent_id, 1),
+            "status": m.status,
+            "query_text": query if isinstance(query, str) else None,
+            "query_file": query.filename if isinstance(query, FileRef) else None,
+            "answer": m.answer,
+            "execution_id": m.execution_id,
+            "user_id": m.user_id,
+            "source": m.source,
+            "created_at": m.created_at,
+            "updated_at": m.updated_at,
+        })
+    return rows
+
+
+def _output(value: Any) -> str | None:
+    # Outputs are any JSON: kept as JSON text so the column has one type.
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
+    """One row per node run and per tool call, tool rows right after their node."""
+    rows = []
+    for reply in replies:
+        execution_id, message_id = reply.execution_id, reply.message_id
+        for span in reply.nodes:
+            rows.append({
+                "execution_id": execution_id, "message_id": message_id, "kind": "node",
+                "node_id": span.node_id, "node_name": span.name, "node_type": span.type,
+                "tool_name": None, "status": span.status, "started_at": reply.at(span.started),
+                "finished_at": reply.at(span.finished), "duration_ms": span.duration_ms,
+                "error": span.error, "output": _output(span.json_output),
+            })
+            for tool in span.tools:
+                rows.append({
+                    "execution_id": execution_id, "message_id": message_id, "kind": "tool",
+                    "node_id": span.node_id, "node_name": span.name, "node_type": span.type,
+                    "tool_name": tool.tool_name, "status": tool.status,
+                    "started_at": reply.at(tool.started), "finished_at": reply.at(tool.finished),
+                    "duration_ms": tool.duration_ms, "error": tool.anomaly,
+                    "output": _output({"args": tool.args, "result": tool.result}),
+                })
+    return rows
+
+
+def event_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
+    """The raw events of each reply with their arrival offsets."""
+    rows = []
+    for reply in replies:
+        for seq, record in enumerate(reply.events):
+            rows.append({
+                "message_id": reply.message_id, "seq": seq,
+                "offset_ms": round(record.offset * 1000.0, 3),
+                "received_at": reply.at(record.offset), "event": record.event.event,
+                "data": record.event.data,
+            })
+    return rows
+
+
+def to_dataframe(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
+    """A DataFrame with the given columns (in order) and UTC datetime columns."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "DataFrames need pandas: pip install 'atomemo-notebook[pandas]'"
+        ) from exc
+    names = list(columns)
+    # Column-wise construction: one list per column is cheaper than pandas' row-dict path.
+    data = {name: [row.get(name) for row in records] for name in names}
+    frame = pd.DataFrame(data, columns=names)
+    for name in names:
+        if name in DATETIME_COLUMNS:
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame

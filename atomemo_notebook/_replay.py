@@ -1,0 +1,143 @@
+"""Record & replay: a conversation's raw events as JSON Lines (arrival offsets kept, the
+key never: only events, queries and ids are written), replayed into Replies with no server,
+at real speed, N times faster, or at once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._events import Event, event_from_wire
+from ._models import FileRef, format_datetime, parse_datetime
+from ._reply import Reply
+
+__all__ = ["EventLog", "ReplyLog", "load_events", "replay", "replay_async", "save_replies"]
+
+FORMAT = "atomemo-notebook/events"
+VERSION = 1
+
+
+@dataclasses.dataclass
+class ReplyLog:
+    query: str | FileRef
+    parent_id: str | None
+    message_id: str | None
+    started_at: datetime
+    status: str
+    finished: float | None
+    events: list[tuple[float, Event]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class EventLog:
+    header: dict[str, Any]
+    replies: list[ReplyLog]
+
+
+def _query_wire(query: str | FileRef) -> Any:
+    return query.to_wire() if isinstance(query, FileRef) else query
+
+
+def _query_from_wire(value: Any) -> str | FileRef:
+    return FileRef.from_wire(value) if FileRef.is_file_ref(value) else str(value)
+
+
+def save_replies(path: str | Path, replies: Iterable[Reply], **header: Any) -> Path:
+    path = Path(path)
+    lines = [{"type": "header", "format": FORMAT, "version": VERSION,
+              "saved_at": format_datetime(datetime.now(timezone.utc)), **header}]
+    for reply in replies:
+        lines.append({"type": "reply", "message_id": reply.message_id, "parent_id": reply.parent_id,
+                      "query": _query_wire(reply.query), "started_at": format_datetime(reply.started_at),
+                      "status": reply.status, "finished": reply.finished})
+        lines.extend({"type": "event", "message_id": reply.message_id, "offset": record.offset,
+                      **record.event.to_wire()} for record in reply.events)
+    with path.open("w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return path
+
+
+def load_events(path: str | Path) -> EventLog:
+    """Read a log written by save_events(); a clear ValueError names the first bad line."""
+    header: dict[str, Any] | None = None
+    replies: list[ReplyLog] = []
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                kind = item["type"]
+                if kind == "header":
+                    if item.get("format") != FORMAT:
+                        raise ValueError(f"not an {FORMAT} log")
+                    header = item
+                elif kind == "reply":
+                    replies.append(ReplyLog(
+                        query=_query_from_wire(item["query"]), parent_id=item.get("parent_id"),
+                        message_id=item.get("message_id"),
+                        started_at=parse_datetime(item.get("started_at")) or datetime.now(timezone.utc),
+                        status=item.get("status", "succeeded"), finished=item.get("finished")))
+                elif kind == "event":
+                    if not replies:
+                        raise ValueError("an event before any reply line")
+                    replies[-1].events.append(
+                        (float(item["offset"]), event_from_wire(item["event"], item.get("data"))))
+                else:
+                    raise ValueError(f"unknown line type {kind!r}")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
+    if header is None:
+        raise ValueError(f"{path}: no header line; was it written by save_events()?")
+    return EventLog(header, replies)
+
+
+OnEvent = Callable[[Reply, Event], None]
+
+
+def _play(log: EventLog, speed: float | None, on_event: OnEvent | None,
+          replies: list[Reply]) -> Iterator[float]:
+    """Fold the log into `replies`, yielding each wait (in seconds) for the caller to sleep."""
+    names = {k: (str(v[0]), str(v[1])) for k, v in (log.header.get("node_names") or {}).items()}
+    for entry in log.replies:
+        reply = Reply(entry.query, parent_id=entry.parent_id, started_at=entry.started_at, node_names=names)
+        replies.append(reply)
+        previous = 0.0
+        for offset, event in entry.events:
+            if speed:
+                yield max(0.0, offset - previous) / speed
+            previous = offset
+            reply.apply(event, offset)
+            if on_event is not None:
+                on_event(reply, event)
+        # Only a stop is not visible in the events themselves.
+        reply.close("stopped" if entry.status == "stopped" else None, offset=entry.finished)
+
+
+def _log(source: str | Path | EventLog) -> EventLog:
+    return source if isinstance(source, EventLog) else load_events(source)
+
+
+def replay(source: str | Path | EventLog, *, speed: float | None = None,
+           on_event: OnEvent | None = None, sleep: Callable[[float], None] = time.sleep) -> list[Reply]:
+    """Fold a saved log into Replies. speed=None: at once; 1.0: real time; 4.0: four times faster."""
+    replies: list[Reply] = []
+    for wait in _play(_log(source), speed, on_event, replies):
+        sleep(wait)
+    return replies
+
+
+async def replay_async(source: str | Path | EventLog, *, speed: float | None = None,
+                       on_event: OnEvent | None = None) -> list[Reply]:
+    """replay() for an event loop: waits with asyncio.sleep."""
+    replies: list[Reply] = []
+    for wait in _play(_log(source), speed, on_event, replies):
+        await asyncio.sleep(wait)
+    return replies

@@ -1,0 +1,165 @@
+"""The message tree of a conversation: what the server says, merged with what this session
+saw stream by. Siblings are alternative answers (regenerate) or edited questions."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from ._models import FileRef, Message
+from ._reply import Reply
+
+__all__ = ["MessageTree", "TreeMessage"]
+
+
+@dataclasses.dataclass
+class TreeMessage:
+    id: str
+    parent_id: str | None
+    conversation_id: str | None = None
+    dialogue_count: int | None = None
+    status: str = "querying"
+    query: str | FileRef = ""
+    answer: str | None = None
+    execution_id: str | None = None
+    user_id: str | None = None
+    source: str | None = None
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    reply: Reply | None = dataclasses.field(default=None, repr=False)
+
+    def refresh_from_reply(self) -> None:
+        reply = self.reply
+        if reply is None:
+            return
+        self.answer = reply.text or self.answer
+        self.execution_id = reply.execution_id or self.execution_id
+        if reply.done:
+            self.status = reply.recovered_status or ("failed" if reply.status == "stopped" else reply.status)
+        elif reply.status == "streaming":
+            self.status = "answering"
+
+
+class MessageTree:
+    def __init__(self) -> None:
+        self._messages: dict[str, TreeMessage] = {}
+        self._children: dict[str | None, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._messages
+
+    def __getitem__(self, message_id: str) -> TreeMessage:
+        try:
+            return self._messages[message_id]
+        except KeyError:
+            raise KeyError(f"message {message_id!r} is not in this conversation's tree") from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.messages())
+
+    def messages(self) -> list[TreeMessage]:
+        """Every message, in the order they were created."""
+        return list(self._messages.values())
+
+    # -- building -----------------------------------------------------------------------
+    def _link(self, message: TreeMessage) -> None:
+        siblings = self._children.setdefault(message.parent_id, [])
+        if message.id not in siblings:
+            siblings.append(message.id)
+
+    def add_server(self, message: Message) -> TreeMessage:
+        """Merge one message as the server returned it; the server's fields win."""
+        known = self._messages.get(message.id)
+        node = known or TreeMessage(id=message.id, parent_id=message.parent_id)
+        node.parent_id = message.parent_id
+        node.conversation_id = message.conversation_id
+        node.dialogue_count = message.dialogue_count
+        node.status = message.status
+        node.query = message.query
+        node.answer = message.answer
+        node.execution_id = message.execution_id
+        node.user_id = message.user_id
+        node.source = message.source
+        node.inputs = dict(message.inputs)
+        node.created_at = message.created_at
+        node.updated_at = message.updated_at
+        if known is None:
+            self._messages[node.id] = node
+        self._link(node)
+        return node
+
+    def add_reply(self, reply: Reply, *, user_id: str | None = None, source: str | None = None,
+                  inputs: dict[str, Any] | None = None) -> TreeMessage:
+        """Add (or update) the message a live reply answers, once its id is known."""
+        if reply.message_id is None:
+            raise ValueError("the reply has no message id yet")
+        node = self._messages.get(reply.message_id)
+        if node is None:
+            parent = self._messages.get(reply.parent_id) if reply.parent_id else None
+            node = TreeMessage(
+                id=reply.message_id, parent_id=reply.parent_id,
+                conversation_id=reply.conversation_id,
+                dialogue_count=(parent.dialogue_count or self.depth(parent.id) + 1) + 1 if parent else 1,
+                query=reply.query, user_id=user_id, source=source, inputs=dict(inputs or {}),
+                created_at=reply.started_at,
+            )
+            self._messages[node.id] = node
+            self._link(node)
+        node.reply = reply
+        node.refresh_from_reply()
+        return node
+
+    # -- reading ------------------------------------------------------------------------
+    def parent(self, message_id: str) -> TreeMessage | None:
+        parent_id = self[message_id].parent_id
+        return self._messages.get(parent_id) if parent_id else None
+
+    def children(self, message_id: str | None) -> list[TreeMessage]:
+        """Children of a message; of None: the roots."""
+        return [self._messages[i] for i in self._children.get(message_id, [])]
+
+    def siblings(self, message_id: str) -> list[TreeMessage]:
+        """The message and its alternatives (same parent), in creation order."""
+        return self.children(self[message_id].parent_id)
+
+    def sibling_index(self, message_id: str) -> int:
+        return [m.id for m in self.siblings(message_id)].index(message_id)
+
+    def path_to(self, message_id: str) -> list[TreeMessage]:
+        """Root .. message, following parent ids."""
+        path: list[TreeMessage] = []
+        seen: set[str] = set()
+        current: str | None = message_id
+        while current is not None and current in self._messages and current not in seen:
+            seen.add(current)
+            path.append(self._messages[current])
+            current = self._messages[current].parent_id
+        return path[::-1]
+
+    def depth(self, message_id: str) -> int:
+        """0 for a root message."""
+        return len(self.path_to(message_id)) - 1
+
+    def latest_leaf(self, message_id: str | None = None) -> TreeMessage | None:
+        """Follow the newest child from `message_id` (from the newest root if None) to a leaf."""
+        kids = self._children.get(message_id, [])
+        if not kids:
+            return self._messages.get(message_id) if message_id else None
+        return self.latest_leaf(kids[-1])
+
+    def depths(self) -> dict[str, int]:
+        """Every message's depth in one pass (parents are created before children)."""
+        out: dict[str, int] = {}
+        for message in self._messages.values():
+            parent = message.parent_id
+            out[message.id] = out.get(parent, -1) + 1 if parent in out else (
+                0 if parent is None else self.depth(message.id))
+        return out
+
+    def sibling_indexes(self) -> dict[str, int]:
+        return {child: i for kids in self._children.values() for i, child in enumerate(kids)}

@@ -1,0 +1,158 @@
+"""Folding streams into Replies: recorded from the embedded server (all four demo apps), and
+hand-made out-of-order and missing-event cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from atomemo_notebook import Client, Event, Reply
+from atomemo_notebook._events import event_from_wire
+from atomemo_notebook.server import LocalServer
+
+from .conftest import ids
+
+
+@pytest.fixture(scope="module")
+def names(server: LocalServer) -> dict[str, dict[str, tuple[str, str]]]:
+    with Client(server.api_key, base_url=server.base_url) as client:
+        out = {}
+        for slug, app in server.apps.items():
+            version = client.get_app(app["app_id"]).active_version
+            assert version is not None
+            out[slug] = version.node_names()
+        return out
+
+
+def fold(server: LocalServer, slug: str, query: str, names) -> Reply:
+    app = server.app(slug)
+    reply = Reply(query, node_names=names[slug])
+    with Client(server.api_key, base_url=server.base_url) as client:
+        for event in client.send_message(**ids(app), query=query, user_id="fold"):
+            reply.apply(event)
+    reply.close()
+    return reply
+
+
+def test_support_app_folds_nodes_and_text(server, names):
+    reply = fold(server, "support", "pricing please", names)
+    assert reply.status == "succeeded" and reply.anomalies == []
+    assert [(n.name, n.type, n.status) for n in reply.nodes] == [
+        ("Chat Trigger", "chat_trigger", "succeeded"),
+        ("Search help center", "knowledge_retrieval", "succeeded"),
+        ("Draft answer", "llm", "succeeded"),
+        ("Reply", "answer", "succeeded"),
+    ]
+    assert "| Team | $49 / month |" in reply.text
+    assert reply.message_id and reply.conversation_id and reply.execution_id
+    assert reply.execution is not None and reply.execution.status == "succeeded"
+    assert reply.time_to_first_token is not None and reply.total_time is not None
+    assert 0 <= reply.time_to_first_token <= reply.total_time
+    assert all(n.duration_ms is not None and n.duration_ms >= 0 for n in reply.nodes)
+    assert reply.nodes[1].json_output["documents"][0]["title"] == "Getting started with workflows"
+
+
+def test_agent_tools_nest_under_their_node(server, names):
+    reply = fold(server, "agent", "order 777 in Oslo", names)
+    agent = next(n for n in reply.nodes if n.type == "ai_agent")
+    assert [t.tool_name for t in agent.tools] == ["lookup_order", "get_weather", "calculator"]
+    assert agent.tools[1].args == {"city": "Oslo", "units": "metric"}
+    assert all(t.status == "succeeded" and t.duration_ms is not None for t in agent.tools)
+    assert reply.tool_calls == agent.tools
+    assert all(not n.tools for n in reply.nodes if n is not agent)
+
+
+def test_flaky_app_has_failed_break_and_branch(server, names):
+    ok = fold(server, "flaky", "stock?", names)
+    statuses = {(n.name, n.status) for n in ok.nodes}
+    assert {("Retry loop", "break"), ("Fetch inventory", "failed"), ("Apology", "succeeded")} <= statuses
+    assert [n.name for n in ok.nodes].count("Fetch inventory") == 2  # two runs, two spans
+    assert next(n for n in ok.nodes if n.name == "Request ok?").out_ports == [1]
+    assert ok.status == "succeeded" and ok.text.startswith("Sorry")
+    failed = fold(server, "flaky", "make it fail", names)
+    assert failed.status == "failed" and failed.text == ""
+    assert failed.execution is not None and failed.execution.status == "failed"
+
+
+def test_echo_app_text_is_exact(server, names):
+    query = "<img src=x onerror=alert(1)> \u2028 😀" * 3
+    reply = fold(server, "echo", query, names)
+    assert reply.text == query and reply.chunks > 1
+
+
+def ev(name: str, **resource) -> Event:
+    if name == "chat_message":
+        return event_from_wire(name, {"text": resource["text"]})
+    if name == "message_created":
+        return event_from_wire(name, resource)
+    return event_from_wire(name, {"resource": resource})
+
+
+def test_node_finished_without_node_started_is_recorded():
+    reply = Reply("q", node_names={"n1": ("Fetch", "http_request")})
+    reply.apply(ev("node_finished", id="r1", node_id="n1", status="failed", error="boom"), 1.0)
+    reply.close(offset=2.0)
+    (span,) = reply.nodes
+    assert (span.name, span.status, span.error) == ("Fetch", "failed", "boom")
+    assert span.started is None and span.duration_ms is None
+    assert span.anomaly == "node_finished without node_started"
+    assert any("without node_started" in a for a in reply.anomalies)
+
+
+def test_tool_response_without_start_and_without_node():
+    reply = Reply("q")
+    reply.apply(ev("tool_response", id="t1", node_id="agent", tool_name="calc", result="4"), 0.5)
+    (span,) = reply.nodes
+    (tool,) = span.tools
+    assert tool.result == "4" and tool.args is None and tool.anomaly
+    assert span.name == "agent"  # no snapshot: the id stands in for the name
+
+
+def test_missing_execution_finished_ends_failed_with_an_anomaly():
+    reply = Reply("q")
+    reply.apply(ev("message_created", message_id="m", conversation_id="c"))
+    reply.apply(ev("node_started", id="r", node_id="n"))
+    reply.apply(ev("chat_message", text="partial"))
+    reply.close()
+    assert reply.status == "failed" and reply.text == "partial"
+    assert "the stream ended without execution_finished" in reply.anomalies
+    assert any("never finished" in a for a in reply.anomalies)
+
+
+def test_events_out_of_order_do_not_crash():
+    reply = Reply("q")
+    for event in [
+        ev("execution_finished", id="x", status="succeeded"),
+        ev("tool_call_started", id="t", node_id="a", tool_name="w", args={"a": 1}),
+        ev("node_finished", id="r", node_id="a", status="succeeded"),
+        ev("node_started", id="r", node_id="a"),
+        Event("chat_message", {"text": "hand-made"}),
+        Event("whatever", None),
+        event_from_wire("_malformed_frame", {"raw": "{", "error": "bad"}),
+    ]:
+        reply.apply(event)
+    reply.close()
+    assert reply.text == "hand-made" and reply.status == "succeeded"
+    assert len(reply.anomalies) >= 2 and len(reply.events) == 7
+
+
+def test_listeners_follow_the_reply_and_see_the_end():
+    reply = Reply("q")
+    seen: list[str | None] = []
+    remove = reply.on_update(lambda r, e: seen.append(None if e is None else e.event))
+    reply.apply(ev("chat_message", text="a"))
+    reply.close("stopped")
+    assert seen == ["chat_message", None] and reply.status == "stopped" and reply.wait(0)
+    remove()
+    reply.apply(ev("chat_message", text="b"))
+    assert seen == ["chat_message", None]
+
+
+def test_text_is_built_linearly():
+    # 200k one-character chunks, reading the text after each: stays fast because only new parts join.
+    reply = Reply("q")
+    chunk = event_from_wire("chat_message", {"text": "x"})
+    for i in range(200_000):
+        reply.apply(chunk, float(i))
+        if i % 1000 == 0:
+            assert len(reply.text) == i + 1
+    assert len(reply.text) == 200_000
