@@ -55,6 +55,7 @@ from ._reply import EventRecord, ExecutionSpan, NodeSpan, Reply, ToolSpan
 from ._streams import AsyncEventStream, EventStream
 from ._tree import MessageTree, TreeMessage
 from ._version import __version__
+from ._widget import ChatWidget
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -76,6 +77,7 @@ __all__ = [
     "BadRequestError",
     "Chat",
     "ChatMessage",
+    "ChatWidget",
     "Client",
     "ConflictError",
     "Conversation",

@@ -69,10 +69,18 @@ class ChatBase:
         self.app: App | None = None
         self._node_names: dict[str, tuple[str, str]] | None = None
         self._lock = threading.Lock()
+        # Views register here to follow every reply from its first moment.
+        self.reply_listeners: list[Callable[[Reply], None]] = []
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(app_id={self.app_id!r}, conversation_id={self.conversation_id!r}, "
                 f"messages={len(self.tree)})")
+
+    def select(self, message_id: str) -> str:
+        """Make the newest leaf under `message_id` current (sibling navigation); returns it."""
+        leaf = self.tree.latest_leaf(self.tree[message_id].id)
+        self.leaf_id = leaf.id if leaf else message_id
+        return self.leaf_id
 
     @property
     def last_reply(self) -> Reply | None:
@@ -91,6 +99,8 @@ class ChatBase:
         reply = Reply(query, parent_id=parent_id, node_names=self._node_names)
         with self._lock:
             self.replies.append(reply)
+        for listener in list(self.reply_listeners):
+            listener(reply)
         return reply
 
     def _request(self, reply: Reply, inputs: dict[str, Any] | None) -> dict[str, Any]:
@@ -211,7 +221,7 @@ class Chat(ChatBase):
                     yield event
                     if self._stopping:
                         break
-        except (AtomemoError, OSError) as exc:
+        except Exception as exc:
             if not self._stopping:
                 self._finish(reply, "failed", exc)
                 raise
@@ -276,7 +286,7 @@ class AsyncChat(ChatBase):
             uncancel = getattr(asyncio.current_task(), "uncancel", None)  # 3.11+
             if uncancel is not None:
                 uncancel()
-        except (AtomemoError, OSError) as exc:
+        except Exception as exc:
             self._finish(reply, "failed", exc)
             raise
         finally:

@@ -1,0 +1,126 @@
+"""The static snapshot: transcript + timeline as sanitized HTML, for saved notebooks viewed
+without a kernel (GitHub, nbconvert) and for export_html(). Markdown by markdown-it-py,
+sanitized by nh3 (ammonia); nothing from the conversation reaches the page unescaped."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "code", "pre",
+    "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}}
+
+STATUS_COLORS = {"succeeded": "#16a34a", "failed": "#dc2626", "break": "#d97706",
+                 "running": "#2563eb", "stopped": "#6b7280", "recovered": "#7c3aed"}
+
+STYLE = """
+.atomemo-snapshot{font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:14px;
+ border:1px solid #d0d7de;border-radius:8px;padding:12px;max-width:960px;color:#1f2328;background:#fff}
+.atomemo-snapshot .hdr{font-weight:600;margin-bottom:8px}
+.atomemo-snapshot .badge{font-size:11px;background:#fef3c7;color:#92400e;border-radius:10px;
+ padding:1px 8px;margin-left:6px}
+.atomemo-snapshot .q{background:#eef2ff;border-radius:8px;padding:6px 10px;margin:8px 0 4px auto;
+ max-width:80%;width:fit-content}
+.atomemo-snapshot .a{border-left:3px solid #d0d7de;padding:2px 10px;margin:4px 0 8px}
+.atomemo-snapshot pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto}
+.atomemo-snapshot table{border-collapse:collapse}
+.atomemo-snapshot td,.atomemo-snapshot th{border:1px solid #d0d7de;padding:3px 8px}
+.atomemo-snapshot .tl{font-size:12px;margin:4px 0 12px}
+.atomemo-snapshot .row{display:flex;align-items:center;gap:6px;margin:2px 0}
+.atomemo-snapshot .name{width:210px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.atomemo-snapshot .track{flex:1;position:relative;height:10px;background:#f3f4f6;border-radius:3px}
+.atomemo-snapshot .bar{position:absolute;top:0;height:10px;border-radius:3px;min-width:2px}
+.atomemo-snapshot .dur{width:70px;text-align:right;color:#57606a}
+"""
+
+
+def render_markdown(text: str) -> str:
+    """Markdown -> sanitized HTML: no raw HTML, no scripts, http(s)/mailto links only."""
+    return nh3.clean(
+        _md.render(text),
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def _path(messages: list[dict[str, Any]], leaf_id: str) -> list[dict[str, Any]]:
+    by_id = {m["id"]: m for m in messages}
+    path: list[dict[str, Any]] = []
+    current = by_id.get(leaf_id)
+    while current is not None and current not in path:
+        path.append(current)
+        current = by_id.get(current.get("parent_id") or "")
+    return path[::-1] if path else messages
+
+
+def _timeline(view: dict[str, Any]) -> str:
+    nodes = view.get("nodes") or []
+    total = max([n.get("end_ms") or n.get("start_ms") or 0 for n in nodes] + [view.get("total_ms") or 0, 1])
+    rows = []
+    for node in nodes:
+        start = node.get("start_ms") or 0
+        end = node.get("end_ms") if node.get("end_ms") is not None else start
+        left, width = 100 * start / total, max(100 * (end - start) / total, 0.5)
+        color = STATUS_COLORS.get(node.get("status"), "#6b7280")
+        dur = "" if node.get("duration_ms") is None else f"{node['duration_ms']:.0f} ms"
+        label = f"{node.get('name')} · {node.get('type') or 'node'}"
+        rows.append(
+            f'<div class="row"><span class="name" title="{html.escape(label)}">{html.escape(label)}</span>'
+            f'<span class="track"><span class="bar" style="left:{left:.2f}%;width:{width:.2f}%;'
+            f'background:{color}"></span></span><span class="dur">{html.escape(dur)}</span>'
+            f'<span style="color:{color}">{html.escape(str(node.get("status")))}</span></div>')
+        for tool in node.get("tools") or []:
+            rows.append(f'<div class="row" style="padding-left:24px">🔧 {html.escape(str(tool.get("name")))}'
+                        f' · {html.escape(str(tool.get("status")))}</div>')
+    summary = (f"{html.escape(str(view.get('status')))} · total {view.get('total_ms') or 0:.0f} ms · "
+               f"first token {view.get('ttft_ms') or 0:.0f} ms · {len(nodes)} nodes · "
+               f"{view.get('failures', 0)} failed")
+    return f'<div class="tl"><div>{summary}</div>{"".join(rows)}</div>'
+
+
+def snapshot_html(header: dict[str, Any], messages: list[dict[str, Any]],
+                  timelines: dict[str, Any], leaf_id: str) -> str:
+    title = f"{header.get('app_emoji') or ''} {header.get('app_name') or 'Atomemo chat'}".strip()
+    version = header.get("app_version")
+    badge = '<span class="badge">offline demo server</span>' if header.get("offline") else ""
+    parts = [f'<div class="atomemo-snapshot"><style>{STYLE}</style>'
+             f'<div class="hdr">{html.escape(title)}'
+             f'{" " + html.escape(str(version)) if version else ""}{badge}</div>']
+    path = _path(messages, leaf_id)
+    if not path:
+        parts.append("<div><em>No messages yet.</em></div>")
+    for message in path:
+        file = message.get("file")
+        question = f"📎 {file.get('filename')}" if file else message.get("query", "")
+        parts.append(f'<div class="q">{html.escape(str(question))}</div>')
+        answer = render_markdown(str(message.get("answer") or ""))
+        status = message.get("status")
+        if status not in ("succeeded", None):
+            color = STATUS_COLORS.get(status, "#6b7280")
+            answer += f'<div style="color:{color}">[{html.escape(str(status))}]</div>'
+        parts.append(f'<div class="a">{answer}</div>')
+        view = timelines.get(message["id"])
+        if view:
+            parts.append(_timeline(view))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def snapshot_page(header: dict[str, Any], messages: list[dict[str, Any]],
+                  timelines: dict[str, Any], leaf_id: str) -> str:
+    title = html.escape(str(header.get("app_name") or "Atomemo chat"))
+    body = snapshot_html(header, messages, timelines, leaf_id)
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            f"style-src 'unsafe-inline'\"></head><body>{body}</body></html>")

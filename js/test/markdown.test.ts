@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest";
+
+import { BlockSplitter, IncrementalMarkdown, renderMarkdown } from "../src/markdown";
+
+const ANSWER = [
+  "Here are our current plans:",
+  "",
+  "| Plan | Price |",
+  "|---|---|",
+  "| Starter | $9 |",
+  "| Team | $49 |",
+  "",
+  "Some **bold** text and a [link](https://example.com).",
+  "",
+  "```python",
+  "x = 1",
+  "",
+  "print(x)",
+  "```",
+  "",
+  "- one",
+  "- two",
+  "",
+  "### The end",
+  "",
+].join("\n");
+
+function html(fragment: DocumentFragment): string {
+  const div = document.createElement("div");
+  div.append(fragment);
+  return div.innerHTML;
+}
+
+function streamInto(text: string, chunk: number): IncrementalMarkdown {
+  const el = document.createElement("div");
+  const md = new IncrementalMarkdown(el, () => 0);
+  for (let i = 0; i < text.length; i += chunk) md.append(text.slice(i, i + chunk));
+  md.flush();
+  return md;
+}
+
+describe("BlockSplitter", () => {
+  it("cuts at blank lines but never inside a code fence", () => {
+    const splitter = new BlockSplitter();
+    const blocks = splitter.feed(ANSWER);
+    expect(blocks.map((b) => b.trim().split("\n")[0])).toEqual([
+      "Here are our current plans:", "| Plan | Price |", "Some **bold** text and a [link](https://example.com).",
+      "```python", "- one",
+    ]);
+    expect(splitter.tail).toBe("### The end\n"); // no blank line after it yet: still the tail
+    expect(blocks[3]).toContain("x = 1\n\nprint(x)");
+  });
+
+  it("gives the same blocks whatever the chunking", () => {
+    for (const size of [1, 2, 3, 7, 64]) {
+      const splitter = new BlockSplitter();
+      const blocks: string[] = [];
+      for (let i = 0; i < ANSWER.length; i += size) blocks.push(...splitter.feed(ANSWER.slice(i, i + size)));
+      expect(blocks.join("") + splitter.tail).toBe(ANSWER);
+      expect(blocks.length).toBe(5);
+    }
+  });
+
+  it("a fence closes only with the same marker, at least as long, without info", () => {
+    const splitter = new BlockSplitter();
+    const blocks = splitter.feed("````\n```\n\nstill code\n````\n\nafter\n\n");
+    expect(blocks).toHaveLength(2);
+    expect(blocks[0]).toContain("still code");
+  });
+});
+
+describe("IncrementalMarkdown", () => {
+  it("renders the same as a single render, at any chunk size", () => {
+    const whole = document.createElement("div");
+    const splitter = new BlockSplitter();
+    for (const piece of [...splitter.feed(ANSWER), splitter.tail]) {
+      const block = document.createElement("div");
+      block.append(renderMarkdown(piece));
+      whole.append(block);
+    }
+    for (const size of [1, 5, 50]) {
+      const md = streamInto(ANSWER, size);
+      expect(md.text).toBe(ANSWER);
+      expect(md.el.querySelectorAll("table").length).toBe(1);
+      expect(md.el.querySelectorAll("pre").length).toBe(1);
+      expect(md.el.querySelector("pre")?.textContent).toBe("x = 1\n\nprint(x)\n");
+      expect(md.el.querySelectorAll(".am-block").length).toBe(5);
+      expect(md.el.querySelector(".am-tail h3")?.textContent).toBe("The end");
+      expect(md.el.textContent).toBe(whole.textContent);
+    }
+  });
+
+  it("parses each finished block once; only the tail is redrawn", () => {
+    const md = streamInto(ANSWER, 1);
+    expect(md.blocksParsed).toBe(5);
+    const el = document.createElement("div");
+    let frames: (() => void)[] = [];
+    const batched = new IncrementalMarkdown(el, (fn) => { frames.push(fn); return frames.length; });
+    for (const ch of ANSWER) batched.append(ch);
+    expect(frames.length).toBe(1); // one redraw scheduled for many appends
+    frames[0]();
+    frames = [];
+    expect(batched.tailRenders).toBe(1);
+  });
+
+  it("reset replaces everything", () => {
+    const md = streamInto("first\n\nsecond", 3);
+    md.reset("other text");
+    md.flush();
+    expect(md.el.textContent?.trim()).toBe("other text");
+  });
+});
+
+describe("renderMarkdown", () => {
+  it("wraps code blocks with a copy button", () => {
+    const out = document.createElement("div");
+    out.append(renderMarkdown("```js\nalert(1)\n```"));
+    const button = out.querySelector(".am-code > button.am-copy");
+    expect(button?.textContent).toBe("Copy");
+    expect(out.querySelector(".am-code > pre")?.textContent).toBe("alert(1)\n");
+  });
+
+  it("escapes raw HTML instead of interpreting it", () => {
+    const out = html(renderMarkdown('<script>alert(1)</script><img src=x onerror="alert(2)">'));
+    expect(out).not.toContain("<script");
+    expect(out).not.toContain("<img");
+    expect(out).toContain("&lt;script&gt;");
+  });
+
+  it("keeps only http(s)/mailto links, opened safely", () => {
+    const root = document.createElement("div");
+    root.append(renderMarkdown(
+      "[a](javascript:alert(1)) [b](JaVaScRiPt:alert(1)) [c](data:text/html,x) [d](https://ok.example/x) [e](mailto:x@y.z)"));
+    const links = Array.from(root.querySelectorAll("a"));
+    expect(links.map((a) => a.getAttribute("href"))).toEqual([null, null, null, "https://ok.example/x", "mailto:x@y.z"]);
+    for (const a of links) expect(a.getAttribute("rel")).toBe("noopener noreferrer");
+  });
+
+  it("holds remote images back until clicked and drops data: images", () => {
+    const root = document.createElement("div");
+    root.append(renderMarkdown("![cat](https://evil.example/c.png) ![x](data:image/png;base64,AAAA)"));
+    expect(root.querySelectorAll("img").length).toBe(0);
+    const buttons = Array.from(root.querySelectorAll("button.am-image-placeholder")) as HTMLButtonElement[];
+    expect(buttons[0].textContent).toContain("evil.example");
+    expect(buttons[1].disabled).toBe(true);
+    buttons[0].click();
+    expect(root.querySelector("img")?.getAttribute("src")).toBe("https://evil.example/c.png");
+    expect(root.querySelector("img")?.referrerPolicy).toBe("no-referrer");
+  });
+
+  it("strips ids, names and data attributes (no clobbering, no command linkers)", () => {
+    const out = html(renderMarkdown("[x](https://a.b \"t\")"));
+    expect(out).not.toMatch(/\s(id|name|data-[\w-]+)=/);
+  });
+});

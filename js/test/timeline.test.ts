@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+
+import { renderDetail, renderTimeline, summaryText } from "../src/timeline";
+import type { TimelineView } from "../src/types";
+
+const VIEW: TimelineView = {
+  message_id: "m1", execution_id: "x1", status: "succeeded", execution_status: "succeeded",
+  ttft_ms: 120, total_ms: 1000, node_count: 3, failures: 1, anomalies: [],
+  nodes: [
+    { key: "a", node_id: "n1", name: "Retry loop", type: "loop", status: "break", start_ms: 0, end_ms: 400,
+      duration_ms: 400, error: null, output: "{\"iterations\": 2}", out_ports: [0], anomaly: null, tools: [] },
+    { key: "b", node_id: "n2", name: "Fetch <b>inventory</b>", type: "http_request", status: "failed", start_ms: 10,
+      end_ms: 200, duration_ms: 190, error: "<img src=x onerror=alert(1)>", output: null, out_ports: [],
+      anomaly: null, tools: [] },
+    { key: "c", node_id: "n3", name: "Agent", type: "ai_agent", status: "running", start_ms: 500, end_ms: null,
+      duration_ms: null, error: null, output: null, out_ports: [], anomaly: null,
+      tools: [{ key: "t1", name: "get_weather", status: "succeeded", start_ms: 550, end_ms: 700, duration_ms: 150,
+        args: "{\"city\": \"Oslo\"}", result: "{\"t\": 15}", anomaly: null }] },
+  ],
+};
+
+describe("renderTimeline", () => {
+  it("draws a row per node, tools nested after their node, coloured by status", () => {
+    const el = renderTimeline(VIEW, () => undefined);
+    const rows = Array.from(el.querySelectorAll(".am-row"));
+    expect(rows.map((r) => r.className)).toEqual([
+      "am-row am-node am-status-break", "am-row am-node am-status-failed", "am-row am-node am-status-running",
+      "am-row am-tool am-status-succeeded",
+    ]);
+    const bar = rows[0].querySelector<HTMLElement>(".am-bar")!;
+    expect(bar.style.left).toBe("0%");
+    expect(bar.style.width).toBe("40%");
+    expect(rows[2].querySelector<HTMLElement>(".am-bar")!.style.width).toBe("50%"); // running: up to now
+    expect(el.querySelector(".am-summary")?.textContent).toBe(summaryText(VIEW));
+    expect(summaryText(VIEW)).toBe("succeeded · total 1.00 s · first token 120 ms · 3 nodes · 1 failed");
+  });
+
+  it("names and errors are text, never HTML", () => {
+    let picked: ReturnType<typeof renderDetail> | null = null;
+    const el = renderTimeline(VIEW, (detail) => { picked = renderDetail(detail); });
+    expect(el.querySelector("b")).toBeNull();
+    (el.querySelectorAll(".am-row")[1] as HTMLElement).click();
+    expect(picked).not.toBeNull();
+    const detail = picked as unknown as HTMLElement;
+    expect(detail.querySelector("img")).toBeNull();
+    expect(detail.textContent).toContain("<img src=x onerror=alert(1)>");
+  });
+
+  it("a tool row shows its args and result", () => {
+    let text = "";
+    const el = renderTimeline(VIEW, (detail) => { text = renderDetail(detail).textContent ?? ""; });
+    (el.querySelector(".am-tool") as HTMLElement).click();
+    expect(text).toContain("\"city\": \"Oslo\"");
+    expect(text).toContain("\"t\": 15");
+  });
+});

@@ -1,0 +1,141 @@
+"""Run the built widget bundle in Debian's Chromium against a real ChatWidget.
+
+The page gets a small stand-in for anywidget's model object; trait changes and custom
+messages travel both ways through Playwright (Python -> page.evaluate, page ->
+expose_function), so the real bundle renders the real Python widget's protocol."""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from atomemo_notebook import ChatWidget
+
+STATIC = Path(__file__).resolve().parents[2] / "atomemo_notebook" / "static"
+ORIGIN = "http://widget.test"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SYNCED = ["header", "messages", "leaf_id", "timelines", "live", "notice", "conversations", "attachment",
+          "focus_id", "compact"]
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="/widget.css"></head>
+<body class="{theme}" style="margin:0;padding:12px;background:var(--jp-layout-color0,#fff)">
+<div id="host" style="width:{width}px"></div>
+<script type="module">
+import widget from "/widget.js";
+const state = {state};
+const handlers = new Map();
+const model = {{
+  get: (k) => state[k],
+  set: (k, v) => {{ state[k] = v; }},
+  save_changes: () => {{}},
+  on: (name, fn) => {{ if (!handlers.has(name)) handlers.set(name, new Set()); handlers.get(name).add(fn); }},
+  off: (name, fn) => {{ handlers.get(name)?.delete(fn); }},
+  send: (content, callbacks, buffers) => {{ window.__toPython(JSON.stringify(content)); }},
+  widget_manager: {{}},
+}};
+window.__deliver = (kind, a, b) => {{
+  if (kind === "state") {{ state[a] = b; for (const fn of handlers.get("change:" + a) ?? []) fn(); }}
+  else {{ for (const fn of handlers.get("msg:custom") ?? []) fn(a, []); }}
+}};
+window.__rendered = widget.render({{ model, el: document.getElementById("host") }});
+window.__ready = true;
+</script></body></html>"""
+
+DARK_VARS = """<style>.jp-dark{--jp-layout-color0:#111418;--jp-layout-color1:#1b1f24;--jp-layout-color2:#2a2f36;
+--jp-ui-font-color1:#e6edf3;--jp-ui-font-color2:#9aa4ae;--jp-border-color1:#3a414a;--jp-brand-color1:#4c8dff;
+--jp-brand-color3:#1e3a5f;--jp-cell-editor-background:#1b1f24}</style>"""
+
+
+def launch(playwright: Any) -> Browser:
+    executable = shutil.which("chromium")
+    assert executable, "Debian chromium is required (scripts/test installs it)"
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Bridge:
+    """One ChatWidget rendered in one page."""
+
+    def __init__(self, page: Page, widget: ChatWidget, *, width: int = 1000, theme: str = "") -> None:
+        self.page, self.widget = page, widget
+        self.inbox: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
+        self.dialogs: list[str] = []
+        self.foreign_requests: list[str] = []
+        self.sent_to_browser: list[dict[str, Any]] = []
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        page.on("request", self._on_request)
+        page.route(f"{ORIGIN}/**", self._serve)
+        page.expose_function("__toPython", self._to_python)
+        widget.observe(lambda change: self.inbox.put(("state", change["name"], change["new"])), names=SYNCED)
+        widget.send = self._send  # type: ignore[method-assign]
+        state = json.dumps({name: getattr(widget, name) for name in SYNCED})
+        html = PAGE.format(state=state, width=width, theme=theme)
+        self._html = (DARK_VARS + html) if theme else html
+        page.goto(f"{ORIGIN}/index.html")
+        page.wait_for_function("window.__ready === true")
+
+    def _on_request(self, request: Any) -> None:
+        if not request.url.startswith(ORIGIN):
+            self.foreign_requests.append(request.url)
+
+    def _serve(self, route: Any) -> None:
+        path = route.request.url[len(ORIGIN):].split("?")[0]
+        if path == "/index.html":
+            route.fulfill(body=self._html, content_type="text/html")
+        elif path in ("/widget.js", "/widget.css"):
+            kind = "text/javascript" if path.endswith(".js") else "text/css"
+            route.fulfill(body=(STATIC / path[1:]).read_text(), content_type=kind)
+        else:
+            route.fulfill(status=404, body="not here")
+
+    def _send(self, content: dict[str, Any], buffers: Any = None) -> None:
+        self.sent_to_browser.append(content)
+        self.inbox.put(("msg", content, None))
+
+    def _to_python(self, payload: str) -> None:
+        self.widget._on_custom(self.widget, json.loads(payload), [])
+
+    def pump(self) -> None:
+        """Deliver what Python said since the last pump, in order."""
+        while True:
+            try:
+                kind, a, b = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            self.page.evaluate("([k, a, b]) => window.__deliver(k, a, b)", [kind, a, b])
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump()
+            if predicate():
+                self.pump()
+                return
+            self.page.wait_for_timeout(25)
+        raise AssertionError(f"timed out waiting for {what or predicate}")
+
+    def settle(self) -> None:
+        """Wait for the widget's current answer to finish and the browser to catch up."""
+        self.wait_for(lambda: self.widget._running is None or self.widget._running.done(), what="answer")
+        self.pump()
+        self.page.wait_for_timeout(50)
+        self.pump()

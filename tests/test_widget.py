@@ -1,0 +1,226 @@
+"""ChatWidget on the Python side: traits, messages in and out, coalescing, errors, and no
+key anywhere the browser could see."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from atomemo_notebook import ChatWidget
+from atomemo_notebook._widget import FLUSH_INTERVAL, _coerce_inputs
+from atomemo_notebook.server import LocalServer
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, dict[str, Any]]] = []
+
+    def __call__(self, content: dict[str, Any], buffers: Any = None) -> None:
+        self.sent.append((time.monotonic(), json.loads(json.dumps(content))))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for _, m in self.sent if m.get("type") == kind]
+
+
+def make(server: LocalServer, slug: str = "support", **kwargs: Any) -> tuple[ChatWidget, Recorder]:
+    app = server.app(slug)
+    widget = ChatWidget(app["app_id"], app["trigger_id"], "widget-user", api_key=server.api_key,
+                        base_url=server.base_url, **kwargs)
+    recorder = Recorder()
+    widget.send = recorder  # type: ignore[method-assign]
+    widget._booted.result(10)
+    return widget, recorder
+
+
+def browser(widget: ChatWidget, **msg: Any) -> None:
+    widget._on_custom(widget, msg, [])
+
+
+def test_ask_streams_then_settles_into_traits(server):
+    widget, rec = make(server)
+    reply = widget.ask("What does it cost?")
+    widget.wait()
+    assert reply.status == "succeeded"
+    assert widget.header["app_name"] == "Support Assistant" and widget.header["app_version"] == "v1.0"
+    assert widget.header["offline"] is False
+    (message,) = widget.messages
+    assert message["answer"] == reply.text and message["status"] == "succeeded"
+    assert widget.leaf_id == message["id"] and widget.live == {}
+    timeline = widget.timelines[message["id"]]
+    assert [n["name"] for n in timeline["nodes"]] == ["Chat Trigger", "Search help center", "Draft answer", "Reply"]
+    live = rec.of("live")
+    assert "".join(m.get("append", "") for m in live) == reply.text
+    assert [m["seq"] for m in live] == list(range(1, len(live) + 1))
+    assert live[-1]["status"] == "succeeded"
+    assert any("timeline" in m for m in live)
+
+
+def test_deltas_are_coalesced_to_about_30_per_second(echo):
+    with LocalServer(chunk_size=1, chunk_delay=0.001, node_delay=0) as fast:
+        widget, rec = make(fast, "echo", inputs={"repeat": 40})
+        reply = widget.ask("0123456789")
+        widget.wait()
+        live = rec.of("live")
+        times = [t for t, m in rec.sent if m.get("type") == "live"]
+        duration = times[-1] - times[0]
+        assert reply.chunks == 400
+        assert len(live) <= duration / FLUSH_INTERVAL + 3
+        assert len(live) < reply.chunks / 3
+        assert "".join(m.get("append", "") for m in live) == "0123456789" * 40
+
+
+def test_browser_intents_send_stop_regenerate_select_edit(server):
+    widget, rec = make(server)
+    browser(widget, type="send", text="first")
+    widget.wait()
+    browser(widget, type="send", text="second")
+    widget.wait()
+    first, second = widget.messages
+    assert second["parent_id"] == first["id"]
+    browser(widget, type="regenerate", message_id=second["id"])
+    widget.wait()
+    regen = widget.messages[-1]
+    assert regen["parent_id"] == first["id"] and regen["query"] == "second"
+    assert widget.leaf_id == regen["id"]
+    browser(widget, type="select", message_id=second["id"])
+    assert widget.leaf_id == second["id"]
+    browser(widget, type="send", text="third")
+    widget.wait()
+    assert widget.messages[-1]["parent_id"] == second["id"]
+    browser(widget, type="edit", message_id=first["id"], text="first, edited")
+    widget.wait()
+    assert widget.messages[-1]["parent_id"] is None and widget.messages[-1]["query"] == "first, edited"
+    browser(widget, type="events", req=7, event_filter="node_started")
+    (page,) = rec.of("events")
+    assert page["req"] == 7 and page["rows"] and {r["event"] for r in page["rows"]} == {"node_started"}
+    assert "chat_message" in page["types"]
+
+
+def test_stop_from_the_browser_keeps_the_partial_answer():
+    with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
+        widget, _ = make(slow, "echo")
+        reply = widget.ask("x" * 400)
+        while reply.chunks < 5:
+            time.sleep(0.01)
+        browser(widget, type="stop")
+        widget.wait(5)
+        assert reply.status == "stopped" and 0 < len(reply.text) < 400
+        (message,) = widget.messages
+        assert message["status"] == "stopped" and message["answer"] == reply.text
+
+
+def test_hello_mid_stream_recovers_the_live_state():
+    with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
+        widget, rec = make(slow, "echo")
+        reply = widget.ask("y" * 200)
+        while reply.chunks < 10:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        browser(widget, type="hello")
+        (snapshot,) = rec.of("live_snapshot")
+        assert snapshot["key"] == widget.live["key"] and snapshot["text"].startswith("yyyy")
+        assert snapshot["timeline"]["nodes"]
+        widget.stop()
+        widget.wait(5)
+
+
+def test_errors_are_shown_with_their_code_and_the_draft_kept(server):
+    widget, _ = make(server, "echo", inputs={"nope": 1})
+    browser(widget, type="send", text="my unsent words")
+    widget.wait()
+    assert widget.notice["code"] == "TRIGGER_INPUTS_ERROR"
+    assert widget.notice["draft"] == "my unsent words"
+    browser(widget, type="set_inputs", inputs={"tone": "calm", "repeat": "2"})
+    assert widget.conversation.inputs == {"tone": "calm", "repeat": 2}
+    browser(widget, type="send", text="ok")
+    widget.wait()
+    assert widget.notice == {} and widget.messages[-1]["answer"] == "okok"
+
+
+def test_attach_uploads_in_python_and_sends_a_file_message(server):
+    widget, _ = make(server, "echo")
+    browser(widget, type="attach", filename="notes.txt", mime_type="text/plain", data="aGVsbG8=")
+    deadline = time.monotonic() + 10
+    while not widget.attachment and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert widget.attachment == {"filename": "notes.txt", "size": 5, "mime_type": "text/plain"}
+    browser(widget, type="send", text="")
+    widget.wait()
+    assert widget.attachment == {}
+    (message,) = widget.messages
+    assert message["file"]["filename"] == "notes.txt" and message["answer"] == "[file: notes.txt]"
+
+
+def test_new_and_reopened_conversations(server):
+    widget, _ = make(server)
+    widget.ask("remember this")
+    widget.wait()
+    old = widget.header["conversation_id"]
+    assert widget.conversations[0]["id"] == old
+    browser(widget, type="new_conversation")
+    deadline = time.monotonic() + 5
+    while widget.messages and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert widget.messages == [] and widget.header["conversation_id"] is None
+    widget.open_conversation(old)
+    assert [m["query"] for m in widget.messages] == ["remember this"]
+
+
+def test_the_key_is_in_no_trait_message_or_repr(server):
+    widget, rec = make(server)
+    widget.ask("secret check")
+    widget.wait()
+    browser(widget, type="hello")
+    browser(widget, type="events", req=1)
+    state = json.dumps(widget.get_state(), default=str)
+    assert server.api_key not in state
+    assert server.api_key not in json.dumps([m for _, m in rec.sent])
+    assert server.api_key not in repr(widget)
+    assert server.base_url not in state  # not even where the API lives
+
+
+def test_offline_default_needs_no_key(monkeypatch):
+    monkeypatch.delenv("ATOMEMO_API_KEY", raising=False)
+    widget = ChatWidget()
+    widget.send = Recorder()  # type: ignore[method-assign]
+    widget._booted.result(10)
+    assert widget.header["offline"] is True
+    assert {a["slug"] for a in widget.header["demo_apps"]} == {"support", "agent", "flaky", "echo"}
+    browser(widget, type="pick_demo", slug="agent")
+    deadline = time.monotonic() + 10
+    while widget.header.get("app_name") != "Order Agent" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert widget.header["app_name"] == "Order Agent"
+    reply = widget.ask("where is order 42?")
+    widget.wait()
+    assert reply.status == "succeeded" and len(reply.tool_calls) == 3
+    assert "offline demo" in repr(widget)
+
+
+def test_key_mode_needs_app_and_trigger(monkeypatch):
+    monkeypatch.delenv("ATOMEMO_APP_ID", raising=False)
+    with pytest.raises(ValueError, match="app_id and trigger_id"):
+        ChatWidget(api_key="k")
+
+
+def test_snapshot_is_sanitized_static_html(server, tmp_path):
+    widget, _ = make(server, "echo")
+    widget.ask('<script>alert(1)</script> [x](javascript:alert(2)) ![i](https://evil.example/p.png) **bold**')
+    widget.wait()
+    html = widget.snapshot().data
+    assert "<strong>bold</strong>" in html and "Echo" in html
+    assert "<script" not in html and 'href="javascript' not in html and "<img" not in html
+    assert "&lt;script&gt;" in html and "nodes" in html
+    page = widget.export_html(tmp_path / "chat.html").read_text()
+    assert page.startswith("<!doctype html>") and "Content-Security-Policy" in page
+
+
+def test_coerce_inputs():
+    variables = [{"variable": "repeat", "type": "number"}, {"variable": "tone", "type": "string"}]
+    assert _coerce_inputs({"repeat": "3", "tone": "x", "empty": ""}, variables) == {"repeat": 3, "tone": "x"}
+    assert _coerce_inputs({"repeat": "2.5"}, variables) == {"repeat": 2.5}
+    with pytest.raises(ValueError, match="must be a number"):
+        _coerce_inputs({"repeat": "lots"}, variables)
