@@ -87,9 +87,7 @@ class Bridge:
         page.expose_function("__toPython", self._to_python)
         widget.observe(lambda change: self.inbox.put(("state", change["name"], change["new"])), names=SYNCED)
         widget.send = self._send  # type: ignore[method-assign]
-        state = json.dumps({name: getattr(widget, name) for name in SYNCED})
-        html = PAGE.format(state=state, width=width, theme=theme)
-        self._html = (DARK_VARS + html) if theme else html
+        self.width, self.theme = width, theme
         page.goto(f"{ORIGIN}/index.html")
         page.wait_for_function("window.__ready === true")
 
@@ -100,7 +98,10 @@ class Bridge:
     def _serve(self, route: Any) -> None:
         path = route.request.url[len(ORIGIN):].split("?")[0]
         if path == "/index.html":
-            route.fulfill(body=self._html, content_type="text/html")
+            # The page starts from the widget's current traits, as a reloaded notebook would.
+            state = json.dumps({name: getattr(self.widget, name) for name in SYNCED})
+            html = PAGE.format(state=state, width=self.width, theme=self.theme)
+            route.fulfill(body=(DARK_VARS + html) if self.theme else html, content_type="text/html")
         elif path in ("/widget.js", "/widget.css"):
             kind = "text/javascript" if path.endswith(".js") else "text/css"
             route.fulfill(body=(STATIC / path[1:]).read_text(), content_type=kind)
@@ -113,6 +114,13 @@ class Bridge:
 
     def _to_python(self, payload: str) -> None:
         self.widget._on_custom(self.widget, json.loads(payload), [])
+
+    def reload(self) -> None:
+        """Reload the page mid-conversation: a new view from traits, plus its hello."""
+        while not self.inbox.empty():
+            self.inbox.get_nowait()
+        self.page.reload()
+        self.page.wait_for_function("window.__ready === true")
 
     def pump(self) -> None:
         """Deliver what Python said since the last pump, in order."""

@@ -1,0 +1,191 @@
+"""What the widget shows, in Debian's Chromium: the built bundle bridged to a real ChatWidget."""
+
+from __future__ import annotations
+
+import pytest
+
+from atomemo_notebook import ChatWidget
+from atomemo_notebook.server import LocalServer
+
+from .harness import Bridge
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def paced():
+    """Visible streaming: small chunks with a short delay."""
+    with LocalServer(chunk_size=3, chunk_delay=0.004, node_delay=0.02, test_mode=True) as srv:
+        yield srv
+
+
+def widget_for(server: LocalServer, slug: str, **kwargs) -> ChatWidget:
+    app = server.app(slug)
+    widget = ChatWidget(app["app_id"], app["trigger_id"], f"browser-{slug}", api_key=server.api_key,
+                        base_url=server.base_url, **kwargs)
+    widget._booted.result(10)
+    return widget
+
+
+def ask_in_page(bridge: Bridge, text: str) -> None:
+    bridge.pump()
+    bridge.page.fill(".am-input", text)
+    bridge.page.press(".am-input", "Enter")
+    bridge.wait_for(lambda: bool(bridge.widget.live) or bool(bridge.widget.notice), what="the reply to start")
+
+
+def test_typed_question_streams_in_full_with_the_timeline(page, paced, artifacts):
+    bridge = Bridge(page, widget_for(paced, "support"))
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming view")
+    bridge.settle()
+    final = bridge.widget.messages[-1]["answer"]
+    answer = page.locator(".am-turn .am-answer").last
+    assert "Starter" in answer.inner_text() and answer.locator("table").count() == 1
+    assert answer.locator(".am-code button.am-copy").count() == 1
+    assert page.locator(".am-turn .am-answer pre").inner_text() in final
+    names = page.locator(".am-execution .am-node .am-row-name").all_inner_texts()
+    assert [n.split()[0] for n in names] == ["Chat", "Search", "Draft", "Reply"]
+    assert "4 nodes" in page.locator(".am-summary").inner_text()
+    assert page.locator(".am-header .am-app-name").inner_text() == "Support Assistant"
+    assert page.locator(".am-version").inner_text() == "v1.0"
+    page.screenshot(path=str(artifacts / "harness-light.png"))
+    assert bridge.dialogs == [] and bridge.foreign_requests == []
+
+
+def test_stop_button_stops_a_long_answer(page):
+    with LocalServer(chunk_size=2, chunk_delay=0.03, node_delay=0) as slow:
+        bridge = Bridge(page, widget_for(slow, "echo"))
+        ask_in_page(bridge, "stop me " * 60)
+        bridge.wait_for(lambda: page.locator(".am-stop:visible").count() == 1, what="stop button")
+        bridge.wait_for(lambda: len(page.locator(".am-streaming").inner_text()) > 10, what="some text")
+        page.click(".am-stop")
+        bridge.settle()
+        message = bridge.widget.messages[-1]
+        assert message["status"] == "stopped" and 0 < len(message["answer"]) < len("stop me " * 60)
+        assert page.locator(".am-turn .am-status-stopped").inner_text() == "stopped"
+        assert page.locator(".am-primary:visible").inner_text() == "Send"
+
+
+def test_escape_key_stops(page):
+    with LocalServer(chunk_size=2, chunk_delay=0.03, node_delay=0) as slow:
+        bridge = Bridge(page, widget_for(slow, "echo"))
+        ask_in_page(bridge, "escape " * 60)
+        bridge.wait_for(lambda: len(page.locator(".am-streaming").inner_text()) > 10, what="some text")
+        page.press(".am-input", "Escape")
+        bridge.settle()
+        assert bridge.widget.messages[-1]["status"] == "stopped"
+
+
+def test_regenerate_and_sibling_navigation(page, paced):
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    ask_in_page(bridge, "one")
+    bridge.settle()
+    ask_in_page(bridge, "two")
+    bridge.settle()
+    page.locator(".am-turn").last.locator(".am-regenerate").click()
+    bridge.wait_for(lambda: len(bridge.widget.messages) == 3, what="regenerated message")
+    bridge.settle()
+    counts = page.locator(".am-sibling-count").all_inner_texts()
+    assert counts == ["2/2"]
+    page.locator(".am-prev").click()
+    bridge.wait_for(lambda: page.locator(".am-sibling-count").all_inner_texts() == ["1/2"], what="1/2")
+    assert bridge.widget.leaf_id == bridge.widget.messages[1]["id"]
+
+
+def test_edit_and_resend(page, paced):
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    ask_in_page(bridge, "original question")
+    bridge.settle()
+    page.locator(".am-edit-btn").click()
+    page.fill(".am-edit-input", "edited question")
+    page.click("text=Send edit")
+    bridge.wait_for(lambda: len(bridge.widget.messages) == 2, what="edited message")
+    bridge.settle()
+    assert page.locator(".am-turn .am-query").all_inner_texts() == ["edited question"]
+    assert page.locator(".am-sibling-count").inner_text() == "2/2"
+
+
+def test_timeline_details_are_text_and_failures_coloured(page, paced):
+    bridge = Bridge(page, widget_for(paced, "flaky"))
+    ask_in_page(bridge, "inventory?")
+    bridge.settle()
+    failed = page.locator(".am-node.am-status-failed")
+    assert failed.count() == 2 and page.locator(".am-node.am-status-break").count() == 1
+    failed.first.click()
+    detail = page.locator(".am-detail")
+    assert "HTTP 503" in detail.inner_text() and detail.locator("pre").count() >= 1
+    assert "1 failed" not in page.locator(".am-summary").inner_text()  # two runs failed
+    assert "2 failed" in page.locator(".am-summary").inner_text()
+    page.locator(".am-turn .am-bot").last.click()
+    assert page.locator(".am-execution.am-selected").count() == 1
+    page.locator(".am-execution-head").first.click()
+    assert page.locator(".am-turn.am-selected").count() == 1
+
+
+def test_event_inspector_lists_and_filters(page, paced):
+    bridge = Bridge(page, widget_for(paced, "agent"))
+    ask_in_page(bridge, "order 9 in Lima")
+    bridge.settle()
+    page.click(".am-tab >> text=Events")
+    bridge.wait_for(lambda: page.locator(".am-event").count() > 5, what="event rows")
+    assert page.locator(".am-event-name").first.inner_text() == "message_created"
+    page.select_option(".am-inspector select", "tool_call_started")
+    bridge.wait_for(lambda: set(page.locator(".am-event-name").all_inner_texts()) == {"tool_call_started"},
+                    what="filtered rows")
+    assert page.locator(".am-event").count() == 3
+
+
+def test_error_shows_its_code_and_keeps_the_draft(page, paced):
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    page.click("text=⚙ Inputs")
+    page.fill("input[data-variable=tone]", "x" * 20)
+    page.fill("input[data-variable=repeat]", "0")
+    page.click(".am-inputs >> text=Apply")
+    bridge.wait_for(lambda: bridge.widget.conversation.inputs.get("repeat") == 0, what="inputs applied")
+    ask_in_page(bridge, "keep these words")
+    bridge.wait_for(lambda: page.locator(".am-notice").count() == 1, what="notice")
+    assert page.locator(".am-notice .am-error-code").inner_text() == "TRIGGER_INPUTS_ERROR"
+    assert page.input_value(".am-input") == "keep these words"
+
+
+def test_reload_mid_stream_recovers_text_and_finishes(page):
+    with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
+        bridge = Bridge(page, widget_for(slow, "echo"))
+        text = "reload-proof " * 20
+        ask_in_page(bridge, text)
+        bridge.wait_for(lambda: len(page.locator(".am-streaming").inner_text()) > 20, what="some text")
+        bridge.reload()
+        bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1
+                        and len(page.locator(".am-streaming").inner_text()) > 20, what="recovered text")
+        bridge.settle()
+        assert page.locator(".am-turn .am-answer").last.inner_text().strip() == text.strip()
+
+
+def test_narrow_and_dark(browser, paced, artifacts):
+    context = browser.new_context(viewport={"width": 560, "height": 900})
+    page = context.new_page()
+    bridge = Bridge(page, widget_for(paced, "agent"), width=520, theme="jp-dark")
+    ask_in_page(bridge, "order 31 in Kyoto")
+    bridge.settle()
+    assert page.locator(".am-root.am-narrow").count() == 1
+    side, chat = page.locator(".am-side").bounding_box(), page.locator(".am-chat").bounding_box()
+    assert side and chat and side["y"] >= chat["y"] + chat["height"] - 1  # stacked, not side by side
+    background = page.evaluate("getComputedStyle(document.querySelector('.am-root')).backgroundColor")
+    assert background == "rgb(17, 20, 24)"
+    page.screenshot(path=str(artifacts / "harness-dark-narrow.png"), full_page=True)
+    context.close()
+
+
+def test_compact_focus_view_shows_one_message(page, paced):
+    widget = widget_for(paced, "echo", compact=True)
+    bridge = Bridge(page, widget)
+    first = widget.ask("first")
+    widget.wait()
+    widget.ask("second")
+    widget.wait()
+    widget.focus_id = str(first.message_id)
+    bridge.settle()
+    assert page.locator(".am-header").is_hidden() and page.locator(".am-side").is_hidden()
+    assert page.locator(".am-turn .am-query").all_inner_texts() == ["first"]
+    assert page.locator(".am-inline-timeline").count() == 1
