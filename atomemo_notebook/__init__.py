@@ -126,3 +126,10 @@ __all__ = [
     "timeline_records",
     "to_dataframe",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext atomemo_notebook` registers the %%atomemo cell magic."""
+    from ._magic import load_ipython_extension as load
+
+    load(ipython)

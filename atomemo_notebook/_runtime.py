@@ -39,6 +39,11 @@ def call_soon(callback: Any, *args: Any) -> None:
     loop().call_soon_threadsafe(callback, *args)
 
 
+def is_demo(base_url: str) -> bool:
+    """Whether a client's base URL is this process's demo server."""
+    return _server is not None and _server.running and base_url == _server.base_url
+
+
 def demo_server() -> LocalServer:
     """The embedded server every offline widget shares (in-memory history, demo pacing)."""
     global _server

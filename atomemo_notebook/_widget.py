@@ -127,13 +127,20 @@ class ChatWidget(anywidget.AnyWidget):
         conversation_id: str | None = None,
         demo: str = "support",
         compact: bool = False,
+        chat: AsyncChat | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(compact=compact, **kwargs)
         key = api_key or os.environ.get("ATOMEMO_API_KEY")
         self._offline = not key
         self._demo = demo
-        if self._offline:
+        self._asking = False
+        if chat is not None:
+            # Another view of an existing conversation (the cell magic): same client, same chat.
+            client = chat.client
+            self._offline = runtime.is_demo(client.base_url)
+            app_id, trigger_id = chat.app_id, chat.trigger_id
+        elif self._offline:
             server = runtime.demo_server()
             app = server.app(demo)
             client = AsyncClient(server.api_key, base_url=server.base_url)
@@ -152,7 +159,13 @@ class ChatWidget(anywidget.AnyWidget):
         self._pump: _LivePump | None = None
         self._running: Future[Any] | None = None
         self._file: FileRef | None = None
-        self._chat = self._new_chat(app_id, trigger_id, conversation_id)
+        self._own: Reply | None = None  # the last reply this view asked for
+        if chat is not None:
+            self._chat = chat
+            self._user_id = chat.user_id
+            chat.reply_listeners.append(self._on_reply_started)
+        else:
+            self._chat = self._new_chat(app_id, trigger_id, conversation_id)
         self.on_msg(self._on_custom)
         self._booted = runtime.submit(self._boot(conversation_id is not None))
 
@@ -248,6 +261,8 @@ class ChatWidget(anywidget.AnyWidget):
         return chat
 
     def _on_reply_started(self, reply: Reply) -> None:
+        if self.compact and not self._asking:
+            return  # a compact view follows only the replies it asked for
         key = f"r{next(self._keys)}"
         self._pump = _LivePump(self, reply, key)
         self.live = live_view(reply, key)
@@ -303,10 +318,12 @@ class ChatWidget(anywidget.AnyWidget):
         new_conversation = self._chat.conversation_id is None
 
         def on_start(reply: Reply) -> None:
+            self._own = reply
             if started is not None and not started.done():
                 started.set_result(reply)
 
         self._chat.reply_listeners.append(on_start)
+        self._asking = True
         try:
             await self._chat.ask(query, parent_id=parent_id)
         except (AtomemoError, ValueError, TypeError) as exc:
@@ -314,6 +331,7 @@ class ChatWidget(anywidget.AnyWidget):
             if started is not None and not started.done():
                 started.set_exception(exc)
         finally:
+            self._asking = False
             self._chat.reply_listeners.remove(on_start)
             if self._pump is not None:
                 await self._pump.task
@@ -328,6 +346,8 @@ class ChatWidget(anywidget.AnyWidget):
         self.timelines = {r.message_id: timeline_view(r) for r in self._chat.replies
                           if r.message_id and r.done}
         self.leaf_id = self._chat.leaf_id or ""
+        if self.compact and self._own is not None and self._own.message_id:
+            self.focus_id = self._own.message_id
         self.header = {**self.header, "conversation_id": self._chat.conversation_id,
                        "inputs": dict(self._chat.inputs)}
         self.live = {}

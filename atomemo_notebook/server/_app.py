@@ -50,7 +50,8 @@ class ServerConfig:
     chunk_size: int = 8  # characters per chat_message
     chunk_delay: float = 0.015  # seconds between chat_message events
     node_delay: float = 0.08  # seconds a node (and a tool call) takes
-    test_mode: bool = False  # honour X-Atomemo-Fault / X-Atomemo-Pace and loopback upload URLs
+    test_mode: bool = False  # honour X-Atomemo-Fault / X-Atomemo-Pace (implies loopback URLs)
+    allow_loopback_urls: bool = False  # let /chat/media/upload fetch from this machine
     max_upload_bytes: int = 20 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     token_ttl: float = 900.0  # upload tokens and download URLs
@@ -378,7 +379,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ApiError(422, "VALIDATION_ERROR", "'url' must be an http(s) URL")
-        if not emu.config.test_mode and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        local_ok = emu.config.test_mode or emu.config.allow_loopback_urls
+        if not local_ok and parts.hostname in ("localhost", "127.0.0.1", "::1"):
             raise ApiError(422, "VALIDATION_ERROR", "loopback URLs are refused outside test mode")
         content, mime = await _fetch(url, emu.config.max_upload_bytes)
         filename = unquote(os.path.basename(parts.path)) or "download"
