@@ -68,7 +68,7 @@ class NodeSpan:
     node_id: str
     name: str
     type: str
-    status: str = "running"  # running | succeeded | failed | break
+    status: str = "running"  # running | succeeded | failed | break; "stopped" if we stopped first
     json_output: Any = None
     out_ports: list[int] = dataclasses.field(default_factory=list)
     error: str | None = None
@@ -218,7 +218,12 @@ class Reply:
             self.anomalies.append("the stream ended without execution_finished")
             self.status = "failed"
         for span in self.nodes:
-            if span.status == "running" and self.status != "stopped":
+            if span.status != "running":
+                continue
+            if self.status == "stopped":
+                # We stopped listening: the node's end is unknown, so the span ends at the stop.
+                span.status, span.finished = "stopped", self.finished
+            else:
                 self.anomalies.append(f"node {span.name} ({span.node_id}) never finished")
         self._done.set()
         for listener in list(self._listeners):

@@ -97,6 +97,7 @@ def test_sync_stop_closes_within_200_ms_and_keeps_partial_text(slow_server, echo
         assert result["returned"] - stopped_at < 0.2
         assert reply.status == "stopped" and 0 < len(reply.text) < len(query)
         assert query.startswith(reply.text)
+        assert reply.nodes[-1].status == "stopped" and reply.nodes[-1].finished == reply.finished
         history = chat.history()
         assert history[reply.message_id].reply is reply
 

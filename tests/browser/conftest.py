@@ -1,4 +1,4 @@
-"""Browser fixtures: one Chromium per session, a fresh page per test, artifacts on disk."""
+"""Browser fixtures: one Chromium per module, a fresh page per test, artifacts on disk."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from .harness import launch
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API holds an event loop while it lives, and the
+    # asyncio tests of other modules need the thread without one.
     with sync_playwright() as p:
         chromium = launch(p)
         yield chromium

@@ -1,0 +1,229 @@
+"""Write the course notebooks from the cells below, run them top to bottom, save them with
+their outputs. Run after changing a notebook's text: `.venv-test/bin/python scripts/make_notebooks.py`.
+(The notebooks themselves are what nbval checks; this script is only how they are written.)"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1] / "notebooks"
+CHECK = "# NBVAL_CHECK_OUTPUT\n"
+
+NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
+    "01-quickstart": [
+        ("md", """# Quickstart: chat with a workflow, watch it run
+
+`ChatWidget()` with no key starts an **embedded Atomemo-compatible server** in this kernel and
+opens a demo app: no key, no network. Type a question into the widget below (Enter sends,
+Esc stops), or ask from Python. The side panel shows each execution as a timeline of nodes;
+the *Events* tab shows the raw stream."""),
+        ("code", """from atomemo_notebook import ChatWidget
+
+chat = ChatWidget()  # offline demo server: the "Support Assistant" app
+chat"""),
+        ("md", "Asking from Python streams into the same widget. `ask` returns at once; `wait()` blocks until the answer is complete."),
+        ("code", CHECK + """reply = chat.ask("How much does it cost?")
+reply.wait()
+print(reply.status)
+print(reply.text.splitlines()[0])"""),
+        ("md", "Every node run (and every tool call) is a row of the timeline, ready for pandas:"),
+        ("code", CHECK + """chat.timeline_df()[["node_name", "node_type", "status"]]"""),
+        ("md", "The conversation so far, one row per message:"),
+        ("code", CHECK + """chat.history_df()[["dialogue_count", "depth", "status", "query_text"]]"""),
+        ("md", """A static snapshot of the transcript and timeline: this is what a saved notebook shows
+on GitHub or in nbconvert, where no kernel runs the widget."""),
+        ("code", "chat.snapshot()"),
+        ("md", """## The cell magic
+
+`%%atomemo` sends the cell's text as the question; the next `%%atomemo` cell continues the
+same conversation."""),
+        ("code", "%load_ext atomemo_notebook"),
+        ("code", """%%atomemo --demo echo
+Hello from a cell magic!"""),
+    ],
+    "02-debugging-a-failing-workflow": [
+        ("md", """# Debugging a failing workflow
+
+The **Flaky Pipeline** demo app checks inventory over HTTP. The request fails; a Loop retries it
+and breaks; an If routes to an apology. Queries containing "fail" make the whole execution
+fail. Find the failing node from the timeline, by eye and with pandas."""),
+        ("code", """from atomemo_notebook import ChatWidget
+
+flaky = ChatWidget(demo="flaky")
+flaky"""),
+        ("code", CHECK + """reply = flaky.ask("Is the blue kettle in stock?")
+reply.wait()
+print(reply.status)
+print(reply.text)"""),
+        ("md", "The answer looks fine, but the timeline tells another story: a failed node, a loop that ended in `break`, an If that took port 1."),
+        ("code", CHECK + """timeline = flaky.timeline_df()
+timeline[["node_name", "node_type", "status", "error"]]"""),
+        ("md", "The failing node, found from `timeline_records()`:"),
+        ("code", CHECK + """failed = [row for row in flaky.timeline_records() if row["status"] == "failed"]
+for row in failed:
+    print(row["node_name"], "->", row["error"])"""),
+        ("md", "Now a query that fails the whole execution:"),
+        ("code", CHECK + """bad = flaky.ask("please fail")
+bad.wait()
+print(bad.status, "| execution:", bad.execution.status, "| answer:", repr(bad.text))"""),
+        ("md", "The raw events, as the inspector tab shows them:"),
+        ("code", CHECK + """flaky.events_df()["event"].value_counts().sort_index()"""),
+        ("code", "flaky.snapshot()"),
+    ],
+    "03-history-branches-and-pandas": [
+        ("md", """# History, branches and pandas
+
+Regenerating or editing a message does not overwrite it: the server keeps a **message tree**.
+Here the plain Python `Client` and `Chat` do the talking, against an embedded server."""),
+        ("code", """from atomemo_notebook import Client
+from atomemo_notebook.server import LocalServer
+
+server = LocalServer(chunk_delay=0, node_delay=0).start()
+client = Client(server.api_key, base_url=server.base_url)
+app = server.app("support")
+chat = client.chat(app_id=app["app_id"], trigger_id=app["trigger_id"], user_id="analyst")"""),
+        ("md", "Three questions, then a regenerated answer to the second and an edited third question:"),
+        ("code", CHECK + """first = chat.ask("Hello!")
+second = chat.ask("What does it cost?")
+third = chat.ask("Is there a free trial?")
+again = chat.regenerate(second.message_id)          # a sibling of the second message
+edited = chat.edit(third.message_id, "Is there a discount for students?")
+print([r.status for r in chat.replies])"""),
+        ("md", "`history()` loads the tree from the server. `parent_id` draws the tree; `sibling_index` tells versions apart."),
+        ("code", CHECK + """chat.history()
+history = chat.history_df()
+ids = {mid: f"M{i + 1}" for i, mid in enumerate(history["message_id"])}  # short names for reading
+view = history.assign(message=history["message_id"].map(ids), parent=history["parent_id"].map(ids))
+view[["message", "parent", "dialogue_count", "depth", "sibling_index", "sibling_count", "query_text"]]"""),
+        ("md", "Some analysis: answer lengths per depth, and which questions were asked more than once."),
+        ("code", CHECK + """history.assign(answer_chars=history["answer"].str.len()).groupby("depth")["answer_chars"].agg(["count", "max"])"""),
+        ("code", CHECK + """history[history["sibling_count"] > 1][["query_text", "sibling_index"]]"""),
+        ("code", CHECK + """timeline = chat.timeline_df()
+timeline.groupby("node_name")["status"].value_counts().unstack(fill_value=0)"""),
+        ("code", """client.close()
+server.close()"""),
+    ],
+    "04-files": [
+        ("md", """# Files: upload by URL, or from a local file
+
+Atomemo takes a file as a message: upload it (3 steps: token, PUT to the storage host, download
+URL) or let the server fetch it by URL, then send the returned `FileRef` as the query. The key
+never goes to the storage host."""),
+        ("code", """import tempfile
+from pathlib import Path
+
+from atomemo_notebook import Client
+from atomemo_notebook.server import LocalServer
+
+server = LocalServer(allow_loopback_urls=True).start()
+client = Client(server.api_key, base_url=server.base_url)
+echo = server.app("echo")
+folder = Path(tempfile.mkdtemp())
+_ = (folder / "prices.csv").write_text("plan,price\\nStarter,9\\nTeam,49\\n")"""),
+        ("md", "A local file, through the 3-step upload:"),
+        ("code", CHECK + """ref = client.upload_file(folder / "prices.csv")
+print(ref.filename, ref.mime_type, ref.size, "bytes")
+print(sorted(ref.to_wire()))"""),
+        ("md", "By URL: the server fetches it (here from its own storage link, since this demo runs offline):"),
+        ("code", CHECK + """by_url = client.upload_url(ref.remote_url)
+print(by_url.filename, by_url.size, "bytes")"""),
+        ("md", "Sent as a message: the echo app answers with what it received."),
+        ("code", CHECK + """chat = client.chat(app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="files")
+print(chat.ask(ref).text)"""),
+        ("md", "In the widget, `attach()` uploads in the kernel (the key stays here) and shows a file chip; the next message sends it."),
+        ("code", """from atomemo_notebook import ChatWidget
+
+widget = ChatWidget(echo["app_id"], echo["trigger_id"], "files", api_key=server.api_key, base_url=server.base_url)
+widget.attach(folder / "prices.csv")
+widget"""),
+        ("code", CHECK + """reply = widget.ask("")  # empty text: the attached file is the message
+reply.wait()
+print(reply.text)"""),
+    ],
+    "05-record-and-replay": [
+        ("md", """# Record & replay
+
+Save a session's raw event log (JSON Lines, arrival times included, never the key), then
+replay it with no server: for teaching, demos and bug reports."""),
+        ("code", """import tempfile
+from pathlib import Path
+
+from atomemo_notebook import Client, replay
+from atomemo_notebook.server import LocalServer
+
+log = Path(tempfile.mkdtemp()) / "session.jsonl"
+with LocalServer() as server, Client(server.api_key, base_url=server.base_url) as client:
+    app = server.app("agent")
+    chat = client.chat(app_id=app["app_id"], trigger_id=app["trigger_id"], user_id="recorder")
+    live = chat.ask("Where is order 2024, shipping to Lisbon?")
+    chat.save_events(log)"""),
+        ("code", CHECK + """print(live.status, "|", len(live.events), "events |", len(live.tool_calls), "tool calls")
+print(log.read_text().splitlines()[0][:60])"""),
+        ("md", "The server is gone. Replay the log four times faster than it happened:"),
+        ("code", CHECK + """(again,) = replay(log, speed=4.0)
+print(again.status, again.text == live.text, [t.tool_name for t in again.tool_calls])"""),
+        ("md", "A replayed reply is a reply: the same records, the same DataFrames."),
+        ("code", CHECK + """import pandas as pd
+
+from atomemo_notebook import TIMELINE_COLUMNS, timeline_records, to_dataframe
+
+to_dataframe(timeline_records([again]), TIMELINE_COLUMNS)[["kind", "node_name", "tool_name", "status"]]"""),
+    ],
+    "06-the-real-atomemo-cloud": [
+        ("md", """# The real Atomemo cloud
+
+Everything in the other notebooks works against https://server.atomemo.ai/api too. Set
+`ATOMEMO_API_KEY`, `ATOMEMO_APP_ID` and `ATOMEMO_TRIGGER_ID` (and optionally
+`ATOMEMO_USER_ID`) in the environment the kernel starts from; the key stays in the kernel and
+is never shown. Without them this notebook says so and skips."""),
+        ("code", CHECK + """import os
+
+needed = ["ATOMEMO_API_KEY", "ATOMEMO_APP_ID", "ATOMEMO_TRIGGER_ID"]
+missing = [name for name in needed if not os.environ.get(name)]
+configured = not missing
+print("configured" if configured else "Skipping the cloud cells: set " + ", ".join(missing))"""),
+        ("code", """from atomemo_notebook import ChatWidget, Client
+
+if configured:
+    with Client() as client:  # key and base URL from the environment
+        app = client.get_app(os.environ["ATOMEMO_APP_ID"])
+        print(app.name, app.active_version.name if app.active_version else "")
+    cloud = ChatWidget()  # app, trigger and user from the environment
+    display(cloud)"""),
+        ("code", """if configured:
+    reply = cloud.ask("Hello! What can you do?")
+    reply.wait()
+    print(reply.status)
+    display(cloud.timeline_df())"""),
+    ],
+}
+
+
+def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, source in cells:
+        cell = nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source)
+        nb.cells.append(cell)
+    return nb
+
+
+def main(names: list[str]) -> None:
+    ROOT.mkdir(exist_ok=True)
+    for name, cells in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
+        nb = build(name, cells)
+        NotebookClient(nb, timeout=60, kernel_name="python3", record_timing=False).execute(cwd=str(ROOT))
+        path = ROOT / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        print("wrote", path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

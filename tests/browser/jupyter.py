@@ -1,0 +1,85 @@
+"""Start JupyterLab (and with it Notebook 7) headless on loopback for browser tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SETTINGS = {
+    # No news toast in screenshots.
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+    # Save widget state with the notebook: the secret suite checks that state too.
+    "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class JupyterServer:
+    def __init__(self, root: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.root, self.log_path = root, log
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        settings = root.parent / "lab-settings"
+        for name, value in SETTINGS.items():
+            path = settings / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env or {})}
+        environment.pop("ATOMEMO_API_KEY", None)  # the notebooks run offline
+        self._log = log.open("w")
+        jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
+        self.proc = subprocess.Popen(
+            [jupyter, "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+             "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
+             "--ServerApp.open_browser=False"],
+            stdout=self._log, stderr=subprocess.STDOUT, env=environment, cwd=root,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base}/api/status?token={self.token}", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("jupyter lab did not start within 90 s")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def lab(self, notebook: str) -> str:
+        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+
+    def notebook7(self, notebook: str) -> str:
+        return f"{self.base}/notebooks/{notebook}?token={self.token}"
+
+    def stop(self) -> None:
+        # Shut down kernels through the API, then the server itself.
+        try:
+            httpx.post(f"{self.base}/api/shutdown?token={self.token}", timeout=10)
+            self.proc.wait(timeout=20)
+        except (httpx.HTTPError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,171 @@
+"""End to end in JupyterLab 4 and Notebook 7, driven in Debian's Chromium; and the secret
+suite: a known key never reaches the saved notebook, the widget state, outputs or logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import Page
+
+from .jupyter import JupyterServer
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+KNOWN_KEY = "sk-known-secret-for-the-leak-suite-7f3a9c"
+
+SECRET_NOTEBOOK = [
+    "import os\nfrom atomemo_notebook import ChatWidget, Client\nfrom atomemo_notebook.server import LocalServer\n"
+    "key = os.environ['ATOMEMO_LEAK_TEST_KEY']\n"
+    "server = LocalServer(api_key=key, chunk_delay=0, node_delay=0).start()\n"
+    "app = server.app('echo')",
+    "widget = ChatWidget(app['app_id'], app['trigger_id'], 'leak', api_key=key, base_url=server.base_url)\nwidget",
+    "reply = widget.ask('is my key safe?')\nreply.wait()\nprint(reply.status, reply.text)\nprint(repr(widget))",
+    "client = Client(key, base_url=server.base_url)\nprint(repr(client))\nclient.get_messages('no-such-conversation')",
+    "Client(key + '-wrong', base_url=server.base_url).list_conversations(app_id='a', trigger_id='t', user_id='u')",
+    "Client(key, base_url='http://127.0.0.1:1/api', max_retries=0).get_messages('x')",
+    "widget.ask('x', parent_id='not-a-message').wait()\nwidget.notice",
+    "print(server, server.config)\nwidget.snapshot()",
+]
+
+
+@pytest.fixture
+def lab_page(browser):
+    """A page for Jupyter's own UI: its errors are logged; errors from our bundle fail the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{getattr(e, 'stack', '')}"))
+    yield page
+    context.close()
+    ours = [e for e in errors if "widget.js" in e or "am-" in e or "anywidget" in e.lower()]
+    assert ours == [], ours
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory) -> Iterator[JupyterServer]:
+    root = tmp_path_factory.mktemp("jupyter") / "work"
+    shutil.copytree(NOTEBOOKS, root)
+    secret = nbformat.v4.new_notebook()
+    secret.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    secret.cells = [nbformat.v4.new_code_cell(src) for src in SECRET_NOTEBOOK]
+    for cell in secret.cells:
+        cell.metadata["tags"] = ["raises-exception"]  # run-all goes on past the expected errors
+    nbformat.write(secret, root / "secret.ipynb")
+    server = JupyterServer(root, root.parent / "jupyter.log", env={"ATOMEMO_LEAK_TEST_KEY": KNOWN_KEY})
+    yield server
+    server.stop()
+
+
+def open_and_run_all(page: Page, url: str, app: str = "jupyterapp") -> None:
+    page.goto(url)
+    page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
+    page.wait_for_function(f"window.{app} !== undefined", timeout=30_000)
+    # Wait for the kernel to be ready before running everything.
+    page.wait_for_function(
+        f"window.{app}.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.evaluate(f"window.{app}.commands.execute('notebook:run-all-cells')")
+
+
+def wait_idle(page: Page, timeout: float = 90_000) -> None:
+    """All cells have run: no prompt shows [*]."""
+    page.wait_for_function(
+        """() => { const prompts = [...document.querySelectorAll('.jp-InputArea-prompt')];
+               return prompts.length > 0 && prompts.every(p => !p.textContent.includes('*')); }""",
+        timeout=timeout)
+
+
+def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
+    page = lab_page
+    open_and_run_all(page, jupyter.lab("01-quickstart.ipynb"))
+    chat = page.locator(".am-root").first
+    chat.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.wait_for_function("document.querySelectorAll('.am-root .am-turn').length >= 1", timeout=60_000)
+    assert "Support Assistant" in chat.locator(".am-app-name").inner_text()
+    assert chat.locator(".am-badge").inner_text() == "offline demo server"
+
+    chat.locator(".am-input").fill("How do I rotate my API key?")
+    chat.locator(".am-input").press("Enter")
+    chat.locator(".am-streaming").wait_for(timeout=30_000)
+    chat.locator(".am-streaming").wait_for(state="detached", timeout=60_000)
+    last = chat.locator(".am-turn").last
+    assert last.locator(".am-query").inner_text() == "How do I rotate my API key?"
+    answer = last.locator(".am-answer").inner_text()
+    assert "Thanks for asking about" in answer and "You can call the workflow from Python" in answer
+    assert last.locator(".am-answer table").count() == 1 and last.locator(".am-copy").count() == 1
+    rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
+    assert [r.split()[0] for r in rows] == ["Chat", "Search", "Draft", "Reply"]
+    chat.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "jupyterlab-light.png"))
+
+    chat.locator(".am-input").fill("Give me the long setup guide")
+    chat.locator(".am-input").press("Enter")
+    chat.locator(".am-streaming").wait_for(timeout=30_000)
+    page.wait_for_function(
+        "(document.querySelector('.am-root .am-streaming')?.textContent || '').length > 200", timeout=30_000)
+    chat.locator(".am-stop").click()
+    chat.locator(".am-turn .am-status-stopped").wait_for(timeout=10_000)
+    stopped = chat.locator(".am-turn").last.locator(".am-answer").inner_text()
+    assert len(stopped) >= 200 and "Section 60" not in stopped
+
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+    page.wait_for_timeout(500)
+    background = chat.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert background != "rgb(255, 255, 255)"
+    page.screenshot(path=str(artifacts / "jupyterlab-dark.png"))
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+
+
+def test_quickstart_smoke_in_notebook_7(lab_page, jupyter, artifacts):
+    page = lab_page
+    open_and_run_all(page, jupyter.notebook7("01-quickstart.ipynb"))
+    chat = page.locator(".am-root").first
+    chat.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.am-root .am-answer')].some(a => a.textContent.includes('current plans'))",
+        timeout=60_000)
+    chat.locator(".am-input").fill("hello from Notebook 7")
+    chat.locator(".am-input").press("Enter")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.am-root .am-query')].some(q => q.textContent === 'hello from Notebook 7')",
+        timeout=30_000)
+    chat.locator(".am-streaming").wait_for(state="detached", timeout=60_000)
+    page.screenshot(path=str(artifacts / "notebook7.png"))
+
+
+def test_known_key_leaks_nowhere(lab_page, jupyter, artifacts):
+    page = lab_page
+    open_and_run_all(page, jupyter.lab("secret.ipynb"))
+    page.locator(".am-root").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.wait_for_timeout(1500)  # widget state settles
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    saved = jupyter.root / "secret.ipynb"
+    page.wait_for_function(
+        "document.querySelector('.jp-mod-current .jp-mod-dirty') === null", timeout=20_000)
+    page.wait_for_timeout(1000)
+    text = saved.read_text()
+    notebook = json.loads(text)
+    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    assert state.get("state"), "widget state was expected to be saved with the notebook"
+    outputs = json.dumps([c.get("outputs", []) for c in notebook["cells"]])
+    errors = [o for c in notebook["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert {e["ename"] for e in errors} >= {"ConversationNotFoundError", "AuthenticationError",
+                                            "APIConnectionError"}
+    assert "is my key safe?" in outputs  # the run really happened
+    assert KNOWN_KEY not in text
+    assert KNOWN_KEY not in json.dumps(state)
+    assert KNOWN_KEY not in outputs
+    assert KNOWN_KEY not in jupyter.log_text()
+    assert KNOWN_KEY not in page.content()
+    page.screenshot(path=str(artifacts / "secret-suite.png"))
