@@ -18,6 +18,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from atomemo_notebook import AsyncClient, Client
+
 from _common import machine, server_process, table
 
 
@@ -65,9 +66,8 @@ def buffered_lines(url: str, key: str) -> int:
     body = httpx.get(url, headers={"X-Api-Key": key}, timeout=60).text
     n = 0
     for line in body.split("\n\n"):
-        if line.startswith("data:"):
-            if json.loads(line[5:])["event"] == "chat_message":
-                n += 1
+        if line.startswith("data:") and json.loads(line[5:])["event"] == "chat_message":
+            n += 1
     return n
 
 
