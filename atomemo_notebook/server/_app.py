@@ -24,7 +24,13 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
@@ -67,6 +73,14 @@ class ApiError(Exception):
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class InjectedResponse(Exception):
+    """A ready response, raised to short-cut a handler (fault injection only)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("injected response")
+        self.response = response
 
 
 class DropConnection(Exception):
@@ -120,7 +134,12 @@ class Emulator:
             raise ApiError(400, "INVALID_FAULT", str(exc)) from None
         if fault is not None and fault.status:
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+            if fault.plain:
+                raise InjectedResponse(PlainTextResponse(
+                    f"upstream proxy error {fault.status}: service unavailable", fault.status, headers))
             raise ApiError(fault.status, "INJECTED_FAULT", f"injected HTTP {fault.status}", headers)
+        if fault is not None and fault.html:
+            raise InjectedResponse(HTMLResponse("<html><body><h1>Please sign in</h1></body></html>"))
         return fault
 
     def pace(self, request: Request) -> Pace:
@@ -455,6 +474,10 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         assert isinstance(exc, ApiError)
         return _error(exc)
 
+    async def on_injected(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InjectedResponse)
+        return exc.response
+
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
@@ -481,7 +504,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     ]
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     app = Starlette(routes=routes, exception_handlers={
-        ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash,
+        ApiError: on_api_error, InjectedResponse: on_injected, HTTPException: on_http_error,
+        Exception: on_crash,
     })
     app.state.emulator = emu
     return app

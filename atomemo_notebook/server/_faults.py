@@ -6,6 +6,8 @@ and the server misbehaves on purpose for the first `times` requests with that `k
 (default key: the header itself; default times: 1). Faults:
 
     status=429 [retry_after=2]   answer that status before any stream (nothing is created)
+    plain=1                      ... with a text/plain body instead of JSON (a proxy's error page)
+    html=1                       answer 200 with an HTML page instead of an event stream
     drop_after=N                 break the connection after N events (no clean end)
     end_after=N                  end the response cleanly after N events (a proxy's close)
     stall=S [stall_after=N]      after N events, send nothing at all for S seconds
@@ -25,7 +27,7 @@ FAULT_HEADER = "x-atomemo-fault"
 PACE_HEADER = "x-atomemo-pace"
 
 _INT_KEYS = {"status", "drop_after", "end_after", "stall_after", "malformed_after",
-             "unknown_after", "times", "trickle"}
+             "unknown_after", "times", "trickle", "plain", "html"}
 _FLOAT_KEYS = {"stall", "retry_after"}
 
 
@@ -44,6 +46,8 @@ class Fault:
     malformed_after: int | None = None
     unknown_after: int | None = None
     trickle: int = 0
+    plain: int = 0
+    html: int = 0
     times: int = 1
     key: str = ""
 

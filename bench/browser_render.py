@@ -1,0 +1,131 @@
+"""Browser rendering: a 200 KB markdown answer streamed in 10k chunks into the built widget's
+renderer (IncrementalMarkdown, from atomemo_notebook/static/widget.js) in headless Chromium,
+against rendering the final text once and against a naive full re-parse per chunk.
+
+    python bench/browser_render.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from _common import machine, table
+
+STATIC = Path(__file__).resolve().parents[1] / "atomemo_notebook" / "static"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+CHUNKS = 10_000
+NAIVE_EVERY = 50  # the naive re-parse is quadratic: measure every 50th chunk, scale by 50
+
+
+def markdown(size: int = 200_000) -> str:
+    parts, i = [], 0
+    while sum(map(len, parts)) < size:
+        i += 1
+        parts.append(
+            f"## Section {i}\n\nThis is paragraph {i} with **bold**, *emphasis*, `code` and a "
+            f"[link](https://example.com/{i}). It keeps going for a while to look like prose.\n\n"
+            f"| key | value | note |\n|---|---|---|\n| a{i} | {i * 3} | first |\n| b{i} | {i * 7} | second |\n\n"
+            f"```python\ndef f{i}(x):\n    return x * {i}\n```\n\n- item one\n- item two\n- item three\n\n")
+    return "".join(parts)[:size]
+
+
+SCRIPT = """async ([text, chunks, naiveEvery]) => {
+  const { IncrementalMarkdown, renderMarkdown } = await import('/widget.js');
+  const pieces = [];
+  const step = Math.ceil(text.length / chunks);
+  for (let i = 0; i < text.length; i += step) pieces.push(text.slice(i, i + step));
+  const host = document.getElementById('host');
+  const now = () => performance.now();
+  const measure = (fn) => { const t = now(); fn(); return now() - t; };
+  const box = () => { host.replaceChildren(); const el = document.createElement('div'); host.append(el); return el; };
+
+  // (1) the final text, rendered once (as blocks, like the incremental renderer's output)
+  let el = box();
+  const single = measure(() => {
+    const md = new IncrementalMarkdown(el, () => 0); md.append(text); md.flush(); });
+  const singleOneParse = measure(() => { box().append(renderMarkdown(text)); });
+
+  // (2) incremental, the tail redrawn after every chunk (worst case)
+  el = box();
+  let md = new IncrementalMarkdown(el, () => 0);
+  let total = 0, longest = 0;
+  for (const piece of pieces) { const t = measure(() => { md.append(piece); md.flush(); }); total += t; longest = Math.max(longest, t); }
+  const perChunk = { total, longest, text: el.textContent.length };
+
+  // (3) incremental, as the widget delivers: <= 30 messages/s over a 10 s stream = 300 batches
+  el = box();
+  md = new IncrementalMarkdown(el, () => 0);
+  total = 0; longest = 0;
+  const batch = Math.ceil(pieces.length / 300);
+  for (let i = 0; i < pieces.length; i += batch) {
+    const joined = pieces.slice(i, i + batch).join('');
+    const t = measure(() => { md.append(joined); md.flush(); }); total += t; longest = Math.max(longest, t);
+  }
+  const coalesced = { total, longest, text: el.textContent.length };
+
+  // (4) naive: re-parse the whole text so far on every chunk (sampled, then scaled)
+  el = box();
+  total = 0; longest = 0; let soFar = '';
+  for (let i = 0; i < pieces.length; i++) {
+    soFar += pieces[i];
+    if (i % naiveEvery !== 0 && i !== pieces.length - 1) continue;
+    const t = measure(() => { el.replaceChildren(renderMarkdown(soFar)); }); total += t; longest = Math.max(longest, t);
+  }
+  const naive = { total: total * naiveEvery, longest };
+  return { single, singleOneParse, perChunk, coalesced, naive, pieces: pieces.length };
+}"""
+
+
+def main() -> None:
+    text = markdown()
+    executable = shutil.which("chromium")
+    assert executable, "needs Debian chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=ARGS)
+        page = browser.new_page()
+        longtasks: list[float] = []
+
+        def serve(route) -> None:
+            path = route.request.url.split("bench.test", 1)[1]
+            if path == "/widget.js":
+                route.fulfill(body=(STATIC / "widget.js").read_text(), content_type="text/javascript")
+            else:
+                route.fulfill(body="<!doctype html><div id=host></div>", content_type="text/html")
+
+        page.route("http://bench.test/**", serve)
+        page.goto("http://bench.test/")
+        page.evaluate("""() => { window.__long = []; new PerformanceObserver((l) => {
+            for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({entryTypes: ['longtask']}); }""")
+        result = page.evaluate(SCRIPT, [text, CHUNKS, NAIVE_EVERY])
+        longtasks = page.evaluate("window.__long")
+        browser.close()
+    single = result["single"]
+    rows = [
+        ("final text rendered once", single, 1.0, single),
+        ("incremental, tail redrawn per chunk (worst case)", result["perChunk"]["total"],
+         result["perChunk"]["total"] / single, result["perChunk"]["longest"]),
+        ("incremental, as the widget delivers (300 updates)", result["coalesced"]["total"],
+         result["coalesced"]["total"] / single, result["coalesced"]["longest"]),
+        (f"naive full re-parse per chunk (every {NAIVE_EVERY}th measured, x{NAIVE_EVERY})",
+         result["naive"]["total"], result["naive"]["total"] / single, result["naive"]["longest"]),
+    ]
+    print(f"browser rendering: {len(text):,} characters of markdown in {result['pieces']:,} chunks, headless Chromium;"
+          f" {machine()}")
+    print(table(["approach", "main-thread ms", "ratio to once", "longest call ms"], rows))
+    print(f"(one parse of the whole text, not cut into blocks: {result['singleOneParse']:.1f} ms; "
+          f"long tasks seen by the page: {json.dumps([round(t) for t in longtasks])})")
+    ratio = rows[2][2]
+    longest = max(rows[1][3], rows[2][3])
+    verdict = "met" if ratio <= 2.0 and longest <= 50 else "MISSED"
+    print(f"SUMMARY browser_render: as delivered {ratio:.2f}x the single render, worst case per chunk "
+          f"{rows[1][2]:.2f}x, naive {rows[3][2]:.0f}x; longest call {longest:.1f} ms "
+          f"(target <= 2x and no task over 50 ms: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
