@@ -120,10 +120,9 @@ def to_dataframe(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.Da
             "DataFrames need pandas: pip install 'atomemo-notebook[pandas]'"
         ) from exc
     names = list(columns)
-    # Column-wise construction: one list per column is cheaper than pandas' row-dict path.
-    data = {name: [row.get(name) for row in records] for name in names}
-    frame = pd.DataFrame(data, columns=names)
+    frame = pd.DataFrame(records, columns=names)  # pandas' own row-dict path, in C
     for name in names:
-        if name in DATETIME_COLUMNS:
+        # pandas infers aware datetimes already; this only fixes all-None or mixed columns.
+        if name in DATETIME_COLUMNS and not isinstance(frame[name].dtype, pd.DatetimeTZDtype):
             frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame

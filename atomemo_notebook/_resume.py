@@ -46,6 +46,10 @@ class StreamState:
     def accept(self, event: Event) -> bool:
         """True when the consumer should see this event."""
         name = event.event
+        if name == "chat_message" and not self._skip and not self._check_replay:
+            self._text.append(event.text)  # type: ignore[attr-defined]  # the hot path
+            self._delivered += 1
+            return True
         if name == "heartbeat":
             return True
         if self._skip:

@@ -18,30 +18,12 @@ __all__ = ["FrameDecoder", "aiter_frames", "iter_frames"]
 BOM = "\ufeff"
 
 
-class _WhatwgDecoder(SSEDecoder):
-    def __init__(self) -> None:
-        super().__init__()
-        self._has_data = False
-
-    def decode(self, line: str) -> ServerSentEvent | None:
-        if not line:
-            if not self._has_data:
-                # WHATWG "dispatch": an empty data buffer resets the block and dispatches nothing.
-                self._event = ""
-                self._retry = None
-                return None
-            self._has_data = False
-        elif line.startswith("data"):
-            self._has_data = line == "data" or line[4] == ":" or self._has_data
-        return super().decode(line)
-
-
 class FrameDecoder:
     """Text in, complete SSE events out. Feed any split of the stream; call flush() at EOF."""
 
     def __init__(self) -> None:
         self._lines = SSELineDecoder()
-        self._fields = _WhatwgDecoder()
+        self._fields = SSEDecoder()
         self._started = False
 
     def feed(self, text: str) -> list[ServerSentEvent]:
@@ -53,9 +35,17 @@ class FrameDecoder:
                 text = text[1:]
                 if not text:
                     return []
-        decode = self._fields.decode
+        return self._decode(self._lines.decode(text))
+
+    def _decode(self, lines: list[str]) -> list[ServerSentEvent]:
+        fields = self._fields
+        decode = fields.decode
         out = []
-        for line in self._lines.decode(text):
+        for line in lines:
+            if not line and not fields._data:
+                # WHATWG "dispatch": an empty data buffer resets the block and dispatches nothing.
+                fields._event, fields._retry = "", None
+                continue
             sse = decode(line)
             if sse is not None:
                 out.append(sse)
@@ -66,14 +56,7 @@ class FrameDecoder:
         # unterminated text is an incomplete line, dropped as the WHATWG rules say.
         complete = self._lines.trailing_cr
         lines = self._lines.flush()
-        if not complete:
-            return []
-        out = []
-        for line in lines:
-            sse = self._fields.decode(line)
-            if sse is not None:
-                out.append(sse)
-        return out
+        return self._decode(lines) if complete else []
 
 
 def iter_frames(chunks: Iterable[str]) -> Iterator[ServerSentEvent]:

@@ -80,7 +80,7 @@ class EventStream(_StreamBase):
         self._iterator = self._events()
 
     def __iter__(self) -> Iterator[Event]:
-        return self
+        return self._iterator  # the generator itself: no extra call per event
 
     def __next__(self) -> Event:
         return next(self._iterator)
@@ -144,7 +144,7 @@ class AsyncEventStream(_StreamBase):
         self._iterator = self._events()
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        return self
+        return self._iterator
 
     async def __anext__(self) -> Event:
         return await self._iterator.__anext__()

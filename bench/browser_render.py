@@ -44,11 +44,16 @@ SCRIPT = """async ([text, chunks, naiveEvery]) => {
   const measure = (fn) => { const t = now(); fn(); return now() - t; };
   const box = () => { host.replaceChildren(); const el = document.createElement('div'); host.append(el); return el; };
 
-  // (1) the final text, rendered once (as blocks, like the incremental renderer's output)
+  // Warm up the JIT and caches on a part of the text, so no approach pays for it alone.
+  for (let i = 0; i < 3; i++) { box().append(renderMarkdown(text.slice(0, 20000))); }
+  { const warm = new IncrementalMarkdown(box(), () => 0); for (const p of pieces.slice(0, 1000)) { warm.append(p); warm.flush(); } }
+
+  // (1) the final text, rendered once: one parse of the whole text (the baseline), and the
+  // same text through the block renderer in one go
+  const single = measure(() => { box().append(renderMarkdown(text)); });
   let el = box();
-  const single = measure(() => {
+  const singleBlocks = measure(() => {
     const md = new IncrementalMarkdown(el, () => 0); md.append(text); md.flush(); });
-  const singleOneParse = measure(() => { box().append(renderMarkdown(text)); });
 
   // (2) incremental, the tail redrawn after every chunk (worst case)
   el = box();
@@ -77,7 +82,7 @@ SCRIPT = """async ([text, chunks, naiveEvery]) => {
     const t = measure(() => { el.replaceChildren(renderMarkdown(soFar)); }); total += t; longest = Math.max(longest, t);
   }
   const naive = { total: total * naiveEvery, longest };
-  return { single, singleOneParse, perChunk, coalesced, naive, pieces: pieces.length };
+  return { single, singleBlocks, perChunk, coalesced, naive, pieces: pieces.length };
 }"""
 
 
@@ -106,7 +111,9 @@ def main() -> None:
         browser.close()
     single = result["single"]
     rows = [
-        ("final text rendered once", single, 1.0, single),
+        ("final text rendered once (one parse)", single, 1.0, single),
+        ("final text through the block renderer at once", result["singleBlocks"],
+         result["singleBlocks"] / single, result["singleBlocks"]),
         ("incremental, tail redrawn per chunk (worst case)", result["perChunk"]["total"],
          result["perChunk"]["total"] / single, result["perChunk"]["longest"]),
         ("incremental, as the widget delivers (300 updates)", result["coalesced"]["total"],
@@ -117,13 +124,14 @@ def main() -> None:
     print(f"browser rendering: {len(text):,} characters of markdown in {result['pieces']:,} chunks, headless Chromium;"
           f" {machine()}")
     print(table(["approach", "main-thread ms", "ratio to once", "longest call ms"], rows))
-    print(f"(one parse of the whole text, not cut into blocks: {result['singleOneParse']:.1f} ms; "
-          f"long tasks seen by the page: {json.dumps([round(t) for t in longtasks])})")
-    ratio = rows[2][2]
-    longest = max(rows[1][3], rows[2][3])
+    print("(the page's own long-task observer sees the whole measuring script as one task: "
+          f"{json.dumps([round(t) for t in longtasks])} ms; the widget handles one message per task, "
+          "so 'longest call' is the task length that matters)")
+    ratio = rows[3][2]
+    longest = max(rows[2][3], rows[3][3])
     verdict = "met" if ratio <= 2.0 and longest <= 50 else "MISSED"
     print(f"SUMMARY browser_render: as delivered {ratio:.2f}x the single render, worst case per chunk "
-          f"{rows[1][2]:.2f}x, naive {rows[3][2]:.0f}x; longest call {longest:.1f} ms "
+          f"{rows[2][2]:.2f}x, naive {rows[4][2]:.0f}x; longest call {longest:.1f} ms "
           f"(target <= 2x and no task over 50 ms: {verdict})")
 
 

@@ -306,7 +306,7 @@ DEMO_APPS: dict[str, DemoApp] = {
     ]
 }
 
-MAX_REPEAT = 100_000
+MAX_REPEAT = 1_000_000
 
 
 def validate_inputs(app: DemoApp, inputs: Any) -> str | None:

@@ -87,6 +87,7 @@ export class IncrementalMarkdown {
   private tailDirty = false;
   private frame: number | null = null;
   blocksParsed = 0; // finished blocks parsed so far (each once)
+  parses = 0; // parser runs for finished blocks (several blocks may share one)
   tailRenders = 0;
 
   constructor(el: HTMLElement, private schedule: (fn: () => void) => number = requestFrame) {
@@ -102,12 +103,16 @@ export class IncrementalMarkdown {
 
   append(delta: string): void {
     if (!delta) return;
-    for (const block of this.splitter.feed(delta)) {
+    const finished = this.splitter.feed(delta);
+    if (finished.length) {
+      // The blocks finished by this append are parsed together, once: fewer parser and
+      // sanitizer runs, and never again afterwards.
       const div = document.createElement("div");
       div.className = "am-block";
-      div.append(renderMarkdown(block));
+      div.append(renderMarkdown(finished.join("")));
       this.el.insertBefore(div, this.tailEl);
-      this.blocksParsed += 1;
+      this.blocksParsed += finished.length;
+      this.parses += 1;
     }
     this.tailDirty = true;
     if (this.frame === null) this.frame = this.schedule(() => this.flush());

@@ -29,20 +29,22 @@ function getPurifier(): ReturnType<typeof DOMPurify> {
       if (/^https?:/i.test(src.trim())) el.setAttribute("data-am-src", src.trim());
     }
   });
-  purifier = p;
-  return p;
-}
-
-/** Sanitize HTML into a fragment that is safe to insert into the notebook's DOM. */
-export function sanitize(html: string): DocumentFragment {
-  const fragment = getPurifier().sanitize(html, {
+  // Configured once: passing a config to every sanitize() call re-parses it per block.
+  p.setConfig({
     RETURN_DOM_FRAGMENT: true,
     FORBID_TAGS,
     FORBID_ATTR: ["id", "name", "style", "class", "srcset", "formaction", "xlink:href", "action"],
     ALLOW_DATA_ATTR: false,
     ALLOW_ARIA_ATTR: false,
     ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
-  }) as DocumentFragment;
+  });
+  purifier = p;
+  return p;
+}
+
+/** Sanitize HTML into a fragment that is safe to insert into the notebook's DOM. */
+export function sanitize(html: string): DocumentFragment {
+  const fragment = getPurifier().sanitize(html) as unknown as DocumentFragment;
   holdBackImages(fragment);
   return fragment;
 }

@@ -84,7 +84,10 @@ describe("IncrementalMarkdown", () => {
       expect(md.el.querySelectorAll("table").length).toBe(1);
       expect(md.el.querySelectorAll("pre").length).toBe(1);
       expect(md.el.querySelector("pre")?.textContent).toBe("x = 1\n\nprint(x)\n");
-      expect(md.el.querySelectorAll(".am-block").length).toBe(5);
+      expect(md.blocksParsed).toBe(5);
+      // Blocks that end within one append share a parse: never more parses than blocks.
+      expect(md.el.querySelectorAll(".am-block").length).toBe(md.parses);
+      expect(md.parses).toBeLessThanOrEqual(5);
       expect(md.el.querySelector(".am-tail h3")?.textContent).toBe("The end");
       expect(md.el.textContent).toBe(whole.textContent);
     }
