@@ -6,6 +6,7 @@ expose_function), so the real bundle renders the real Python widget's protocol."
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import shutil
@@ -40,7 +41,13 @@ const model = {{
   save_changes: () => {{}},
   on: (name, fn) => {{ if (!handlers.has(name)) handlers.set(name, new Set()); handlers.get(name).add(fn); }},
   off: (name, fn) => {{ handlers.get(name)?.delete(fn); }},
-  send: (content, callbacks, buffers) => {{ window.__toPython(JSON.stringify(content)); }},
+  send: (content, callbacks, buffers) => {{
+    const encoded = (buffers ?? []).map((b) => {{
+      const bytes = new Uint8Array(b instanceof ArrayBuffer ? b : b.buffer);
+      let s = ""; for (const x of bytes) s += String.fromCharCode(x); return btoa(s);
+    }});
+    window.__toPython(JSON.stringify(content), encoded);
+  }},
   widget_manager: {{}},
 }};
 window.__deliver = (kind, a, b) => {{
@@ -112,8 +119,10 @@ class Bridge:
         self.sent_to_browser.append(content)
         self.inbox.put(("msg", content, None))
 
-    def _to_python(self, payload: str) -> None:
-        self.widget._on_custom(self.widget, json.loads(payload), [])
+    def _to_python(self, payload: str, buffers: list[str] | None = None) -> None:
+        # Buffers travel as binary in a real comm; base64 here only to cross Playwright's bridge.
+        raw = [base64.b64decode(b) for b in buffers or []]
+        self.widget._on_custom(self.widget, json.loads(payload), raw)
 
     def reload(self) -> None:
         """Reload the page mid-conversation: a new view from traits, plus its hello."""

@@ -189,3 +189,22 @@ def test_compact_focus_view_shows_one_message(page, paced):
     assert page.locator(".am-header").is_hidden() and page.locator(".am-side").is_hidden()
     assert page.locator(".am-turn .am-query").all_inner_texts() == ["first"]
     assert page.locator(".am-inline-timeline").count() == 1
+
+
+def test_attach_a_file_shows_a_chip_and_sends_it(page, paced):
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    bridge.pump()
+    page.set_input_files("input[type=file]", files=[
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello file"}])
+    bridge.wait_for(lambda: bool(bridge.widget.attachment), what="the upload")
+    bridge.wait_for(lambda: page.locator(".am-chip.am-attachment").count() == 1, what="the chip")
+    assert "notes.txt (10 B)" in page.locator(".am-chip.am-attachment").inner_text()
+    page.fill(".am-input", "text stays for later")
+    page.click(".am-primary")
+    bridge.wait_for(lambda: len(bridge.widget.messages) == 1, what="the file message")
+    bridge.settle()
+    turn = page.locator(".am-turn").last
+    assert "notes.txt" in turn.locator(".am-user .am-chip").inner_text()
+    assert turn.locator(".am-answer").inner_text().strip() == "[file: notes.txt]"
+    assert page.locator(".am-chip.am-attachment").count() == 0
+    assert page.input_value(".am-input") == "text stays for later"
