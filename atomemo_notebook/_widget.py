@@ -181,10 +181,8 @@ class ChatWidget(anywidget.AnyWidget):
 
     def ask(self, text: str | FileRef, *, parent_id: Any = LEAF) -> Reply:
         """Send a question; returns the Reply at once while it streams (reply.wait() to block)."""
-        if self._running is not None and not self._running.done():
-            raise RuntimeError("an answer is still streaming: call stop() first")
         started: Future[Reply] = Future()
-        self._running = runtime.submit(self._ask(text, parent_id, started))
+        self._submit(text, parent_id, started)
         return started.result(timeout=60)
 
     def stop(self) -> None:
@@ -192,10 +190,12 @@ class ChatWidget(anywidget.AnyWidget):
         runtime.call_soon(self._chat.stop)
 
     def regenerate(self, message_id: str) -> Reply:
+        """A new answer to a message's question, as its sibling."""
         parent_id, query = self._chat._branch_point(message_id)
         return self.ask(query, parent_id=parent_id)
 
     def edit(self, message_id: str, new_query: str) -> Reply:
+        """Ask `new_query` in place of a message's question, as its sibling."""
         parent_id, _ = self._chat._branch_point(message_id)
         return self.ask(new_query, parent_id=parent_id)
 
@@ -254,6 +254,12 @@ class ChatWidget(anywidget.AnyWidget):
         return target
 
     # -- running on the background loop ---------------------------------------------------
+    def _submit(self, query: str | FileRef, parent_id: Any, started: Future[Reply] | None = None) -> None:
+        """Start one answer on the background loop; one at a time per widget."""
+        if self._running is not None and not self._running.done():
+            raise RuntimeError("an answer is still streaming: stop it first")
+        self._running = runtime.submit(self._ask(query, parent_id, started))
+
     def _new_chat(self, app_id: str, trigger_id: str, conversation_id: str | None) -> AsyncChat:
         chat = self._client.chat(app_id=app_id, trigger_id=trigger_id, user_id=self._user_id,
                                  inputs=self._inputs, conversation_id=conversation_id, source="notebook")
@@ -394,19 +400,16 @@ class ChatWidget(anywidget.AnyWidget):
                 self.send(self._pump.snapshot())
         elif kind == "send":
             text = str(msg.get("text", ""))
-            if not text.strip() and self._file is None:
-                return
-            if self._running is not None and not self._running.done():
-                raise RuntimeError("an answer is still streaming: stop it first")
-            self._running = runtime.submit(self._ask(text, LEAF, None))
+            if text.strip() or self._file is not None:
+                self._submit(text, LEAF)
         elif kind == "stop":
             self.stop()
         elif kind == "regenerate":
             parent_id, query = self._chat._branch_point(str(msg["message_id"]))
-            self._running = runtime.submit(self._ask(query, parent_id, None))
+            self._submit(query, parent_id)
         elif kind == "edit":
             parent_id, _ = self._chat._branch_point(str(msg["message_id"]))
-            self._running = runtime.submit(self._ask(str(msg["text"]), parent_id, None))
+            self._submit(str(msg["text"]), parent_id)
         elif kind == "select":
             self.leaf_id = self._chat.select(str(msg["message_id"]))
         elif kind == "new_conversation":

@@ -1,7 +1,8 @@
 """The embedded Atomemo-compatible server: the offline default for demos and the real
 counterpart of every test. Needs the `server` extra (starlette, uvicorn)."""
 
-from ._app import ServerConfig, create_app
+from ._app import create_app
+from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp
 from ._local import LocalServer
 

@@ -4,23 +4,14 @@ host that uploads go to. Errors are JSON `{"code": ..., "message": ...}`."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import dataclasses
-import hashlib
 import hmac
 import json
 import logging
-import mimetypes
-import os
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,8 +24,11 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
 from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxError, parse_pairs
+from ._files import Signer, file_routes
+from ._http import ApiError, InjectedResponse, field, optional_field, param
 from ._runs import Executor, Pace, Run
 from ._store import Store
 
@@ -43,44 +37,6 @@ log = logging.getLogger("atomemo_notebook.server")
 HEARTBEAT_FRAME = b'data: {"event": "heartbeat"}\n\n'
 MALFORMED_FRAME = b'data: {"event": "chat_message", "data": {"text": oops}\n\n'
 UNKNOWN_FRAME = b'data: {"event": "mystery_event", "data": {"note": "not in the spec"}}\n\n'
-
-
-@dataclasses.dataclass
-class ServerConfig:
-    """How the embedded server behaves. Every field has a demo-friendly default."""
-
-    api_key: str = dataclasses.field(default_factory=lambda: "sk-local-" + secrets.token_urlsafe(18))
-    db: str = ":memory:"
-    resume_window: float = 120.0  # seconds a finished stream stays resumable
-    heartbeat_interval: float = 15.0
-    chunk_size: int = 8  # characters per chat_message
-    chunk_delay: float = 0.015  # seconds between chat_message events
-    node_delay: float = 0.08  # seconds a node (and a tool call) takes
-    test_mode: bool = False  # honour X-Atomemo-Fault / X-Atomemo-Pace (implies loopback URLs)
-    allow_loopback_urls: bool = False  # let /chat/media/upload fetch from this machine
-    max_upload_bytes: int = 20 * 1024 * 1024
-    max_body_bytes: int = 1024 * 1024
-    token_ttl: float = 900.0  # upload tokens and download URLs
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                           if f.name != "api_key")
-        return f"ServerConfig({fields}, api_key=<redacted>)"
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-class InjectedResponse(Exception):
-    """A ready response, raised to short-cut a handler (fault injection only)."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("injected response")
-        self.response = response
 
 
 class DropConnection(Exception):
@@ -92,26 +48,13 @@ class _QuietDrops(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
 
 
-def _error(exc: ApiError) -> JSONResponse:
-    return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status,
-                        headers=exc.headers)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class Emulator:
     """The server's state: store, runs, faults and signing; one per application."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.store = Store(config.db)
-        self.secret = self.store.secret()
+        self.signer = Signer(self.store.secret(), config.token_ttl)
         self.executor = Executor(self.store)
         self.runs: dict[str, Run] = {}
         self.faults = FaultBook()
@@ -167,35 +110,6 @@ class Emulator:
             raise ApiError(422, "VALIDATION_ERROR", "body must be a JSON object")
         return body
 
-    # -- signing ------------------------------------------------------------------------
-    def sign(self, *parts: str) -> str:
-        return _b64(hmac.new(self.secret, "\n".join(parts).encode(), hashlib.sha256).digest()[:24])
-
-    def upload_token(self, res_key: str, mime_type: str) -> str:
-        claims = {"k": res_key, "m": mime_type, "e": int(time.time() + self.config.token_ttl)}
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{payload}.{self.sign('up', payload)}"
-
-    def check_upload_token(self, token: str, res_key: str) -> dict[str, Any]:
-        payload, _, sig = token.partition(".")
-        if not sig or not hmac.compare_digest(sig, self.sign("up", payload)):
-            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is invalid")
-        claims: dict[str, Any] = json.loads(_unb64(payload))
-        if claims.get("k") != res_key:
-            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is for another resKey")
-        if claims.get("e", 0) < time.time():
-            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token has expired")
-        return claims
-
-    def download_link(self, request: Request, res_key: str) -> str:
-        expires = str(int(time.time() + self.config.token_ttl))
-        return f"{storage_host(request)}/{res_key}?e={expires}&token={self.sign('down', res_key, expires)}"
-
-    def file_ref(self, request: Request, res_key: str, filename: str, mime: str, size: int) -> dict[str, Any]:
-        return {"__type__": "file_ref", "source": "oss", "filename": filename,
-                "extension": os.path.splitext(filename)[1], "mimeType": mime, "size": size,
-                "resKey": res_key, "remoteUrl": self.download_link(request, res_key)}
-
     # -- runs ---------------------------------------------------------------------------
     def prune_runs(self) -> None:
         horizon = time.time() - self.config.resume_window
@@ -242,32 +156,6 @@ class Emulator:
             yield frame
 
 
-def storage_host(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/storage"
-
-
-def _now_compact() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d")
-
-
-def _param(request: Request, name: str) -> str:
-    value = request.query_params.get(name)
-    if not value:
-        raise ApiError(422, "VALIDATION_ERROR", f"query parameter {name!r} is required")
-    return value
-
-
-def _field(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(422, "VALIDATION_ERROR", f"{name!r} must be a non-empty string")
-    return value
-
-
-def _optional_field(body: dict[str, Any], name: str) -> str | None:
-    return None if body.get(name) is None else _field(body, name)
-
-
 def _check_query(query: Any) -> Any:
     if isinstance(query, str):
         if not query.strip():
@@ -296,11 +184,11 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         fault = emu.fault(request)
         pace = emu.pace(request)
         body = await emu.json_body(request)
-        app_id, trigger_id = _field(body, "appId"), _field(body, "triggerId")
-        user_id = _field(body, "userId")
+        app_id, trigger_id = field(body, "appId"), field(body, "triggerId")
+        user_id = field(body, "userId")
         query = _check_query(body.get("query"))
-        conv_id = _optional_field(body, "conversationId")
-        parent_id = _optional_field(body, "parentId")
+        conv_id = optional_field(body, "conversationId")
+        parent_id = optional_field(body, "parentId")
         source = body.get("source")
         if source is not None and not isinstance(source, str):
             raise ApiError(422, "VALIDATION_ERROR", "'source' must be a string")
@@ -366,7 +254,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     async def get_messages(request: Request) -> Response:
         emu.require_key(request)
         emu.fault(request)
-        conv_id = _param(request, "conversation_id")
+        conv_id = param(request, "conversation_id")
         if emu.store.get_conversation(conv_id) is None:
             raise ApiError(404, "CONVERSATION_NOT_FOUND", f"conversation {conv_id!r} not found")
         end_id = request.query_params.get("end_message_id")
@@ -387,81 +275,9 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     async def list_conversations(request: Request) -> Response:
         emu.require_key(request)
         emu.fault(request)
-        items = emu.store.list_conversations(_param(request, "appId"), _param(request, "triggerId"),
-                                             _param(request, "userId"))
+        items = emu.store.list_conversations(param(request, "appId"), param(request, "triggerId"),
+                                             param(request, "userId"))
         return JSONResponse({"items": items})
-
-    async def upload_by_url(request: Request) -> Response:
-        emu.require_key(request)
-        emu.fault(request)
-        url = _field(await emu.json_body(request), "url")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ApiError(422, "VALIDATION_ERROR", "'url' must be an http(s) URL")
-        local_ok = emu.config.test_mode or emu.config.allow_loopback_urls
-        if not local_ok and parts.hostname in ("localhost", "127.0.0.1", "::1"):
-            raise ApiError(422, "VALIDATION_ERROR", "loopback URLs are refused outside test mode")
-        content, mime = await _fetch(url, emu.config.max_upload_bytes)
-        filename = unquote(os.path.basename(parts.path)) or "download"
-        if "." not in filename:
-            filename += mimetypes.guess_extension(mime) or ""
-        res_key = f"{_now_compact()}/{uuid.uuid4()}{os.path.splitext(filename)[1]}"
-        emu.store.put_file(res_key, filename, mime, content)
-        return JSONResponse(emu.file_ref(request, res_key, filename, mime, len(content)))
-
-    async def uptoken(request: Request) -> Response:
-        emu.require_key(request)
-        emu.fault(request)
-        mime = request.query_params.get("mimeType") or ""
-        ext = (mimetypes.guess_extension(mime) or "") if mime else ""
-        res_key = f"workflow_input_files/{uuid.uuid4()}{ext}"
-        return JSONResponse({"uptoken": emu.upload_token(res_key, mime), "resKey": res_key,
-                             "uploadHost": storage_host(request)})
-
-    async def download_url(request: Request) -> Response:
-        emu.require_key(request)
-        emu.fault(request)
-        return JSONResponse({"data": emu.download_link(request, _param(request, "resKey"))})
-
-    async def storage_put(request: Request) -> Response:
-        res_key = request.path_params["res_key"]
-        try:
-            claims = emu.check_upload_token(request.url.query, res_key)
-        except ApiError as exc:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
-        except ValueError:
-            return JSONResponse({"error": "upload token is malformed"}, status_code=403)
-        mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if claims["m"] and mime != claims["m"].lower():
-            return JSONResponse({"error": f"Content-Type {mime!r} does not match the token's "
-                                          f"{claims['m']!r}"}, status_code=415)
-        limit = emu.config.max_upload_bytes
-        if int(request.headers.get("content-length") or 0) > limit:
-            return JSONResponse({"error": f"file over {limit} bytes"}, status_code=413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return JSONResponse({"error": f"file over {limit} bytes"}, status_code=413)
-            chunks.append(chunk)
-        filename = os.path.basename(res_key)
-        emu.store.put_file(res_key, filename, mime or "application/octet-stream", b"".join(chunks))
-        return JSONResponse({"resKey": res_key, "size": size})
-
-    async def storage_get(request: Request) -> Response:
-        res_key = request.path_params["res_key"]
-        expires = request.query_params.get("e", "")
-        token = request.query_params.get("token", "")
-        if not hmac.compare_digest(token, emu.sign("down", res_key, expires)) or (
-            not expires.isdigit() or int(expires) < time.time()
-        ):
-            return JSONResponse({"error": "invalid or expired link"}, status_code=403)
-        found = emu.store.get_file(res_key)
-        if found is None:
-            return JSONResponse({"error": "Document not found"}, status_code=404)
-        filename, mime, content = found
-        return Response(content, media_type=mime,
-                        headers={"Content-Disposition": f'inline; filename="{filename}"'})
 
     async def index(request: Request) -> Response:
         return JSONResponse({
@@ -472,7 +288,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return _error(exc)
+        return exc.response()
 
     async def on_injected(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InjectedResponse)
@@ -496,11 +312,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         Route("/api/chat/messages", get_messages, methods=["GET"]),
         Route("/api/chat/messages/{message_id}/resume_stream", resume_stream, methods=["GET"]),
         Route("/api/chat/conversations", list_conversations, methods=["GET"]),
-        Route("/api/chat/media/upload", upload_by_url, methods=["POST"]),
-        Route("/api/chat/media/uptoken", uptoken, methods=["GET"]),
-        Route("/api/chat/media/download_url", download_url, methods=["GET"]),
-        Route("/storage/{res_key:path}", storage_put, methods=["PUT"]),
-        Route("/storage/{res_key:path}", storage_get, methods=["GET"]),
+        *file_routes(emu),
     ]
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     app = Starlette(routes=routes, exception_handlers={
@@ -509,25 +321,3 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     })
     app.state.emulator = emu
     return app
-
-
-async def _fetch(url: str, limit: int) -> tuple[bytes, str]:
-    try:
-        async with httpx.AsyncClient(follow_redirects=True, timeout=10.0) as http, \
-                http.stream("GET", url) as response:
-            if response.status_code >= 400:
-                raise ApiError(400, "URL_FETCH_FAILED", f"fetching the URL gave HTTP {response.status_code}")
-            declared = int(response.headers.get("content-length") or 0)
-            if declared > limit:
-                raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
-                chunks.append(chunk)
-            mime = response.headers.get("content-type", "").split(";")[0].strip()
-            mime = mime or mimetypes.guess_type(url)[0] or "application/octet-stream"
-            return b"".join(chunks), mime
-    except httpx.HTTPError as exc:
-        raise ApiError(400, "URL_FETCH_FAILED", f"could not fetch the URL ({type(exc).__name__})") from None

@@ -9,7 +9,8 @@ from typing import Any
 
 import uvicorn
 
-from ._app import ServerConfig, create_app
+from ._app import create_app
+from ._config import ServerConfig
 from ._demo import DEMO_APPS
 
 

@@ -1,0 +1,29 @@
+"""How the embedded server behaves."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    """How the embedded server behaves. Every field has a demo-friendly default."""
+
+    api_key: str = dataclasses.field(default_factory=lambda: "sk-local-" + secrets.token_urlsafe(18))
+    db: str = ":memory:"
+    resume_window: float = 120.0  # seconds a finished stream stays resumable
+    heartbeat_interval: float = 15.0
+    chunk_size: int = 8  # characters per chat_message
+    chunk_delay: float = 0.015  # seconds between chat_message events
+    node_delay: float = 0.08  # seconds a node (and a tool call) takes
+    test_mode: bool = False  # honour X-Atomemo-Fault / X-Atomemo-Pace (implies loopback URLs)
+    allow_loopback_urls: bool = False  # let /chat/media/upload fetch from this machine
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    token_ttl: float = 900.0  # upload tokens and download URLs
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                           if f.name != "api_key")
+        return f"ServerConfig({fields}, api_key=<redacted>)"

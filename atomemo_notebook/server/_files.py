@@ -1,0 +1,184 @@
+"""Files: upload by URL, the 3-step upload (token, PUT to the storage host, download URL),
+and the storage host itself, served by this same process. Tokens and links are HMAC-signed
+and expire; the secret is kept in the database so links survive a restart."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import mimetypes
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ._http import ApiError, field, param, storage_host
+
+if TYPE_CHECKING:
+    from ._app import Emulator
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    """Signs upload tokens and download links (HMAC-SHA256, expiring)."""
+
+    def __init__(self, secret: bytes, ttl: float) -> None:
+        self.secret, self.ttl = secret, ttl
+
+    def sign(self, *parts: str) -> str:
+        return _b64(hmac.new(self.secret, "\n".join(parts).encode(), hashlib.sha256).digest()[:24])
+
+    def upload_token(self, res_key: str, mime_type: str) -> str:
+        claims = {"k": res_key, "m": mime_type, "e": int(time.time() + self.ttl)}
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        return f"{payload}.{self.sign('up', payload)}"
+
+    def check_upload_token(self, token: str, res_key: str) -> dict[str, Any]:
+        payload, _, sig = token.partition(".")
+        if not sig or not hmac.compare_digest(sig, self.sign("up", payload)):
+            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is invalid")
+        claims: dict[str, Any] = json.loads(_unb64(payload))
+        if claims.get("k") != res_key:
+            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is for another resKey")
+        if claims.get("e", 0) < time.time():
+            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token has expired")
+        return claims
+
+    def download_link(self, request: Request, res_key: str) -> str:
+        expires = str(int(time.time() + self.ttl))
+        return f"{storage_host(request)}/{res_key}?e={expires}&token={self.sign('down', res_key, expires)}"
+
+    def link_is_valid(self, res_key: str, expires: str, token: str) -> bool:
+        return (hmac.compare_digest(token, self.sign("down", res_key, expires))
+                and expires.isdigit() and int(expires) >= time.time())
+
+
+def file_ref(signer: Signer, request: Request, res_key: str, filename: str, mime: str,
+             size: int) -> dict[str, Any]:
+    return {"__type__": "file_ref", "source": "oss", "filename": filename,
+            "extension": os.path.splitext(filename)[1], "mimeType": mime, "size": size,
+            "resKey": res_key, "remoteUrl": signer.download_link(request, res_key)}
+
+
+def _now_compact() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d")
+
+
+def file_routes(emu: Emulator) -> list[Route]:
+    signer = emu.signer
+
+    async def upload_by_url(request: Request) -> Response:
+        emu.require_key(request)
+        emu.fault(request)
+        url = field(await emu.json_body(request), "url")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ApiError(422, "VALIDATION_ERROR", "'url' must be an http(s) URL")
+        local_ok = emu.config.test_mode or emu.config.allow_loopback_urls
+        if not local_ok and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+            raise ApiError(422, "VALIDATION_ERROR", "loopback URLs are refused outside test mode")
+        content, mime = await _fetch(url, emu.config.max_upload_bytes)
+        filename = unquote(os.path.basename(parts.path)) or "download"
+        if "." not in filename:
+            filename += mimetypes.guess_extension(mime) or ""
+        res_key = f"{_now_compact()}/{uuid.uuid4()}{os.path.splitext(filename)[1]}"
+        emu.store.put_file(res_key, filename, mime, content)
+        return JSONResponse(file_ref(signer, request, res_key, filename, mime, len(content)))
+
+    async def uptoken(request: Request) -> Response:
+        emu.require_key(request)
+        emu.fault(request)
+        mime = request.query_params.get("mimeType") or ""
+        ext = (mimetypes.guess_extension(mime) or "") if mime else ""
+        res_key = f"workflow_input_files/{uuid.uuid4()}{ext}"
+        return JSONResponse({"uptoken": signer.upload_token(res_key, mime), "resKey": res_key,
+                             "uploadHost": storage_host(request)})
+
+    async def download_url(request: Request) -> Response:
+        emu.require_key(request)
+        emu.fault(request)
+        return JSONResponse({"data": signer.download_link(request, param(request, "resKey"))})
+
+    async def storage_put(request: Request) -> Response:
+        res_key = request.path_params["res_key"]
+        try:
+            claims = signer.check_upload_token(request.url.query, res_key)
+        except ApiError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except ValueError:
+            return JSONResponse({"error": "upload token is malformed"}, status_code=403)
+        mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if claims["m"] and mime != claims["m"].lower():
+            return JSONResponse({"error": f"Content-Type {mime!r} does not match the token's "
+                                          f"{claims['m']!r}"}, status_code=415)
+        limit = emu.config.max_upload_bytes
+        if int(request.headers.get("content-length") or 0) > limit:
+            return JSONResponse({"error": f"file over {limit} bytes"}, status_code=413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return JSONResponse({"error": f"file over {limit} bytes"}, status_code=413)
+            chunks.append(chunk)
+        filename = os.path.basename(res_key)
+        emu.store.put_file(res_key, filename, mime or "application/octet-stream", b"".join(chunks))
+        return JSONResponse({"resKey": res_key, "size": size})
+
+    async def storage_get(request: Request) -> Response:
+        res_key = request.path_params["res_key"]
+        expires = request.query_params.get("e", "")
+        token = request.query_params.get("token", "")
+        if not signer.link_is_valid(res_key, expires, token):
+            return JSONResponse({"error": "invalid or expired link"}, status_code=403)
+        found = emu.store.get_file(res_key)
+        if found is None:
+            return JSONResponse({"error": "Document not found"}, status_code=404)
+        filename, mime, content = found
+        return Response(content, media_type=mime,
+                        headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+    return [
+        Route("/api/chat/media/upload", upload_by_url, methods=["POST"]),
+        Route("/api/chat/media/uptoken", uptoken, methods=["GET"]),
+        Route("/api/chat/media/download_url", download_url, methods=["GET"]),
+        Route("/storage/{res_key:path}", storage_put, methods=["PUT"]),
+        Route("/storage/{res_key:path}", storage_get, methods=["GET"]),
+    ]
+
+
+async def _fetch(url: str, limit: int) -> tuple[bytes, str]:
+    try:
+        async with httpx.AsyncClient(follow_redirects=True, timeout=10.0) as http, \
+                http.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise ApiError(400, "URL_FETCH_FAILED", f"fetching the URL gave HTTP {response.status_code}")
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > limit:
+                raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
+                chunks.append(chunk)
+            mime = response.headers.get("content-type", "").split(";")[0].strip()
+            mime = mime or mimetypes.guess_type(url)[0] or "application/octet-stream"
+            return b"".join(chunks), mime
+    except httpx.HTTPError as exc:
+        raise ApiError(400, "URL_FETCH_FAILED", f"could not fetch the URL ({type(exc).__name__})") from None
