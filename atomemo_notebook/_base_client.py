@@ -4,7 +4,6 @@ boundaries, the retry policy and the reading of answers. No waiting happens here
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import Any, TypeVar
 
@@ -33,7 +32,6 @@ DEFAULT_MAX_RESUMES = 5
 RETRY_STATUSES = frozenset({408, 409, 429})
 KEY_HEADER = "X-Api-Key"
 
-log = logging.getLogger("atomemo_notebook")
 
 
 def redact(text: str, secret: str | None) -> str:

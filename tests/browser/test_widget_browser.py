@@ -208,3 +208,21 @@ def test_attach_a_file_shows_a_chip_and_sends_it(page, paced):
     assert turn.locator(".am-answer").inner_text().strip() == "[file: notes.txt]"
     assert page.locator(".am-chip.am-attachment").count() == 0
     assert page.input_value(".am-input") == "text stays for later"
+
+
+def test_auto_scroll_only_while_at_the_bottom(page):
+    with LocalServer(chunk_size=6, chunk_delay=0.01, node_delay=0) as slow:
+        bridge = Bridge(page, widget_for(slow, "echo"))
+        ask_in_page(bridge, "line of text\n\n" * 120)
+        list_js = "document.querySelector('.am-messages')"
+        bridge.wait_for(lambda: page.evaluate(f"{list_js}.scrollHeight > {list_js}.clientHeight + 200"),
+                        what="overflowing answer")
+        at_bottom = f"{list_js}.scrollTop + {list_js}.clientHeight >= {list_js}.scrollHeight - 30"
+        assert page.evaluate(at_bottom)  # following the stream
+        page.evaluate(f"{list_js}.scrollTop = 0")  # the reader scrolls up to read
+        height = page.evaluate(f"{list_js}.scrollHeight")
+        bridge.wait_for(lambda: page.evaluate(f"{list_js}.scrollHeight") > height + 100, what="more text")
+        assert page.evaluate(f"{list_js}.scrollTop") == 0  # not yanked back down
+        widget = bridge.widget
+        widget.stop()
+        bridge.settle()
