@@ -342,3 +342,29 @@ async def test_two_hundred_concurrent_streams_all_complete(server, echo):
 
         texts = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(200))), timeout=60)
     assert texts == [f"load {i} " * 5 for i in range(200)]
+
+
+def test_odd_bodies_never_give_a_500(http, echo, server):
+    """Every field of every JSON endpoint, given each odd value: a 4xx every time."""
+    odd = [None, 0, -1, 1.5, True, "", " ", [], {}, ["x"], {"a": 1}, "x" * 10_000, "\u0000", "\ud7ff"]
+    base = {"appId": echo["app_id"], "triggerId": echo["trigger_id"], "query": "q", "userId": "fuzz"}
+    statuses = set()
+    for name in [*base, "conversationId", "parentId", "inputs", "source"]:
+        for value in odd:
+            response = http.post("/chat/messages", json=base | {name: value})
+            statuses.add(response.status_code)
+            assert response.status_code < 500, (name, value, response.text)
+            if response.status_code == 200:
+                assert response.text.rstrip().endswith("}}")  # a complete stream
+    for value in odd:
+        response = http.post("/chat/media/upload", json={"url": value})
+        assert 400 <= response.status_code < 500, (value, response.text)
+    for path in ["/chat/messages", "/chat/conversations", "/chat/media/download_url"]:
+        for value in ["", "%00", "x" * 5000, "' OR 1=1 --"]:
+            response = http.get(path, params={"conversation_id": value, "appId": value, "triggerId": value,
+                                              "userId": value, "resKey": value})
+            assert response.status_code < 500, (path, value, response.text)
+    with httpx.Client() as storage:
+        for token in ["", "x", "a.b", "!!!.???", "eyJrIjoiYSJ9.sig"]:
+            assert storage.put(f"{server.origin}/storage/a.txt?{token}", content=b"x").status_code == 403
+    assert statuses >= {200, 400, 404, 422}
