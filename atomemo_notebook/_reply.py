@@ -125,6 +125,7 @@ class Reply:
         self.anomalies: list[str] = []
         self.error: BaseException | None = None
         self.recovered_status: str | None = None
+        self.text_resets = 0  # times the text was replaced rather than extended (views redraw)
         self.started_at = started_at or datetime.now(timezone.utc)
         self.first_token: float | None = None
         self.finished: float | None = None
@@ -324,6 +325,7 @@ class Reply:
             self.anomalies.append("recovered answer differs from the streamed text; kept the stored one")
             self._parts = [message.answer]
             self._text, self._joined = "", 0
+            self.text_resets += 1
 
     def _malformed(self, event: MalformedFrame, at: float) -> None:
         self.anomalies.append(f"malformed frame: {event.error}")

@@ -45,6 +45,7 @@ class _LivePump:
         self.widget, self.reply, self.key = widget, reply, key
         self.seq = 0
         self.sent = 0  # characters of reply.text already sent
+        self.resets = 0  # reply.text_resets already passed on
         self.timeline_dirty = True
         self.message_id: str | None = None
         reply.on_update(self._on_event)
@@ -55,15 +56,18 @@ class _LivePump:
             self.timeline_dirty = True
 
     async def _run(self) -> None:
-        while not self.reply.done:
+        while True:
             await asyncio.sleep(FLUSH_INTERVAL)
+            done = self.reply.done  # read before flushing: the last flush then sees the end
             self.flush()
-        self.flush()
+            if done:
+                return
 
     def flush(self) -> None:
         text = self.reply.text
         msg: dict[str, Any] = {"type": "live", "key": self.key, "status": self.reply.status}
-        if len(text) < self.sent or (self.reply.status == "recovered" and self.sent and self.seq == 0):
+        if self.reply.text_resets != self.resets:
+            self.resets = self.reply.text_resets
             msg["reset"] = text  # the stored answer replaced the streamed one
         elif len(text) > self.sent:
             msg["append"] = text[self.sent:]

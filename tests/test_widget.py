@@ -224,3 +224,27 @@ def test_coerce_inputs():
     assert _coerce_inputs({"repeat": "2.5"}, variables) == {"repeat": 2.5}
     with pytest.raises(ValueError, match="must be a number"):
         _coerce_inputs({"repeat": "lots"}, variables)
+
+
+def test_a_replaced_answer_is_sent_as_a_reset(server):
+    from atomemo_notebook import Message, StreamRecovered
+    from atomemo_notebook import _runtime as runtime
+    from atomemo_notebook._events import event_from_wire
+
+    widget, rec = make(server, "echo")
+
+    async def recover() -> None:
+        reply = widget.conversation._start("q", None)
+        reply.apply(event_from_wire("chat_message", {"text": "partial, then diverged"}))
+        await __import__("asyncio").sleep(0.1)
+        stored = Message(id="m", status="succeeded", answer="the stored answer")
+        reply.apply(StreamRecovered(StreamRecovered.NAME, {"message": stored.to_wire()}))
+        reply.close()
+        await widget._pump.task
+
+    runtime.submit(recover()).result(10)
+    live = rec.of("live")
+    assert live[0]["append"] == "partial, then diverged"
+    resets = [m for m in live if "reset" in m]
+    assert len(resets) == 1 and resets[0]["reset"] == "the stored answer"
+    assert live[-1]["status"] == "recovered"
