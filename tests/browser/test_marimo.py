@@ -1,0 +1,74 @@
+"""The widget in another anywidget host: a marimo app, driven in Debian's Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .jupyter import free_port
+
+pytestmark = pytest.mark.browser
+
+APP = '''import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+    from atomemo_notebook import ChatWidget
+    chat = ChatWidget()
+    mo.ui.anywidget(chat)
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+@pytest.fixture
+def marimo_app(tmp_path: Path):
+    (tmp_path / "app.py").write_text(APP)
+    port = free_port()
+    log = (tmp_path / "marimo.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marimo", "run", "app.py", "--headless", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=15)
+    log.close()
+
+
+def test_chat_widget_streams_in_marimo(page, marimo_app, artifacts):
+    page.goto(marimo_app)
+    chat = page.locator(".am-root").first
+    chat.wait_for(timeout=60_000)
+    assert chat.locator(".am-app-name").inner_text() == "Support Assistant"
+    chat.locator(".am-input").fill("How much does it cost?")
+    chat.locator(".am-input").press("Enter")
+    chat.locator(".am-turn").first.wait_for(timeout=30_000)
+    # marimo renders widgets inside a shadow root: locators pierce it, document.querySelector would not.
+    chat.locator(".am-turn .am-answer").filter(has_text="print(event.event)").wait_for(timeout=30_000)
+    answer = chat.locator(".am-turn .am-answer").inner_text()
+    assert "| Starter" not in answer and "Starter" in answer  # a rendered table, not raw markdown
+    rows = chat.locator(".am-execution .am-node .am-row-name").all_inner_texts()
+    assert [r.split()[0] for r in rows] == ["Chat", "Search", "Draft", "Reply"]
+    page.screenshot(path=str(artifacts / "marimo.png"))
