@@ -63,7 +63,7 @@ export function renderTimeline(view: TimelineView, onPick: (detail: Detail) => v
       "div",
       { class: `am-row am-node am-status-${node.status}`, attrs: { role: "button", tabindex: "0" } },
       h("span", { class: "am-row-name", title: `${node.name} · ${node.type}` },
-        h("span", { class: "am-dot" }), `${node.name}`, h("span", { class: "am-row-type", text: node.type })),
+        h("span", { class: "am-dot" }), `${node.name} `, h("span", { class: "am-row-type", text: node.type })),
       h("span", { class: "am-track" }, bar(node.start_ms, node.end_ms, total, node.status)),
       h("span", { class: "am-row-dur", text: formatMs(node.duration_ms) }),
       h("span", { class: "am-row-status", text: node.status }),

@@ -156,3 +156,10 @@ class Bridge:
         self.pump()
         self.page.wait_for_timeout(50)
         self.pump()
+
+
+def assert_nodes(rows: list[str], names: list[str]) -> None:
+    """Timeline rows read as 'name type': each row names the expected node, in order."""
+    assert len(rows) == len(names), rows
+    for row, name in zip(rows, names, strict=True):
+        assert row.startswith(name), (row, name)

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from playwright.sync_api import Page
 
+from .harness import assert_nodes
 from .jupyter import JupyterServer
 
 pytestmark = pytest.mark.browser
@@ -102,7 +103,7 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
     assert "Thanks for asking about" in answer and "You can call the workflow from Python" in answer
     assert last.locator(".am-answer table").count() == 1 and last.locator(".am-copy").count() == 1
     rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
-    assert [r.split()[0] for r in rows] == ["Chat", "Search", "Draft", "Reply"]
+    assert_nodes(rows, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
     chat.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "jupyterlab-light.png"))
 

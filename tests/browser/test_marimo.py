@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .harness import assert_nodes
 from .jupyter import free_port
 
 pytestmark = pytest.mark.browser
@@ -70,5 +71,5 @@ def test_chat_widget_streams_in_marimo(page, marimo_app, artifacts):
     answer = chat.locator(".am-turn .am-answer").inner_text()
     assert "| Starter" not in answer and "Starter" in answer  # a rendered table, not raw markdown
     rows = chat.locator(".am-execution .am-node .am-row-name").all_inner_texts()
-    assert [r.split()[0] for r in rows] == ["Chat", "Search", "Draft", "Reply"]
+    assert_nodes(rows, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
     page.screenshot(path=str(artifacts / "marimo.png"))

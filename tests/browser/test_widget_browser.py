@@ -7,7 +7,7 @@ import pytest
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
 
-from .harness import Bridge
+from .harness import Bridge, assert_nodes
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ def test_typed_question_streams_in_full_with_the_timeline(page, paced, artifacts
     assert answer.locator(".am-code button.am-copy").count() == 1
     assert page.locator(".am-turn .am-answer pre").inner_text() in final
     names = page.locator(".am-execution .am-node .am-row-name").all_inner_texts()
-    assert [n.split()[0] for n in names] == ["Chat", "Search", "Draft", "Reply"]
+    assert_nodes(names, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
     assert "4 nodes" in page.locator(".am-summary").inner_text()
     assert page.locator(".am-header .am-app-name").inner_text() == "Support Assistant"
     assert page.locator(".am-version").inner_text() == "v1.0"
