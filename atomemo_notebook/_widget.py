@@ -319,7 +319,8 @@ class ChatWidget(anywidget.AnyWidget):
                               for c in items]
 
     async def _ask(self, text: str | FileRef, parent_id: Any, started: Future[Reply] | None) -> None:
-        await asyncio.wrap_future(self._booted)
+        with contextlib.suppress(Exception):  # a failed boot (no app info) must not block asking
+            await asyncio.wrap_future(self._booted)
         query: str | FileRef = text
         draft = text if isinstance(text, str) else ""
         if self._file is not None and (not isinstance(text, str) or not text.strip()):

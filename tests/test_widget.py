@@ -248,3 +248,23 @@ def test_a_replaced_answer_is_sent_as_a_reset(server):
     resets = [m for m in live if "reset" in m]
     assert len(resets) == 1 and resets[0]["reset"] == "the stored answer"
     assert live[-1]["status"] == "recovered"
+
+
+def test_an_unreachable_api_is_a_clear_error_not_a_hang():
+    import socket
+
+    from atomemo_notebook import APIConnectionError
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there
+    widget = ChatWidget("app", "trigger", "u", api_key="k", base_url=f"http://127.0.0.1:{port}/api")
+    widget.send = Recorder()  # type: ignore[method-assign]
+    started = time.monotonic()
+    reply = widget.ask("hello?")  # returns at once; the failure arrives on the reply
+    widget.wait()
+    assert time.monotonic() - started < 15  # retries with backoff, then the error
+    assert reply.status == "failed" and isinstance(reply.error, APIConnectionError)
+    assert widget.notice["code"] == "APIConnectionError" and widget.notice["draft"] == "hello?"
+    assert widget.header["app_name"] == "app"  # no app info: the id stands in
