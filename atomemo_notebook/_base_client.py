@@ -156,12 +156,21 @@ class BaseClient:
             ) from None
         return call.parse(body)
 
-    def _check_event_stream(self, response: httpx.Response, body: str) -> None:
+    @staticmethod
+    def _usable(call: Call[Any], response: httpx.Response) -> bool:
+        """A 2xx answer, and for a streaming call an actual event stream."""
+        if not response.is_success:
+            return False
+        return not call.stream or "text/event-stream" in response.headers.get("content-type", "").lower()
+
+    def _failure(self, response: httpx.Response, body: str) -> APIError | APIResponseValidationError:
+        """The error for an answer that is not usable: an HTTP error, or a 2xx of the wrong kind."""
+        if not response.is_success:
+            return self._error(response, body)
         content_type = response.headers.get("content-type", "")
-        if "text/event-stream" not in content_type.lower():
-            raise APIResponseValidationError(
-                f"expected an event stream (text/event-stream), got {response.status_code} "
-                f"{content_type or 'without Content-Type'}: {excerpt(redact(body, self._api_key))}",
-                status_code=response.status_code,
-                body=body,
-            )
+        return APIResponseValidationError(
+            f"expected an event stream (text/event-stream), got {response.status_code} "
+            f"{content_type or 'without Content-Type'}: {excerpt(redact(body, self._api_key))}",
+            status_code=response.status_code,
+            body=body,
+        )

@@ -73,17 +73,13 @@ class Client(BaseClient):
                     raise self._transport_error(exc) from exc
                 time.sleep(delay)
                 continue
-            if response.is_success and not call.stream:
+            if self._usable(call, response):
                 return response
-            if response.is_success:
-                if "text/event-stream" in response.headers.get("content-type", "").lower():
-                    return response
-                self._check_event_stream(response, response.read().decode(errors="replace"))
             body = response.read().decode(errors="replace")
             response.close()
             delay = self._retry_after_status(attempt, response, body)
             if delay is None:
-                raise self._error(response, body)
+                raise self._failure(response, body)
             time.sleep(delay)
 
     def _call(self, call: calls.Call[T]) -> T:
@@ -196,17 +192,13 @@ class AsyncClient(BaseClient):
                     raise self._transport_error(exc) from exc
                 await anyio.sleep(delay)
                 continue
-            if response.is_success and not call.stream:
+            if self._usable(call, response):
                 return response
-            if response.is_success:
-                if "text/event-stream" in response.headers.get("content-type", "").lower():
-                    return response
-                self._check_event_stream(response, (await response.aread()).decode(errors="replace"))
             body = (await response.aread()).decode(errors="replace")
             await response.aclose()
             delay = self._retry_after_status(attempt, response, body)
             if delay is None:
-                raise self._error(response, body)
+                raise self._failure(response, body)
             await anyio.sleep(delay)
 
     async def _call(self, call: calls.Call[T]) -> T:
