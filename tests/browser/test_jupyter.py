@@ -83,12 +83,18 @@ def wait_idle(page: Page, timeout: float = 90_000) -> None:
         timeout=timeout)
 
 
-def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
-    page = lab_page
-    open_and_run_all(page, jupyter.lab("01-quickstart.ipynb"))
+def run_and_find_chat(page: Page, url: str):
+    """Open a notebook, run all cells, and return the first widget once every cell has run."""
+    open_and_run_all(page, url)
     chat = page.locator(".am-root").first
     chat.wait_for(timeout=60_000)
     wait_idle(page)
+    return chat
+
+
+def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
+    page = lab_page
+    chat = run_and_find_chat(page, jupyter.lab("01-quickstart.ipynb"))
     page.wait_for_function("document.querySelectorAll('.am-root .am-turn').length >= 1", timeout=60_000)
     assert "Support Assistant" in chat.locator(".am-app-name").inner_text()
     assert chat.locator(".am-badge").inner_text() == "offline demo server"
@@ -128,10 +134,7 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
 
 def test_quickstart_smoke_in_notebook_7(lab_page, jupyter, artifacts):
     page = lab_page
-    open_and_run_all(page, jupyter.notebook7("01-quickstart.ipynb"))
-    chat = page.locator(".am-root").first
-    chat.wait_for(timeout=60_000)
-    wait_idle(page)
+    chat = run_and_find_chat(page, jupyter.notebook7("01-quickstart.ipynb"))
     page.wait_for_function(
         "[...document.querySelectorAll('.am-root .am-answer')].some(a => a.textContent.includes('current plans'))",
         timeout=60_000)
@@ -146,9 +149,7 @@ def test_quickstart_smoke_in_notebook_7(lab_page, jupyter, artifacts):
 
 def test_known_key_leaks_nowhere(lab_page, jupyter, artifacts):
     page = lab_page
-    open_and_run_all(page, jupyter.lab("secret.ipynb"))
-    page.locator(".am-root").first.wait_for(timeout=60_000)
-    wait_idle(page)
+    run_and_find_chat(page, jupyter.lab("secret.ipynb"))
     page.wait_for_timeout(1500)  # widget state settles
     page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
     saved = jupyter.root / "secret.ipynb"
