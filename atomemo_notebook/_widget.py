@@ -353,15 +353,17 @@ class ChatWidget(anywidget.AnyWidget):
 
     def _settle(self) -> None:
         """Put the settled conversation into the traits (one update per finished reply)."""
-        self.messages = messages_view(self._chat.tree)
-        self.timelines = {r.message_id: timeline_view(r) for r in self._chat.replies
-                          if r.message_id and r.done}
-        self.leaf_id = self._chat.leaf_id or ""
-        if self.compact and self._own is not None and self._own.message_id:
-            self.focus_id = self._own.message_id
-        self.header = {**self.header, "conversation_id": self._chat.conversation_id,
-                       "inputs": dict(self._chat.inputs)}
-        self.live = {}
+        # hold_sync: the transcript and the cleared live turn reach the browser as one message.
+        with self.hold_sync():
+            self.messages = messages_view(self._chat.tree)
+            self.timelines = {r.message_id: timeline_view(r) for r in self._chat.replies
+                              if r.message_id and r.done}
+            self.leaf_id = self._chat.leaf_id or ""
+            if self.compact and self._own is not None and self._own.message_id:
+                self.focus_id = self._own.message_id
+            self.header = {**self.header, "conversation_id": self._chat.conversation_id,
+                           "inputs": dict(self._chat.inputs)}
+            self.live = {}
 
     async def _switch(self, app_id: str, trigger_id: str, conversation_id: str | None) -> None:
         self._chat.stop()

@@ -39,6 +39,7 @@ class ChatView {
   private liveMd: IncrementalMarkdown | null = null;
   private liveEl: HTMLElement | null = null;
   private liveTimeline: TimelineView | null = null;
+  private liveMessageId: string | null = null;
   private selected: string | null = null; // message whose execution is highlighted
   private editing: string | null = null;
   private shownNotice = "";
@@ -165,8 +166,11 @@ class ChatView {
   // -- live stream --------------------------------------------------------------------
   private onCustom(msg: LiveMessage | LiveSnapshot | EventsPage): void {
     if (msg.type === "events") { this.inspector.receive(msg); return; }
+    // A message for a reply the traits no longer call live is late: never bring that turn back.
+    if (this.model.get("live")?.key !== msg.key) return;
     if (msg.type === "live_snapshot") {
       this.ensureLive(msg.key);
+      this.liveMessageId = msg.message_id ?? this.liveMessageId;
       if (msg.seq < this.liveSeq || !this.liveMd) return;
       this.liveSeq = msg.seq;
       this.stickToBottom(() => this.liveMd?.reset(msg.text));
@@ -178,6 +182,7 @@ class ChatView {
       this.ensureLive(msg.key);
       if (msg.seq <= this.liveSeq || !this.liveMd) return;
       this.liveSeq = msg.seq;
+      if (msg.message_id) this.liveMessageId = msg.message_id;
       const md = this.liveMd;
       this.stickToBottom(() => {
         if (msg.reset !== undefined) md.reset(msg.reset);
@@ -193,6 +198,7 @@ class ChatView {
     this.liveKey = key;
     this.liveSeq = 0;
     this.liveTimeline = null;
+    this.liveMessageId = null;
     this.liveEl = h("div", { class: "am-answer am-md am-streaming" });
     this.liveMd = new IncrementalMarkdown(this.liveEl);
     this.renderMessages();
@@ -202,7 +208,10 @@ class ChatView {
   private onLiveTrait(): void {
     const live = this.model.get("live");
     if (live?.key) this.ensureLive(live.key);
-    else { this.liveKey = null; this.liveEl = null; this.liveMd = null; this.liveTimeline = null; }
+    else {
+      this.liveKey = null; this.liveEl = null; this.liveMd = null; this.liveTimeline = null;
+      this.liveMessageId = null;
+    }
     this.renderAll();
     this.syncPolling();
   }
@@ -290,7 +299,10 @@ class ChatView {
     }
     for (const message of path) items.push(this.renderTurn(message));
     const live = this.model.get("live");
-    if (this.liveKey && this.liveEl && live?.key) {
+    // Hosts may deliver traits one by one: a settled message wins over its live turn.
+    const liveId = this.liveMessageId ?? live?.message_id;
+    const settled = Boolean(liveId) && path.some((m) => m.id === liveId);
+    if (this.liveKey && this.liveEl && live?.key && !settled) {
       items.push(h("div", { class: "am-turn am-live" },
         this.userBubble(live.query ?? "", live.file ?? null, null),
         h("div", { class: "am-bot" }, this.liveEl,
@@ -405,7 +417,8 @@ class ChatView {
       const view = timelines[message.id];
       if (view) sections.push(this.section(message.id, message.query || message.file?.filename || "", view, pick));
     }
-    if (this.liveKey && this.liveTimeline) {
+    const liveId = this.liveMessageId ?? this.liveTimeline?.message_id;
+    if (this.liveKey && this.liveTimeline && !(liveId && timelines[liveId])) {
       const live = this.model.get("live");
       sections.push(this.section(this.liveTimeline.message_id ?? "", live?.query ?? "", this.liveTimeline, pick, true));
     }

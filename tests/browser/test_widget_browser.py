@@ -226,3 +226,25 @@ def test_auto_scroll_only_while_at_the_bottom(page):
         widget = bridge.widget
         widget.stop()
         bridge.settle()
+
+
+def test_a_finished_answer_is_never_shown_twice(page, paced):
+    # Traits may reach the browser one at a time (marimo does this): the settled transcript can
+    # arrive before the live turn is cleared. The page must never show the answer twice meanwhile.
+    bridge = Bridge(page, widget_for(paced, "support"))
+    page.evaluate("""() => {
+      window.__maxAnswers = 0;
+      window.__maxSections = 0;
+      const count = () => {
+        window.__maxAnswers = Math.max(window.__maxAnswers,
+          document.querySelectorAll('.am-messages .am-answer').length);
+        window.__maxSections = Math.max(window.__maxSections,
+          document.querySelectorAll('.am-execution').length);
+      };
+      new MutationObserver(count).observe(document.body, {childList: true, subtree: true});
+    }""")
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.settle()
+    assert page.locator(".am-messages .am-answer").count() == 1
+    assert page.evaluate("window.__maxAnswers") == 1
+    assert page.evaluate("window.__maxSections") == 1
