@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from .harness import assert_nodes
 from .jupyter import JupyterServer
@@ -92,6 +92,16 @@ def run_and_find_chat(page: Page, url: str):
     return chat
 
 
+def settled_turn(chat: Locator, query: str) -> None:
+    """Wait until this widget's last turn asks `query` and is settled (a short answer may never be seen live)."""
+    chat.page.wait_for_function(
+        """([root, query]) => { const turns = [...root.querySelectorAll('.am-turn')];
+               const last = turns[turns.length - 1];
+               return !!last && !last.classList.contains('am-live')
+                 && last.querySelector('.am-query')?.textContent === query; }""",
+        arg=[chat.element_handle(), query], timeout=60_000)
+
+
 def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
     page = lab_page
     chat = run_and_find_chat(page, jupyter.lab("01-quickstart.ipynb"))
@@ -101,8 +111,7 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
 
     chat.locator(".am-input").fill("How do I rotate my API key?")
     chat.locator(".am-input").press("Enter")
-    chat.locator(".am-streaming").wait_for(timeout=30_000)
-    chat.locator(".am-streaming").wait_for(state="detached", timeout=60_000)
+    settled_turn(chat, "How do I rotate my API key?")
     last = chat.locator(".am-turn").last
     assert last.locator(".am-query").inner_text() == "How do I rotate my API key?"
     answer = last.locator(".am-answer").inner_text()
@@ -140,10 +149,7 @@ def test_quickstart_smoke_in_notebook_7(lab_page, jupyter, artifacts):
         timeout=60_000)
     chat.locator(".am-input").fill("hello from Notebook 7")
     chat.locator(".am-input").press("Enter")
-    page.wait_for_function(
-        "[...document.querySelectorAll('.am-root .am-query')].some(q => q.textContent === 'hello from Notebook 7')",
-        timeout=30_000)
-    chat.locator(".am-streaming").wait_for(state="detached", timeout=60_000)
+    settled_turn(chat, "hello from Notebook 7")
     page.screenshot(path=str(artifacts / "notebook7.png"))
 
 
