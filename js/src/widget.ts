@@ -216,6 +216,11 @@ class ChatView {
     this.syncPolling();
   }
 
+  /** The live reply's message id, from whichever of its messages or traits told it first. */
+  private liveMessageIdNow(): string | null {
+    return this.liveMessageId ?? this.liveTimeline?.message_id ?? this.model.get("live")?.message_id ?? null;
+  }
+
   private stickToBottom(change: () => void): void {
     const list = this.list;
     const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
@@ -300,8 +305,8 @@ class ChatView {
     for (const message of path) items.push(this.renderTurn(message));
     const live = this.model.get("live");
     // Hosts may deliver traits one by one: a settled message wins over its live turn.
-    const liveId = this.liveMessageId ?? live?.message_id;
-    const settled = Boolean(liveId) && path.some((m) => m.id === liveId);
+    const liveId = this.liveMessageIdNow();
+    const settled = liveId !== null && path.some((m) => m.id === liveId);
     if (this.liveKey && this.liveEl && live?.key && !settled) {
       items.push(h("div", { class: "am-turn am-live" },
         this.userBubble(live.query ?? "", live.file ?? null, null),
@@ -417,8 +422,8 @@ class ChatView {
       const view = timelines[message.id];
       if (view) sections.push(this.section(message.id, message.query || message.file?.filename || "", view, pick));
     }
-    const liveId = this.liveMessageId ?? this.liveTimeline?.message_id;
-    if (this.liveKey && this.liveTimeline && !(liveId && timelines[liveId])) {
+    const liveId = this.liveMessageIdNow();
+    if (this.liveKey && this.liveTimeline && !(liveId !== null && timelines[liveId])) {
       const live = this.model.get("live");
       sections.push(this.section(this.liveTimeline.message_id ?? "", live?.query ?? "", this.liveTimeline, pick, true));
     }
