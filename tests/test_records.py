@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import time
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -48,19 +47,16 @@ def test_history_columns_are_stable_and_tree_aware():
     assert by_id["m8"]["depth"] == by_id["m9"]["depth"] == 8
 
 
-def test_100k_messages_to_a_dataframe_quickly_with_utc_datetimes():
+def test_100k_messages_to_a_dataframe_with_utc_datetimes():
+    # Correctness at scale only: the speed of this is measured in bench/records.py (rule: no seconds here).
     tree = synthetic_tree(100_000)
     rows = history_records(tree)
-    started = time.perf_counter()
     frame = to_dataframe(rows, HISTORY_COLUMNS)
-    elapsed = time.perf_counter() - started
     assert list(frame.columns) == list(HISTORY_COLUMNS) and len(frame) == 100_000
     assert isinstance(frame["created_at"].dtype, pd.DatetimeTZDtype)
     assert str(frame["created_at"].dt.tz) == "UTC"
     assert frame["created_at"].iloc[5] == pd.Timestamp("2026-01-01 00:00:05", tz="UTC")
     assert (frame["sibling_index"] == 1).sum() == 10_000
-    # "well under a second" from the issue; generous here so a loaded CI machine is not flaky.
-    assert elapsed < 3.0, elapsed
 
 
 def test_empty_records_still_have_the_columns():
