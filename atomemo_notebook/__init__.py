@@ -16,6 +16,7 @@ from ._errors import (
     ConversationNotFoundError,
     ConversationUserIdMismatchError,
     InternalServerError,
+    LimitExceededError,
     MessageNotFoundError,
     MissingAPIKeyError,
     NotFoundError,
@@ -40,6 +41,7 @@ from ._events import (
     ToolCallStarted,
     ToolResponse,
 )
+from ._limits import Limits
 from ._models import App, AppVersion, Conversation, FileRef, Message, UploadToken
 from ._records import (
     EVENT_COLUMNS,
@@ -94,6 +96,8 @@ __all__ = [
     "FileRef",
     "Heartbeat",
     "InternalServerError",
+    "LimitExceededError",
+    "Limits",
     "MalformedFrame",
     "Message",
     "MessageCreated",

@@ -1,10 +1,12 @@
 """What Client and AsyncClient share: configuration, request building, the key's
-boundaries, the retry policy and the reading of answers. No waiting happens here."""
+boundaries, deadlines, the retry decisions and the reading of answers. No waiting here."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -16,22 +18,29 @@ from ._errors import (
     APIError,
     APIResponseValidationError,
     APITimeoutError,
+    LimitExceededError,
     MissingAPIKeyError,
     excerpt,
     make_api_error,
 )
-from ._resume import backoff_delay
+from ._limits import Limits
+from ._logging import get_logger, register_secret
+from ._retry import backoff_delay, retry_after
 
 T = TypeVar("T")
+log = get_logger("atomemo_notebook.client")
 
 DEFAULT_BASE_URL = "https://server.atomemo.ai/api"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-DEFAULT_STREAM_IDLE_TIMEOUT = 60.0  # > twice any heartbeat interval seen; heartbeats reset it
+DEFAULT_TIMEOUT = 30.0  # seconds: the deadline of one call, retries included
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_STREAM_IDLE_TIMEOUT = 60.0  # > twice any heartbeat interval seen; any event resets it
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESUMES = 5
 RETRY_STATUSES = frozenset({408, 409, 429})
 KEY_HEADER = "X-Api-Key"
-
+# Failures that show the request was not answered: retried for idempotent calls only, since a
+# POST may have been received before the connection broke.
+RETRYABLE_ON_IDEMPOTENT = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -48,26 +57,31 @@ class BaseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
         max_resumes: int = DEFAULT_MAX_RESUMES,
+        limits: Limits | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("ATOMEMO_API_KEY")
         self._api_key = key or None
+        register_secret(self._api_key)
         url = base_url or os.environ.get("ATOMEMO_BASE_URL") or DEFAULT_BASE_URL
         if not url.lower().startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
         self.base_url = url.rstrip("/")
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else (
-            DEFAULT_TIMEOUT if timeout is None else httpx.Timeout(timeout, connect=5.0)
-        )
+        # `timeout`: seconds as the deadline of a whole call; an httpx.Timeout caps each phase
+        # too, and its read value is then the deadline.
+        if isinstance(timeout, httpx.Timeout):
+            self._phases = timeout
+            self.timeout = float(timeout.read or DEFAULT_TIMEOUT)
+        else:
+            self.timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+            self._phases = httpx.Timeout(self.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, self.timeout))
+        _positive("timeout", self.timeout)
+        _positive("stream_idle_timeout", stream_idle_timeout)
         if max_retries < 0 or max_resumes < 0:
             raise ValueError("max_retries and max_resumes must be >= 0")
         self.max_retries = max_retries
         self.max_resumes = max_resumes
-        self.stream_idle_timeout = stream_idle_timeout
-        # A stream may be silent between heartbeats: its read timeout is the idle timeout.
-        self._stream_timeout = httpx.Timeout(
-            connect=self.timeout.connect, read=stream_idle_timeout,
-            write=self.timeout.write, pool=self.timeout.pool,
-        )
+        self.stream_idle_timeout = float(stream_idle_timeout)
+        self.limits = limits or Limits()
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "unset"
@@ -76,6 +90,28 @@ class BaseClient:
     @property
     def has_api_key(self) -> bool:
         return self._api_key is not None
+
+    # -- deadlines ----------------------------------------------------------------------
+    def _deadline(self, call: Call[Any]) -> float:
+        """When the call must be over (time.monotonic()); a stream's deadline covers its headers."""
+        seconds = self.timeout if call.timeout is None else call.timeout
+        _positive("timeout", seconds)
+        return time.monotonic() + seconds
+
+    def _timeout_error(self, call: Call[Any], deadline_seconds: float | None = None) -> APITimeoutError:
+        seconds = deadline_seconds or (self.timeout if call.timeout is None else call.timeout)
+        return APITimeoutError(f"{call.method} {call.path if not call.absolute else '(storage host)'} "
+                               f"got no complete answer within its {seconds:g} s timeout")
+
+    def _phase_timeout(self, call: Call[Any], deadline: float) -> httpx.Timeout:
+        """Per-phase timeouts that never reach past the deadline (a stream reads by its idle timeout)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._timeout_error(call)
+        phases = self._phases
+        read = self.stream_idle_timeout if call.stream else min(phases.read or left, left)
+        return httpx.Timeout(connect=min(phases.connect or left, left), read=read,
+                             write=min(phases.write or left, left), pool=min(phases.pool or left, left))
 
     # -- building ---------------------------------------------------------------------
     def _url(self, call: Call[Any]) -> str:
@@ -95,7 +131,8 @@ class BaseClient:
                 headers[KEY_HEADER] = self._api_key
         return headers
 
-    def _build(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
+    def _build(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any],
+               deadline: float) -> httpx.Request:
         url = self._url(call)
         return http.build_request(
             call.method,
@@ -104,28 +141,50 @@ class BaseClient:
             json=call.json,
             content=call.content,
             headers=self._headers(call, url),
-            timeout=self._stream_timeout if call.stream else self.timeout,
+            timeout=self._phase_timeout(call, deadline),
         )
 
     # -- retrying ---------------------------------------------------------------------
-    def _retry_after_status(self, attempt: int, response: httpx.Response, body: str) -> float | None:
+    def _fits(self, delay: float, deadline: float) -> bool:
+        return time.monotonic() + delay < deadline
+
+    def _retry_after_status(self, call: Call[Any], attempt: int, response: httpx.Response, body: str,
+                            deadline: float) -> float | None:
         """Seconds to wait before another try of a failed answer, or None to give up."""
         status = response.status_code
         if attempt > self.max_retries or not (status in RETRY_STATUSES or status >= 500):
             return None
         try:
             code = json.loads(body).get("code") if body else None
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             code = None
         if code in PERMANENT_CODES:
             return None
-        return backoff_delay(attempt, response.headers.get("Retry-After"))
-
-    def _retry_after_exception(self, attempt: int, exc: httpx.TransportError) -> float | None:
-        # Only failures that prove the request never reached the server are safe to repeat.
-        if attempt > self.max_retries or not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        delay = backoff_delay(attempt, retry_after(response.headers))
+        if not self._fits(delay, deadline):
+            log.debug("%s %s: HTTP %s, no retry: a %.2f s wait passes the deadline",
+                      call.method, call.path, status, delay)
             return None
-        return backoff_delay(attempt)
+        log.debug("%s %s: HTTP %s, retry %d of %d in %.2f s", call.method, call.path, status, attempt,
+                  self.max_retries, delay)
+        return delay
+
+    def _retry_after_exception(self, call: Call[Any], attempt: int, exc: httpx.TransportError,
+                               deadline: float) -> float | None:
+        # Failures that prove the request never reached the server are safe to repeat; an
+        # idempotent call may also be repeated after a connection the server closed.
+        if attempt > self.max_retries:
+            return None
+        safe = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or (
+            call.idempotent and isinstance(exc, RETRYABLE_ON_IDEMPOTENT))
+        if not safe:
+            return None
+        delay = backoff_delay(attempt)
+        if not self._fits(delay, deadline):
+            return None
+        log.debug("%s %s: %s, retry %d of %d in %.2f s", call.method, call.path, type(exc).__name__,
+                  attempt, self.max_retries, delay)
+        return delay
 
     def _transport_error(self, exc: httpx.TransportError) -> APIConnectionError:
         text = redact(f"{type(exc).__name__}: {exc}", self._api_key)
@@ -134,6 +193,18 @@ class BaseClient:
         return APIConnectionError(f"connection error ({text})")
 
     # -- reading ----------------------------------------------------------------------
+    def _check_length(self, response: httpx.Response) -> None:
+        """Refuse a body whose declared size is over the limit before reading any of it."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and not response.headers.get("content-encoding") \
+                and int(declared) > self.limits.body:
+            raise self._too_large(int(declared))
+
+    def _too_large(self, size: int) -> LimitExceededError:
+        limit = self.limits.body
+        return LimitExceededError("body", limit, f"the answer's body is over {size:,} bytes "
+                                  f"(limit Limits.body={limit:,}); nothing of it was kept")
+
     def _error(self, response: httpx.Response, body: str) -> APIError:
         return make_api_error(
             response.status_code,
@@ -142,19 +213,20 @@ class BaseClient:
             reason=response.reason_phrase,
         )
 
-    def _parse(self, call: Call[T], response: httpx.Response) -> T:
-        text = response.text
-        if not call.json_answer or not text.strip():
+    def _parse(self, call: Call[T], response: httpx.Response, body: bytes) -> T:
+        if not call.json_answer or not body.strip():
             return call.parse(None)
         try:
-            body = response.json()
-        except ValueError:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            text = body[:2000].decode(errors="replace")
             raise APIResponseValidationError(
-                f"{response.status_code} answer is not JSON: {excerpt(redact(text, self._api_key))}",
+                f"{response.status_code} answer is not JSON ({type(exc).__name__}): "
+                f"{excerpt(redact(text, self._api_key))}",
                 status_code=response.status_code,
                 body=text,
             ) from None
-        return call.parse(body)
+        return call.parse(parsed)
 
     @staticmethod
     def _usable(call: Call[Any], response: httpx.Response) -> bool:
@@ -174,3 +246,8 @@ class BaseClient:
             status_code=response.status_code,
             body=body,
         )
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -36,6 +36,12 @@ class Call(Generic[T]):
     absolute: bool = False  # `path` is a full URL on another host (e.g. uploadHost)
     stream: bool = False
     json_answer: bool = True  # False: the answer's body is not read (e.g. the storage PUT)
+    timeout: float | None = None  # this call's deadline in seconds; None: the client's
+
+    @property
+    def idempotent(self) -> bool:
+        """Safe to send again after a failure that may have reached the server."""
+        return self.method in ("GET", "HEAD", "OPTIONS")
 
 
 # A flow is a small script of calls: it yields a Call, receives its result, returns a value.

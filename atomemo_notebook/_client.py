@@ -1,8 +1,9 @@
 """Client and AsyncClient: one surface; everything but the waiting lives in BaseClient,
-_calls and _resume."""
+_calls and _resume. Every call has a deadline (its `timeout`); every body a size bound."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,10 +12,12 @@ import anyio
 import httpx
 
 from . import _calls as calls
+from . import _watchdog as watchdog
 from ._base_client import BaseClient
+from ._limits import Limits
 from ._models import App, Conversation, FileRef, Message, UploadToken
 from ._resume import StreamState
-from ._streams import AsyncEventStream, EventStream
+from ._streams import AsyncEventStream, EventStream, shutdown_socket
 
 if TYPE_CHECKING:
     from ._chat import AsyncChat, Chat
@@ -23,6 +26,10 @@ __all__ = ["AsyncClient", "Client"]
 
 T = TypeVar("T")
 Upload = str | os.PathLike[str] | bytes
+
+
+def _timed(call: calls.Call[T], timeout: float | None) -> calls.Call[T]:
+    return call if timeout is None else dataclasses.replace(call, timeout=timeout)
 
 
 class Client(BaseClient):
@@ -43,9 +50,10 @@ class Client(BaseClient):
         http_client: httpx.Client | None = None,
         stream_idle_timeout: float = 60.0,
         max_resumes: int = 5,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__(api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-                         stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes)
+                         stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes, limits=limits)
         self._owns_http = http_client is None
         # No redirects: httpx would carry X-Api-Key to whatever host a redirect names.
         self._http = http_client or httpx.Client(follow_redirects=False)
@@ -61,40 +69,92 @@ class Client(BaseClient):
             self._http.close()
 
     # -- I/O --------------------------------------------------------------------------
-    def _send(self, call: calls.Call[Any]) -> httpx.Response:
+    def _open(self, call: calls.Call[Any], deadline: float) -> httpx.Response:
+        """Send until a usable answer's headers arrive, retrying what is safe to retry."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._http.send(self._build(self._http, call), stream=call.stream)
+                response = self._http.send(self._build(self._http, call, deadline), stream=True)
             except httpx.TransportError as exc:
-                delay = self._retry_after_exception(attempt, exc)
+                delay = self._retry_after_exception(call, attempt, exc, deadline)
                 if delay is None:
                     raise self._transport_error(exc) from exc
                 time.sleep(delay)
                 continue
             if self._usable(call, response):
                 return response
-            body = response.read().decode(errors="replace")
-            response.close()
-            delay = self._retry_after_status(attempt, response, body)
+            body = self._read_error(call, response, deadline)
+            delay = self._retry_after_status(call, attempt, response, body, deadline)
             if delay is None:
                 raise self._failure(response, body)
             time.sleep(delay)
 
-    def _call(self, call: calls.Call[T]) -> T:
-        return self._parse(call, self._send(call))
+    def _read(self, call: calls.Call[Any], response: httpx.Response, limit: int, deadline: float,
+              *, keep_partial: bool = False) -> bytes:
+        """The body, read within the deadline and the size limit; the response is closed after.
+        keep_partial: stop quietly at the limit or a broken connection (an error's body)."""
+        expiry = watchdog.watch(deadline, lambda: shutdown_socket(response))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if not keep_partial:
+                self._check_length(response)
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    if keep_partial:
+                        chunks.append(chunk[:len(chunk) - (size - limit)])
+                        break
+                    raise self._too_large(size)
+                chunks.append(chunk)
+        except httpx.TransportError:
+            if expiry.expired:
+                raise self._timeout_error(call) from None
+            if not keep_partial:
+                raise
+        finally:
+            expiry.cancel()
+            response.close()
+        if expiry.expired and not keep_partial:
+            raise self._timeout_error(call)
+        return b"".join(chunks)
 
-    def _drive(self, flow: calls.Flow[T]) -> T:
+    def _read_error(self, call: calls.Call[Any], response: httpx.Response, deadline: float) -> str:
+        body = self._read(call, response, self.limits.error_body, deadline, keep_partial=True)
+        return body.decode(errors="replace")
+
+    def _call(self, call: calls.Call[T], deadline: float | None = None) -> T:
+        deadline = self._deadline(call) if deadline is None else deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            response = self._open(call, deadline)
+            if not call.json_answer:
+                response.close()
+                return call.parse(None)
+            try:
+                body = self._read(call, response, self.limits.body, deadline)
+            except httpx.TransportError as exc:
+                delay = self._retry_after_exception(call, attempt, exc, deadline)
+                if delay is None:
+                    raise self._transport_error(exc) from exc
+                time.sleep(delay)
+                continue
+            return self._parse(call, response, body)
+
+    def _drive(self, flow: calls.Flow[T], timeout: float | None) -> T:
+        """Run a flow of calls under one deadline."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
             call = next(flow)
             while True:
-                call = flow.send(self._call(call))
+                call = flow.send(self._call(call, deadline))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
     def _stream(self, call: calls.Call[Any]) -> EventStream:
-        return EventStream(self, self._send(call), StreamState(self.max_resumes))
+        return EventStream(self, self._open(call, self._deadline(call)), StreamState(self.max_resumes))
 
     # -- the API ----------------------------------------------------------------------
     def send_message(
@@ -111,32 +171,33 @@ class Client(BaseClient):
         """GET /chat/messages/{id}/resume_stream: the message's stream, from its first event."""
         return self._stream(calls.resume_stream(message_id))
 
-    def get_app(self, app_id: str) -> App:
+    def get_app(self, app_id: str, *, timeout: float | None = None) -> App:
         """GET /chat/app/{appId} (public: no key needed)."""
-        return self._call(calls.get_app(app_id))
+        return self._call(_timed(calls.get_app(app_id), timeout))
 
-    def list_conversations(self, *, app_id: str, trigger_id: str, user_id: str) -> list[Conversation]:
-        return self._call(calls.list_conversations(app_id=app_id, trigger_id=trigger_id,
-                                                   user_id=user_id))
+    def list_conversations(self, *, app_id: str, trigger_id: str, user_id: str,
+                           timeout: float | None = None) -> list[Conversation]:
+        return self._call(_timed(calls.list_conversations(app_id=app_id, trigger_id=trigger_id,
+                                                          user_id=user_id), timeout))
 
     def get_messages(self, conversation_id: str, *, end_message_id: str | None = None,
-                     include_end: bool = False) -> list[Message]:
-        return self._call(calls.get_messages(conversation_id, end_message_id=end_message_id,
-                                             include_end=include_end))
+                     include_end: bool = False, timeout: float | None = None) -> list[Message]:
+        return self._call(_timed(calls.get_messages(conversation_id, end_message_id=end_message_id,
+                                                    include_end=include_end), timeout))
 
-    def upload_url(self, url: str) -> FileRef:
-        return self._call(calls.upload_url(url))
+    def upload_url(self, url: str, *, timeout: float | None = None) -> FileRef:
+        return self._call(_timed(calls.upload_url(url), timeout))
 
-    def get_upload_token(self, mime_type: str | None = None) -> UploadToken:
-        return self._call(calls.get_upload_token(mime_type))
+    def get_upload_token(self, mime_type: str | None = None, *, timeout: float | None = None) -> UploadToken:
+        return self._call(_timed(calls.get_upload_token(mime_type), timeout))
 
     def upload_file(self, path_or_bytes: Upload, *, filename: str | None = None,
-                    mime_type: str | None = None) -> FileRef:
-        """The 3-step upload (token, PUT to uploadHost without the key, download URL)."""
-        return self._drive(calls.upload_file(path_or_bytes, filename=filename, mime_type=mime_type))
+                    mime_type: str | None = None, timeout: float | None = None) -> FileRef:
+        """The 3-step upload (token, PUT to uploadHost without the key, download URL), one deadline."""
+        return self._drive(calls.upload_file(path_or_bytes, filename=filename, mime_type=mime_type), timeout)
 
-    def download_url(self, res_key: str) -> str:
-        return self._call(calls.download_url(res_key))
+    def download_url(self, res_key: str, *, timeout: float | None = None) -> str:
+        return self._call(_timed(calls.download_url(res_key), timeout))
 
     def chat(self, *, app_id: str, trigger_id: str, user_id: str, inputs: dict[str, Any] | None = None,
              conversation_id: str | None = None, source: str | None = None) -> Chat:
@@ -163,9 +224,10 @@ class AsyncClient(BaseClient):
         http_client: httpx.AsyncClient | None = None,
         stream_idle_timeout: float = 60.0,
         max_resumes: int = 5,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__(api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-                         stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes)
+                         stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes, limits=limits)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(follow_redirects=False)
 
@@ -179,41 +241,94 @@ class AsyncClient(BaseClient):
         if self._owns_http:
             await self._http.aclose()
 
-    # -- I/O --------------------------------------------------------------------------
-    async def _send(self, call: calls.Call[Any]) -> httpx.Response:
+    # -- I/O: the deadline is a cancel scope around the whole call ----------------------
+    async def _open(self, call: calls.Call[Any], deadline: float) -> httpx.Response:
+        try:
+            with anyio.fail_after(max(deadline - time.monotonic(), 0.0)):
+                return await self._open_within(call, deadline)
+        except TimeoutError:
+            raise self._timeout_error(call) from None
+
+    async def _open_within(self, call: calls.Call[Any], deadline: float) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._http.send(self._build(self._http, call), stream=call.stream)
+                response = await self._http.send(self._build(self._http, call, deadline), stream=True)
             except httpx.TransportError as exc:
-                delay = self._retry_after_exception(attempt, exc)
+                delay = self._retry_after_exception(call, attempt, exc, deadline)
                 if delay is None:
                     raise self._transport_error(exc) from exc
                 await anyio.sleep(delay)
                 continue
             if self._usable(call, response):
                 return response
-            body = (await response.aread()).decode(errors="replace")
-            await response.aclose()
-            delay = self._retry_after_status(attempt, response, body)
+            body = await self._read_error(response)
+            delay = self._retry_after_status(call, attempt, response, body, deadline)
             if delay is None:
                 raise self._failure(response, body)
             await anyio.sleep(delay)
 
-    async def _call(self, call: calls.Call[T]) -> T:
-        return self._parse(call, await self._send(call))
+    async def _read(self, response: httpx.Response, limit: int, *, keep_partial: bool = False) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if not keep_partial:
+                self._check_length(response)
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    if keep_partial:
+                        chunks.append(chunk[:len(chunk) - (size - limit)])
+                        break
+                    raise self._too_large(size)
+                chunks.append(chunk)
+        except httpx.TransportError:
+            if not keep_partial:
+                raise
+        finally:
+            await response.aclose()
+        return b"".join(chunks)
 
-    async def _drive(self, flow: calls.Flow[T]) -> T:
+    async def _read_error(self, response: httpx.Response) -> str:
+        body = await self._read(response, self.limits.error_body, keep_partial=True)
+        return body.decode(errors="replace")
+
+    async def _call(self, call: calls.Call[T], deadline: float | None = None) -> T:
+        deadline = self._deadline(call) if deadline is None else deadline
+        try:
+            with anyio.fail_after(max(deadline - time.monotonic(), 0.0)):
+                attempt = 0
+                while True:
+                    attempt += 1
+                    response = await self._open_within(call, deadline)
+                    if not call.json_answer:
+                        await response.aclose()
+                        return call.parse(None)
+                    try:
+                        body = await self._read(response, self.limits.body)
+                    except httpx.TransportError as exc:
+                        delay = self._retry_after_exception(call, attempt, exc, deadline)
+                        if delay is None:
+                            raise self._transport_error(exc) from exc
+                        await anyio.sleep(delay)
+                        continue
+                    return self._parse(call, response, body)
+        except TimeoutError:
+            raise self._timeout_error(call) from None
+
+    async def _drive(self, flow: calls.Flow[T], timeout: float | None) -> T:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
             call = next(flow)
             while True:
-                call = flow.send(await self._call(call))
+                call = flow.send(await self._call(call, deadline))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
     async def _stream(self, call: calls.Call[Any]) -> AsyncEventStream:
-        return AsyncEventStream(self, await self._send(call), StreamState(self.max_resumes))
+        response = await self._open(call, self._deadline(call))
+        return AsyncEventStream(self, response, StreamState(self.max_resumes))
 
     # -- the API ----------------------------------------------------------------------
     async def send_message(
@@ -228,32 +343,33 @@ class AsyncClient(BaseClient):
     async def resume_stream(self, message_id: str) -> AsyncEventStream:
         return await self._stream(calls.resume_stream(message_id))
 
-    async def get_app(self, app_id: str) -> App:
-        return await self._call(calls.get_app(app_id))
+    async def get_app(self, app_id: str, *, timeout: float | None = None) -> App:
+        return await self._call(_timed(calls.get_app(app_id), timeout))
 
-    async def list_conversations(self, *, app_id: str, trigger_id: str,
-                                 user_id: str) -> list[Conversation]:
-        return await self._call(calls.list_conversations(app_id=app_id, trigger_id=trigger_id,
-                                                         user_id=user_id))
+    async def list_conversations(self, *, app_id: str, trigger_id: str, user_id: str,
+                                 timeout: float | None = None) -> list[Conversation]:
+        return await self._call(_timed(calls.list_conversations(app_id=app_id, trigger_id=trigger_id,
+                                                                user_id=user_id), timeout))
 
     async def get_messages(self, conversation_id: str, *, end_message_id: str | None = None,
-                           include_end: bool = False) -> list[Message]:
-        return await self._call(calls.get_messages(conversation_id, end_message_id=end_message_id,
-                                                   include_end=include_end))
+                           include_end: bool = False, timeout: float | None = None) -> list[Message]:
+        return await self._call(_timed(calls.get_messages(conversation_id, end_message_id=end_message_id,
+                                                          include_end=include_end), timeout))
 
-    async def upload_url(self, url: str) -> FileRef:
-        return await self._call(calls.upload_url(url))
+    async def upload_url(self, url: str, *, timeout: float | None = None) -> FileRef:
+        return await self._call(_timed(calls.upload_url(url), timeout))
 
-    async def get_upload_token(self, mime_type: str | None = None) -> UploadToken:
-        return await self._call(calls.get_upload_token(mime_type))
+    async def get_upload_token(self, mime_type: str | None = None, *,
+                               timeout: float | None = None) -> UploadToken:
+        return await self._call(_timed(calls.get_upload_token(mime_type), timeout))
 
     async def upload_file(self, path_or_bytes: Upload, *, filename: str | None = None,
-                          mime_type: str | None = None) -> FileRef:
+                          mime_type: str | None = None, timeout: float | None = None) -> FileRef:
         return await self._drive(calls.upload_file(path_or_bytes, filename=filename,
-                                                   mime_type=mime_type))
+                                                   mime_type=mime_type), timeout)
 
-    async def download_url(self, res_key: str) -> str:
-        return await self._call(calls.download_url(res_key))
+    async def download_url(self, res_key: str, *, timeout: float | None = None) -> str:
+        return await self._call(_timed(calls.download_url(res_key), timeout))
 
     def chat(self, *, app_id: str, trigger_id: str, user_id: str, inputs: dict[str, Any] | None = None,
              conversation_id: str | None = None, source: str | None = None) -> AsyncChat:

@@ -5,6 +5,7 @@ AtomemoError
  ├── APIConnectionError             the request did not get an HTTP answer
  │    └── APITimeoutError
  ├── APIResponseValidationError     a 2xx answer that is not what the call expects
+ ├── LimitExceededError             an answer grew past a configured bound (names the bound)
  └── APIError                       an HTTP error answer (status_code, code, message, body)
       ├── BadRequestError 400
       │    ├── TriggerInputsError             TRIGGER_INPUTS_ERROR
@@ -43,6 +44,7 @@ __all__ = [
     "ConversationNotFoundError",
     "ConversationUserIdMismatchError",
     "InternalServerError",
+    "LimitExceededError",
     "MessageNotFoundError",
     "MissingAPIKeyError",
     "NotFoundError",
@@ -86,6 +88,16 @@ class APIResponseValidationError(AtomemoError):
         self.message = message
         self.status_code = status_code
         self.body = body
+
+
+class LimitExceededError(AtomemoError):
+    """A line, an event or a body grew past its bound (see `Limits`); nothing more was read."""
+
+    def __init__(self, limit_name: str, limit: int, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.limit_name = limit_name
+        self.limit = limit
 
 
 class APIError(AtomemoError):

@@ -6,22 +6,9 @@ from __future__ import annotations
 from ._errors import APIConnectionError
 from ._events import ChatMessage, Event, MessageCreated, StreamRecovered
 from ._models import Message
+from ._retry import backoff_delay
 
-__all__ = ["StreamState", "backoff_delay"]
-
-INITIAL_BACKOFF = 0.5
-MAX_BACKOFF = 8.0
-MAX_RETRY_AFTER = 60.0
-
-
-def backoff_delay(attempt: int, retry_after: str | None = None) -> float:
-    """Seconds to wait before try number `attempt` (1-based): Retry-After first, else 0.5 s doubling."""
-    if retry_after is not None:
-        try:
-            return float(min(max(float(retry_after), 0.0), MAX_RETRY_AFTER))
-        except ValueError:
-            pass  # an HTTP-date or garbage: fall back to our own schedule
-    return float(min(INITIAL_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
+__all__ = ["StreamState"]
 
 
 class StreamState:

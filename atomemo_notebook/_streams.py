@@ -1,6 +1,8 @@
 """Event streams of one message: iterate events as they arrive; resume transparently.
 
-The decisions live in `StreamState`; these two classes only wait, in their own way.
+The decisions live in `StreamState`; these two classes only wait, in their own way. A
+stream is idle when no event (heartbeats included) arrived for `stream_idle_timeout`
+seconds, however many bytes trickled in: that ends the connection and resumes.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import anyio
 import httpx
 
 from . import _calls as calls
-from ._errors import APIConnectionError, MessageNotFoundError, UnresumableStreamError
+from . import _watchdog as watchdog
+from ._errors import APIConnectionError, APITimeoutError, MessageNotFoundError, UnresumableStreamError
 from ._events import Event, parse_frame
+from ._logging import get_logger
 from ._models import Message
 from ._resume import StreamState
 from ._sse import FrameDecoder
@@ -24,7 +28,22 @@ from ._sse import FrameDecoder
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
 
-__all__ = ["AsyncEventStream", "EventStream"]
+__all__ = ["AsyncEventStream", "EventStream", "shutdown_socket"]
+
+log = get_logger("atomemo_notebook.stream")
+
+
+def shutdown_socket(response: httpx.Response) -> None:
+    """Wake a recv() blocked in another thread: closing a socket does not, shutdown does."""
+    network = response.extensions.get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _idle_error(seconds: float) -> APITimeoutError:
+    return APITimeoutError(f"no event for {seconds:g} s (stream_idle_timeout)")
 
 
 def _recovery_call(state: StreamState) -> calls.Call[list[Message]]:
@@ -94,43 +113,65 @@ class EventStream(_StreamBase):
     def close(self) -> None:
         """End the stream now; safe to call from another thread (e.g. a Stop button)."""
         self._closed = True
-        # Closing a socket does not wake a recv() blocked in another thread; shutdown does.
-        network = self._response.extensions.get("network_stream")
-        sock = network.get_extra_info("socket") if network is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shutdown_socket(self._response)
         self._response.close()
+
+    def _decoder(self) -> FrameDecoder:
+        limits = self._client.limits
+        return FrameDecoder(max_line=limits.line, max_event=limits.event)
 
     def _events(self) -> Iterator[Event]:
         state, accept = self._state, self._state.accept
-        while True:
-            cause: BaseException | None = None
-            decoder = FrameDecoder()
-            try:
-                for text in self._response.iter_text():
-                    for sse in decoder.feed(text):
+        idle = self._client.stream_idle_timeout
+        expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
+        try:
+            while True:
+                cause: BaseException | None = None
+                decoder = self._decoder()
+                try:
+                    for chunk in self._response.iter_bytes():
+                        frames = decoder.feed(chunk)
+                        if frames:
+                            expiry.deadline = time.monotonic() + idle
+                        for sse in frames:
+                            event = parse_frame(sse.data)
+                            if accept(event):
+                                yield event
+                    for sse in decoder.flush():
                         event = parse_frame(sse.data)
                         if accept(event):
                             yield event
-            except httpx.TransportError as exc:
-                cause = exc
-            finally:
-                self._response.close()
-            if self._closed or state.finished:
-                return
-            while True:
-                state.on_break(cause)
-                time.sleep(state.resume_delay())
-                try:
-                    self._response = self._client._send(calls.resume_stream(str(state.message_id)))
-                    break
-                except UnresumableStreamError:
-                    message = _pick(state, self._client._call(_recovery_call(state)))
-                    yield from state.recover(message)
-                    return
-                except APIConnectionError as exc:
+                except httpx.TransportError as exc:
                     cause = exc
+                finally:
+                    self._response.close()
+                if expiry.expired:
+                    cause = _idle_error(idle)
+                if self._closed or state.finished:
+                    return
+                while True:
+                    state.on_break(cause)
+                    delay = state.resume_delay()
+                    log.debug("stream of %s broke (%r); resume %d in %.2f s", state.message_id, cause,
+                              state.resumes, delay)
+                    time.sleep(delay)
+                    call = calls.resume_stream(str(state.message_id))
+                    try:
+                        self._response = self._client._open(call, self._client._deadline(call))
+                        break
+                    except UnresumableStreamError:
+                        log.debug("message %s is unresumable: recovering from history", state.message_id)
+                        message = _pick(state, self._client._call(_recovery_call(state)))
+                        yield from state.recover(message)
+                        return
+                    except APIConnectionError as exc:
+                        cause = exc
+                if expiry.expired:  # a watch fires once: arm a new one for the resumed connection
+                    expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
+                else:
+                    expiry.deadline = time.monotonic() + idle
+        finally:
+            expiry.cancel()
 
 
 class AsyncEventStream(_StreamBase):
@@ -161,12 +202,33 @@ class AsyncEventStream(_StreamBase):
 
     async def _events(self) -> AsyncIterator[Event]:
         state, accept = self._state, self._state.accept
+        idle = self._client.stream_idle_timeout
+        limits = self._client.limits
         while True:
             cause: BaseException | None = None
-            decoder = FrameDecoder()
+            decoder = FrameDecoder(max_line=limits.line, max_event=limits.event)
+            chunks = self._response.aiter_bytes().__aiter__()
+            deadline = time.monotonic() + idle
             try:
-                async for text in self._response.aiter_text():
-                    for sse in decoder.feed(text):
+                while True:
+                    # The idle deadline moves only when whole events arrive, not bytes.
+                    with anyio.CancelScope(deadline=deadline) as scope:
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            break
+                    if scope.cancelled_caught:
+                        cause = _idle_error(idle)
+                        break
+                    frames = decoder.feed(chunk)
+                    if frames:
+                        deadline = time.monotonic() + idle
+                    for sse in frames:
+                        event = parse_frame(sse.data)
+                        if accept(event):
+                            yield event
+                if cause is None:
+                    for sse in decoder.flush():
                         event = parse_frame(sse.data)
                         if accept(event):
                             yield event
@@ -178,13 +240,16 @@ class AsyncEventStream(_StreamBase):
                 return
             while True:
                 state.on_break(cause)
-                await anyio.sleep(state.resume_delay())
+                delay = state.resume_delay()
+                log.debug("stream of %s broke (%r); resume %d in %.2f s", state.message_id, cause,
+                          state.resumes, delay)
+                await anyio.sleep(delay)
+                call = calls.resume_stream(str(state.message_id))
                 try:
-                    self._response = await self._client._send(
-                        calls.resume_stream(str(state.message_id))
-                    )
+                    self._response = await self._client._open(call, self._client._deadline(call))
                     break
                 except UnresumableStreamError:
+                    log.debug("message %s is unresumable: recovering from history", state.message_id)
                     message = _pick(state, await self._client._call(_recovery_call(state)))
                     for event in state.recover(message):
                         yield event

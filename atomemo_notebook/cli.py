@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--api-key", default=None, help="the key clients must send (default: random)")
     serve.add_argument("--test-mode", action="store_true",
                        help="honour X-Atomemo-Fault / X-Atomemo-Pace headers")
+    serve.add_argument("--allow-loopback-urls", action="store_true",
+                       help="let upload-by-URL fetch loopback and private addresses (tests only)")
     serve.add_argument("--resume-window", type=float, default=120.0,
                        help="seconds a finished stream stays resumable (default 120)")
     args = parser.parse_args(argv)
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         parser.error(f"the server needs the 'server' extra: pip install 'atomemo-notebook[server]' ({exc})")
     server = LocalServer(host=args.host, port=args.port, db=args.db, api_key=args.api_key,
-                         test_mode=args.test_mode, resume_window=args.resume_window)
+                         test_mode=args.test_mode, resume_window=args.resume_window,
+                         allow_loopback_urls=args.allow_loopback_urls)
     server.start()
     # One JSON line first, so scripts can read it before anything else is printed.
     sys.stdout.write(json.dumps(server.info()) + "\n")

@@ -17,8 +17,8 @@ from atomemo_notebook.server import LocalServer
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
     """Fast pacing, faults allowed: the counterpart of the client tests."""
-    with LocalServer(test_mode=True, chunk_size=4, chunk_delay=0, node_delay=0,
-                     heartbeat_interval=1.0) as srv:
+    with LocalServer(test_mode=True, allow_loopback_urls=True, chunk_size=4, chunk_delay=0,
+                     node_delay=0, heartbeat_interval=1.0) as srv:
         yield srv
 
 

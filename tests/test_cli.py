@@ -15,7 +15,8 @@ import pytest
 @pytest.fixture(scope="module")
 def served() -> Iterator[dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "atomemo_notebook", "serve", "--db", ":memory:", "--test-mode"],
+        [sys.executable, "-m", "atomemo_notebook", "serve", "--db", ":memory:", "--test-mode",
+         "--allow-loopback-urls"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -8,7 +8,7 @@ import pytest
 
 import atomemo_notebook as an
 from atomemo_notebook import ChatMessage, Event, MalformedFrame, MessageCreated, StreamRecovered
-from atomemo_notebook._resume import StreamState, backoff_delay
+from atomemo_notebook._resume import StreamState
 from atomemo_notebook.server import LocalServer
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
@@ -208,8 +208,3 @@ def test_state_recover_sends_only_the_missing_tail():
     assert isinstance(events[0], ChatMessage) and events[0].text == "lo"
     assert isinstance(events[1], StreamRecovered) and state.recovered
 
-
-def test_backoff_schedule_and_retry_after_cap():
-    assert [backoff_delay(i) for i in range(1, 7)] == [0.5, 1, 2, 4, 8, 8]
-    assert backoff_delay(1, "3") == 3 and backoff_delay(1, "600") == 60
-    assert backoff_delay(2, "Wed, 21 Oct 2015 07:28:00 GMT") == 1

@@ -280,7 +280,7 @@ def test_three_step_upload_checks_token_type_and_size(server, http):
 
 
 def test_upload_size_caps(support):
-    with LocalServer(test_mode=True, max_upload_bytes=10, api_key="cap-key") as srv, \
+    with LocalServer(test_mode=True, allow_loopback_urls=True, max_upload_bytes=10, api_key="cap-key") as srv, \
             httpx.Client(base_url=srv.base_url, headers={"X-Api-Key": "cap-key"}) as http:
         token = http.get("/chat/media/uptoken", params={"mimeType": "text/plain"}).json()
         url = f"{token['uploadHost']}/{token['resKey']}?{token['uptoken']}"
@@ -289,7 +289,7 @@ def test_upload_size_caps(support):
         link = http.get("/chat/media/download_url", params={"resKey": token["resKey"]}).json()["data"]
         big = http.post("/chat/media/upload", json={"url": link})
         assert big.status_code == 200 and big.json()["size"] == 10
-        with LocalServer(test_mode=True, max_upload_bytes=5, api_key="tiny") as tiny:
+        with LocalServer(test_mode=True, allow_loopback_urls=True, max_upload_bytes=5, api_key="tiny") as tiny:
             response = httpx.post(f"{tiny.base_url}/chat/media/upload", json={"url": link},
                                   headers={"X-Api-Key": "tiny"})
             assert error_of(response) == (413, "FILE_TOO_LARGE")
@@ -302,11 +302,12 @@ def test_upload_by_url_validation(http):
     assert error_of(response) == (400, "URL_FETCH_FAILED")
 
 
-def test_loopback_upload_urls_refused_outside_test_mode():
-    with LocalServer(api_key="prod-like") as srv:
+def test_loopback_upload_urls_refused_without_the_explicit_option():
+    # test_mode alone does not open the loopback: only allow_loopback_urls does.
+    with LocalServer(api_key="prod-like", test_mode=True) as srv:
         response = httpx.post(f"{srv.base_url}/chat/media/upload", json={"url": f"{srv.origin}/"},
                               headers={"X-Api-Key": "prod-like"})
-        assert error_of(response) == (422, "VALIDATION_ERROR")
+        assert error_of(response) == (422, "URL_NOT_ALLOWED")
 
 
 def test_faults_are_ignored_outside_test_mode(echo):

@@ -1,4 +1,5 @@
-"""SSE framing on byte chunks cut at every awkward place, through httpx's own text decoding."""
+"""SSE framing on byte chunks cut at every awkward place (the WHATWG and web-platform-tests
+eventsource cases), with its bounds, and a fuzz test that any split decodes the same."""
 
 from __future__ import annotations
 
@@ -6,18 +7,21 @@ import json
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from atomemo_notebook import LimitExceededError
 from atomemo_notebook._events import MalformedFrame, parse_frame
 from atomemo_notebook._sse import FrameDecoder
 
 
-def frames(chunks: list[bytes]) -> list[tuple[str, str, str]]:
-    response = httpx.Response(200, headers={"content-type": "text/event-stream; charset=utf-8"},
+def frames(chunks: list[bytes], charset: str = "utf-8", **limits: int) -> list[tuple[str, str, str]]:
+    response = httpx.Response(200, headers={"content-type": f"text/event-stream; charset={charset}"},
                               content=iter(chunks))
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(**limits)
     out = []
-    for text in response.iter_text():
-        out += [(s.event, s.data, s.id) for s in decoder.feed(text)]
+    for chunk in response.iter_bytes():
+        out += [(s.event, s.data, s.id) for s in decoder.feed(chunk)]
     out += [(s.event, s.data, s.id) for s in decoder.flush()]
     return out
 
@@ -128,3 +132,85 @@ def test_unknown_event_name_is_a_generic_event():
     event = parse_frame('{"event": "brand_new", "data": {"x": 1}}')
     assert type(event).__name__ == "Event"
     assert (event.event, event.data) == ("brand_new", {"x": 1})
+
+
+@pytest.mark.parametrize("charset", ["windows-1252", "latin-1", "utf-16", "nonsense"])
+def test_the_stream_is_utf8_whatever_charset_the_header_declares(charset: str):
+    body = "data: héllo — 世界\n\n".encode()
+    assert frames([body], charset=charset) == [("message", "héllo — 世界", "")]
+    assert frames(one_byte(body), charset=charset) == [("message", "héllo — 世界", "")]
+
+
+def test_invalid_utf8_becomes_replacement_characters_not_an_error():
+    assert frames([b"data: a\xff\xfeb\n\n"]) == [("message", "a\ufffd\ufffdb", "")]
+
+
+@pytest.mark.parametrize("body", [b"data:x\r\r", b"data:x\n\n", b"data:x\r\n\r\n", b"data:x\n\r"])
+def test_a_stream_ending_with_a_blank_line_keeps_its_last_event(body: bytes):
+    # wpt eventsource/format-newlines: a final CR ends its line even with nothing after it.
+    assert frames([body]) == [("message", "x", "")]
+    assert frames(one_byte(body)) == [("message", "x", "")]
+
+
+def test_wpt_mixed_newlines():
+    body = b"data:test\r\ndata\ndata:test\r\n\r\n"
+    assert frames([body]) == [("message", "test\n\ntest", "")]
+
+
+def test_wpt_field_event_with_empty_value_is_message():
+    assert frames([b"event:\ndata:x\n\n"]) == [("message", "x", "")]
+    assert frames([b"event: custom\ndata:x\n\ndata:y\n\n"]) == [("custom", "x", ""), ("message", "y", "")]
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (b"retry: 1000", 1000), (b"retry:1000", 1000), (b"retry: 1e3", None), (b"retry: -1", None),
+    (b"retry: 10 ", None), (b"retry: \xd9\xa1\xd9\xa2", None), (b"retry:", None), (b"retry: \xef\xbc\x91", None),
+])
+def test_retry_accepts_only_ascii_digits(line: bytes, expected: int | None):
+    decoder = FrameDecoder()
+    decoder.feed(line + b"\ndata: x\n\n")
+    assert decoder.retry == expected
+
+
+def test_id_with_nul_is_ignored():
+    assert frames([b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n"]) == [("message", "a", "1"), ("message", "b", "1")]
+
+
+def test_a_line_without_a_break_fails_at_the_limit_and_holds_no_more():
+    decoder = FrameDecoder(max_line=1000)
+    decoder.feed(b"data: " + b"x" * 900)
+    with pytest.raises(LimitExceededError) as info:
+        decoder.feed(b"x" * 200)
+    assert info.value.limit_name == "max_line" and "1,000" in str(info.value)
+    assert decoder._partial == ""
+
+
+def test_a_line_within_the_limit_passes():
+    assert frames([b"data: " + b"x" * 990 + b"\n\n"], max_line=1000) == [("message", "x" * 990, "")]
+
+
+def test_an_event_of_many_lines_fails_at_the_event_limit():
+    body = b"".join(b"data: " + b"y" * 50 + b"\n" for _ in range(100)) + b"\n"
+    with pytest.raises(LimitExceededError) as info:
+        frames([body], max_event=1000)
+    assert info.value.limit_name == "max_event"
+    assert len(frames([body], max_event=10_000)[0][1]) == 100 * 51 - 1
+
+
+FIELD = st.sampled_from(["data", "event", "id", "retry", "", "dat", ":comment"])
+LINE = st.tuples(FIELD, st.sampled_from([":", ": ", ""]), st.text(max_size=12))
+BREAK = st.sampled_from(["\n", "\r", "\r\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(LINE, BREAK), max_size=30), cuts=st.lists(st.integers(0, 400), max_size=12),
+       bom=st.booleans())
+def test_fuzz_any_split_decodes_like_the_whole(lines, cuts, bom):
+    text = "".join(f"{name}{colon}{value}{brk}" for (name, colon, value), brk in lines)
+    body = (("\ufeff" if bom else "") + text).encode("utf-8", errors="surrogatepass")
+    whole = frames([body])
+    points = sorted({c % (len(body) + 1) for c in cuts})
+    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
+    assert frames(pieces) == whole
+    for _, data, _ in whole:
+        assert "\r" not in data  # every CR was a line break

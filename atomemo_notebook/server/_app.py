@@ -1,19 +1,22 @@
 """The Starlette application: every endpoint of the Atomemo Chat API, plus the storage
-host that uploads go to. Errors are JSON `{"code": ..., "message": ...}`."""
+host that uploads go to. Errors are JSON `{"code": ..., "message": ...}`; no error, of any
+kind, leaves a request without a proper answer, and none answers 5xx once a message exists."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
-import json
 import logging
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -24,15 +27,25 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from .._logging import get_logger
 from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
 from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxError, parse_pairs
 from ._files import Signer, file_routes
-from ._http import ApiError, InjectedResponse, field, optional_field, param
+from ._http import (
+    ApiError,
+    ErrorBoundary,
+    InjectedResponse,
+    ResetConnection,
+    field,
+    optional_field,
+    param,
+    read_json,
+)
 from ._runs import Executor, Pace, Run
 from ._store import Store
 
-log = logging.getLogger("atomemo_notebook.server")
+log = get_logger("atomemo_notebook.server")
 
 HEARTBEAT_FRAME = b'data: {"event": "heartbeat"}\n\n'
 MALFORMED_FRAME = b'data: {"event": "chat_message", "data": {"text": oops}\n\n'
@@ -44,8 +57,23 @@ class DropConnection(Exception):
 
 
 class _QuietDrops(logging.Filter):
+    """Injected drops and resets are on purpose: uvicorn need not report them."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+        if record.exc_info and isinstance(record.exc_info[1], DropConnection):
+            return False
+        return "ASGI callable should return None, but returned 'reset'" not in record.getMessage()
+
+
+@functools.lru_cache(maxsize=4)
+def _gzip_bomb(mebibytes: int) -> bytes:
+    """A gzip body that inflates to `mebibytes` MiB of one SSE line with no end."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(b"data: ")]
+    block = b"x" * (1024 * 1024)
+    parts += [packer.compress(block) for _ in range(mebibytes)]
+    parts.append(packer.flush())
+    return b"".join(parts)
 
 
 class Emulator:
@@ -69,21 +97,51 @@ class Emulator:
             raise ApiError(401, "UNAUTHORIZED", "missing or invalid X-Api-Key header")
 
     def fault(self, request: Request) -> Fault | None:
+        """The fault this request suffers (test mode only); faults that replace the whole
+        answer are raised here, the others are returned for the handler to apply."""
         if not self.config.test_mode:
             return None
         try:
             fault = self.faults.take(request.headers.get(FAULT_HEADER))
         except FaultSyntaxError as exc:
             raise ApiError(400, "INVALID_FAULT", str(exc)) from None
-        if fault is not None and fault.status:
-            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+        if fault is None:
+            return None
+        log.debug("fault injected on %s %s: %s", request.method, request.url.path, fault.key)
+        if fault.reset:
+            raise ResetConnection()
+        if fault.crash:
+            raise RuntimeError("injected crash inside a handler")
+        if fault.gzip_bomb:
+            raise InjectedResponse(Response(
+                _gzip_bomb(fault.gzip_bomb), fault.status or 200,
+                headers={"Content-Encoding": "gzip", **fault.retry_headers()},
+                media_type="text/event-stream" if request.method == "POST" and
+                request.url.path.endswith("/messages") else "application/json"))
+        if fault.status:
+            headers = fault.retry_headers() or None
             if fault.plain:
                 raise InjectedResponse(PlainTextResponse(
                     f"upstream proxy error {fault.status}: service unavailable", fault.status, headers))
             raise ApiError(fault.status, "INJECTED_FAULT", f"injected HTTP {fault.status}", headers)
-        if fault is not None and fault.html:
+        if fault.html:
             raise InjectedResponse(HTMLResponse("<html><body><h1>Please sign in</h1></body></html>"))
         return fault
+
+    @staticmethod
+    def answer(payload: Any, fault: Fault | None = None) -> Response:
+        """A JSON answer; with a trickle fault, one byte per write."""
+        response = JSONResponse(payload)
+        if fault is None or not fault.trickle:
+            return response
+        body, delay = bytes(response.body), fault.trickle_delay
+
+        async def trickle() -> AsyncIterator[bytes]:
+            for i in range(len(body)):
+                yield body[i:i + 1]
+                await asyncio.sleep(delay)
+
+        return StreamingResponse(trickle(), media_type="application/json")
 
     def pace(self, request: Request) -> Pace:
         cfg = self.config
@@ -99,16 +157,7 @@ class Emulator:
         return Pace(cfg.chunk_size, cfg.chunk_delay, cfg.node_delay)
 
     async def json_body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > self.config.max_body_bytes:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"body over {self.config.max_body_bytes} bytes")
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise ApiError(400, "INVALID_JSON", f"body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise ApiError(422, "VALIDATION_ERROR", "body must be a JSON object")
-        return body
+        return await read_json(request, self.config.max_body_bytes)
 
     # -- runs ---------------------------------------------------------------------------
     def prune_runs(self) -> None:
@@ -117,10 +166,20 @@ class Emulator:
             del self.runs[message_id]
 
     def stream(self, run: Run, fault: Fault | None) -> StreamingResponse:
+        endless = fault is not None and fault.no_newline
+        frames = self._endless_line(fault.no_newline) if fault and endless else self._frames(run, fault)
         return StreamingResponse(
-            self._frames(run, fault), media_type="text/event-stream",
+            frames, media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    @staticmethod
+    async def _endless_line(mebibytes: int) -> AsyncIterator[bytes]:
+        yield b"data: "
+        block = b"x" * (1024 * 1024)
+        for _ in range(mebibytes):
+            yield block
+            await asyncio.sleep(0)
 
     async def _frames(self, run: Run, fault: Fault | None) -> AsyncIterator[bytes]:
         sent = 0
@@ -151,7 +210,7 @@ class Emulator:
         if fault.trickle:
             for i in range(len(frame)):
                 yield frame[i:i + 1]
-                await asyncio.sleep(0)
+                await asyncio.sleep(fault.trickle_delay)
         else:
             yield frame
 
@@ -174,10 +233,11 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     emu = Emulator(config or ServerConfig())
 
     async def get_app(request: Request) -> Response:
+        fault = emu.fault(request)
         app = emu.store.get_app(request.path_params["app_id"])
         if app is None:
             raise ApiError(404, "APP_OR_TRIGGER_NOT_FOUND", "app not found or offline")
-        return JSONResponse(app)
+        return emu.answer(app, fault)
 
     async def send_message(request: Request) -> Response:
         emu.require_key(request)
@@ -196,7 +256,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         if app is None or app.trigger_id != trigger_id:
             raise ApiError(404, "APP_OR_TRIGGER_NOT_FOUND",
                            f"no app {app_id!r} with chat trigger {trigger_id!r}")
-        problem = validate_inputs(app, body.get("inputs"))
+        problem = validate_inputs(app, body.get("inputs"), query)
         if problem:
             raise ApiError(400, "TRIGGER_INPUTS_ERROR", problem)
         inputs: dict[str, Any] = body.get("inputs") or {}
@@ -218,19 +278,22 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
                 raise ApiError(400, "CONVERSATION_MESSAGE_MISMATCH",
                                "parentId does not belong to this conversation")
             dialogue = int(parent["dialogueCount"]) + 1
-        if conv_id is None:
-            conv_id = str(uuid.uuid4())
-            emu.store.create_conversation(conv_id, app_id, trigger_id, user_id,
-                                          query_text(query)[:60], inputs)
-        else:
-            emu.store.touch_conversation(conv_id, inputs)
+        # Everything that can refuse the request happens before anything is stored: the plan
+        # too. From the message on, a failure ends the stream with a failed run, never a 5xx.
+        plan = app.plan(query, inputs)
         message_id = str(uuid.uuid4())
-        emu.store.create_message(message_id, conv_id, parent_id, dialogue, query, user_id,
-                                 source, inputs)
-        emu.prune_runs()
+        conv_id = emu.store.create_message_in(
+            message_id, conv_id, app_id=app_id, trigger_id=trigger_id, user_id=user_id,
+            name=query_text(query)[:60], parent_id=parent_id, dialogue_count=dialogue, query=query,
+            source=source, inputs=inputs)
         run = Run(message_id, conv_id)
-        emu.runs[message_id] = run
-        emu.executor.start(run, app, app.plan(query, inputs), pace)
+        try:
+            emu.prune_runs()
+            emu.runs[message_id] = run
+            emu.executor.start(run, app, plan, pace)
+        except Exception as exc:  # not even started: the run ends failed, with its reason
+            log.exception("could not start the run of message %s", message_id)
+            emu.executor.fail_unstarted(run, f"{type(exc).__name__}: {exc}")
         return emu.stream(run, fault)
 
     async def resume_stream(request: Request) -> Response:
@@ -253,7 +316,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     async def get_messages(request: Request) -> Response:
         emu.require_key(request)
-        emu.fault(request)
+        fault = emu.fault(request)
         conv_id = param(request, "conversation_id")
         if emu.store.get_conversation(conv_id) is None:
             raise ApiError(404, "CONVERSATION_NOT_FOUND", f"conversation {conv_id!r} not found")
@@ -262,7 +325,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         if flag not in ("true", "false", "1", "0"):
             raise ApiError(422, "VALIDATION_ERROR", "'include_end' must be true or false")
         if not end_id:
-            return JSONResponse({"items": emu.store.messages(conv_id)})
+            return emu.answer({"items": emu.store.messages(conv_id)}, fault)
         end = emu.store.get_message(end_id)
         if end is None:
             raise ApiError(404, "NOT_FOUND", f"message {end_id!r} not found")
@@ -270,14 +333,14 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             raise ApiError(400, "CONVERSATION_MESSAGE_MISMATCH",
                            "end_message_id does not belong to this conversation")
         path = emu.store.path_to(end_id)
-        return JSONResponse({"items": path if flag in ("true", "1") else path[:-1]})
+        return emu.answer({"items": path if flag in ("true", "1") else path[:-1]}, fault)
 
     async def list_conversations(request: Request) -> Response:
         emu.require_key(request)
-        emu.fault(request)
+        fault = emu.fault(request)
         items = emu.store.list_conversations(param(request, "appId"), param(request, "triggerId"),
                                              param(request, "userId"))
-        return JSONResponse({"items": items})
+        return emu.answer({"items": items}, fault)
 
     async def index(request: Request) -> Response:
         return JSONResponse({
@@ -299,12 +362,6 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)
 
-    async def on_crash(request: Request, exc: Exception) -> Response:
-        if not isinstance(exc, DropConnection):
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"code": "INTERNAL_ERROR", "message": "internal server error"},
-                            status_code=500)
-
     routes = [
         Route("/", index),
         Route("/api/chat/app/{app_id}", get_app, methods=["GET"]),
@@ -315,9 +372,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         *file_routes(emu),
     ]
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    app = Starlette(routes=routes, exception_handlers={
+    app = Starlette(routes=routes, middleware=[Middleware(ErrorBoundary)], exception_handlers={
         ApiError: on_api_error, InjectedResponse: on_injected, HTTPException: on_http_error,
-        Exception: on_crash,
     })
     app.state.emulator = emu
     return app

@@ -17,8 +17,10 @@ class ServerConfig:
     chunk_size: int = 8  # characters per chat_message
     chunk_delay: float = 0.015  # seconds between chat_message events
     node_delay: float = 0.08  # seconds a node (and a tool call) takes
-    test_mode: bool = False  # honour X-Atomemo-Fault / X-Atomemo-Pace (implies loopback URLs)
-    allow_loopback_urls: bool = False  # let /chat/media/upload fetch from this machine
+    test_mode: bool = False  # honour X-Atomemo-Fault / X-Atomemo-Pace
+    allow_loopback_urls: bool = False  # let /chat/media/upload fetch loopback and private addresses
+    allowed_url_origins: tuple[str, ...] = ()  # "host:port" fetched even if not public (tests)
+    url_fetch_timeout: float = 15.0  # seconds for a whole upload by URL, redirects included
     max_upload_bytes: int = 20 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     token_ttl: float = 900.0  # upload tokens and download URLs

@@ -307,10 +307,12 @@ DEMO_APPS: dict[str, DemoApp] = {
 }
 
 MAX_REPEAT = 1_000_000
+MAX_ANSWER_CHARS = 1_000_000  # what one run may stream: bounds every input that multiplies work
 
 
-def validate_inputs(app: DemoApp, inputs: Any) -> str | None:
-    """The reason `inputs` break the trigger's custom variables, or None when they are fine."""
+def validate_inputs(app: DemoApp, inputs: Any, query: Any = "") -> str | None:
+    """The reason `inputs` break the trigger's custom variables (or would make the run's work
+    unbounded), or None when they are fine."""
     if inputs is None:
         inputs = {}
     if not isinstance(inputs, dict):
@@ -335,6 +337,11 @@ def validate_inputs(app: DemoApp, inputs: Any) -> str | None:
         elif var.type == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return f"variable {var.variable!r} must be a number, got {json.dumps(value)}"
-            if var.variable == "repeat" and not (1 <= value <= MAX_REPEAT and value == int(value)):
-                return f"variable 'repeat' must be a whole number from 1 to {MAX_REPEAT}"
+            if var.variable == "repeat":
+                if not (1 <= value <= MAX_REPEAT and value == int(value)):
+                    return f"variable 'repeat' must be a whole number from 1 to {MAX_REPEAT}"
+                size = len(query_text(query)) * int(value)
+                if size > MAX_ANSWER_CHARS:
+                    return (f"repeat={int(value)} would make an answer of {size:,} characters; "
+                            f"the limit is {MAX_ANSWER_CHARS:,}")
     return None

@@ -5,7 +5,9 @@
 and the server misbehaves on purpose for the first `times` requests with that `key`
 (default key: the header itself; default times: 1). Faults:
 
-    status=429 [retry_after=2]   answer that status before any stream (nothing is created)
+    status=429 [retry_after=2]   answer that status before any stream (nothing is created);
+                                 retry_after is sent as given (NaN too); retry_after_ms=1500
+                                 sends Retry-After-Ms; retry_after_in=3 sends an HTTP date 3 s on
     plain=1                      ... with a text/plain body instead of JSON (a proxy's error page)
     html=1                       answer 200 with an HTML page instead of an event stream
     drop_after=N                 break the connection after N events (no clean end)
@@ -13,7 +15,12 @@ and the server misbehaves on purpose for the first `times` requests with that `k
     stall=S [stall_after=N]      after N events, send nothing at all for S seconds
     malformed_after=N            after N events, send a frame that is not JSON
     unknown_after=N              after N events, send an event of an unknown type
-    trickle=1                    send the stream one byte per write
+    trickle=1 [trickle_delay=S]  send the answer (stream or JSON) one byte per write, S s apart
+    gzip_bomb=MB                 answer (with the fault's status, else 200) a gzip body that
+                                 inflates to MB MiB with no line break
+    no_newline=MB                answer an event stream of MB MiB that never breaks a line
+    reset=1                      close the connection without any answer
+    crash=1                      fail inside the handler (the server must still answer properly)
 
 `X-Atomemo-Pace: chunk_size=1; chunk_delay=0; node_delay=0` changes a run's pacing.
 """
@@ -21,14 +28,22 @@ and the server misbehaves on purpose for the first `times` requests with that `k
 from __future__ import annotations
 
 import dataclasses
+import email.utils
+import math
 import threading
+import time
 
 FAULT_HEADER = "x-atomemo-fault"
 PACE_HEADER = "x-atomemo-pace"
 
 _INT_KEYS = {"status", "drop_after", "end_after", "stall_after", "malformed_after",
-             "unknown_after", "times", "trickle", "plain", "html"}
-_FLOAT_KEYS = {"stall", "retry_after"}
+             "unknown_after", "times", "trickle", "plain", "html", "gzip_bomb", "no_newline",
+             "reset", "crash"}
+_FLOAT_KEYS = {"stall", "trickle_delay", "retry_after_in"}
+_TEXT_KEYS = {"retry_after", "retry_after_ms", "key"}
+# Even test-mode faults are bounded: a header must not take the server down.
+_BOUNDS = {"stall": 600.0, "trickle_delay": 10.0, "retry_after_in": 3600.0, "gzip_bomb": 2048,
+           "no_newline": 1024, "times": 1_000_000}
 
 
 class FaultSyntaxError(ValueError):
@@ -38,7 +53,9 @@ class FaultSyntaxError(ValueError):
 @dataclasses.dataclass
 class Fault:
     status: int | None = None
-    retry_after: float | None = None
+    retry_after: str | None = None
+    retry_after_ms: str | None = None
+    retry_after_in: float | None = None
     drop_after: int | None = None
     end_after: int | None = None
     stall: float | None = None
@@ -48,8 +65,23 @@ class Fault:
     trickle: int = 0
     plain: int = 0
     html: int = 0
+    trickle_delay: float = 0.0
+    gzip_bomb: int = 0
+    no_newline: int = 0
+    reset: int = 0
+    crash: int = 0
     times: int = 1
     key: str = ""
+
+    def retry_headers(self) -> dict[str, str]:
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
+        if self.retry_after_ms is not None:
+            headers["Retry-After-Ms"] = self.retry_after_ms
+        if self.retry_after_in is not None:
+            headers["Retry-After"] = email.utils.formatdate(time.time() + self.retry_after_in, usegmt=True)
+        return headers
 
 
 def parse_pairs(header: str) -> dict[str, str]:
@@ -70,15 +102,21 @@ def parse_fault(header: str) -> Fault:
     for name, value in parse_pairs(header).items():
         try:
             if name in _INT_KEYS:
-                setattr(fault, name, int(value))
+                number: float = int(value)
             elif name in _FLOAT_KEYS:
-                setattr(fault, name, float(value))
-            elif name == "key":
-                fault.key = value
+                number = float(value)
+                if not math.isfinite(number):
+                    raise ValueError("not a finite number")
+            elif name in _TEXT_KEYS:
+                setattr(fault, name, value)
+                continue
             else:
                 raise FaultSyntaxError(f"unknown fault {name!r}")
         except ValueError as exc:
             raise FaultSyntaxError(f"bad value for {name!r}: {value!r} ({exc})") from None
+        if number < 0 or number > _BOUNDS.get(name, 1_000_000_000):
+            raise FaultSyntaxError(f"{name}={value} is out of range (0..{_BOUNDS.get(name, 1_000_000_000)})")
+        setattr(fault, name, number)
     return fault
 
 

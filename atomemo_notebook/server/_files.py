@@ -4,18 +4,22 @@ and expire; the secret is kept in the database so links survive a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import mimetypes
 import os
+import socket
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
+import anyio
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -51,9 +55,16 @@ class Signer:
 
     def check_upload_token(self, token: str, res_key: str) -> dict[str, Any]:
         payload, _, sig = token.partition(".")
-        if not sig or not hmac.compare_digest(sig, self.sign("up", payload)):
+        # Bytes, not str: compare_digest refuses non-ASCII text with a TypeError.
+        if not sig or not hmac.compare_digest(sig.encode(), self.sign("up", payload).encode()):
             raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is invalid")
-        claims: dict[str, Any] = json.loads(_unb64(payload))
+        try:
+            claims = json.loads(_unb64(payload))
+        except ValueError:
+            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is malformed") from None
+        if not isinstance(claims, dict) or not isinstance(claims.get("e"), int) \
+                or not isinstance(claims.get("m"), str):
+            raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is malformed")
         if claims.get("k") != res_key:
             raise ApiError(403, "INVALID_UPLOAD_TOKEN", "upload token is for another resKey")
         if claims.get("e", 0) < time.time():
@@ -65,8 +76,8 @@ class Signer:
         return f"{storage_host(request)}/{res_key}?e={expires}&token={self.sign('down', res_key, expires)}"
 
     def link_is_valid(self, res_key: str, expires: str, token: str) -> bool:
-        return (hmac.compare_digest(token, self.sign("down", res_key, expires))
-                and expires.isdigit() and int(expires) >= time.time())
+        return (hmac.compare_digest(token.encode(), self.sign("down", res_key, expires).encode())
+                and expires.isascii() and expires.isdigit() and int(expires) >= time.time())
 
 
 def file_ref(signer: Signer, request: Request, res_key: str, filename: str, mime: str,
@@ -87,14 +98,11 @@ def file_routes(emu: Emulator) -> list[Route]:
         emu.require_key(request)
         emu.fault(request)
         url = field(await emu.json_body(request), "url")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ApiError(422, "VALIDATION_ERROR", "'url' must be an http(s) URL")
-        local_ok = emu.config.test_mode or emu.config.allow_loopback_urls
-        if not local_ok and parts.hostname in ("localhost", "127.0.0.1", "::1"):
-            raise ApiError(422, "VALIDATION_ERROR", "loopback URLs are refused outside test mode")
-        content, mime = await _fetch(url, emu.config.max_upload_bytes)
-        filename = unquote(os.path.basename(parts.path)) or "download"
+        config = emu.config
+        content, mime, final_url = await fetch_public(
+            url, limit=config.max_upload_bytes, timeout=config.url_fetch_timeout,
+            allow_private=config.allow_loopback_urls, allowed_origins=config.allowed_url_origins)
+        filename = unquote(os.path.basename(urlsplit(final_url).path)) or "download"
         if "." not in filename:
             filename += mimetypes.guess_extension(mime) or ""
         res_key = f"{_now_compact()}/{uuid.uuid4()}{os.path.splitext(filename)[1]}"
@@ -128,7 +136,8 @@ def file_routes(emu: Emulator) -> list[Route]:
             return JSONResponse({"error": f"Content-Type {mime!r} does not match the token's "
                                           f"{claims['m']!r}"}, status_code=415)
         limit = emu.config.max_upload_bytes
-        if int(request.headers.get("content-length") or 0) > limit:
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             return JSONResponse({"error": f"file over {limit} bytes"}, status_code=413)
         chunks, size = [], 0
         async for chunk in request.stream():
@@ -162,23 +171,93 @@ def file_routes(emu: Emulator) -> list[Route]:
     ]
 
 
-async def _fetch(url: str, limit: int) -> tuple[bytes, str]:
+MAX_REDIRECTS = 3
+
+
+def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why an address is not fetched for a user, or None: only public unicast is."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    for kind in ("loopback", "private", "link_local", "multicast", "unspecified", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if address.is_global else "not public"
+
+
+async def _resolve(host: str, port: int) -> list[str]:
     try:
-        async with httpx.AsyncClient(follow_redirects=True, timeout=10.0) as http, \
-                http.stream("GET", url) as response:
-            if response.status_code >= 400:
-                raise ApiError(400, "URL_FETCH_FAILED", f"fetching the URL gave HTTP {response.status_code}")
-            declared = int(response.headers.get("content-length") or 0)
-            if declared > limit:
-                raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
-                chunks.append(chunk)
-            mime = response.headers.get("content-type", "").split(";")[0].strip()
-            mime = mime or mimetypes.guess_type(url)[0] or "application/octet-stream"
-            return b"".join(chunks), mime
-    except httpx.HTTPError as exc:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ApiError(400, "URL_FETCH_FAILED", f"cannot resolve {host!r} ({type(exc).__name__})") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def _target(url: str, allow_private: bool, allowed_origins: tuple[str, ...]) -> tuple[str, str, int]:
+    """Check a URL and resolve its host once: (host, address to connect to, port)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ApiError(422, "VALIDATION_ERROR", "'url' has an invalid port") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ApiError(422, "VALIDATION_ERROR", "'url' must be an http(s) URL")
+    addresses = await _resolve(host, port)
+    if not addresses:
+        raise ApiError(400, "URL_FETCH_FAILED", f"{host!r} has no address")
+    if allow_private or f"{host}:{port}" in allowed_origins:
+        return host, addresses[0], port
+    for text in addresses:
+        reason = _refused(ipaddress.ip_address(text.split("%")[0]))
+        if reason:
+            raise ApiError(422, "URL_NOT_ALLOWED", f"{host!r} resolves to a {reason} address; "
+                                                  "only public addresses are fetched")
+    return host, addresses[0], port
+
+
+async def fetch_public(url: str, *, limit: int, timeout: float, allow_private: bool = False,
+                       allowed_origins: tuple[str, ...] = ()) -> tuple[bytes, str, str]:
+    """GET a URL for a user, safely: each hop's host resolved once and connected to by that
+    address (no second lookup to rebind), loopback/private/link-local/multicast refused,
+    redirects followed by hand and checked the same way, time and size bounded.
+    Returns (content, mime type, final URL)."""
+    try:
+        with anyio.fail_after(timeout):
+            async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False) as http:
+                for _ in range(MAX_REDIRECTS + 1):
+                    host, address, port = await _target(url, allow_private, allowed_origins)
+                    parts = urlsplit(url)
+                    at = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+                    request = http.build_request(
+                        "GET", parts._replace(netloc=at).geturl(),
+                        headers={"Host": parts.netloc.rpartition("@")[2]}, extensions={"sni_hostname": host})
+                    response = await http.send(request, stream=True)
+                    try:
+                        if response.is_redirect and response.headers.get("location"):
+                            url = urljoin(url, response.headers["location"])
+                            continue
+                        return await _read_limited(response, limit, url)
+                    finally:
+                        await response.aclose()
+                raise ApiError(400, "URL_FETCH_FAILED", f"more than {MAX_REDIRECTS} redirects")
+    except TimeoutError:
+        raise ApiError(400, "URL_FETCH_FAILED", f"fetching the URL took over {timeout:g} s") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ApiError(400, "URL_FETCH_FAILED", f"could not fetch the URL ({type(exc).__name__})") from None
+
+
+async def _read_limited(response: httpx.Response, limit: int, url: str) -> tuple[bytes, str, str]:
+    if response.status_code >= 400:
+        raise ApiError(400, "URL_FETCH_FAILED", f"fetching the URL gave HTTP {response.status_code}")
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "FILE_TOO_LARGE", f"file over {limit} bytes")
+        chunks.append(chunk)
+    mime = response.headers.get("content-type", "").split(";")[0].strip()
+    mime = mime or mimetypes.guess_type(url)[0] or "application/octet-stream"
+    return b"".join(chunks), mime, url

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._logging import get_logger
 from ._demo import DemoApp, NodeRun, Plan
 from ._store import Store, now_iso
 
-log = logging.getLogger("atomemo_notebook.server")
+log = get_logger("atomemo_notebook.server")
 
 
 def dumps(payload: dict[str, Any]) -> str:
@@ -37,8 +37,15 @@ class Run:
         run.events, run.done, run.ended_at = events, True, ended_at
         return run
 
+    @staticmethod
+    def frame(name: str, data: dict[str, Any] | None = None) -> str:
+        return dumps({"event": name} if data is None else {"event": name, "data": data})
+
     def emit(self, name: str, data: dict[str, Any] | None = None) -> None:
-        self.events.append(dumps({"event": name} if data is None else {"event": name, "data": data}))
+        self.emit_frame(self.frame(name, data))
+
+    def emit_frame(self, payload: str) -> None:
+        self.events.append(payload)
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -88,30 +95,57 @@ class Executor:
         results: list[dict[str, Any]] = []
         answer: list[str] = []
         status = "failed"
+        reason: str | None = None
         execution_id = str(uuid.uuid4())
+        execution = {"id": execution_id, "status": "running", "trigger_id": app.trigger_id,
+                     "app_version_id": app.version_id, "conversation_id": run.conversation_id,
+                     "created_at": now_iso()}
         try:
             run.emit("message_created", {"message_id": run.message_id,
                                          "conversation_id": run.conversation_id})
-            execution = {"id": execution_id, "status": "running", "trigger_id": app.trigger_id,
-                         "app_version_id": app.version_id, "conversation_id": run.conversation_id,
-                         "created_at": now_iso()}
             self.store.start_answering(run.message_id, execution)
             run.emit("execution_started", {"resource_type": "execution", "resource": execution})
             for node_run in plan.runs:
                 await self._play(run, app, node_run, execution_id, pace, results, answer)
             status = plan.status
-            finished = {k: v for k, v in execution.items() if k != "created_at"} | {"status": status}
-            run.emit("execution_finished", {"resource_type": "execution", "resource": finished})
         except asyncio.CancelledError:
+            reason = "the server stopped while the run was in flight"
             raise
-        except Exception:  # a bug in a demo app must fail its message, not the server
+        except Exception as exc:  # a bug in a demo app must fail its message, not the server
             log.exception("run of message %s failed", run.message_id)
+            reason = f"{type(exc).__name__}: {exc}"
         finally:
-            self.store.finish_message(
-                run.message_id, status=status, answer="".join(answer) if answer else None,
-                execution_id=execution_id, results=results, events=run.events,
-            )
-            run.finish()
+            self._finish(run, execution, status, reason, "".join(answer) if answer else None, results)
+
+    def _finish(self, run: Run, execution: dict[str, Any], status: str, reason: str | None,
+                answer: str | None, results: list[dict[str, Any]]) -> None:
+        """Store the run, then tell the stream how it ended, then end the stream: always, even
+        when storing fails (then the run ends failed, saying why, and the message too)."""
+        finished = {k: v for k, v in execution.items() if k != "created_at"} | {"status": status}
+        if reason:
+            finished["error"] = reason
+        last = run.frame("execution_finished", {"resource_type": "execution", "resource": finished})
+        try:
+            self.store.finish_message(run.message_id, status=status, answer=answer,
+                                      execution_id=execution["id"], results=results,
+                                      events=[*run.events, last])
+        except Exception as exc:
+            log.exception("could not store the run of message %s", run.message_id)
+            finished |= {"status": "failed", "error": f"the run could not be stored ({type(exc).__name__})"}
+            last = run.frame("execution_finished", {"resource_type": "execution", "resource": finished})
+            try:
+                self.store.fail_message(run.message_id, execution["id"])
+            except Exception:
+                log.exception("could not mark message %s failed", run.message_id)
+        run.emit_frame(last)
+        run.finish()
+
+    def fail_unstarted(self, run: Run, reason: str) -> None:
+        """A run that could not even start: its stream still says so, and ends."""
+        run.emit("message_created", {"message_id": run.message_id, "conversation_id": run.conversation_id})
+        execution = {"id": str(uuid.uuid4()), "status": "failed", "trigger_id": None,
+                     "app_version_id": None, "conversation_id": run.conversation_id, "created_at": now_iso()}
+        self._finish(run, execution, "failed", reason, None, [])
 
     async def _play(self, run: Run, app: DemoApp, node_run: NodeRun, execution_id: str,
                     pace: Pace, results: list[dict[str, Any]], answer: list[str]) -> None:

@@ -1,13 +1,19 @@
 """SQLite persistence of the embedded server: apps, conversations, the message tree,
-executions, node results, the event log for resume, and uploaded files."""
+executions, node results, the event log for resume, and uploaded files.
+
+Every write is all-or-nothing: one statement, or one `transaction()` that rolls back on
+any error, so a failed write never leaves the connection inside an open transaction."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -94,11 +100,30 @@ class Store:
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
-        # A run cannot outlive its process: what was in flight at a restart has failed.
-        self._db.execute(
-            "UPDATE messages SET status='failed', stream_ended=? WHERE status IN ('querying','answering')",
-            (time.time(),),
-        )
+        self.recover_interrupted()
+
+    def recover_interrupted(self) -> int:
+        """A run cannot outlive its process: what was in flight when it stopped (a SIGKILL
+        too) has failed, its messages and its executions alike. Returns the messages ended."""
+        ts, now = now_iso(), time.time()
+        with self.transaction() as db:
+            ended = db.execute(
+                "UPDATE messages SET status='failed', stream_ended=?, updated_at=? "
+                "WHERE status IN ('querying','answering')", (now, ts)).rowcount
+            db.execute("UPDATE executions SET status='failed', finished_at=? WHERE status='running'", (ts,))
+        return int(ended)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN .. COMMIT, or ROLLBACK on any error (then re-raised)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -136,21 +161,9 @@ class Store:
         return None if row is None else dict(json.loads(row["body"]))
 
     # -- conversations ----------------------------------------------------------------
-    def create_conversation(self, conv_id: str, app_id: str, trigger_id: str, user_id: str,
-                            name: str, inputs: dict[str, Any]) -> None:
-        ts = now_iso()
-        self._write(
-            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (conv_id, app_id, trigger_id, user_id, name, json.dumps(inputs), ts, ts, ts),
-        )
-
     def get_conversation(self, conv_id: str) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM conversations WHERE id=?", (conv_id,))
         return None if row is None else _conversation_wire(row)
-
-    def touch_conversation(self, conv_id: str, inputs: dict[str, Any]) -> None:
-        self._write("UPDATE conversations SET inputs=?, updated_at=? WHERE id=?",
-                    (json.dumps(inputs), now_iso(), conv_id))
 
     def list_conversations(self, app_id: str, trigger_id: str, user_id: str) -> list[dict[str, Any]]:
         rows = self._all(
@@ -161,17 +174,28 @@ class Store:
         return [_conversation_wire(r) for r in rows]
 
     # -- messages ---------------------------------------------------------------------
-    def create_message(self, msg_id: str, conv_id: str, parent_id: str | None, dialogue_count: int,
-                       query: Any, user_id: str, source: str | None,
-                       inputs: dict[str, Any]) -> None:
+    def create_message_in(self, msg_id: str, conv_id: str | None, *, app_id: str, trigger_id: str,
+                          user_id: str, name: str, parent_id: str | None, dialogue_count: int,
+                          query: Any, source: str | None, inputs: dict[str, Any]) -> str:
+        """The message, and its conversation when `conv_id` is None, in one transaction.
+        Returns the conversation id."""
         ts = now_iso()
-        self._write(
-            "INSERT INTO messages (id, conversation_id, parent_id, dialogue_count, status, query, "
-            "answer, execution_id, user_id, source, inputs, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 'querying', ?, NULL, NULL, ?, ?, ?, ?, ?)",
-            (msg_id, conv_id, parent_id, dialogue_count, json.dumps(query), user_id, source,
-             json.dumps(inputs), ts, ts),
-        )
+        with self.transaction() as db:
+            if conv_id is None:
+                conv_id = str(uuid.uuid4())
+                db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (conv_id, app_id, trigger_id, user_id, name, json.dumps(inputs), ts, ts, ts))
+            else:
+                db.execute("UPDATE conversations SET inputs=?, updated_at=? WHERE id=?",
+                           (json.dumps(inputs), ts, conv_id))
+            db.execute(
+                "INSERT INTO messages (id, conversation_id, parent_id, dialogue_count, status, query, "
+                "answer, execution_id, user_id, source, inputs, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'querying', ?, NULL, NULL, ?, ?, ?, ?, ?)",
+                (msg_id, conv_id, parent_id, dialogue_count, json.dumps(query), user_id, source,
+                 json.dumps(inputs), ts, ts),
+            )
+        return conv_id
 
     def get_message(self, msg_id: str) -> dict[str, Any] | None:
         row = self._one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id=?", (msg_id,))
@@ -197,41 +221,47 @@ class Store:
         return [_message_wire(r) for r in rows]
 
     def start_answering(self, msg_id: str, execution: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "UPDATE messages SET status='answering', execution_id=?, updated_at=? WHERE id=?",
                 (execution["id"], now_iso(), msg_id),
             )
-            self._db.execute(
+            db.execute(
                 "INSERT INTO executions VALUES (?, ?, ?, ?, ?, 'running', ?, NULL)",
                 (execution["id"], msg_id, execution["conversation_id"], execution["trigger_id"],
                  execution["app_version_id"], execution["created_at"]),
             )
-            self._db.execute("COMMIT")
 
     def finish_message(self, msg_id: str, *, status: str, answer: str | None,
                        execution_id: str | None, results: list[dict[str, Any]],
                        events: list[str]) -> None:
         """One transaction at the end of a run: message, execution, node results, event log."""
         ts = now_iso()
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "UPDATE messages SET status=?, answer=?, updated_at=?, stream_ended=? WHERE id=?",
                 (status, answer, ts, time.time(), msg_id),
             )
             if execution_id:
-                self._db.execute("UPDATE executions SET status=?, finished_at=? WHERE id=?",
-                                 (status, ts, execution_id))
-            self._db.executemany(
+                db.execute("UPDATE executions SET status=?, finished_at=? WHERE id=?",
+                           (status, ts, execution_id))
+            db.executemany(
                 "INSERT OR REPLACE INTO node_results VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(r["id"], r["execution_id"], r["node_id"], r["status"], json.dumps(r["json_output"]),
                   json.dumps(r["out_ports"]), r["error"]) for r in results],
             )
-            self._db.executemany("INSERT INTO events VALUES (?, ?, ?)",
-                                 [(msg_id, i, payload) for i, payload in enumerate(events)])
-            self._db.execute("COMMIT")
+            db.executemany("INSERT INTO events VALUES (?, ?, ?)",
+                           [(msg_id, i, payload) for i, payload in enumerate(events)])
+
+    def fail_message(self, msg_id: str, execution_id: str | None) -> None:
+        """The last resort when a run's results cannot be stored: the message ends failed."""
+        ts = now_iso()
+        with self.transaction() as db:
+            db.execute("UPDATE messages SET status='failed', updated_at=?, stream_ended=? WHERE id=?",
+                       (ts, time.time(), msg_id))
+            if execution_id:
+                db.execute("UPDATE executions SET status='failed', finished_at=? WHERE id=?",
+                           (ts, execution_id))
 
     def stream_ended(self, msg_id: str) -> float | None:
         row = self._one("SELECT stream_ended FROM messages WHERE id=?", (msg_id,))

@@ -1,0 +1,28 @@
+"""Bounds on what a server can make the client hold: generous, configurable, named in
+the error when one is hit (`LimitExceededError.limit_name`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["Limits"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """`Client(limits=Limits(body=...))`. Sizes count decompressed bytes or decoded characters."""
+
+    line: int = 16 * 1024 * 1024
+    """Characters of one SSE line: a stream with no line break fails here."""
+    event: int = 32 * 1024 * 1024
+    """Characters of one SSE event's data (its data lines together)."""
+    body: int = 64 * 1024 * 1024
+    """Bytes of one JSON answer, after decompression (a gzip bomb stops here)."""
+    error_body: int = 64 * 1024
+    """Bytes of an error answer kept for the exception; the rest is not read."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Limits.{field.name} must be a positive int, got {value!r}")

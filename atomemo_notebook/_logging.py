@@ -1,0 +1,46 @@
+"""The package logger: `logging.getLogger("atomemo_notebook")` and its children say at
+DEBUG every retry, resume, recovery and fault-injection decision. Every record passes a
+filter that replaces any API key this process knows with `[redacted]`, whoever logs it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+__all__ = ["get_logger", "register_secret"]
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a key so that no log line of this package can carry it."""
+    if secret:
+        with _lock:
+            _secrets.add(secret)
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _secrets:
+            return True
+        text = record.getMessage()
+        redacted = text
+        for secret in list(_secrets):
+            if secret in redacted:
+                redacted = redacted.replace(secret, "[redacted]")
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_FILTER = RedactSecrets()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A logger under `atomemo_notebook` with the redacting filter attached (a logger's
+    filters apply only to its own records, so each one gets it)."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
