@@ -20,7 +20,8 @@ from ._reply import Reply
 __all__ = ["EventLog", "ReplyLog", "load_events", "replay", "replay_async", "save_replies"]
 
 FORMAT = "atomemo-notebook/events"
-VERSION = 1
+VERSION = 2  # 2: each event line carries `seq`, its index in its reply, so gaps and repeats show
+MAX_LINE = 64 * 1024 * 1024  # characters of one line of a log
 
 
 @dataclasses.dataclass
@@ -32,6 +33,29 @@ class ReplyLog:
     status: str
     finished: float | None
     events: list[tuple[float, Event]] = dataclasses.field(default_factory=list)
+    anomalies: list[str] = dataclasses.field(default_factory=list)
+    next_seq: int = 0
+
+    def add(self, number: int, item: dict[str, Any]) -> None:
+        """One event line, checked against the ones before it: a repeat is reported and
+        skipped, a gap reported (the text may then be incomplete)."""
+        offset = float(item["offset"])
+        seq = item.get("seq")
+        if seq is not None:
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+                raise ValueError(f"'seq' must be a whole number, got {seq!r}")
+            if seq < self.next_seq:
+                self.anomalies.append(f"line {number} repeats event #{seq}; skipped")
+                return
+            if seq > self.next_seq:
+                missing = f"#{self.next_seq}" if seq == self.next_seq + 1 else f"#{self.next_seq}..#{seq - 1}"
+                self.anomalies.append(f"event {missing} missing before line {number}: "
+                                      "the replayed answer may be incomplete")
+            self.next_seq = seq + 1
+        elif self.events and offset < self.events[-1][0]:
+            self.anomalies.append(f"line {number} goes back in time ({offset:g} s after "
+                                  f"{self.events[-1][0]:g} s)")
+        self.events.append((offset, event_from_wire(item["event"], item.get("data"))))
 
 
 @dataclasses.dataclass
@@ -56,8 +80,8 @@ def save_replies(path: str | Path, replies: Iterable[Reply], **header: Any) -> P
         lines.append({"type": "reply", "message_id": reply.message_id, "parent_id": reply.parent_id,
                       "query": _query_wire(reply.query), "started_at": format_datetime(reply.started_at),
                       "status": reply.status, "finished": reply.finished})
-        lines.extend({"type": "event", "message_id": reply.message_id, "offset": record.offset,
-                      **record.event.to_wire()} for record in reply.events)
+        lines.extend({"type": "event", "message_id": reply.message_id, "seq": seq, "offset": record.offset,
+                      **record.event.to_wire()} for seq, record in enumerate(reply.events))
     with path.open("w", encoding="utf-8") as out:
         for line in lines:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -69,7 +93,11 @@ def load_events(path: str | Path) -> EventLog:
     header: dict[str, Any] | None = None
     replies: list[ReplyLog] = []
     with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+        number = 0
+        while line := lines.readline(MAX_LINE + 1):
+            number += 1
+            if len(line) > MAX_LINE:
+                raise ValueError(f"{path}:{number}: line longer than {MAX_LINE:,} characters")
             if not line.strip():
                 continue
             try:
@@ -78,6 +106,9 @@ def load_events(path: str | Path) -> EventLog:
                 if kind == "header":
                     if item.get("format") != FORMAT:
                         raise ValueError(f"not an {FORMAT} log")
+                    if not isinstance(item.get("version"), int) or item["version"] > VERSION:
+                        raise ValueError(f"log version {item.get('version')!r} is newer than this "
+                                         f"package reads ({VERSION}); upgrade atomemo-notebook")
                     header = item
                 elif kind == "reply":
                     replies.append(ReplyLog(
@@ -88,10 +119,11 @@ def load_events(path: str | Path) -> EventLog:
                 elif kind == "event":
                     if not replies:
                         raise ValueError("an event before any reply line")
-                    replies[-1].events.append(
-                        (float(item["offset"]), event_from_wire(item["event"], item.get("data"))))
+                    replies[-1].add(number, item)
                 else:
                     raise ValueError(f"unknown line type {kind!r}")
+            except RecursionError:
+                raise ValueError(f"{path}:{number}: JSON nested too deeply") from None
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: {exc}") from None
     if header is None:
@@ -108,6 +140,7 @@ def _play(log: EventLog, speed: float | None, on_event: OnEvent | None,
     names = {k: (str(v[0]), str(v[1])) for k, v in (log.header.get("node_names") or {}).items()}
     for entry in log.replies:
         reply = Reply(entry.query, parent_id=entry.parent_id, started_at=entry.started_at, node_names=names)
+        reply.anomalies.extend(entry.anomalies)
         replies.append(reply)
         previous = 0.0
         for offset, event in entry.events:

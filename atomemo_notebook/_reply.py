@@ -135,6 +135,7 @@ class Reply:
         self._parts: list[str] = []
         self._text = ""
         self._joined = 0
+        self._text_lock = threading.Lock()
         self._spans_by_result: dict[str, NodeSpan] = {}
         self._tools_by_id: dict[str, ToolSpan] = {}
         self._listeners: list[Listener] = []
@@ -149,11 +150,14 @@ class Reply:
     # -- reading ------------------------------------------------------------------------
     @property
     def text(self) -> str:
-        """The answer so far. Joined lazily: appending stays O(1), reading is O(new text)."""
-        if self._joined != len(self._parts):
-            self._text += "".join(self._parts[self._joined:])
-            self._joined = len(self._parts)
-        return self._text
+        """The answer so far. Joined lazily: appending stays O(1), reading is O(new text).
+        Safe from any thread: the parts' length is read once, and readers take turns."""
+        with self._text_lock:
+            count = len(self._parts)
+            if self._joined != count:
+                self._text += "".join(self._parts[self._joined:count])
+                self._joined = count
+            return self._text
 
     @property
     def chunks(self) -> int:
@@ -323,8 +327,9 @@ class Reply:
         self.status = "recovered"
         if message.answer is not None and message.answer != self.text:
             self.anomalies.append("recovered answer differs from the streamed text; kept the stored one")
-            self._parts = [message.answer]
-            self._text, self._joined = "", 0
+            with self._text_lock:
+                self._parts = [message.answer]
+                self._text, self._joined = "", 0
             self.text_resets += 1
 
     def _malformed(self, event: MalformedFrame, at: float) -> None:

@@ -146,19 +146,33 @@ class MessageTree:
         return len(self.path_to(message_id)) - 1
 
     def latest_leaf(self, message_id: str | None = None) -> TreeMessage | None:
-        """Follow the newest child from `message_id` (from the newest root if None) to a leaf."""
-        kids = self._children.get(message_id, [])
-        if not kids:
-            return self._messages.get(message_id) if message_id else None
-        return self.latest_leaf(kids[-1])
+        """Follow the newest child from `message_id` (from the newest root if None) to a leaf.
+        A loop, not recursion: a conversation may be 100,000 messages deep."""
+        current = message_id
+        seen: set[str | None] = set()
+        while current not in seen:
+            seen.add(current)
+            kids = self._children.get(current)
+            if not kids:
+                break
+            current = kids[-1]
+        return self._messages.get(current) if current else None
 
     def depths(self) -> dict[str, int]:
-        """Every message's depth in one pass (parents are created before children)."""
+        """Every message's depth in one O(n) pass, whatever order the messages arrived in."""
         out: dict[str, int] = {}
-        for message in self._messages.values():
-            parent = message.parent_id
-            out[message.id] = out.get(parent, -1) + 1 if parent in out else (
-                0 if parent is None else self.depth(message.id))
+        for message_id in self._messages:
+            chain: list[str] = []
+            on_chain: set[str] = set()
+            current: str | None = message_id
+            while current is not None and current in self._messages and current not in out \
+                    and current not in on_chain:
+                chain.append(current)
+                on_chain.add(current)
+                current = self._messages[current].parent_id
+            base = out[current] if current is not None and current in out else -1
+            for offset, walked in enumerate(reversed(chain), 1):
+                out[walked] = base + offset
         return out
 
     def sibling_indexes(self) -> dict[str, int]:

@@ -207,7 +207,7 @@ class Emulator:
             yield MALFORMED_FRAME
         if fault.unknown_after is not None and sent == fault.unknown_after:
             yield UNKNOWN_FRAME
-        if fault.trickle:
+        if fault.trickle and sent >= fault.trickle_after:
             for i in range(len(frame)):
                 yield frame[i:i + 1]
                 await asyncio.sleep(fault.trickle_delay)
@@ -290,7 +290,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         try:
             emu.prune_runs()
             emu.runs[message_id] = run
-            emu.executor.start(run, app, plan, pace)
+            emu.executor.start(run, app, plan, pace, store_fail=bool(fault and fault.store_fail))
         except Exception as exc:  # not even started: the run ends failed, with its reason
             log.exception("could not start the run of message %s", message_id)
             emu.executor.fail_unstarted(run, f"{type(exc).__name__}: {exc}")

@@ -16,6 +16,9 @@ and the server misbehaves on purpose for the first `times` requests with that `k
     malformed_after=N            after N events, send a frame that is not JSON
     unknown_after=N              after N events, send an event of an unknown type
     trickle=1 [trickle_delay=S]  send the answer (stream or JSON) one byte per write, S s apart
+      [trickle_after=N]          ... a stream from its event N on
+    store_fail=1                 make the run's final database write fail midway (a constraint
+                                 violation inside its transaction)
     gzip_bomb=MB                 answer (with the fault's status, else 200) a gzip body that
                                  inflates to MB MiB with no line break
     no_newline=MB                answer an event stream of MB MiB that never breaks a line
@@ -38,7 +41,7 @@ PACE_HEADER = "x-atomemo-pace"
 
 _INT_KEYS = {"status", "drop_after", "end_after", "stall_after", "malformed_after",
              "unknown_after", "times", "trickle", "plain", "html", "gzip_bomb", "no_newline",
-             "reset", "crash"}
+             "reset", "crash", "trickle_after", "store_fail"}
 _FLOAT_KEYS = {"stall", "trickle_delay", "retry_after_in"}
 _TEXT_KEYS = {"retry_after", "retry_after_ms", "key"}
 # Even test-mode faults are bounded: a header must not take the server down.
@@ -70,6 +73,8 @@ class Fault:
     no_newline: int = 0
     reset: int = 0
     crash: int = 0
+    trickle_after: int = 0
+    store_fail: int = 0
     times: int = 1
     key: str = ""
 

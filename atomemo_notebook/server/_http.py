@@ -78,23 +78,28 @@ def check_text(text: str, where: str) -> None:
                                             "which is not valid Unicode text")
 
 
+def _shown(key: str) -> str:
+    return SURROGATE.sub("\ufffd", key)  # a field's name in a message must itself be valid text
+
+
 def check_json(value: Any) -> None:
     """Walk a parsed body without recursion: bounded depth, every string (keys too) valid text."""
-    stack: list[tuple[Any, str, int]] = [(value, "body", 0)]
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
-        item, where, depth = stack.pop()
+        item, path, depth = stack.pop()
         if isinstance(item, str):
-            check_text(item, where)
+            check_text(item, f"{path!r}" if path else "the body")
         elif isinstance(item, dict | list):
             if depth >= MAX_DEPTH:
-                raise ApiError(400, "INVALID_JSON", f"{where} is nested deeper than {MAX_DEPTH} levels")
+                raise ApiError(400, "INVALID_JSON", f"{path or 'the body'!r} is nested deeper than "
+                                                    f"{MAX_DEPTH} levels")
             if isinstance(item, dict):
                 for key, child in item.items():
-                    path = f"{where}.{key}" if where != "body" else str(key)
-                    check_text(key, f"the key of {path!r}")
-                    stack.append((child, path, depth + 1))
+                    inner = f"{path}.{_shown(key)}" if path else _shown(key)
+                    check_text(key, f"the name of {inner!r}")
+                    stack.append((child, inner, depth + 1))
             else:
-                stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+                stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
 async def read_body(request: Request, limit: int) -> bytes:

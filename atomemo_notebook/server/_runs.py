@@ -86,12 +86,12 @@ class Executor:
         self.store = store
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, run: Run, app: DemoApp, plan: Plan, pace: Pace) -> None:
-        task = asyncio.get_running_loop().create_task(self._execute(run, app, plan, pace))
+    def start(self, run: Run, app: DemoApp, plan: Plan, pace: Pace, *, store_fail: bool = False) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(run, app, plan, pace, store_fail))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _execute(self, run: Run, app: DemoApp, plan: Plan, pace: Pace) -> None:
+    async def _execute(self, run: Run, app: DemoApp, plan: Plan, pace: Pace, store_fail: bool) -> None:
         results: list[dict[str, Any]] = []
         answer: list[str] = []
         status = "failed"
@@ -115,6 +115,9 @@ class Executor:
             log.exception("run of message %s failed", run.message_id)
             reason = f"{type(exc).__name__}: {exc}"
         finally:
+            if store_fail:  # fault injection: a row that breaks NOT NULL, midway through the write
+                results.append({"id": str(uuid.uuid4()), "execution_id": execution_id, "node_id": None,
+                                "status": "succeeded", "json_output": None, "out_ports": [], "error": None})
             self._finish(run, execution, status, reason, "".join(answer) if answer else None, results)
 
     def _finish(self, run: Run, execution: dict[str, Any], status: str, reason: str | None,

@@ -1,0 +1,127 @@
+"""Fuzzing the embedded server over HTTP, every endpoint and field (Hypothesis, bounded):
+whatever comes in, the answer is a proper one (never a 5xx, errors are JSON with a code),
+and the server stays healthy afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atomemo_notebook.server import LocalServer
+from atomemo_notebook.server._faults import FaultSyntaxError, parse_fault
+
+# Text with everything JSON can carry: lone surrogates, NULs, controls, astral characters.
+WILD_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=24)
+SCALAR = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | WILD_TEXT
+ANY_JSON = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(WILD_TEXT, inner, max_size=3), max_leaves=12)
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def api(server: LocalServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.origin, headers={"X-Api-Key": server.api_key}, timeout=20) as client:
+        yield client
+
+
+def proper(response: httpx.Response) -> None:
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code >= 400 and not response.request.url.path.startswith("/storage"):
+        body = response.json()
+        assert isinstance(body.get("code"), str) and isinstance(body.get("message"), str), body
+    response.read()
+
+
+def still_healthy(api: httpx.Client, server: LocalServer) -> None:
+    app = server.app("echo")
+    response = api.post("/api/chat/messages", json={"appId": app["app_id"], "triggerId": app["trigger_id"],
+                                                     "query": "ok?", "userId": "fuzz"})
+    assert response.status_code == 200 and '"execution_finished"' in response.text
+
+
+def _field(valid: Any) -> st.SearchStrategy[Any]:
+    return st.one_of(st.just(valid), ANY_JSON)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_send_message_every_field(api, server, data):
+    app = server.app(data.draw(st.sampled_from(["echo", "support", "agent", "flaky"])))
+    body = {
+        "appId": data.draw(_field(app["app_id"])),
+        "triggerId": data.draw(_field(app["trigger_id"])),
+        "userId": data.draw(_field("fuzzer")),
+        "query": data.draw(st.one_of(WILD_TEXT, ANY_JSON,
+                                     st.fixed_dictionaries({"__type__": st.just("file_ref"), "filename": ANY_JSON,
+                                                            "resKey": ANY_JSON}))),
+    }
+    for name in ("conversationId", "parentId", "source", "inputs"):
+        if data.draw(st.booleans()):
+            body[name] = data.draw(ANY_JSON)
+    if data.draw(st.booleans()):
+        body["inputs"] = {"repeat": data.draw(SCALAR), "tone": data.draw(SCALAR)}
+    raw = json.dumps(body)  # lone surrogates travel as \ud800 escapes, as real clients send them
+    proper(api.post("/api/chat/messages", content=raw, headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=200) | WILD_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_fuzz_send_message_raw_bytes(api, raw):
+    proper(api.post("/api/chat/messages", content=raw, headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_every_get_endpoint_query_and_path(api, server, data):
+    text = data.draw(WILD_TEXT.filter(lambda t: "\x00" not in t))
+    other = data.draw(WILD_TEXT)
+    app = server.app("echo")
+    calls = [
+        ("GET", "/api/chat/messages", {"conversation_id": text, "end_message_id": other,
+                                       "include_end": data.draw(WILD_TEXT)}),
+        ("GET", "/api/chat/conversations", {"appId": text, "triggerId": app["trigger_id"], "userId": other}),
+        ("GET", "/api/chat/media/uptoken", {"mimeType": text}),
+        ("GET", "/api/chat/media/download_url", {"resKey": text}),
+    ]
+    for method, path, params in calls:
+        clean = {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in params.items()}
+        proper(api.request(method, path, params=clean))
+    segment = quote(text.encode("utf-8", "surrogatepass"), safe="")
+    for path in (f"/api/chat/app/{segment}", f"/api/chat/messages/{segment}/resume_stream"):
+        proper(api.get(path))
+
+
+@FUZZ
+@given(url=st.one_of(WILD_TEXT, ANY_JSON, st.builds(lambda h, p, s: f"http://{h}:{p}/{s}",
+                                                      WILD_TEXT, st.integers(-5, 10**6), WILD_TEXT)))
+def test_fuzz_upload_by_url(api, url):
+    proper(api.post("/api/chat/media/upload", content=json.dumps({"url": url}),
+                    headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(key=st.text(max_size=30), query=st.text(max_size=60), content=st.binary(max_size=64),
+       mime=st.text(st.characters(max_codepoint=126, min_codepoint=32), max_size=20))
+def test_fuzz_storage_host(api, key, query, content, mime):
+    target = f"/storage/{quote(key.encode(), safe='/')}?{quote(query.encode(), safe='=&.')}"
+    proper(api.put(target, content=content, headers={"Content-Type": mime.strip() or "x/y"}))
+    proper(api.get(target))
+
+
+@settings(max_examples=500, deadline=None)
+@given(header=st.text(max_size=60))
+def test_fuzz_fault_header_parses_or_says_why(header):
+    with contextlib.suppress(FaultSyntaxError):
+        parse_fault(header)
+
+
+def test_healthy_after_all_the_fuzzing(api, server):
+    still_healthy(api, server)
