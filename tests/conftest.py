@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import inspect
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from atomemo_notebook import AsyncClient, AsyncEventStream, Client, Event
 from atomemo_notebook.server import LocalServer
+
+# Fuzz tests draw the same examples on every run, so a failure in CI is reproducible, not a
+# coin toss; HYPOTHESIS_EXPLORE=1 draws fresh ones to look for new failures.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("explore" if os.environ.get("HYPOTHESIS_EXPLORE") else "repeatable")
 
 
 @pytest.fixture(scope="session")

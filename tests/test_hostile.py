@@ -159,7 +159,8 @@ def test_non_ascii_storage_tokens_and_links_are_403_not_500(server):
 
 
 def test_upload_urls_with_bad_ports_are_422(http):
-    for url in ["http://example.com:99999/a", "http://example.com:-1/a", "http://example.com:abc/a"]:
+    for url in ["http://example.com:99999/a", "http://example.com:-1/a", "http://example.com:abc/a", "A://[",
+                "http://[::1/a"]:
         response = http.post("/chat/media/upload", json={"url": url})
         assert error_of(response) == (422, "VALIDATION_ERROR"), url
 

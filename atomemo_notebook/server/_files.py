@@ -194,11 +194,11 @@ async def _resolve(host: str, port: int) -> list[str]:
 
 async def _target(url: str, allow_private: bool, allowed_origins: tuple[str, ...]) -> tuple[str, str, int]:
     """Check a URL and resolve its host once: (host, address to connect to, port)."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise ApiError(422, "VALIDATION_ERROR", "'url' has an invalid port") from None
+    except ValueError as exc:  # "Invalid IPv6 URL", a port out of range...
+        raise ApiError(422, "VALIDATION_ERROR", f"'url' is not a valid URL ({exc})") from None
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
         raise ApiError(422, "VALIDATION_ERROR", "'url' must be an http(s) URL")
