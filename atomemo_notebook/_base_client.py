@@ -23,6 +23,7 @@ from ._errors import (
     excerpt,
     make_api_error,
 )
+from ._inflate import ACCEPT_ENCODING
 from ._limits import Limits
 from ._logging import get_logger, register_secret
 from ._retry import backoff_delay, retry_after
@@ -118,7 +119,8 @@ class BaseClient:
         return call.path if call.absolute else self.base_url + call.path
 
     def _headers(self, call: Call[Any], url: str) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream" if call.stream else "application/json"}
+        headers = {"Accept": "text/event-stream" if call.stream else "application/json",
+                   "Accept-Encoding": ACCEPT_ENCODING}
         if call.stream:
             headers["Cache-Control"] = "no-store"
         if call.headers:

@@ -90,7 +90,7 @@ class ChatBase:
     def _parent(self, parent_id: Any) -> str | None:
         return self.leaf_id if parent_id is LEAF else parent_id
 
-    def _branch_point(self, message_id: str) -> tuple[str | None, str | FileRef]:
+    def branch_point(self, message_id: str) -> tuple[str | None, str | FileRef]:
         """For regenerate/edit: the parent of `message_id`, and its query."""
         message = self.tree[message_id]
         return message.parent_id, message.query
@@ -231,12 +231,12 @@ class Chat(ChatBase):
 
     def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         """A new answer to `message_id`'s query: a sibling of it, under the same parent."""
-        parent_id, query = self._branch_point(message_id)
+        parent_id, query = self.branch_point(message_id)
         return self.ask(query, parent_id=parent_id, **kwargs)
 
     def edit(self, message_id: str, new_query: str | FileRef, **kwargs: Any) -> Reply:
         """Ask `new_query` in place of `message_id`'s: a sibling under the same parent."""
-        parent_id, _ = self._branch_point(message_id)
+        parent_id, _ = self.branch_point(message_id)
         return self.ask(new_query, parent_id=parent_id, **kwargs)
 
     def stop(self) -> None:
@@ -297,11 +297,11 @@ class AsyncChat(ChatBase):
         return reply
 
     async def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
-        parent_id, query = self._branch_point(message_id)
+        parent_id, query = self.branch_point(message_id)
         return await self.ask(query, parent_id=parent_id, **kwargs)
 
     async def edit(self, message_id: str, new_query: str | FileRef, **kwargs: Any) -> Reply:
-        parent_id, _ = self._branch_point(message_id)
+        parent_id, _ = self.branch_point(message_id)
         return await self.ask(new_query, parent_id=parent_id, **kwargs)
 
     def stop(self) -> None:

@@ -14,6 +14,7 @@ import httpx
 from . import _calls as calls
 from . import _watchdog as watchdog
 from ._base_client import BaseClient
+from ._inflate import Inflater
 from ._limits import Limits
 from ._models import App, Conversation, FileRef, Message, UploadToken
 from ._resume import StreamState
@@ -100,14 +101,16 @@ class Client(BaseClient):
         try:
             if not keep_partial:
                 self._check_length(response)
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    if keep_partial:
-                        chunks.append(chunk[:len(chunk) - (size - limit)])
-                        break
-                    raise self._too_large(size)
-                chunks.append(chunk)
+            inflater = Inflater(response.headers.get("content-encoding", ""))
+            for raw in response.iter_raw():
+                for chunk in inflater.feed(raw):
+                    size += len(chunk)
+                    if size > limit:
+                        if keep_partial:
+                            chunks.append(chunk[:len(chunk) - (size - limit)])
+                            return b"".join(chunks)
+                        raise self._too_large(size)
+                    chunks.append(chunk)
         except httpx.TransportError:
             if expiry.expired:
                 raise self._timeout_error(call) from None
@@ -275,14 +278,16 @@ class AsyncClient(BaseClient):
         try:
             if not keep_partial:
                 self._check_length(response)
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    if keep_partial:
-                        chunks.append(chunk[:len(chunk) - (size - limit)])
-                        break
-                    raise self._too_large(size)
-                chunks.append(chunk)
+            inflater = Inflater(response.headers.get("content-encoding", ""))
+            async for raw in response.aiter_raw():
+                for chunk in inflater.feed(raw):
+                    size += len(chunk)
+                    if size > limit:
+                        if keep_partial:
+                            chunks.append(chunk[:len(chunk) - (size - limit)])
+                            return b"".join(chunks)
+                        raise self._too_large(size)
+                    chunks.append(chunk)
         except httpx.TransportError:
             if not keep_partial:
                 raise

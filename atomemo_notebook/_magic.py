@@ -43,7 +43,7 @@ class AtomemoMagics(Magics):
             self._demo = demo
         elif new:
             self._main.new_conversation()
-        self._main._booted.result(30)
+        self._main.booted.result(30)
         return self._main.conversation
 
     @cell_magic

@@ -10,6 +10,11 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 
+from ._models import FileRef
+from ._reply import Reply
+from ._tree import MessageTree
+from ._view_state import settled_path, timeline_view, turn_view
+
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 ALLOWED_TAGS = {
@@ -19,7 +24,8 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}}
 
 STATUS_COLORS = {"succeeded": "#16a34a", "failed": "#dc2626", "break": "#d97706",
-                 "running": "#2563eb", "stopped": "#6b7280", "recovered": "#7c3aed"}
+                 "running": "#2563eb", "stopped": "#6b7280", "recovered": "#7c3aed",
+                 "streaming": "#2563eb", "answering": "#2563eb", "querying": "#2563eb"}
 
 STYLE = """
 .atomemo-snapshot{font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:14px;
@@ -54,16 +60,6 @@ def render_markdown(text: str) -> str:
     )
 
 
-def _path(messages: list[dict[str, Any]], leaf_id: str) -> list[dict[str, Any]]:
-    by_id = {m["id"]: m for m in messages}
-    path: list[dict[str, Any]] = []
-    current = by_id.get(leaf_id)
-    while current is not None and current not in path:
-        path.append(current)
-        current = by_id.get(current.get("parent_id") or "")
-    return path[::-1] if path else messages
-
-
 def _timeline(view: dict[str, Any]) -> str:
     nodes = view.get("nodes") or []
     total = max([n.get("end_ms") or n.get("start_ms") or 0 for n in nodes] + [view.get("total_ms") or 0, 1])
@@ -89,38 +85,45 @@ def _timeline(view: dict[str, Any]) -> str:
     return f'<div class="tl"><div>{summary}</div>{"".join(rows)}</div>'
 
 
-def snapshot_html(header: dict[str, Any], messages: list[dict[str, Any]],
-                  timelines: dict[str, Any], leaf_id: str) -> str:
+def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None,
+                  live: Reply | None = None) -> str:
+    """The whole shown path (not a window) with each turn's timeline; a reply still
+    streaming is shown as far as it got, marked as not finished."""
     title = f"{header.get('app_emoji') or ''} {header.get('app_name') or 'Atomemo chat'}".strip()
     version = header.get("app_version")
     badge = '<span class="badge">offline demo server</span>' if header.get("offline") else ""
     parts = [f'<div class="atomemo-snapshot"><style>{STYLE}</style>'
              f'<div class="hdr">{html.escape(title)}'
              f'{" " + html.escape(str(version)) if version else ""}{badge}</div>']
-    path = _path(messages, leaf_id)
-    if not path:
+    path, _ = settled_path(tree, leaf_id)
+    if not path and live is None:
         parts.append("<div><em>No messages yet.</em></div>")
     for message in path:
-        file = message.get("file")
-        question = f"📎 {file.get('filename')}" if file else message.get("query", "")
-        parts.append(f'<div class="q">{html.escape(str(question))}</div>')
-        answer = render_markdown(str(message.get("answer") or ""))
-        status = message.get("status")
-        if status not in ("succeeded", None):
-            color = STATUS_COLORS.get(status, "#6b7280")
-            answer += f'<div style="color:{color}">[{html.escape(str(status))}]</div>'
-        parts.append(f'<div class="a">{answer}</div>')
-        view = timelines.get(message["id"])
-        if view:
-            parts.append(_timeline(view))
+        turn = turn_view(tree, message, cap=None)
+        view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
+        parts.append(_turn(turn["query"], turn["file"], turn["answer"], turn["status"], view))
+    if live is not None and not live.done:
+        query = live.query.filename if isinstance(live.query, FileRef) else live.query
+        parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),
+                           note="still answering when this snapshot was taken: the answer is cut here"))
     parts.append("</div>")
     return "".join(parts)
 
 
-def snapshot_page(header: dict[str, Any], messages: list[dict[str, Any]],
-                  timelines: dict[str, Any], leaf_id: str) -> str:
+def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "") -> str:
+    question = f"📎 {file.get('filename')}" if file else query
+    body = render_markdown(answer)
+    if status != "succeeded":
+        color = STATUS_COLORS.get(status, "#6b7280")
+        said = html.escape(status) + (": " + html.escape(note) if note else "")
+        body += f'<div style="color:{color}">[{said}]</div>'
+    out = f'<div class="q">{html.escape(str(question))}</div><div class="a">{body}</div>'
+    return out + (_timeline(dict(view)) if view else "")
+
+
+def page(body: str, header: dict[str, Any]) -> str:
+    """A standalone HTML page around a snapshot, with a CSP that forbids any script."""
     title = html.escape(str(header.get("app_name") or "Atomemo chat"))
-    body = snapshot_html(header, messages, timelines, leaf_id)
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             f"style-src 'unsafe-inline'\"></head><body>{body}</body></html>")

@@ -20,6 +20,7 @@ from . import _calls as calls
 from . import _watchdog as watchdog
 from ._errors import APIConnectionError, APITimeoutError, MessageNotFoundError, UnresumableStreamError
 from ._events import Event, parse_frame
+from ._inflate import Inflater
 from ._logging import get_logger
 from ._models import Message
 from ._resume import StreamState
@@ -129,14 +130,16 @@ class EventStream(_StreamBase):
                 cause: BaseException | None = None
                 decoder = self._decoder()
                 try:
-                    for chunk in self._response.iter_bytes():
-                        frames = decoder.feed(chunk)
-                        if frames:
-                            expiry.deadline = time.monotonic() + idle
-                        for sse in frames:
-                            event = parse_frame(sse.data)
-                            if accept(event):
-                                yield event
+                    inflater = Inflater(self._response.headers.get("content-encoding", ""))
+                    for raw in self._response.iter_raw():
+                        for chunk in inflater.feed(raw):
+                            frames = decoder.feed(chunk)
+                            if frames:
+                                expiry.deadline = time.monotonic() + idle
+                            for sse in frames:
+                                event = parse_frame(sse.data)
+                                if accept(event):
+                                    yield event
                     for sse in decoder.flush():
                         event = parse_frame(sse.data)
                         if accept(event):
@@ -207,26 +210,28 @@ class AsyncEventStream(_StreamBase):
         while True:
             cause: BaseException | None = None
             decoder = FrameDecoder(max_line=limits.line, max_event=limits.event)
-            chunks = self._response.aiter_bytes().__aiter__()
+            chunks = self._response.aiter_raw().__aiter__()
             deadline = time.monotonic() + idle
             try:
+                inflater = Inflater(self._response.headers.get("content-encoding", ""))
                 while True:
                     # The idle deadline moves only when whole events arrive, not bytes.
                     with anyio.CancelScope(deadline=deadline) as scope:
                         try:
-                            chunk = await chunks.__anext__()
+                            raw = await chunks.__anext__()
                         except StopAsyncIteration:
                             break
                     if scope.cancelled_caught:
                         cause = _idle_error(idle)
                         break
-                    frames = decoder.feed(chunk)
-                    if frames:
-                        deadline = time.monotonic() + idle
-                    for sse in frames:
-                        event = parse_frame(sse.data)
-                        if accept(event):
-                            yield event
+                    for chunk in inflater.feed(raw):
+                        frames = decoder.feed(chunk)
+                        if frames:
+                            deadline = time.monotonic() + idle
+                        for sse in frames:
+                            event = parse_frame(sse.data)
+                            if accept(event):
+                                yield event
                 if cause is None:
                     for sse in decoder.flush():
                         event = parse_frame(sse.data)

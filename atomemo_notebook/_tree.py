@@ -10,7 +10,7 @@ from typing import Any
 from ._models import FileRef, Message
 from ._reply import Reply
 
-__all__ = ["MessageTree", "TreeMessage"]
+__all__ = ["MessageTree", "TreeMessage", "public_status"]
 
 
 @dataclasses.dataclass
@@ -29,17 +29,33 @@ class TreeMessage:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     reply: Reply | None = dataclasses.field(default=None, repr=False)
+    server_status: str | None = None  # the status the server last reported, if it did
+    server_answer: str | None = None
 
     def refresh_from_reply(self) -> None:
+        """Fold what this session saw into the message. The statuses (README, "Statuses"):
+        streaming while we receive it; stopped when we stopped listening, until the server
+        reports how the run really ended, which then wins, answer included."""
         reply = self.reply
         if reply is None:
             return
-        self.answer = reply.text or self.answer
         self.execution_id = reply.execution_id or self.execution_id
         if reply.done:
-            self.status = reply.recovered_status or ("failed" if reply.status == "stopped" else reply.status)
-        elif reply.status == "streaming":
-            self.status = "answering"
+            if reply.status == "stopped" and self.server_status in ("succeeded", "failed"):
+                self.status, self.answer = self.server_status, self.server_answer
+                return
+            self.status = public_status(reply)
+        else:
+            self.status = "streaming"
+        self.answer = reply.text or self.answer
+
+
+def public_status(reply: Reply) -> str:
+    """A reply's status in the one vocabulary of views and records: a stream finished from
+    stored history reports the stored status (Reply.recovered says how it ended)."""
+    if reply.status == "recovered":
+        return reply.recovered_status or "succeeded"
+    return reply.status
 
 
 class MessageTree:
@@ -79,9 +95,9 @@ class MessageTree:
         node.parent_id = message.parent_id
         node.conversation_id = message.conversation_id
         node.dialogue_count = message.dialogue_count
-        node.status = message.status
+        node.status = node.server_status = message.status
         node.query = message.query
-        node.answer = message.answer
+        node.answer = node.server_answer = message.answer
         node.execution_id = message.execution_id
         node.user_id = message.user_id
         node.source = message.source
@@ -140,6 +156,25 @@ class MessageTree:
             path.append(self._messages[current])
             current = self._messages[current].parent_id
         return path[::-1]
+
+    def path_tail(self, message_id: str, limit: int) -> tuple[list[TreeMessage], int]:
+        """The last `limit` messages of the path root .. message, and the whole path's length,
+        in O(limit): the rest of the length is read from the first message left out (its
+        dialogue count is its depth + 1), walked only if the server did not say."""
+        tail: list[TreeMessage] = []
+        seen: set[str] = set()
+        current: str | None = message_id
+        while current is not None and current in self._messages and current not in seen and len(tail) < limit:
+            seen.add(current)
+            tail.append(self._messages[current])
+            current = self._messages[current].parent_id
+        tail.reverse()
+        if current is None or current not in self._messages or current in seen:
+            return tail, len(tail)
+        top = self._messages[current]
+        known = top.dialogue_count is not None and top.dialogue_count > 0
+        above = top.dialogue_count if known and top.dialogue_count else len(self.path_to(current))
+        return tail, len(tail) + above
 
     def depth(self, message_id: str) -> int:
         """0 for a root message."""

@@ -1,41 +1,101 @@
-"""What views show, as plain JSON-able dicts: one place that turns the model (tree, replies)
-into the shapes the widget's traits, the static snapshot and the magic all render.
-The TypeScript mirror of these shapes is js/src/types.ts."""
+"""What views show, as plain JSON-able shapes of `_protocol`: the one place that turns the
+model (tree, replies) into what the widget's traits, the static snapshot and the magic render.
+
+Everything here is bounded: the transcript is a window of the shown path, answers and
+outputs in traits are cut (the view asks for the rest), so widget state, and a notebook
+saved with it, stays small however long the conversation."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from ._errors import APIError
 from ._models import FileRef
+from ._protocol import (
+    DetailResult,
+    ErrorView,
+    EventRow,
+    EventsPage,
+    FileView,
+    LiveView,
+    NodeView,
+    SiblingsView,
+    TimelineView,
+    TranscriptView,
+    TurnView,
+)
 from ._reply import NodeSpan, Reply
-from ._tree import MessageTree
+from ._tree import MessageTree, TreeMessage, public_status
 
-TEXT_LIMIT = 20_000  # characters of one output shown in the timeline's detail panel
+ANSWER_CAP = 4_000  # characters of one answer kept in the transcript trait
+OUTPUT_CAP = 1_000  # characters of one node output / tool value kept in a timeline trait
+DETAIL_LIMIT = 200_000  # characters of one value in the detail panel (asked for on click)
+WINDOW = 20  # turns of the path in the transcript trait at first; more load on scroll
+WINDOW_MAX = 500
+EVENTS_PAGE = 200
+LOOP_TYPES = ("loop", "iteration")
 
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 1)
 
 
-def _json_text(value: Any) -> str | None:
+def _json_text(value: Any, limit: int) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2, default=str)
-    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "\n… (truncated)"
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more characters)"
 
 
-def error_view(error: BaseException | None) -> dict[str, str] | None:
-    if error is None:
+def _failed_span(reply: Reply | None) -> tuple[int, NodeSpan] | None:
+    if reply is None:
         return None
-    code = error.code if isinstance(error, APIError) and error.code else type(error).__name__
-    return {"code": code, "message": str(error)}
+    for index in range(len(reply.nodes) - 1, -1, -1):
+        if reply.nodes[index].status == "failed":
+            return index, reply.nodes[index]
+    return None
 
 
-def _node_view(span: NodeSpan, index: int) -> dict[str, Any]:
+def error_view(error: BaseException | None, reply: Reply | None = None) -> ErrorView | None:
+    """The error of a turn: an exception, else the failing node's own error (with a link)."""
+    failed = _failed_span(reply)
+    if error is None and failed is None:
+        return None
+    view: ErrorView
+    if error is not None:
+        code = error.code if isinstance(error, APIError) and error.code else type(error).__name__
+        view = {"code": code, "message": str(error)}
+    else:
+        assert failed is not None
+        view = {"code": "NODE_FAILED", "message": failed[1].error or f"{failed[1].name} failed"}
+    if failed is not None:
+        view["node"] = failed[1].name
+        view["node_key"] = _node_key(failed[1], failed[0])
+    return view
+
+
+def _node_key(span: NodeSpan, index: int) -> str:
+    return f"{span.result_id}:{index}"
+
+
+def _depths(spans: list[NodeSpan]) -> list[int]:
+    """How deep each run sits inside Loop runs (a node started while a loop was open)."""
+    depths: list[int] = []
+    open_loops: list[NodeSpan] = []
+    for span in spans:
+        start = span.started if span.started is not None else float("inf")
+        while open_loops and (open_loops[-1].finished or float("inf")) <= start:
+            open_loops.pop()
+        depths.append(len(open_loops))
+        if any(kind in span.type.lower() for kind in LOOP_TYPES):
+            open_loops.append(span)
+    return depths
+
+
+def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
     return {
-        "key": f"{span.result_id}:{index}",
+        "key": _node_key(span, index),
         "node_id": span.node_id,
         "name": span.name,
         "type": span.type,
@@ -44,9 +104,10 @@ def _node_view(span: NodeSpan, index: int) -> dict[str, Any]:
         "end_ms": _ms(span.finished),
         "duration_ms": span.duration_ms,
         "error": span.error,
-        "output": _json_text(span.json_output),
+        "output": _json_text(span.json_output, cap),
         "out_ports": list(span.out_ports),
         "anomaly": span.anomaly,
+        "depth": depth,
         "tools": [
             {
                 "key": tool.tool_call_id,
@@ -55,8 +116,8 @@ def _node_view(span: NodeSpan, index: int) -> dict[str, Any]:
                 "start_ms": _ms(tool.started),
                 "end_ms": _ms(tool.finished),
                 "duration_ms": tool.duration_ms,
-                "args": _json_text(tool.args),
-                "result": _json_text(tool.result),
+                "args": _json_text(tool.args, cap),
+                "result": _json_text(tool.result, cap),
                 "anomaly": tool.anomaly,
             }
             for tool in span.tools
@@ -64,13 +125,15 @@ def _node_view(span: NodeSpan, index: int) -> dict[str, Any]:
     }
 
 
-def timeline_view(reply: Reply) -> dict[str, Any]:
+def timeline_view(reply: Reply, cap: int = OUTPUT_CAP) -> TimelineView:
     """The execution of one reply: summary and one row per node run (tools nested)."""
-    nodes = [_node_view(span, i) for i, span in enumerate(reply.nodes)]
+    spans = list(reply.nodes)  # a copy: the loop may append while we read
+    depths = _depths(spans)
+    nodes = [_node_view(span, i, depths[i], cap) for i, span in enumerate(spans)]
     return {
         "message_id": reply.message_id,
         "execution_id": reply.execution_id,
-        "status": reply.status,
+        "status": cast(Any, public_status(reply)),
         "execution_status": reply.execution.status if reply.execution else None,
         "ttft_ms": _ms(reply.time_to_first_token),
         "total_ms": _ms(reply.total_time),
@@ -81,55 +144,132 @@ def timeline_view(reply: Reply) -> dict[str, Any]:
     }
 
 
-def _query_parts(query: str | FileRef) -> tuple[str, dict[str, Any] | None]:
+def _query_parts(query: str | FileRef) -> tuple[str, FileView | None]:
     if isinstance(query, FileRef):
         return "", {"filename": query.filename, "size": query.size, "mime_type": query.mime_type}
     return query, None
 
 
-def messages_view(tree: MessageTree) -> list[dict[str, Any]]:
-    """Every settled message of the tree, in creation order."""
-    out = []
-    for m in tree.messages():
-        m.refresh_from_reply()
-        reply = m.reply
-        if reply is not None and not reply.done:
-            continue  # still streaming: the live channel carries it
-        text, file = _query_parts(m.query)
-        out.append({
-            "id": m.id,
-            "parent_id": m.parent_id,
-            "query": text,
-            "file": file,
-            "answer": m.answer or "",
-            "status": reply.status if reply is not None else m.status,
-            "error": error_view(reply.error) if reply is not None else None,
-            "execution_id": m.execution_id,
-            "created_at": m.created_at.isoformat() if m.created_at else None,
-            "has_timeline": reply is not None and bool(reply.nodes),
-        })
+def _siblings(tree: MessageTree, message: TreeMessage) -> SiblingsView:
+    ids = [m.id for m in tree.children(message.parent_id)]
+    index = ids.index(message.id) if message.id in ids else 0
+    return {"index": index, "count": max(len(ids), 1),
+            "prev": ids[index - 1] if index > 0 else None,
+            "next": ids[index + 1] if index + 1 < len(ids) else None}
+
+
+def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_CAP) -> TurnView:
+    message.refresh_from_reply()
+    reply = message.reply
+    text, file = _query_parts(message.query)
+    answer = message.answer or ""
+    finished = reply.at(reply.finished) if reply is not None and reply.done else message.updated_at
+    return {
+        "id": message.id,
+        "parent_id": message.parent_id,
+        "query": text,
+        "file": file,
+        "answer": answer if cap is None else answer[:cap],
+        "answer_chars": len(answer),
+        "status": cast(Any, message.status),
+        "error": error_view(reply.error, reply) if reply is not None else None,
+        "execution_id": message.execution_id,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "finished_at": finished.isoformat() if finished else None,
+        "has_timeline": reply is not None and bool(reply.nodes),
+        "siblings": _siblings(tree, message),
+    }
+
+
+def settled_path(tree: MessageTree, leaf_id: str | None,
+                 limit: int | None = None) -> tuple[list[TreeMessage], int]:
+    """The shown path root .. leaf (its last `limit` messages) without a reply still streaming
+    (the live channel carries that one), and how many settled messages the whole path has."""
+    if not leaf_id or leaf_id not in tree:
+        return [], 0
+    if limit is None:
+        path = tree.path_to(leaf_id)
+        total = len(path)
+    else:
+        path, total = tree.path_tail(leaf_id, limit + 1)  # one more: the leaf may be streaming
+    while path and path[-1].reply is not None and not path[-1].reply.done:
+        path.pop()
+        total -= 1
+    if limit is not None and len(path) > limit:
+        path = path[-limit:]
+    return path, total
+
+
+def transcript_view(tree: MessageTree, leaf_id: str | None, window: int = WINDOW) -> TranscriptView:
+    """The newest `window` settled turns of the path to the leaf: what the trait holds.
+    O(window), however long the conversation."""
+    shown, total = settled_path(tree, leaf_id, max(window, 0))
+    return {"leaf_id": leaf_id or "", "turns": [turn_view(tree, m) for m in shown],
+            "older": max(total - len(shown), 0)}
+
+
+def window_timelines(tree: MessageTree, transcript: TranscriptView) -> dict[str, TimelineView]:
+    """Timelines of the turns in the window that this session streamed."""
+    out: dict[str, TimelineView] = {}
+    for turn in transcript["turns"]:
+        reply = tree[turn["id"]].reply if turn["id"] in tree else None
+        if reply is not None and reply.done and reply.message_id:
+            out[reply.message_id] = timeline_view(reply)
     return out
 
 
-def live_view(reply: Reply, key: str) -> dict[str, Any]:
+def live_view(reply: Reply, key: str) -> LiveView:
     text, file = _query_parts(reply.query)
     return {"key": key, "parent_id": reply.parent_id, "query": text, "file": file,
-            "message_id": reply.message_id, "status": reply.status}
+            "message_id": reply.message_id, "status": cast(Any, public_status(reply))}
 
 
-def event_rows(replies: list[Reply], *, message_id: str | None, event_filter: str | None,
-               limit: int = 500) -> dict[str, Any]:
-    """A page of the event inspector: the newest `limit` matching events, oldest first."""
-    chosen = [r for r in replies if message_id in (None, "", r.message_id)]
+def node_detail(reply: Reply, key: str) -> DetailResult:
+    """Everything about one node run or tool call, uncut up to DETAIL_LIMIT per value."""
+    spans = list(reply.nodes)
+    for index, span in enumerate(spans):
+        if _node_key(span, index) == key:
+            return {"title": f"{span.name} ({span.type or 'node'}) — {span.status}", "sections": [
+                ("error", span.error), ("json_output", _json_text(span.json_output, DETAIL_LIMIT)),
+                ("out_ports", json.dumps(span.out_ports) if span.out_ports else None),
+                ("anomaly", span.anomaly), ("node_id", span.node_id)]}
+        for tool in span.tools:
+            if tool.tool_call_id == key:
+                return {"title": f"{tool.tool_name} (tool of {span.name}) — {tool.status}", "sections": [
+                    ("args", _json_text(tool.args, DETAIL_LIMIT)),
+                    ("result", _json_text(tool.result, DETAIL_LIMIT)), ("anomaly", tool.anomaly)]}
+    raise KeyError(f"no node run or tool call {key!r} in message {reply.message_id!r}")
+
+
+def events_page(replies: list[Reply], *, message_id: str | None, event_filter: str | None,
+                search: str | None, offset: int, limit: int = EVENTS_PAGE) -> EventsPage:
+    """One page of the event inspector, oldest first: `offset` counts from the first match;
+    a negative offset counts back from the last (-limit: the newest page)."""
+    limit = max(1, min(limit, 1_000))
+    needle = (search or "").lower()
     types: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    for reply in chosen:
-        for seq, record in enumerate(reply.events):
+    messages: list[str] = []
+    matches: list[tuple[Reply, int]] = []
+    for reply in list(replies):
+        if reply.message_id:
+            messages.append(reply.message_id)
+        if message_id not in (None, "", reply.message_id):
+            continue
+        events = list(reply.events)
+        for seq, record in enumerate(events):
             name = record.event.event
             types.add(name)
             if event_filter and name != event_filter:
                 continue
-            rows.append({"message_id": reply.message_id, "seq": seq, "offset_ms": _ms(record.offset),
-                         "event": name, "data": _json_text(record.event.data) or ""})
-    total = len(rows)
-    return {"rows": rows[-limit:], "total": total, "types": sorted(types)}
+            if needle and needle not in name.lower() and needle not in json.dumps(
+                    record.event.data, ensure_ascii=False, default=str).lower():
+                continue
+            matches.append((reply, seq))
+    total = len(matches)
+    start = max(total + offset, 0) if offset < 0 else min(offset, total)
+    rows: list[EventRow] = []
+    for reply, seq in matches[start:start + limit]:
+        record = reply.events[seq]
+        rows.append({"message_id": reply.message_id, "seq": seq, "offset_ms": _ms(record.offset),
+                     "event": record.event.event, "data": _json_text(record.event.data, 2_000) or ""})
+    return {"rows": rows, "total": total, "offset": start, "types": sorted(types), "messages": messages}

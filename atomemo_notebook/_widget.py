@@ -1,19 +1,24 @@
 """ChatWidget: the conversation model rendered in the notebook by an anywidget front end
 (js/src). Python owns the client and the key; the browser only sees view state.
 
-Streaming text travels as coalesced `live` custom messages (at most ~30 per second); the
-settled conversation lives in traits, so a reloaded page or a second view recovers it."""
+The protocol is declared once, in `_protocol`. Streaming text travels as coalesced `live`
+messages sent from the loop that owns the reply (at most ~30 per second, none while nothing
+changes); the settled conversation lives in bounded traits (a window of the shown path,
+answers cut), so a reloaded page or a second view recovers it and the browser asks for
+the rest by command."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import os
 import pathlib
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anywidget
 import traitlets
@@ -24,8 +29,20 @@ from ._client import AsyncClient
 from ._errors import AtomemoError
 from ._events import Event
 from ._models import FileRef
+from ._protocol import COMMANDS, PROTOCOL_VERSION, TRAITS, check
 from ._reply import Reply
-from ._view_state import error_view, event_rows, live_view, messages_view, timeline_view
+from ._view_state import (
+    EVENTS_PAGE,
+    WINDOW,
+    WINDOW_MAX,
+    error_view,
+    events_page,
+    live_view,
+    node_detail,
+    timeline_view,
+    transcript_view,
+    window_timelines,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,36 +53,75 @@ FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser
 TIMELINE_EVENTS = frozenset({"execution_started", "execution_finished", "node_started", "node_finished",
                              "tool_call_started", "tool_response", "_stream_recovered"})
 DEFAULT_USER = "notebook-user"
+CONVERSATIONS_SHOWN = 100
+# Commands whose failure is shown in the chat (with the typed text kept), not only answered.
+USER_FACING = frozenset({"send", "regenerate", "edit", "open_conversation", "new_conversation",
+                         "pick_demo", "set_inputs", "attach"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+_HANDLERS: dict[str, Callable[..., Any]] = {}
+
+
+def _command(name: str) -> Callable[[F], F]:
+    """Register a method as the handler of a browser command declared in `_protocol.COMMANDS`."""
+    if name not in COMMANDS:
+        raise KeyError(f"command {name!r} is not declared in _protocol.COMMANDS")
+
+    def register(method: F) -> F:
+        _HANDLERS[name] = method
+        return method
+
+    return register
 
 
 class _LivePump:
-    """Sends one streaming reply to the browser: text deltas and timeline changes, coalesced."""
+    """Sends one streaming reply to the browser from the loop that owns it: the first change
+    after a quiet spell schedules one flush, at least FLUSH_INTERVAL after the previous one;
+    nothing runs while nothing changes, and the end is flushed at once."""
 
     def __init__(self, widget: ChatWidget, reply: Reply, key: str) -> None:
         self.widget, self.reply, self.key = widget, reply, key
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        self.done: asyncio.Future[None] = self.loop.create_future()
         self.seq = 0
         self.sent = 0  # characters of reply.text already sent
         self.resets = 0  # reply.text_resets already passed on
         self.timeline_dirty = True
         self.message_id: str | None = None
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         reply.on_update(self._on_event)
-        self.task = asyncio.get_running_loop().create_task(self._run())
 
     def _on_event(self, reply: Reply, event: Event | None) -> None:
         if event is not None and event.event in TIMELINE_EVENTS:
             self.timeline_dirty = True
+        final = event is None
+        if threading.get_ident() != self.thread:  # applied elsewhere: hop onto the owning loop
+            self.loop.call_soon_threadsafe(self._schedule, final)
+        else:
+            self._schedule(final)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            done = self.reply.done  # read before flushing: the last flush then sees the end
-            self.flush()
-            if done:
-                return
+    def _schedule(self, final: bool) -> None:
+        if final:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._flush()
+            if not self.done.done():
+                self.done.set_result(None)
+        elif self._timer is None:
+            wait = max(0.0, self._last + FLUSH_INTERVAL - time.monotonic())
+            self._timer = self.loop.call_later(wait, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        self._last = time.monotonic()
+        self.flush()
 
     def flush(self) -> None:
         text = self.reply.text
-        msg: dict[str, Any] = {"type": "live", "key": self.key, "status": self.reply.status}
+        msg: dict[str, Any] = {"type": "live", "key": self.key, "status": live_view(self.reply, "")["status"]}
         if self.reply.text_resets != self.resets:
             self.resets = self.reply.text_resets
             msg["reset"] = text  # the stored answer replaced the streamed one
@@ -85,7 +141,40 @@ class _LivePump:
     def snapshot(self) -> dict[str, Any]:
         return {"type": "live_snapshot", "key": self.key, "seq": self.seq,
                 "text": self.reply.text[:self.sent], "message_id": self.message_id,
-                "status": self.reply.status, "timeline": timeline_view(self.reply)}
+                "status": live_view(self.reply, "")["status"], "timeline": timeline_view(self.reply)}
+
+
+class Shaped(traitlets.Dict):
+    """A Dict trait that names its shape (a TypedDict of `_protocol`) and refuses unknown keys."""
+
+    def __init__(self, shape: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shape = shape
+        self.keys = set(getattr(shape, "__annotations__", {}))
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        value = super().validate(obj, value)
+        if self.keys and not set(value) <= self.keys:
+            raise traitlets.TraitError(f"{self.name}: unknown keys {sorted(set(value) - self.keys)} "
+                                       f"for {self.shape.__name__}")
+        return value
+
+
+def _trait(name: str, help: str) -> Any:
+    """The synced trait `name`, shaped as `_protocol.TRAITS` declares it."""
+    shape = TRAITS[name]
+    trait: Any
+    if shape is int:
+        trait = traitlets.Int(PROTOCOL_VERSION, help=help)
+    elif shape is str:
+        trait = traitlets.Unicode("", help=help)
+    elif shape is bool:
+        trait = traitlets.Bool(False, help=help)
+    elif getattr(shape, "__origin__", None) is list:
+        trait = traitlets.List(help=help)
+    else:
+        trait = Shaped(shape, help=help)
+    return trait.tag(sync=True)
 
 
 class ChatWidget(anywidget.AnyWidget):
@@ -98,26 +187,16 @@ class ChatWidget(anywidget.AnyWidget):
     _esm = STATIC / "widget.js"
     _css = STATIC / "widget.css"
 
-    header = traitlets.Dict().tag(sync=True)
-    """App name/version/emoji, offline flag, demo apps, trigger variables and inputs. Type: dict."""
-    messages: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
-    """Settled messages of the conversation tree, in creation order. Type: list of dicts."""
-    leaf_id = traitlets.Unicode("").tag(sync=True)
-    """The message whose path is shown; the next question continues from it. Default: ''."""
-    timelines = traitlets.Dict().tag(sync=True)
-    """message id -> execution timeline (nodes, tools, summary). Type: dict."""
-    live = traitlets.Dict().tag(sync=True)
-    """The reply streaming now ({key, query, parent_id, ...}), or {} when idle."""
-    notice = traitlets.Dict().tag(sync=True)
-    """The last error shown in the chat: {code, message, draft}, or {}."""
-    conversations: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
-    """Past conversations of this user and app: [{id, name, updated_at}]."""
-    attachment = traitlets.Dict().tag(sync=True)
-    """The file attached to the next message: {filename, size, mime_type}, or {}."""
-    focus_id = traitlets.Unicode("").tag(sync=True)
-    """Compact views (the cell magic) show only this message. Default: '' (all)."""
-    compact = traitlets.Bool(False).tag(sync=True)
-    """Hide the header and side panel (used by %%atomemo). Default: False."""
+    protocol = _trait("protocol", "The widget protocol's version (a saved state says what drew it).")
+    header = _trait("header", "App name/version/emoji, offline flag, demo apps, variables, inputs.")
+    transcript = _trait("transcript", "The newest settled turns of the shown path (a window).")
+    timelines = _trait("timelines", "message id -> execution timeline, for the turns in the window.")
+    live = _trait("live", "The reply streaming now ({key, query, parent_id, ...}), or {} when idle.")
+    notice = _trait("notice", "The last error shown in the chat: {code, message, draft}, or {}.")
+    conversations = _trait("conversations", "Past conversations of this user and app, newest first.")
+    attachment = _trait("attachment", "The file attached to the next message, or {}.")
+    focus_id = _trait("focus_id", "Compact views (the cell magic) show only this message ('' = all).")
+    compact = _trait("compact", "Hide the header and side panel (used by %%atomemo).")
 
     def __init__(
         self,
@@ -134,7 +213,7 @@ class ChatWidget(anywidget.AnyWidget):
         chat: AsyncChat | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(compact=compact, **kwargs)
+        super().__init__(compact=compact, transcript={"leaf_id": "", "turns": [], "older": 0}, **kwargs)
         key = api_key or os.environ.get("ATOMEMO_API_KEY")
         self._offline = not key
         self._demo = demo
@@ -164,6 +243,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._running: Future[Any] | None = None
         self._file: FileRef | None = None
         self._own: Reply | None = None  # the last reply this view asked for
+        self._window = WINDOW
         if chat is not None:
             self._chat = chat
             self._user_id = chat.user_id
@@ -175,13 +255,19 @@ class ChatWidget(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         mode = "offline demo" if self._offline else "Atomemo API"
-        return f"ChatWidget({mode}, app={self.header.get('app_name')!r}, messages={len(self.messages)})"
+        return (f"ChatWidget({mode}, app={self.header.get('app_name')!r}, "
+                f"messages={len(self._chat.tree)})")
 
     # -- the Python API, mirroring the UI -------------------------------------------------
     @property
     def conversation(self) -> AsyncChat:
         """The AsyncChat behind the widget (it runs on the widget's background loop)."""
         return self._chat
+
+    @property
+    def booted(self) -> Future[None]:
+        """Done once the app's details and the conversation list are loaded."""
+        return self._booted
 
     def ask(self, text: str | FileRef, *, parent_id: Any = LEAF) -> Reply:
         """Send a question; returns the Reply at once while it streams (reply.wait() to block)."""
@@ -195,12 +281,12 @@ class ChatWidget(anywidget.AnyWidget):
 
     def regenerate(self, message_id: str) -> Reply:
         """A new answer to a message's question, as its sibling."""
-        parent_id, query = self._chat._branch_point(message_id)
+        parent_id, query = self._chat.branch_point(message_id)
         return self.ask(query, parent_id=parent_id)
 
     def edit(self, message_id: str, new_query: str) -> Reply:
         """Ask `new_query` in place of a message's question, as its sibling."""
-        parent_id, _ = self._chat._branch_point(message_id)
+        parent_id, _ = self._chat.branch_point(message_id)
         return self.ask(new_query, parent_id=parent_id)
 
     def wait(self, timeout: float | None = 120) -> None:
@@ -242,20 +328,24 @@ class ChatWidget(anywidget.AnyWidget):
         return self._chat.save_events(pathlib.Path(path))
 
     def snapshot(self) -> HTML:
-        """Transcript + timeline as sanitized static HTML: what a saved notebook shows without a kernel."""
+        """The whole shown conversation and its timelines as sanitized static HTML: what a
+        saved notebook shows without a kernel. A turn still streaming is marked as such."""
         from IPython.display import HTML
 
-        from ._snapshot import snapshot_html
-
-        return HTML(snapshot_html(self.header, self.messages, self.timelines, self.leaf_id))  # type: ignore[no-untyped-call]
+        return HTML(self._snapshot_html())  # type: ignore[no-untyped-call]
 
     def export_html(self, path: str | os.PathLike[str]) -> pathlib.Path:
-        from ._snapshot import snapshot_page
+        from ._snapshot import page
 
         target = pathlib.Path(path)
-        target.write_text(snapshot_page(self.header, self.messages, self.timelines, self.leaf_id),
-                          encoding="utf-8")
+        target.write_text(page(self._snapshot_html(), self.header), encoding="utf-8")
         return target
+
+    def _snapshot_html(self) -> str:
+        from ._snapshot import snapshot_html
+
+        return snapshot_html(self.header, self._chat.tree, self._chat.leaf_id,
+                             live=self._pump.reply if self._pump is not None else None)
 
     # -- running on the background loop ---------------------------------------------------
     def _submit(self, query: str | FileRef, parent_id: Any, started: Future[Reply] | None = None) -> None:
@@ -280,8 +370,7 @@ class ChatWidget(anywidget.AnyWidget):
 
     async def _boot(self, load_history: bool) -> None:
         app = await self._chat.load_app()
-        from .server import DEMO_APPS  # the demo list is static data, present with the package
-
+        demo_apps = runtime.demo_server().apps.values() if self._offline else ()
         version = app.active_version if app else None
         variables: list[Any] = []
         if version is not None:
@@ -295,8 +384,7 @@ class ChatWidget(anywidget.AnyWidget):
             "app_color": app.color if app else None,
             "description": app.description if app else None,
             "offline": self._offline,
-            "demo_apps": [{"slug": d.slug, "name": d.name} for d in DEMO_APPS.values()]
-            if self._offline else [],
+            "demo_apps": [{"slug": d["slug"], "name": d["name"]} for d in demo_apps],
             "demo": self._demo if self._offline else None,
             "user_id": self._user_id,
             "variables": variables,
@@ -314,18 +402,23 @@ class ChatWidget(anywidget.AnyWidget):
                 app_id=self._chat.app_id, trigger_id=self._chat.trigger_id, user_id=self._user_id)
         except AtomemoError:
             return
-        self.conversations = [{"id": c.id, "name": c.name,
+        self.conversations = [{"id": c.id, "name": c.name[:200],
                                "updated_at": c.updated_at.isoformat() if c.updated_at else None}
-                              for c in items]
+                              for c in items[:CONVERSATIONS_SHOWN]]
 
     async def _ask(self, text: str | FileRef, parent_id: Any, started: Future[Reply] | None) -> None:
         with contextlib.suppress(Exception):  # a failed boot (no app info) must not block asking
             await asyncio.wrap_future(self._booted)
-        query: str | FileRef = text
         draft = text if isinstance(text, str) else ""
-        if self._file is not None and (not isinstance(text, str) or not text.strip()):
-            query, self._file = self._file, None
+        # An attached file and a typed question go together: the file's message first, then
+        # the question continuing from it (a message of this API is text or a file, not both).
+        queries: list[str | FileRef] = []
+        if self._file is not None:
+            queries.append(self._file)
+            self._file = None
             self.attachment = {}
+        if not isinstance(text, str) or text.strip():
+            queries.append(text)
         new_conversation = self._chat.conversation_id is None
 
         def on_start(reply: Reply) -> None:
@@ -334,31 +427,41 @@ class ChatWidget(anywidget.AnyWidget):
                 started.set_result(reply)
 
         self._chat.reply_listeners.append(on_start)
+        try:
+            for index, query in enumerate(queries):
+                if not await self._ask_one(query, parent_id if index == 0 else LEAF, draft, started):
+                    break
+        finally:
+            self._chat.reply_listeners.remove(on_start)
+        if new_conversation:
+            await self._refresh_conversations()
+
+    async def _ask_one(self, query: str | FileRef, parent_id: Any, draft: str,
+                       started: Future[Reply] | None) -> bool:
+        """One question, streamed and settled; False when it could not be asked."""
         self._asking = True
         try:
-            await self._chat.ask(query, parent_id=parent_id)
+            reply = await self._chat.ask(query, parent_id=parent_id)
         except (AtomemoError, ValueError, TypeError) as exc:
             self.notice = {**(error_view(exc) or {}), "draft": draft}
             if started is not None and not started.done():
                 started.set_exception(exc)
+            return False
         finally:
             self._asking = False
-            self._chat.reply_listeners.remove(on_start)
             if self._pump is not None:
-                await self._pump.task
+                await self._pump.done
                 self._pump = None
             self._settle()
-        if new_conversation:
-            await self._refresh_conversations()
+        return reply.status not in ("failed", "stopped")
 
     def _settle(self) -> None:
-        """Put the settled conversation into the traits (one update per finished reply)."""
+        """Put the settled conversation into the traits: a bounded window, one update."""
+        transcript = transcript_view(self._chat.tree, self._chat.leaf_id, self._window)
         # hold_sync: the transcript and the cleared live turn reach the browser as one message.
         with self.hold_sync():
-            self.messages = messages_view(self._chat.tree)
-            self.timelines = {r.message_id: timeline_view(r) for r in self._chat.replies
-                              if r.message_id and r.done}
-            self.leaf_id = self._chat.leaf_id or ""
+            self.transcript = transcript
+            self.timelines = window_timelines(self._chat.tree, transcript)
             if self.compact and self._own is not None and self._own.message_id:
                 self.focus_id = self._own.message_id
             self.header = {**self.header, "conversation_id": self._chat.conversation_id,
@@ -368,6 +471,7 @@ class ChatWidget(anywidget.AnyWidget):
     async def _switch(self, app_id: str, trigger_id: str, conversation_id: str | None) -> None:
         self._chat.stop()
         self._chat = self._new_chat(app_id, trigger_id, conversation_id)
+        self._window = WINDOW
         await self._chat.load_app()
         if conversation_id is not None:
             await self._chat.history()
@@ -391,60 +495,116 @@ class ChatWidget(anywidget.AnyWidget):
         self.attachment = {"filename": ref.filename, "size": ref.size, "mime_type": ref.mime_type}
         return ref
 
-    # -- messages from the browser --------------------------------------------------------
+    # -- commands from the browser --------------------------------------------------------
     def _on_custom(self, _: Any, content: Any, buffers: list[bytes] | None = None) -> None:
-        if not isinstance(content, dict):
+        if not isinstance(content, dict) or content.get("type") != "command":
             return
-        kind = content.get("type")
+        request, name, args = content.get("id"), content.get("name"), content.get("args")
         try:
-            self._handle(kind, content, buffers or [])
+            if name not in _HANDLERS:
+                raise ValueError(f"unknown command {name!r}")
+            check(args, COMMANDS[name][0], f"{name}")
+            result = _HANDLERS[name](self, args, buffers or [])
         except (AtomemoError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-            self.notice = {**(error_view(exc) or {}), "draft": content.get("text", "")}
+            error = error_view(exc) or {"code": "ERROR", "message": str(exc)}
+            if name in USER_FACING:
+                self.notice = {**error, "draft": str((args or {}).get("text", ""))}
+            self.send({"type": "reply", "id": request, "ok": False, "error": error})
+            return
+        self.send({"type": "reply", "id": request, "ok": True, "result": result})
 
-    def _handle(self, kind: Any, msg: dict[str, Any], buffers: list[bytes]) -> None:
-        if kind == "hello":
-            if self._pump is not None:
-                self.send(self._pump.snapshot())
-        elif kind == "send":
-            text = str(msg.get("text", ""))
-            if text.strip() or self._file is not None:
-                self._submit(text, LEAF)
-        elif kind == "stop":
-            self.stop()
-        elif kind == "regenerate":
-            parent_id, query = self._chat._branch_point(str(msg["message_id"]))
-            self._submit(query, parent_id)
-        elif kind == "edit":
-            parent_id, _ = self._chat._branch_point(str(msg["message_id"]))
-            self._submit(str(msg["text"]), parent_id)
-        elif kind == "select":
-            self.leaf_id = self._chat.select(str(msg["message_id"]))
-        elif kind == "new_conversation":
-            runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, None))
-        elif kind == "open_conversation":
-            runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, str(msg["id"])))
-        elif kind == "pick_demo":
-            runtime.submit(self._pick_demo(str(msg["slug"])))
-        elif kind == "set_inputs":
-            self._chat.inputs = _coerce_inputs(msg.get("inputs"), self.header.get("variables") or [])
-            self.header = {**self.header, "inputs": dict(self._chat.inputs)}
-        elif kind == "attach":
-            data = buffers[0] if buffers else base64.b64decode(str(msg.get("data", "")))
-            runtime.submit(self._attach_from_browser(bytes(data), str(msg.get("filename") or "file"),
-                                                     msg.get("mime_type") or None))
-        elif kind == "detach":
-            self._file = None
-            self.attachment = {}
-        elif kind == "events":
-            page = event_rows(self._chat.replies, message_id=msg.get("message_id"),
-                              event_filter=msg.get("event_filter"))
-            self.send({"type": "events", "req": msg.get("req"), **page})
+    @_command("hello")
+    def _hello(self, args: dict[str, Any], buffers: list[bytes]) -> Any:
+        return self._pump.snapshot() if self._pump is not None else None
+
+    @_command("send")
+    def _send_text(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        text = args["text"]
+        if text.strip() or self._file is not None:
+            self._submit(text, LEAF)
+
+    @_command("stop")
+    def _stop(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        self.stop()
+
+    @_command("regenerate")
+    def _regenerate(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        parent_id, query = self._chat.branch_point(args["message_id"])
+        self._submit(query, parent_id)
+
+    @_command("edit")
+    def _edit(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        parent_id, _ = self._chat.branch_point(args["message_id"])
+        self._submit(args["text"], parent_id)
+
+    @_command("select")
+    def _select(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        self._chat.select(args["message_id"])
+        self._settle()
+
+    @_command("new_conversation")
+    def _new(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, None))
+
+    @_command("open_conversation")
+    def _open(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, args["id"]))
+
+    @_command("pick_demo")
+    def _demo_app(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        runtime.submit(self._pick_demo(args["slug"]))
+
+    @_command("set_inputs")
+    def _set_inputs(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        self._chat.inputs = _coerce_inputs(args["inputs"], self.header.get("variables") or [])
+        self.header = {**self.header, "inputs": dict(self._chat.inputs)}
+
+    @_command("attach")
+    def _attach_file(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        if len(buffers) != 1:
+            raise ValueError("attach carries the file as exactly one binary buffer")
+        runtime.submit(self._attach_from_browser(bytes(buffers[0]), args["filename"] or "file",
+                                                 args["mime_type"] or None))
+
+    @_command("detach")
+    def _detach(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        self._file = None
+        self.attachment = {}
+
+    @_command("load_older")
+    def _load_older(self, args: dict[str, Any], buffers: list[bytes]) -> None:
+        self._window = min(self._window + WINDOW, WINDOW_MAX)
+        self._settle()
+
+    @_command("answer")
+    def _answer(self, args: dict[str, Any], buffers: list[bytes]) -> dict[str, Any]:
+        message = self._chat.tree[args["message_id"]]
+        message.refresh_from_reply()
+        return {"message_id": message.id, "answer": message.answer or ""}
+
+    @_command("detail")
+    def _detail(self, args: dict[str, Any], buffers: list[bytes]) -> Any:
+        reply = self._chat.tree[args["message_id"]].reply
+        if reply is None:
+            raise KeyError(f"message {args['message_id']!r} was not streamed in this session")
+        return node_detail(reply, args["key"])
+
+    @_command("events")
+    def _events(self, args: dict[str, Any], buffers: list[bytes]) -> Any:
+        return events_page(self._chat.replies, message_id=args["message_id"],
+                           event_filter=args["event_filter"], search=args["search"],
+                           offset=args["offset"], limit=args["limit"] or EVENTS_PAGE)
 
     async def _attach_from_browser(self, data: bytes, filename: str, mime_type: str | None) -> None:
         try:
             await self._attach(data, filename, mime_type)
         except AtomemoError as exc:
             self.notice = {**(error_view(exc) or {}), "draft": ""}
+
+
+missing = set(COMMANDS) - set(_HANDLERS)
+if missing:  # pragma: no cover - a declared command without a handler is a bug at import
+    raise RuntimeError(f"commands without a handler: {sorted(missing)}")
 
 
 def _coerce_inputs(raw: Any, variables: list[dict[str, Any]]) -> dict[str, Any]:

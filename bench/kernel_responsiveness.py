@@ -22,7 +22,7 @@ server = LocalServer(chunk_size=4, chunk_delay=0.001, node_delay=0).start()
 app = server.app("echo")
 widget = ChatWidget(app["app_id"], app["trigger_id"], "bench", api_key=server.api_key, base_url=server.base_url,
                     inputs={"repeat": 400})
-widget._booted.result(30)
+widget.booted.result(30)
 """
 START = "reply = widget.ask('streaming while you work. ')"
 

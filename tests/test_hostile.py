@@ -579,3 +579,76 @@ def test_reply_text_read_from_another_thread_while_chunks_arrive():
     expected = "".join(f"{i}," for i in range(20_000))
     assert reply.text == expected
     assert all(expected.startswith(text) for text in seen[-50:])
+
+
+# -- widget 15: widget state is bounded; the transcript is a window --------------------------
+
+def _widget(server: LocalServer, slug: str = "echo", **kwargs) -> an.ChatWidget:
+    app = server.app(slug)
+    widget = an.ChatWidget(app["app_id"], app["trigger_id"], "bounded", api_key=server.api_key,
+                           base_url=server.base_url, **kwargs)
+    widget.send = lambda *a, **k: None  # type: ignore[method-assign]
+    widget.booted.result(10)
+    return widget
+
+
+def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(server):
+    from atomemo_notebook import _runtime as runtime
+    from atomemo_notebook._events import event_from_wire
+    from atomemo_notebook._view_state import ANSWER_CAP
+
+    widget = _widget(server)
+    big = "0123456789" * 1_000_000
+
+    async def stream_big() -> None:
+        chat = widget.conversation
+        reply = chat._start("big", None)
+        chat._apply(reply, event_from_wire("message_created", {"message_id": "m-big", "conversation_id": "c-big"}),
+                    None, None)
+        for start in range(0, len(big), 1 << 20):
+            chat._apply(reply, event_from_wire("chat_message", {"text": big[start:start + (1 << 20)]}), None, None)
+        chat._apply(reply, event_from_wire("execution_finished", {"resource": {"id": "x", "status": "succeeded"}}),
+                    None, None)
+        chat._finish(reply)
+        await widget._pump.done
+        widget._settle()
+
+    runtime.submit(stream_big()).result(60)
+    (turn,) = widget.transcript["turns"]
+    assert turn["answer_chars"] == len(big) and len(turn["answer"]) == ANSWER_CAP
+    from atomemo_notebook._protocol import TRAITS
+
+    state = json.dumps({name: getattr(widget, name) for name in TRAITS})  # what a saved notebook keeps
+    assert len(state) < 16_000
+    replies = []
+    widget.send = lambda content, buffers=None: replies.append(content)  # type: ignore[method-assign]
+    widget._on_custom(widget, {"type": "command", "id": 1, "name": "answer", "args": {"message_id": "m-big"}}, [])
+    assert replies[-1]["ok"] and replies[-1]["result"]["answer"] == big
+    widget.close()
+
+
+def test_the_transcript_is_a_window_that_grows_on_request(server):
+    widget = _widget(server)
+    for i in range(25):
+        widget.ask(f"turn {i}")
+        widget.wait()
+    transcript = widget.transcript
+    assert len(transcript["turns"]) == 20 and transcript["older"] == 5
+    assert transcript["turns"][-1]["query"] == "turn 24" and transcript["turns"][0]["query"] == "turn 5"
+    widget._on_custom(widget, {"type": "command", "id": 1, "name": "load_older", "args": {}}, [])
+    assert len(widget.transcript["turns"]) == 25 and widget.transcript["older"] == 0
+    assert set(widget.timelines) == {t["id"] for t in widget.transcript["turns"]}
+    widget.close()
+
+
+def test_path_tail_reads_o_window_of_a_deep_conversation():
+    tree = MessageTree()
+    for message in _linear(100_000):
+        tree.add_server(message)
+    tail, total = tree.path_tail("m99999", 20)
+    assert [m.id for m in tail] == [f"m{i}" for i in range(99_980, 100_000)] and total == 100_000
+    from atomemo_notebook._view_state import transcript_view
+
+    view = transcript_view(tree, "m99999", 20)
+    assert view["older"] == 99_980 and len(view["turns"]) == 20
+    assert view["turns"][-1]["siblings"] == {"index": 0, "count": 1, "prev": None, "next": None}

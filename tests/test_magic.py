@@ -34,11 +34,11 @@ def test_widget_frontend_gets_a_compact_view(shell, monkeypatch):
     (view,) = shown
     view.wait()
     assert view.compact and view.focus_id
-    assert [m["answer"] for m in view.messages if m["id"] == view.focus_id] == ["in a widget"]
+    assert [m["answer"] for m in view.transcript["turns"] if m["id"] == view.focus_id] == ["in a widget"]
     shell.run_cell_magic("atomemo", "", "second cell")
     second = shown[-1]
     second.wait()
-    focused = next(m for m in second.messages if m["id"] == second.focus_id)
+    focused = next(m for m in second.transcript["turns"] if m["id"] == second.focus_id)
     assert focused["parent_id"] == view.focus_id and view.focus_id != second.focus_id
 
 

@@ -31,12 +31,27 @@ def make(server: LocalServer, slug: str = "support", **kwargs: Any) -> tuple[Cha
                         base_url=server.base_url, **kwargs)
     recorder = Recorder()
     widget.send = recorder  # type: ignore[method-assign]
-    widget._booted.result(10)
+    widget.booted.result(10)
     return widget, recorder
 
 
-def browser(widget: ChatWidget, **msg: Any) -> None:
-    widget._on_custom(widget, msg, [])
+_ids = iter(range(1, 1_000_000))
+
+
+def browser(widget: ChatWidget, name: str, buffers: list[bytes] | None = None, **args: Any) -> int:
+    """Send a command as the front end does; returns its request id."""
+    request = next(_ids)
+    widget._on_custom(widget, {"type": "command", "id": request, "name": name, "args": args}, buffers or [])
+    return request
+
+
+def turns(widget: ChatWidget) -> list[dict[str, Any]]:
+    return widget.transcript["turns"]
+
+
+def reply_to(rec: Recorder, request: int) -> dict[str, Any]:
+    (reply,) = [m for m in rec.of("reply") if m["id"] == request]
+    return reply
 
 
 def test_ask_streams_then_settles_into_traits(server):
@@ -46,9 +61,9 @@ def test_ask_streams_then_settles_into_traits(server):
     assert reply.status == "succeeded"
     assert widget.header["app_name"] == "Support Assistant" and widget.header["app_version"] == "v1.0"
     assert widget.header["offline"] is False
-    (message,) = widget.messages
+    (message,) = turns(widget)
     assert message["answer"] == reply.text and message["status"] == "succeeded"
-    assert widget.leaf_id == message["id"] and widget.live == {}
+    assert widget.transcript["leaf_id"] == message["id"] and widget.live == {}
     timeline = widget.timelines[message["id"]]
     assert [n["name"] for n in timeline["nodes"]] == ["Chat Trigger", "Search help center", "Draft answer", "Reply"]
     live = rec.of("live")
@@ -72,31 +87,51 @@ def test_deltas_are_coalesced_to_about_30_per_second(echo):
         assert "".join(m.get("append", "") for m in live) == "0123456789" * 40
 
 
-def test_browser_intents_send_stop_regenerate_select_edit(server):
+def test_browser_commands_send_regenerate_select_edit_events(server):
     widget, rec = make(server)
-    browser(widget, type="send", text="first")
+    browser(widget, "send", text="first")
     widget.wait()
-    browser(widget, type="send", text="second")
+    browser(widget, "send", text="second")
     widget.wait()
-    first, second = widget.messages
+    first, second = turns(widget)
     assert second["parent_id"] == first["id"]
-    browser(widget, type="regenerate", message_id=second["id"])
+    assert second["siblings"] == {"index": 0, "count": 1, "prev": None, "next": None}
+    browser(widget, "regenerate", message_id=second["id"])
     widget.wait()
-    regen = widget.messages[-1]
+    regen = turns(widget)[-1]
     assert regen["parent_id"] == first["id"] and regen["query"] == "second"
-    assert widget.leaf_id == regen["id"]
-    browser(widget, type="select", message_id=second["id"])
-    assert widget.leaf_id == second["id"]
-    browser(widget, type="send", text="third")
+    assert regen["siblings"] == {"index": 1, "count": 2, "prev": second["id"], "next": None}
+    assert widget.transcript["leaf_id"] == regen["id"]
+    browser(widget, "select", message_id=second["id"])
+    assert widget.transcript["leaf_id"] == second["id"] and turns(widget)[-1]["id"] == second["id"]
+    browser(widget, "send", text="third")
     widget.wait()
-    assert widget.messages[-1]["parent_id"] == second["id"]
-    browser(widget, type="edit", message_id=first["id"], text="first, edited")
+    assert turns(widget)[-1]["parent_id"] == second["id"]
+    browser(widget, "edit", message_id=first["id"], text="first, edited")
     widget.wait()
-    assert widget.messages[-1]["parent_id"] is None and widget.messages[-1]["query"] == "first, edited"
-    browser(widget, type="events", req=7, event_filter="node_started")
-    (page,) = rec.of("events")
-    assert page["req"] == 7 and page["rows"] and {r["event"] for r in page["rows"]} == {"node_started"}
-    assert "chat_message" in page["types"]
+    assert [t["query"] for t in turns(widget)] == ["first, edited"]
+    assert turns(widget)[0]["siblings"]["count"] == 2
+    request = browser(widget, "events", message_id=None, event_filter="node_started", search=None,
+                      offset=0, limit=50)
+    page = reply_to(rec, request)["result"]
+    assert page["rows"] and {r["event"] for r in page["rows"]} == {"node_started"}
+    assert "chat_message" in page["types"] and len(page["messages"]) == 5
+    request = browser(widget, "events", message_id=None, event_filter=None, search="first, edited",
+                      offset=-10, limit=10)
+    found = reply_to(rec, request)["result"]
+    assert found["total"] >= 1 and all("first, edited" in r["data"] for r in found["rows"])
+
+
+def test_a_bad_command_is_answered_with_an_error_not_raised(server):
+    widget, rec = make(server)
+    for name, args in [("nope", {}), ("send", {}), ("send", {"text": 3}), ("select", {"message_id": "missing"}),
+                       ("events", {"offset": "x"})]:
+        request = browser(widget, name, **args)
+        reply = reply_to(rec, request)
+        assert reply["ok"] is False and reply["error"]["message"], (name, args)
+    widget._on_custom(widget, {"type": "command"}, [])  # no id, no name: still answered
+    widget._on_custom(widget, ["not", "a", "dict"], [])  # ignored
+    assert rec.of("reply")[-1]["ok"] is False
 
 
 def test_stop_from_the_browser_keeps_the_partial_answer():
@@ -105,11 +140,13 @@ def test_stop_from_the_browser_keeps_the_partial_answer():
         reply = widget.ask("x" * 400)
         while reply.chunks < 5:
             time.sleep(0.01)
-        browser(widget, type="stop")
+        browser(widget, "stop")
         widget.wait(5)
         assert reply.status == "stopped" and 0 < len(reply.text) < 400
-        (message,) = widget.messages
+        (message,) = turns(widget)
         assert message["status"] == "stopped" and message["answer"] == reply.text
+        (record,) = widget.history_records()
+        assert record["status"] == "stopped"  # one vocabulary: not "failed" in the records
 
 
 def test_hello_mid_stream_recovers_the_live_state():
@@ -119,8 +156,8 @@ def test_hello_mid_stream_recovers_the_live_state():
         while reply.chunks < 10:
             time.sleep(0.01)
         time.sleep(0.1)
-        browser(widget, type="hello")
-        (snapshot,) = rec.of("live_snapshot")
+        request = browser(widget, "hello")
+        snapshot = reply_to(rec, request)["result"]
         assert snapshot["key"] == widget.live["key"] and snapshot["text"].startswith("yyyy")
         assert snapshot["timeline"]["nodes"]
         widget.stop()
@@ -129,28 +166,28 @@ def test_hello_mid_stream_recovers_the_live_state():
 
 def test_errors_are_shown_with_their_code_and_the_draft_kept(server):
     widget, _ = make(server, "echo", inputs={"nope": 1})
-    browser(widget, type="send", text="my unsent words")
+    browser(widget, "send", text="my unsent words")
     widget.wait()
     assert widget.notice["code"] == "TRIGGER_INPUTS_ERROR"
     assert widget.notice["draft"] == "my unsent words"
-    browser(widget, type="set_inputs", inputs={"tone": "calm", "repeat": "2"})
+    browser(widget, "set_inputs", inputs={"tone": "calm", "repeat": "2"})
     assert widget.conversation.inputs == {"tone": "calm", "repeat": 2}
-    browser(widget, type="send", text="ok")
+    browser(widget, "send", text="ok")
     widget.wait()
-    assert widget.notice == {} and widget.messages[-1]["answer"] == "okok"
+    assert widget.notice == {} and turns(widget)[-1]["answer"] == "okok"
 
 
 def test_attach_uploads_in_python_and_sends_a_file_message(server):
     widget, _ = make(server, "echo")
-    browser(widget, type="attach", filename="notes.txt", mime_type="text/plain", data="aGVsbG8=")
+    browser(widget, "attach", buffers=[b"hello"], filename="notes.txt", mime_type="text/plain")
     deadline = time.monotonic() + 10
     while not widget.attachment and time.monotonic() < deadline:
         time.sleep(0.01)
     assert widget.attachment == {"filename": "notes.txt", "size": 5, "mime_type": "text/plain"}
-    browser(widget, type="send", text="")
+    browser(widget, "send", text="")
     widget.wait()
     assert widget.attachment == {}
-    (message,) = widget.messages
+    (message,) = turns(widget)
     assert message["file"]["filename"] == "notes.txt" and message["answer"] == "[file: notes.txt]"
 
 
@@ -160,21 +197,21 @@ def test_new_and_reopened_conversations(server):
     widget.wait()
     old = widget.header["conversation_id"]
     assert widget.conversations[0]["id"] == old
-    browser(widget, type="new_conversation")
+    browser(widget, "new_conversation")
     deadline = time.monotonic() + 5
-    while widget.messages and time.monotonic() < deadline:
+    while turns(widget) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert widget.messages == [] and widget.header["conversation_id"] is None
+    assert turns(widget) == [] and widget.header["conversation_id"] is None
     widget.open_conversation(old)
-    assert [m["query"] for m in widget.messages] == ["remember this"]
+    assert [m["query"] for m in turns(widget)] == ["remember this"]
 
 
 def test_the_key_is_in_no_trait_message_or_repr(server):
     widget, rec = make(server)
     widget.ask("secret check")
     widget.wait()
-    browser(widget, type="hello")
-    browser(widget, type="events", req=1)
+    browser(widget, "hello")
+    browser(widget, "events", message_id=None, event_filter=None, search=None, offset=0, limit=10)
     state = json.dumps(widget.get_state(), default=str)
     assert server.api_key not in state
     assert server.api_key not in json.dumps([m for _, m in rec.sent])
@@ -186,10 +223,10 @@ def test_offline_default_needs_no_key(monkeypatch):
     monkeypatch.delenv("ATOMEMO_API_KEY", raising=False)
     widget = ChatWidget()
     widget.send = Recorder()  # type: ignore[method-assign]
-    widget._booted.result(10)
+    widget.booted.result(10)
     assert widget.header["offline"] is True
     assert {a["slug"] for a in widget.header["demo_apps"]} == {"support", "agent", "flaky", "echo"}
-    browser(widget, type="pick_demo", slug="agent")
+    browser(widget, "pick_demo", slug="agent")
     deadline = time.monotonic() + 10
     while widget.header.get("app_name") != "Order Agent" and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -240,14 +277,14 @@ def test_a_replaced_answer_is_sent_as_a_reset(server):
         stored = Message(id="m", status="succeeded", answer="the stored answer")
         reply.apply(StreamRecovered(StreamRecovered.NAME, {"message": stored.to_wire()}))
         reply.close()
-        await widget._pump.task
+        await widget._pump.done
 
     runtime.submit(recover()).result(10)
     live = rec.of("live")
     assert live[0]["append"] == "partial, then diverged"
     resets = [m for m in live if "reset" in m]
     assert len(resets) == 1 and resets[0]["reset"] == "the stored answer"
-    assert live[-1]["status"] == "recovered"
+    assert live[-1]["status"] == "succeeded"  # the stored message's status: one vocabulary
 
 
 def test_an_unreachable_api_is_a_clear_error_not_a_hang():

@@ -1,45 +1,94 @@
-// The raw event inspector: asks Python for a page of events (request/response over custom
-// messages, quak-style), filterable by type; rows are text only.
+// The raw event inspector: pages of events asked of the kernel by command, filterable by
+// type and message, searchable, newest page first; rows are text only.
+import type { CommandClient } from "./commands";
 import { formatMs, h } from "./dom";
-import type { EventsPage } from "./types";
+import type { EventsPage } from "./protocol";
+
+export const PAGE = 200;
 
 export class Inspector {
   readonly el: HTMLElement;
-  private select: HTMLSelectElement;
+  private types: HTMLSelectElement;
+  private messages: HTMLSelectElement;
+  private search: HTMLInputElement;
   private table: HTMLElement;
   private counter: HTMLElement;
-  private req = 0;
-  private filter = "";
+  private older: HTMLButtonElement;
+  private newer: HTMLButtonElement;
+  private offset = -PAGE; // negative: counted back from the newest
+  private asked = 0;
+  private page: EventsPage | null = null;
 
-  constructor(private send: (msg: Record<string, unknown>) => void) {
-    this.select = h("select", { class: "am-select", title: "Filter by event type" });
-    this.select.append(h("option", { text: "all events", attrs: { value: "" } }));
-    this.select.addEventListener("change", () => { this.filter = this.select.value; this.refresh(); });
+  constructor(private commands: CommandClient) {
+    this.types = h("select", { class: "am-select am-event-type", title: "Filter by event type" });
+    this.types.append(h("option", { text: "all events", attrs: { value: "" } }));
+    this.messages = h("select", { class: "am-select am-event-message", title: "Only one message's events" });
+    this.messages.append(h("option", { text: "all messages", attrs: { value: "" } }));
+    this.search = h("input", { class: "am-field am-event-search", attrs: { type: "search", placeholder: "Search…" } });
+    for (const control of [this.types, this.messages]) control.addEventListener("change", () => this.first());
+    let typing: number | undefined;
+    this.search.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => this.first(), 250) as unknown as number;
+    });
+    this.older = h("button", { class: "am-btn am-older", text: "‹ Older", title: "Older events" });
+    this.newer = h("button", { class: "am-btn am-newer", text: "Newer ›", title: "Newer events" });
+    this.older.addEventListener("click", () => this.turn(-1));
+    this.newer.addEventListener("click", () => this.turn(1));
     const refresh = h("button", { class: "am-btn", text: "Refresh" });
-    refresh.addEventListener("click", () => this.refresh());
-    this.counter = h("span", { class: "am-muted" });
+    refresh.addEventListener("click", () => void this.refresh());
+    this.counter = h("span", { class: "am-muted am-event-count" });
     this.table = h("div", { class: "am-events" });
-    this.el = h("div", { class: "am-inspector" }, h("div", { class: "am-toolbar" }, this.select, refresh, this.counter),
+    this.el = h("div", { class: "am-inspector" },
+      h("div", { class: "am-toolbar" }, this.types, this.messages, this.search),
+      h("div", { class: "am-toolbar" }, this.older, this.newer, refresh, this.counter),
       this.table);
   }
 
-  refresh(): void {
-    this.req += 1;
-    this.send({ type: "events", req: this.req, event_filter: this.filter || null, message_id: null });
+  /** Show the newest page with the current filters. */
+  first(): void {
+    this.offset = -PAGE;
+    void this.refresh();
   }
 
-  receive(page: EventsPage): void {
-    if (page.req !== this.req) return; // an older answer
-    const current = this.select.value;
-    this.select.replaceChildren(h("option", { text: "all events", attrs: { value: "" } }),
-      ...page.types.map((t) => h("option", { text: t, attrs: { value: t } })));
-    this.select.value = page.types.includes(current) ? current : "";
-    this.counter.textContent = `${page.rows.length} of ${page.total}`;
+  private turn(direction: -1 | 1): void {
+    if (!this.page) return;
+    this.offset = Math.max(0, this.page.offset + direction * PAGE);
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    const asked = ++this.asked;
+    let page: EventsPage;
+    try {
+      page = await this.commands.call("events", {
+        message_id: this.messages.value || null, event_filter: this.types.value || null,
+        search: this.search.value.trim() || null, offset: this.offset, limit: PAGE,
+      });
+    } catch {
+      return; // the kernel is gone: the chat says so
+    }
+    if (asked !== this.asked) return; // an older answer
+    this.page = page;
+    refill(this.types, "all events", page.types);
+    refill(this.messages, "all messages", page.messages, (id, i) => `#${i + 1} ${id.slice(0, 8)}`);
+    const last = Math.min(page.offset + page.rows.length, page.total);
+    this.counter.textContent = page.total ? `${page.offset + 1}–${last} of ${page.total}` : "no events";
+    this.older.disabled = page.offset <= 0;
+    this.newer.disabled = last >= page.total;
     this.table.replaceChildren(...page.rows.map((row) =>
       h("div", { class: "am-event" },
         h("span", { class: "am-event-at", text: `+${formatMs(row.offset_ms)}` }),
-        h("span", { class: `am-event-name am-ev-${row.event}`, text: row.event }),
+        h("span", { class: `am-event-name am-ev-${row.event.replace(/[^\w-]/g, "")}`, text: row.event }),
         h("code", { class: "am-event-data", text: row.data.length > 400 ? `${row.data.slice(0, 400)}…` : row.data }),
       )));
   }
+}
+
+function refill(select: HTMLSelectElement, all: string, values: string[],
+  label: (value: string, index: number) => string = (v) => v): void {
+  const current = select.value;
+  select.replaceChildren(h("option", { text: all, attrs: { value: "" } }),
+    ...values.map((v, i) => h("option", { text: label(v, i), attrs: { value: v } })));
+  select.value = values.includes(current) ? current : "";
 }

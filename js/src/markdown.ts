@@ -1,9 +1,30 @@
-// Markdown rendering, incremental: an answer is cut into blocks at blank lines outside code
-// fences; a finished block is parsed and sanitized once, only the growing tail again.
-// (Constructs that span blank lines, like loose lists, render per block: a visual nuance only.)
+// Markdown rendering, incremental and bounded: an answer is cut into blocks at blank lines
+// outside code fences, and also wherever a block would grow past MAX_BLOCK characters (a
+// long list between items, a huge table between rows with its header repeated, a huge code
+// block by closing and reopening its fence). A finished block is parsed and sanitized once;
+// only the tail, never longer than a block, is redrawn per frame. So no update costs more
+// than one small parse, whatever the answer's shape. (A construct cut this way renders as
+// consecutive pieces: a visual nuance only.)
+import hljs from "highlight.js/lib/core";
+import bash from "highlight.js/lib/languages/bash";
+import javascript from "highlight.js/lib/languages/javascript";
+import json from "highlight.js/lib/languages/json";
+import markdownLang from "highlight.js/lib/languages/markdown";
+import python from "highlight.js/lib/languages/python";
+import sql from "highlight.js/lib/languages/sql";
+import typescript from "highlight.js/lib/languages/typescript";
+import xml from "highlight.js/lib/languages/xml";
+import yaml from "highlight.js/lib/languages/yaml";
 import { Marked } from "marked";
 
 import { sanitize } from "./sanitize";
+
+for (const [name, language] of Object.entries({ bash, javascript, json, markdown: markdownLang, python, sql,
+  typescript, xml, yaml })) hljs.registerLanguage(name, language);
+
+export const MAX_BLOCK = 6_000; // characters of one parsed block
+const MAX_HIGHLIGHT = 20_000; // characters of one code block worth colouring
+const DEEP = /^(?:\s*>){24}|^ {96}/m; // nesting so deep that it is shown as text, not parsed
 
 const escapeHtml = (text: string) =>
   text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -15,14 +36,30 @@ const marked = new Marked({
   renderer: { html: (token) => escapeHtml(token.text) },
 });
 
-/** One markdown text -> sanitized DOM, with a copy button on every code block. */
-export function renderMarkdown(text: string): DocumentFragment {
-  const fragment = sanitize(marked.parse(text) as string);
-  for (const pre of Array.from(fragment.querySelectorAll("pre"))) decorateCode(pre);
+function toHtml(text: string): string {
+  if (DEEP.test(text)) return `<pre class="am-plain">${escapeHtml(text)}</pre>`;
+  try {
+    return marked.parse(text) as string;
+  } catch {
+    return `<pre class="am-plain">${escapeHtml(text)}</pre>`; // the parser gave up: never a broken view
+  }
+}
+
+/** One markdown text -> sanitized DOM; code blocks get a copy button (and colours when `highlight`). */
+export function renderMarkdown(text: string, highlight = true): DocumentFragment {
+  const fragment = sanitize(toHtml(text));
+  for (const pre of Array.from(fragment.querySelectorAll("pre:not(.am-plain)"))) decorateCode(pre as HTMLPreElement, highlight);
   return fragment;
 }
 
-function decorateCode(pre: HTMLPreElement): void {
+function decorateCode(pre: HTMLPreElement, highlight: boolean): void {
+  const code = pre.querySelector("code");
+  const language = /(?:^|\s)language-([\w+#-]+)/.exec(code?.className ?? "")?.[1]?.toLowerCase();
+  if (highlight && code && language && hljs.getLanguage(language) && (code.textContent ?? "").length <= MAX_HIGHLIGHT) {
+    // highlight.js escapes the text it is given and adds only <span class="hljs-…">.
+    code.innerHTML = hljs.highlight(code.textContent ?? "", { language, ignoreIllegals: true }).value;
+    code.classList.add("hljs");
+  }
   const wrap = document.createElement("div");
   wrap.className = "am-code";
   const button = document.createElement("button");
@@ -30,64 +67,107 @@ function decorateCode(pre: HTMLPreElement): void {
   button.className = "am-copy";
   button.textContent = "Copy";
   button.title = "Copy code";
-  button.addEventListener("click", () => {
-    const code = pre.textContent ?? "";
-    void navigator.clipboard?.writeText(code).then(
-      () => { button.textContent = "Copied"; setTimeout(() => (button.textContent = "Copy"), 1200); },
-      () => { button.textContent = "Copy failed"; },
-    );
-  });
+  button.addEventListener("click", () => copyText(pre.textContent ?? "", button));
   pre.replaceWith(wrap);
   wrap.append(button, pre);
 }
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+/** Copy to the clipboard and say so on the button. */
+export function copyText(text: string, button: HTMLButtonElement): void {
+  const label = button.textContent;
+  void navigator.clipboard?.writeText(text).then(
+    () => { button.textContent = "Copied"; setTimeout(() => (button.textContent = label), 1200); },
+    () => { button.textContent = "Copy failed"; },
+  );
+}
 
-/** Where finished blocks end: call `feed` with new text, read `committed` (an index). */
+const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+const TABLE_DELIMITER = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
+const ITEM = /^\s{0,12}(?:[-*+]|\d{1,9}[.)])\s/;
+
+/** Where finished blocks end: call `feed` with new text, read the blocks it returns. */
 export class BlockSplitter {
   text = "";
   committed = 0; // text[0:committed] is made of finished blocks
   private scanned = 0; // start of the first line not yet looked at
-  private fence: string | null = null;
+  private fenceLine: string | null = null; // the open code fence's first line (info string kept)
+  private fenceMarker = "";
+  private tableHead: string | null = null; // header + delimiter rows of the open table
+  private carry = ""; // what the next block must start with (a reopened fence, a table header)
 
   feed(delta: string): string[] {
     this.text += delta;
     const blocks: string[] = [];
     let newline = this.text.indexOf("\n", this.scanned);
     while (newline !== -1) {
-      const line = this.text.slice(this.scanned, newline);
+      const lineStart = this.scanned;
+      const line = this.text.slice(lineStart, newline);
       this.scanned = newline + 1;
       const fence = FENCE.exec(line);
       if (fence) {
-        const marker = fence[1];
-        if (this.fence === null) this.fence = marker;
-        else if (marker[0] === this.fence[0] && marker.length >= this.fence.length && !fence[2].trim()) {
-          this.fence = null;
+        if (this.fenceLine === null) {
+          this.fenceLine = line.trim();
+          this.fenceMarker = fence[1];
+        } else if (fence[1][0] === this.fenceMarker[0] && fence[1].length >= this.fenceMarker.length
+          && !fence[2].trim()) {
+          this.fenceLine = null;
         }
-      } else if (this.fence === null && line.trim() === "") {
-        const block = this.text.slice(this.committed, this.scanned);
-        if (block.trim()) blocks.push(block);
-        this.committed = this.scanned;
+      } else if (this.fenceLine === null && line.trim() === "") {
+        this.commit(blocks, this.scanned, "");
+        this.tableHead = null;
+        newline = this.text.indexOf("\n", this.scanned);
+        continue;
+      } else if (this.fenceLine === null && line.includes("-") && TABLE_DELIMITER.test(line)) {
+        const previous = this.text.lastIndexOf("\n", lineStart - 2);
+        this.tableHead = this.text.slice(previous + 1, this.scanned);
       }
+      if (this.scanned - this.committed + this.carry.length > MAX_BLOCK) this.cutLongBlock(blocks);
       newline = this.text.indexOf("\n", this.scanned);
     }
     return blocks;
   }
 
+  /** Cut a block that grew too long at the line just scanned, keeping the next piece well formed. */
+  private cutLongBlock(blocks: string[]): void {
+    const next = this.text.indexOf("\n", this.scanned);
+    const upcoming = next === -1 ? null : this.text.slice(this.scanned, next);
+    if (this.fenceLine !== null) {
+      this.commit(blocks, this.scanned, this.fenceLine + "\n", this.fenceMarker + "\n");
+    } else if (this.tableHead !== null) {
+      this.commit(blocks, this.scanned, this.tableHead);
+    } else if (upcoming === null || ITEM.test(upcoming) || this.scanned - this.committed > 2 * MAX_BLOCK) {
+      // Between list items (or anywhere, past twice the size): the next piece starts afresh.
+      this.commit(blocks, this.scanned, "");
+    }
+  }
+
+  private commit(blocks: string[], end: number, carryNext: string, close = ""): void {
+    const block = this.carry + this.text.slice(this.committed, end) + close;
+    if (block.trim()) blocks.push(block);
+    this.committed = end;
+    this.carry = carryNext;
+  }
+
   get tail(): string {
-    return this.text.slice(this.committed);
+    return this.carry + this.text.slice(this.committed);
   }
 }
 
-/** A streaming answer inside `el`: append text; finished blocks stay, the tail is redrawn. */
+const FRAME_BUDGET = 3 * MAX_BLOCK; // characters of new text taken in per animation frame
+
+/** A streaming answer inside `el`: append text; finished blocks stay, the tail is redrawn.
+ * Text is taken in at most FRAME_BUDGET characters per frame, so a huge delta (a reset to a
+ * long stored answer) is spread over frames instead of freezing the page. */
 export class IncrementalMarkdown {
   readonly el: HTMLElement;
   private splitter = new BlockSplitter();
   private tailEl: HTMLElement;
+  private pending = "";
   private tailDirty = false;
+  private ended = false; // no more text will come: the tail is drawn as a finished block
   private frame: number | null = null;
   blocksParsed = 0; // finished blocks parsed so far (each once)
-  parses = 0; // parser runs for finished blocks (several blocks may share one)
+  parses = 0; // parser runs for finished blocks (several small blocks may share one)
   tailRenders = 0;
 
   constructor(el: HTMLElement, private schedule: (fn: () => void) => number = requestFrame) {
@@ -98,43 +178,96 @@ export class IncrementalMarkdown {
   }
 
   get text(): string {
-    return this.splitter.text;
+    return this.splitter.text + this.pending;
+  }
+
+  /** True while text is waiting to be drawn. */
+  get busy(): boolean {
+    return this.pending.length > 0 || this.tailDirty;
   }
 
   append(delta: string): void {
     if (!delta) return;
-    const finished = this.splitter.feed(delta);
-    if (finished.length) {
-      // The blocks finished by this append are parsed together, once: fewer parser and
-      // sanitizer runs, and never again afterwards.
-      const div = document.createElement("div");
-      div.className = "am-block";
-      div.append(renderMarkdown(finished.join("")));
-      this.el.insertBefore(div, this.tailEl);
-      this.blocksParsed += finished.length;
-      this.parses += 1;
-    }
-    this.tailDirty = true;
-    if (this.frame === null) this.frame = this.schedule(() => this.flush());
+    this.pending += delta;
+    if (this.frame === null) this.frame = this.schedule(() => this.step());
   }
 
-  /** Draw the tail now (called once per animation frame while streaming). */
-  flush(): void {
+  private step(): void {
     this.frame = null;
+    this.take(FRAME_BUDGET);
+    if (this.pending && this.frame === null) this.frame = this.schedule(() => this.step());
+  }
+
+  /** Draw everything now (tests, and the end of a stream). */
+  flush(): void {
+    this.take(Infinity);
+  }
+
+  /** No more text will come: draw the tail as a finished block (code coloured) once caught up. */
+  end(): void {
+    this.ended = true;
+    this.tailDirty = true;
+    if (this.frame === null) this.frame = this.schedule(() => this.step());
+  }
+
+  private take(budget: number): void {
+    while (this.pending && budget > 0) {
+      const slice = this.pending.slice(0, Math.min(budget, this.pending.length));
+      this.pending = this.pending.slice(slice.length);
+      budget -= slice.length;
+      this.addBlocks(this.splitter.feed(slice));
+      this.tailDirty = true;
+    }
     if (!this.tailDirty) return;
     this.tailDirty = false;
-    this.tailEl.replaceChildren(renderMarkdown(this.splitter.tail));
+    this.tailEl.replaceChildren(renderMarkdown(this.splitter.tail, this.ended && !this.pending));
     this.tailRenders += 1;
+  }
+
+  private addBlocks(finished: string[]): void {
+    // Blocks finished together are parsed together while small; big ones one by one, so one
+    // parse never takes more than a block's worth.
+    let batch: string[] = [];
+    let size = 0;
+    const parse = () => {
+      if (!batch.length) return;
+      const div = document.createElement("div");
+      div.className = "am-block";
+      div.append(renderMarkdown(batch.join("")));
+      this.el.insertBefore(div, this.tailEl);
+      this.blocksParsed += batch.length;
+      this.parses += 1;
+      batch = [];
+      size = 0;
+    };
+    for (const block of finished) {
+      if (size + block.length > MAX_BLOCK) parse();
+      batch.push(block);
+      size += block.length;
+    }
+    parse();
   }
 
   reset(text: string): void {
     this.el.replaceChildren();
     this.splitter = new BlockSplitter();
+    this.pending = "";
+    this.ended = false;
     this.tailEl = document.createElement("div");
     this.tailEl.className = "am-tail";
     this.el.append(this.tailEl);
     this.append(text);
   }
+}
+
+/** A settled answer, drawn through the same bounded blocks, spread over frames if long. */
+export function renderAnswer(text: string, schedule?: (fn: () => void) => number): HTMLElement {
+  const el = document.createElement("div");
+  const md = new IncrementalMarkdown(el, schedule);
+  md.append(text);
+  md.end();
+  if (text.length <= FRAME_BUDGET) md.flush();
+  return el;
 }
 
 function requestFrame(fn: () => void): number {

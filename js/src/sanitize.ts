@@ -1,10 +1,12 @@
 // The one place HTML from an answer is made safe. Markdown is rendered by `marked` with raw
 // HTML escaped, then the HTML is sanitized by DOMPurify: no scripts or handlers, no ids or
-// names (no DOM clobbering), no data-* (no JupyterLab command linkers), http(s)/mailto links
+// names (no DOM clobbering), no data-* (no JupyterLab command linkers), no class but a code
+// block's `language-x`, http(s)/mailto links
 // only and opened with rel="noopener noreferrer", remote images held back until clicked.
 import DOMPurify from "dompurify";
 
 const SAFE_LINK = /^(https?:|mailto:)/i;
+const LANGUAGE = /^language-[\w+#-]{1,32}$/;
 const FORBID_TAGS = ["style", "form", "input", "button", "textarea", "select", "option", "iframe", "frame",
   "frameset", "object", "embed", "xmp", "noscript", "svg", "math", "template", "base", "link", "meta",
   "video", "audio", "source", "picture"];
@@ -14,6 +16,12 @@ let purifier: ReturnType<typeof DOMPurify> | null = null;
 function getPurifier(): ReturnType<typeof DOMPurify> {
   if (purifier) return purifier;
   const p = DOMPurify(window);
+  // A code block's language class survives (for colouring), and nothing else named class.
+  p.addHook("uponSanitizeAttribute", (node, data) => {
+    if (data.attrName === "class" && (node as Element).tagName === "CODE" && LANGUAGE.test(data.attrValue)) {
+      data.forceKeepAttr = true;
+    }
+  });
   p.addHook("afterSanitizeAttributes", (node) => {
     const el = node as Element;
     if (el.tagName === "A") {

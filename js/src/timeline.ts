@@ -1,9 +1,11 @@
 // The execution timeline: a Gantt row per node run, tool calls nested under their node,
 // a summary line, and a detail panel that shows outputs as text (never as HTML).
 import { formatMs, h } from "./dom";
-import type { NodeView, TimelineView, ToolView } from "./types";
+import type { DetailResult, NodeView, TimelineView, ToolView } from "./protocol";
 
-export type Detail = { title: string; sections: [string, string | null][] };
+export type Detail = DetailResult;
+/** What a click on a row asks for: the row's key, and the detail already at hand (cut). */
+export type Pick = (key: string, local: Detail) => void;
 
 function span(view: TimelineView): number {
   let end = view.total_ms ?? 0;
@@ -34,7 +36,7 @@ export function summaryText(view: TimelineView): string {
   return parts.join(" · ");
 }
 
-function nodeDetail(node: NodeView): Detail {
+export function nodeDetail(node: NodeView): Detail {
   return {
     title: `${node.name} (${node.type || "node"}) — ${node.status}`,
     sections: [
@@ -47,15 +49,15 @@ function nodeDetail(node: NodeView): Detail {
   };
 }
 
-function toolDetail(node: NodeView, tool: ToolView): Detail {
+export function toolDetail(node: NodeView, tool: ToolView): Detail {
   return {
     title: `${tool.name} (tool of ${node.name}) — ${tool.status}`,
     sections: [["args", tool.args], ["result", tool.result], ["anomaly", tool.anomaly]],
   };
 }
 
-/** One execution as a Gantt chart. `onPick` receives what a clicked row should show. */
-export function renderTimeline(view: TimelineView, onPick: (detail: Detail) => void): HTMLElement {
+/** One execution as a Gantt chart, loop children indented under their loop. */
+export function renderTimeline(view: TimelineView, onPick: Pick): HTMLElement {
   const total = span(view);
   const rows = h("div", { class: "am-gantt" });
   for (const node of view.nodes) {
@@ -69,7 +71,9 @@ export function renderTimeline(view: TimelineView, onPick: (detail: Detail) => v
       h("span", { class: "am-row-status", text: node.status }),
     );
     row.dataset.nodeId = node.node_id;
-    const pick = () => onPick(nodeDetail(node));
+    row.dataset.key = node.key;
+    row.style.setProperty("--am-depth", String(node.depth));
+    const pick = () => onPick(node.key, nodeDetail(node));
     row.addEventListener("click", pick);
     row.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
     rows.append(row);
@@ -82,7 +86,11 @@ export function renderTimeline(view: TimelineView, onPick: (detail: Detail) => v
         h("span", { class: "am-row-dur", text: formatMs(tool.duration_ms) }),
         h("span", { class: "am-row-status", text: tool.status }),
       );
-      toolRow.addEventListener("click", () => onPick(toolDetail(node, tool)));
+      toolRow.style.setProperty("--am-depth", String(node.depth));
+      toolRow.dataset.key = tool.key;
+      const pickTool = () => onPick(tool.key, toolDetail(node, tool));
+      toolRow.addEventListener("click", pickTool);
+      toolRow.addEventListener("keydown", (e) => { if (e.key === "Enter") pickTool(); });
       rows.append(toolRow);
     }
   }

@@ -1,27 +1,50 @@
-// ChatWidget's front end. It renders what the Python model says (traits + live messages)
-// and sends the user's intents back; it holds no protocol logic of its own.
+// ChatWidget's front end. It renders what the Python model says (traits + live messages),
+// asks the kernel for more by command (protocol.ts), and sends the user's intents back; it
+// holds no protocol logic of a chat system of its own.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
+import { CommandClient, CommandError } from "./commands";
 import { formatMs, h } from "./dom";
 import { Inspector } from "./inspector";
-import { IncrementalMarkdown, renderMarkdown } from "./markdown";
+import { copyText, IncrementalMarkdown, renderAnswer, renderMarkdown } from "./markdown";
+import { migrate } from "./migrate";
+import type { Capabilities, LiveMessage, LiveSnapshot, Model, TimelineView, TranscriptView, TurnView } from "./protocol";
 import { type Detail, renderDetail, renderTimeline } from "./timeline";
-import type { EventsPage, LiveMessage, LiveSnapshot, MessageView, Model, TimelineView } from "./types";
 
 const NARROW_PX = 720;
+const TICK_MS = 100; // the live turn's elapsed-time counter
+const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
+
+type Tab = "timeline" | "events";
+type Pane = "chat" | Tab;
+
+/** What a view leaves behind for the next view of the same model (a redisplay, an output
+ * re-rendered by its notebook): the typed draft and the answers it already holds. */
+type Memory = { draft: string; answers: Map<string, string> };
+const memories = new WeakMap<object, Memory>();
+
+function memoryOf(model: object): Memory {
+  let memory = memories.get(model);
+  if (!memory) memories.set(model, (memory = { draft: "", answers: new Map() }));
+  return memory;
+}
 
 class ChatView {
-  private root: HTMLElement;
+  private root = h("div", { class: "am-root", attrs: { "data-lm-suppress-shortcuts": "true", tabindex: "-1" } });
   private headerEl = h("div", { class: "am-header" });
+  private panes = h("div", { class: "am-panes" });
   private list = h("div", { class: "am-messages", attrs: { "aria-live": "polite" } });
   private noticeEl = h("div", { class: "am-notice-slot" });
+  private kernelEl = h("div", { class: "am-kernel-slot" });
   private input = h("textarea", {
     class: "am-input",
-    attrs: { rows: "2", placeholder: "Ask something… (Enter sends, Shift+Enter new line, Esc stops)" },
+    attrs: { rows: "2", placeholder: "Ask something… (Enter sends, Shift+Enter new line, Esc stops)",
+      "aria-label": "Your question" },
   });
-  private sendBtn = h("button", { class: "am-btn am-primary", text: "Send", title: "Send (Enter)" });
+  private sendBtn = h("button", { class: "am-btn am-primary am-send", text: "Send", title: "Send (Enter)" });
   private stopBtn = h("button", { class: "am-btn am-stop", text: "■ Stop", title: "Stop (Esc)" });
-  private attachBtn = h("button", { class: "am-btn", text: "📎", title: "Attach a file" });
+  private attachBtn = h("button", { class: "am-btn am-attach", text: "📎", title: "Attach a file",
+    attrs: { "aria-label": "Attach a file" } });
   private fileInput = h("input", { attrs: { type: "file" } });
   private chip = h("div", { class: "am-chip-slot" });
   private inputsToggle = h("button", { class: "am-btn", text: "⚙ Inputs", title: "Trigger inputs" });
@@ -30,49 +53,81 @@ class ChatView {
   private detailEl = h("div", { class: "am-detail-slot" });
   private side: HTMLElement;
   private inspector: Inspector;
-  private tabs: Record<"timeline" | "events", HTMLButtonElement>;
-  private tab: "timeline" | "events" = "timeline";
+  private tabs: Record<Tab, HTMLButtonElement>;
+  private paneTabs: Record<Pane, HTMLButtonElement>;
+  private tab: Tab = "timeline";
 
-  private answers = new Map<string, { answer: string; el: HTMLElement }>();
+  private commands: CommandClient;
+  private memory: Memory;
+  private answerEls = new Map<string, { chars: number; el: HTMLElement }>();
   private liveKey: string | null = null;
   private liveSeq = 0;
   private liveMd: IncrementalMarkdown | null = null;
   private liveEl: HTMLElement | null = null;
   private liveTimeline: TimelineView | null = null;
   private liveMessageId: string | null = null;
+  private liveStarted = 0;
+  private liveClock: HTMLElement | null = null;
+  private tick: number | null = null;
   private selected: string | null = null; // message whose execution is highlighted
   private editing: string | null = null;
+  private loadingOlder = false;
   private shownNotice = "";
   private observer: ResizeObserver | null = null;
   private pollTimer: number | null = null;
   private disposers: (() => void)[] = [];
+  private staticNote: string | null = null;
+  private staticTranscript: TranscriptView | null = null;
 
   constructor(private model: AnyModel<Model>, el: HTMLElement) {
-    this.inspector = new Inspector((msg) => this.model.send(msg));
+    this.commands = new CommandClient(model);
+    this.memory = memoryOf(model);
+    this.inspector = new Inspector(this.commands);
     this.tabs = {
       timeline: h("button", { class: "am-tab", text: "Timeline" }),
       events: h("button", { class: "am-tab", text: "Events" }),
     };
+    this.paneTabs = {
+      chat: h("button", { class: "am-tab am-pane-tab", text: "Chat" }),
+      timeline: h("button", { class: "am-tab am-pane-tab", text: "Timeline" }),
+      events: h("button", { class: "am-tab am-pane-tab", text: "Events" }),
+    };
     this.side = h("div", { class: "am-side" },
-      h("div", { class: "am-tabs" }, this.tabs.timeline, this.tabs.events),
+      h("div", { class: "am-tabs am-side-tabs", attrs: { role: "tablist" } }, this.tabs.timeline, this.tabs.events),
       h("div", { class: "am-tab-body" }, this.timelineEl, this.inspector.el), this.detailEl);
     this.fileInput.hidden = true;
     const composer = h("div", { class: "am-composer" },
       this.chip, this.inputsForm,
       h("div", { class: "am-composer-row" }, this.attachBtn, this.fileInput, this.input,
         h("div", { class: "am-composer-buttons" }, this.sendBtn, this.stopBtn, this.inputsToggle)));
-    this.root = h("div", { class: "am-root" }, this.headerEl,
-      h("div", { class: "am-main" }, h("div", { class: "am-chat" }, this.list, this.noticeEl, composer), this.side));
+    this.panes.append(this.paneTabs.chat, this.paneTabs.timeline, this.paneTabs.events);
+    this.root.append(this.headerEl, this.panes,
+      h("div", { class: "am-main" },
+        h("div", { class: "am-chat" }, this.list, this.kernelEl, this.noticeEl, composer), this.side));
     el.append(this.root);
+    const migrated = migrate(model);
+    if (migrated) {
+      // A state saved by another protocol version: shown as saved, read-only, with a note.
+      this.staticNote = migrated.note;
+      this.staticTranscript = migrated.transcript;
+      this.root.classList.add("am-static");
+      this.renderAll();
+      return;
+    }
+    this.input.value = this.memory.draft;
     this.wire();
     this.renderAll();
-    this.model.send({ type: "hello" }); // recover a reply that is streaming right now
+    void this.commands.call("hello", {}).then((snapshot) => { if (snapshot) this.onLive(snapshot); },
+      () => undefined);
   }
 
   dispose(): void {
+    this.memory.draft = this.input.value;
     for (const off of this.disposers) off();
     this.observer?.disconnect();
+    this.commands.dispose();
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    if (this.tick !== null) clearInterval(this.tick);
   }
 
   // -- wiring -------------------------------------------------------------------------
@@ -82,31 +137,55 @@ class ChatView {
   }
 
   private wire(): void {
-    this.on("change:header", () => { this.renderHeader(); this.renderInputs(); });
+    this.on("change:header", () => { this.renderHeader(); this.renderInputs(); this.renderMessages(); });
     this.on("change:conversations", () => this.renderHeader());
-    for (const name of ["messages", "leaf_id", "notice", "focus_id", "compact"]) {
-      this.on(`change:${name}`, () => this.renderAll());
-    }
+    for (const name of ["transcript", "notice", "focus_id", "compact"]) this.on(`change:${name}`, () => this.renderAll());
     this.on("change:timelines", () => this.renderTimelines());
     this.on("change:attachment", () => this.renderChip());
     this.on("change:live", () => this.onLiveTrait());
-    const onCustom = (msg: LiveMessage | LiveSnapshot | EventsPage) => this.onCustom(msg);
+    const onCustom = (msg: LiveMessage | LiveSnapshot | { type: "reply" }) => {
+      if (this.commands.receive(msg)) return;
+      if (msg.type === "live" || msg.type === "live_snapshot") this.onLive(msg);
+    };
     this.model.on("msg:custom", onCustom);
     this.disposers.push(() => this.model.off("msg:custom", onCustom));
+    this.commands.onReachable = (reachable) => this.renderKernel(reachable);
 
     this.sendBtn.addEventListener("click", () => this.send());
-    this.stopBtn.addEventListener("click", () => this.model.send({ type: "stop" }));
+    this.stopBtn.addEventListener("click", () => this.stop());
+    // Keys typed in the widget stay in the widget: the notebook's shortcuts (Shift+Enter runs
+    // the cell, A/B/D/M/Z edit it...) never see them. Lumino honours the attribute on the root;
+    // other hosts get the propagation stopped.
+    for (const type of ["keydown", "keypress", "keyup"] as const) {
+      this.root.addEventListener(type, (e) => {
+        if (type === "keydown" && (e as KeyboardEvent).key === "Escape" && this.busy()) {
+          e.preventDefault();
+          this.stop();
+        }
+        e.stopPropagation();
+      });
+    }
     this.input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }
-      else if (e.key === "Escape") { e.preventDefault(); this.model.send({ type: "stop" }); }
+      if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.metaKey && !e.isComposing) {
+        e.preventDefault();
+        this.send();
+      }
     });
+    this.input.addEventListener("input", () => { this.memory.draft = this.input.value; });
     this.attachBtn.addEventListener("click", () => this.fileInput.click());
     this.fileInput.addEventListener("change", () => void this.attach());
     this.inputsToggle.addEventListener("click", () => { this.inputsForm.hidden = !this.inputsForm.hidden; });
     this.inputsForm.hidden = true;
     this.tabs.timeline.addEventListener("click", () => this.showTab("timeline"));
     this.tabs.events.addEventListener("click", () => this.showTab("events"));
+    for (const pane of ["chat", "timeline", "events"] as const) {
+      this.paneTabs[pane].addEventListener("click", () => this.showPane(pane));
+    }
+    this.list.addEventListener("scroll", () => {
+      if (this.list.scrollTop < 40) this.loadOlder();
+    });
     this.showTab("timeline");
+    this.showPane("chat");
     if (typeof ResizeObserver === "function") {
       this.observer = new ResizeObserver(() => {
         this.root.classList.toggle("am-narrow", this.root.clientWidth < NARROW_PX);
@@ -115,82 +194,113 @@ class ChatView {
     }
   }
 
-  private showTab(tab: "timeline" | "events"): void {
+  private showTab(tab: Tab): void {
     this.tab = tab;
     this.tabs.timeline.classList.toggle("am-active", tab === "timeline");
     this.tabs.events.classList.toggle("am-active", tab === "events");
+    this.tabs.timeline.setAttribute("aria-selected", String(tab === "timeline"));
+    this.tabs.events.setAttribute("aria-selected", String(tab === "events"));
     this.timelineEl.hidden = tab !== "timeline";
     this.inspector.el.hidden = tab !== "events";
     this.detailEl.hidden = tab !== "timeline";
-    if (tab === "events") this.inspector.refresh();
+    if (tab === "events") this.inspector.first();
     this.syncPolling();
+  }
+
+  /** Narrow widths show one pane at a time: the chat (input always in view) or a side tab. */
+  private showPane(pane: Pane): void {
+    this.root.dataset.pane = pane;
+    for (const [name, button] of Object.entries(this.paneTabs)) button.classList.toggle("am-active", name === pane);
+    if (pane !== "chat") this.showTab(pane);
   }
 
   private syncPolling(): void {
     const want = this.tab === "events" && this.liveKey !== null;
     if (want && this.pollTimer === null) {
-      this.pollTimer = setInterval(() => this.inspector.refresh(), 1000) as unknown as number;
+      this.pollTimer = setInterval(() => void this.inspector.refresh(), 1000) as unknown as number;
     } else if (!want && this.pollTimer !== null) {
       clearInterval(this.pollTimer);
       this.pollTimer = null;
-      if (this.tab === "events") this.inspector.refresh();
+      if (this.tab === "events") void this.inspector.refresh();
     }
   }
 
   // -- intents ------------------------------------------------------------------------
+  private capabilities(): Capabilities {
+    return this.model.get("header")?.capabilities ?? DEFAULT_CAPABILITIES;
+  }
+
   private busy(): boolean {
     return Boolean(this.model.get("live")?.key);
   }
 
-  private send(): void {
-    const text = this.input.value;
+  /** A command the user asked for: its failure is shown, never lost. */
+  private act<N extends Parameters<CommandClient["call"]>[0]>(name: N,
+    args: Parameters<CommandClient["call"]>[1] & object, buffers?: ArrayBuffer[]): void {
+    this.commands.call(name, args as never, buffers).catch((error: unknown) => {
+      if (error instanceof CommandError && error.view.code === "KERNEL_UNREACHABLE") return; // shown by renderKernel
+    });
+  }
+
+  private send(text?: string): void {
+    const value = text ?? this.input.value;
     const hasFile = Boolean(this.model.get("attachment")?.filename);
-    if (this.busy() || (!text.trim() && !hasFile)) return;
-    if (hasFile) {
-      // The file goes first as its own message; the typed text stays for the next one.
-      this.model.send({ type: "send", text: "" });
-      return;
+    if (this.busy() || (!value.trim() && !hasFile)) return;
+    // A file and a typed question go together: the file first, then the question.
+    this.act("send", { text: value });
+    if (text === undefined) {
+      this.input.value = ""; // restored from notice.draft if the send fails
+      this.memory.draft = "";
     }
-    this.model.send({ type: "send", text });
-    this.input.value = ""; // restored from notice.draft if the send fails
+  }
+
+  private stop(): void {
+    this.act("stop", {});
+  }
+
+  private loadOlder(): void {
+    const older = this.transcript().older;
+    if (!older || this.loadingOlder || this.staticNote) return;
+    this.loadingOlder = true;
+    const before = this.list.scrollHeight - this.list.scrollTop;
+    void this.commands.call("load_older", {}).finally(() => {
+      this.loadingOlder = false;
+      requestAnimationFrame(() => { this.list.scrollTop = this.list.scrollHeight - before; });
+    });
   }
 
   private async attach(): Promise<void> {
     const file = this.fileInput.files?.[0];
     if (!file) return;
     const data = await file.arrayBuffer();
-    this.model.send({ type: "attach", filename: file.name, mime_type: file.type || null }, undefined, [data]);
+    this.act("attach", { filename: file.name, mime_type: file.type || null }, [data]);
     this.fileInput.value = "";
   }
 
   // -- live stream --------------------------------------------------------------------
-  private onCustom(msg: LiveMessage | LiveSnapshot | EventsPage): void {
-    if (msg.type === "events") { this.inspector.receive(msg); return; }
+  private onLive(msg: LiveMessage | LiveSnapshot): void {
     // A message for a reply the traits no longer call live is late: never bring that turn back.
     if (this.model.get("live")?.key !== msg.key) return;
+    this.ensureLive(msg.key);
+    const md = this.liveMd;
+    if (!md) return;
     if (msg.type === "live_snapshot") {
-      this.ensureLive(msg.key);
       this.liveMessageId = msg.message_id ?? this.liveMessageId;
-      if (msg.seq < this.liveSeq || !this.liveMd) return;
+      if (msg.seq < this.liveSeq) return;
       this.liveSeq = msg.seq;
-      this.stickToBottom(() => this.liveMd?.reset(msg.text));
+      this.stickToBottom(() => md.reset(msg.text));
       this.liveTimeline = msg.timeline;
       this.renderTimelines();
       return;
     }
-    if (msg.type === "live") {
-      this.ensureLive(msg.key);
-      if (msg.seq <= this.liveSeq || !this.liveMd) return;
-      this.liveSeq = msg.seq;
-      if (msg.message_id) this.liveMessageId = msg.message_id;
-      const md = this.liveMd;
-      this.stickToBottom(() => {
-        if (msg.reset !== undefined) md.reset(msg.reset);
-        else if (msg.append) md.append(msg.append);
-        md.flush();
-      });
-      if (msg.timeline) { this.liveTimeline = msg.timeline; this.renderTimelines(); }
-    }
+    if (msg.seq <= this.liveSeq) return;
+    this.liveSeq = msg.seq;
+    if (msg.message_id) this.liveMessageId = msg.message_id;
+    this.stickToBottom(() => {
+      if (msg.reset !== undefined) md.reset(msg.reset);
+      else if (msg.append) md.append(msg.append);
+    });
+    if (msg.timeline) { this.liveTimeline = msg.timeline; this.renderTimelines(); }
   }
 
   private ensureLive(key: string): void {
@@ -199,8 +309,10 @@ class ChatView {
     this.liveSeq = 0;
     this.liveTimeline = null;
     this.liveMessageId = null;
+    this.liveStarted = performance.now();
     this.liveEl = h("div", { class: "am-answer am-md am-streaming" });
     this.liveMd = new IncrementalMarkdown(this.liveEl);
+    if (this.tick === null) this.tick = setInterval(() => this.renderClock(), TICK_MS) as unknown as number;
     this.renderMessages();
     this.syncPolling();
   }
@@ -209,8 +321,17 @@ class ChatView {
     const live = this.model.get("live");
     if (live?.key) this.ensureLive(live.key);
     else {
+      // The reply settled: keep what this view streamed as that message's answer, so the
+      // settled turn is not drawn (or sent) again.
+      if (this.liveMessageId && this.liveMd && this.liveEl) {
+        this.liveMd.end();
+        this.memory.answers.set(this.liveMessageId, this.liveMd.text);
+        this.liveEl.classList.remove("am-streaming");
+        this.answerEls.set(this.liveMessageId, { chars: this.liveMd.text.length, el: this.liveEl });
+      }
       this.liveKey = null; this.liveEl = null; this.liveMd = null; this.liveTimeline = null;
-      this.liveMessageId = null;
+      this.liveMessageId = null; this.liveClock = null;
+      if (this.tick !== null) { clearInterval(this.tick); this.tick = null; }
     }
     this.renderAll();
     this.syncPolling();
@@ -225,12 +346,22 @@ class ChatView {
     const list = this.list;
     const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
     change();
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    if (atBottom) requestAnimationFrame(() => { list.scrollTop = list.scrollHeight; });
+  }
+
+  private renderClock(): void {
+    if (this.liveClock) this.liveClock.textContent = `${((performance.now() - this.liveStarted) / 1000).toFixed(1)} s`;
   }
 
   // -- rendering ----------------------------------------------------------------------
+  private transcript(): TranscriptView {
+    if (this.staticTranscript) return this.staticTranscript;
+    const transcript = this.model.get("transcript");
+    return transcript && Array.isArray(transcript.turns) ? transcript : { leaf_id: "", turns: [], older: 0 };
+  }
+
   private renderAll(): void {
-    const compact = this.model.get("compact");
+    const compact = Boolean(this.model.get("compact"));
     this.root.classList.toggle("am-compact", compact);
     this.headerEl.hidden = compact;
     this.side.hidden = compact;
@@ -246,160 +377,250 @@ class ChatView {
     const header = this.model.get("header") ?? {};
     const title = h("div", { class: "am-title" },
       h("span", { class: "am-emoji", text: header.app_emoji ?? "" }),
-      h("span", { class: "am-app-name", text: header.app_name ?? "Atomemo chat" }),
+      h("span", { class: "am-app-name", text: header.app_name ?? "Chat" }),
       header.app_version ? h("span", { class: "am-version", text: header.app_version }) : null,
       header.offline ? h("span", { class: "am-badge", text: "offline demo server",
-        title: "An embedded Atomemo-compatible server in this kernel: no key, no network" }) : null);
+        title: "An embedded server in this kernel: no key, no network" }) : null);
     const controls = h("div", { class: "am-controls" });
+    if (this.staticNote) {
+      this.headerEl.replaceChildren(title, controls);
+      return;
+    }
     if (header.offline && header.demo_apps?.length) {
-      const pick = h("select", { class: "am-select am-demo-picker", title: "Demo app" });
+      const pick = h("select", { class: "am-select am-demo-picker", title: "Demo app", attrs: { "aria-label": "Demo app" } });
       for (const app of header.demo_apps) pick.append(h("option", { text: app.name, attrs: { value: app.slug } }));
       pick.value = header.demo ?? "";
-      pick.addEventListener("change", () => this.model.send({ type: "pick_demo", slug: pick.value }));
+      pick.addEventListener("change", () => this.act("pick_demo", { slug: pick.value }));
       controls.append(pick);
     }
     const conversations = this.model.get("conversations") ?? [];
-    const reopen = h("select", { class: "am-select am-conversations", title: "Reopen a past conversation" });
+    const reopen = h("select", { class: "am-select am-conversations", title: "Reopen a past conversation",
+      attrs: { "aria-label": "Past conversations" } });
     reopen.append(h("option", { text: `Conversations (${conversations.length})`, attrs: { value: "" } }));
     for (const c of conversations) reopen.append(h("option", { text: c.name || c.id, attrs: { value: c.id } }));
     reopen.value = header.conversation_id && conversations.some((c) => c.id === header.conversation_id)
       ? header.conversation_id : "";
     reopen.addEventListener("change", () => {
-      if (reopen.value) this.model.send({ type: "open_conversation", id: reopen.value });
+      if (reopen.value) this.act("open_conversation", { id: reopen.value });
     });
-    const fresh = h("button", { class: "am-btn am-new", text: "＋ New", title: "New conversation" });
-    fresh.addEventListener("click", () => this.model.send({ type: "new_conversation" }));
+    const fresh = h("button", { class: "am-btn am-new", text: "New chat",
+      title: "Clear the chat and start a new conversation (this one stays in the list)" });
+    fresh.addEventListener("click", () => this.act("new_conversation", {}));
     controls.append(reopen, fresh);
     this.headerEl.replaceChildren(title, controls);
   }
 
-  private path(): MessageView[] {
-    const messages = this.model.get("messages") ?? [];
-    const byId = new Map(messages.map((m) => [m.id, m]));
+  private path(): TurnView[] {
+    const turns = this.transcript().turns;
     const focus = this.model.get("focus_id");
-    if (focus) return byId.has(focus) ? [byId.get(focus)!] : [];
-    let leaf: MessageView | undefined = byId.get(this.model.get("leaf_id")) ?? messages[messages.length - 1];
-    const out: MessageView[] = [];
-    const seen = new Set<string>();
-    while (leaf && !seen.has(leaf.id)) {
-      seen.add(leaf.id);
-      out.push(leaf);
-      leaf = leaf.parent_id ? byId.get(leaf.parent_id) : undefined;
-    }
-    return out.reverse();
-  }
-
-  private siblings(message: MessageView): MessageView[] {
-    return (this.model.get("messages") ?? []).filter((m) => m.parent_id === message.parent_id);
+    if (focus) return turns.filter((t) => t.id === focus);
+    return turns;
   }
 
   private renderMessages(): void {
     const atBottom = this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 24;
     const items: HTMLElement[] = [];
+    const transcript = this.transcript();
     const path = this.path();
-    if (!path.length && !this.liveKey) {
-      const header = this.model.get("header") ?? {};
-      items.push(h("div", { class: "am-empty", text: header.description
-        ? `${header.description} Ask a question to start.` : "Ask a question to start." }));
+    if (this.staticNote) items.push(h("div", { class: "am-static-note", attrs: { role: "note" }, text: this.staticNote }));
+    if (transcript.older > 0 && !this.model.get("focus_id") && !this.staticNote) {
+      const more = h("button", { class: "am-btn am-load-older",
+        text: `Load ${Math.min(transcript.older, 20)} older of ${transcript.older} earlier turns` });
+      more.addEventListener("click", () => this.loadOlder());
+      items.push(h("div", { class: "am-older-slot" }, more));
     }
-    for (const message of path) items.push(this.renderTurn(message));
+    if (!path.length && !this.liveKey) items.push(this.emptyState());
+    for (const turn of path) items.push(this.renderTurn(turn));
     const live = this.model.get("live");
     // Hosts may deliver traits one by one: a settled message wins over its live turn.
     const liveId = this.liveMessageIdNow();
     const settled = liveId !== null && path.some((m) => m.id === liveId);
     if (this.liveKey && this.liveEl && live?.key && !settled) {
+      this.liveClock = h("span", { class: "am-clock" });
+      this.renderClock();
+      const waiting = this.capabilities().token_streaming ? "● streaming" : "● working (the answer arrives whole)";
       items.push(h("div", { class: "am-turn am-live" },
         this.userBubble(live.query ?? "", live.file ?? null, null),
         h("div", { class: "am-bot" }, this.liveEl,
-          h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: "● streaming" })))));
+          h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), this.liveClock))));
     }
     this.list.replaceChildren(...items);
     this.renderNotice();
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
   }
 
-  private userBubble(query: string, file: MessageView["file"], message: MessageView | null): HTMLElement {
+  private emptyState(): HTMLElement {
+    const header = this.model.get("header") ?? {};
+    const box = h("div", { class: "am-empty" }, h("div", { text: header.description
+      ? `${header.description} Ask a question to start.` : "Ask a question to start." }));
+    const examples = header.examples ?? [];
+    if (examples.length && !this.staticNote) {
+      const chips = h("div", { class: "am-examples" });
+      for (const example of examples.slice(0, 6)) {
+        const chip = h("button", { class: "am-example", text: example, title: "Ask this" });
+        chip.addEventListener("click", () => this.send(example));
+        chips.append(chip);
+      }
+      box.append(chips);
+    }
+    return box;
+  }
+
+  private userBubble(query: string, file: TurnView["file"], turn: TurnView | null): HTMLElement {
     const bubble = h("div", { class: "am-user" });
+    if (turn?.created_at) bubble.title = `asked ${new Date(turn.created_at).toLocaleString()}`;
     if (file) bubble.append(h("span", { class: "am-chip", text: `📎 ${file.filename} (${file.size} B)` }));
     if (query) bubble.append(h("div", { class: "am-query", text: query }));
-    if (!message) return h("div", { class: "am-user-row" }, bubble);
     const row = h("div", { class: "am-user-row" });
-    const siblings = this.siblings(message);
-    if (siblings.length > 1) {
-      const index = siblings.findIndex((m) => m.id === message.id);
+    if (!turn || this.staticNote) { row.append(bubble); return row; }
+    const siblings = turn.siblings;
+    if (siblings.count > 1) {
       const prev = h("button", { class: "am-nav am-prev", text: "‹", title: "Previous version" });
       const next = h("button", { class: "am-nav am-next", text: "›", title: "Next version" });
-      prev.disabled = index <= 0 || this.busy();
-      next.disabled = index >= siblings.length - 1 || this.busy();
-      prev.addEventListener("click", () => this.model.send({ type: "select", message_id: siblings[index - 1].id }));
-      next.addEventListener("click", () => this.model.send({ type: "select", message_id: siblings[index + 1].id }));
+      prev.disabled = !siblings.prev || this.busy();
+      next.disabled = !siblings.next || this.busy();
+      prev.addEventListener("click", () => { if (siblings.prev) this.act("select", { message_id: siblings.prev }); });
+      next.addEventListener("click", () => { if (siblings.next) this.act("select", { message_id: siblings.next }); });
       row.append(h("span", { class: "am-siblings" }, prev,
-        h("span", { class: "am-sibling-count", text: `${index + 1}/${siblings.length}` }), next));
+        h("span", { class: "am-sibling-count", text: `${siblings.index + 1}/${siblings.count}` }), next));
     }
-    if (this.editing === message.id) {
-      const box = h("textarea", { class: "am-input am-edit-input" });
-      box.value = message.query;
+    if (this.editing === turn.id) {
+      const box = h("textarea", { class: "am-input am-edit-input", attrs: { "aria-label": "Edited question" } });
+      box.value = turn.query;
       const save = h("button", { class: "am-btn am-primary", text: "Send edit" });
       const cancel = h("button", { class: "am-btn", text: "Cancel" });
       save.addEventListener("click", () => {
         if (!box.value.trim()) return;
         this.editing = null;
-        this.model.send({ type: "edit", message_id: message.id, text: box.value });
+        this.act("edit", { message_id: turn.id, text: box.value });
       });
       cancel.addEventListener("click", () => { this.editing = null; this.renderMessages(); });
       row.append(h("div", { class: "am-edit" }, box, h("div", {}, save, cancel)));
       return row;
     }
-    if (!message.file) {
+    const caps = this.capabilities();
+    if (!turn.file && caps.branching) {
       const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend" });
       edit.disabled = this.busy();
-      edit.addEventListener("click", () => { this.editing = message.id; this.renderMessages(); });
+      edit.addEventListener("click", () => { this.editing = turn.id; this.renderMessages(); });
       row.append(edit);
     }
     row.append(bubble);
     return row;
   }
 
-  private answerEl(message: MessageView): HTMLElement {
-    const cached = this.answers.get(message.id);
-    if (cached && cached.answer === message.answer) return cached.el;
+  private answerEl(turn: TurnView): HTMLElement {
+    const full = this.memory.answers.get(turn.id);
+    const text = full !== undefined && full.length >= turn.answer.length ? full : turn.answer;
+    const cached = this.answerEls.get(turn.id);
+    if (cached && cached.chars === text.length) return cached.el;
     const el = h("div", { class: "am-answer am-md" });
-    el.append(renderMarkdown(message.answer));
-    this.answers.set(message.id, { answer: message.answer, el });
+    el.append(renderAnswer(text));
+    this.answerEls.set(turn.id, { chars: text.length, el });
     return el;
   }
 
-  private renderTurn(message: MessageView): HTMLElement {
+  private fullAnswer(turn: TurnView): Promise<string> {
+    const known = this.memory.answers.get(turn.id);
+    if (known !== undefined && known.length >= turn.answer_chars) return Promise.resolve(known);
+    return this.commands.call("answer", { message_id: turn.id }).then((result) => {
+      this.memory.answers.set(turn.id, result.answer);
+      return result.answer;
+    });
+  }
+
+  private renderTurn(turn: TurnView): HTMLElement {
     const meta = h("div", { class: "am-meta" });
-    if (message.status !== "succeeded") {
-      meta.append(h("span", { class: `am-status am-status-${message.status}`, text: message.status }));
+    const caps = this.capabilities();
+    const shown = this.memory.answers.get(turn.id)?.length ?? turn.answer.length;
+    if (turn.status !== "succeeded") {
+      meta.append(h("span", { class: `am-status am-status-${turn.status}`, text: turn.status }));
     }
-    if (message.error) {
-      meta.append(h("span", { class: "am-error-code", text: message.error.code }),
-        h("span", { class: "am-error-text", text: message.error.message }));
+    if (turn.status === "stopped") {
+      meta.append(h("span", { class: "am-stop-note", text: caps.stop === "client"
+        ? "you stopped listening; the workflow may still finish on the server (reopen the conversation to see)"
+        : "stopped" }));
     }
-    const timeline = this.model.get("timelines")?.[message.id];
-    if (timeline) meta.append(h("span", { class: "am-muted", text: `${formatMs(timeline.total_ms)} · ${timeline.node_count} nodes` }));
-    if (!message.file) {
-      const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate" });
-      regen.disabled = this.busy();
-      regen.addEventListener("click", (e) => {
+    const timeline = this.model.get("timelines")?.[turn.id];
+    if (timeline) {
+      meta.append(h("span", { class: "am-muted am-timing", text: `${formatMs(timeline.total_ms)} · ${timeline.node_count} nodes`,
+        title: turn.finished_at ? `finished ${new Date(turn.finished_at).toLocaleString()}` : "" }));
+    }
+    const actions = h("span", { class: "am-actions" });
+    if (!this.staticNote) {
+      const copy = h("button", { class: "am-action am-copy-answer", text: "⧉", title: "Copy the answer" });
+      copy.addEventListener("click", (e) => {
         e.stopPropagation();
-        this.model.send({ type: "regenerate", message_id: message.id });
+        void this.fullAnswer(turn).then((text) => copyText(text, copy), () => undefined);
       });
-      meta.append(regen);
+      actions.append(copy);
+      if (!turn.file && caps.branching) {
+        const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate" });
+        regen.disabled = this.busy();
+        regen.addEventListener("click", (e) => { e.stopPropagation(); this.act("regenerate", { message_id: turn.id }); });
+        actions.append(regen);
+      } else if (!caps.branching && caps.regenerate_reason) {
+        actions.append(h("span", { class: "am-muted am-no-branch", text: "no regenerate", title: caps.regenerate_reason }));
+      }
     }
-    const bot = h("div", { class: "am-bot" }, this.answerEl(message), meta);
+    meta.append(actions);
+    const bot = h("div", { class: "am-bot" }, this.answerEl(turn));
+    if (turn.answer_chars > shown) {
+      const rest = turn.answer_chars - shown;
+      const more = h("button", { class: "am-btn am-show-all",
+        text: this.staticNote ? `… ${rest.toLocaleString()} more characters (run the notebook to see them)`
+          : `Show the whole answer (${rest.toLocaleString()} more characters)` });
+      more.disabled = Boolean(this.staticNote);
+      more.addEventListener("click", () => {
+        more.disabled = true;
+        more.textContent = "Loading…";
+        void this.fullAnswer(turn).then(() => this.renderMessages(), () => { more.textContent = "Could not load it"; });
+      });
+      bot.append(more);
+    }
+    if (turn.error) bot.append(this.errorBox(turn));
+    bot.append(meta);
     if (this.model.get("compact") && timeline) {
       const details = h("details", { class: "am-inline-timeline" }, h("summary", { text: "Execution timeline" }));
-      details.append(renderTimeline(timeline, (d) => details.append(renderDetail(d))));
+      details.append(renderTimeline(timeline, (_, local) => details.append(renderDetail(local))));
       bot.append(details);
     }
-    const turn = h("div", { class: "am-turn" }, this.userBubble(message.query, message.file, message), bot);
-    turn.dataset.messageId = message.id;
-    turn.classList.toggle("am-selected", this.selected === message.id);
-    bot.addEventListener("click", () => this.select(message.id, "message"));
-    return turn;
+    const turnEl = h("div", { class: `am-turn am-turn-${turn.status}` }, this.userBubble(turn.query, turn.file, turn), bot);
+    turnEl.dataset.messageId = turn.id;
+    turnEl.classList.toggle("am-selected", this.selected === turn.id);
+    bot.addEventListener("click", () => this.select(turn.id, "message"));
+    return turnEl;
+  }
+
+  /** A failed turn says what failed, with a link to the failing node in the timeline. */
+  private errorBox(turn: TurnView): HTMLElement {
+    const error = turn.error!;
+    const box = h("div", { class: "am-error-box", attrs: { role: "alert" } },
+      h("span", { class: "am-error-code", text: error.code }),
+      h("span", { class: "am-error-text", text: error.message }));
+    if (error.node && error.node_key) {
+      const link = h("button", { class: "am-link am-error-node", text: `in node “${error.node}” ›`,
+        title: "Show the failing node in the timeline" });
+      link.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.showFailingNode(turn.id, error.node_key!);
+      });
+      box.append(link);
+    }
+    return box;
+  }
+
+  private showFailingNode(messageId: string, key: string): void {
+    if (this.root.classList.contains("am-narrow")) this.showPane("timeline");
+    else this.showTab("timeline");
+    this.select(messageId, "message");
+    const row = this.timelineEl.querySelector<HTMLElement>(`.am-execution[data-message-id="${CSS.escape(messageId)}"] .am-row[data-key="${CSS.escape(key)}"]`);
+    if (row) {
+      row.classList.add("am-flash");
+      row.scrollIntoView?.({ block: "center" });
+      row.focus();
+      row.click();
+    }
   }
 
   private select(messageId: string, from: "message" | "timeline"): void {
@@ -417,28 +638,41 @@ class ChatView {
   private renderTimelines(): void {
     const timelines = this.model.get("timelines") ?? {};
     const sections: HTMLElement[] = [];
-    const pick = (detail: Detail) => this.detailEl.replaceChildren(renderDetail(detail));
-    for (const message of this.path()) {
-      const view = timelines[message.id];
-      if (view) sections.push(this.section(message.id, message.query || message.file?.filename || "", view, pick));
+    for (const turn of this.path()) {
+      const view = timelines[turn.id];
+      if (view) sections.push(this.section(turn.id, turn.query || turn.file?.filename || "", view));
     }
     const liveId = this.liveMessageIdNow();
     if (this.liveKey && this.liveTimeline && !(liveId !== null && timelines[liveId])) {
       const live = this.model.get("live");
-      sections.push(this.section(this.liveTimeline.message_id ?? "", live?.query ?? "", this.liveTimeline, pick, true));
+      sections.push(this.section(this.liveTimeline.message_id ?? "", live?.query ?? "", this.liveTimeline, true));
     }
     if (!sections.length) sections.push(h("div", { class: "am-empty", text: "The execution timeline appears here." }));
     this.timelineEl.replaceChildren(...sections);
   }
 
-  private section(messageId: string, query: string, view: TimelineView, pick: (d: Detail) => void,
-    live = false): HTMLElement {
-    const head = h("div", { class: "am-execution-head", text: `${live ? "● " : ""}${query.slice(0, 80) || "(file)"}` });
+  private section(messageId: string, query: string, view: TimelineView, live = false): HTMLElement {
+    const head = h("div", { class: "am-execution-head", text: `${live ? "● " : ""}${query.slice(0, 80) || "(file)"}`,
+      attrs: { role: "button", tabindex: "0" } });
     head.addEventListener("click", () => { if (messageId) this.select(messageId, "timeline"); });
+    const pick = (key: string, local: Detail) => {
+      this.detailEl.replaceChildren(renderDetail(local));
+      if (live || !messageId) return;
+      // The trait holds outputs cut short: the whole of them comes by command.
+      this.commands.call("detail", { message_id: messageId, key }).then(
+        (full) => this.detailEl.replaceChildren(renderDetail(full)), () => undefined);
+    };
     const section = h("div", { class: `am-execution${live ? " am-live" : ""}` }, head, renderTimeline(view, pick));
     section.dataset.messageId = messageId;
     section.classList.toggle("am-selected", this.selected === messageId && Boolean(messageId));
     return section;
+  }
+
+  private renderKernel(reachable: boolean): void {
+    if (reachable) { this.kernelEl.replaceChildren(); return; }
+    this.kernelEl.replaceChildren(h("div", { class: "am-kernel-gone", attrs: { role: "alert" },
+      text: "The kernel does not answer: it may have restarted or stopped. Re-run the cell to reconnect; "
+        + "your typed text is kept." }));
   }
 
   private renderNotice(): void {
@@ -457,17 +691,24 @@ class ChatView {
 
   private renderComposer(): void {
     const busy = this.busy();
+    const caps = this.capabilities();
     this.sendBtn.hidden = busy;
     this.stopBtn.hidden = !busy;
+    this.stopBtn.title = caps.stop === "client"
+      ? "Stop listening (Esc). This system cannot cancel a run: the workflow may still finish on the server."
+      : "Stop (Esc)";
     this.attachBtn.disabled = busy;
+    this.attachBtn.hidden = !caps.files;
     this.root.classList.toggle("am-busy", busy);
+    const composer = this.input.closest(".am-composer") as HTMLElement | null;
+    if (composer) composer.hidden = Boolean(this.staticNote);
   }
 
   private renderChip(): void {
     const file = this.model.get("attachment") ?? {};
     if (!file.filename) { this.chip.replaceChildren(); return; }
     const remove = h("button", { class: "am-chip-x", text: "×", title: "Remove attachment" });
-    remove.addEventListener("click", () => this.model.send({ type: "detach" }));
+    remove.addEventListener("click", () => this.act("detach", {}));
     this.chip.replaceChildren(h("span", { class: "am-chip am-attachment" },
       `📎 ${file.filename} (${file.size ?? 0} B)`, remove,
       h("span", { class: "am-muted", text: " sent with the next message" })));
@@ -493,7 +734,7 @@ class ChatView {
       for (const field of Array.from(this.inputsForm.querySelectorAll<HTMLInputElement>("input.am-field"))) {
         values[field.dataset.variable ?? ""] = field.value;
       }
-      this.model.send({ type: "set_inputs", inputs: values });
+      this.act("set_inputs", { inputs: values });
     });
     this.inputsForm.replaceChildren(...fields, apply);
   }
@@ -507,4 +748,4 @@ function render({ model, el }: RenderProps<Model>): () => void {
 export default { render };
 
 // The renderer itself, for bench/browser_render.py (measured in the built bundle).
-export { IncrementalMarkdown, renderMarkdown };
+export { IncrementalMarkdown, renderAnswer, renderMarkdown };

@@ -1,19 +1,19 @@
 import { describe, expect, it } from "vitest";
 
 import { renderDetail, renderTimeline, summaryText } from "../src/timeline";
-import type { TimelineView } from "../src/types";
+import type { TimelineView } from "../src/protocol";
 
 const VIEW: TimelineView = {
   message_id: "m1", execution_id: "x1", status: "succeeded", execution_status: "succeeded",
   ttft_ms: 120, total_ms: 1000, node_count: 3, failures: 1, anomalies: [],
   nodes: [
     { key: "a", node_id: "n1", name: "Retry loop", type: "loop", status: "break", start_ms: 0, end_ms: 400,
-      duration_ms: 400, error: null, output: "{\"iterations\": 2}", out_ports: [0], anomaly: null, tools: [] },
+      duration_ms: 400, error: null, output: "{\"iterations\": 2}", out_ports: [0], anomaly: null, depth: 0, tools: [] },
     { key: "b", node_id: "n2", name: "Fetch <b>inventory</b>", type: "http_request", status: "failed", start_ms: 10,
       end_ms: 200, duration_ms: 190, error: "<img src=x onerror=alert(1)>", output: null, out_ports: [],
-      anomaly: null, tools: [] },
+      anomaly: null, depth: 1, tools: [] },
     { key: "c", node_id: "n3", name: "Agent", type: "ai_agent", status: "running", start_ms: 500, end_ms: null,
-      duration_ms: null, error: null, output: null, out_ports: [], anomaly: null,
+      duration_ms: null, error: null, output: null, out_ports: [], anomaly: null, depth: 0,
       tools: [{ key: "t1", name: "get_weather", status: "succeeded", start_ms: 550, end_ms: 700, duration_ms: 150,
         args: "{\"city\": \"Oslo\"}", result: "{\"t\": 15}", anomaly: null }] },
   ],
@@ -37,7 +37,7 @@ describe("renderTimeline", () => {
 
   it("names and errors are text, never HTML", () => {
     let picked: ReturnType<typeof renderDetail> | null = null;
-    const el = renderTimeline(VIEW, (detail) => { picked = renderDetail(detail); });
+    const el = renderTimeline(VIEW, (_, detail) => { picked = renderDetail(detail); });
     expect(el.querySelector("b")).toBeNull();
     (el.querySelectorAll(".am-row")[1] as HTMLElement).click();
     expect(picked).not.toBeNull();
@@ -48,9 +48,16 @@ describe("renderTimeline", () => {
 
   it("a tool row shows its args and result", () => {
     let text = "";
-    const el = renderTimeline(VIEW, (detail) => { text = renderDetail(detail).textContent ?? ""; });
+    const el = renderTimeline(VIEW, (key, detail) => { text = `${key} ${renderDetail(detail).textContent ?? ""}`; });
     (el.querySelector(".am-tool") as HTMLElement).click();
     expect(text).toContain("\"city\": \"Oslo\"");
     expect(text).toContain("\"t\": 15");
+    expect(text.startsWith("t1 ")).toBe(true); // the tool call's key, to ask for its whole detail
+  });
+
+  it("indents loop children by their depth", () => {
+    const el = renderTimeline(VIEW, () => undefined);
+    const depths = Array.from(el.querySelectorAll<HTMLElement>(".am-row.am-node")).map((r) => r.style.getPropertyValue("--am-depth"));
+    expect(depths).toEqual(["0", "1", "0"]);
   });
 });

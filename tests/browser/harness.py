@@ -19,13 +19,13 @@ from typing import Any
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from atomemo_notebook import ChatWidget
+from atomemo_notebook._protocol import TRAITS
 
 STATIC = Path(__file__).resolve().parents[2] / "atomemo_notebook" / "static"
 ORIGIN = "http://widget.test"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-SYNCED = ["header", "messages", "leaf_id", "timelines", "live", "notice", "conversations", "attachment",
-          "focus_id", "compact"]
+SYNCED = list(TRAITS)  # every synced trait, as the protocol declares them
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <link rel="stylesheet" href="/widget.css"></head>
@@ -156,6 +156,11 @@ class Bridge:
         self.pump()
         self.page.wait_for_timeout(50)
         self.pump()
+
+
+def turns(widget: ChatWidget) -> list[dict[str, Any]]:
+    """The settled turns the widget's transcript trait holds."""
+    return list(widget.transcript["turns"])
 
 
 def assert_nodes(rows: list[str], names: list[str]) -> None:

@@ -7,7 +7,7 @@ import pytest
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
 
-from .harness import Bridge, assert_nodes
+from .harness import Bridge, assert_nodes, turns
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ def widget_for(server: LocalServer, slug: str, **kwargs) -> ChatWidget:
     app = server.app(slug)
     widget = ChatWidget(app["app_id"], app["trigger_id"], f"browser-{slug}", api_key=server.api_key,
                         base_url=server.base_url, **kwargs)
-    widget._booted.result(10)
+    widget.booted.result(10)
     return widget
 
 
@@ -42,7 +42,7 @@ def test_typed_question_streams_in_full_with_the_timeline(page, paced, artifacts
     ask_in_page(bridge, "Tell me about pricing plans")
     bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming view")
     bridge.settle()
-    final = bridge.widget.messages[-1]["answer"]
+    final = turns(bridge.widget)[-1]["answer"]
     answer = page.locator(".am-turn .am-answer").last
     assert "Starter" in answer.inner_text() and answer.locator("table").count() == 1
     assert answer.locator(".am-code button.am-copy").count() == 1
@@ -64,7 +64,7 @@ def test_stop_button_stops_a_long_answer(page):
         bridge.wait_for(lambda: len(page.locator(".am-streaming").inner_text()) > 10, what="some text")
         page.click(".am-stop")
         bridge.settle()
-        message = bridge.widget.messages[-1]
+        message = turns(bridge.widget)[-1]
         assert message["status"] == "stopped" and 0 < len(message["answer"]) < len("stop me " * 60)
         assert page.locator(".am-turn .am-status-stopped").inner_text() == "stopped"
         assert page.locator(".am-primary:visible").inner_text() == "Send"
@@ -77,7 +77,7 @@ def test_escape_key_stops(page):
         bridge.wait_for(lambda: len(page.locator(".am-streaming").inner_text()) > 10, what="some text")
         page.press(".am-input", "Escape")
         bridge.settle()
-        assert bridge.widget.messages[-1]["status"] == "stopped"
+        assert turns(bridge.widget)[-1]["status"] == "stopped"
 
 
 def test_regenerate_and_sibling_navigation(page, paced):
@@ -87,13 +87,14 @@ def test_regenerate_and_sibling_navigation(page, paced):
     ask_in_page(bridge, "two")
     bridge.settle()
     page.locator(".am-turn").last.locator(".am-regenerate").click()
-    bridge.wait_for(lambda: len(bridge.widget.messages) == 3, what="regenerated message")
+    bridge.wait_for(lambda: len(bridge.widget.conversation.tree) == 3, what="regenerated message")
     bridge.settle()
     counts = page.locator(".am-sibling-count").all_inner_texts()
     assert counts == ["2/2"]
     page.locator(".am-prev").click()
     bridge.wait_for(lambda: page.locator(".am-sibling-count").all_inner_texts() == ["1/2"], what="1/2")
-    assert bridge.widget.leaf_id == bridge.widget.messages[1]["id"]
+    assert bridge.widget.transcript["leaf_id"] == turns(bridge.widget)[-1]["id"]
+    assert [t["query"] for t in turns(bridge.widget)] == ["one", "two"]
 
 
 def test_edit_and_resend(page, paced):
@@ -103,7 +104,7 @@ def test_edit_and_resend(page, paced):
     page.locator(".am-edit-btn").click()
     page.fill(".am-edit-input", "edited question")
     page.click("text=Send edit")
-    bridge.wait_for(lambda: len(bridge.widget.messages) == 2, what="edited message")
+    bridge.wait_for(lambda: len(bridge.widget.conversation.tree) == 2, what="edited message")
     bridge.settle()
     assert page.locator(".am-turn .am-query").all_inner_texts() == ["edited question"]
     assert page.locator(".am-sibling-count").inner_text() == "2/2"
@@ -130,7 +131,7 @@ def test_event_inspector_lists_and_filters(page, paced):
     bridge = Bridge(page, widget_for(paced, "agent"))
     ask_in_page(bridge, "order 9 in Lima")
     bridge.settle()
-    page.click(".am-tab >> text=Events")
+    page.click(".am-side-tabs .am-tab >> text=Events")
     bridge.wait_for(lambda: page.locator(".am-event").count() > 5, what="event rows")
     assert page.locator(".am-event-name").first.inner_text() == "message_created"
     page.select_option(".am-inspector select", "tool_call_started")
@@ -172,8 +173,12 @@ def test_narrow_and_dark(browser, paced, artifacts):
     ask_in_page(bridge, "order 31 in Kyoto")
     bridge.settle()
     assert page.locator(".am-root.am-narrow").count() == 1
-    side, chat = page.locator(".am-side").bounding_box(), page.locator(".am-chat").bounding_box()
-    assert side and chat and side["y"] >= chat["y"] + chat["height"] - 1  # stacked, not side by side
+    assert page.locator(".am-input").is_visible() and page.locator(".am-side").is_hidden()
+    page.click(".am-pane-tab >> text=Timeline")  # one pane at a time: the timeline is a tab away
+    assert page.locator(".am-side").is_visible() and page.locator(".am-input").is_hidden()
+    assert page.locator(".am-execution .am-node").count() == 3
+    page.click(".am-pane-tab >> text=Chat")
+    assert page.locator(".am-input").is_visible()
     background = page.evaluate("getComputedStyle(document.querySelector('.am-root')).backgroundColor")
     assert background == "rgb(17, 20, 24)"
     page.screenshot(path=str(artifacts / "harness-dark-narrow.png"), full_page=True)
@@ -202,15 +207,18 @@ def test_attach_a_file_shows_a_chip_and_sends_it(page, paced):
     bridge.wait_for(lambda: bool(bridge.widget.attachment), what="the upload")
     bridge.wait_for(lambda: page.locator(".am-chip.am-attachment").count() == 1, what="the chip")
     assert "notes.txt (10 B)" in page.locator(".am-chip.am-attachment").inner_text()
-    page.fill(".am-input", "text stays for later")
+    page.fill(".am-input", "and a question about it")
     page.click(".am-primary")
-    bridge.wait_for(lambda: len(bridge.widget.messages) == 1, what="the file message")
+    # The file and the typed question go together: the file's turn, then the question's.
+    bridge.wait_for(lambda: len(bridge.widget.conversation.tree) == 2, what="both messages")
     bridge.settle()
-    turn = page.locator(".am-turn").last
-    assert "notes.txt" in turn.locator(".am-user .am-chip").inner_text()
-    assert turn.locator(".am-answer").inner_text().strip() == "[file: notes.txt]"
+    bridge.wait_for(lambda: page.locator(".am-turn").count() == 2, what="both turns")
+    first, second = page.locator(".am-turn").all()
+    assert "notes.txt" in first.locator(".am-user .am-chip").inner_text()
+    assert first.locator(".am-answer").inner_text().strip() == "[file: notes.txt]"
+    assert second.locator(".am-query").inner_text() == "and a question about it"
     assert page.locator(".am-chip.am-attachment").count() == 0
-    assert page.input_value(".am-input") == "text stays for later"
+    assert page.input_value(".am-input") == ""
 
 
 def test_auto_scroll_only_while_at_the_bottom(page):

@@ -105,7 +105,7 @@ def test_hostile_answers_render_inert(page, artifacts):
     with LocalServer(chunk_size=7, chunk_delay=0, node_delay=0) as srv:
         app = srv.app("echo")
         widget = ChatWidget(app["app_id"], app["trigger_id"], "xss", api_key=srv.api_key, base_url=srv.base_url)
-        widget._booted.result(10)
+        widget.booted.result(10)
         bridge = Bridge(page, widget)
         page.evaluate("window.__sentinel = 'intact'")
         failures = []
@@ -125,6 +125,13 @@ def test_hostile_answers_render_inert(page, artifacts):
         assert failures == []
         assert bridge.dialogs == []
         assert bridge.foreign_requests == []
+        # The transcript holds a window of the newest turns; older ones load on request.
+        assert page.locator(".am-turn").count() == 20 and widget.transcript["older"] == len(PAYLOADS) - 20
+        while page.locator(".am-load-older").count():
+            page.click(".am-load-older")
+            bridge.wait_for(lambda: page.locator(".am-turn").count() == len(widget.transcript["turns"]),
+                            what="older turns")
         assert page.locator(".am-turn").count() == len(PAYLOADS)
+        assert page.evaluate(DOM_CHECK) == []  # the older turns drawn later are inert too
         # The two markdown images are held back as click-to-load buttons; raw <img> tags are text.
         assert page.locator("button.am-image-placeholder").count() == 2

@@ -1,0 +1,427 @@
+"""The widget protocol, declared once: every synced trait of ChatWidget and every message
+in both directions between the kernel and the browser, with the version they carry.
+
+`js/src/protocol.ts` is generated from this module (`python scripts/gen_protocol.py`);
+CI runs it with `--check`, so the two cannot drift. When a shape changes in a way an older
+saved notebook would misread, bump PROTOCOL_VERSION and teach js/src/migrate.ts the old one.
+
+Browser -> kernel: one message kind, a command `{type: "command", id, name, args}`, answered
+by `{type: "reply", id, ok, result}` or `{type: "reply", id, ok: false, error}` (quak's
+request/response pattern; anywidget's experimental `command` helpers work the same way).
+Kernel -> browser, unasked: `live` deltas of the streaming reply (coalesced to ~30/s).
+"""
+
+# No `from __future__ import annotations` here: the TypedDicts must see NotRequired[...] as
+# objects, not strings, for their required keys to be right (and TS to be generated from them).
+import types
+from typing import Any, Literal, Union
+
+# typing_extensions' own versions: on Python 3.10 only they know NotRequired.
+from typing_extensions import (  # noqa: UP035
+    NotRequired,
+    TypedDict,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
+
+PROTOCOL_VERSION = 2
+
+Status = Literal["streaming", "succeeded", "failed", "stopped", "recovered", "querying", "answering"]
+"""The one status vocabulary of every view and record (see README, "Statuses")."""
+
+# -- shapes inside traits ---------------------------------------------------------------------
+
+
+class ErrorView(TypedDict):
+    code: str
+    message: str
+    node: NotRequired[str | None]
+    """The failing node's name, when the error is a node's."""
+    node_key: NotRequired[str | None]
+    """That node run's key in the message's timeline (a link target)."""
+
+
+class FileView(TypedDict):
+    filename: str
+    size: int
+    mime_type: str
+
+
+class SiblingsView(TypedDict):
+    index: int
+    count: int
+    prev: str | None
+    next: str | None
+
+
+class TurnView(TypedDict):
+    """One question and its answer on the shown path."""
+
+    id: str
+    parent_id: str | None
+    query: str
+    file: FileView | None
+    answer: str
+    """The answer, cut at ANSWER_CAP characters in the trait (see answer_chars)."""
+    answer_chars: int
+    """The whole answer's length: more than len(answer) means the view asks for the rest."""
+    status: Status
+    error: ErrorView | None
+    execution_id: str | None
+    created_at: str | None
+    finished_at: str | None
+    has_timeline: bool
+    siblings: SiblingsView
+
+
+class TranscriptView(TypedDict):
+    leaf_id: str
+    turns: list[TurnView]
+    """The newest turns of the path to leaf_id, oldest first (a window: see `older`)."""
+    older: int
+    """How many turns of the path come before the window (loaded on scroll)."""
+
+
+class ToolView(TypedDict):
+    key: str
+    name: str
+    status: str
+    start_ms: float | None
+    end_ms: float | None
+    duration_ms: float | None
+    args: str | None
+    result: str | None
+    anomaly: str | None
+
+
+class NodeView(TypedDict):
+    key: str
+    node_id: str
+    name: str
+    type: str
+    status: str
+    start_ms: float | None
+    end_ms: float | None
+    duration_ms: float | None
+    error: str | None
+    output: str | None
+    out_ports: list[int]
+    anomaly: str | None
+    depth: int
+    """Nesting under a Loop (0 at the top), for indenting loop children."""
+    tools: list[ToolView]
+
+
+class TimelineView(TypedDict):
+    message_id: str | None
+    execution_id: str | None
+    status: Status
+    execution_status: str | None
+    ttft_ms: float | None
+    total_ms: float | None
+    nodes: list[NodeView]
+    node_count: int
+    failures: int
+    anomalies: list[str]
+
+
+class Variable(TypedDict):
+    label: str
+    variable: str
+    type: Literal["string", "number"]
+    required: NotRequired[bool]
+    maxLength: NotRequired[int | None]
+    hidden: NotRequired[bool]
+
+
+class DemoAppView(TypedDict):
+    slug: str
+    name: str
+
+
+class Capabilities(TypedDict):
+    """What the connected system can do: the view shows only controls that work."""
+
+    token_streaming: bool
+    stop: Literal["server", "client"]
+    """server: Stop cancels the run; client: Stop only stops listening (the run may finish)."""
+    branching: bool
+    files: bool
+    regenerate_reason: NotRequired[str]
+    """Why regenerate/edit are missing, shown in the view when branching is False."""
+
+
+class HeaderView(TypedDict, total=False):
+    app_name: str
+    app_version: str
+    app_emoji: str
+    app_color: str | None
+    description: str | None
+    system: str
+    offline: bool
+    demo_apps: list[DemoAppView]
+    demo: str | None
+    user_id: str
+    conversation_id: str | None
+    variables: list[Variable]
+    inputs: dict[str, Any]
+    examples: list[str]
+    """Example questions for the empty state."""
+    capabilities: Capabilities
+
+
+class LiveView(TypedDict, total=False):
+    key: str
+    parent_id: str | None
+    query: str
+    file: FileView | None
+    message_id: str | None
+    status: Status
+
+
+class NoticeView(TypedDict, total=False):
+    code: str
+    message: str
+    draft: str
+
+
+class ConversationView(TypedDict):
+    id: str
+    name: str
+    updated_at: str | None
+
+
+class AttachmentView(TypedDict, total=False):
+    filename: str
+    size: int
+    mime_type: str
+
+
+TRAITS: dict[str, Any] = {
+    "protocol": int,
+    "header": HeaderView,
+    "transcript": TranscriptView,
+    "timelines": dict[str, TimelineView],
+    "live": LiveView,
+    "notice": NoticeView,
+    "conversations": list[ConversationView],
+    "attachment": AttachmentView,
+    "focus_id": str,
+    "compact": bool,
+}
+"""Every synced trait of ChatWidget and its shape (the Model type of the front end)."""
+
+# -- kernel -> browser, unasked -----------------------------------------------------------------
+
+
+class LiveMessage(TypedDict):
+    """A delta of the streaming reply: text to append (or the whole text to reset to)."""
+
+    type: Literal["live"]
+    key: str
+    seq: int
+    status: Status
+    append: NotRequired[str]
+    reset: NotRequired[str]
+    message_id: NotRequired[str | None]
+    timeline: NotRequired[TimelineView]
+
+
+class LiveSnapshot(TypedDict):
+    """The streaming reply so far, for a view that (re)appears mid-stream."""
+
+    type: Literal["live_snapshot"]
+    key: str
+    seq: int
+    text: str
+    status: Status
+    message_id: str | None
+    timeline: TimelineView
+
+
+# -- browser -> kernel: commands and their replies -----------------------------------------------
+
+
+class Command(TypedDict):
+    type: Literal["command"]
+    id: int
+    name: str
+    args: dict[str, Any]
+
+
+class CommandReply(TypedDict):
+    type: Literal["reply"]
+    id: int
+    ok: bool
+    result: NotRequired[Any]
+    error: NotRequired[ErrorView]
+
+
+class NoArgs(TypedDict):
+    pass
+
+
+class SendArgs(TypedDict):
+    text: str
+
+
+class MessageArgs(TypedDict):
+    message_id: str
+
+
+class EditArgs(TypedDict):
+    message_id: str
+    text: str
+
+
+class OpenArgs(TypedDict):
+    id: str
+
+
+class DemoArgs(TypedDict):
+    slug: str
+
+
+class InputsArgs(TypedDict):
+    inputs: dict[str, str]
+
+
+class AttachArgs(TypedDict):
+    """The file's bytes travel as the message's one binary buffer."""
+
+    filename: str
+    mime_type: str | None
+
+
+class EventsArgs(TypedDict):
+    message_id: str | None
+    event_filter: str | None
+    search: str | None
+    offset: int
+    limit: int
+
+
+class DetailArgs(TypedDict):
+    message_id: str
+    key: str
+
+
+class EventRow(TypedDict):
+    message_id: str | None
+    seq: int
+    offset_ms: float | None
+    event: str
+    data: str
+
+
+class EventsPage(TypedDict):
+    rows: list[EventRow]
+    total: int
+    offset: int
+    types: list[str]
+    messages: list[str]
+
+
+class AnswerResult(TypedDict):
+    message_id: str
+    answer: str
+
+
+class DetailResult(TypedDict):
+    title: str
+    sections: list[tuple[str, str | None]]
+
+
+COMMANDS: dict[str, tuple[Any, Any]] = {
+    "hello": (NoArgs, Union[LiveSnapshot, None]),  # noqa: UP007  # read by the TS generator
+    "send": (SendArgs, None),
+    "stop": (NoArgs, None),
+    "regenerate": (MessageArgs, None),
+    "edit": (EditArgs, None),
+    "select": (MessageArgs, None),
+    "new_conversation": (NoArgs, None),
+    "open_conversation": (OpenArgs, None),
+    "pick_demo": (DemoArgs, None),
+    "set_inputs": (InputsArgs, None),
+    "attach": (AttachArgs, None),
+    "detach": (NoArgs, None),
+    "load_older": (NoArgs, None),
+    "answer": (MessageArgs, AnswerResult),
+    "detail": (DetailArgs, DetailResult),
+    "events": (EventsArgs, EventsPage),
+}
+"""Every command the browser may send: name -> (args shape, result shape)."""
+
+
+# -- runtime checking (tests and the contract between Python and the TS types) -----------------
+
+def check(value: Any, shape: Any, where: str = "value") -> None:
+    """Raise TypeError when `value` does not have `shape` (a TypedDict, a typing form, a type).
+    Iterative over containers' items would be nicer; shapes here are a few levels deep."""
+    origin = get_origin(shape)
+    if shape is Any:
+        return
+    if shape is None or shape is type(None):
+        if value is not None:
+            raise TypeError(f"{where}: expected null, got {value!r:.80}")
+        return
+    if origin is Literal:
+        if value not in get_args(shape):
+            raise TypeError(f"{where}: {value!r:.80} is not one of {get_args(shape)}")
+        return
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in get_args(shape):
+            try:
+                check(value, option, where)
+                return
+            except TypeError as exc:
+                errors.append(str(exc))
+        raise TypeError(" / ".join(errors))
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError(f"{where}: expected a list, got {type(value).__name__}")
+        (item,) = get_args(shape)
+        for i, element in enumerate(value):
+            check(element, item, f"{where}[{i}]")
+        return
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{where}: expected a pair, got {type(value).__name__}")
+        for i, (element, item) in enumerate(zip(value, get_args(shape), strict=True)):
+            check(element, item, f"{where}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
+        _, item = get_args(shape)
+        for key, element in value.items():
+            check(element, item, f"{where}.{key}")
+        return
+    if is_typeddict(shape):
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected a {shape.__name__} object, got {type(value).__name__}")
+        hints = get_type_hints(shape)
+        missing = shape.__required_keys__ - set(value)
+        if missing:
+            raise TypeError(f"{where}: {shape.__name__} lacks {sorted(missing)}")
+        unknown = set(value) - set(hints)
+        if unknown:
+            raise TypeError(f"{where}: {shape.__name__} has unknown keys {sorted(unknown)}")
+        for key, element in value.items():
+            check(element, _required(hints[key]), f"{where}.{key}")
+        return
+    if shape is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"{where}: expected a number, got {value!r:.80}")
+        return
+    if shape is int and isinstance(value, bool):
+        raise TypeError(f"{where}: expected an int, got a bool")
+    if isinstance(shape, type) and not isinstance(value, shape):
+        raise TypeError(f"{where}: expected {shape.__name__}, got {type(value).__name__}")
+
+
+def _required(hint: Any) -> Any:
+    return get_args(hint)[0] if get_origin(hint) is NotRequired else hint

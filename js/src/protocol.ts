@@ -1,0 +1,316 @@
+// GENERATED from atomemo_notebook/_protocol.py by scripts/gen_protocol.py: do not edit.
+// CI checks it with `python scripts/gen_protocol.py --check`.
+
+export const PROTOCOL_VERSION = 2;
+
+export type Status = "streaming" | "succeeded" | "failed" | "stopped" | "recovered" | "querying" | "answering";
+
+export type ErrorView = {
+  code: string;
+  message: string;
+  /** The failing node's name, when the error is a node's. */
+  node?: string | null;
+  /** That node run's key in the message's timeline (a link target). */
+  node_key?: string | null;
+};
+
+export type FileView = {
+  filename: string;
+  size: number;
+  mime_type: string;
+};
+
+export type SiblingsView = {
+  index: number;
+  count: number;
+  prev: string | null;
+  next: string | null;
+};
+
+/** One question and its answer on the shown path. */
+export type TurnView = {
+  id: string;
+  parent_id: string | null;
+  query: string;
+  file: FileView | null;
+  /** The answer, cut at ANSWER_CAP characters in the trait (see answer_chars). */
+  answer: string;
+  /** The whole answer's length: more than len(answer) means the view asks for the rest. */
+  answer_chars: number;
+  status: Status;
+  error: ErrorView | null;
+  execution_id: string | null;
+  created_at: string | null;
+  finished_at: string | null;
+  has_timeline: boolean;
+  siblings: SiblingsView;
+};
+
+export type TranscriptView = {
+  leaf_id: string;
+  /** The newest turns of the path to leaf_id, oldest first (a window: see `older`). */
+  turns: TurnView[];
+  /** How many turns of the path come before the window (loaded on scroll). */
+  older: number;
+};
+
+export type ToolView = {
+  key: string;
+  name: string;
+  status: string;
+  start_ms: number | null;
+  end_ms: number | null;
+  duration_ms: number | null;
+  args: string | null;
+  result: string | null;
+  anomaly: string | null;
+};
+
+export type NodeView = {
+  key: string;
+  node_id: string;
+  name: string;
+  type: string;
+  status: string;
+  start_ms: number | null;
+  end_ms: number | null;
+  duration_ms: number | null;
+  error: string | null;
+  output: string | null;
+  out_ports: number[];
+  anomaly: string | null;
+  /** Nesting under a Loop (0 at the top), for indenting loop children. */
+  depth: number;
+  tools: ToolView[];
+};
+
+export type TimelineView = {
+  message_id: string | null;
+  execution_id: string | null;
+  status: Status;
+  execution_status: string | null;
+  ttft_ms: number | null;
+  total_ms: number | null;
+  nodes: NodeView[];
+  node_count: number;
+  failures: number;
+  anomalies: string[];
+};
+
+export type Variable = {
+  label: string;
+  variable: string;
+  type: "string" | "number";
+  required?: boolean;
+  maxLength?: number | null;
+  hidden?: boolean;
+};
+
+export type DemoAppView = {
+  slug: string;
+  name: string;
+};
+
+/** What the connected system can do: the view shows only controls that work. */
+export type Capabilities = {
+  token_streaming: boolean;
+  /** server: Stop cancels the run; client: Stop only stops listening (the run may finish). */
+  stop: "server" | "client";
+  branching: boolean;
+  files: boolean;
+  /** Why regenerate/edit are missing, shown in the view when branching is False. */
+  regenerate_reason?: string;
+};
+
+export type HeaderView = {
+  app_name?: string;
+  app_version?: string;
+  app_emoji?: string;
+  app_color?: string | null;
+  description?: string | null;
+  system?: string;
+  offline?: boolean;
+  demo_apps?: DemoAppView[];
+  demo?: string | null;
+  user_id?: string;
+  conversation_id?: string | null;
+  variables?: Variable[];
+  inputs?: Record<string, unknown>;
+  /** Example questions for the empty state. */
+  examples?: string[];
+  capabilities?: Capabilities;
+};
+
+export type LiveView = {
+  key?: string;
+  parent_id?: string | null;
+  query?: string;
+  file?: FileView | null;
+  message_id?: string | null;
+  status?: Status;
+};
+
+export type NoticeView = {
+  code?: string;
+  message?: string;
+  draft?: string;
+};
+
+export type ConversationView = {
+  id: string;
+  name: string;
+  updated_at: string | null;
+};
+
+export type AttachmentView = {
+  filename?: string;
+  size?: number;
+  mime_type?: string;
+};
+
+/** A delta of the streaming reply: text to append (or the whole text to reset to). */
+export type LiveMessage = {
+  type: "live";
+  key: string;
+  seq: number;
+  status: Status;
+  append?: string;
+  reset?: string;
+  message_id?: string | null;
+  timeline?: TimelineView;
+};
+
+/** The streaming reply so far, for a view that (re)appears mid-stream. */
+export type LiveSnapshot = {
+  type: "live_snapshot";
+  key: string;
+  seq: number;
+  text: string;
+  status: Status;
+  message_id: string | null;
+  timeline: TimelineView;
+};
+
+export type Command = {
+  type: "command";
+  id: number;
+  name: string;
+  args: Record<string, unknown>;
+};
+
+export type CommandReply = {
+  type: "reply";
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: ErrorView;
+};
+
+export type NoArgs = {
+};
+
+export type SendArgs = {
+  text: string;
+};
+
+export type MessageArgs = {
+  message_id: string;
+};
+
+export type EditArgs = {
+  message_id: string;
+  text: string;
+};
+
+export type OpenArgs = {
+  id: string;
+};
+
+export type DemoArgs = {
+  slug: string;
+};
+
+export type InputsArgs = {
+  inputs: Record<string, string>;
+};
+
+/** The file's bytes travel as the message's one binary buffer. */
+export type AttachArgs = {
+  filename: string;
+  mime_type: string | null;
+};
+
+export type EventsArgs = {
+  message_id: string | null;
+  event_filter: string | null;
+  search: string | null;
+  offset: number;
+  limit: number;
+};
+
+export type DetailArgs = {
+  message_id: string;
+  key: string;
+};
+
+export type EventRow = {
+  message_id: string | null;
+  seq: number;
+  offset_ms: number | null;
+  event: string;
+  data: string;
+};
+
+export type EventsPage = {
+  rows: EventRow[];
+  total: number;
+  offset: number;
+  types: string[];
+  messages: string[];
+};
+
+export type AnswerResult = {
+  message_id: string;
+  answer: string;
+};
+
+export type DetailResult = {
+  title: string;
+  sections: ([string, string | null])[];
+};
+
+/** Every synced trait of ChatWidget: the anywidget model. */
+export type Model = {
+  protocol: number;
+  header: HeaderView;
+  transcript: TranscriptView;
+  timelines: Record<string, TimelineView>;
+  live: LiveView;
+  notice: NoticeView;
+  conversations: ConversationView[];
+  attachment: AttachmentView;
+  focus_id: string;
+  compact: boolean;
+};
+
+/** Every command the browser may send, with its arguments and its result. */
+export type Commands = {
+  hello: { args: NoArgs; result: LiveSnapshot | null };
+  send: { args: SendArgs; result: null };
+  stop: { args: NoArgs; result: null };
+  regenerate: { args: MessageArgs; result: null };
+  edit: { args: EditArgs; result: null };
+  select: { args: MessageArgs; result: null };
+  new_conversation: { args: NoArgs; result: null };
+  open_conversation: { args: OpenArgs; result: null };
+  pick_demo: { args: DemoArgs; result: null };
+  set_inputs: { args: InputsArgs; result: null };
+  attach: { args: AttachArgs; result: null };
+  detach: { args: NoArgs; result: null };
+  load_older: { args: NoArgs; result: null };
+  answer: { args: MessageArgs; result: AnswerResult };
+  detail: { args: DetailArgs; result: DetailResult };
+  events: { args: EventsArgs; result: EventsPage };
+};
+
+export type CommandName = keyof Commands;
