@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -65,6 +67,23 @@ async def collect(stream: Any) -> list[Event]:
 
 def text_of(events: list[Event]) -> str:
     return "".join(e.text for e in events if e.event == "chat_message")  # type: ignore[attr-defined]
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll `predicate` until it holds; fail clearly at the deadline (no loop without one)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.01)
+
+
+async def wait_until_async(predicate: Any, timeout: float = 10.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 def fault_key() -> str:

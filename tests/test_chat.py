@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
 from atomemo_notebook import AsyncClient, Client
 from atomemo_notebook.server import LocalServer
 
-from .conftest import ids
+from .conftest import ids, wait_until, wait_until_async
 
 
 @pytest.fixture
@@ -76,7 +75,7 @@ def test_reopen_a_conversation_from_the_server(server, support):
         assert [r["dialogue_count"] for r in records] == [1, 2, 3]
 
 
-def test_sync_stop_closes_within_200_ms_and_keeps_partial_text(slow_server, echo):
+def test_sync_stop_ends_the_answer_and_keeps_partial_text(slow_server, echo):
     query = "abcdefghij" * 40  # 200 chunks at 20 ms: about 4 s if not stopped
     with Client(slow_server.api_key, base_url=slow_server.base_url) as client:
         chat = client.chat(**ids(echo), user_id="stopper")
@@ -84,17 +83,14 @@ def test_sync_stop_closes_within_200_ms_and_keeps_partial_text(slow_server, echo
 
         def run() -> None:
             result["reply"] = chat.ask(query)
-            result["returned"] = time.monotonic()
 
         worker = threading.Thread(target=run)
         worker.start()
-        while chat.last_reply is None or chat.last_reply.chunks < 5:
-            time.sleep(0.01)
-        stopped_at = time.monotonic()
+        wait_until(lambda: chat.last_reply is not None and chat.last_reply.chunks >= 5, what="5 chunks")
         chat.stop()
-        worker.join(2)
+        worker.join(10)
+        assert not worker.is_alive()  # ask() returned: the blocked read was woken (speed: bench/)
         reply = result["reply"]
-        assert result["returned"] - stopped_at < 0.2
         assert reply.status == "stopped" and 0 < len(reply.text) < len(query)
         assert query.startswith(reply.text)
         assert reply.nodes[-1].status == "stopped" and reply.nodes[-1].finished == reply.finished
@@ -102,17 +98,15 @@ def test_sync_stop_closes_within_200_ms_and_keeps_partial_text(slow_server, echo
         assert history[reply.message_id].reply is reply
 
 
-async def test_async_stop_cancels_within_200_ms(slow_server, echo):
+async def test_async_stop_cancels_the_ask(slow_server, echo):
     query = "0123456789" * 40
     async with AsyncClient(slow_server.api_key, base_url=slow_server.base_url) as client:
         chat = client.chat(**ids(echo), user_id="async-stopper")
         task = asyncio.create_task(chat.ask(query))
-        while chat.last_reply is None or chat.last_reply.chunks < 5:
-            await asyncio.sleep(0.01)
-        stopped_at = time.monotonic()
+        await wait_until_async(lambda: chat.last_reply is not None and chat.last_reply.chunks >= 5,
+                               what="5 chunks")
         chat.stop()
-        reply = await asyncio.wait_for(task, 1)
-        assert time.monotonic() - stopped_at < 0.2
+        reply = await asyncio.wait_for(task, 10)
         assert reply.status == "stopped" and query.startswith(reply.text) and reply.text
         again = await chat.ask("after stop")  # the chat is still usable
         assert again.status == "succeeded" and again.text == "after stop"

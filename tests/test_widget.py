@@ -13,6 +13,8 @@ from atomemo_notebook import ChatWidget
 from atomemo_notebook._widget import FLUSH_INTERVAL, _coerce_inputs
 from atomemo_notebook.server import LocalServer
 
+from .conftest import wait_until
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -138,8 +140,7 @@ def test_stop_from_the_browser_keeps_the_partial_answer():
     with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
         widget, _ = make(slow, "echo")
         reply = widget.ask("x" * 400)
-        while reply.chunks < 5:
-            time.sleep(0.01)
+        wait_until(lambda: reply.chunks >= 5, what="5 chunks")
         browser(widget, "stop")
         widget.wait(5)
         assert reply.status == "stopped" and 0 < len(reply.text) < 400
@@ -153,9 +154,8 @@ def test_hello_mid_stream_recovers_the_live_state():
     with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
         widget, rec = make(slow, "echo")
         reply = widget.ask("y" * 200)
-        while reply.chunks < 10:
-            time.sleep(0.01)
-        time.sleep(0.1)
+        wait_until(lambda: reply.chunks >= 10 and widget._pump is not None and widget._pump.sent > 0,
+                   what="text sent to the browser")
         request = browser(widget, "hello")
         snapshot = reply_to(rec, request)["result"]
         assert snapshot["key"] == widget.live["key"] and snapshot["text"].startswith("yyyy")
@@ -180,9 +180,7 @@ def test_errors_are_shown_with_their_code_and_the_draft_kept(server):
 def test_attach_uploads_in_python_and_sends_a_file_message(server):
     widget, _ = make(server, "echo")
     browser(widget, "attach", buffers=[b"hello"], filename="notes.txt", mime_type="text/plain")
-    deadline = time.monotonic() + 10
-    while not widget.attachment and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: bool(widget.attachment), what="the upload")
     assert widget.attachment == {"filename": "notes.txt", "size": 5, "mime_type": "text/plain"}
     browser(widget, "send", text="")
     widget.wait()
@@ -198,9 +196,7 @@ def test_new_and_reopened_conversations(server):
     old = widget.header["conversation_id"]
     assert widget.conversations[0]["id"] == old
     browser(widget, "new_conversation")
-    deadline = time.monotonic() + 5
-    while turns(widget) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not turns(widget), what="an empty transcript")
     assert turns(widget) == [] and widget.header["conversation_id"] is None
     widget.open_conversation(old)
     assert [m["query"] for m in turns(widget)] == ["remember this"]
@@ -227,9 +223,7 @@ def test_offline_default_needs_no_key(monkeypatch):
     assert widget.header["offline"] is True
     assert {a["slug"] for a in widget.header["demo_apps"]} == {"support", "agent", "flaky", "echo"}
     browser(widget, "pick_demo", slug="agent")
-    deadline = time.monotonic() + 10
-    while widget.header.get("app_name") != "Order Agent" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: widget.header.get("app_name") == "Order Agent", what="the agent app")
     assert widget.header["app_name"] == "Order Agent"
     reply = widget.ask("where is order 42?")
     widget.wait()
@@ -298,10 +292,51 @@ def test_an_unreachable_api_is_a_clear_error_not_a_hang():
     sock.close()  # nothing listens there
     widget = ChatWidget("app", "trigger", "u", api_key="k", base_url=f"http://127.0.0.1:{port}/api")
     widget.send = Recorder()  # type: ignore[method-assign]
-    started = time.monotonic()
     reply = widget.ask("hello?")  # returns at once; the failure arrives on the reply
-    widget.wait()
-    assert time.monotonic() - started < 15  # retries with backoff, then the error
+    widget.wait(30)  # retries with backoff, then the error
+    assert reply.done
     assert reply.status == "failed" and isinstance(reply.error, APIConnectionError)
     assert widget.notice["code"] == "APIConnectionError" and widget.notice["draft"] == "hello?"
     assert widget.header["app_name"] == "app"  # no app info: the id stands in
+
+
+def test_every_trait_and_every_reply_has_the_declared_shape(server):
+    from atomemo_notebook._protocol import COMMANDS, TRAITS, check
+
+    widget, rec = make(server, "flaky")
+    widget.ask("inventory?")
+    widget.wait()
+    widget.ask("this will fail")
+    widget.wait()
+    for name, shape in TRAITS.items():
+        check(getattr(widget, name), shape, name)
+    turn = turns(widget)[-1]
+    assert turn["status"] == "failed" and turn["error"]["node"] == "Fetch inventory"
+    requests = {
+        "hello": {}, "answer": {"message_id": turn["id"]},
+        "detail": {"message_id": turn["id"], "key": widget.timelines[turn["id"]]["nodes"][1]["key"]},
+        "events": {"message_id": turn["id"], "event_filter": None, "search": None, "offset": 0, "limit": 5},
+        "load_older": {}, "select": {"message_id": turn["id"]},
+    }
+    for name, args in requests.items():
+        request = browser(widget, name, **args)
+        reply = reply_to(rec, request)
+        assert reply["ok"], (name, reply)
+        check(reply["result"], COMMANDS[name][1], f"{name} result")
+    for message in rec.of("live"):
+        from atomemo_notebook._protocol import LiveMessage
+
+        check(message, LiveMessage, "live")
+
+
+def test_a_failed_turn_names_its_failing_node_with_a_link(server):
+    widget, _ = make(server, "flaky")
+    widget.ask("this will fail")
+    widget.wait()
+    (turn,) = turns(widget)
+    assert turn["status"] == "failed"
+    error = turn["error"]
+    assert error["code"] == "NODE_FAILED" and "HTTP 503" in error["message"]
+    assert error["node"] == "Fetch inventory"
+    keys = [n["key"] for n in widget.timelines[turn["id"]]["nodes"]]
+    assert error["node_key"] in keys

@@ -38,7 +38,13 @@ class JupyterServer:
             path = settings / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(value))
-        environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env or {})}
+        # Everything Jupyter keeps between runs lives in this test's folder: no workspace of an
+        # earlier run (or test) is restored, no config or runtime file is shared.
+        private = root.parent
+        environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+                       "JUPYTERLAB_WORKSPACES_DIR": str(private / "workspaces"),
+                       "JUPYTER_CONFIG_DIR": str(private / "config"),
+                       "JUPYTER_RUNTIME_DIR": str(private / "runtime"), **(env or {})}
         environment.pop("ATOMEMO_API_KEY", None)  # the notebooks run offline
         self._log = log.open("w")
         jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
@@ -46,7 +52,7 @@ class JupyterServer:
             [jupyter, "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
              "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
-             "--ServerApp.open_browser=False"],
+             "--ServerApp.open_browser=False", f"--LabApp.workspaces_dir={private / 'workspaces'}"],
             stdout=self._log, stderr=subprocess.STDOUT, env=environment, cwd=root,
         )
         deadline = time.monotonic() + 90
@@ -66,10 +72,24 @@ class JupyterServer:
         return f"http://127.0.0.1:{self.port}"
 
     def lab(self, notebook: str) -> str:
-        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+        """The notebook in a workspace of its own, reset: JupyterLab restores nothing else."""
+        workspace = notebook.replace(".", "-").replace("/", "-")
+        return f"{self.base}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={self.token}"
 
     def notebook7(self, notebook: str) -> str:
         return f"{self.base}/notebooks/{notebook}?token={self.token}"
+
+    def shutdown_kernels(self) -> None:
+        """End every kernel session: a test never shares a kernel (or its load) with the next."""
+        api = f"{self.base}/api/sessions"
+        params = {"token": self.token}
+        for session in httpx.get(api, params=params, timeout=10).json():
+            httpx.delete(f"{api}/{session['id']}", params=params, timeout=30)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{self.base}/api/kernels", params=params, timeout=10).json():
+            if time.monotonic() > deadline:
+                raise RuntimeError("kernels still running 30 s after their sessions were deleted")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         # Shut down kernels through the API, then the server itself.
