@@ -1,8 +1,35 @@
 """atomemo_notebook: talk to, watch and debug Atomemo chat workflows from Jupyter."""
 
-from ._chat import LEAF, AsyncChat, Chat
-from ._client import AsyncClient, Client
-from ._errors import (
+from ._version import __version__
+from .model.chat import LEAF, AsyncChat, Chat
+from .model.records import (
+    EVENT_COLUMNS,
+    HISTORY_COLUMNS,
+    TIMELINE_COLUMNS,
+    event_records,
+    history_records,
+    timeline_records,
+    to_dataframe,
+)
+from .model.replay import EventLog, load_events, replay, replay_async
+from .model.reply import EventRecord, ExecutionSpan, NodeSpan, Reply, ToolSpan
+from .model.tree import MessageTree, TreeMessage
+from .protocol.atomemo.events import (
+    ChatMessage,
+    Event,
+    ExecutionFinished,
+    ExecutionStarted,
+    Heartbeat,
+    MalformedFrame,
+    MessageCreated,
+    NodeFinished,
+    NodeStarted,
+    StreamRecovered,
+    ToolCallStarted,
+    ToolResponse,
+)
+from .protocol.atomemo.models import App, AppVersion, Conversation, FileRef, Message, UploadToken
+from .protocol.errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
@@ -27,37 +54,10 @@ from ._errors import (
     UnprocessableEntityError,
     UnresumableStreamError,
 )
-from ._events import (
-    ChatMessage,
-    Event,
-    ExecutionFinished,
-    ExecutionStarted,
-    Heartbeat,
-    MalformedFrame,
-    MessageCreated,
-    NodeFinished,
-    NodeStarted,
-    StreamRecovered,
-    ToolCallStarted,
-    ToolResponse,
-)
-from ._limits import Limits
-from ._models import App, AppVersion, Conversation, FileRef, Message, UploadToken
-from ._records import (
-    EVENT_COLUMNS,
-    HISTORY_COLUMNS,
-    TIMELINE_COLUMNS,
-    event_records,
-    history_records,
-    timeline_records,
-    to_dataframe,
-)
-from ._replay import EventLog, load_events, replay, replay_async
-from ._reply import EventRecord, ExecutionSpan, NodeSpan, Reply, ToolSpan
-from ._streams import AsyncEventStream, EventStream
-from ._tree import MessageTree, TreeMessage
-from ._version import __version__
-from ._widget import ChatWidget
+from .protocol.limits import Limits
+from .transport.client import AsyncClient, Client
+from .transport.streams import AsyncEventStream, EventStream
+from .views.widget import ChatWidget
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -134,6 +134,6 @@ __all__ = [
 
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext atomemo_notebook` registers the %%atomemo cell magic."""
-    from ._magic import load_ipython_extension as load
+    from .views.magic import load_ipython_extension as load
 
     load(ipython)

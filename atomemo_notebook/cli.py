@@ -25,10 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds a finished stream stays resumable (default 120)")
     args = parser.parse_args(argv)
 
-    try:
-        from .server import LocalServer
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        parser.error(f"the server needs the 'server' extra: pip install 'atomemo-notebook[server]' ({exc})")
+    from .server import LocalServer
     server = LocalServer(host=args.host, port=args.port, db=args.db, api_key=args.api_key,
                          test_mode=args.test_mode, resume_window=args.resume_window,
                          allow_loopback_urls=args.allow_loopback_urls)

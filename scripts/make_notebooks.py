@@ -79,13 +79,13 @@ print(bad.status, "| execution:", bad.execution.status, "| answer:", repr(bad.te
 
 Regenerating or editing a message does not overwrite it: the server keeps a **message tree**.
 Here the plain Python `Client` and `Chat` do the talking, against an embedded server."""),
-        ("code", """from atomemo_notebook import Client
+        ("code", """from atomemo_notebook import Chat, Client
 from atomemo_notebook.server import LocalServer
 
 server = LocalServer(chunk_delay=0, node_delay=0).start()
 client = Client(server.api_key, base_url=server.base_url)
 app = server.app("support")
-chat = client.chat(app_id=app["app_id"], trigger_id=app["trigger_id"], user_id="analyst")"""),
+chat = Chat(client, app_id=app["app_id"], trigger_id=app["trigger_id"], user_id="analyst")"""),
         ("md", "Three questions, then a regenerated answer to the second and an edited third question:"),
         ("code", CHECK + """first = chat.ask("Hello!")
 second = chat.ask("What does it cost?")
@@ -116,7 +116,7 @@ never goes to the storage host."""),
         ("code", """import tempfile
 from pathlib import Path
 
-from atomemo_notebook import Client
+from atomemo_notebook import Chat, Client
 from atomemo_notebook.server import LocalServer
 
 server = LocalServer(allow_loopback_urls=True).start()
@@ -132,7 +132,7 @@ print(sorted(ref.to_wire()))"""),
         ("code", CHECK + """by_url = client.upload_url(ref.remote_url)
 print(by_url.filename, by_url.size, "bytes")"""),
         ("md", "Sent as a message: the echo app answers with what it received."),
-        ("code", CHECK + """chat = client.chat(app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="files")
+        ("code", CHECK + """chat = Chat(client, app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="files")
 print(chat.ask(ref).text)"""),
         ("md", "In the widget, `attach()` uploads in the kernel (the key stays here) and shows a file chip; the next message sends it."),
         ("code", """from atomemo_notebook import ChatWidget
@@ -152,13 +152,13 @@ replay it with no server: for teaching, demos and bug reports."""),
         ("code", """import tempfile
 from pathlib import Path
 
-from atomemo_notebook import Client, replay
+from atomemo_notebook import Chat, Client, replay
 from atomemo_notebook.server import LocalServer
 
 log = Path(tempfile.mkdtemp()) / "session.jsonl"
 with LocalServer() as server, Client(server.api_key, base_url=server.base_url) as client:
     app = server.app("agent")
-    chat = client.chat(app_id=app["app_id"], trigger_id=app["trigger_id"], user_id="recorder")
+    chat = Chat(client, app_id=app["app_id"], trigger_id=app["trigger_id"], user_id="recorder")
     live = chat.ask("Where is order 2024, shipping to Lisbon?")
     chat.save_events(log)"""),
         ("code", CHECK + """print(live.status, "|", len(live.events), "events |", len(live.tool_calls), "tool calls")

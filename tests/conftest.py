@@ -14,7 +14,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
-from atomemo_notebook import AsyncClient, AsyncEventStream, Client, Event
+from atomemo_notebook import AsyncChat, AsyncClient, AsyncEventStream, Chat, Client, Event
 from atomemo_notebook.server import LocalServer
 
 # Fuzz tests draw the same examples on every run, so a failure in CI is reproducible, not a
@@ -51,6 +51,16 @@ async def client(kind: str, server: LocalServer) -> AsyncIterator[Client | Async
     api = make_client(kind, server)
     yield api
     await maybe(api.close())
+
+
+def chat_of(client: Client | AsyncClient, **kwargs: Any) -> Chat | AsyncChat:
+    """The conversation object for either client; a sync one reopens with its history."""
+    if isinstance(client, AsyncClient):
+        return AsyncChat(client, **kwargs)
+    chat = Chat(client, **kwargs)
+    if kwargs.get("conversation_id"):
+        chat.history()
+    return chat
 
 
 async def maybe(value: Any) -> Any:

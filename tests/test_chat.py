@@ -10,7 +10,7 @@ import pytest
 from atomemo_notebook import AsyncClient, Client
 from atomemo_notebook.server import LocalServer
 
-from .conftest import ids, wait_until, wait_until_async
+from .conftest import chat_of, ids, wait_until, wait_until_async
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def slow_server():
 
 def test_ask_continues_from_the_leaf_and_branches_match_the_server(server, support):
     with Client(server.api_key, base_url=server.base_url) as client:
-        chat = client.chat(**ids(support), user_id="branches")
+        chat = chat_of(client, **ids(support), user_id="branches")
         m1 = chat.ask("M1").message_id
         m2 = chat.ask("M2").message_id
         assert chat.tree[m2].parent_id == m1 and chat.leaf_id == m2
@@ -47,7 +47,7 @@ def test_ask_continues_from_the_leaf_and_branches_match_the_server(server, suppo
 
 def test_five_lines_three_questions_a_regenerate_and_two_dataframes(server, support):
     with Client(server.api_key, base_url=server.base_url) as client:
-        chat = client.chat(**ids(support), user_id="five-lines")
+        chat = chat_of(client, **ids(support), user_id="five-lines")
         first, second, _third = (chat.ask(q) for q in ["Hello", "What does it cost?", "Thanks"])
         chat.regenerate(second.message_id)
         history, timeline = chat.history_df(), chat.timeline_df()
@@ -64,10 +64,10 @@ def test_five_lines_three_questions_a_regenerate_and_two_dataframes(server, supp
 
 def test_reopen_a_conversation_from_the_server(server, support):
     with Client(server.api_key, base_url=server.base_url) as client:
-        first = client.chat(**ids(support), user_id="reopen")
+        first = chat_of(client, **ids(support), user_id="reopen")
         first.ask("one")
         last = first.ask("two")
-        again = client.chat(**ids(support), user_id="reopen", conversation_id=first.conversation_id)
+        again = chat_of(client, **ids(support), user_id="reopen", conversation_id=first.conversation_id)
         assert len(again.tree) == 2 and again.leaf_id == last.message_id
         follow = again.ask("three")
         assert again.tree[follow.message_id].parent_id == last.message_id
@@ -78,7 +78,7 @@ def test_reopen_a_conversation_from_the_server(server, support):
 def test_sync_stop_ends_the_answer_and_keeps_partial_text(slow_server, echo):
     query = "abcdefghij" * 40  # 200 chunks at 20 ms: about 4 s if not stopped
     with Client(slow_server.api_key, base_url=slow_server.base_url) as client:
-        chat = client.chat(**ids(echo), user_id="stopper")
+        chat = chat_of(client, **ids(echo), user_id="stopper")
         result = {}
 
         def run() -> None:
@@ -101,7 +101,7 @@ def test_sync_stop_ends_the_answer_and_keeps_partial_text(slow_server, echo):
 async def test_async_stop_cancels_the_ask(slow_server, echo):
     query = "0123456789" * 40
     async with AsyncClient(slow_server.api_key, base_url=slow_server.base_url) as client:
-        chat = client.chat(**ids(echo), user_id="async-stopper")
+        chat = chat_of(client, **ids(echo), user_id="async-stopper")
         task = asyncio.create_task(chat.ask(query))
         await wait_until_async(lambda: chat.last_reply is not None and chat.last_reply.chunks >= 5,
                                what="5 chunks")
@@ -115,7 +115,7 @@ async def test_async_stop_cancels_the_ask(slow_server, echo):
 
 async def test_async_chat_branches_like_the_sync_one(server, support):
     async with AsyncClient(server.api_key, base_url=server.base_url) as client:
-        chat = client.chat(**ids(support), user_id="async-branches")
+        chat = chat_of(client, **ids(support), user_id="async-branches")
         first = await chat.ask("first")
         second = await chat.ask("second")
         regen = await chat.regenerate(second.message_id)
@@ -130,7 +130,7 @@ def test_errors_mark_the_reply_failed_and_raise(server, echo):
     from atomemo_notebook import TriggerInputsError
 
     with Client(server.api_key, base_url=server.base_url) as client:
-        chat = client.chat(**ids(echo), user_id="err", inputs={"bogus": 1})
+        chat = chat_of(client, **ids(echo), user_id="err", inputs={"bogus": 1})
         with pytest.raises(TriggerInputsError):
             chat.ask("x")
         assert chat.last_reply is not None and chat.last_reply.status == "failed"
@@ -142,6 +142,6 @@ def test_errors_mark_the_reply_failed_and_raise(server, echo):
 
 def test_regenerate_unknown_message_is_a_clear_key_error(server, support):
     with Client(server.api_key, base_url=server.base_url) as client:
-        chat = client.chat(**ids(support), user_id="unknown")
+        chat = chat_of(client, **ids(support), user_id="unknown")
         with pytest.raises(KeyError, match="not in this conversation"):
             chat.regenerate("nope")

@@ -45,7 +45,7 @@ async def test_stream_is_typed_and_ordered(client, support):
     finished = events[-1]
     assert isinstance(finished, ExecutionFinished) and finished.status == "succeeded"
     assert "| Starter | $9 / month |" in text_of(events)
-    assert "```python" in text_of(events)
+    assert "14-day free trial" in text_of(events)
 
 
 async def test_agent_tool_calls_carry_json_args_and_results(client, server):

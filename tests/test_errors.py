@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 import atomemo_notebook as an
-from atomemo_notebook._errors import error_class, make_api_error
+from atomemo_notebook.protocol.atomemo import calls
+from atomemo_notebook.protocol.errors import error_class, make_api_error
 
 from .conftest import collect, fault_key, ids, make_client, maybe
 
@@ -79,17 +80,17 @@ async def test_html_instead_of_an_event_stream_says_what_came_back(kind, server,
 def test_timeouts_connect_five_seconds_and_streams_never_httpx_default():
     client = an.Client("k", base_url="http://127.0.0.1:9/api")
     assert client.timeout == 30.0
-    call = an._calls.send_message(app_id="a", trigger_id="t", query="q", user_id="u")
+    call = calls.send_message(app_id="a", trigger_id="t", query="q", user_id="u")
     request = client._build(client._http, call, client._deadline(call))
     timeout = request.extensions["timeout"]
     assert timeout["connect"] == 5.0 and timeout["read"] == 60.0
     custom = an.Client("k", base_url="http://127.0.0.1:9/api", stream_idle_timeout=7.5)
-    resume = an._calls.resume_stream("m")
+    resume = calls.resume_stream("m")
     streamed = custom._build(custom._http, resume, custom._deadline(resume))
     assert streamed.extensions["timeout"]["read"] == 7.5
     # A plain call's per-read timeout never reaches past the call's deadline.
     short = an.Client("k", base_url="http://127.0.0.1:9/api", timeout=2.0)
-    get = an._calls.get_messages("c")
+    get = calls.get_messages("c")
     assert short._build(short._http, get, short._deadline(get)).extensions["timeout"]["read"] <= 2.0
     assert httpx.Timeout(5.0).read == 5.0  # the default we must not inherit
 
@@ -99,9 +100,9 @@ def test_key_is_sent_only_to_the_api_host():
     def build(call):
         return client._build(client._http, call, client._deadline(call))
 
-    own = build(an._calls.get_messages("c"))
+    own = build(calls.get_messages("c"))
     assert own.headers["x-api-key"] == "secret-key-value"
-    foreign = an._calls.Call("GET", "https://api.example.evil/api/x", lambda b: b, absolute=True)
+    foreign = calls.Call("GET", "https://api.example.evil/api/x", lambda b: b, absolute=True)
     assert "x-api-key" not in build(foreign).headers
-    lookalike = an._calls.Call("GET", "https://api.example/apix", lambda b: b, absolute=True)
+    lookalike = calls.Call("GET", "https://api.example/apix", lambda b: b, absolute=True)
     assert "x-api-key" not in build(lookalike).headers

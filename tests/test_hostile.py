@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 import atomemo_notebook as an
-from atomemo_notebook._reply import Reply
-from atomemo_notebook._tree import MessageTree
+from atomemo_notebook.model.reply import Reply
+from atomemo_notebook.model.tree import MessageTree
 from atomemo_notebook.server import LocalServer
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
@@ -504,7 +504,7 @@ def test_a_cycle_in_parent_ids_does_not_hang_a_walk():
 
 def _saved_log(tmp_path: Path, server: LocalServer, echo: dict[str, str]) -> list[str]:
     with an.Client(server.api_key, base_url=server.base_url) as api:
-        chat = api.chat(**ids(echo), user_id="replay-hostile")
+        chat = an.Chat(api, **ids(echo), user_id="replay-hostile")
         reply = chat.ask("replay me exactly")
         assert reply.status == "succeeded"
         path = chat.save_events(tmp_path / "log.jsonl")
@@ -593,9 +593,9 @@ def _widget(server: LocalServer, slug: str = "echo", **kwargs) -> an.ChatWidget:
 
 
 def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(server):
-    from atomemo_notebook import _runtime as runtime
-    from atomemo_notebook._events import event_from_wire
-    from atomemo_notebook._view_state import ANSWER_CAP
+    from atomemo_notebook.protocol.atomemo.events import event_from_wire
+    from atomemo_notebook.views import runtime
+    from atomemo_notebook.views.view_state import ANSWER_CAP
 
     widget = _widget(server)
     big = "0123456789" * 1_000_000
@@ -616,7 +616,7 @@ def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(ser
     runtime.submit(stream_big()).result(60)
     (turn,) = widget.transcript["turns"]
     assert turn["answer_chars"] == len(big) and len(turn["answer"]) == ANSWER_CAP
-    from atomemo_notebook._protocol import TRAITS
+    from atomemo_notebook.views.widget_protocol import TRAITS
 
     state = json.dumps({name: getattr(widget, name) for name in TRAITS})  # what a saved notebook keeps
     assert len(state) < 16_000
@@ -647,7 +647,7 @@ def test_path_tail_reads_o_window_of_a_deep_conversation():
         tree.add_server(message)
     tail, total = tree.path_tail("m99999", 20)
     assert [m.id for m in tail] == [f"m{i}" for i in range(99_980, 100_000)] and total == 100_000
-    from atomemo_notebook._view_state import transcript_view
+    from atomemo_notebook.views.view_state import transcript_view
 
     view = transcript_view(tree, "m99999", 20)
     assert view["older"] == 99_980 and len(view["turns"]) == 20

@@ -11,7 +11,7 @@ import pytest
 from atomemo_notebook import Client, load_events, replay, replay_async
 from atomemo_notebook.server import LocalServer
 
-from .conftest import ids
+from .conftest import chat_of, ids
 
 
 def summary(reply):
@@ -25,7 +25,7 @@ def summary(reply):
 def recorded(server: LocalServer, tmp_path: Path):
     path = tmp_path / "session.jsonl"
     with Client(server.api_key, base_url=server.base_url) as client:
-        chat = client.chat(**ids(server.app("agent")), user_id="recorder")
+        chat = chat_of(client, **ids(server.app("agent")), user_id="recorder")
         chat.ask("order 123 in Rome")
         chat.ask("and again")
         chat.save_events(path)
@@ -67,7 +67,7 @@ def test_async_replay_matches(recorded):
 def test_stopped_reply_replays_as_stopped(tmp_path: Path, echo):
     with LocalServer(chunk_size=1, chunk_delay=0.01, node_delay=0) as srv, \
             Client(srv.api_key, base_url=srv.base_url) as client:
-        chat = client.chat(**ids(echo), user_id="stop-replay")
+        chat = chat_of(client, **ids(echo), user_id="stop-replay")
         for _ in chat.stream("x" * 300):
             if chat.last_reply is not None and chat.last_reply.chunks >= 3:
                 chat.stop()

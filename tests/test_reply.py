@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from atomemo_notebook import Client, Event, Reply
-from atomemo_notebook._events import event_from_wire
+from atomemo_notebook.protocol.atomemo.events import event_from_wire
 from atomemo_notebook.server import LocalServer
 
 from .conftest import ids
@@ -48,7 +48,8 @@ def test_support_app_folds_nodes_and_text(server, names):
     assert reply.time_to_first_token is not None and reply.total_time is not None
     assert 0 <= reply.time_to_first_token <= reply.total_time
     assert all(n.duration_ms is not None and n.duration_ms >= 0 for n in reply.nodes)
-    assert reply.nodes[1].json_output["documents"][0]["title"] == "Getting started with workflows"
+    assert reply.nodes[1].json_output["documents"][0]["title"] == "Plans and pricing"
+    assert reply.nodes[1].json_output["topic"] == "pricing"
 
 
 def test_agent_tools_nest_under_their_node(server, names):

@@ -369,3 +369,24 @@ def test_odd_bodies_never_give_a_500(http, echo, server):
         for token in ["", "x", "a.b", "!!!.???", "eyJrIjoiYSJ9.sig"]:
             assert storage.put(f"{server.origin}/storage/a.txt?{token}", content=b"x").status_code == 403
     assert statuses >= {200, 400, 404, 422}
+
+
+@pytest.mark.parametrize(("query", "topic", "phrase"), [
+    ("What does it cost?", "pricing", "| Team | $49 / month |"),
+    ("How do I rotate my API key?", "api keys", "Revoke"),
+    ("Where are my invoices?", "billing", "Invoices are under"),
+    ("Your service is down, I get 503s", "outages", "status.atomemo.ai"),
+    ("How do I get started?", "setup", "Create an app"),
+    ("Can I invite my team?", "account", "Settings → Team"),
+    ("hello there", None, "I'm the support assistant"),
+    ("flibbertigibbet", None, "couldn't find an article"),
+])
+def test_the_support_demo_answers_like_a_support_assistant(http, support, query, topic, phrase):
+    events = post_message(http, support, query)
+    text = "".join(e["data"]["text"] for e in events if e["event"] == "chat_message")
+    assert phrase in text
+    retrieval = next(e for e in events if e["event"] == "node_finished"
+                     and e["data"]["resource"]["json_output"] and "documents" in e["data"]["resource"]["json_output"])
+    assert retrieval["data"]["resource"]["json_output"]["topic"] == topic
+    again = post_message(http, support, query)  # deterministic: the same question, the same answer
+    assert "".join(e["data"]["text"] for e in again if e["event"] == "chat_message") == text

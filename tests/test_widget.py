@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from atomemo_notebook import ChatWidget
-from atomemo_notebook._widget import FLUSH_INTERVAL, _coerce_inputs
 from atomemo_notebook.server import LocalServer
+from atomemo_notebook.views.widget import FLUSH_INTERVAL, _coerce_inputs
 
 from .conftest import wait_until
 
@@ -259,8 +259,8 @@ def test_coerce_inputs():
 
 def test_a_replaced_answer_is_sent_as_a_reset(server):
     from atomemo_notebook import Message, StreamRecovered
-    from atomemo_notebook import _runtime as runtime
-    from atomemo_notebook._events import event_from_wire
+    from atomemo_notebook.protocol.atomemo.events import event_from_wire
+    from atomemo_notebook.views import runtime
 
     widget, rec = make(server, "echo")
 
@@ -301,7 +301,7 @@ def test_an_unreachable_api_is_a_clear_error_not_a_hang():
 
 
 def test_every_trait_and_every_reply_has_the_declared_shape(server):
-    from atomemo_notebook._protocol import COMMANDS, TRAITS, check
+    from atomemo_notebook.views.widget_protocol import COMMANDS, TRAITS, check
 
     widget, rec = make(server, "flaky")
     widget.ask("inventory?")
@@ -324,7 +324,7 @@ def test_every_trait_and_every_reply_has_the_declared_shape(server):
         assert reply["ok"], (name, reply)
         check(reply["result"], COMMANDS[name][1], f"{name} result")
     for message in rec.of("live"):
-        from atomemo_notebook._protocol import LiveMessage
+        from atomemo_notebook.views.widget_protocol import LiveMessage
 
         check(message, LiveMessage, "live")
 

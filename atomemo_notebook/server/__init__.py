@@ -1,5 +1,5 @@
 """The embedded Atomemo-compatible server: the offline default for demos and the real
-counterpart of every test. Needs the `server` extra (starlette, uvicorn)."""
+counterpart of every test (Starlette + uvicorn, installed with the package)."""
 
 from ._app import create_app
 from ._config import ServerConfig

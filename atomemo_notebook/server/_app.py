@@ -27,7 +27,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from .._logging import get_logger
+from ..protocol.log import get_logger
 from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
 from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxError, parse_pairs

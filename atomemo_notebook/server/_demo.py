@@ -76,6 +76,7 @@ class DemoApp:
     nodes: list[tuple[str, str, str]]  # (slug, name, type), the trigger first
     plan: Callable[[str, dict[str, Any]], Plan]
     variables: list[Variable] = dataclasses.field(default_factory=list)
+    examples: list[str] = dataclasses.field(default_factory=list)  # shown as chips in an empty chat
 
     @property
     def id(self) -> str:
@@ -99,7 +100,8 @@ class DemoApp:
             if kind == "chat_trigger":
                 node["data"] = {"variables": [
                     {"label": v.label, "variable": v.variable, "type": v.type, "required": v.required,
-                     "maxLength": v.max_length, "hidden": v.hidden} for v in self.variables]}
+                     "maxLength": v.max_length, "hidden": v.hidden} for v in self.variables],
+                    "examples": list(self.examples)}
             nodes[node["id"]] = node
         edges = [{"source": self.node_id(a[0]), "target": self.node_id(b[0])}
                  for a, b in zip(self.nodes, self.nodes[1:], strict=False)]
@@ -137,55 +139,145 @@ def _trigger(query: Any, inputs: dict[str, Any]) -> NodeRun:
 
 
 # -- support assistant: Knowledge Retrieval -> LLM -> Answer ---------------------------------
+# A small, fixed help center: each topic has the articles retrieval finds and the answer a
+# support assistant would give. A question is matched to the topic whose words it uses most;
+# ties go to the earlier topic; no match gets a graceful fallback. Deterministic throughout.
 
-SUPPORT_ARTICLES = [
-    ("Getting started with workflows", 0.92),
-    ("Publishing a Chat Trigger", 0.87),
-    ("Troubleshooting API keys", 0.74),
-]
 
-PRICING = (
-    "Here are our current plans:\n\n"
-    "| Plan | Price | Seats | Runs / month |\n"
-    "|---|---|---|---|\n"
-    "| Starter | $9 / month | 1 | 1,000 |\n"
-    "| Team | $49 / month | 10 | 20,000 |\n"
-    "| Enterprise | Contact sales | Unlimited | Unlimited |\n\n"
-)
+@dataclasses.dataclass(frozen=True)
+class Topic:
+    name: str
+    words: tuple[str, ...]
+    articles: tuple[tuple[str, float], ...]
+    answer: str
+
 
 SNIPPET = (
     "You can call the workflow from Python:\n\n"
     "```python\n"
     "from atomemo_notebook import Client\n\n"
-    "with Client() as client:\n"
+    "with Client() as client:  # the key comes from ATOMEMO_API_KEY\n"
     "    for event in client.send_message(app_id=APP, trigger_id=TRIGGER,\n"
     "                                     query=\"Hello\", user_id=\"me\"):\n"
     "        print(event.event)\n"
     "```\n"
 )
 
+TOPICS = (
+    Topic("pricing", ("price", "pricing", "plan", "plans", "cost", "costs", "cheap", "expensive", "tier",
+                      "upgrade", "seat", "seats", "trial"),
+          (("Plans and pricing", 0.94), ("Upgrading or downgrading a plan", 0.81), ("Free trial", 0.66)),
+          "Here are our current plans:\n\n"
+          "| Plan | Price | Seats | Runs / month |\n"
+          "|---|---|---|---|\n"
+          "| Starter | $9 / month | 1 | 1,000 |\n"
+          "| Team | $49 / month | 10 | 20,000 |\n"
+          "| Enterprise | Contact sales | Unlimited | Unlimited |\n\n"
+          "Every plan starts with a **14-day free trial**, no card needed. You can switch plans at any "
+          "time from *Settings → Billing*; upgrades apply at once and are prorated.\n"),
+    Topic("api keys", ("key", "keys", "token", "rotate", "rotation", "secret", "credential", "credentials",
+                       "revoke", "leaked", "auth", "authentication", "401"),
+          (("Creating and rotating API keys", 0.93), ("Keeping keys out of client code", 0.84),
+           ("Troubleshooting 401 errors", 0.72)),
+          "To rotate an API key:\n\n"
+          "1. Open your app, then **Publish → Chat Trigger → API keys**.\n"
+          "2. Click **Create key** and copy the new key (it is shown once).\n"
+          "3. Deploy it where your backend reads `ATOMEMO_API_KEY`.\n"
+          "4. Once traffic uses the new key, **Revoke** the old one.\n\n"
+          "Keys belong on your server, never in browser code. A `401 UNAUTHORIZED` answer means the "
+          "`X-Api-Key` header is missing, mistyped or revoked.\n\n" + SNIPPET),
+    Topic("setup", ("setup", "set", "install", "start", "started", "getting", "begin", "guide", "first",
+                    "configure", "publish", "deploy", "onboarding", "how"),
+          (("Getting started with workflows", 0.92), ("Publishing a Chat Trigger", 0.87),
+           ("Testing a workflow before publishing", 0.71)),
+          "Getting a chat workflow running takes a few minutes:\n\n"
+          "1. **Create an app** and add a **Chat Trigger** as its first node.\n"
+          "2. Add the nodes that do the work (for example *Knowledge Retrieval → LLM → Answer*).\n"
+          "3. Try it in the built-in chat panel, then **Publish**.\n"
+          "4. Create an API key and call the Chat API from your backend.\n\n" + SNIPPET),
+    Topic("billing", ("bill", "billing", "invoice", "invoices", "receipt", "charge", "charged", "refund",
+                      "payment", "card", "vat", "tax"),
+          (("Invoices and receipts", 0.91), ("Refund policy", 0.83), ("Updating your payment method", 0.77)),
+          "Invoices are under **Settings → Billing → Invoices**, one per month, as PDF. To change the card "
+          "on file, use *Update payment method* on the same page.\n\n"
+          "If you were charged by mistake, reply with the invoice number: refunds for unused months "
+          "are issued within **5 business days** to the original payment method.\n"),
+    Topic("outages", ("down", "outage", "outages", "status", "slow", "incident", "error", "errors", "503",
+                      "500", "timeout", "timeouts", "unavailable", "latency", "broken", "failing"),
+          (("System status and incident history", 0.95), ("Retrying failed requests", 0.82),
+           ("Resuming a dropped stream", 0.74)),
+          "Sorry for the trouble. Current service health is on **status.atomemo.ai**; incidents are "
+          "posted there first.\n\n"
+          "While we recover, a dropped answer can be **resumed for 2 minutes** with "
+          "`GET /chat/messages/{id}/resume_stream`, and `429`/`5xx` answers are safe to retry after the "
+          "`Retry-After` delay. This notebook's client does both for you.\n"),
+    Topic("account", ("account", "password", "login", "log", "sign", "signin", "email", "sso", "team",
+                      "invite", "member", "members", "delete", "2fa"),
+          (("Managing your team", 0.88), ("Resetting your password", 0.86), ("Single sign-on (SSO)", 0.7)),
+          "You can manage people under **Settings → Team**: invite members by email, set their role, or "
+          "remove them. To reset a password, use *Forgot password* on the sign-in page; the link is "
+          "valid for one hour. SSO is available on the Enterprise plan.\n"),
+)
+
+GREETING = (
+    "Hi! I'm the support assistant. I can answer questions about **pricing and plans**, "
+    "**getting started**, **API keys**, **billing**, **outages** and **your account**. "
+    "What can I help you with?\n"
+)
+GREETINGS = frozenset({"hi", "hello", "hey", "hallo", "morning", "afternoon", "evening", "good", "there",
+                       "thanks", "thank", "you"})
+
+FALLBACK = (
+    "I couldn't find an article that matches that exactly. I can help with **pricing and plans**, "
+    "**getting started**, **API keys**, **billing and invoices**, **outages and errors**, and "
+    "**your account and team**. Could you tell me a bit more about what you're trying to do?\n"
+)
+
+LONG_GUIDE_STEPS = (
+    "Create the app", "Add a Chat Trigger", "Declare the trigger's variables", "Connect a knowledge base",
+    "Tune retrieval", "Add the LLM node", "Write the system prompt", "Add an Answer node",
+    "Handle the no-answer branch", "Add an If node for escalation", "Test in the chat panel",
+    "Inspect the execution timeline", "Publish a version", "Create an API key", "Call the Chat API",
+    "Continue a conversation", "Resume a dropped stream", "Upload files", "Watch usage", "Go live",
+)
+
+
+def support_topic(text: str) -> Topic | None:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    best, score = None, 0
+    for topic in TOPICS:
+        hits = sum(1 for word in words if word in topic.words)
+        if hits > score:
+            best, score = topic, hits
+    return best
+
+
+def _long_guide() -> str:
+    parts = ["Here is the full setup guide, step by step.\n"]
+    for number, title in enumerate(LONG_GUIDE_STEPS, 1):
+        parts.append(
+            f"\n### Step {number}: {title}\n\n"
+            f"{title} is step {number} of {len(LONG_GUIDE_STEPS)}. Take your time here: the defaults work "
+            f"for most teams, and the options that matter are explained in the help-center article "
+            f"linked from the node's settings panel.\n")
+    parts.append("\nThat's everything: your workflow is live.\n")
+    return "".join(parts)
+
 
 def _support(query: Any, inputs: dict[str, Any]) -> Plan:
     text = query_text(query)
     lower = text.lower()
-    words = re.findall(r"[a-z]{4,}", lower)
-    topic = words[0] if words else "your question"
-    body = PRICING if re.search(r"price|pricing|plan|cost", lower) else (
-        f"Thanks for asking about **{topic}**. I found these help-center articles:\n\n"
-        "| Article | Relevance |\n|---|---|\n"
-        + "".join(f"| {title} | {score:.2f} |\n" for title, score in SUPPORT_ARTICLES) + "\n"
-    )
-    answer = body + SNIPPET
-    if "long" in lower:
-        # A long answer, for stop/scroll demos: numbered sections, still deterministic.
-        answer += "".join(
-            f"\n### Section {i}\n\nDetail {i} about {topic}: step {i} of the setup guide, "
-            f"with the options that matter and the defaults we recommend.\n" for i in range(1, 61)
-        )
-    docs = [{"title": t, "score": s} for t, s in SUPPORT_ARTICLES]
+    if "long" in lower and re.search(r"guide|setup|set up", lower):
+        topic: Topic | None = TOPICS[2]
+        answer = _long_guide()  # a long answer, for stop and scroll demos
+    else:
+        topic = support_topic(text)
+        words = set(re.findall(r"[a-z]+", lower))
+        answer = topic.answer if topic else GREETING if words and words <= GREETINGS else FALLBACK
+    docs = [{"title": t, "score": s} for t, s in (topic.articles if topic else ())]
     return Plan([
         _trigger(query, inputs),
-        NodeRun("retrieval", output={"documents": docs}),
+        NodeRun("retrieval", output={"documents": docs, "topic": topic.name if topic else None}),
         NodeRun("llm", output={"text": answer, "usage": {"prompt_tokens": 412 + len(text),
                                                           "completion_tokens": len(answer) // 4}}),
         NodeRun("answer", output={"answer": answer}, answer=answer),
@@ -268,6 +360,8 @@ DEMO_APPS: dict[str, DemoApp] = {
              ("llm", "Draft answer", "llm"),
              ("answer", "Reply", "answer")],
             _support,
+            examples=["What does it cost?", "How do I rotate my API key?", "Where are my invoices?",
+                      "Give me the long setup guide"],
         ),
         DemoApp(
             "agent", "Order Agent",
@@ -277,6 +371,7 @@ DEMO_APPS: dict[str, DemoApp] = {
              ("agent", "Order agent", "ai_agent"),
              ("answer", "Reply", "answer")],
             _agent,
+            examples=["Where is order 1042? I'm in Berlin.", "Has order 2231 shipped to me in Lima?"],
         ),
         DemoApp(
             "flaky", "Flaky Pipeline",
@@ -290,6 +385,7 @@ DEMO_APPS: dict[str, DemoApp] = {
              ("apology", "Apology", "answer"),
              ("report", "Inventory report", "answer")],
             _flaky,
+            examples=["Is the blue mug in stock?", "Check the inventory and fail"],
         ),
         DemoApp(
             "echo", "Echo",
@@ -302,6 +398,7 @@ DEMO_APPS: dict[str, DemoApp] = {
                 Variable("Tone", "tone", "string", max_length=20),
                 Variable("Repeat", "repeat", "number"),
             ],
+            examples=["Hello, echo!", "Markdown: **bold**, `code` and a [link](https://example.com)"],
         ),
     ]
 }

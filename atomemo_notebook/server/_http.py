@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._logging import get_logger
+from ..protocol.log import get_logger
 
 log = get_logger("atomemo_notebook.server")
 

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._logging import get_logger
+from ..protocol.atomemo.events import Name
+from ..protocol.log import get_logger
 from ._demo import DemoApp, NodeRun, Plan
 from ._store import Store, now_iso
 
@@ -101,10 +102,10 @@ class Executor:
                      "app_version_id": app.version_id, "conversation_id": run.conversation_id,
                      "created_at": now_iso()}
         try:
-            run.emit("message_created", {"message_id": run.message_id,
+            run.emit(Name.MESSAGE_CREATED, {"message_id": run.message_id,
                                          "conversation_id": run.conversation_id})
             self.store.start_answering(run.message_id, execution)
-            run.emit("execution_started", {"resource_type": "execution", "resource": execution})
+            run.emit(Name.EXECUTION_STARTED, {"resource_type": "execution", "resource": execution})
             for node_run in plan.runs:
                 await self._play(run, app, node_run, execution_id, pace, results, answer)
             status = plan.status
@@ -127,7 +128,7 @@ class Executor:
         finished = {k: v for k, v in execution.items() if k != "created_at"} | {"status": status}
         if reason:
             finished["error"] = reason
-        last = run.frame("execution_finished", {"resource_type": "execution", "resource": finished})
+        last = run.frame(Name.EXECUTION_FINISHED, {"resource_type": "execution", "resource": finished})
         try:
             self.store.finish_message(run.message_id, status=status, answer=answer,
                                       execution_id=execution["id"], results=results,
@@ -135,7 +136,7 @@ class Executor:
         except Exception as exc:
             log.exception("could not store the run of message %s", run.message_id)
             finished |= {"status": "failed", "error": f"the run could not be stored ({type(exc).__name__})"}
-            last = run.frame("execution_finished", {"resource_type": "execution", "resource": finished})
+            last = run.frame(Name.EXECUTION_FINISHED, {"resource_type": "execution", "resource": finished})
             try:
                 self.store.fail_message(run.message_id, execution["id"])
             except Exception:
@@ -145,7 +146,7 @@ class Executor:
 
     def fail_unstarted(self, run: Run, reason: str) -> None:
         """A run that could not even start: its stream still says so, and ends."""
-        run.emit("message_created", {"message_id": run.message_id, "conversation_id": run.conversation_id})
+        run.emit(Name.MESSAGE_CREATED, {"message_id": run.message_id, "conversation_id": run.conversation_id})
         execution = {"id": str(uuid.uuid4()), "status": "failed", "trigger_id": None,
                      "app_version_id": None, "conversation_id": run.conversation_id, "created_at": now_iso()}
         self._finish(run, execution, "failed", reason, None, [])
@@ -155,22 +156,22 @@ class Executor:
         result: dict[str, Any] = {"id": str(uuid.uuid4()), "node_id": app.node_id(node_run.node),
                   "execution_id": execution_id, "status": "running", "json_output": None,
                   "out_ports": [], "error": None}
-        run.emit("node_started", {"resource_type": "result", "resource": dict(result)})
+        run.emit(Name.NODE_STARTED, {"resource_type": "result", "resource": dict(result)})
         for child in node_run.children:
             await self._play(run, app, child, execution_id, pace, results, answer)
         for tool in node_run.tools:
             call = {"id": str(uuid.uuid4()), "node_id": result["node_id"], "tool_name": tool.tool_name}
-            run.emit("tool_call_started", {"resource_type": "tool_call",
+            run.emit(Name.TOOL_CALL_STARTED, {"resource_type": "tool_call",
                                            "resource": call | {"args": tool.args}})
             await asyncio.sleep(pace.node_delay)
-            run.emit("tool_response", {"resource_type": "tool_response",
+            run.emit(Name.TOOL_RESPONSE, {"resource_type": Name.TOOL_RESPONSE,
                                        "resource": call | {"result": json.dumps(tool.result)}})
         if node_run.answer is not None:
             await self._stream_text(run, node_run.answer, pace, answer)
         await asyncio.sleep(pace.node_delay)
         result |= {"status": node_run.status, "json_output": node_run.output,
                    "out_ports": node_run.out_ports, "error": node_run.error}
-        run.emit("node_finished", {"resource_type": "result", "resource": result})
+        run.emit(Name.NODE_FINISHED, {"resource_type": "result", "resource": result})
         results.append(result)
 
     @staticmethod
@@ -179,7 +180,7 @@ class Executor:
         for n, start in enumerate(range(0, len(text), size), 1):
             chunk = text[start:start + size]
             answer.append(chunk)
-            run.emit("chat_message", {"text": chunk})
+            run.emit(Name.CHAT_MESSAGE, {"text": chunk})
             if pace.chunk_delay:
                 await asyncio.sleep(pace.chunk_delay)
             elif n % 256 == 0:

@@ -169,6 +169,8 @@ export class IncrementalMarkdown {
   blocksParsed = 0; // finished blocks parsed so far (each once)
   parses = 0; // parser runs for finished blocks (several small blocks may share one)
   tailRenders = 0;
+  /** Called after each draw (a view follows the bottom of a growing answer with it). */
+  onDraw: () => void = () => {};
 
   constructor(el: HTMLElement, private schedule: (fn: () => void) => number = requestFrame) {
     this.el = el;
@@ -222,6 +224,7 @@ export class IncrementalMarkdown {
     this.tailDirty = false;
     this.tailEl.replaceChildren(renderMarkdown(this.splitter.tail, this.ended && !this.pending));
     this.tailRenders += 1;
+    this.onDraw();
   }
 
   private addBlocks(finished: string[]): void {

@@ -1,4 +1,5 @@
-// GENERATED from atomemo_notebook/_protocol.py by scripts/gen_protocol.py: do not edit.
+// GENERATED from atomemo_notebook/views/widget_protocol.py by scripts/gen_protocol.py;
+// do not edit.
 // CI checks it with `python scripts/gen_protocol.py --check`.
 
 export const PROTOCOL_VERSION = 2;

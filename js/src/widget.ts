@@ -72,6 +72,7 @@ class ChatView {
   private selected: string | null = null; // message whose execution is highlighted
   private editing: string | null = null;
   private loadingOlder = false;
+  private following = true; // the list stays at the bottom as answers grow, until the reader scrolls up
   private shownNotice = "";
   private observer: ResizeObserver | null = null;
   private pollTimer: number | null = null;
@@ -182,6 +183,9 @@ class ChatView {
       this.paneTabs[pane].addEventListener("click", () => this.showPane(pane));
     }
     this.list.addEventListener("scroll", () => {
+      // Scroll events run before the next frame's drawing: a reader who scrolled up is never
+      // pulled back down by text drawn after it.
+      this.following = this.atBottom();
       if (this.list.scrollTop < 40) this.loadOlder();
     });
     this.showTab("timeline");
@@ -247,6 +251,7 @@ class ChatView {
     const hasFile = Boolean(this.model.get("attachment")?.filename);
     if (this.busy() || (!value.trim() && !hasFile)) return;
     // A file and a typed question go together: the file first, then the question.
+    this.following = true; // asking brings the conversation's end into view
     this.act("send", { text: value });
     if (text === undefined) {
       this.input.value = ""; // restored from notice.draft if the send fails
@@ -288,7 +293,7 @@ class ChatView {
       this.liveMessageId = msg.message_id ?? this.liveMessageId;
       if (msg.seq < this.liveSeq) return;
       this.liveSeq = msg.seq;
-      this.stickToBottom(() => md.reset(msg.text));
+      md.reset(msg.text);
       this.liveTimeline = msg.timeline;
       this.renderTimelines();
       return;
@@ -296,10 +301,8 @@ class ChatView {
     if (msg.seq <= this.liveSeq) return;
     this.liveSeq = msg.seq;
     if (msg.message_id) this.liveMessageId = msg.message_id;
-    this.stickToBottom(() => {
-      if (msg.reset !== undefined) md.reset(msg.reset);
-      else if (msg.append) md.append(msg.append);
-    });
+    if (msg.reset !== undefined) md.reset(msg.reset);
+    else if (msg.append) md.append(msg.append);
     if (msg.timeline) { this.liveTimeline = msg.timeline; this.renderTimelines(); }
   }
 
@@ -312,6 +315,7 @@ class ChatView {
     this.liveStarted = performance.now();
     this.liveEl = h("div", { class: "am-answer am-md am-streaming" });
     this.liveMd = new IncrementalMarkdown(this.liveEl);
+    this.liveMd.onDraw = () => this.follow();
     if (this.tick === null) this.tick = setInterval(() => this.renderClock(), TICK_MS) as unknown as number;
     this.renderMessages();
     this.syncPolling();
@@ -342,11 +346,13 @@ class ChatView {
     return this.liveMessageId ?? this.liveTimeline?.message_id ?? this.model.get("live")?.message_id ?? null;
   }
 
-  private stickToBottom(change: () => void): void {
-    const list = this.list;
-    const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
-    change();
-    if (atBottom) requestAnimationFrame(() => { list.scrollTop = list.scrollHeight; });
+  private atBottom(): boolean {
+    return this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 24;
+  }
+
+  /** Keep the newest text in view while the reader is following along. */
+  private follow(): void {
+    if (this.following) this.list.scrollTop = this.list.scrollHeight;
   }
 
   private renderClock(): void {
@@ -418,7 +424,6 @@ class ChatView {
   }
 
   private renderMessages(): void {
-    const atBottom = this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 24;
     const items: HTMLElement[] = [];
     const transcript = this.transcript();
     const path = this.path();
@@ -446,7 +451,7 @@ class ChatView {
     }
     this.list.replaceChildren(...items);
     this.renderNotice();
-    if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+    this.follow();
   }
 
   private emptyState(): HTMLElement {

@@ -67,7 +67,7 @@ def test_chat_widget_streams_in_marimo(page, marimo_app, artifacts):
     chat.locator(".am-input").press("Enter")
     chat.locator(".am-turn").first.wait_for(timeout=30_000)
     # marimo renders widgets inside a shadow root: locators pierce it, document.querySelector would not.
-    chat.locator(".am-turn:not(.am-live) .am-answer").filter(has_text="print(event.event)").wait_for(
+    chat.locator(".am-turn:not(.am-live) .am-answer").filter(has_text="14-day free trial").wait_for(
         timeout=30_000)
     chat.locator(".am-live").wait_for(state="detached", timeout=10_000)
     assert chat.locator(".am-turn .am-answer").count() == 1  # settled once, the live turn gone

@@ -42,14 +42,19 @@ def test_typed_question_streams_in_full_with_the_timeline(page, paced, artifacts
     ask_in_page(bridge, "Tell me about pricing plans")
     bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming view")
     bridge.settle()
-    final = turns(bridge.widget)[-1]["answer"]
     answer = page.locator(".am-turn .am-answer").last
     assert "Starter" in answer.inner_text() and answer.locator("table").count() == 1
+    ask_in_page(bridge, "How do I rotate my API key?")
+    bridge.settle()
+    final = turns(bridge.widget)[-1]["answer"]
+    answer = page.locator(".am-turn .am-answer").last
+    assert answer.locator("ol li").count() == 4
     assert answer.locator(".am-code button.am-copy").count() == 1
-    assert page.locator(".am-turn .am-answer pre").inner_text() in final
-    names = page.locator(".am-execution .am-node .am-row-name").all_inner_texts()
+    code = answer.locator("pre code")
+    assert code.inner_text() in final and code.locator(".hljs-keyword").count() >= 2  # coloured python
+    names = page.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
     assert_nodes(names, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
-    assert "4 nodes" in page.locator(".am-summary").inner_text()
+    assert "4 nodes" in page.locator(".am-summary").last.inner_text()
     assert page.locator(".am-header .am-app-name").inner_text() == "Support Assistant"
     assert page.locator(".am-version").inner_text() == "v1.0"
     page.screenshot(path=str(artifacts / "harness-light.png"))

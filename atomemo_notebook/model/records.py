@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._models import FileRef
-from ._reply import Reply
-from ._tree import MessageTree
+from ..protocol.atomemo.models import FileRef
+from .reply import Reply
+from .tree import MessageTree
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._events import Event, event_from_wire
-from ._models import FileRef, format_datetime, parse_datetime
-from ._reply import Reply
+from ..protocol.atomemo.events import Event, event_from_wire
+from ..protocol.atomemo.models import FileRef, format_datetime, parse_datetime
+from .reply import Reply
 
 __all__ = ["EventLog", "ReplyLog", "load_events", "replay", "replay_async", "save_replies"]
 

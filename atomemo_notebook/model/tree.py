@@ -7,8 +7,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from ._models import FileRef, Message
-from ._reply import Reply
+from ..protocol.atomemo.models import FileRef, Message
+from .reply import Reply
 
 __all__ = ["MessageTree", "TreeMessage", "public_status"]
 

@@ -10,10 +10,10 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 
-from ._models import FileRef
-from ._reply import Reply
-from ._tree import MessageTree
-from ._view_state import settled_path, timeline_view, turn_view
+from ..model.reply import Reply
+from ..model.tree import MessageTree
+from ..protocol.atomemo.models import FileRef
+from .view_state import settled_path, timeline_view, turn_view
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 

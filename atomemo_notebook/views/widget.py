@@ -1,7 +1,7 @@
 """ChatWidget: the conversation model rendered in the notebook by an anywidget front end
 (js/src). Python owns the client and the key; the browser only sees view state.
 
-The protocol is declared once, in `_protocol`. Streaming text travels as coalesced `live`
+The protocol is declared once, in `widget_protocol`. Streaming text travels as coalesced `live`
 messages sent from the loop that owns the reply (at most ~30 per second, none while nothing
 changes); the settled conversation lives in bounded traits (a window of the shown path,
 answers cut), so a reloaded page or a second view recovers it and the browser asks for
@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anywidget
 import traitlets
 
-from . import _runtime as runtime
-from ._chat import LEAF, AsyncChat
-from ._client import AsyncClient
-from ._errors import AtomemoError
-from ._events import Event
-from ._models import FileRef
-from ._protocol import COMMANDS, PROTOCOL_VERSION, TRAITS, check
-from ._reply import Reply
-from ._view_state import (
+from ..model.chat import LEAF, AsyncChat
+from ..model.reply import Reply
+from ..protocol.atomemo.events import Event, Name
+from ..protocol.atomemo.models import FileRef
+from ..protocol.errors import AtomemoError
+from ..transport.client import AsyncClient
+from . import runtime
+from .view_state import (
     EVENTS_PAGE,
     WINDOW,
     WINDOW_MAX,
@@ -43,15 +42,16 @@ from ._view_state import (
     transcript_view,
     window_timelines,
 )
+from .widget_protocol import COMMANDS, PROTOCOL_VERSION, TRAITS, check
 
 if TYPE_CHECKING:
     import pandas as pd
     from IPython.display import HTML
 
-STATIC = pathlib.Path(__file__).parent / "static"
+STATIC = pathlib.Path(__file__).parents[1] / "static"  # the bundle, built into the package root
 FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser
-TIMELINE_EVENTS = frozenset({"execution_started", "execution_finished", "node_started", "node_finished",
-                             "tool_call_started", "tool_response", "_stream_recovered"})
+TIMELINE_EVENTS = frozenset({Name.EXECUTION_STARTED, Name.EXECUTION_FINISHED, Name.NODE_STARTED,
+                             Name.NODE_FINISHED, Name.TOOL_CALL_STARTED, Name.TOOL_RESPONSE, Name.RECOVERED})
 DEFAULT_USER = "notebook-user"
 CONVERSATIONS_SHOWN = 100
 # Commands whose failure is shown in the chat (with the typed text kept), not only answered.
@@ -63,9 +63,9 @@ _HANDLERS: dict[str, Callable[..., Any]] = {}
 
 
 def _command(name: str) -> Callable[[F], F]:
-    """Register a method as the handler of a browser command declared in `_protocol.COMMANDS`."""
+    """Register a method as the handler of a browser command declared in `widget_protocol.COMMANDS`."""
     if name not in COMMANDS:
-        raise KeyError(f"command {name!r} is not declared in _protocol.COMMANDS")
+        raise KeyError(f"command {name!r} is not declared in widget_protocol.COMMANDS")
 
     def register(method: F) -> F:
         _HANDLERS[name] = method
@@ -145,7 +145,7 @@ class _LivePump:
 
 
 class Shaped(traitlets.Dict):
-    """A Dict trait that names its shape (a TypedDict of `_protocol`) and refuses unknown keys."""
+    """A Dict trait that names its shape (a TypedDict of `widget_protocol`) and refuses unknown keys."""
 
     def __init__(self, shape: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -161,7 +161,7 @@ class Shaped(traitlets.Dict):
 
 
 def _trait(name: str, help: str) -> Any:
-    """The synced trait `name`, shaped as `_protocol.TRAITS` declares it."""
+    """The synced trait `name`, shaped as `widget_protocol.TRAITS` declares it."""
     shape = TRAITS[name]
     trait: Any
     if shape is int:
@@ -335,14 +335,14 @@ class ChatWidget(anywidget.AnyWidget):
         return HTML(self._snapshot_html())  # type: ignore[no-untyped-call]
 
     def export_html(self, path: str | os.PathLike[str]) -> pathlib.Path:
-        from ._snapshot import page
+        from .snapshot import page
 
         target = pathlib.Path(path)
         target.write_text(page(self._snapshot_html(), self.header), encoding="utf-8")
         return target
 
     def _snapshot_html(self) -> str:
-        from ._snapshot import snapshot_html
+        from .snapshot import snapshot_html
 
         return snapshot_html(self.header, self._chat.tree, self._chat.leaf_id,
                              live=self._pump.reply if self._pump is not None else None)
@@ -355,7 +355,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._running = runtime.submit(self._ask(query, parent_id, started))
 
     def _new_chat(self, app_id: str, trigger_id: str, conversation_id: str | None) -> AsyncChat:
-        chat = self._client.chat(app_id=app_id, trigger_id=trigger_id, user_id=self._user_id,
+        chat = AsyncChat(self._client, app_id=app_id, trigger_id=trigger_id, user_id=self._user_id,
                                  inputs=self._inputs, conversation_id=conversation_id, source="notebook")
         chat.reply_listeners.append(self._on_reply_started)
         return chat
@@ -373,10 +373,14 @@ class ChatWidget(anywidget.AnyWidget):
         demo_apps = runtime.demo_server().apps.values() if self._offline else ()
         version = app.active_version if app else None
         variables: list[Any] = []
+        examples: list[str] = []
         if version is not None:
-            for node in (version.snapshot.get("nodes") or {}).values():
+            nodes = version.snapshot.get("nodes") if isinstance(version.snapshot, dict) else None
+            for node in (nodes.values() if isinstance(nodes, dict) else nodes or []):
                 if isinstance(node, dict) and node.get("type") == "chat_trigger":
-                    variables = list((node.get("data") or {}).get("variables") or [])
+                    data: dict[str, Any] = node["data"] if isinstance(node.get("data"), dict) else {}
+                    variables = [v for v in data.get("variables") or [] if isinstance(v, dict)]
+                    examples = [str(e)[:200] for e in data.get("examples") or [] if isinstance(e, str)][:6]
         self.header = {
             "app_name": app.name if app else self._chat.app_id,
             "app_version": version.name if version else "",
@@ -389,6 +393,8 @@ class ChatWidget(anywidget.AnyWidget):
             "user_id": self._user_id,
             "variables": variables,
             "inputs": dict(self._chat.inputs),
+            "examples": examples,
+            "capabilities": {"token_streaming": True, "stop": "client", "branching": True, "files": True},
         }
         if load_history:
             with contextlib.suppress(AtomemoError):

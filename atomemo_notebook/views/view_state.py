@@ -1,4 +1,4 @@
-"""What views show, as plain JSON-able shapes of `_protocol`: the one place that turns the
+"""What views show, as plain JSON-able shapes of `widget_protocol`: the one place that turns the
 model (tree, replies) into what the widget's traits, the static snapshot and the magic render.
 
 Everything here is bounded: the transcript is a window of the shown path, answers and
@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from ._errors import APIError
-from ._models import FileRef
-from ._protocol import (
+from ..model.reply import NodeSpan, Reply
+from ..model.tree import MessageTree, TreeMessage, public_status
+from ..protocol.atomemo.models import FileRef
+from ..protocol.errors import APIError
+from .widget_protocol import (
     DetailResult,
     ErrorView,
     EventRow,
@@ -25,8 +27,6 @@ from ._protocol import (
     TranscriptView,
     TurnView,
 )
-from ._reply import NodeSpan, Reply
-from ._tree import MessageTree, TreeMessage, public_status
 
 ANSWER_CAP = 4_000  # characters of one answer kept in the transcript trait
 OUTPUT_CAP = 1_000  # characters of one node output / tool value kept in a timeline trait

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from ._errors import APIResponseValidationError, excerpt
-from ._models import App, Conversation, FileRef, Message, UploadToken
+from ..errors import APIResponseValidationError, excerpt
+from .models import App, Conversation, FileRef, Message, UploadToken
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from ._errors import APIResponseValidationError
+from ..protocol.errors import APIResponseValidationError
 
 __all__ = ["ACCEPT_ENCODING", "Inflater"]
 

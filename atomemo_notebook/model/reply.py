@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ._events import (
+from ..protocol.atomemo.events import (
     EVENT_TYPES,
     ChatMessage,
     Event,
@@ -22,6 +22,7 @@ from ._events import (
     ExecutionStarted,
     MalformedFrame,
     MessageCreated,
+    Name,
     NodeFinished,
     NodeStarted,
     StreamRecovered,
@@ -29,7 +30,7 @@ from ._events import (
     ToolResponse,
     event_from_wire,
 )
-from ._models import FileRef
+from ..protocol.atomemo.models import FileRef
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
@@ -305,7 +306,7 @@ class Reply:
     def _tool_call_started(self, event: ToolCallStarted, at: float) -> None:
         tool = ToolSpan(tool_call_id=event.tool_call_id, node_id=event.node_id,
                         tool_name=event.tool_name, args=event.args, started=at)
-        self._node_for_tool(tool.node_id, "tool_call_started").tools.append(tool)
+        self._node_for_tool(tool.node_id, Name.TOOL_CALL_STARTED).tools.append(tool)
         self._tools_by_id[tool.tool_call_id] = tool
 
     def _tool_response(self, event: ToolResponse, at: float) -> None:
@@ -315,7 +316,7 @@ class Reply:
                             tool_name=event.tool_name,
                             anomaly="tool_response without tool_call_started")
             self.anomalies.append(f"tool_response without tool_call_started for {tool.tool_name}")
-            self._node_for_tool(tool.node_id, "tool_response").tools.append(tool)
+            self._node_for_tool(tool.node_id, Name.TOOL_RESPONSE).tools.append(tool)
             self._tools_by_id[tool.tool_call_id] = tool
         tool.result = event.result
         tool.status = "succeeded"
@@ -338,14 +339,14 @@ class Reply:
 
 # Each handler takes the typed event its name maps to in EVENT_TYPES.
 _HANDLERS: dict[str, Callable[[Reply, Any, float], None]] = {
-    "message_created": Reply._message_created,
-    "chat_message": Reply._chat_message,
-    "execution_started": Reply._execution_started,
-    "execution_finished": Reply._execution_finished,
-    "node_started": Reply._node_started,
-    "node_finished": Reply._node_finished,
-    "tool_call_started": Reply._tool_call_started,
-    "tool_response": Reply._tool_response,
+    Name.MESSAGE_CREATED: Reply._message_created,
+    Name.CHAT_MESSAGE: Reply._chat_message,
+    Name.EXECUTION_STARTED: Reply._execution_started,
+    Name.EXECUTION_FINISHED: Reply._execution_finished,
+    Name.NODE_STARTED: Reply._node_started,
+    Name.NODE_FINISHED: Reply._node_finished,
+    Name.TOOL_CALL_STARTED: Reply._tool_call_started,
+    Name.TOOL_RESPONSE: Reply._tool_response,
     StreamRecovered.NAME: Reply._recovered,
-    "_malformed_frame": Reply._malformed,
+    Name.MALFORMED: Reply._malformed,
 }

@@ -16,18 +16,23 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from . import _calls as calls
-from . import _watchdog as watchdog
-from ._errors import APIConnectionError, APITimeoutError, MessageNotFoundError, UnresumableStreamError
-from ._events import Event, parse_frame
-from ._inflate import Inflater
-from ._logging import get_logger
-from ._models import Message
-from ._resume import StreamState
-from ._sse import FrameDecoder
+from ..protocol.atomemo import calls
+from ..protocol.atomemo.events import Event, parse_frame
+from ..protocol.atomemo.models import Message
+from ..protocol.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    MessageNotFoundError,
+    UnresumableStreamError,
+)
+from ..protocol.log import get_logger
+from ..protocol.sse import FrameDecoder
+from . import watchdog
+from .inflate import Inflater
+from .resume import StreamState
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, Client
+    from .client import AsyncClient, Client
 
 __all__ = ["AsyncEventStream", "EventStream", "shutdown_socket"]
 

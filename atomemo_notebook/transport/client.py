@@ -6,22 +6,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 
-from . import _calls as calls
-from . import _watchdog as watchdog
-from ._base_client import BaseClient
-from ._inflate import Inflater
-from ._limits import Limits
-from ._models import App, Conversation, FileRef, Message, UploadToken
-from ._resume import StreamState
-from ._streams import AsyncEventStream, EventStream, shutdown_socket
-
-if TYPE_CHECKING:
-    from ._chat import AsyncChat, Chat
+from ..protocol.atomemo import calls
+from ..protocol.atomemo.models import App, Conversation, FileRef, Message, UploadToken
+from ..protocol.limits import Limits
+from . import watchdog
+from .base_client import BaseClient
+from .inflate import Inflater
+from .resume import StreamState
+from .streams import AsyncEventStream, EventStream, shutdown_socket
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -202,17 +199,6 @@ class Client(BaseClient):
     def download_url(self, res_key: str, *, timeout: float | None = None) -> str:
         return self._call(_timed(calls.download_url(res_key), timeout))
 
-    def chat(self, *, app_id: str, trigger_id: str, user_id: str, inputs: dict[str, Any] | None = None,
-             conversation_id: str | None = None, source: str | None = None) -> Chat:
-        """A conversation that remembers its id and leaf; pass conversation_id to reopen one."""
-        from ._chat import Chat  # the model layer sits to the right of the transport
-
-        chat = Chat(self, app_id=app_id, trigger_id=trigger_id, user_id=user_id, inputs=inputs,
-                    conversation_id=conversation_id, source=source)
-        if conversation_id is not None:
-            chat.history()
-        return chat
-
 
 class AsyncClient(BaseClient):
     """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
@@ -375,11 +361,3 @@ class AsyncClient(BaseClient):
 
     async def download_url(self, res_key: str, *, timeout: float | None = None) -> str:
         return await self._call(_timed(calls.download_url(res_key), timeout))
-
-    def chat(self, *, app_id: str, trigger_id: str, user_id: str, inputs: dict[str, Any] | None = None,
-             conversation_id: str | None = None, source: str | None = None) -> AsyncChat:
-        """A conversation; to reopen one, pass conversation_id and `await chat.history()`."""
-        from ._chat import AsyncChat
-
-        return AsyncChat(self, app_id=app_id, trigger_id=trigger_id, user_id=user_id, inputs=inputs,
-                         conversation_id=conversation_id, source=source)

@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from .server import LocalServer
+    from ..server import LocalServer
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ def demo_server() -> LocalServer:
     global _server
     with _lock:
         if _server is None or not _server.running:
-            from .server import LocalServer
+            from ..server import LocalServer
 
             _server = LocalServer().start()
             atexit.register(_server.close)

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._calls import Call
-from ._errors import (
+from ..protocol.atomemo.calls import Call
+from ..protocol.errors import (
     PERMANENT_CODES,
     APIConnectionError,
     APIError,
@@ -23,10 +23,10 @@ from ._errors import (
     excerpt,
     make_api_error,
 )
-from ._inflate import ACCEPT_ENCODING
-from ._limits import Limits
-from ._logging import get_logger, register_secret
-from ._retry import backoff_delay, retry_after
+from ..protocol.limits import Limits
+from ..protocol.log import get_logger, register_secret
+from .inflate import ACCEPT_ENCODING
+from .retry import backoff_delay, retry_after
 
 T = TypeVar("T")
 log = get_logger("atomemo_notebook.client")

@@ -11,9 +11,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ._models import Message, parse_datetime
+from .models import Message, parse_datetime
 
 __all__ = [
+    "FIELDS",
     "ChatMessage",
     "Event",
     "ExecutionFinished",
@@ -21,6 +22,7 @@ __all__ = [
     "Heartbeat",
     "MalformedFrame",
     "MessageCreated",
+    "Name",
     "NodeFinished",
     "NodeStarted",
     "StreamRecovered",
@@ -29,6 +31,42 @@ __all__ = [
     "event_from_wire",
     "parse_frame",
 ]
+
+
+class Name:
+    """Every event name of the Atomemo stream, in one place (and the two this client adds)."""
+
+    MESSAGE_CREATED = "message_created"
+    CHAT_MESSAGE = "chat_message"
+    EXECUTION_STARTED = "execution_started"
+    EXECUTION_FINISHED = "execution_finished"
+    NODE_STARTED = "node_started"
+    NODE_FINISHED = "node_finished"
+    TOOL_CALL_STARTED = "tool_call_started"
+    TOOL_RESPONSE = "tool_response"
+    HEARTBEAT = "heartbeat"
+    MALFORMED = "_malformed_frame"  # a data payload that was not a JSON event
+    RECOVERED = "_stream_recovered"  # the end of an unresumable stream, from stored history
+
+
+_EXECUTION = frozenset({"id", "status", "trigger_id", "app_version_id", "conversation_id", "created_at",
+                        "error"})
+_RESULT = frozenset({"id", "node_id", "execution_id", "status", "json_output", "out_ports", "error"})
+FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # name: (keys of `data`, keys of `data.resource`), as the API reference documents them; the
+    # execution's "error" is the embedded server's one addition (why a run failed).
+    Name.MESSAGE_CREATED: (frozenset({"message_id", "conversation_id"}), frozenset()),
+    Name.CHAT_MESSAGE: (frozenset({"text"}), frozenset()),
+    Name.EXECUTION_STARTED: (frozenset({"resource_type", "resource"}), _EXECUTION),
+    Name.EXECUTION_FINISHED: (frozenset({"resource_type", "resource"}), _EXECUTION),
+    Name.NODE_STARTED: (frozenset({"resource_type", "resource"}), _RESULT),
+    Name.NODE_FINISHED: (frozenset({"resource_type", "resource"}), _RESULT),
+    Name.TOOL_CALL_STARTED: (frozenset({"resource_type", "resource"}),
+                             frozenset({"id", "node_id", "tool_name", "args"})),
+    Name.TOOL_RESPONSE: (frozenset({"resource_type", "resource"}),
+                         frozenset({"id", "node_id", "tool_name", "result"})),
+    Name.HEARTBEAT: (frozenset(), frozenset()),
+}
 
 
 class Event:
@@ -208,7 +246,7 @@ class MalformedFrame(Event):
     """A `data:` payload that is not a JSON event object. Kept, so nothing is lost silently."""
 
     __slots__ = ()
-    NAME = "_malformed_frame"
+    NAME = Name.MALFORMED
 
     @property
     def raw(self) -> str:
@@ -223,7 +261,7 @@ class StreamRecovered(Event):
     """Ends a stream whose resume window had passed: the message as the server stored it."""
 
     __slots__ = ()
-    NAME = "_stream_recovered"
+    NAME = Name.RECOVERED
 
     @property
     def message(self) -> Message:
@@ -235,15 +273,15 @@ class StreamRecovered(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    "message_created": MessageCreated,
-    "chat_message": ChatMessage,
-    "execution_started": ExecutionStarted,
-    "execution_finished": ExecutionFinished,
-    "node_started": NodeStarted,
-    "node_finished": NodeFinished,
-    "tool_call_started": ToolCallStarted,
-    "tool_response": ToolResponse,
-    "heartbeat": Heartbeat,
+    Name.MESSAGE_CREATED: MessageCreated,
+    Name.CHAT_MESSAGE: ChatMessage,
+    Name.EXECUTION_STARTED: ExecutionStarted,
+    Name.EXECUTION_FINISHED: ExecutionFinished,
+    Name.NODE_STARTED: NodeStarted,
+    Name.NODE_FINISHED: NodeFinished,
+    Name.TOOL_CALL_STARTED: ToolCallStarted,
+    Name.TOOL_RESPONSE: ToolResponse,
+    Name.HEARTBEAT: Heartbeat,
     MalformedFrame.NAME: MalformedFrame,
     StreamRecovered.NAME: StreamRecovered,
 }

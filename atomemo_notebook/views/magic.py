@@ -15,11 +15,11 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, magics_class
 
-from . import _runtime as runtime
-from ._chat import AsyncChat
-from ._events import Event
-from ._reply import Reply
-from ._widget import ChatWidget
+from ..model.chat import AsyncChat
+from ..model.reply import Reply
+from ..protocol.atomemo.events import Event, Name
+from . import runtime
+from .widget import ChatWidget
 
 _parser = argparse.ArgumentParser(prog="%%atomemo", add_help=False)
 _parser.add_argument("--demo", default=None, help="demo app slug (offline server)")
@@ -68,7 +68,7 @@ class AtomemoMagics(Magics):
 
 def _stream_as_text(chat: AsyncChat, text: str) -> Reply:
     def echo(reply: Reply, event: Event) -> None:
-        if event.event == "chat_message":
+        if event.event == Name.CHAT_MESSAGE:
             sys.stdout.write(event.text)  # type: ignore[attr-defined]
             sys.stdout.flush()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterable, Iterator
 
-from ._errors import LimitExceededError
+from .errors import LimitExceededError
 
 __all__ = ["FrameDecoder", "ServerSentEvent", "iter_frames"]
 

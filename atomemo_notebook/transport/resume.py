@@ -3,10 +3,10 @@ pass on, when to resume, when to give up, and how to finish from stored history.
 
 from __future__ import annotations
 
-from ._errors import APIConnectionError
-from ._events import ChatMessage, Event, MessageCreated, StreamRecovered
-from ._models import Message
-from ._retry import backoff_delay
+from ..protocol.atomemo.events import ChatMessage, Event, MessageCreated, Name, StreamRecovered
+from ..protocol.atomemo.models import Message
+from ..protocol.errors import APIConnectionError
+from .retry import backoff_delay
 
 __all__ = ["StreamState"]
 
@@ -33,11 +33,11 @@ class StreamState:
     def accept(self, event: Event) -> bool:
         """True when the consumer should see this event."""
         name = event.event
-        if name == "chat_message" and not self._skip and not self._check_replay:
+        if name == Name.CHAT_MESSAGE and not self._skip and not self._check_replay:
             self._text.append(event.text)  # type: ignore[attr-defined]  # the hot path
             self._delivered += 1
             return True
-        if name == "heartbeat":
+        if name == Name.HEARTBEAT:
             return True
         if self._skip:
             self._skip -= 1
@@ -48,12 +48,12 @@ class StreamState:
                 # The server replays from the first event: drop what was already passed on.
                 self._skip = self._delivered - 1
                 return False
-        if name == "chat_message":
+        if name == Name.CHAT_MESSAGE:
             self._text.append(event.text)  # type: ignore[attr-defined]
-        elif name == "message_created" and self.message_id is None:
+        elif name == Name.MESSAGE_CREATED and self.message_id is None:
             self.message_id = event.message_id  # type: ignore[attr-defined]
             self.conversation_id = event.conversation_id  # type: ignore[attr-defined]
-        elif name == "execution_finished":
+        elif name == Name.EXECUTION_FINISHED:
             self.finished = True
         self._delivered += 1
         return True
@@ -86,6 +86,6 @@ class StreamState:
         seen = self.text
         answer = message.answer or ""
         if len(answer) > len(seen) and answer.startswith(seen):
-            events.append(ChatMessage("chat_message", {"text": answer[len(seen):]}))
+            events.append(ChatMessage(Name.CHAT_MESSAGE, {"text": answer[len(seen):]}))
         events.append(StreamRecovered(StreamRecovered.NAME, {"message": message.to_wire()}))
         return events

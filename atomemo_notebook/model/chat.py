@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import AtomemoError
-from ._events import Event
-from ._models import App, FileRef, Message
-from ._records import (
+from ..protocol.atomemo.events import Event, Name
+from ..protocol.atomemo.models import App, FileRef, Message
+from ..protocol.errors import AtomemoError
+from .records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
     TIMELINE_COLUMNS,
@@ -24,15 +24,15 @@ from ._records import (
     timeline_records,
     to_dataframe,
 )
-from ._replay import save_replies
-from ._reply import Reply
-from ._tree import MessageTree
+from .replay import save_replies
+from .reply import Reply
+from .tree import MessageTree
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ._client import AsyncClient, Client
-    from ._streams import AsyncEventStream, EventStream
+    from ..transport.client import AsyncClient, Client
+    from ..transport.streams import AsyncEventStream, EventStream
 
 __all__ = ["LEAF", "AsyncChat", "Chat"]
 
@@ -115,7 +115,7 @@ class ChatBase:
 
     def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
                inputs: dict[str, Any] | None) -> None:
-        first_id = reply.message_id is None and event.event == "message_created"
+        first_id = reply.message_id is None and event.event == Name.MESSAGE_CREATED
         reply.apply(event)
         if first_id:
             self.conversation_id = reply.conversation_id
