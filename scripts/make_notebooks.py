@@ -1,5 +1,8 @@
 """Write the course notebooks from the cells below, run them top to bottom, save them with
-their outputs. Run after changing a notebook's text: `.venv-test/bin/python scripts/make_notebooks.py`.
+their outputs, clean: no saved widget state and no widget-view outputs (which mean nothing
+without a kernel); each widget's static HTML copy of its conversation stays, so the
+notebooks read well on GitHub and in nbconvert.
+Run after changing a notebook's text: `.venv-test/bin/python scripts/make_notebooks.py`.
 (The notebooks themselves are what nbval checks; this script is only how they are written.)"""
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ chat"""),
         ("md", "Asking from Python streams into the same widget. `ask` returns at once; `wait()` blocks until the answer is complete."),
         ("code", CHECK + """reply = chat.ask("How much does it cost?")
 reply.wait()
-print(reply.status)
-print(reply.text.splitlines()[0])"""),
+print(reply.text)
+print(f"{reply.status} · first token {reply.time_to_first_token * 1000:.0f} ms · "
+      f"whole answer {reply.total_time:.2f} s")"""),
         ("md", "Every node run (and every tool call) is a row of the timeline, ready for pandas:"),
         ("code", CHECK + """chat.timeline_df()[["node_name", "node_type", "status"]]"""),
         ("md", "The conversation so far, one row per message:"),
@@ -219,10 +223,22 @@ def main(names: list[str]) -> None:
         if names and name not in names:
             continue
         nb = build(name, cells)
-        NotebookClient(nb, timeout=60, kernel_name="python3", record_timing=False).execute(cwd=str(ROOT))
+        NotebookClient(nb, timeout=60, kernel_name="python3", record_timing=False,
+                       store_widget_state=False).execute(cwd=str(ROOT))
+        clean(nb)
         path = ROOT / f"{name}.ipynb"
         nbformat.write(nb, path)
-        print("wrote", path)
+        print("wrote", path, f"({path.stat().st_size:,} bytes)")
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def clean(nb: nbformat.NotebookNode) -> None:
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from atomemo_notebook import AsyncClient, Client
+from atomemo_notebook import AsyncChat, AsyncClient, Chat, Client
 from atomemo_notebook.server import LocalServer
 
 from .conftest import chat_of, ids, wait_until, wait_until_async
@@ -145,3 +145,40 @@ def test_regenerate_unknown_message_is_a_clear_key_error(server, support):
         chat = chat_of(client, **ids(support), user_id="unknown")
         with pytest.raises(KeyError, match="not in this conversation"):
             chat.regenerate("nope")
+
+
+def test_after_stop_the_server_s_end_reconciles_status_and_answer(slow_server, echo):
+    query = "reconcile " * 30
+    with Client(slow_server.api_key, base_url=slow_server.base_url) as client:
+        chat = Chat(client, **ids(echo), user_id="reconcile")
+        worker = threading.Thread(target=lambda: chat.ask(query))
+        worker.start()
+        wait_until(lambda: chat.last_reply is not None and chat.last_reply.chunks >= 3, what="3 chunks")
+        chat.stop()
+        worker.join(10)
+        reply = chat.last_reply
+        assert reply is not None and reply.status == "stopped"
+        (record,) = chat.history_records()
+        assert record["status"] == "stopped" and record["answer"] == reply.text  # one vocabulary
+        assert chat.running_on_server() == [reply.message_id]
+        assert chat.follow(reply.message_id)  # the run went on on the server: wait for its end
+        (record,) = chat.history_records()
+        assert record["status"] == "succeeded" and record["answer"] == query
+        assert chat.running_on_server() == []
+
+
+async def test_a_conversation_reopened_mid_run_follows_it_to_its_end(slow_server, echo):
+    async with AsyncClient(slow_server.api_key, base_url=slow_server.base_url) as client:
+        first = AsyncChat(client, **ids(echo), user_id="mid-run")
+        task = asyncio.create_task(first.ask("still running " * 20))
+        await wait_until_async(lambda: first.last_reply is not None and first.last_reply.chunks >= 2,
+                               what="2 chunks")
+        reopened = AsyncChat(client, **ids(echo), user_id="mid-run", conversation_id=first.conversation_id)
+        await reopened.history()
+        (message,) = reopened.tree.messages()
+        assert message.status == "answering"
+        assert reopened.running_on_server() == [message.id]
+        assert await reopened.follow(message.id)
+        assert reopened.tree[message.id].status == "succeeded"
+        assert reopened.tree[message.id].answer == "still running " * 20
+        await task

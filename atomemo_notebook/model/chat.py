@@ -43,6 +43,7 @@ class _Leaf:
 
 
 LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of ask()
+IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
 
 
@@ -142,6 +143,29 @@ class ChatBase:
             self.leaf_id = leaf.id if leaf else None
         return self.tree
 
+    def running_on_server(self, message_ids: Any = None) -> list[str]:
+        """Messages the server last called in progress ('querying'/'answering') that this session
+        is not streaming, or that it stopped listening to: their real end is still to come."""
+        out = []
+        for message in self.tree.messages():
+            if message_ids is not None and message.id not in message_ids:
+                continue
+            reply = message.reply
+            live_here = reply is not None and not reply.done
+            stopped = reply is not None and reply.status == "stopped" and \
+                message.server_status not in ("succeeded", "failed")
+            if stopped or (not live_here and message.server_status in IN_PROGRESS):
+                out.append(message.id)
+        return out
+
+    def _merge_final(self, message_id: str, messages: list[Message]) -> bool:
+        """Fold the stored message in; True when the server says how it ended."""
+        for message in messages:
+            if message.id == message_id:
+                self.tree.add_server(message)
+                return message.status not in IN_PROGRESS
+        return False
+
     def _set_app(self, app: App) -> None:
         self.app = app
         self._node_names = app.active_version.node_names() if app.active_version else {}
@@ -197,6 +221,19 @@ class Chat(ChatBase):
         if self.conversation_id is not None:
             self._merge_history(self.client.get_messages(self.conversation_id))
         return self.tree
+
+    def follow(self, message_id: str) -> bool:
+        """Wait for a message the server is still answering (one reopened mid-run, or one we
+        stopped listening to) to end, quietly, then fold the stored message in: its status and
+        whole answer replace what we saw. True when the server reported the end."""
+        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
+        if conversation_id is None:
+            return False
+        with contextlib.suppress(AtomemoError), self.client.resume_stream(message_id) as stream:
+            for _ in stream:
+                pass
+        messages = self.client.get_messages(conversation_id, end_message_id=message_id, include_end=True)
+        return self._merge_final(message_id, messages)
 
     def ask(self, query: str | FileRef, *, parent_id: Any = LEAF, inputs: dict[str, Any] | None = None,
             on_event: OnEvent | None = None) -> Reply:
@@ -266,6 +303,20 @@ class AsyncChat(ChatBase):
         if self.conversation_id is not None:
             self._merge_history(await self.client.get_messages(self.conversation_id))
         return self.tree
+
+    async def follow(self, message_id: str) -> bool:
+        """`Chat.follow`, awaited."""
+        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
+        if conversation_id is None:
+            return False
+        with contextlib.suppress(AtomemoError):
+            stream = await self.client.resume_stream(message_id)
+            async with stream:
+                async for _ in stream:
+                    pass
+        messages = await self.client.get_messages(conversation_id, end_message_id=message_id,
+                                                  include_end=True)
+        return self._merge_final(message_id, messages)
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:

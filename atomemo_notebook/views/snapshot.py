@@ -31,6 +31,7 @@ STYLE = """
 .atomemo-snapshot{font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:14px;
  border:1px solid #d0d7de;border-radius:8px;padding:12px;max-width:960px;color:#1f2328;background:#fff}
 .atomemo-snapshot .hdr{font-weight:600;margin-bottom:8px}
+.atomemo-snapshot .note{color:#57606a;font-size:12px;margin-bottom:6px}
 .atomemo-snapshot .badge{font-size:11px;background:#fef3c7;color:#92400e;border-radius:10px;
  padding:1px 8px;margin-left:6px}
 .atomemo-snapshot .q{background:#eef2ff;border-radius:8px;padding:6px 10px;margin:8px 0 4px auto;
@@ -86,22 +87,30 @@ def _timeline(view: dict[str, Any]) -> str:
 
 
 def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None,
-                  live: Reply | None = None) -> str:
-    """The whole shown path (not a window) with each turn's timeline; a reply still
-    streaming is shown as far as it got, marked as not finished."""
+                  live: Reply | None = None, *, limit: int | None = None, cap: int | None = None) -> str:
+    """The shown path with each turn's timeline; a reply still streaming is shown as far as it
+    got, marked as not finished. `limit` keeps the newest turns, `cap` cuts each answer (the
+    notebook's own fallback output stays small; chat.snapshot() and export_html keep it all)."""
     title = f"{header.get('app_emoji') or ''} {header.get('app_name') or 'Atomemo chat'}".strip()
     version = header.get("app_version")
     badge = '<span class="badge">offline demo server</span>' if header.get("offline") else ""
     parts = [f'<div class="atomemo-snapshot"><style>{STYLE}</style>'
              f'<div class="hdr">{html.escape(title)}'
              f'{" " + html.escape(str(version)) if version else ""}{badge}</div>']
-    path, _ = settled_path(tree, leaf_id)
+    path, total = settled_path(tree, leaf_id, limit)
+    if total > len(path):
+        parts.append(f'<div class="note">{total - len(path):,} earlier turns are not shown here; '
+                     "chat.export_html(path) saves the whole conversation.</div>")
     if not path and live is None:
         parts.append("<div><em>No messages yet.</em></div>")
     for message in path:
         turn = turn_view(tree, message, cap=None)
+        answer = turn["answer"]
+        if cap is not None and len(answer) > cap:
+            rest = len(answer) - cap
+            answer = answer[:cap] + f"\n\n*… {rest:,} more characters (run the notebook to see them)*"
         view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
-        parts.append(_turn(turn["query"], turn["file"], turn["answer"], turn["status"], view))
+        parts.append(_turn(turn["query"], turn["file"], answer, turn["status"], view))
     if live is not None and not live.done:
         query = live.query.filename if isinstance(live.query, FileRef) else live.query
         parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),

@@ -178,6 +178,8 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "finished_at": finished.isoformat() if finished else None,
         "has_timeline": reply is not None and bool(reply.nodes),
         "siblings": _siblings(tree, message),
+        "stopped_at": len(reply.text) if reply is not None and reply.status == "stopped"
+        and message.status in ("succeeded", "failed") else None,
     }
 
 

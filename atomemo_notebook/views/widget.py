@@ -16,6 +16,7 @@ import os
 import pathlib
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +32,7 @@ from ..protocol.errors import AtomemoError
 from ..transport.client import AsyncClient
 from . import runtime
 from .view_state import (
+    ANSWER_CAP,
     EVENTS_PAGE,
     WINDOW,
     WINDOW_MAX,
@@ -54,6 +56,7 @@ TIMELINE_EVENTS = frozenset({Name.EXECUTION_STARTED, Name.EXECUTION_FINISHED, Na
                              Name.NODE_FINISHED, Name.TOOL_CALL_STARTED, Name.TOOL_RESPONSE, Name.RECOVERED})
 DEFAULT_USER = "notebook-user"
 CONVERSATIONS_SHOWN = 100
+FALLBACK_DELAY = 1.0  # seconds after a settle before the static fallback output is refreshed
 # Commands whose failure is shown in the chat (with the typed text kept), not only answered.
 USER_FACING = frozenset({"send", "regenerate", "edit", "open_conversation", "new_conversation",
                          "pick_demo", "set_inputs", "attach"})
@@ -244,6 +247,11 @@ class ChatWidget(anywidget.AnyWidget):
         self._file: FileRef | None = None
         self._own: Reply | None = None  # the last reply this view asked for
         self._window = WINDOW
+        self._displayed = False
+        self._fallback_due = False
+        self._fallback_stale = False
+        self._hooked = False
+        self._display_id = f"atomemo-notebook-{self.model_id}"
         if chat is not None:
             self._chat = chat
             self._user_id = chat.user_id
@@ -341,11 +349,81 @@ class ChatWidget(anywidget.AnyWidget):
         target.write_text(page(self._snapshot_html(), self.header), encoding="utf-8")
         return target
 
-    def _snapshot_html(self) -> str:
+    def _snapshot_html(self, *, with_live: bool = True, **bounds: Any) -> str:
         from .snapshot import snapshot_html
 
-        return snapshot_html(self.header, self._chat.tree, self._chat.leaf_id,
-                             live=self._pump.reply if self._pump is not None else None)
+        live = self._pump.reply if self._pump is not None and with_live else None
+        return snapshot_html(self.header, self._chat.tree, self._chat.leaf_id, live=live, **bounds)
+
+    # -- the static fallback next to the live view ------------------------------------------
+    def _fallback_html(self) -> str:
+        # The widget's stylesheet hides this output wherever the widget itself renders.
+        body = self._snapshot_html(with_live=False, limit=WINDOW, cap=ANSWER_CAP)  # settled turns only
+        return f'<div class="atomemo-fallback">{body}</div>'
+
+    def _ipython_display_(self) -> None:
+        """The widget view, and after it the conversation as static HTML in an output of its
+        own: what a notebook shows without a kernel (GitHub, nbconvert, a restarted kernel).
+        (In one bundle, nbconvert and hosts would always pick the widget view and drop it.)"""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        display(bundle[0], metadata=bundle[1], raw=True)  # type: ignore[no-untyped-call]
+        display({"text/html": self._fallback_html()}, raw=True,  # type: ignore[no-untyped-call]
+                display_id=self._display_id)
+        self._displayed = True
+        self._fallback_stale = False
+        self._hook_cells()
+
+    def _hook_cells(self) -> None:
+        """Refresh the static output as each cell ends too: a cell that asks and waits leaves
+        its notebook (and a headless run of it) with the conversation as it then stood."""
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+            return
+        shell = get_ipython()
+        if shell is None or self._hooked:
+            return
+        ref = weakref.ref(self)
+
+        def after_cell(*_: Any) -> None:
+            widget = ref()
+            if widget is None:
+                with contextlib.suppress(ValueError):
+                    shell.events.unregister("post_execute", after_cell)
+            elif widget._fallback_stale:
+                widget._update_fallback()
+
+        shell.events.register("post_execute", after_cell)
+        self._hooked = True
+
+    def _update_fallback(self) -> None:
+        from IPython.display import update_display
+
+        self._fallback_stale = False
+        with contextlib.suppress(Exception):  # no kernel display machinery: nothing to update
+            update_display({"text/html": self._fallback_html()}, raw=True,  # type: ignore[no-untyped-call]
+                           display_id=self._display_id)
+
+    def _refresh_fallback(self) -> None:
+        """Bring the static output up to date after a settle (at most once a second); only that
+        output is redrawn, never the live view."""
+        if not self._displayed:
+            return
+        self._fallback_stale = True
+        if self._fallback_due:
+            return
+        self._fallback_due = True
+
+        def update() -> None:
+            self._fallback_due = False
+            if self._fallback_stale:
+                self._update_fallback()
+
+        runtime.loop().call_later(FALLBACK_DELAY, update)
 
     # -- running on the background loop ---------------------------------------------------
     def _submit(self, query: str | FileRef, parent_id: Any, started: Future[Reply] | None = None) -> None:
@@ -401,6 +479,7 @@ class ChatWidget(anywidget.AnyWidget):
                 await self._chat.history()
         await self._refresh_conversations()
         self._settle()
+        self._follow_running()
 
     async def _refresh_conversations(self) -> None:
         try:
@@ -459,7 +538,25 @@ class ChatWidget(anywidget.AnyWidget):
                 await self._pump.done
                 self._pump = None
             self._settle()
+        if reply.status == "stopped":
+            self._follow_running([reply.message_id])
         return reply.status not in ("failed", "stopped")
+
+    def _follow_running(self, message_ids: list[str | None] | None = None) -> None:
+        """Messages the server is still answering (reopened mid-run, or stopped by us): follow
+        each quietly to its end, then show how it really ended."""
+        chat = self._chat
+        shown = message_ids if message_ids is not None else [t["id"] for t in self.transcript["turns"]]
+        running = chat.running_on_server(set(shown))
+        if running:
+            runtime.submit(self._follow(chat, running))
+
+    async def _follow(self, chat: AsyncChat, message_ids: list[str]) -> None:
+        for message_id in message_ids:
+            with contextlib.suppress(AtomemoError):
+                await chat.follow(message_id)
+        if chat is self._chat and (self._running is None or self._running.done()):
+            self._settle()
 
     def _settle(self) -> None:
         """Put the settled conversation into the traits: a bounded window, one update."""
@@ -473,6 +570,7 @@ class ChatWidget(anywidget.AnyWidget):
             self.header = {**self.header, "conversation_id": self._chat.conversation_id,
                            "inputs": dict(self._chat.inputs)}
             self.live = {}
+        self._refresh_fallback()
 
     async def _switch(self, app_id: str, trigger_id: str, conversation_id: str | None) -> None:
         self._chat.stop()
@@ -483,6 +581,7 @@ class ChatWidget(anywidget.AnyWidget):
             await self._chat.history()
         self.notice = {}
         self._settle()
+        self._follow_running()
         await self._refresh_conversations()
 
     async def _pick_demo(self, slug: str) -> None:

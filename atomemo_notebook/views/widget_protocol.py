@@ -74,6 +74,9 @@ class TurnView(TypedDict):
     finished_at: str | None
     has_timeline: bool
     siblings: SiblingsView
+    stopped_at: int | None
+    """When we stopped listening but the server then finished the run: how many characters we
+    had when we stopped (the answer shown is the server's whole one)."""
 
 
 class TranscriptView(TypedDict):

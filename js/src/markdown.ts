@@ -83,7 +83,9 @@ export function copyText(text: string, button: HTMLButtonElement): void {
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
 const TABLE_DELIMITER = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
-const ITEM = /^\s{0,12}(?:[-*+]|\d{1,9}[.)])\s/;
+// A top-level list item: a piece may start there and still be a list (an indented one would
+// start a piece as an indented code block).
+const ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])\s/;
 
 /** Where finished blocks end: call `feed` with new text, read the blocks it returns. */
 export class BlockSplitter {
@@ -236,7 +238,9 @@ export class IncrementalMarkdown {
       if (!batch.length) return;
       const div = document.createElement("div");
       div.className = "am-block";
-      div.append(renderMarkdown(batch.join("")));
+      const text = batch.join("");
+      div.dataset.chars = String(text.length); // what one parse took in (tests check the bound)
+      div.append(renderMarkdown(text));
       this.el.insertBefore(div, this.tailEl);
       this.blocksParsed += batch.length;
       this.parses += 1;

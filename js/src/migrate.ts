@@ -16,7 +16,7 @@ function turn(m: V1Message): TurnView {
     file: null, answer, answer_chars: answer.length,
     status: (["succeeded", "failed", "stopped"].includes(text(m.status)) ? text(m.status) : "succeeded") as TurnView["status"],
     error: null, execution_id: null, created_at: null, finished_at: null, has_timeline: false,
-    siblings: { index: 0, count: 1, prev: null, next: null },
+    siblings: { index: 0, count: 1, prev: null, next: null }, stopped_at: null,
   };
 }
 

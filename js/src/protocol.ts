@@ -45,6 +45,8 @@ export type TurnView = {
   finished_at: string | null;
   has_timeline: boolean;
   siblings: SiblingsView;
+  /** When we stopped listening but the server then finished the run: how many characters we had when we stopped (the answer shown is the server's whole one). */
+  stopped_at: number | null;
 };
 
 export type TranscriptView = {

@@ -13,6 +13,7 @@ import { type Detail, renderDetail, renderTimeline } from "./timeline";
 
 const NARROW_PX = 720;
 const TICK_MS = 100; // the live turn's elapsed-time counter
+const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
 const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
 
 type Tab = "timeline" | "events";
@@ -20,12 +21,12 @@ type Pane = "chat" | Tab;
 
 /** What a view leaves behind for the next view of the same model (a redisplay, an output
  * re-rendered by its notebook): the typed draft and the answers it already holds. */
-type Memory = { draft: string; answers: Map<string, string> };
+type Memory = { draft: string; answers: Map<string, string>; focused: boolean; tab: Tab };
 const memories = new WeakMap<object, Memory>();
 
 function memoryOf(model: object): Memory {
   let memory = memories.get(model);
-  if (!memory) memories.set(model, (memory = { draft: "", answers: new Map() }));
+  if (!memory) memories.set(model, (memory = { draft: "", answers: new Map(), focused: false, tab: "timeline" }));
   return memory;
 }
 
@@ -60,6 +61,7 @@ class ChatView {
   private commands: CommandClient;
   private memory: Memory;
   private answerEls = new Map<string, { chars: number; el: HTMLElement }>();
+  private fetching = new Set<string>(); // answers being fetched whole
   private liveKey: string | null = null;
   private liveSeq = 0;
   private liveMd: IncrementalMarkdown | null = null;
@@ -118,12 +120,14 @@ class ChatView {
     this.input.value = this.memory.draft;
     this.wire();
     this.renderAll();
+    if (this.memory.focused) requestAnimationFrame(() => this.input.focus());
     void this.commands.call("hello", {}).then((snapshot) => { if (snapshot) this.onLive(snapshot); },
       () => undefined);
   }
 
   dispose(): void {
     this.memory.draft = this.input.value;
+    this.memory.focused = this.root.contains(document.activeElement);
     for (const off of this.disposers) off();
     this.observer?.disconnect();
     this.commands.dispose();
@@ -166,8 +170,18 @@ class ChatView {
         e.stopPropagation();
       });
     }
+    // A click anywhere in the widget keeps the focus in it (so Esc stops from anywhere): the
+    // host notebook would otherwise take the focus to its cell on the same mousedown.
+    this.root.addEventListener("mousedown", (e) => {
+      e.stopPropagation();
+      const target = e.target as HTMLElement | null;
+      if (!target?.closest("input, textarea, select, button, a, [tabindex]:not(.am-root)")) {
+        requestAnimationFrame(() => { if (!this.root.contains(document.activeElement)) this.root.focus(); });
+      }
+    });
     this.input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.metaKey && !e.isComposing) {
+      // Enter (or Ctrl/Cmd+Enter) sends; Shift+Enter is a new line, as the placeholder says.
+      if (e.key === "Enter" && !e.shiftKey && !e.altKey && !e.isComposing) {
         e.preventDefault();
         this.send();
       }
@@ -188,7 +202,7 @@ class ChatView {
       this.following = this.atBottom();
       if (this.list.scrollTop < 40) this.loadOlder();
     });
-    this.showTab("timeline");
+    this.showTab(this.memory.tab);
     this.showPane("chat");
     if (typeof ResizeObserver === "function") {
       this.observer = new ResizeObserver(() => {
@@ -200,6 +214,7 @@ class ChatView {
 
   private showTab(tab: Tab): void {
     this.tab = tab;
+    this.memory.tab = tab;
     this.tabs.timeline.classList.toggle("am-active", tab === "timeline");
     this.tabs.events.classList.toggle("am-active", tab === "events");
     this.tabs.timeline.setAttribute("aria-selected", String(tab === "timeline"));
@@ -252,6 +267,7 @@ class ChatView {
     if (this.busy() || (!value.trim() && !hasFile)) return;
     // A file and a typed question go together: the file first, then the question.
     this.following = true; // asking brings the conversation's end into view
+    this.input.focus(); // the Send button hides while answering: focus stays in the widget, so Esc stops
     this.act("send", { text: value });
     if (text === undefined) {
       this.input.value = ""; // restored from notice.draft if the send fails
@@ -261,6 +277,7 @@ class ChatView {
 
   private stop(): void {
     this.act("stop", {});
+    if (!this.root.contains(document.activeElement)) this.input.focus(); // the Stop button hides
   }
 
   private loadOlder(): void {
@@ -515,6 +532,13 @@ class ChatView {
   }
 
   private answerEl(turn: TurnView): HTMLElement {
+    const known = this.memory.answers.get(turn.id)?.length ?? turn.answer.length;
+    if (turn.answer_chars > known && turn.answer_chars <= AUTO_FULL_CHARS && !this.staticNote
+        && !this.fetching.has(turn.id)) {
+      this.fetching.add(turn.id);
+      void this.fullAnswer(turn).then(() => this.renderMessages(), () => undefined)
+        .finally(() => this.fetching.delete(turn.id));
+    }
     const full = this.memory.answers.get(turn.id);
     const text = full !== undefined && full.length >= turn.answer.length ? full : turn.answer;
     const cached = this.answerEls.get(turn.id);
@@ -543,8 +567,13 @@ class ChatView {
     }
     if (turn.status === "stopped") {
       meta.append(h("span", { class: "am-stop-note", text: caps.stop === "client"
-        ? "you stopped listening; the workflow may still finish on the server (reopen the conversation to see)"
+        ? "you stopped listening; the workflow may still finish on the server (its answer replaces this one if it does)"
         : "stopped" }));
+    } else if (turn.stopped_at !== null) {
+      meta.append(h("span", { class: "am-stop-note", text: `you stopped listening at ${turn.stopped_at.toLocaleString()}`
+        + " characters; the workflow went on and finished on the server: this is its whole answer" }));
+    } else if (turn.status === "answering" || turn.status === "querying") {
+      meta.append(h("span", { class: "am-stop-note", text: "still running on the server: shown here when it ends" }));
     }
     const timeline = this.model.get("timelines")?.[turn.id];
     if (timeline) {
@@ -570,7 +599,7 @@ class ChatView {
     }
     meta.append(actions);
     const bot = h("div", { class: "am-bot" }, this.answerEl(turn));
-    if (turn.answer_chars > shown) {
+    if (turn.answer_chars > shown && (turn.answer_chars > AUTO_FULL_CHARS || this.staticNote)) {
       const rest = turn.answer_chars - shown;
       const more = h("button", { class: "am-btn am-show-all",
         text: this.staticNote ? `… ${rest.toLocaleString()} more characters (run the notebook to see them)`

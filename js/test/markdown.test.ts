@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { BlockSplitter, IncrementalMarkdown, renderMarkdown } from "../src/markdown";
+import { BlockSplitter, IncrementalMarkdown, MAX_BLOCK, renderMarkdown } from "../src/markdown";
 
 const ANSWER = [
   "Here are our current plans:",
@@ -154,5 +154,48 @@ describe("renderMarkdown", () => {
   it("strips ids, names and data attributes (no clobbering, no command linkers)", () => {
     const out = html(renderMarkdown("[x](https://a.b \"t\")"));
     expect(out).not.toMatch(/\s(id|name|data-[\w-]+)=/);
+  });
+});
+
+describe("bounded blocks", () => {
+  const draw = (text: string) => {
+    const el = document.createElement("div");
+    const md = new IncrementalMarkdown(el, () => 0);
+    for (let i = 0; i < text.length; i += 997) md.append(text.slice(i, i + 997));
+    md.end();
+    md.flush();
+    return el;
+  };
+  const sizes = (el: HTMLElement) => Array.from(el.querySelectorAll<HTMLElement>(".am-block")).map((b) => Number(b.dataset.chars));
+
+  it("a long nested list with no blank line is cut between top-level items, losing none", () => {
+    const items = Array.from({ length: 1500 }, (_, i) => `- item ${i}\n  - detail ${i} with **bold** text\n    - deeper ${i}\n`).join("");
+    const el = draw(items);
+    expect(Math.max(...sizes(el))).toBeLessThanOrEqual(2 * MAX_BLOCK);
+    expect(el.querySelectorAll("li").length).toBe(4500);
+    expect(el.querySelectorAll("pre").length).toBe(0); // no piece started as an indented code block
+  });
+
+  it("a huge table is cut between rows with its header repeated", () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => `| ${i} | value ${i} | more ${i} |\n`).join("");
+    const el = draw(`| n | value | more |\n|---|---|---|\n${rows}`);
+    expect(Math.max(...sizes(el))).toBeLessThanOrEqual(2 * MAX_BLOCK);
+    expect(el.querySelectorAll("tbody tr").length).toBe(3000);
+    expect(Array.from(el.querySelectorAll("thead th")).every((th, i) => th.textContent === ["n", "value", "more"][i % 3])).toBe(true);
+  });
+
+  it("a huge code block is cut by closing and reopening its fence, language kept", () => {
+    const code = Array.from({ length: 4000 }, (_, i) => `x_${i} = ${i}  # line ${i}`).join("\n");
+    const el = draw("```python\n" + code + "\n```\n");
+    expect(Math.max(...sizes(el))).toBeLessThanOrEqual(2 * MAX_BLOCK);
+    const text = Array.from(el.querySelectorAll("pre code")).map((c) => c.textContent).join("\n");
+    expect(text.replace(/\n+/g, "\n").trim()).toBe(code);
+    expect(Array.from(el.querySelectorAll("pre code")).every((c) => c.className.includes("language-python"))).toBe(true);
+  });
+
+  it("nesting too deep to parse is shown as text, never a crash", () => {
+    const el = draw(">".repeat(5000) + " deep\n\n" + "  ".repeat(3000) + "- far\n");
+    expect(el.textContent).toContain("deep");
+    expect(el.textContent).toContain("far");
   });
 });

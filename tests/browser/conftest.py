@@ -38,3 +38,16 @@ def page(browser: Browser):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def lab_page(browser):
+    """A page for Jupyter's own UI: its errors are logged; errors from our bundle fail the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{getattr(e, 'stack', '')}"))
+    yield page
+    context.close()
+    ours = [e for e in errors if "widget.js" in e or "am-" in e or "anywidget" in e.lower()]
+    assert ours == [], ours

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import Locator, Page
 
 SETTINGS = {
     # No news toast in screenshots.
@@ -103,3 +104,45 @@ class JupyterServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def open_and_run_all(page: Page, url: str, path: str, app: str = "jupyterapp") -> None:
+    """Open `path` and run all its cells, once it is the current notebook and its own kernel is idle.
+    (Checking "the current notebook" alone could pass on another, restored one and run-all
+    would fire at it: that was the once-in-250 flake.)"""
+    page.goto(url)
+    page.wait_for_function(f"window.{app} !== undefined", timeout=60_000)
+    current = f"window.{app}.shell.currentWidget"
+    page.wait_for_function(f"{current}?.context?.path === {json.dumps(path)}", timeout=60_000)
+    page.wait_for_function(
+        f"{current}?.context?.path === {json.dumps(path)}"
+        f" && {current}.sessionContext?.session?.kernel?.status === 'idle'", timeout=90_000)
+    page.evaluate(f"window.{app}.commands.execute('notebook:run-all-cells')")
+
+
+def wait_idle(page: Page, timeout: float = 120_000) -> None:
+    """Every code cell has run: each prompt shows its execution count. (No '[*]' alone is not
+    enough: between two cells of a run-all, the next one can still show '[ ]'.)"""
+    page.wait_for_function(
+        """() => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+               return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }""",
+        timeout=timeout)
+
+
+def run_and_find_chat(page: Page, url: str, path: str):
+    """Open a notebook, run all cells, and return the first widget once every cell has run."""
+    open_and_run_all(page, url, path)
+    chat = page.locator(".am-root").first
+    chat.wait_for(timeout=60_000)
+    wait_idle(page)
+    return chat
+
+
+def settled_turn(chat: Locator, query: str) -> None:
+    """Wait until this widget's last turn asks `query` and is settled (a short answer may never be seen live)."""
+    chat.page.wait_for_function(
+        """([root, query]) => { const turns = [...root.querySelectorAll('.am-turn')];
+               const last = turns[turns.length - 1];
+               return !!last && !last.classList.contains('am-live')
+                 && last.querySelector('.am-query')?.textContent === query; }""",
+        arg=[chat.element_handle(), query], timeout=60_000)

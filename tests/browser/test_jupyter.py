@@ -11,10 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Locator, Page
 
 from .harness import assert_nodes
-from .jupyter import JupyterServer
+from .jupyter import JupyterServer, run_and_find_chat, settled_turn
 
 pytestmark = pytest.mark.browser
 
@@ -34,19 +33,6 @@ SECRET_NOTEBOOK = [
     "widget.ask('x', parent_id='not-a-message').wait()\nwidget.notice",
     "print(server, server.config)\nwidget.snapshot()",
 ]
-
-
-@pytest.fixture
-def lab_page(browser):
-    """A page for Jupyter's own UI: its errors are logged; errors from our bundle fail the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"{e}\n{getattr(e, 'stack', '')}"))
-    yield page
-    context.close()
-    ours = [e for e in errors if "widget.js" in e or "am-" in e or "anywidget" in e.lower()]
-    assert ours == [], ours
 
 
 @pytest.fixture(scope="module")
@@ -70,48 +56,6 @@ def jupyter(jupyter_server: JupyterServer) -> Iterator[JupyterServer]:
     jupyter_server.shutdown_kernels()
     yield jupyter_server
     jupyter_server.shutdown_kernels()
-
-
-def open_and_run_all(page: Page, url: str, path: str, app: str = "jupyterapp") -> None:
-    """Open `path` and run all its cells, once it is the current notebook and its own kernel is idle.
-    (Checking "the current notebook" alone could pass on another, restored one and run-all
-    would fire at it: that was the once-in-250 flake.)"""
-    page.goto(url)
-    page.wait_for_function(f"window.{app} !== undefined", timeout=60_000)
-    current = f"window.{app}.shell.currentWidget"
-    page.wait_for_function(f"{current}?.context?.path === {json.dumps(path)}", timeout=60_000)
-    page.wait_for_function(
-        f"{current}?.context?.path === {json.dumps(path)}"
-        f" && {current}.sessionContext?.session?.kernel?.status === 'idle'", timeout=90_000)
-    page.evaluate(f"window.{app}.commands.execute('notebook:run-all-cells')")
-
-
-def wait_idle(page: Page, timeout: float = 120_000) -> None:
-    """Every code cell has run: each prompt shows its execution count. (No '[*]' alone is not
-    enough: between two cells of a run-all, the next one can still show '[ ]'.)"""
-    page.wait_for_function(
-        """() => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-               return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }""",
-        timeout=timeout)
-
-
-def run_and_find_chat(page: Page, url: str, path: str):
-    """Open a notebook, run all cells, and return the first widget once every cell has run."""
-    open_and_run_all(page, url, path)
-    chat = page.locator(".am-root").first
-    chat.wait_for(timeout=60_000)
-    wait_idle(page)
-    return chat
-
-
-def settled_turn(chat: Locator, query: str) -> None:
-    """Wait until this widget's last turn asks `query` and is settled (a short answer may never be seen live)."""
-    chat.page.wait_for_function(
-        """([root, query]) => { const turns = [...root.querySelectorAll('.am-turn')];
-               const last = turns[turns.length - 1];
-               return !!last && !last.classList.contains('am-live')
-                 && last.querySelector('.am-query')?.textContent === query; }""",
-        arg=[chat.element_handle(), query], timeout=60_000)
 
 
 def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
