@@ -4,10 +4,12 @@ curl examples with the printed base URL, key and ids."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +119,16 @@ def test_spec_curl_examples_work_verbatim(served):
     assert ref["__type__"] == "file_ref" and ref["size"] == len("%PDF-1.4 local file")
     assert list(ref) == ["__type__", "source", "filename", "extension", "mimeType", "size", "resKey",
                          "remoteUrl"]
+
+
+@pytest.mark.slow
+def test_demo_execute_shows_the_first_answer_and_its_timing():
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "VENV": sys.prefix, "NO_SETUP": "1"}  # this environment is set up already
+    env.pop("ATOMEMO_API_KEY", None)
+    out = subprocess.run(["bash", str(root / "scripts" / "demo"), "--execute"], capture_output=True, text=True,
+                         cwd=root, env=env, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Q: How much does it cost?" in out.stdout
+    assert "A: Here are our current plans" in out.stdout and "| Starter |" in out.stdout
+    assert "succeeded · first token" in out.stdout and "whole answer" in out.stdout

@@ -224,7 +224,16 @@ export class IncrementalMarkdown {
     }
     if (!this.tailDirty) return;
     this.tailDirty = false;
-    this.tailEl.replaceChildren(renderMarkdown(this.splitter.tail, this.ended && !this.pending));
+    const tail = this.splitter.tail;
+    if (tail.length > 2 * MAX_BLOCK && !(this.ended && !this.pending)) {
+      // A tail that cannot be cut (one huge line): plain text while it grows, parsed once at the end.
+      const plain = document.createElement("p");
+      plain.className = "am-plain";
+      plain.textContent = tail;
+      this.tailEl.replaceChildren(plain);
+    } else {
+      this.tailEl.replaceChildren(renderMarkdown(tail, this.ended && !this.pending));
+    }
     this.tailRenders += 1;
     this.onDraw();
   }

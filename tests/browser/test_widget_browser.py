@@ -264,3 +264,40 @@ def test_a_finished_answer_is_never_shown_twice(page, paced):
     assert page.locator(".am-messages .am-answer").count() == 1
     assert page.evaluate("window.__maxAnswers") == 1
     assert page.evaluate("window.__maxSections") == 1
+
+
+def test_inspector_pages_searches_and_filters_by_message(page, paced):
+    widget = widget_for(paced, "echo", inputs={"repeat": 60})
+    bridge = Bridge(page, widget)
+    ask_in_page(bridge, "page me ")  # 480 characters in chunks of 3: well over one page of events
+    bridge.settle()
+    ask_in_page(bridge, "second question")
+    bridge.settle()
+    page.click(".am-side-tabs .am-tab >> text=Events")
+    bridge.wait_for(lambda: page.locator(".am-event").count() == 200, what="the newest page")
+    total = len(widget.conversation.replies[0].events) + len(widget.conversation.replies[1].events)
+    assert page.locator(".am-event-count").inner_text() == f"{total - 199}–{total} of {total}"
+    assert page.locator(".am-newer").is_disabled() and page.locator(".am-older").is_enabled()
+    page.click(".am-older")
+    bridge.wait_for(lambda: page.locator(".am-event-count").inner_text().startswith(f"{total - 399}–"),
+                    what="the older page")
+    page.select_option(".am-event-message", widget.conversation.replies[1].message_id)
+    second = len(widget.conversation.replies[1].events)
+    bridge.wait_for(lambda: page.locator(".am-event-count").inner_text().endswith(f"of {second}"),
+                    what="one message's events")
+    page.fill(".am-event-search", "execution_finished")
+    bridge.wait_for(lambda: page.locator(".am-event").count() == 1, what="the search result")
+    assert page.locator(".am-event-name").inner_text() == "execution_finished"
+
+
+def test_loop_children_are_indented_under_their_loop(page, paced):
+    bridge = Bridge(page, widget_for(paced, "flaky"))
+    ask_in_page(bridge, "inventory?")
+    bridge.settle()
+    rows = page.locator(".am-execution").last.locator(".am-node")
+    names = rows.locator(".am-row-name").all_inner_texts()
+    depths = [rows.nth(i).evaluate("el => el.style.getPropertyValue('--am-depth')") for i in range(rows.count())]
+    assert [(n.split()[0], d) for n, d in zip(names, depths, strict=True)] == [
+        ("Chat", "0"), ("Retry", "0"), ("Fetch", "1"), ("Fetch", "1"), ("Request", "0"), ("Apology", "0")]
+    pads = [rows.nth(i).evaluate("el => parseFloat(getComputedStyle(el).paddingLeft)") for i in range(rows.count())]
+    assert pads[2] > pads[1] and pads[4] == pads[1]  # drawn indented, not only marked
