@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.atomemo.events import Event, Name
+from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import App, FileRef, Message
 from ..protocol.errors import AtomemoError
 from .records import (
@@ -116,9 +116,9 @@ class ChatBase:
 
     def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
                inputs: dict[str, Any] | None) -> None:
-        first_id = reply.message_id is None and event.event == Name.MESSAGE_CREATED
+        known = reply.message_id is not None
         reply.apply(event)
-        if first_id:
+        if not known and reply.message_id is not None:
             self.conversation_id = reply.conversation_id
             self.leaf_id = reply.message_id
             self.tree.add_reply(reply, user_id=self.user_id, source=self.source,

@@ -1,8 +1,9 @@
-"""A Reply folds one message's event stream as it arrives: text, execution, one span per
-node run, tool calls under their node, timings, and anything out of order, never a crash.
+"""A Reply folds one message's stream as it arrives: text, execution, one span per node
+run, tool calls under their node, citations, usage, timings, and anything out of order,
+never a crash.
 
-The event-name table at the bottom is the only Atomemo-specific part: another system's
-stream can be folded by mapping its events onto the same few methods.
+It folds the neutral events (protocol/neutral.py) a system's adapter makes of each wire
+event; it keeps the wire events too (the inspector, save_events and replay show those).
 """
 
 from __future__ import annotations
@@ -10,31 +11,20 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..protocol.atomemo.events import (
-    EVENT_TYPES,
-    ChatMessage,
-    Event,
-    ExecutionFinished,
-    ExecutionStarted,
-    MalformedFrame,
-    MessageCreated,
-    Name,
-    NodeFinished,
-    NodeStarted,
-    StreamRecovered,
-    ToolCallStarted,
-    ToolResponse,
-    event_from_wire,
-)
+from ..protocol import neutral as n
+from ..protocol.atomemo.adapter import translate as atomemo_translate
+from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
+from ..protocol.errors import APIError
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
 Listener = Callable[["Reply", "Event | None"], None]
+Translate = Callable[[Event], Sequence[n.Neutral]]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered"})
 
 
@@ -51,10 +41,11 @@ class ToolSpan:
     tool_name: str
     args: Any = None
     result: Any = None
-    status: str = "running"  # running | succeeded
+    status: str = "running"  # running | succeeded | failed
     started: float | None = None
     finished: float | None = None
     anomaly: str | None = None
+    error: str | None = None
 
     @property
     def duration_ms(self) -> float | None:
@@ -77,6 +68,14 @@ class NodeSpan:
     finished: float | None = None
     tools: list[ToolSpan] = dataclasses.field(default_factory=list)
     anomaly: str | None = None
+    parent_run_id: str | None = None  # the Loop/Iteration run this one ran inside
+    iterations: int = 0  # rounds of a Loop/Iteration run
+    inputs: Any = None
+    process_data: Any = None
+    tokens: int | None = None
+    elapsed: float | None = None  # seconds, as the server measured them
+    predecessor_id: str | None = None
+    reported: bool = False  # known only after the fact: no live timing
 
     @property
     def duration_ms(self) -> float | None:
@@ -114,6 +113,7 @@ class Reply:
         node_names: dict[str, tuple[str, str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         started_at: datetime | None = None,
+        translate: Translate = atomemo_translate,
     ) -> None:
         self.query = query
         self.parent_id = parent_id
@@ -127,10 +127,18 @@ class Reply:
         self.error: BaseException | None = None
         self.recovered_status: str | None = None
         self.text_resets = 0  # times the text was replaced rather than extended (views redraw)
+        self.changes = 0  # times anything but the text changed (views redraw the timeline)
+        self.task_id: str | None = None
+        self.run_error: str | None = None  # why the server says the run failed
+        self.citations: list[n.Citation] = []
+        self.suggestions: list[str] = []
+        self.usage: n.Usage | None = None
+        self.files: list[dict[str, Any]] = []
         self.started_at = started_at or datetime.now(timezone.utc)
         self.first_token: float | None = None
         self.finished: float | None = None
         self._node_names = node_names or {}
+        self._translate = translate
         self._clock = clock
         self._t0 = clock()
         self._parts: list[str] = []
@@ -200,15 +208,20 @@ class Reply:
 
     # -- folding ------------------------------------------------------------------------
     def apply(self, event: Event, offset: float | None = None) -> None:
+        """Fold one wire event (through the system's adapter) and tell the listeners."""
         at = self._clock() - self._t0 if offset is None else offset
-        if type(event) is Event and event.event in EVENT_TYPES:
-            event = event_from_wire(event.event, event.data)  # a hand-made event: give it its type
         self.events.append(EventRecord(at, event))
-        handler = _HANDLERS.get(event.event)
-        if handler is not None:
-            handler(self, event, at)
+        for neutral in self._translate(event):
+            self.fold(neutral, at)
         for listener in list(self._listeners):
             listener(self, event)
+
+    def fold(self, event: n.Neutral, at: float) -> None:
+        handler = _FOLD.get(type(event))
+        if handler is not None:
+            if type(event) is not n.Text:
+                self.changes += 1
+            handler(self, event, at)
 
     def close(self, status: str | None = None, error: BaseException | None = None,
               offset: float | None = None) -> None:
@@ -235,118 +248,176 @@ class Reply:
         for listener in list(self._listeners):
             listener(self, None)
 
-    def _names(self, node_id: str) -> tuple[str, str]:
-        return self._node_names.get(node_id, (node_id, ""))
-
-    def _message_created(self, event: MessageCreated, at: float) -> None:
+    def _on_started(self, event: n.Started, at: float) -> None:
         self.message_id = event.message_id
         self.conversation_id = event.conversation_id
+        self.task_id = event.task_id
 
-    def _chat_message(self, event: ChatMessage, at: float) -> None:
+    def _on_text(self, event: n.Text, at: float) -> None:
         if self.first_token is None:
             self.first_token = at
         self._parts.append(event.text)
 
-    def _execution_started(self, event: ExecutionStarted, at: float) -> None:
+    def _on_text_replaced(self, event: n.TextReplaced, at: float) -> None:
+        if self.first_token is None:
+            self.first_token = at
+        with self._text_lock:
+            self._parts = [event.text]
+            self._text, self._joined = "", 0
+        self.text_resets += 1
+        if event.reason:
+            self.anomalies.append(f"the answer was replaced ({event.reason})")
+
+    def _on_run_started(self, event: n.RunStarted, at: float) -> None:
         self.execution = ExecutionSpan(
             id=event.execution_id, status=event.status or "running",
-            trigger_id=event.trigger_id, app_version_id=event.app_version_id,
-            started=at,
+            trigger_id=event.trigger_id, app_version_id=event.version_id, started=at,
         )
 
-    def _execution_finished(self, event: ExecutionFinished, at: float) -> None:
+    def _on_run_finished(self, event: n.RunFinished, at: float) -> None:
         if self.execution is None:
             self.anomalies.append("execution_finished without execution_started")
             self.execution = ExecutionSpan(id=event.execution_id)
         self.execution.status = event.status
         self.execution.finished = at
+        if event.error:
+            self.run_error = event.error
         if self.status == "streaming":
-            self.status = "failed" if event.status == "failed" else "succeeded"
+            self.status = "failed" if event.status == "failed" else (
+                "stopped" if event.status == "stopped" else "succeeded")
 
-    def _node_started(self, event: NodeStarted, at: float) -> None:
-        name, kind = self._names(event.node_id)
-        span = NodeSpan(result_id=event.result_id, node_id=event.node_id,
-                        name=name, type=kind, started=at)
+    def _on_message_ended(self, event: n.MessageEnded, at: float) -> None:
+        # Without a run around the answer (a plain chat app), the answer's end is the reply's.
+        if self.execution is None and self.status == "streaming":
+            self.status = "succeeded"
+
+    def _names(self, node_id: str, name: str | None, kind: str | None) -> tuple[str, str]:
+        known = self._node_names.get(node_id, (node_id, ""))
+        return name or known[0], kind or known[1]
+
+    def _on_node_started(self, event: n.NodeStarted, at: float) -> None:
+        name, kind = self._names(event.node_id, event.name, event.type)
+        span = NodeSpan(result_id=event.run_id, node_id=event.node_id, name=name, type=kind,
+                        started=None if event.reported else at, parent_run_id=event.parent_run_id,
+                        inputs=event.inputs, predecessor_id=event.predecessor_id, reported=event.reported)
         self.nodes.append(span)
         self._spans_by_result[span.result_id] = span
 
-    def _node_finished(self, event: NodeFinished, at: float) -> None:
-        span = self._spans_by_result.get(event.result_id) or self._running_span(
-            event.node_id)
+    def _on_node_finished(self, event: n.NodeFinished, at: float) -> None:
+        span = self._spans_by_result.get(event.run_id) or self._running_span(event.node_id)
         if span is None:
-            name, kind = self._names(event.node_id)
-            span = NodeSpan(result_id=event.result_id, node_id=event.node_id,
+            name, kind = self._names(event.node_id, event.name, event.type)
+            span = NodeSpan(result_id=event.run_id, node_id=event.node_id,
                             name=name, type=kind, anomaly="node_finished without node_started")
             self.anomalies.append(f"node_finished without node_started for {name}")
             self.nodes.append(span)
             self._spans_by_result[span.result_id] = span
         span.status = event.status
-        span.json_output = event.json_output
-        span.out_ports = event.out_ports
+        span.json_output = event.output
+        span.out_ports = list(event.ports)
         span.error = event.error
-        span.finished = at
+        span.finished = None if span.reported else at
+        if event.inputs is not None:
+            span.inputs = event.inputs
+        span.process_data = event.process_data
+        span.tokens = event.tokens
+        span.elapsed = event.elapsed
 
-    def _running_span(self, node_id: str) -> NodeSpan | None:
+    def _on_iteration_next(self, event: n.IterationNext, at: float) -> None:
+        span = self._spans_by_result.get(event.run_id)
+        if span is not None:
+            span.iterations = max(span.iterations, event.index + 1)
+
+    def _running_span(self, node_id: str | None) -> NodeSpan | None:
         for span in reversed(self.nodes):
-            if span.node_id == node_id and span.status == "running":
+            if (node_id is None or span.node_id == node_id) and span.status == "running":
                 return span
         return None
 
-    def _node_for_tool(self, node_id: str, what: str) -> NodeSpan:
-        span = self._running_span(node_id) or next(
-            (s for s in reversed(self.nodes) if s.node_id == node_id), None)
+    def _node_for_tool(self, node_id: str | None, parent_run_id: str | None, what: str) -> NodeSpan:
+        span = self._spans_by_result.get(parent_run_id) if parent_run_id else None
+        if span is None and node_id:
+            span = self._running_span(node_id) or next(
+                (s for s in reversed(self.nodes) if s.node_id == node_id), None)
+        if span is None and not node_id and not parent_run_id:
+            span = self._running_span(None)  # only "the agent running now" is known
         if span is None:
-            name, kind = self._names(node_id)
-            span = NodeSpan(result_id=f"missing:{node_id}", node_id=node_id, name=name, type=kind,
+            key = node_id or parent_run_id or "unknown"
+            name, kind = self._names(key, None, None)
+            span = NodeSpan(result_id=f"missing:{key}", node_id=key, name=name, type=kind,
                             anomaly=f"{what} for a node that never started")
             self.anomalies.append(f"{what} for node {name}, which never started")
             self.nodes.append(span)
         return span
 
-    def _tool_call_started(self, event: ToolCallStarted, at: float) -> None:
-        tool = ToolSpan(tool_call_id=event.tool_call_id, node_id=event.node_id,
-                        tool_name=event.tool_name, args=event.args, started=at)
-        self._node_for_tool(tool.node_id, Name.TOOL_CALL_STARTED).tools.append(tool)
+    def _on_tool_started(self, event: n.ToolStarted, at: float) -> None:
+        parent = self._node_for_tool(event.node_id, event.parent_run_id, "tool_call_started")
+        tool = ToolSpan(tool_call_id=event.call_id, node_id=parent.node_id, tool_name=event.tool_name,
+                        args=event.args, started=at)
+        parent.tools.append(tool)
         self._tools_by_id[tool.tool_call_id] = tool
 
-    def _tool_response(self, event: ToolResponse, at: float) -> None:
-        tool = self._tools_by_id.get(event.tool_call_id)
+    def _on_tool_finished(self, event: n.ToolFinished, at: float) -> None:
+        tool = self._tools_by_id.get(event.call_id)
         if tool is None:
-            tool = ToolSpan(tool_call_id=event.tool_call_id, node_id=event.node_id,
-                            tool_name=event.tool_name,
+            parent = self._node_for_tool(event.node_id, event.parent_run_id, "tool_response")
+            tool = ToolSpan(tool_call_id=event.call_id, node_id=parent.node_id, tool_name=event.tool_name,
                             anomaly="tool_response without tool_call_started")
             self.anomalies.append(f"tool_response without tool_call_started for {tool.tool_name}")
-            self._node_for_tool(tool.node_id, Name.TOOL_RESPONSE).tools.append(tool)
+            parent.tools.append(tool)
             self._tools_by_id[tool.tool_call_id] = tool
         tool.result = event.result
-        tool.status = "succeeded"
+        tool.error = event.error
+        tool.status = "failed" if event.error else "succeeded"
         tool.finished = at
 
-    def _recovered(self, event: StreamRecovered, at: float) -> None:
-        message = event.message
-        self.recovered_status = message.status
+    def _on_citations(self, event: n.Citations, at: float) -> None:
+        self.citations = list(event.items)
+
+    def _on_suggestions(self, event: n.Suggestions, at: float) -> None:
+        self.suggestions = list(event.questions)
+
+    def _on_usage(self, event: n.Usage, at: float) -> None:
+        self.usage = event
+
+    def _on_files(self, event: n.Files, at: float) -> None:
+        self.files.extend(event.files)
+
+    def _on_failed(self, event: n.Failed, at: float) -> None:
+        self.error = APIError(event.message, status_code=event.status or 0, code=event.code)
+        self.status = "failed"
+
+    def _on_recovered(self, event: n.Recovered, at: float) -> None:
+        self.recovered_status = event.status
         self.status = "recovered"
-        if message.answer is not None and message.answer != self.text:
+        if event.answer is not None and event.answer != self.text:
             self.anomalies.append("recovered answer differs from the streamed text; kept the stored one")
             with self._text_lock:
-                self._parts = [message.answer]
+                self._parts = [event.answer]
                 self._text, self._joined = "", 0
             self.text_resets += 1
 
-    def _malformed(self, event: MalformedFrame, at: float) -> None:
-        self.anomalies.append(f"malformed frame: {event.error}")
+    def _on_anomaly(self, event: n.Anomaly, at: float) -> None:
+        self.anomalies.append(event.text)
 
 
-# Each handler takes the typed event its name maps to in EVENT_TYPES.
-_HANDLERS: dict[str, Callable[[Reply, Any, float], None]] = {
-    Name.MESSAGE_CREATED: Reply._message_created,
-    Name.CHAT_MESSAGE: Reply._chat_message,
-    Name.EXECUTION_STARTED: Reply._execution_started,
-    Name.EXECUTION_FINISHED: Reply._execution_finished,
-    Name.NODE_STARTED: Reply._node_started,
-    Name.NODE_FINISHED: Reply._node_finished,
-    Name.TOOL_CALL_STARTED: Reply._tool_call_started,
-    Name.TOOL_RESPONSE: Reply._tool_response,
-    StreamRecovered.NAME: Reply._recovered,
-    Name.MALFORMED: Reply._malformed,
+_FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
+    n.Started: Reply._on_started,
+    n.Text: Reply._on_text,
+    n.TextReplaced: Reply._on_text_replaced,
+    n.RunStarted: Reply._on_run_started,
+    n.RunFinished: Reply._on_run_finished,
+    n.MessageEnded: Reply._on_message_ended,
+    n.NodeStarted: Reply._on_node_started,
+    n.NodeFinished: Reply._on_node_finished,
+    n.IterationNext: Reply._on_iteration_next,
+    n.ToolStarted: Reply._on_tool_started,
+    n.ToolFinished: Reply._on_tool_finished,
+    n.Citations: Reply._on_citations,
+    n.Suggestions: Reply._on_suggestions,
+    n.Usage: Reply._on_usage,
+    n.Files: Reply._on_files,
+    n.Failed: Reply._on_failed,
+    n.Recovered: Reply._on_recovered,
+    n.Anomaly: Reply._on_anomaly,
 }

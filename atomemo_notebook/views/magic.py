@@ -17,7 +17,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 
 from ..model.chat import AsyncChat
 from ..model.reply import Reply
-from ..protocol.atomemo.events import Event, Name
+from ..protocol.atomemo.events import Event
 from . import runtime
 from .widget import ChatWidget
 
@@ -67,10 +67,15 @@ class AtomemoMagics(Magics):
 
 
 def _stream_as_text(chat: AsyncChat, text: str) -> Reply:
+    written = 0
+
     def echo(reply: Reply, event: Event) -> None:
-        if event.event == Name.CHAT_MESSAGE:
-            sys.stdout.write(event.text)  # type: ignore[attr-defined]
+        nonlocal written
+        new = reply.text
+        if len(new) > written:
+            sys.stdout.write(new[written:])
             sys.stdout.flush()
+            written = len(new)
 
     reply = runtime.submit(chat.ask(text, on_event=echo)).result()
     sys.stdout.write(f"\n[{reply.status} · {len(reply.nodes)} nodes · {reply.total_time or 0:.2f} s]\n")

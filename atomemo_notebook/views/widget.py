@@ -26,7 +26,7 @@ import traitlets
 
 from ..model.chat import LEAF, AsyncChat
 from ..model.reply import Reply
-from ..protocol.atomemo.events import Event, Name
+from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
 from ..transport.client import AsyncClient
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 
 STATIC = pathlib.Path(__file__).parents[1] / "static"  # the bundle, built into the package root
 FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser
-TIMELINE_EVENTS = frozenset({Name.EXECUTION_STARTED, Name.EXECUTION_FINISHED, Name.NODE_STARTED,
-                             Name.NODE_FINISHED, Name.TOOL_CALL_STARTED, Name.TOOL_RESPONSE, Name.RECOVERED})
 DEFAULT_USER = "notebook-user"
 CONVERSATIONS_SHOWN = 100
 FALLBACK_DELAY = 1.0  # seconds after a settle before the static fallback output is refreshed
@@ -90,15 +88,13 @@ class _LivePump:
         self.seq = 0
         self.sent = 0  # characters of reply.text already sent
         self.resets = 0  # reply.text_resets already passed on
-        self.timeline_dirty = True
+        self.changes = -1  # reply.changes already passed on: anything but text redraws the timeline
         self.message_id: str | None = None
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
         reply.on_update(self._on_event)
 
     def _on_event(self, reply: Reply, event: Event | None) -> None:
-        if event is not None and event.event in TIMELINE_EVENTS:
-            self.timeline_dirty = True
         final = event is None
         if threading.get_ident() != self.thread:  # applied elsewhere: hop onto the owning loop
             self.loop.call_soon_threadsafe(self._schedule, final)
@@ -133,8 +129,8 @@ class _LivePump:
         self.sent = len(text)
         if self.reply.message_id != self.message_id:
             self.message_id = msg["message_id"] = self.reply.message_id
-        if self.timeline_dirty:
-            self.timeline_dirty = False
+        if self.reply.changes != self.changes:
+            self.changes = self.reply.changes
             msg["timeline"] = timeline_view(self.reply)
         if len(msg) > 3 or self.reply.done:
             self.seq += 1

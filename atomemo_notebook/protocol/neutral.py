@@ -1,0 +1,216 @@
+"""The neutral events: what every system's stream means, in one vocabulary. Each system's
+adapter (transport/backends/) turns its own wire events into these; the fold (model/reply.py),
+the tree, the records and the views read only these, never a system's names.
+
+Small slotted dataclasses: one is made per wire event on the hot path."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = [
+    "Anomaly",
+    "Capabilities",
+    "Citation",
+    "Citations",
+    "Failed",
+    "Files",
+    "IterationNext",
+    "MessageEnded",
+    "Neutral",
+    "NodeFinished",
+    "NodeStarted",
+    "Recovered",
+    "RunFinished",
+    "RunStarted",
+    "Started",
+    "Suggestions",
+    "Text",
+    "TextReplaced",
+    "ToolFinished",
+    "ToolStarted",
+    "Usage",
+]
+
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Started:
+    """The server created the message (and the conversation, if new)."""
+
+    message_id: str
+    conversation_id: str | None
+    task_id: str | None = None  # what a server-side stop names (Dify)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Text:
+    """More of the answer."""
+
+    text: str
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class TextReplaced:
+    """The whole answer so far is replaced (a moderation rewrite, a stored answer)."""
+
+    text: str
+    reason: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class RunStarted:
+    execution_id: str
+    status: str = "running"
+    trigger_id: str | None = None
+    version_id: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class RunFinished:
+    execution_id: str
+    status: str  # succeeded | failed | stopped
+    error: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class MessageEnded:
+    """The answer is complete; for systems without a run around it, the reply ends here."""
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class NodeStarted:
+    run_id: str
+    node_id: str
+    name: str | None = None  # None: the app's graph names it (Atomemo)
+    type: str | None = None
+    parent_run_id: str | None = None  # the Loop/Iteration run this one is inside
+    inputs: Any = None
+    predecessor_id: str | None = None
+    reported: bool = False  # known only after the fact: no live timing (OdysseyAI)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class NodeFinished:
+    run_id: str
+    node_id: str
+    status: str  # succeeded | failed | break | stopped
+    output: Any = None
+    error: str | None = None
+    ports: tuple[int, ...] = ()
+    inputs: Any = None
+    process_data: Any = None
+    tokens: int | None = None
+    elapsed: float | None = None  # seconds, as the server measured them
+    name: str | None = None
+    type: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class IterationNext:
+    """A Loop/Iteration run moved to its next round."""
+
+    run_id: str
+    index: int
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class ToolStarted:
+    call_id: str
+    tool_name: str
+    args: Any = None
+    node_id: str | None = None  # the agent node (Atomemo names it)
+    parent_run_id: str | None = None  # the agent's run (Dify, Pipelit name it)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class ToolFinished:
+    call_id: str
+    tool_name: str
+    result: Any = None
+    error: str | None = None
+    node_id: str | None = None
+    parent_run_id: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Citation:
+    title: str
+    snippet: str | None = None
+    url: str | None = None
+    score: float | None = None
+    source: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Citations:
+    items: tuple[Citation, ...]
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Suggestions:
+    """Questions the system suggests asking next."""
+
+    questions: tuple[str, ...]
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    price: float | None = None
+    currency: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Files:
+    """Files the answer came with: [{id, type, url, name}]."""
+
+    files: tuple[dict[str, Any], ...]
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Failed:
+    """The system said, mid-stream, that the answer failed."""
+
+    code: str
+    message: str
+    status: int | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Recovered:
+    """The stream could not be resumed: the stored message ends it."""
+
+    status: str
+    answer: str | None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Anomaly:
+    """Something in the stream that could not be read (a frame that is not JSON...)."""
+
+    text: str
+
+
+Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | MessageEnded | NodeStarted
+           | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations | Suggestions | Usage
+           | Files | Failed | Recovered | Anomaly)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a system can do; views show only the controls that work, and say why one is missing."""
+
+    token_streaming: bool = True
+    stop: str = "client"  # server: Stop cancels the run; client: Stop only stops listening
+    branching: bool = True  # regenerate / edit as siblings
+    files: bool = True
+    resume: bool = False  # a dropped stream continues where it broke
+    citations: bool = False
+    suggestions: bool = False
+    conversations: bool = True  # more than one conversation (a list to reopen)
+    branching_reason: str = ""
+    new_conversation: str = "new"  # new | clear: a fresh conversation, or clearing the only one
