@@ -204,7 +204,7 @@ def test_state_recover_sends_only_the_missing_tail():
     state = StreamState(max_resumes=1)
     for e in [created(), chunk("Hel")]:
         state.accept(e)
-    events = state.recover(an.Message(id="m1", status="succeeded", answer="Hello"))
+    events = state.recover([an.Message(id="m1", status="succeeded", answer="Hello")])
     assert isinstance(events[0], ChatMessage) and events[0].text == "lo"
     assert isinstance(events[1], StreamRecovered) and state.recovered
 

@@ -28,6 +28,7 @@ AtomemoError
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -64,10 +65,10 @@ class AtomemoError(Exception):
 
 
 class MissingAPIKeyError(AtomemoError):
-    def __init__(self) -> None:
+    def __init__(self, env: str = "ATOMEMO_API_KEY") -> None:
         super().__init__(
-            "No API key: pass Client(api_key=...) or set ATOMEMO_API_KEY "
-            "(or use atomemo_notebook.LocalServer for the offline demo server)."
+            f"No API key: pass api_key=... or set {env} "
+            "(or leave both unset for the offline demo server)."
         )
 
 
@@ -192,9 +193,11 @@ CODE_ERRORS: dict[str, type[APIError]] = {
 }
 
 
-def error_class(status_code: int, code: str | None) -> type[APIError]:
-    if code in CODE_ERRORS:
-        return CODE_ERRORS[code]
+def error_class(status_code: int, code: str | None,
+                codes: Mapping[str, type[APIError]] | None = None) -> type[APIError]:
+    table = CODE_ERRORS if codes is None else codes
+    if code is not None and code in table:
+        return table[code]
     if status_code >= 500:
         return InternalServerError
     return STATUS_ERRORS.get(status_code, APIError)
@@ -225,8 +228,10 @@ def make_api_error(
     *,
     request_id: str | None = None,
     reason: str = "",
+    codes: Mapping[str, type[APIError]] | None = None,
 ) -> APIError:
-    """Build the right APIError from a status and a body, JSON or not."""
+    """Build the right APIError from a status and a body, JSON or not. `codes`: the system's
+    own error codes (default: Atomemo's)."""
     try:
         body: Any = json.loads(body_text) if body_text else None
     except ValueError:
@@ -235,7 +240,7 @@ def make_api_error(
     if message is None:
         shown = excerpt(body_text) if body_text else "(empty body)"
         message = f"{reason or 'HTTP error'}; body: {shown}" if not code else reason or shown
-    cls = error_class(status_code, code)
+    cls = error_class(status_code, code, codes)
     return cls(message, status_code=status_code, code=code, body=body, request_id=request_id)
 
 

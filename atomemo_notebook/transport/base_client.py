@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import httpx
 
 from ..protocol.atomemo.calls import Call
+from ..protocol.atomemo.dialect import ATOMEMO
+from ..protocol.dialect import Dialect
 from ..protocol.errors import (
-    PERMANENT_CODES,
     APIConnectionError,
     APIError,
     APIResponseValidationError,
@@ -31,14 +32,12 @@ from .retry import backoff_delay, retry_after
 T = TypeVar("T")
 log = get_logger("atomemo_notebook.client")
 
-DEFAULT_BASE_URL = "https://server.atomemo.ai/api"
 DEFAULT_TIMEOUT = 30.0  # seconds: the deadline of one call, retries included
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_STREAM_IDLE_TIMEOUT = 60.0  # > twice any heartbeat interval seen; any event resets it
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_RESUMES = 5
 RETRY_STATUSES = frozenset({408, 409, 429})
-KEY_HEADER = "X-Api-Key"
 # Failures that show the request was not answered: retried for idempotent calls only, since a
 # POST may have been received before the connection broke.
 RETRYABLE_ON_IDEMPOTENT = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -49,6 +48,10 @@ def redact(text: str, secret: str | None) -> str:
 
 
 class BaseClient:
+    """The machinery every system's client shares; `DIALECT` says which system it speaks."""
+
+    DIALECT: Dialect = ATOMEMO
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -60,10 +63,11 @@ class BaseClient:
         max_resumes: int = DEFAULT_MAX_RESUMES,
         limits: Limits | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("ATOMEMO_API_KEY")
+        dialect = self.DIALECT
+        key = api_key if api_key is not None else os.environ.get(dialect.key_env)
         self._api_key = key or None
         register_secret(self._api_key)
-        url = base_url or os.environ.get("ATOMEMO_BASE_URL") or DEFAULT_BASE_URL
+        url = base_url or os.environ.get(dialect.base_url_env) or dialect.default_base_url
         if not url.lower().startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
         self.base_url = url.rstrip("/")
@@ -127,10 +131,10 @@ class BaseClient:
             headers.update(call.headers)
         if call.needs_key:
             if self._api_key is None:
-                raise MissingAPIKeyError()
+                raise MissingAPIKeyError(self.DIALECT.key_env)
             # The key goes to the API's own host only, never to a storage or download host.
             if url == self.base_url or url.startswith(self.base_url + "/"):
-                headers[KEY_HEADER] = self._api_key
+                headers.update(self.DIALECT.auth(self._api_key))
         return headers
 
     def _build(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any],
@@ -160,7 +164,7 @@ class BaseClient:
             code = json.loads(body).get("code") if body else None
         except (ValueError, AttributeError, RecursionError):
             code = None
-        if code in PERMANENT_CODES:
+        if code in self.DIALECT.permanent_codes:
             return None
         delay = backoff_delay(attempt, retry_after(response.headers))
         if not self._fits(delay, deadline):
@@ -213,6 +217,7 @@ class BaseClient:
             redact(body, self._api_key),
             request_id=response.headers.get("x-request-id"),
             reason=response.reason_phrase,
+            codes=self.DIALECT.codes,
         )
 
     def _parse(self, call: Call[T], response: httpx.Response, body: bytes) -> T:

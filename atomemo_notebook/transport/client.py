@@ -17,7 +17,7 @@ from ..protocol.limits import Limits
 from . import watchdog
 from .base_client import BaseClient
 from .inflate import Inflater
-from .resume import StreamState
+from .resume import StreamPolicy, StreamState
 from .streams import AsyncEventStream, EventStream, shutdown_socket
 
 __all__ = ["AsyncClient", "Client"]
@@ -153,8 +153,9 @@ class Client(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _stream(self, call: calls.Call[Any]) -> EventStream:
-        return EventStream(self, self._open(call, self._deadline(call)), StreamState(self.max_resumes))
+    def _stream(self, call: calls.Call[Any], policy: StreamPolicy | None = None) -> EventStream:
+        policy = StreamState(self.max_resumes) if policy is None else policy
+        return EventStream(self, self._open(call, self._deadline(call)), policy)
 
     # -- the API ----------------------------------------------------------------------
     def send_message(
@@ -317,9 +318,10 @@ class AsyncClient(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _stream(self, call: calls.Call[Any]) -> AsyncEventStream:
+    async def _stream(self, call: calls.Call[Any], policy: StreamPolicy | None = None) -> AsyncEventStream:
+        policy = StreamState(self.max_resumes) if policy is None else policy
         response = await self._open(call, self._deadline(call))
-        return AsyncEventStream(self, response, StreamState(self.max_resumes))
+        return AsyncEventStream(self, response, policy)
 
     # -- the API ----------------------------------------------------------------------
     async def send_message(

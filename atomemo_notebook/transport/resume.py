@@ -1,14 +1,37 @@
 """Decisions of a message stream that must lose nothing, with no I/O: which event to
-pass on, when to resume, when to give up, and how to finish from stored history."""
+pass on, when to resume, when to give up, and how to finish from stored history.
+
+`StreamPolicy` is what the stream loops (streams.py) ask; `StreamState` is Atomemo's answer
+(resume, then recover from history). Another system brings its own policy."""
 
 from __future__ import annotations
 
+from typing import Any, Literal, Protocol
+
+from ..protocol.atomemo import calls
 from ..protocol.atomemo.events import ChatMessage, Event, MessageCreated, Name, StreamRecovered
 from ..protocol.atomemo.models import Message
-from ..protocol.errors import APIConnectionError
+from ..protocol.errors import APIConnectionError, MessageNotFoundError
 from .retry import backoff_delay
 
-__all__ = ["StreamState"]
+__all__ = ["StreamPolicy", "StreamState"]
+
+Step = Literal["resume", "recover"]
+
+
+class StreamPolicy(Protocol):
+    message_id: str | None
+    conversation_id: str | None
+    finished: bool
+    resumes: int
+    recovered: bool
+
+    def accept(self, event: Event) -> bool: ...
+    def on_break(self, cause: BaseException | None) -> Step: ...
+    def resume_delay(self) -> float: ...
+    def resume_call(self) -> calls.Call[Any]: ...
+    def recovery_call(self) -> calls.Call[Any]: ...
+    def recover(self, answer: Any) -> list[Event] | None: ...
 
 
 class StreamState:
@@ -58,7 +81,7 @@ class StreamState:
         self._delivered += 1
         return True
 
-    def on_break(self, cause: BaseException | None) -> None:
+    def on_break(self, cause: BaseException | None) -> Step:
         """The connection ended before the execution did: allow a resume, or raise."""
         if self.message_id is None:
             what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
@@ -73,13 +96,27 @@ class StreamState:
         self.resumes += 1
         self._check_replay = True
         self._skip = 0
+        return "resume"
+
+    def resume_call(self) -> calls.Call[None]:
+        return calls.resume_stream(str(self.message_id))
+
+    def recovery_call(self) -> calls.Call[list[Message]]:
+        if not self.conversation_id:
+            raise APIConnectionError("stream unresumable and its conversation is unknown")
+        return calls.get_messages(self.conversation_id, end_message_id=self.message_id, include_end=True)
 
     def resume_delay(self) -> float:
         # The first resume is immediate: a dropped connection is usually not a busy server.
         return 0.0 if self.resumes <= 1 else backoff_delay(self.resumes - 1)
 
-    def recover(self, message: Message) -> list[Event]:
+    def recover(self, answer: Any) -> list[Event]:
         """Finish from the stored message: the missing tail of the text, then a marker."""
+        message = next((m for m in answer if isinstance(m, Message) and m.id == self.message_id), None)
+        if message is None:
+            raise MessageNotFoundError(
+                f"message {self.message_id} is neither resumable nor in its conversation's history",
+                status_code=404, code="NOT_FOUND")
         self.recovered = True
         self.finished = True
         events: list[Event] = []

@@ -16,20 +16,17 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from ..protocol.atomemo import calls
-from ..protocol.atomemo.events import Event, parse_frame
-from ..protocol.atomemo.models import Message
+from ..protocol.atomemo.events import Event
 from ..protocol.errors import (
     APIConnectionError,
     APITimeoutError,
-    MessageNotFoundError,
     UnresumableStreamError,
 )
 from ..protocol.log import get_logger
 from ..protocol.sse import FrameDecoder
 from . import watchdog
 from .inflate import Inflater
-from .resume import StreamState
+from .resume import StreamPolicy
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
@@ -52,25 +49,8 @@ def _idle_error(seconds: float) -> APITimeoutError:
     return APITimeoutError(f"no event for {seconds:g} s (stream_idle_timeout)")
 
 
-def _recovery_call(state: StreamState) -> calls.Call[list[Message]]:
-    if not state.conversation_id:
-        raise APIConnectionError("stream unresumable and its conversation is unknown")
-    return calls.get_messages(state.conversation_id, end_message_id=state.message_id,
-                              include_end=True)
-
-
-def _pick(state: StreamState, messages: list[Message]) -> Message:
-    for message in messages:
-        if message.id == state.message_id:
-            return message
-    raise MessageNotFoundError(
-        f"message {state.message_id} is neither resumable nor in its conversation's history",
-        status_code=404, code="NOT_FOUND",
-    )
-
-
 class _StreamBase:
-    _state: StreamState
+    _state: StreamPolicy
 
     @property
     def message_id(self) -> str | None:
@@ -97,7 +77,7 @@ class _StreamBase:
 class EventStream(_StreamBase):
     """Iterator of `Event`s and a context manager; `close()` ends it early."""
 
-    def __init__(self, client: Client, response: httpx.Response, state: StreamState) -> None:
+    def __init__(self, client: Client, response: httpx.Response, state: StreamPolicy) -> None:
         self._client = client
         self._response = response
         self._state = state
@@ -127,7 +107,7 @@ class EventStream(_StreamBase):
         return FrameDecoder(max_line=limits.line, max_event=limits.event)
 
     def _events(self) -> Iterator[Event]:
-        state, accept = self._state, self._state.accept
+        state, accept, parse = self._state, self._state.accept, self._client.DIALECT.parse_frame
         idle = self._client.stream_idle_timeout
         expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
         try:
@@ -142,11 +122,11 @@ class EventStream(_StreamBase):
                             if frames:
                                 expiry.deadline = time.monotonic() + idle
                             for sse in frames:
-                                event = parse_frame(sse.data)
+                                event = parse(sse.data)
                                 if accept(event):
                                     yield event
                     for sse in decoder.flush():
-                        event = parse_frame(sse.data)
+                        event = parse(sse.data)
                         if accept(event):
                             yield event
                 except httpx.TransportError as exc:
@@ -158,22 +138,26 @@ class EventStream(_StreamBase):
                 if self._closed or state.finished:
                     return
                 while True:
-                    state.on_break(cause)
+                    step = state.on_break(cause)
                     delay = state.resume_delay()
-                    log.debug("stream of %s broke (%r); resume %d in %.2f s", state.message_id, cause,
+                    log.debug("stream of %s broke (%r); %s %d in %.2f s", state.message_id, cause, step,
                               state.resumes, delay)
                     time.sleep(delay)
-                    call = calls.resume_stream(str(state.message_id))
-                    try:
-                        self._response = self._client._open(call, self._client._deadline(call))
-                        break
-                    except UnresumableStreamError:
-                        log.debug("message %s is unresumable: recovering from history", state.message_id)
-                        message = _pick(state, self._client._call(_recovery_call(state)))
-                        yield from state.recover(message)
-                        return
-                    except APIConnectionError as exc:
-                        cause = exc
+                    if step == "resume":
+                        try:
+                            call = state.resume_call()
+                            self._response = self._client._open(call, self._client._deadline(call))
+                            break
+                        except UnresumableStreamError:
+                            log.debug("message %s is unresumable: recovering from history", state.message_id)
+                        except APIConnectionError as exc:
+                            cause = exc
+                            continue
+                    recovered = state.recover(self._client._call(state.recovery_call()))
+                    if recovered is None:  # not there yet: ask again after the next delay
+                        continue
+                    yield from recovered
+                    return
                 if expiry.expired:  # a watch fires once: arm a new one for the resumed connection
                     expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
                 else:
@@ -185,7 +169,7 @@ class EventStream(_StreamBase):
 class AsyncEventStream(_StreamBase):
     """Async iterator of `Event`s and an async context manager; `await close()` ends it early."""
 
-    def __init__(self, client: AsyncClient, response: httpx.Response, state: StreamState) -> None:
+    def __init__(self, client: AsyncClient, response: httpx.Response, state: StreamPolicy) -> None:
         self._client = client
         self._response = response
         self._state = state
@@ -209,7 +193,7 @@ class AsyncEventStream(_StreamBase):
         await self._response.aclose()
 
     async def _events(self) -> AsyncIterator[Event]:
-        state, accept = self._state, self._state.accept
+        state, accept, parse = self._state, self._state.accept, self._client.DIALECT.parse_frame
         idle = self._client.stream_idle_timeout
         limits = self._client.limits
         while True:
@@ -234,12 +218,12 @@ class AsyncEventStream(_StreamBase):
                         if frames:
                             deadline = time.monotonic() + idle
                         for sse in frames:
-                            event = parse_frame(sse.data)
+                            event = parse(sse.data)
                             if accept(event):
                                 yield event
                 if cause is None:
                     for sse in decoder.flush():
-                        event = parse_frame(sse.data)
+                        event = parse(sse.data)
                         if accept(event):
                             yield event
             except httpx.TransportError as exc:
@@ -249,20 +233,24 @@ class AsyncEventStream(_StreamBase):
             if self._closed or state.finished:
                 return
             while True:
-                state.on_break(cause)
+                step = state.on_break(cause)
                 delay = state.resume_delay()
-                log.debug("stream of %s broke (%r); resume %d in %.2f s", state.message_id, cause,
+                log.debug("stream of %s broke (%r); %s %d in %.2f s", state.message_id, cause, step,
                           state.resumes, delay)
                 await anyio.sleep(delay)
-                call = calls.resume_stream(str(state.message_id))
-                try:
-                    self._response = await self._client._open(call, self._client._deadline(call))
-                    break
-                except UnresumableStreamError:
-                    log.debug("message %s is unresumable: recovering from history", state.message_id)
-                    message = _pick(state, await self._client._call(_recovery_call(state)))
-                    for event in state.recover(message):
-                        yield event
-                    return
-                except APIConnectionError as exc:
-                    cause = exc
+                if step == "resume":
+                    try:
+                        call = state.resume_call()
+                        self._response = await self._client._open(call, self._client._deadline(call))
+                        break
+                    except UnresumableStreamError:
+                        log.debug("message %s is unresumable: recovering from history", state.message_id)
+                    except APIConnectionError as exc:
+                        cause = exc
+                        continue
+                recovered = state.recover(await self._client._call(state.recovery_call()))
+                if recovered is None:
+                    continue
+                for event in recovered:
+                    yield event
+                return
