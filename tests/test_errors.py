@@ -8,6 +8,7 @@ import pytest
 
 import atomemo_notebook as an
 from atomemo_notebook.protocol.atomemo import calls
+from atomemo_notebook.protocol.call import Call
 from atomemo_notebook.protocol.errors import error_class, make_api_error
 
 from .conftest import collect, fault_key, ids, make_client, maybe
@@ -102,7 +103,7 @@ def test_key_is_sent_only_to_the_api_host():
 
     own = build(calls.get_messages("c"))
     assert own.headers["x-api-key"] == "secret-key-value"
-    foreign = calls.Call("GET", "https://api.example.evil/api/x", lambda b: b, absolute=True)
+    foreign = Call("GET", "https://api.example.evil/api/x", lambda b: b, absolute=True)
     assert "x-api-key" not in build(foreign).headers
-    lookalike = calls.Call("GET", "https://api.example/apix", lambda b: b, absolute=True)
+    lookalike = Call("GET", "https://api.example/apix", lambda b: b, absolute=True)
     assert "x-api-key" not in build(lookalike).headers

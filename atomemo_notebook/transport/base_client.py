@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..protocol.atomemo.calls import Call
 from ..protocol.atomemo.dialect import ATOMEMO
+from ..protocol.call import Call
 from ..protocol.dialect import Dialect
 from ..protocol.errors import (
     APIConnectionError,
@@ -146,6 +146,8 @@ class BaseClient:
             params=call.params,
             json=call.json,
             content=call.content,
+            files=call.files,
+            data=call.data,
             headers=self._headers(call, url),
             timeout=self._phase_timeout(call, deadline),
         )

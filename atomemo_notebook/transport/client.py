@@ -13,6 +13,7 @@ import httpx
 
 from ..protocol.atomemo import calls
 from ..protocol.atomemo.models import App, Conversation, FileRef, Message, UploadToken
+from ..protocol.call import Call, Flow
 from ..protocol.limits import Limits
 from . import watchdog
 from .base_client import BaseClient
@@ -20,23 +21,20 @@ from .inflate import Inflater
 from .resume import StreamPolicy, StreamState
 from .streams import AsyncEventStream, EventStream, shutdown_socket
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "AsyncHttp", "Client", "SyncHttp"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound="SyncHttp")
+A = TypeVar("A", bound="AsyncHttp")
 Upload = str | os.PathLike[str] | bytes
 
 
-def _timed(call: calls.Call[T], timeout: float | None) -> calls.Call[T]:
+def _timed(call: Call[T], timeout: float | None) -> Call[T]:
     return call if timeout is None else dataclasses.replace(call, timeout=timeout)
 
 
-class Client(BaseClient):
-    """Synchronous Atomemo Chat API client.
-
-    >>> with Client() as client:  # key from ATOMEMO_API_KEY
-    ...     for event in client.send_message(app_id=..., trigger_id=..., query="Hi", user_id="u"):
-    ...         print(event.event)
-    """
+class SyncHttp(BaseClient):
+    """The sync I/O every system's client shares: open, read within bounds and deadline, retry."""
 
     def __init__(
         self,
@@ -56,7 +54,7 @@ class Client(BaseClient):
         # No redirects: httpx would carry X-Api-Key to whatever host a redirect names.
         self._http = http_client or httpx.Client(follow_redirects=False)
 
-    def __enter__(self) -> Client:
+    def __enter__(self: S) -> S:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -67,7 +65,7 @@ class Client(BaseClient):
             self._http.close()
 
     # -- I/O --------------------------------------------------------------------------
-    def _open(self, call: calls.Call[Any], deadline: float) -> httpx.Response:
+    def _open(self, call: Call[Any], deadline: float) -> httpx.Response:
         """Send until a usable answer's headers arrive, retrying what is safe to retry."""
         attempt = 0
         while True:
@@ -88,7 +86,7 @@ class Client(BaseClient):
                 raise self._failure(response, body)
             time.sleep(delay)
 
-    def _read(self, call: calls.Call[Any], response: httpx.Response, limit: int, deadline: float,
+    def _read(self, call: Call[Any], response: httpx.Response, limit: int, deadline: float,
               *, keep_partial: bool = False) -> bytes:
         """The body, read within the deadline and the size limit; the response is closed after.
         keep_partial: stop quietly at the limit or a broken connection (an error's body)."""
@@ -120,11 +118,11 @@ class Client(BaseClient):
             raise self._timeout_error(call)
         return b"".join(chunks)
 
-    def _read_error(self, call: calls.Call[Any], response: httpx.Response, deadline: float) -> str:
+    def _read_error(self, call: Call[Any], response: httpx.Response, deadline: float) -> str:
         body = self._read(call, response, self.limits.error_body, deadline, keep_partial=True)
         return body.decode(errors="replace")
 
-    def _call(self, call: calls.Call[T], deadline: float | None = None) -> T:
+    def _call(self, call: Call[T], deadline: float | None = None) -> T:
         deadline = self._deadline(call) if deadline is None else deadline
         attempt = 0
         while True:
@@ -143,7 +141,7 @@ class Client(BaseClient):
                 continue
             return self._parse(call, response, body)
 
-    def _drive(self, flow: calls.Flow[T], timeout: float | None) -> T:
+    def _drive(self, flow: Flow[T], timeout: float | None) -> T:
         """Run a flow of calls under one deadline."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
@@ -153,11 +151,20 @@ class Client(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _stream(self, call: calls.Call[Any], policy: StreamPolicy | None = None) -> EventStream:
+    def _stream(self, call: Call[Any], policy: StreamPolicy | None = None) -> EventStream:
         policy = StreamState(self.max_resumes) if policy is None else policy
         return EventStream(self, self._open(call, self._deadline(call)), policy)
 
-    # -- the API ----------------------------------------------------------------------
+
+
+class Client(SyncHttp):
+    """Synchronous Atomemo Chat API client.
+
+    >>> with Client() as client:  # key from ATOMEMO_API_KEY
+    ...     for event in client.send_message(app_id=..., trigger_id=..., query="Hi", user_id="u"):
+    ...         print(event.event)
+    """
+
     def send_message(
         self, *, app_id: str, trigger_id: str, query: str | FileRef, user_id: str,
         conversation_id: str | None = None, parent_id: str | None = None,
@@ -201,8 +208,8 @@ class Client(BaseClient):
         return self._call(_timed(calls.download_url(res_key), timeout))
 
 
-class AsyncClient(BaseClient):
-    """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
+class AsyncHttp(BaseClient):
+    """The async I/O every system's client shares; the deadline is a cancel scope."""
 
     def __init__(
         self,
@@ -221,7 +228,7 @@ class AsyncClient(BaseClient):
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(follow_redirects=False)
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self: A) -> A:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -232,14 +239,14 @@ class AsyncClient(BaseClient):
             await self._http.aclose()
 
     # -- I/O: the deadline is a cancel scope around the whole call ----------------------
-    async def _open(self, call: calls.Call[Any], deadline: float) -> httpx.Response:
+    async def _open(self, call: Call[Any], deadline: float) -> httpx.Response:
         try:
             with anyio.fail_after(max(deadline - time.monotonic(), 0.0)):
                 return await self._open_within(call, deadline)
         except TimeoutError:
             raise self._timeout_error(call) from None
 
-    async def _open_within(self, call: calls.Call[Any], deadline: float) -> httpx.Response:
+    async def _open_within(self, call: Call[Any], deadline: float) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
@@ -286,7 +293,7 @@ class AsyncClient(BaseClient):
         body = await self._read(response, self.limits.error_body, keep_partial=True)
         return body.decode(errors="replace")
 
-    async def _call(self, call: calls.Call[T], deadline: float | None = None) -> T:
+    async def _call(self, call: Call[T], deadline: float | None = None) -> T:
         deadline = self._deadline(call) if deadline is None else deadline
         try:
             with anyio.fail_after(max(deadline - time.monotonic(), 0.0)):
@@ -309,7 +316,7 @@ class AsyncClient(BaseClient):
         except TimeoutError:
             raise self._timeout_error(call) from None
 
-    async def _drive(self, flow: calls.Flow[T], timeout: float | None) -> T:
+    async def _drive(self, flow: Flow[T], timeout: float | None) -> T:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
             call = next(flow)
@@ -318,12 +325,16 @@ class AsyncClient(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _stream(self, call: calls.Call[Any], policy: StreamPolicy | None = None) -> AsyncEventStream:
+    async def _stream(self, call: Call[Any], policy: StreamPolicy | None = None) -> AsyncEventStream:
         policy = StreamState(self.max_resumes) if policy is None else policy
         response = await self._open(call, self._deadline(call))
         return AsyncEventStream(self, response, policy)
 
-    # -- the API ----------------------------------------------------------------------
+
+
+class AsyncClient(AsyncHttp):
+    """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
+
     async def send_message(
         self, *, app_id: str, trigger_id: str, query: str | FileRef, user_id: str,
         conversation_id: str | None = None, parent_id: str | None = None,

@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from ..protocol.atomemo import calls
 from ..protocol.atomemo.events import ChatMessage, Event, MessageCreated, Name, StreamRecovered
 from ..protocol.atomemo.models import Message
+from ..protocol.call import Call
 from ..protocol.errors import APIConnectionError, MessageNotFoundError
 from .retry import backoff_delay
 
@@ -29,8 +30,8 @@ class StreamPolicy(Protocol):
     def accept(self, event: Event) -> bool: ...
     def on_break(self, cause: BaseException | None) -> Step: ...
     def resume_delay(self) -> float: ...
-    def resume_call(self) -> calls.Call[Any]: ...
-    def recovery_call(self) -> calls.Call[Any]: ...
+    def resume_call(self) -> Call[Any]: ...
+    def recovery_call(self) -> Call[Any]: ...
     def recover(self, answer: Any) -> list[Event] | None: ...
 
 
@@ -98,10 +99,10 @@ class StreamState:
         self._skip = 0
         return "resume"
 
-    def resume_call(self) -> calls.Call[None]:
+    def resume_call(self) -> Call[None]:
         return calls.resume_stream(str(self.message_id))
 
-    def recovery_call(self) -> calls.Call[list[Message]]:
+    def recovery_call(self) -> Call[list[Message]]:
         if not self.conversation_id:
             raise APIConnectionError("stream unresumable and its conversation is unknown")
         return calls.get_messages(self.conversation_id, end_message_id=self.message_id, include_end=True)

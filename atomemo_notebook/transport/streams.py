@@ -29,7 +29,7 @@ from .inflate import Inflater
 from .resume import StreamPolicy
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, Client
+    from .client import AsyncHttp, SyncHttp
 
 __all__ = ["AsyncEventStream", "EventStream", "shutdown_socket"]
 
@@ -77,7 +77,7 @@ class _StreamBase:
 class EventStream(_StreamBase):
     """Iterator of `Event`s and a context manager; `close()` ends it early."""
 
-    def __init__(self, client: Client, response: httpx.Response, state: StreamPolicy) -> None:
+    def __init__(self, client: SyncHttp, response: httpx.Response, state: StreamPolicy) -> None:
         self._client = client
         self._response = response
         self._state = state
@@ -169,7 +169,7 @@ class EventStream(_StreamBase):
 class AsyncEventStream(_StreamBase):
     """Async iterator of `Event`s and an async context manager; `await close()` ends it early."""
 
-    def __init__(self, client: AsyncClient, response: httpx.Response, state: StreamPolicy) -> None:
+    def __init__(self, client: AsyncHttp, response: httpx.Response, state: StreamPolicy) -> None:
         self._client = client
         self._response = response
         self._state = state

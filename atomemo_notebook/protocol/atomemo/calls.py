@@ -3,55 +3,18 @@ AsyncClient share every decision and differ only in how they wait."""
 
 from __future__ import annotations
 
-import dataclasses
 import mimetypes
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+from ..call import Call, Flow, no_body, require
 from ..errors import APIResponseValidationError, excerpt
 from .models import App, Conversation, FileRef, Message, UploadToken
 
 T = TypeVar("T")
-
-
-def _no_body(_: Any) -> None:
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class Call(Generic[T]):
-    """One HTTP request and the function that turns its JSON answer into a T."""
-
-    method: str
-    path: str
-    parse: Callable[[Any], T]
-    params: dict[str, str] | None = None
-    json: Any = None
-    content: bytes | None = None
-    headers: dict[str, str] | None = None
-    needs_key: bool = True
-    absolute: bool = False  # `path` is a full URL on another host (e.g. uploadHost)
-    stream: bool = False
-    json_answer: bool = True  # False: the answer's body is not read (e.g. the storage PUT)
-    timeout: float | None = None  # this call's deadline in seconds; None: the client's
-
-    @property
-    def idempotent(self) -> bool:
-        """Safe to send again after a failure that may have reached the server."""
-        return self.method in ("GET", "HEAD", "OPTIONS")
-
-
-# A flow is a small script of calls: it yields a Call, receives its result, returns a value.
-Flow = Generator[Call[Any], Any, T]
-
-
-def _require(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    return value
 
 
 def _items(model: Callable[[dict[str, Any]], T]) -> Callable[[Any], list[T]]:
@@ -88,22 +51,22 @@ def _download_url(body: Any) -> str:
 
 
 def get_app(app_id: str) -> Call[App]:
-    return Call("GET", f"/chat/app/{quote(_require('app_id', app_id), safe='')}",
+    return Call("GET", f"/chat/app/{quote(require('app_id', app_id), safe='')}",
                 _object(App.from_wire), needs_key=False)
 
 
 def list_conversations(*, app_id: str, trigger_id: str, user_id: str) -> Call[list[Conversation]]:
-    params = {"appId": _require("app_id", app_id), "triggerId": _require("trigger_id", trigger_id),
-              "userId": _require("user_id", user_id)}
+    params = {"appId": require("app_id", app_id), "triggerId": require("trigger_id", trigger_id),
+              "userId": require("user_id", user_id)}
     return Call("GET", "/chat/conversations", _items(Conversation.from_wire), params=params)
 
 
 def get_messages(
     conversation_id: str, *, end_message_id: str | None = None, include_end: bool = False
 ) -> Call[list[Message]]:
-    params = {"conversation_id": _require("conversation_id", conversation_id)}
+    params = {"conversation_id": require("conversation_id", conversation_id)}
     if end_message_id is not None:
-        params["end_message_id"] = _require("end_message_id", end_message_id)
+        params["end_message_id"] = require("end_message_id", end_message_id)
         params["include_end"] = "true" if include_end else "false"
     return Call("GET", "/chat/messages", _items(Message.from_wire), params=params)
 
@@ -120,9 +83,9 @@ def send_message(
     source: str | None = None,
 ) -> Call[None]:
     body: dict[str, Any] = {
-        "appId": _require("app_id", app_id),
-        "triggerId": _require("trigger_id", trigger_id),
-        "userId": _require("user_id", user_id),
+        "appId": require("app_id", app_id),
+        "triggerId": require("trigger_id", trigger_id),
+        "userId": require("user_id", user_id),
     }
     if isinstance(query, FileRef):
         body["query"] = query.to_wire()
@@ -133,25 +96,25 @@ def send_message(
     else:
         raise TypeError(f"query must be a str or a FileRef, got {type(query).__name__}")
     if conversation_id is not None:
-        body["conversationId"] = _require("conversation_id", conversation_id)
+        body["conversationId"] = require("conversation_id", conversation_id)
     if parent_id is not None:
-        body["parentId"] = _require("parent_id", parent_id)
+        body["parentId"] = require("parent_id", parent_id)
     if inputs is not None:
         if not isinstance(inputs, dict):
             raise TypeError(f"inputs must be a dict, got {type(inputs).__name__}")
         body["inputs"] = inputs
     if source is not None:
         body["source"] = source
-    return Call("POST", "/chat/messages", _no_body, json=body, stream=True)
+    return Call("POST", "/chat/messages", no_body, json=body, stream=True)
 
 
 def resume_stream(message_id: str) -> Call[None]:
-    path = f"/chat/messages/{quote(_require('message_id', message_id), safe='')}/resume_stream"
-    return Call("GET", path, _no_body, stream=True)
+    path = f"/chat/messages/{quote(require('message_id', message_id), safe='')}/resume_stream"
+    return Call("GET", path, no_body, stream=True)
 
 
 def upload_url(url: str) -> Call[FileRef]:
-    if not _require("url", url).lower().startswith(("http://", "https://")):
+    if not require("url", url).lower().startswith(("http://", "https://")):
         raise ValueError(f"url must be an http(s) URL, got {url!r}")
     return Call("POST", "/chat/media/upload", _object(FileRef.from_wire), json={"url": url})
 
@@ -163,12 +126,12 @@ def get_upload_token(mime_type: str | None = None) -> Call[UploadToken]:
 
 def download_url(res_key: str) -> Call[str]:
     return Call("GET", "/chat/media/download_url", _download_url,
-                params={"resKey": _require("res_key", res_key)})
+                params={"resKey": require("res_key", res_key)})
 
 
 def _put_upload(token: UploadToken, content: bytes, mime_type: str) -> Call[None]:
     # The storage host is not the API: no X-Api-Key goes there.
-    return Call("PUT", token.put_url, _no_body, content=content,
+    return Call("PUT", token.put_url, no_body, content=content,
                 headers={"Content-Type": mime_type}, needs_key=False, absolute=True,
                 json_answer=False)
 
