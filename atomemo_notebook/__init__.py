@@ -55,8 +55,12 @@ from .protocol.errors import (
     UnresumableStreamError,
 )
 from .protocol.limits import Limits
+from .protocol.neutral import Capabilities
+from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
+from .transport.dify import AsyncDifyClient, DifyClient
 from .transport.streams import AsyncEventStream, EventStream
+from .views.connect import connect
 from .views.widget import ChatWidget
 
 __all__ = [
@@ -69,14 +73,17 @@ __all__ = [
     "APIResponseValidationError",
     "APITimeoutError",
     "App",
+    "AppInfo",
     "AppOrTriggerNotFoundError",
     "AppVersion",
     "AsyncChat",
     "AsyncClient",
+    "AsyncDifyClient",
     "AsyncEventStream",
     "AtomemoError",
     "AuthenticationError",
     "BadRequestError",
+    "Capabilities",
     "Chat",
     "ChatMessage",
     "ChatWidget",
@@ -86,6 +93,7 @@ __all__ = [
     "ConversationMessageMismatchError",
     "ConversationNotFoundError",
     "ConversationUserIdMismatchError",
+    "DifyClient",
     "Event",
     "EventLog",
     "EventRecord",
@@ -122,6 +130,7 @@ __all__ = [
     "UnresumableStreamError",
     "UploadToken",
     "__version__",
+    "connect",
     "event_records",
     "history_records",
     "load_events",

@@ -31,8 +31,16 @@ def main(argv: list[str] | None = None) -> int:
                          allow_loopback_urls=args.allow_loopback_urls)
     server.start()
     # One JSON line first, so scripts can read it before anything else is printed.
-    sys.stdout.write(json.dumps(server.info()) + "\n")
+    info = server.info()
+    sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
+    # Then the same for people: both systems' base URLs, and which key opens which app.
+    lines = [f"Atomemo Chat API  {info['base_url']}  (X-Api-Key: the api_key above)",
+             f"Dify service API  {info['dify_base_url']}  (Authorization: Bearer <the app's dify_api_key>)"]
+    lines += [f"  {a['slug']:<8} app_id={a['app_id']} trigger_id={a['trigger_id']} dify_api_key={a['dify_api_key']}"
+              for a in info["apps"]]
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

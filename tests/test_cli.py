@@ -45,10 +45,36 @@ def sse(text: str) -> list[dict]:
 
 
 def test_the_first_line_says_how_to_connect(served):
-    assert set(served) == {"base_url", "api_key", "apps"}
+    assert set(served) == {"base_url", "dify_base_url", "api_key", "apps"}
     assert served["base_url"].startswith("http://127.0.0.1:") and served["base_url"].endswith("/api")
+    assert served["dify_base_url"] == served["base_url"].removesuffix("/api") + "/v1"
     assert {a["name"] for a in served["apps"]} == {"Support Assistant", "Order Agent", "Flaky Pipeline", "Echo"}
-    assert all(set(a) >= {"app_id", "trigger_id", "name"} for a in served["apps"])
+    assert all(set(a) >= {"app_id", "trigger_id", "name", "dify_api_key"} for a in served["apps"])
+    keys = [a["dify_api_key"] for a in served["apps"]]
+    assert len(set(keys)) == 4 and all(k.startswith("app-") and served["api_key"] not in k for k in keys)
+
+
+def test_dify_reference_curl_works_with_the_printed_key(served):
+    """Dify's API reference example, with the printed base URL and the app's key."""
+    base = served["dify_base_url"]
+    app = next(a for a in served["apps"] if a["slug"] == "support")
+    auth = f"Authorization: Bearer {app['dify_api_key']}"
+    events = sse(curl("-X", "POST", f"{base}/chat-messages", "--header", auth,
+                      "--header", "Content-Type: application/json",
+                      "--data-raw", json.dumps({"inputs": {}, "query": "What are the specs of the iPhone 13 Pro Max?",
+                                                "response_mode": "streaming", "conversation_id": "",
+                                                "user": "abc-123", "files": []})))
+    names = [e["event"] for e in events]
+    assert names[0] == "workflow_started" and names[-1] == "workflow_finished"
+    assert names.index("message_end") < names.index("workflow_finished") and "message" in names
+    conv = events[0]["conversation_id"]
+    listed = json.loads(curl(f"{base}/messages?user=abc-123&conversation_id={conv}", "--header", auth))
+    assert [m["conversation_id"] for m in listed["data"]] == [conv] and listed["has_more"] is False
+    blocking = json.loads(curl("-X", "POST", f"{base}/chat-messages", "--header", auth,
+                               "--header", "Content-Type: application/json",
+                               "--data-raw", json.dumps({"query": "and the price?", "user": "abc-123",
+                                                         "conversation_id": conv})))
+    assert blocking["mode"] == "advanced-chat" and blocking["answer"] and blocking["conversation_id"] == conv
 
 
 def test_spec_curl_examples_work_verbatim(served):

@@ -62,3 +62,26 @@ def test_the_table_names_every_typed_event():
     public = {name for name in EVENT_TYPES if not name.startswith("_")}
     assert public == set(FIELDS)
     assert isinstance(App.from_wire({}), App)
+
+
+@pytest.mark.parametrize("slug", sorted(DEMO_APPS))
+def test_every_dify_frame_of_every_demo_app_has_only_difys_fields(server: LocalServer, slug: str):
+    """The Dify routes speak Dify as its entities define it: each frame's keys, and its data's."""
+    from atomemo_notebook import DifyClient
+    from atomemo_notebook.protocol.dify.events import FIELDS as DIFY_FIELDS
+    from atomemo_notebook.protocol.dify.events import Name as D
+
+    with DifyClient(server.app(slug)["dify_api_key"], base_url=server.dify_base_url) as client:
+        for query in ("hello", "this should fail", "order 12 in Oslo"):
+            events = list(client.chat_messages(query=query, user=f"contract-{slug}"))
+            names = [e.event for e in events]
+            assert names[0] == D.WORKFLOW_STARTED and names[-1] == D.WORKFLOW_FINISHED
+            assert names.index(D.MESSAGE_END) < names.index(D.WORKFLOW_FINISHED)
+            for event in events:
+                assert event.event in DIFY_FIELDS, event
+                frame_keys, data_keys = DIFY_FIELDS[event.event]
+                frame = event.data or {}
+                assert set(frame) <= frame_keys, (event.event, sorted(set(frame) - frame_keys))
+                data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+                assert set(data) <= data_keys, (event.event, sorted(set(data) - data_keys))
+                assert frame["message_id"] == events[0].data["message_id"]

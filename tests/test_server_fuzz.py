@@ -123,5 +123,64 @@ def test_fuzz_fault_header_parses_or_says_why(header):
         parse_fault(header)
 
 
+def dify_proper(response: httpx.Response) -> None:
+    """A Dify route's answer: never a 5xx; an error is Dify's {code, message, status}."""
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code >= 400:
+        body = response.json()
+        assert isinstance(body.get("code"), str) and isinstance(body.get("message"), str), body
+        assert body.get("status") == response.status_code, body
+    response.read()
+
+
+@pytest.fixture(scope="module")
+def dify(server: LocalServer) -> Iterator[httpx.Client]:
+    key = server.app("echo")["dify_api_key"]
+    with httpx.Client(base_url=server.dify_base_url, headers={"Authorization": f"Bearer {key}"},
+                      timeout=20) as client:
+        yield client
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_dify_chat_messages_every_field(dify, data):
+    body = {
+        "query": data.draw(_field("hello")),
+        "user": data.draw(_field("fuzz-user")),
+        "inputs": data.draw(_field({})),
+        "response_mode": data.draw(st.sampled_from(["streaming", "blocking"]) | ANY_JSON),
+        "conversation_id": data.draw(_field("")),
+        "files": data.draw(_field([])),
+    }
+    dropped = data.draw(st.sets(st.sampled_from(sorted(body)), max_size=3))
+    dify_proper(dify.post("/chat-messages", content=json.dumps({k: v for k, v in body.items() if k not in dropped}),
+                          headers={"Content-Type": "application/json"}))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=200))
+def test_fuzz_dify_raw_bodies_and_uploads(dify, raw):
+    dify_proper(dify.post("/chat-messages", content=raw, headers={"Content-Type": "application/json"}))
+    dify_proper(dify.post("/files/upload", content=raw, headers={"Content-Type": "multipart/form-data; boundary=x"}))
+    dify_proper(dify.post("/files/upload", files={"file": ("f.bin", raw)}, data={"user": "fuzz-user"}))
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_dify_every_get_and_path(dify, data):
+    text = data.draw(WILD_TEXT.filter(lambda t: "\x00" not in t)).encode("utf-8", "surrogatepass").decode(
+        "utf-8", "replace")
+    other = data.draw(st.sampled_from(["", "5", "101", "-1", "x"]))
+    for path, params in [("/messages", {"conversation_id": text, "user": text, "first_id": text, "limit": other}),
+                         ("/conversations", {"user": text, "last_id": text, "limit": other, "sort_by": text}),
+                         ("/parameters", {}), ("/info", {})]:
+        dify_proper(dify.get(path, params=params))
+    segment = quote(text.encode(), safe="")
+    dify_proper(dify.get(f"/messages/{segment}/suggested", params={"user": text}))
+    dify_proper(dify.post(f"/chat-messages/{segment}/stop", json={"user": text}))
+    dify_proper(dify.post(f"/conversations/{segment}/name", json={"user": text, "name": text}))
+    dify_proper(dify.request("DELETE", f"/conversations/{segment}", json={"user": text}))
+
+
 def test_healthy_after_all_the_fuzzing(api, server):
     still_healthy(api, server)

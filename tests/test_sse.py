@@ -99,6 +99,15 @@ def test_block_without_data_is_not_dispatched():
     assert frames([body]) == [("message", "real", "7")]
 
 
+def test_every_ended_block_is_counted_as_life_even_without_data():
+    # Dify's keep-alive is a bare `event: ping`: no event is dispatched, but the stream lives.
+    decoder = FrameDecoder()
+    assert decoder.feed(b"event: ping\n\n") == [] and decoder.blocks == 1
+    assert decoder.feed(b": comment\n\n\n\n") == [] and decoder.blocks == 2  # blank lines alone are not blocks
+    assert len(decoder.feed(b"data: x\n\nevent: ping\n")) == 1 and decoder.blocks == 3
+    assert decoder.feed(b"\n") == [] and decoder.blocks == 4
+
+
 def test_empty_data_line_is_dispatched_with_empty_data():
     assert frames([b"data:\n\n"]) == [("message", "", "")]
     assert frames([b"data\n\n"]) == [("message", "", "")]

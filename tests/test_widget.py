@@ -340,3 +340,27 @@ def test_a_failed_turn_names_its_failing_node_with_a_link(server):
     assert error["node"] == "Fetch inventory"
     keys = [n["key"] for n in widget.timelines[turn["id"]]["nodes"]]
     assert error["node_key"] in keys
+
+
+def test_a_dify_widget_shows_sources_chips_and_why_it_cannot_regenerate(server):
+    key = server.app("support")["dify_api_key"]
+    widget = ChatWidget(system="dify", api_key=key, base_url=server.dify_base_url, user_id="dify-widget")
+    rec = Recorder()
+    widget.send = rec  # type: ignore[method-assign]
+    widget.booted.result(10)
+    header = widget.header
+    assert header["system"] == "dify" and header["app_name"] == "Support Assistant"
+    assert header["capabilities"]["branching"] is False and header["capabilities"]["stop"] == "server"
+    assert "parent_message_id" in header["capabilities"]["regenerate_reason"]
+    assert header["description"].startswith("Hi! I am the Support Assistant")  # Dify's opening statement
+    browser(widget, "send", text="How do I rotate my API key?")
+    widget.wait()
+    (turn,) = turns(widget)
+    assert turn["citations"][0]["title"] == "Creating and rotating API keys"
+    assert turn["suggestions"] and "How do I rotate my API key?" not in turn["suggestions"]
+    request = browser(widget, "regenerate", message_id=turn["id"])
+    refused = reply_to(rec, request)
+    assert refused["ok"] is False and "no parent_message_id" in refused["error"]["message"]
+    assert len(turns(widget)) == 1  # nothing was sent
+    state = json.dumps(widget.get_state(), default=str)
+    assert key not in state and key not in repr(widget)

@@ -1,7 +1,9 @@
-"""Chat and AsyncChat: one conversation, remembered. `ask` continues from the current
-leaf; `regenerate` and `edit` branch from the right parent; records come out flat.
+"""Chat and AsyncChat: one conversation, remembered, with any system. `ask` continues from
+the current leaf; `regenerate` and `edit` branch from the right parent (where the system can
+branch); records come out flat.
 
-Everything but waiting lives in ChatBase; the two classes only run the stream."""
+A chat talks through a backend (transport/backends.py), which speaks its system; everything
+but waiting lives in ChatBase; the two classes only run the stream."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import neutral as n
 from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import App, FileRef, Message
+from ..protocol.atomemo.models import FileRef, Message
 from ..protocol.errors import AtomemoError
+from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backend, sync_backend
 from .records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -31,7 +35,6 @@ from .tree import MessageTree
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..transport.client import AsyncClient, Client
     from ..transport.streams import AsyncEventStream, EventStream
 
 __all__ = ["LEAF", "AsyncChat", "Chat"]
@@ -48,18 +51,17 @@ OnEvent = Callable[[Reply, Event], None]
 
 
 class ChatBase:
+    backend: SyncBackend | AsyncBackend
+    _stopping: bool
+
     def __init__(
         self,
         *,
-        app_id: str,
-        trigger_id: str,
         user_id: str,
         inputs: dict[str, Any] | None = None,
         conversation_id: str | None = None,
         source: str | None = None,
     ) -> None:
-        self.app_id = app_id
-        self.trigger_id = trigger_id
         self.user_id = user_id
         self.inputs = dict(inputs or {})
         self.source = source
@@ -67,15 +69,33 @@ class ChatBase:
         self.leaf_id: str | None = None
         self.tree = MessageTree()
         self.replies: list[Reply] = []
-        self.app: App | None = None
+        self.app: AppInfo | None = None
         self._node_names: dict[str, tuple[str, str]] | None = None
         self._lock = threading.Lock()
+        self.origin: dict[str, Any] = {"offline": False, "demo": None}  # set by connect()
         # Views register here to follow every reply from its first moment.
         self.reply_listeners: list[Callable[[Reply], None]] = []
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(app_id={self.app_id!r}, conversation_id={self.conversation_id!r}, "
+        return (f"{type(self).__name__}(system={self.system!r}, conversation_id={self.conversation_id!r}, "
                 f"messages={len(self.tree)})")
+
+    @property
+    def system(self) -> str:
+        return self.backend.system
+
+    @property
+    def capabilities(self) -> Any:
+        """What this system can do (protocol.neutral.Capabilities)."""
+        return self.backend.capabilities
+
+    @property
+    def app_id(self) -> str | None:
+        return self.backend.coordinates().get("app_id")
+
+    @property
+    def trigger_id(self) -> str | None:
+        return self.backend.coordinates().get("trigger_id")
 
     def select(self, message_id: str) -> str:
         """Make the newest leaf under `message_id` current (sibling navigation); returns it."""
@@ -89,15 +109,27 @@ class ChatBase:
 
     # -- decisions shared by sync and async ----------------------------------------------
     def _parent(self, parent_id: Any) -> str | None:
-        return self.leaf_id if parent_id is LEAF else parent_id
+        parent = self.leaf_id if parent_id is LEAF else parent_id
+        if not self.capabilities.branching and parent != self._thread_end():
+            raise ValueError(self.capabilities.branching_reason or
+                             f"{self.system} continues only from a conversation's last message")
+        return parent
+
+    def _thread_end(self) -> str | None:
+        """A system without branches: the conversation's last message, the only valid parent."""
+        leaf = self.tree.latest_leaf()
+        return leaf.id if leaf else None
 
     def branch_point(self, message_id: str) -> tuple[str | None, str | FileRef]:
         """For regenerate/edit: the parent of `message_id`, and its query."""
+        if not self.capabilities.branching:
+            raise ValueError(self.capabilities.branching_reason or f"{self.system} cannot branch")
         message = self.tree[message_id]
         return message.parent_id, message.query
 
     def _start(self, query: str | FileRef, parent_id: str | None) -> Reply:
-        reply = Reply(query, parent_id=parent_id, node_names=self._node_names)
+        reply = Reply(query, parent_id=parent_id, node_names=self._node_names,
+                      translate=self.backend.translator())
         with self._lock:
             self.replies.append(reply)
         for listener in list(self.reply_listeners):
@@ -106,11 +138,8 @@ class ChatBase:
 
     def _request(self, reply: Reply, inputs: dict[str, Any] | None) -> dict[str, Any]:
         return {
-            "app_id": self.app_id, "trigger_id": self.trigger_id, "query": reply.query,
-            "user_id": self.user_id,
-            "conversation_id": self.conversation_id,
-            "parent_id": reply.parent_id,
-            "inputs": self.inputs if inputs is None else inputs,
+            "query": reply.query, "user": self.user_id, "conversation_id": self.conversation_id,
+            "parent_id": reply.parent_id, "inputs": self.inputs if inputs is None else inputs,
             "source": self.source,
         }
 
@@ -131,6 +160,10 @@ class ChatBase:
         reply.close(status, error)
         if reply.message_id is not None:
             self.tree.add_reply(reply)
+
+    def _wants_suggestions(self, reply: Reply) -> bool:
+        return bool(self.capabilities.suggestions and reply.status == "succeeded" and reply.message_id
+                    and not reply.suggestions and not self._stopping)
 
     def _merge_history(self, messages: list[Message]) -> MessageTree:
         for message in messages:
@@ -166,9 +199,9 @@ class ChatBase:
                 return message.status not in IN_PROGRESS
         return False
 
-    def _set_app(self, app: App) -> None:
+    def _set_app(self, app: AppInfo | None) -> None:
         self.app = app
-        self._node_names = app.active_version.node_names() if app.active_version else {}
+        self._node_names = app.node_names if app else {}
 
     # -- records ------------------------------------------------------------------------
     def history_records(self) -> list[dict[str, Any]]:
@@ -193,7 +226,7 @@ class ChatBase:
 
     def save_events(self, path: str | Path) -> Path:
         """Save every reply's raw events (with arrival offsets) as JSON Lines; no key inside."""
-        return save_replies(path, self.replies, app_id=self.app_id, trigger_id=self.trigger_id,
+        return save_replies(path, self.replies, **self.backend.coordinates(),
                             conversation_id=self.conversation_id,
                             app_name=self.app.name if self.app else None,
                             node_names={k: list(v) for k, v in (self._node_names or {}).items()})
@@ -203,24 +236,37 @@ class Chat(ChatBase):
     """A conversation over the sync `Client`. `ask` blocks until the answer is complete;
     `stop()` (from another thread) ends it within milliseconds, keeping the partial text."""
 
-    def __init__(self, client: Client, **kwargs: Any) -> None:
+    backend: SyncBackend
+
+    def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
+                 **kwargs: Any) -> None:
+        """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id) or a
+        backend. `connect()` builds one for you."""
         super().__init__(**kwargs)
-        self.client = client
+        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id)
         self._stream: EventStream | None = None
         self._stopping = False
 
-    def load_app(self) -> App | None:
-        """Fetch the app once, for node names in the timeline. Failure is not fatal."""
+    @property
+    def client(self) -> Any:
+        return getattr(self.backend, "client", None)
+
+    def load_app(self) -> AppInfo | None:
+        """Fetch the app once, for names in the timeline and the views. Failure is not fatal."""
         if self.app is None:
             with contextlib.suppress(AtomemoError):
-                self._set_app(self.client.get_app(self.app_id))
+                self._set_app(self.backend.app())
         return self.app
 
     def history(self) -> MessageTree:
         """Load the whole tree from the server and merge what this session saw."""
         if self.conversation_id is not None:
-            self._merge_history(self.client.get_messages(self.conversation_id))
+            self._merge_history(self.backend.history(self.conversation_id, self.user_id))
         return self.tree
+
+    def conversations(self) -> list[Any]:
+        """This user's past conversations with the app, newest first."""
+        return self.backend.conversations(self.user_id)
 
     def follow(self, message_id: str) -> bool:
         """Wait for a message the server is still answering (one reopened mid-run, or one we
@@ -229,11 +275,7 @@ class Chat(ChatBase):
         conversation_id = self.tree[message_id].conversation_id or self.conversation_id
         if conversation_id is None:
             return False
-        with contextlib.suppress(AtomemoError), self.client.resume_stream(message_id) as stream:
-            for _ in stream:
-                pass
-        messages = self.client.get_messages(conversation_id, end_message_id=message_id, include_end=True)
-        return self._merge_final(message_id, messages)
+        return self._merge_final(message_id, self.backend.follow(message_id, conversation_id, self.user_id))
 
     def ask(self, query: str | FileRef, *, parent_id: Any = LEAF, inputs: dict[str, Any] | None = None,
             on_event: OnEvent | None = None) -> Reply:
@@ -251,13 +293,17 @@ class Chat(ChatBase):
         reply = self._start(query, self._parent(parent_id))
         self._stopping = False
         try:
-            self._stream = self.client.send_message(**self._request(reply, inputs))
+            self._stream = self.backend.send(**self._request(reply, inputs))
             with self._stream as events:
                 for event in events:
                     self._apply(reply, event, on_event, inputs)
                     yield event
                     if self._stopping:
                         break
+            if self._wants_suggestions(reply):  # before close, so views draw them with the end
+                with contextlib.suppress(AtomemoError):
+                    questions = self.backend.suggestions(str(reply.message_id), self.user_id)
+                    reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
         except Exception as exc:
             if not self._stopping:
                 self._finish(reply, "failed", exc)
@@ -277,45 +323,59 @@ class Chat(ChatBase):
         return self.ask(new_query, parent_id=parent_id, **kwargs)
 
     def stop(self) -> None:
-        """Stop the answer being streamed, from any thread."""
+        """Stop the answer being streamed, from any thread (and the run, where the system can)."""
         self._stopping = True
         stream = self._stream
         if stream is not None:
             stream.close()
+        reply = self.last_reply
+        if reply is not None and self.capabilities.stop == "server":
+            self.backend.stop(reply.task_id, self.user_id)
 
 
 class AsyncChat(ChatBase):
     """A conversation over `AsyncClient`; `stop()` cancels the running ask."""
 
-    def __init__(self, client: AsyncClient, **kwargs: Any) -> None:
+    backend: AsyncBackend
+
+    def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.client = client
+        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id)
         self._task: asyncio.Task[Any] | None = None
         self._stopping = False
 
-    async def load_app(self) -> App | None:
+    @property
+    def client(self) -> Any:
+        return getattr(self.backend, "client", None)
+
+    async def load_app(self) -> AppInfo | None:
         if self.app is None:
             with contextlib.suppress(AtomemoError):
-                self._set_app(await self.client.get_app(self.app_id))
+                self._set_app(await self.backend.app())
         return self.app
 
     async def history(self) -> MessageTree:
         if self.conversation_id is not None:
-            self._merge_history(await self.client.get_messages(self.conversation_id))
+            self._merge_history(await self.backend.history(self.conversation_id, self.user_id))
         return self.tree
+
+    async def conversations(self) -> list[Any]:
+        return await self.backend.conversations(self.user_id)
+
+    def fresh(self, conversation_id: str | None = None) -> AsyncChat:
+        """Another conversation with the same app, user and inputs (a new one, or one to reopen)."""
+        chat = AsyncChat(self.backend, user_id=self.user_id, inputs=self.inputs, source=self.source,
+                         conversation_id=conversation_id)
+        chat.app, chat._node_names = self.app, self._node_names
+        return chat
 
     async def follow(self, message_id: str) -> bool:
         """`Chat.follow`, awaited."""
         conversation_id = self.tree[message_id].conversation_id or self.conversation_id
         if conversation_id is None:
             return False
-        with contextlib.suppress(AtomemoError):
-            stream = await self.client.resume_stream(message_id)
-            async with stream:
-                async for _ in stream:
-                    pass
-        messages = await self.client.get_messages(conversation_id, end_message_id=message_id,
-                                                  include_end=True)
+        messages = await self.backend.follow(message_id, conversation_id, self.user_id)
         return self._merge_final(message_id, messages)
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
@@ -326,9 +386,13 @@ class AsyncChat(ChatBase):
         self._task = asyncio.current_task()
         stream: AsyncEventStream | None = None
         try:
-            stream = await self.client.send_message(**self._request(reply, inputs))
+            stream = await self.backend.send(**self._request(reply, inputs))
             async for event in stream:
                 self._apply(reply, event, on_event, inputs)
+            if self._wants_suggestions(reply):
+                with contextlib.suppress(AtomemoError):
+                    questions = await self.backend.suggestions(str(reply.message_id), self.user_id)
+                    reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
         except asyncio.CancelledError:
             if not self._stopping:
                 self._finish(reply, "failed", asyncio.CancelledError("cancelled"))
@@ -356,7 +420,11 @@ class AsyncChat(ChatBase):
         return await self.ask(new_query, parent_id=parent_id, **kwargs)
 
     def stop(self) -> None:
-        """Stop the running ask. Call it in the chat's event loop (or via call_soon_threadsafe)."""
+        """Stop the running ask (and the run, where the system can). Call it in the chat's event
+        loop (or via call_soon_threadsafe)."""
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
+        reply = self.last_reply
+        if reply is not None and not reply.done and self.capabilities.stop == "server":
+            asyncio.get_running_loop().create_task(self.backend.stop(reply.task_id, self.user_id))

@@ -206,6 +206,10 @@ class Reply:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    def elapsed(self) -> float:
+        """Seconds since the question was sent."""
+        return self._clock() - self._t0
+
     # -- folding ------------------------------------------------------------------------
     def apply(self, event: Event, offset: float | None = None) -> None:
         """Fold one wire event (through the system's adapter) and tell the listeners."""

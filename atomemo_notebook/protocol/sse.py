@@ -51,6 +51,8 @@ class FrameDecoder:
         self._event = ""
         self._data: list[str] = []
         self._data_size = 0
+        self._in_block = False  # a field or comment since the last blank line
+        self.blocks = 0  # blocks ended, with data or not: a keep-alive (`event: ping`) is life too
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         return self._feed_text(self._utf8.decode(chunk))
@@ -88,8 +90,13 @@ class FrameDecoder:
         out: list[ServerSentEvent] = []
         for line in lines:
             if line:
+                self._in_block = True
                 self._field(line)
-            elif self._data:
+                continue
+            if self._in_block:
+                self.blocks += 1
+                self._in_block = False
+            if self._data:
                 out.append(self._dispatch())
             else:
                 self._event = ""  # a block with no data dispatches nothing

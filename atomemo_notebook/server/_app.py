@@ -30,6 +30,8 @@ from starlette.routing import Route
 from ..protocol.log import get_logger
 from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
+from ._dify import PREFIX as DIFY_PREFIX
+from ._dify import dify_body, dify_routes
 from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxError, parse_pairs
 from ._files import Signer, file_routes
 from ._http import (
@@ -47,7 +49,6 @@ from ._store import Store
 
 log = get_logger("atomemo_notebook.server")
 
-HEARTBEAT_FRAME = b'data: {"event": "heartbeat"}\n\n'
 MALFORMED_FRAME = b'data: {"event": "chat_message", "data": {"text": oops}\n\n'
 UNKNOWN_FRAME = b'data: {"event": "mystery_event", "data": {"note": "not in the spec"}}\n\n'
 
@@ -102,7 +103,7 @@ class Emulator:
         if not self.config.test_mode:
             return None
         try:
-            fault = self.faults.take(request.headers.get(FAULT_HEADER))
+            fault = self.faults.take(request.headers.get(FAULT_HEADER), request.url.path)
         except FaultSyntaxError as exc:
             raise ApiError(400, "INVALID_FAULT", str(exc)) from None
         if fault is None:
@@ -165,6 +166,17 @@ class Emulator:
         for message_id in [m for m, r in self.runs.items() if r.done and (r.ended_at or 0) < horizon]:
             del self.runs[message_id]
 
+    def launch(self, run: Run, app: DemoApp, plan: Any, pace: Pace, fault: Fault | None) -> Run:
+        """Start a run; one that cannot even start ends failed, with its reason, in its stream."""
+        try:
+            self.prune_runs()
+            self.runs[run.message_id] = run
+            self.executor.start(run, app, plan, pace, store_fail=bool(fault and fault.store_fail))
+        except Exception as exc:
+            log.exception("could not start the run of message %s", run.message_id)
+            self.executor.fail_unstarted(run, f"{type(exc).__name__}: {exc}")
+        return run
+
     def stream(self, run: Run, fault: Fault | None) -> StreamingResponse:
         endless = fault is not None and fault.no_newline
         frames = self._endless_line(fault.no_newline) if fault and endless else self._frames(run, fault)
@@ -185,13 +197,16 @@ class Emulator:
         sent = 0
         async for batch in run.follow(self.config.heartbeat_interval):
             if not batch:
-                yield HEARTBEAT_FRAME
+                yield run.voice.heartbeat
                 continue
             if fault is None:
                 yield "".join(f"data: {payload}\n\n" for payload in batch).encode()
                 continue
             for payload in batch:
                 if fault.end_after is not None and sent >= fault.end_after:
+                    return
+                if fault.error_after is not None and sent >= fault.error_after:
+                    yield f"data: {run.voice.error(run, 500, 'internal_server_error', 'injected error')}\n\n".encode()
                     return
                 if fault.drop_after is not None and sent >= fault.drop_after:
                     raise DropConnection(f"injected drop after {sent} events")
@@ -286,14 +301,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             message_id, conv_id, app_id=app_id, trigger_id=trigger_id, user_id=user_id,
             name=query_text(query)[:60], parent_id=parent_id, dialogue_count=dialogue, query=query,
             source=source, inputs=inputs)
-        run = Run(message_id, conv_id)
-        try:
-            emu.prune_runs()
-            emu.runs[message_id] = run
-            emu.executor.start(run, app, plan, pace, store_fail=bool(fault and fault.store_fail))
-        except Exception as exc:  # not even started: the run ends failed, with its reason
-            log.exception("could not start the run of message %s", message_id)
-            emu.executor.fail_unstarted(run, f"{type(exc).__name__}: {exc}")
+        run = emu.launch(Run(message_id, conv_id), app, plan, pace, fault)
         return emu.stream(run, fault)
 
     async def resume_stream(request: Request) -> Response:
@@ -346,6 +354,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         return JSONResponse({
             "name": "atomemo-notebook embedded server",
             "base_url": str(request.base_url).rstrip("/") + "/api",
+            "dify_base_url": str(request.base_url).rstrip("/") + DIFY_PREFIX,
             "apps": [app.public() for app in emu.apps.values()],
         })
 
@@ -359,6 +368,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if request.url.path.startswith(DIFY_PREFIX + "/"):
+            return JSONResponse(dify_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)
 
@@ -370,6 +381,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         Route("/api/chat/messages/{message_id}/resume_stream", resume_stream, methods=["GET"]),
         Route("/api/chat/conversations", list_conversations, methods=["GET"]),
         *file_routes(emu),
+        *dify_routes(emu),
     ]
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     app = Starlette(routes=routes, middleware=[Middleware(ErrorBoundary)], exception_handlers={

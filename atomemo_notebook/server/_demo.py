@@ -93,6 +93,10 @@ class DemoApp:
     def node_id(self, slug: str) -> str:
         return stable_id(self.slug, "node", slug)
 
+    def node_names(self) -> dict[str, tuple[str, str]]:
+        """node slug -> (name, type)."""
+        return {slug: (name, kind) for slug, name, kind in self.nodes}
+
     def snapshot(self) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
         for slug, name, kind in self.nodes:

@@ -3,7 +3,8 @@
     X-Atomemo-Fault: drop_after=3; times=1; key=some-test
 
 and the server misbehaves on purpose for the first `times` requests with that `key`
-(default key: the header itself; default times: 1). Faults:
+(default key: the header itself; default times: 1); with `path=/chat-messages` only requests
+whose path holds that text count. Faults:
 
     status=429 [retry_after=2]   answer that status before any stream (nothing is created);
                                  retry_after is sent as given (NaN too); retry_after_ms=1500
@@ -15,6 +16,8 @@ and the server misbehaves on purpose for the first `times` requests with that `k
     stall=S [stall_after=N]      after N events, send nothing at all for S seconds
     malformed_after=N            after N events, send a frame that is not JSON
     unknown_after=N              after N events, send an event of an unknown type
+    error_after=N                after N events, send the system's error event and end (Dify's
+                                 `error`; Atomemo's run ends failed with that error)
     trickle=1 [trickle_delay=S]  send the answer (stream or JSON) one byte per write, S s apart
       [trickle_after=N]          ... a stream from its event N on
     store_fail=1                 make the run's final database write fail midway (a constraint
@@ -40,10 +43,10 @@ FAULT_HEADER = "x-atomemo-fault"
 PACE_HEADER = "x-atomemo-pace"
 
 _INT_KEYS = {"status", "drop_after", "end_after", "stall_after", "malformed_after",
-             "unknown_after", "times", "trickle", "plain", "html", "gzip_bomb", "no_newline",
+             "unknown_after", "error_after", "times", "trickle", "plain", "html", "gzip_bomb", "no_newline",
              "reset", "crash", "trickle_after", "store_fail"}
 _FLOAT_KEYS = {"stall", "trickle_delay", "retry_after_in"}
-_TEXT_KEYS = {"retry_after", "retry_after_ms", "key"}
+_TEXT_KEYS = {"retry_after", "retry_after_ms", "key", "path"}
 # Even test-mode faults are bounded: a header must not take the server down.
 _BOUNDS = {"stall": 600.0, "trickle_delay": 10.0, "retry_after_in": 3600.0, "gzip_bomb": 2048,
            "no_newline": 1024, "times": 1_000_000}
@@ -65,6 +68,7 @@ class Fault:
     stall_after: int = 0
     malformed_after: int | None = None
     unknown_after: int | None = None
+    error_after: int | None = None
     trickle: int = 0
     plain: int = 0
     html: int = 0
@@ -77,6 +81,7 @@ class Fault:
     store_fail: int = 0
     times: int = 1
     key: str = ""
+    path: str = ""  # only requests whose path contains this
 
     def retry_headers(self) -> dict[str, str]:
         headers = {}
@@ -132,11 +137,13 @@ class FaultBook:
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def take(self, header: str | None) -> Fault | None:
+    def take(self, header: str | None, path: str = "") -> Fault | None:
         """The fault this request should suffer, or None. Raises FaultSyntaxError."""
         if not header:
             return None
         fault = parse_fault(header)
+        if fault.path and fault.path not in path:
+            return None
         with self._lock:
             hits = self._hits.get(fault.key, 0)
             self._hits[fault.key] = hits + 1

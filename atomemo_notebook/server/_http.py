@@ -157,8 +157,10 @@ class ErrorBoundary:
             if started:
                 raise
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await JSONResponse({"code": "INTERNAL_ERROR", "message": "internal server error"},
-                               status_code=500)(scope, receive, send)
+            body: dict[str, Any] = {"code": "INTERNAL_ERROR", "message": "internal server error"}
+            if str(scope.get("path", "")).startswith("/v1/"):  # Dify's routes answer in Dify's shape
+                body = {"code": "internal_server_error", "message": "internal server error", "status": 500}
+            await JSONResponse(body, status_code=500)(scope, receive, send)
 
 
 class ResetBoundary:

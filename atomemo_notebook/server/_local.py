@@ -12,6 +12,8 @@ import uvicorn
 from ._app import create_app
 from ._config import ServerConfig
 from ._demo import DEMO_APPS
+from ._dify import PREFIX as DIFY_PREFIX
+from ._dify import dify_key
 from ._http import ResetBoundary
 
 
@@ -57,15 +59,22 @@ class LocalServer:
         return self.origin + "/api"
 
     @property
+    def dify_base_url(self) -> str:
+        """Where the same demo apps answer as Dify's service API does."""
+        return self.origin + DIFY_PREFIX
+
+    @property
     def apps(self) -> dict[str, dict[str, str]]:
-        """slug -> {slug, name, app_id, trigger_id} of every demo app."""
-        return {slug: app.public() for slug, app in DEMO_APPS.items()}
+        """slug -> {slug, name, app_id, trigger_id, dify_api_key} of every demo app."""
+        return {slug: self.app(slug) for slug in DEMO_APPS}
 
     def app(self, slug: str = "support") -> dict[str, str]:
-        return DEMO_APPS[slug].public()
+        if slug not in DEMO_APPS:
+            raise KeyError(f"no demo app {slug!r}; there are {', '.join(DEMO_APPS)}")
+        return DEMO_APPS[slug].public() | {"dify_api_key": dify_key(self.api_key, slug)}
 
     def info(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "api_key": self.api_key,
+        return {"base_url": self.base_url, "dify_base_url": self.dify_base_url, "api_key": self.api_key,
                 "apps": list(self.apps.values())}
 
     @property

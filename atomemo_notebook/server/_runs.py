@@ -4,31 +4,28 @@ of connections. A run goes on when its connection drops; that is what resume rel
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..protocol.atomemo.events import Name
 from ..protocol.log import get_logger
 from ._demo import DemoApp, NodeRun, Plan
 from ._store import Store, now_iso
+from ._voices import ATOMEMO, Voice, dumps
 
 log = get_logger("atomemo_notebook.server")
 
 
-def dumps(payload: dict[str, Any]) -> str:
-    # ensure_ascii=False: U+2028 and friends travel raw, as a real server's JSON may send them.
-    return json.dumps(payload, ensure_ascii=False, separators=(", ", ": "))
-
-
 class Run:
-    def __init__(self, message_id: str, conversation_id: str) -> None:
+    def __init__(self, message_id: str, conversation_id: str, voice: Voice | None = None) -> None:
         self.message_id = message_id
         self.conversation_id = conversation_id
+        self.task_id = str(uuid.uuid4())  # what a server-side stop names (Dify)
+        self.voice: Voice = voice or ATOMEMO
         self.events: list[str] = []
         self.done = False
+        self.stopping = False
         self.ended_at: float | None = None
         self._changed = asyncio.Event()
 
@@ -86,11 +83,27 @@ class Executor:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._tasks: set[asyncio.Task[None]] = set()
+        self._by_run: dict[str, asyncio.Task[None]] = {}
 
     def start(self, run: Run, app: DemoApp, plan: Plan, pace: Pace, *, store_fail: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(run, app, plan, pace, store_fail))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._by_run[run.message_id] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            self._by_run.pop(run.message_id, None)
+
+        task.add_done_callback(done)
+
+    def stop(self, run: Run) -> bool:
+        """Cancel a run in flight (Dify's stop API); True when there was one to stop."""
+        task = self._by_run.get(run.message_id)
+        if task is None or task.done():
+            return False
+        run.stopping = True
+        task.cancel()
+        return True
 
     async def _execute(self, run: Run, app: DemoApp, plan: Plan, pace: Pace, store_fail: bool) -> None:
         results: list[dict[str, Any]] = []
@@ -101,17 +114,25 @@ class Executor:
         execution = {"id": execution_id, "status": "running", "trigger_id": app.trigger_id,
                      "app_version_id": app.version_id, "conversation_id": run.conversation_id,
                      "created_at": now_iso()}
+        started = time.monotonic()
+        voice = run.voice
         try:
-            run.emit(Name.MESSAGE_CREATED, {"message_id": run.message_id,
-                                         "conversation_id": run.conversation_id})
+            for frame in voice.created(run):
+                run.emit_frame(frame)
             self.store.start_answering(run.message_id, execution)
-            run.emit(Name.EXECUTION_STARTED, {"resource_type": "execution", "resource": execution})
+            for frame in voice.run_started(run, execution):
+                run.emit_frame(frame)
             for node_run in plan.runs:
-                await self._play(run, app, node_run, execution_id, pace, results, answer)
+                await self._play(run, app, node_run, execution_id, pace, results, answer, None)
             status = plan.status
+            if status == "failed":  # the run says why: the first node that failed
+                reason = next((r["error"] for r in results if r["status"] == "failed" and r["error"]), None)
         except asyncio.CancelledError:
-            reason = "the server stopped while the run was in flight"
-            raise
+            if run.stopping:  # stopped through the API: the run ends stopped, and says so
+                status, reason = "stopped", "stopped by the user"
+            else:
+                reason = "the server stopped while the run was in flight"
+                raise
         except Exception as exc:  # a bug in a demo app must fail its message, not the server
             log.exception("run of message %s failed", run.message_id)
             reason = f"{type(exc).__name__}: {exc}"
@@ -119,59 +140,79 @@ class Executor:
             if store_fail:  # fault injection: a row that breaks NOT NULL, midway through the write
                 results.append({"id": str(uuid.uuid4()), "execution_id": execution_id, "node_id": None,
                                 "status": "succeeded", "json_output": None, "out_ports": [], "error": None})
-            self._finish(run, execution, status, reason, "".join(answer) if answer else None, results)
+            text = "".join(answer) if answer else None
+            for frame in voice.answer_end(run, _metadata(plan, text, results)):
+                run.emit_frame(frame)
+            self._finish(run, execution, status, reason, text, results, time.monotonic() - started)
 
     def _finish(self, run: Run, execution: dict[str, Any], status: str, reason: str | None,
-                answer: str | None, results: list[dict[str, Any]]) -> None:
+                answer: str | None, results: list[dict[str, Any]], elapsed: float = 0.0) -> None:
         """Store the run, then tell the stream how it ended, then end the stream: always, even
         when storing fails (then the run ends failed, saying why, and the message too)."""
         finished = {k: v for k, v in execution.items() if k != "created_at"} | {"status": status}
         if reason:
             finished["error"] = reason
-        last = run.frame(Name.EXECUTION_FINISHED, {"resource_type": "execution", "resource": finished})
+        extra = {"elapsed": elapsed, "answer": answer, "steps": len(results),
+                 "tokens": sum(_usage(r, "prompt_tokens") + _usage(r, "completion_tokens") for r in results)}
+        last = run.voice.run_finished(run, finished | extra)
+        stored_status = "failed" if status == "stopped" else status
         try:
-            self.store.finish_message(run.message_id, status=status, answer=answer,
+            self.store.finish_message(run.message_id, status=stored_status, answer=answer,
                                       execution_id=execution["id"], results=results,
-                                      events=[*run.events, last])
+                                      events=[*run.events, *last])
         except Exception as exc:
             log.exception("could not store the run of message %s", run.message_id)
             finished |= {"status": "failed", "error": f"the run could not be stored ({type(exc).__name__})"}
-            last = run.frame(Name.EXECUTION_FINISHED, {"resource_type": "execution", "resource": finished})
+            last = run.voice.run_finished(run, finished | extra)
             try:
                 self.store.fail_message(run.message_id, execution["id"])
             except Exception:
                 log.exception("could not mark message %s failed", run.message_id)
-        run.emit_frame(last)
+        for frame in last:
+            run.emit_frame(frame)
         run.finish()
 
     def fail_unstarted(self, run: Run, reason: str) -> None:
         """A run that could not even start: its stream still says so, and ends."""
-        run.emit(Name.MESSAGE_CREATED, {"message_id": run.message_id, "conversation_id": run.conversation_id})
+        for frame in run.voice.created(run):
+            run.emit_frame(frame)
         execution = {"id": str(uuid.uuid4()), "status": "failed", "trigger_id": None,
                      "app_version_id": None, "conversation_id": run.conversation_id, "created_at": now_iso()}
         self._finish(run, execution, "failed", reason, None, [])
 
     async def _play(self, run: Run, app: DemoApp, node_run: NodeRun, execution_id: str,
-                    pace: Pace, results: list[dict[str, Any]], answer: list[str]) -> None:
-        result: dict[str, Any] = {"id": str(uuid.uuid4()), "node_id": app.node_id(node_run.node),
-                  "execution_id": execution_id, "status": "running", "json_output": None,
-                  "out_ports": [], "error": None}
-        run.emit(Name.NODE_STARTED, {"resource_type": "result", "resource": dict(result)})
-        for child in node_run.children:
-            await self._play(run, app, child, execution_id, pace, results, answer)
+                    pace: Pace, results: list[dict[str, Any]], answer: list[str], parent: str | None) -> None:
+        node_id = app.node_id(node_run.node)
+        node = app.node_names()[node_run.node]
+        result: dict[str, Any] = {"id": str(uuid.uuid4()), "node_id": node_id,
+                                  "execution_id": execution_id, "status": "running", "json_output": None,
+                                  "out_ports": [], "error": None}
+        started = time.monotonic()
+        voice = run.voice
+        for frame in voice.node_started(run, result, node, parent):
+            run.emit_frame(frame)
+        for index, child in enumerate(node_run.children):
+            for frame in voice.loop_next(run, result, node, index):
+                run.emit_frame(frame)
+            await self._play(run, app, child, execution_id, pace, results, answer, node_id)
         for tool in node_run.tools:
-            call = {"id": str(uuid.uuid4()), "node_id": result["node_id"], "tool_name": tool.tool_name}
-            run.emit(Name.TOOL_CALL_STARTED, {"resource_type": "tool_call",
-                                           "resource": call | {"args": tool.args}})
+            call = {"id": str(uuid.uuid4()), "node_id": node_id, "tool_name": tool.tool_name,
+                    "args": tool.args, "result": tool.result}
+            for frame in voice.tool_started(run, call, result["id"]):
+                run.emit_frame(frame)
             await asyncio.sleep(pace.node_delay)
-            run.emit(Name.TOOL_RESPONSE, {"resource_type": Name.TOOL_RESPONSE,
-                                       "resource": call | {"result": json.dumps(tool.result)}})
+            for frame in voice.tool_finished(run, call, result["id"]):
+                run.emit_frame(frame)
         if node_run.answer is not None:
             await self._stream_text(run, node_run.answer, pace, answer)
         await asyncio.sleep(pace.node_delay)
         result |= {"status": node_run.status, "json_output": node_run.output,
                    "out_ports": node_run.out_ports, "error": node_run.error}
-        run.emit(Name.NODE_FINISHED, {"resource_type": "result", "resource": result})
+        usage = node_run.output.get("usage") if isinstance(node_run.output, dict) else None
+        tokens = sum(v for v in usage.values() if isinstance(v, int)) if isinstance(usage, dict) else None
+        for frame in voice.node_finished(run, result | {"tokens": tokens, "steps": len(node_run.children)},
+                                         node, parent, time.monotonic() - started):
+            run.emit_frame(frame)
         results.append(result)
 
     @staticmethod
@@ -180,8 +221,33 @@ class Executor:
         for n, start in enumerate(range(0, len(text), size), 1):
             chunk = text[start:start + size]
             answer.append(chunk)
-            run.emit(Name.CHAT_MESSAGE, {"text": chunk})
+            run.emit_frame(run.voice.text(run, chunk))
             if pace.chunk_delay:
                 await asyncio.sleep(pace.chunk_delay)
             elif n % 256 == 0:
                 await asyncio.sleep(0)  # let connections drain even at full speed
+
+
+def _metadata(plan: Plan, answer: str | None, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The message's metadata as Dify's message_end carries it: usage and the documents the
+    retrieval node found (shown as citations)."""
+    prompt = sum(_usage(r, "prompt_tokens") for r in results)
+    completion = sum(_usage(r, "completion_tokens") for r in results)
+    sources = []
+    for node_run in plan.runs:
+        output = node_run.output if isinstance(node_run.output, dict) else {}
+        for position, doc in enumerate(output.get("documents") or [], 1):
+            sources.append({"position": position, "dataset_name": "Help center", "document_name": doc["title"],
+                            "score": doc["score"], "content": doc.get("snippet") or doc["title"],
+                            "segment_id": f"seg-{position}", "document_id": f"doc-{position}",
+                            "dataset_id": "help-center"})
+    return {"usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion, "total_price": "0", "currency": "USD"},
+            "retriever_resources": sources}
+
+
+def _usage(result: dict[str, Any], key: str) -> int:
+    output = result.get("json_output")
+    usage = output.get("usage") if isinstance(output, dict) else None
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) else 0

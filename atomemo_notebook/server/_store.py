@@ -173,6 +173,19 @@ class Store:
         )
         return [_conversation_wire(r) for r in rows]
 
+    def rename_conversation(self, conv_id: str, name: str) -> None:
+        self._write("UPDATE conversations SET name=?, updated_at=? WHERE id=?", (name, now_iso(), conv_id))
+
+    def delete_conversation(self, conv_id: str) -> None:
+        """The conversation and everything under it, in one transaction."""
+        with self.transaction() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM messages WHERE conversation_id=?", (conv_id,))]
+            for table, column in (("events", "message_id"), ("executions", "message_id")):
+                db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
+            db.execute("DELETE FROM node_results WHERE execution_id NOT IN (SELECT id FROM executions)")
+            db.execute("DELETE FROM messages WHERE conversation_id=?", (conv_id,))
+            db.execute("DELETE FROM conversations WHERE id=?", (conv_id,))
+
     # -- messages ---------------------------------------------------------------------
     def create_message_in(self, msg_id: str, conv_id: str | None, *, app_id: str, trigger_id: str,
                           user_id: str, name: str, parent_id: str | None, dialogue_count: int,

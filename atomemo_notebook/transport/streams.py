@@ -1,7 +1,7 @@
 """Event streams of one message: iterate events as they arrive; resume transparently.
 
 The decisions live in `StreamState`; these two classes only wait, in their own way. A
-stream is idle when no event (heartbeats included) arrived for `stream_idle_timeout`
+stream is idle when no event (heartbeats and data-less keep-alives included) arrived for `stream_idle_timeout`
 seconds, however many bytes trickled in: that ends the connection and resumes.
 """
 
@@ -118,8 +118,9 @@ class EventStream(_StreamBase):
                     inflater = Inflater(self._response.headers.get("content-encoding", ""))
                     for raw in self._response.iter_raw():
                         for chunk in inflater.feed(raw):
+                            seen = decoder.blocks
                             frames = decoder.feed(chunk)
-                            if frames:
+                            if decoder.blocks != seen:
                                 expiry.deadline = time.monotonic() + idle
                             for sse in frames:
                                 event = parse(sse.data)
@@ -214,8 +215,9 @@ class AsyncEventStream(_StreamBase):
                         cause = _idle_error(idle)
                         break
                     for chunk in inflater.feed(raw):
+                        seen = decoder.blocks
                         frames = decoder.feed(chunk)
-                        if frames:
+                        if decoder.blocks != seen:
                             deadline = time.monotonic() + idle
                         for sse in frames:
                             event = parse(sse.data)

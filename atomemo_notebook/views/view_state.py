@@ -15,6 +15,8 @@ from ..model.tree import MessageTree, TreeMessage, public_status
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import APIError
 from .widget_protocol import (
+    AnswerFileView,
+    CitationView,
     DetailResult,
     ErrorView,
     EventRow,
@@ -35,6 +37,10 @@ WINDOW = 20  # turns of the path in the transcript trait at first; more load on 
 WINDOW_MAX = 500
 EVENTS_PAGE = 200
 LOOP_TYPES = ("loop", "iteration")
+MAX_CITATIONS = 20  # sources (and answer files) under one answer
+SNIPPET_CHARS = 500
+MAX_SUGGESTIONS = 5
+SUGGESTION_CHARS = 200
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -180,7 +186,26 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "siblings": _siblings(tree, message),
         "stopped_at": len(reply.text) if reply is not None and reply.status == "stopped"
         and message.status in ("succeeded", "failed") else None,
+        "citations": _citations(reply),
+        "suggestions": [q[:SUGGESTION_CHARS] for q in reply.suggestions[:MAX_SUGGESTIONS]] if reply else [],
+        "files": _answer_files(reply),
     }
+
+
+def _citations(reply: Reply | None) -> list[CitationView]:
+    if reply is None:
+        return []
+    return [{"title": c.title[:SNIPPET_CHARS], "snippet": (c.snippet or "")[:SNIPPET_CHARS],
+             "url": c.url if c.url and c.url.startswith(("http://", "https://")) else None,
+             "score": c.score, "source": c.source} for c in reply.citations[:MAX_CITATIONS]]
+
+
+def _answer_files(reply: Reply | None) -> list[AnswerFileView]:
+    if reply is None:
+        return []
+    return [{"type": str(f.get("type") or "file"), "url": f["url"]} for f in reply.files[:MAX_CITATIONS]
+            if isinstance(f.get("url"), str) and f["url"].startswith(("http://", "https://"))
+            and len(f["url"]) <= 2000]
 
 
 def settled_path(tree: MessageTree, leaf_id: str | None,

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anywidget
 import traitlets
 
-from ..model.chat import LEAF, AsyncChat
+from ..model.chat import LEAF, AsyncChat, Chat
 from ..model.reply import Reply
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
-from ..transport.client import AsyncClient
 from . import runtime
+from .connect import as_async, connect
 from .view_state import (
     ANSWER_CAP,
     EVENTS_PAGE,
@@ -199,44 +199,36 @@ class ChatWidget(anywidget.AnyWidget):
 
     def __init__(
         self,
-        app_id: str | None = None,
+        app_id: str | AsyncChat | Any | None = None,
         trigger_id: str | None = None,
         user_id: str | None = None,
         *,
+        system: str = "atomemo",
         api_key: str | None = None,
         base_url: str | None = None,
         inputs: dict[str, Any] | None = None,
         conversation_id: str | None = None,
         demo: str = "support",
         compact: bool = False,
-        chat: AsyncChat | None = None,
+        chat: AsyncChat | Any | None = None,
         **kwargs: Any,
     ) -> None:
+        """`ChatWidget()` is the offline demo; `ChatWidget(system="dify", ...)` names a system
+        (keys and ids as `connect()` takes them); `ChatWidget(chat)` shows a chat built any way."""
         super().__init__(compact=compact, transcript={"leaf_id": "", "turns": [], "older": 0}, **kwargs)
-        key = api_key or os.environ.get("ATOMEMO_API_KEY")
-        self._offline = not key
-        self._demo = demo
-        self._asking = False
+        if isinstance(app_id, AsyncChat | Chat):
+            chat, app_id = app_id, None
         if chat is not None:
-            # Another view of an existing conversation (the cell magic): same client, same chat.
-            client = chat.client
-            self._offline = runtime.is_demo(client.base_url)
-            app_id, trigger_id = chat.app_id, chat.trigger_id
-        elif self._offline:
-            server = runtime.demo_server()
-            app = server.app(demo)
-            client = AsyncClient(server.api_key, base_url=server.base_url)
-            app_id, trigger_id = app["app_id"], app["trigger_id"]
+            # Another view of an existing conversation (the cell magic too): the same chat.
+            self._chat = as_async(chat)
+            self._shared = True
         else:
-            app_id = app_id or os.environ.get("ATOMEMO_APP_ID")
-            trigger_id = trigger_id or os.environ.get("ATOMEMO_TRIGGER_ID")
-            if not app_id or not trigger_id:
-                raise ValueError("with an API key, give app_id and trigger_id "
-                                 "(or set ATOMEMO_APP_ID and ATOMEMO_TRIGGER_ID)")
-            client = AsyncClient(key, base_url=base_url)
-        self._client = client
-        self._user_id = user_id or os.environ.get("ATOMEMO_USER_ID") or DEFAULT_USER
-        self._inputs = dict(inputs or {})
+            self._chat = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
+                                 trigger_id=trigger_id, demo=demo, conversation_id=conversation_id,
+                                 inputs=inputs, source="notebook", asynchronous=True)
+            self._shared = False
+        self._system = self._chat.system
+        self._asking = False
         self._keys = itertools.count(1)
         self._pump: _LivePump | None = None
         self._running: Future[Any] | None = None
@@ -248,17 +240,16 @@ class ChatWidget(anywidget.AnyWidget):
         self._fallback_stale = False
         self._hooked = False
         self._display_id = f"atomemo-notebook-{self.model_id}"
-        if chat is not None:
-            self._chat = chat
-            self._user_id = chat.user_id
-            chat.reply_listeners.append(self._on_reply_started)
-        else:
-            self._chat = self._new_chat(app_id, trigger_id, conversation_id)
+        self._chat.reply_listeners.append(self._on_reply_started)
         self.on_msg(self._on_custom)
-        self._booted = runtime.submit(self._boot(conversation_id is not None))
+        self._booted = runtime.submit(self._boot(conversation_id is not None or bool(self._chat.tree)))
+
+    @property
+    def _offline(self) -> bool:
+        return bool(self._chat.origin.get("offline"))
 
     def __repr__(self) -> str:
-        mode = "offline demo" if self._offline else "Atomemo API"
+        mode = f"{self._system}, offline demo" if self._offline else f"{self._system} API"
         return (f"ChatWidget({mode}, app={self.header.get('app_name')!r}, "
                 f"messages={len(self._chat.tree)})")
 
@@ -300,10 +291,10 @@ class ChatWidget(anywidget.AnyWidget):
                 self._running.result(timeout)
 
     def new_conversation(self) -> None:
-        runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, None)).result(30)
+        runtime.submit(self._switch(None)).result(30)
 
     def open_conversation(self, conversation_id: str) -> None:
-        runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, conversation_id)).result(30)
+        runtime.submit(self._switch(conversation_id)).result(30)
 
     def attach(self, path_or_bytes: str | os.PathLike[str] | bytes, *, filename: str | None = None,
                mime_type: str | None = None) -> FileRef:
@@ -428,15 +419,9 @@ class ChatWidget(anywidget.AnyWidget):
             raise RuntimeError("an answer is still streaming: stop it first")
         self._running = runtime.submit(self._ask(query, parent_id, started))
 
-    def _new_chat(self, app_id: str, trigger_id: str, conversation_id: str | None) -> AsyncChat:
-        chat = AsyncChat(self._client, app_id=app_id, trigger_id=trigger_id, user_id=self._user_id,
-                                 inputs=self._inputs, conversation_id=conversation_id, source="notebook")
-        chat.reply_listeners.append(self._on_reply_started)
-        return chat
-
     def _on_reply_started(self, reply: Reply) -> None:
-        if self.compact and not self._asking:
-            return  # a compact view follows only the replies it asked for
+        if (self.compact or self._shared) and not self._asking:
+            return  # a view of a shared chat follows only the replies it asked for
         key = f"r{next(self._keys)}"
         self._pump = _LivePump(self, reply, key)
         self.live = live_view(reply, key)
@@ -445,30 +430,25 @@ class ChatWidget(anywidget.AnyWidget):
     async def _boot(self, load_history: bool) -> None:
         app = await self._chat.load_app()
         demo_apps = runtime.demo_server().apps.values() if self._offline else ()
-        version = app.active_version if app else None
-        variables: list[Any] = []
-        examples: list[str] = []
-        if version is not None:
-            nodes = version.snapshot.get("nodes") if isinstance(version.snapshot, dict) else None
-            for node in (nodes.values() if isinstance(nodes, dict) else nodes or []):
-                if isinstance(node, dict) and node.get("type") == "chat_trigger":
-                    data: dict[str, Any] = node["data"] if isinstance(node.get("data"), dict) else {}
-                    variables = [v for v in data.get("variables") or [] if isinstance(v, dict)]
-                    examples = [str(e)[:200] for e in data.get("examples") or [] if isinstance(e, str)][:6]
+        caps = self._chat.capabilities
         self.header = {
-            "app_name": app.name if app else self._chat.app_id,
-            "app_version": version.name if version else "",
-            "app_emoji": (app.icon or {}).get("emoji", "") if app else "",
+            "app_name": app.name if app else (self._chat.app_id or self._system),
+            "app_version": app.version if app else "",
+            "app_emoji": app.emoji if app else "",
             "app_color": app.color if app else None,
-            "description": app.description if app else None,
+            "description": (app.opening or app.description) if app else None,
+            "system": self._system,
             "offline": self._offline,
             "demo_apps": [{"slug": d["slug"], "name": d["name"]} for d in demo_apps],
-            "demo": self._demo if self._offline else None,
-            "user_id": self._user_id,
-            "variables": variables,
+            "demo": self._chat.origin.get("demo") if self._offline else None,
+            "user_id": self._chat.user_id,
+            "variables": list(app.variables) if app else [],
             "inputs": dict(self._chat.inputs),
-            "examples": examples,
-            "capabilities": {"token_streaming": True, "stop": "client", "branching": True, "files": True},
+            "examples": list(app.examples) if app else [],
+            "capabilities": {"token_streaming": caps.token_streaming, "stop": caps.stop,
+                             "branching": caps.branching, "files": caps.files,
+                             **({"regenerate_reason": caps.branching_reason}
+                                if caps.branching_reason else {})},
         }
         if load_history:
             with contextlib.suppress(AtomemoError):
@@ -479,8 +459,7 @@ class ChatWidget(anywidget.AnyWidget):
 
     async def _refresh_conversations(self) -> None:
         try:
-            items = await self._client.list_conversations(
-                app_id=self._chat.app_id, trigger_id=self._chat.trigger_id, user_id=self._user_id)
+            items = await self._chat.conversations()
         except AtomemoError:
             return
         self.conversations = [{"id": c.id, "name": c.name[:200],
@@ -568,9 +547,10 @@ class ChatWidget(anywidget.AnyWidget):
             self.live = {}
         self._refresh_fallback()
 
-    async def _switch(self, app_id: str, trigger_id: str, conversation_id: str | None) -> None:
+    async def _switch(self, conversation_id: str | None, chat: AsyncChat | None = None) -> None:
         self._chat.stop()
-        self._chat = self._new_chat(app_id, trigger_id, conversation_id)
+        self._chat = chat or self._chat.fresh(conversation_id)
+        self._chat.reply_listeners.append(self._on_reply_started)
         self._window = WINDOW
         await self._chat.load_app()
         if conversation_id is not None:
@@ -583,15 +563,15 @@ class ChatWidget(anywidget.AnyWidget):
     async def _pick_demo(self, slug: str) -> None:
         if not self._offline:
             raise ValueError("demo apps exist only with the offline demo server")
-        app = runtime.demo_server().app(slug)
-        self._demo = slug
-        self._inputs = {}
-        await self._switch(app["app_id"], app["trigger_id"], None)
+        chat = connect(self._system, demo=slug, user_id=self._chat.user_id, source="notebook",
+                       asynchronous=True)
+        await self._switch(None, chat)
         await self._boot(False)
 
     async def _attach(self, source: str | os.PathLike[str] | bytes, filename: str | None,
                       mime_type: str | None) -> FileRef:
-        ref = await self._client.upload_file(source, filename=filename, mime_type=mime_type)
+        ref = await self._chat.backend.upload(source, filename=filename, mime_type=mime_type,
+                                              user=self._chat.user_id)
         self._file = ref
         self.attachment = {"filename": ref.filename, "size": ref.size, "mime_type": ref.mime_type}
         return ref
@@ -645,11 +625,11 @@ class ChatWidget(anywidget.AnyWidget):
 
     @_command("new_conversation")
     def _new(self, args: dict[str, Any], buffers: list[bytes]) -> None:
-        runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, None))
+        runtime.submit(self._switch(None))
 
     @_command("open_conversation")
     def _open(self, args: dict[str, Any], buffers: list[bytes]) -> None:
-        runtime.submit(self._switch(self._chat.app_id, self._chat.trigger_id, args["id"]))
+        runtime.submit(self._switch(args["id"]))
 
     @_command("pick_demo")
     def _demo_app(self, args: dict[str, Any], buffers: list[bytes]) -> None:

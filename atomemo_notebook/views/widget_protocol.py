@@ -56,6 +56,23 @@ class SiblingsView(TypedDict):
     next: str | None
 
 
+class CitationView(TypedDict):
+    """A source the answer drew on (Dify's retriever resources)."""
+
+    title: str
+    snippet: str
+    url: str | None
+    score: float | None
+    source: str | None
+
+
+class AnswerFileView(TypedDict):
+    """A file the answer came with (Dify's message_file): only http(s) URLs are kept."""
+
+    type: str
+    url: str
+
+
 class TurnView(TypedDict):
     """One question and its answer on the shown path."""
 
@@ -77,6 +94,12 @@ class TurnView(TypedDict):
     stopped_at: int | None
     """When we stopped listening but the server then finished the run: how many characters we
     had when we stopped (the answer shown is the server's whole one)."""
+    # Added within protocol v2, so optional: a notebook saved before them still reads as v2.
+    citations: NotRequired[list[CitationView]]
+    """At most MAX_CITATIONS, each snippet cut at SNIPPET_CHARS."""
+    suggestions: NotRequired[list[str]]
+    """Questions to ask next (the view shows them as chips under the last answer)."""
+    files: NotRequired[list[AnswerFileView]]
 
 
 class TranscriptView(TypedDict):

@@ -28,6 +28,21 @@ export type SiblingsView = {
   next: string | null;
 };
 
+/** A source the answer drew on (Dify's retriever resources). */
+export type CitationView = {
+  title: string;
+  snippet: string;
+  url: string | null;
+  score: number | null;
+  source: string | null;
+};
+
+/** A file the answer came with (Dify's message_file): only http(s) URLs are kept. */
+export type AnswerFileView = {
+  type: string;
+  url: string;
+};
+
 /** One question and its answer on the shown path. */
 export type TurnView = {
   id: string;
@@ -47,6 +62,11 @@ export type TurnView = {
   siblings: SiblingsView;
   /** When we stopped listening but the server then finished the run: how many characters we had when we stopped (the answer shown is the server's whole one). */
   stopped_at: number | null;
+  /** At most MAX_CITATIONS, each snippet cut at SNIPPET_CHARS. */
+  citations?: CitationView[];
+  /** Questions to ask next (the view shows them as chips under the last answer). */
+  suggestions?: string[];
+  files?: AnswerFileView[];
 };
 
 export type TranscriptView = {

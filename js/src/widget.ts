@@ -452,7 +452,7 @@ class ChatView {
       items.push(h("div", { class: "am-older-slot" }, more));
     }
     if (!path.length && !this.liveKey) items.push(this.emptyState());
-    for (const turn of path) items.push(this.renderTurn(turn));
+    path.forEach((turn, i) => items.push(this.renderTurn(turn, i === path.length - 1 && !this.liveKey)));
     const live = this.model.get("live");
     // Hosts may deliver traits one by one: a settled message wins over its live turn.
     const liveId = this.liveMessageIdNow();
@@ -558,7 +558,7 @@ class ChatView {
     });
   }
 
-  private renderTurn(turn: TurnView): HTMLElement {
+  private renderTurn(turn: TurnView, last = false): HTMLElement {
     const meta = h("div", { class: "am-meta" });
     const caps = this.capabilities();
     const shown = this.memory.answers.get(turn.id)?.length ?? turn.answer.length;
@@ -613,6 +613,8 @@ class ChatView {
       bot.append(more);
     }
     if (turn.error) bot.append(this.errorBox(turn));
+    const extras = this.answerExtras(turn, last);
+    if (extras) bot.append(extras);
     bot.append(meta);
     if (this.model.get("compact") && timeline) {
       const details = h("details", { class: "am-inline-timeline" }, h("summary", { text: "Execution timeline" }));
@@ -624,6 +626,47 @@ class ChatView {
     turnEl.classList.toggle("am-selected", this.selected === turn.id);
     bot.addEventListener("click", () => this.select(turn.id, "message"));
     return turnEl;
+  }
+
+  /** Under an answer: the sources it drew on, the files it came with, and (under the last
+   *  answer only) the questions the system suggests asking next. */
+  private answerExtras(turn: TurnView, last: boolean): HTMLElement | null {
+    const citations = turn.citations ?? [];
+    const files = turn.files ?? [];
+    const suggestions = last && !this.staticNote ? turn.suggestions ?? [] : [];
+    if (!citations.length && !files.length && !suggestions.length) return null;
+    const box = h("div", { class: "am-extras" });
+    if (citations.length) {
+      const details = h("details", { class: "am-citations" },
+        h("summary", { text: `Sources (${citations.length})` }));
+      for (const c of citations) {
+        const title = c.url
+          ? h("a", { class: "am-citation-title", text: c.title, attrs: { href: c.url, target: "_blank", rel: "noopener noreferrer" } })
+          : h("span", { class: "am-citation-title", text: c.title });
+        const item = h("div", { class: "am-citation" }, title);
+        const where = [c.source, c.score === null ? null : `score ${c.score.toFixed(2)}`].filter(Boolean).join(" · ");
+        if (where) item.append(h("span", { class: "am-muted", text: ` ${where}` }));
+        if (c.snippet && c.snippet !== c.title) item.append(h("div", { class: "am-citation-snippet", text: c.snippet }));
+        details.append(item);
+      }
+      details.addEventListener("click", (e) => e.stopPropagation());
+      box.append(details);
+    }
+    for (const f of files) {
+      box.append(h("a", { class: "am-chip am-answer-file", text: `📎 ${f.type}`,
+        attrs: { href: f.url, target: "_blank", rel: "noopener noreferrer" } }));
+    }
+    if (suggestions.length) {
+      const chips = h("div", { class: "am-suggestions", attrs: { "aria-label": "Suggested questions" } });
+      for (const question of suggestions) {
+        const chip = h("button", { class: "am-example am-suggestion", text: question, title: "Ask this" });
+        chip.disabled = this.busy();
+        chip.addEventListener("click", (e) => { e.stopPropagation(); this.send(question); });
+        chips.append(chip);
+      }
+      box.append(chips);
+    }
+    return box;
   }
 
   /** A failed turn says what failed, with a link to the failing node in the timeline. */

@@ -1,0 +1,219 @@
+"""Dify's stream events -> the neutral events. The only place that reads Dify's event names
+and fields on behalf of the fold. It keeps a little state per reply: whether the message was
+announced, and which Loop/Iteration run a node id stands for (children name the container's
+node id, the fold wants its run)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .. import neutral as n
+from ..atomemo.events import Event, MalformedFrame
+from .events import Name
+
+__all__ = ["DifyTranslator", "node_status", "run_status"]
+
+NONE: tuple[n.Neutral, ...] = ()
+CONTAINERS = {Name.ITERATION_STARTED, Name.LOOP_STARTED}
+
+
+def run_status(status: Any) -> str:
+    """A workflow run's status in our vocabulary (partial success is a success with exceptions)."""
+    text = str(status or "")
+    if text in ("succeeded", "partial-succeeded"):
+        return "succeeded"
+    return text if text in ("failed", "stopped") else "failed"
+
+
+def node_status(status: Any) -> str:
+    text = str(status or "")
+    if text == "succeeded":
+        return "succeeded"
+    if text in ("stopped", "running"):
+        return text
+    return "failed"  # failed, exception
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tokens(data: dict[str, Any]) -> int | None:
+    meta = _dict(data.get("execution_metadata"))
+    value = meta.get("total_tokens", data.get("total_tokens"))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+class DifyTranslator:
+    def __init__(self) -> None:
+        self.announced = False
+        self.containers: dict[str, str] = {}  # node id of a running Loop/Iteration -> its run id
+        self.run_id: str | None = None
+
+    def __call__(self, event: Event) -> Sequence[n.Neutral]:
+        name = event.event
+        if type(event) is MalformedFrame:
+            return (n.Anomaly(f"malformed frame: {event.error}"),)
+        frame = event.data or {}
+        out: list[n.Neutral] = []
+        message_id = _str(frame.get("message_id"))
+        if not self.announced and message_id:
+            self.announced = True
+            out.append(n.Started(message_id, _str(frame.get("conversation_id")), _str(frame.get("task_id"))))
+        handler = _TABLE.get(name)
+        if handler is not None:
+            out.extend(handler(self, frame, _dict(frame.get("data"))))
+        return out
+
+    # -- the answer ------------------------------------------------------------------------
+    def _message(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        answer = frame.get("answer")
+        return (n.Text(answer),) if isinstance(answer, str) and answer else NONE
+
+    def _text_chunk(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        text = data.get("text")
+        return (n.Text(text),) if isinstance(text, str) and text else NONE
+
+    def _replace(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        answer = frame.get("answer", data.get("text"))
+        return (n.TextReplaced(str(answer or ""), _str(frame.get("reason"))),)
+
+    def _file(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        return (n.Files(({"id": frame.get("id"), "type": frame.get("type"), "url": frame.get("url"),
+                          "belongs_to": frame.get("belongs_to")},)),)
+
+    def _end(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        meta = _dict(frame.get("metadata"))
+        out: list[n.Neutral] = []
+        usage = _dict(meta.get("usage"))
+        if usage:
+            price = usage.get("total_price")
+            cost = float(price) if isinstance(price, int | float | str) and _number(price) else None
+            out.append(n.Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                               usage.get("total_tokens"), cost, _str(usage.get("currency"))))
+        resources = meta.get("retriever_resources")
+        if isinstance(resources, list) and resources:
+            out.append(n.Citations(tuple(_citation(r) for r in resources if isinstance(r, dict))))
+        out.append(n.MessageEnded())
+        return out
+
+    def _error(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        status = frame.get("status")
+        return (n.Failed(str(frame.get("code") or "error"), str(frame.get("message") or "the answer failed"),
+                         status if isinstance(status, int) else None),)
+
+    # -- the run ---------------------------------------------------------------------------
+    def _run_started(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        self.run_id = _str(frame.get("workflow_run_id")) or _str(data.get("id")) or "run"
+        return (n.RunStarted(self.run_id, "running", version_id=_str(data.get("workflow_id"))),)
+
+    def _run_finished(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        run_id = _str(frame.get("workflow_run_id")) or self.run_id or "run"
+        return (n.RunFinished(run_id, run_status(data.get("status")), _str(data.get("error"))),)
+
+    def _parent(self, data: dict[str, Any]) -> str | None:
+        container = _str(data.get("iteration_id")) or _str(data.get("loop_id"))
+        return self.containers.get(container) if container else None
+
+    def _node_started(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        run_id, node_id = str(data.get("id") or ""), str(data.get("node_id") or "")
+        if frame.get("event") in CONTAINERS:
+            self.containers[node_id] = run_id
+        return (n.NodeStarted(run_id, node_id, _str(data.get("title")), _str(data.get("node_type")),
+                              parent_run_id=self._parent(data), inputs=data.get("inputs"),
+                              predecessor_id=_str(data.get("predecessor_node_id"))),)
+
+    def _node_finished(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        run_id, node_id = str(data.get("id") or ""), str(data.get("node_id") or "")
+        return (n.NodeFinished(run_id, node_id, node_status(data.get("status")), data.get("outputs"),
+                               _str(data.get("error")), (), data.get("inputs"), data.get("process_data"),
+                               _tokens(data), _seconds(data.get("elapsed_time")),
+                               _str(data.get("title")), _str(data.get("node_type"))),)
+
+    def _retry(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        # A failed attempt before the node runs again: a span of its own, failed.
+        run_id = f"{data.get('id')}#retry{data.get('retry_index', 0)}"
+        node_id = str(data.get("node_id") or "")
+        return (n.NodeStarted(run_id, node_id, _str(data.get("title")), _str(data.get("node_type")),
+                              parent_run_id=self._parent(data)),
+                n.NodeFinished(run_id, node_id, "failed", data.get("outputs"), _str(data.get("error")),
+                               elapsed=_seconds(data.get("elapsed_time"))))
+
+    def _next(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        index = data.get("index")
+        run_id = str(data.get("id") or "")
+        return (n.IterationNext(run_id, index),) if isinstance(index, int) else NONE
+
+    # -- tools -----------------------------------------------------------------------------
+    def _agent_log(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        call_id, label = str(data.get("id") or ""), str(data.get("label") or "agent step")
+        parent, status = _str(data.get("node_execution_id")), str(data.get("status") or "")
+        if status == "start":
+            return (n.ToolStarted(call_id, label, data.get("data"), parent_run_id=parent),)
+        return (n.ToolFinished(call_id, label, data.get("data"), _str(data.get("error")),
+                               parent_run_id=parent),)
+
+    def _thought(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        tool = _str(frame.get("tool"))
+        if tool is None:
+            return NONE
+        call_id = str(frame.get("id") or "")
+        out: list[n.Neutral] = [n.ToolStarted(call_id, tool, frame.get("tool_input"))]
+        if frame.get("observation"):
+            out.append(n.ToolFinished(call_id, tool, frame.get("observation")))
+        return out
+
+
+def _number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _citation(resource: dict[str, Any]) -> n.Citation:
+    score = resource.get("score")
+    return n.Citation(
+        title=str(resource.get("document_name") or resource.get("dataset_name") or "source"),
+        snippet=_str(resource.get("content")),
+        url=_str(resource.get("url")),
+        score=float(score) if isinstance(score, int | float) and math.isfinite(score) else None,
+        source=_str(resource.get("dataset_name")),
+    )
+
+
+_TABLE: dict[str, Any] = {
+    Name.MESSAGE: DifyTranslator._message,
+    Name.AGENT_MESSAGE: DifyTranslator._message,
+    Name.TEXT_CHUNK: DifyTranslator._text_chunk,
+    Name.MESSAGE_REPLACE: DifyTranslator._replace,
+    Name.TEXT_REPLACE: DifyTranslator._replace,
+    Name.MESSAGE_FILE: DifyTranslator._file,
+    Name.MESSAGE_END: DifyTranslator._end,
+    Name.ERROR: DifyTranslator._error,
+    Name.WORKFLOW_STARTED: DifyTranslator._run_started,
+    Name.WORKFLOW_FINISHED: DifyTranslator._run_finished,
+    Name.NODE_STARTED: DifyTranslator._node_started,
+    Name.ITERATION_STARTED: DifyTranslator._node_started,
+    Name.LOOP_STARTED: DifyTranslator._node_started,
+    Name.NODE_FINISHED: DifyTranslator._node_finished,
+    Name.ITERATION_COMPLETED: DifyTranslator._node_finished,
+    Name.LOOP_COMPLETED: DifyTranslator._node_finished,
+    Name.NODE_RETRY: DifyTranslator._retry,
+    Name.ITERATION_NEXT: DifyTranslator._next,
+    Name.LOOP_NEXT: DifyTranslator._next,
+    Name.AGENT_LOG: DifyTranslator._agent_log,
+    Name.AGENT_THOUGHT: DifyTranslator._thought,
+    Name.RECOVERED: lambda self, frame, data: (n.Recovered(str(frame.get("status") or "failed"),
+                                                            frame.get("answer")),),
+}

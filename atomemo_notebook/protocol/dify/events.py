@@ -1,0 +1,105 @@
+"""Dify's stream events, from its task pipeline's entities (api/core/app/entities/
+task_entities.py): every data frame is one JSON object whose `event` names it; the chat
+stream adds `conversation_id`, `message_id`, `created_at` and `task_id` to each. Keep-alives
+are a bare `event: ping` block with no data (the SSE decoder counts them as life)."""
+
+from __future__ import annotations
+
+import json
+
+from ..atomemo.events import Event, MalformedFrame
+
+__all__ = ["FIELDS", "Name", "parse_frame"]
+
+
+class Name:
+    MESSAGE = "message"
+    AGENT_MESSAGE = "agent_message"
+    MESSAGE_FILE = "message_file"
+    MESSAGE_END = "message_end"
+    MESSAGE_REPLACE = "message_replace"
+    AGENT_THOUGHT = "agent_thought"
+    AGENT_LOG = "agent_log"
+    WORKFLOW_STARTED = "workflow_started"
+    WORKFLOW_FINISHED = "workflow_finished"
+    NODE_STARTED = "node_started"
+    NODE_FINISHED = "node_finished"
+    NODE_RETRY = "node_retry"
+    ITERATION_STARTED = "iteration_started"
+    ITERATION_NEXT = "iteration_next"
+    ITERATION_COMPLETED = "iteration_completed"
+    LOOP_STARTED = "loop_started"
+    LOOP_NEXT = "loop_next"
+    LOOP_COMPLETED = "loop_completed"
+    TEXT_CHUNK = "text_chunk"
+    TEXT_REPLACE = "text_replace"
+    ERROR = "error"
+    PING = "ping"
+    TTS_MESSAGE = "tts_message"
+    TTS_MESSAGE_END = "tts_message_end"
+    RECOVERED = "_stream_recovered"  # added by this client: the stored message ends a broken stream
+
+
+_CHAT = frozenset({"event", "task_id", "conversation_id", "message_id", "created_at"})
+_RUN = _CHAT | {"workflow_run_id", "data"}
+_NODE = frozenset({"id", "node_id", "node_type", "title", "index", "predecessor_node_id", "inputs",
+                   "inputs_truncated", "created_at", "extras", "iteration_id", "loop_id", "agent_strategy",
+                   "parallel_id", "parallel_start_node_id", "parent_parallel_id",
+                   "parent_parallel_start_node_id"})
+_NODE_DONE = _NODE | {"process_data", "process_data_truncated", "outputs", "outputs_truncated", "status",
+                      "error", "elapsed_time", "execution_metadata", "finished_at", "files", "retry_index"}
+_CONTAINER = frozenset({"id", "node_id", "node_type", "title", "created_at", "extras", "metadata", "inputs",
+                        "inputs_truncated", "index", "pre_loop_output", "outputs", "outputs_truncated",
+                        "status", "error", "elapsed_time", "total_tokens", "execution_metadata",
+                        "finished_at", "steps"})
+FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # name: (keys of the frame, keys of its `data`), as Dify's entities define them.
+    Name.MESSAGE: (_CHAT | {"id", "answer", "from_variable_selector"}, frozenset()),
+    Name.AGENT_MESSAGE: (_CHAT | {"id", "answer"}, frozenset()),
+    Name.MESSAGE_FILE: (_CHAT | {"id", "type", "belongs_to", "url"}, frozenset()),
+    Name.MESSAGE_END: (_CHAT | {"id", "metadata", "files"}, frozenset()),
+    Name.MESSAGE_REPLACE: (_CHAT | {"answer", "reason"}, frozenset()),
+    Name.AGENT_THOUGHT: (_CHAT | {"id", "position", "thought", "observation", "tool", "tool_labels",
+                                  "tool_input", "message_files"}, frozenset()),
+    Name.AGENT_LOG: (_CHAT | {"data"}, frozenset({"node_execution_id", "id", "label", "parent_id", "error",
+                                                   "status", "data", "metadata", "node_id"})),
+    Name.WORKFLOW_STARTED: (_RUN, frozenset({"id", "workflow_id", "inputs", "created_at",
+                                             "sequence_number"})),
+    Name.WORKFLOW_FINISHED: (_RUN, frozenset({"id", "workflow_id", "status", "outputs", "error",
+                                              "elapsed_time", "total_tokens", "total_steps", "created_by",
+                                              "created_at", "finished_at", "exceptions_count", "files",
+                                              "sequence_number"})),
+    Name.NODE_STARTED: (_RUN, _NODE),
+    Name.NODE_FINISHED: (_RUN, _NODE_DONE),
+    Name.NODE_RETRY: (_RUN, _NODE_DONE),
+    Name.ITERATION_STARTED: (_RUN, _CONTAINER),
+    Name.ITERATION_NEXT: (_RUN, _CONTAINER),
+    Name.ITERATION_COMPLETED: (_RUN, _CONTAINER),
+    Name.LOOP_STARTED: (_RUN, _CONTAINER),
+    Name.LOOP_NEXT: (_RUN, _CONTAINER),
+    Name.LOOP_COMPLETED: (_RUN, _CONTAINER),
+    Name.TEXT_CHUNK: (_CHAT | {"data"}, frozenset({"text", "from_variable_selector"})),
+    Name.TEXT_REPLACE: (_CHAT | {"data"}, frozenset({"text"})),
+    Name.ERROR: (_CHAT | {"status", "code", "message"}, frozenset()),
+    Name.PING: (frozenset({"event"}), frozenset()),
+    Name.TTS_MESSAGE: (_CHAT | {"audio"}, frozenset()),
+    Name.TTS_MESSAGE_END: (_CHAT | {"audio"}, frozenset()),
+}
+
+_decode = json.JSONDecoder().decode
+
+
+def _malformed(payload: str, error: str) -> Event:
+    return MalformedFrame(MalformedFrame.NAME, {"raw": payload[:2000], "error": error})
+
+
+def parse_frame(payload: str) -> Event:
+    """One data payload -> an Event whose `.data` is the whole frame. Never raises."""
+    try:
+        obj = _decode(payload)
+        name = obj["event"]
+    except (ValueError, TypeError, KeyError) as exc:
+        return _malformed(payload, f"{type(exc).__name__}: {exc}")
+    if not isinstance(name, str) or not isinstance(obj, dict):
+        return _malformed(payload, "'event' is not a string")
+    return Event(name, obj)

@@ -1,0 +1,376 @@
+"""Dify's service API, emulated: the same demo workflows under /v1, with Dify's auth (one
+`Authorization: Bearer app-...` key per app), request and answer shapes, event names, ids,
+error bodies `{code, message, status}` and the server's fault injection. A Dify conversation
+is one thread: each message continues the last, since Dify takes no parent message."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import mimetypes
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ._demo import DemoApp, validate_inputs
+from ._http import ApiError, check_text, read_body
+from ._runs import Run
+from ._voices import DIFY
+
+if TYPE_CHECKING:
+    from ._app import Emulator
+
+DIFY_TRIGGER = "dify"  # the trigger id of conversations made through the Dify routes
+PREFIX = "/v1"
+MAX_PAGE = 100
+
+# Our shared helpers raise Atomemo-style errors; on a Dify route they take Dify's codes.
+_CODES = {400: "invalid_param", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          413: "file_too_large", 415: "unsupported_file_type", 422: "invalid_param",
+          429: "too_many_requests"}
+
+
+class DifyError(ApiError):
+    """An error answer as Dify writes it: `{"code", "message", "status"}`."""
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"code": self.code, "message": self.message, "status": self.status},
+                            status_code=self.status, headers=self.headers)
+
+
+def dify_body(status: int, message: str) -> dict[str, Any]:
+    """Dify's body for an error raised outside a handler (unknown route, a crash)."""
+    code = _CODES.get(status, "internal_server_error" if status >= 500 else "invalid_param")
+    return {"code": code, "message": message, "status": status}
+
+
+def dify_key(server_key: str, slug: str) -> str:
+    """Each demo app's Dify key, derived from the server's key: stable for a server, and
+    telling nothing of the server's key."""
+    return "app-" + hmac.new(server_key.encode(), slug.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _dify_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except DifyError:
+            raise
+        except ApiError as exc:
+            code = _CODES.get(exc.status, "internal_server_error" if exc.status >= 500 else "invalid_param")
+            raise DifyError(exc.status, code, exc.message, exc.headers) from None
+
+    return wrapped
+
+
+def _epoch(iso: str | None) -> int:
+    if not iso:
+        return 0
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def _optional(value: Any, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise DifyError(400, "invalid_param", f"{name} must be a string")
+    check_text(value, name)
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    text = _optional(value, name)
+    if text is None or not text.strip():
+        raise DifyError(400, "invalid_param", f"{name} is required")
+    return text
+
+
+def _limit(request: Request, default: int) -> int:
+    raw = request.query_params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise DifyError(400, "invalid_param", f"limit must be a whole number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+def _conversation(conv: dict[str, Any]) -> dict[str, Any]:
+    return {"id": conv["id"], "name": conv["name"], "inputs": conv["inputs"], "status": "normal",
+            "introduction": "", "created_at": _epoch(conv["createdAt"]),
+            "updated_at": _epoch(conv["updatedAt"])}
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    failed = message["status"] == "failed"
+    query = message["query"]
+    return {"id": message["id"], "conversation_id": message["conversationId"],
+            "parent_message_id": message["parentId"], "inputs": message["inputs"],
+            "query": query if isinstance(query, str) else json.dumps(query), "answer": message["answer"] or "",
+            "message_files": [], "feedback": None, "retriever_resources": [], "agent_thoughts": [],
+            "created_at": _epoch(message["createdAt"]), "status": "error" if failed else "normal",
+            "error": "the workflow failed" if failed else None}
+
+
+def _frames_of(run: Run) -> list[dict[str, Any]]:
+    return [json.loads(payload) for payload in run.events]
+
+
+def dify_routes(emu: Emulator) -> list[Route]:
+    keys = {dify_key(emu.config.api_key, app.slug): app for app in emu.apps.values()}
+
+    def app_for(request: Request) -> DemoApp:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise DifyError(401, "unauthorized",
+                            "Authorization header must be provided and start with 'Bearer'")
+        for key, app in keys.items():
+            if hmac.compare_digest(token.strip().encode(), key.encode()):
+                return app
+        raise DifyError(401, "unauthorized", "Access token is invalid")
+
+    def owned(app: DemoApp, conv_id: str, user: str) -> dict[str, Any]:
+        conv = emu.store.get_conversation(conv_id)
+        if conv is None or conv["appId"] != app.id or conv["triggerId"] != DIFY_TRIGGER or conv["userId"] != user:
+            raise DifyError(404, "not_found", "Conversation Not Exists.")
+        return conv
+
+    def files_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+        files = body.get("files") or []
+        if not isinstance(files, list) or len(files) > 10:
+            raise DifyError(400, "invalid_param", "files must be a list of at most 10 files")
+        for item in files:
+            if not isinstance(item, dict) or item.get("transfer_method") not in ("local_file", "remote_url"):
+                raise DifyError(400, "invalid_param", "each file needs transfer_method local_file or remote_url")
+            if item["transfer_method"] == "local_file":
+                file_id = _text(item.get("upload_file_id"), "upload_file_id")
+                if emu.store.get_file(f"dify:{file_id}") is None:
+                    raise DifyError(400, "invalid_param", f"upload_file_id {file_id!r} is not an uploaded file")
+            else:
+                _text(item.get("url"), "url")
+        return files
+
+    @_dify_errors
+    async def chat_messages(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        pace = emu.pace(request)
+        body = await emu.json_body(request)
+        query = _text(body.get("query"), "query")
+        if not query.strip():
+            raise DifyError(400, "invalid_param", "query is required")
+        user = _text(body.get("user"), "user")
+        mode = body.get("response_mode") or "blocking"  # Dify's default when the field is left out
+        if mode not in ("streaming", "blocking"):
+            raise DifyError(400, "invalid_param", "response_mode must be streaming or blocking")
+        inputs = body.get("inputs") or {}
+        problem = validate_inputs(app, inputs, query)
+        if problem:
+            raise DifyError(400, "invalid_param", problem)
+        files_of(body)
+        conv_id = _optional(body.get("conversation_id"), "conversation_id")
+        parent: dict[str, Any] | None = None
+        if conv_id is not None:
+            owned(app, conv_id, user)
+            thread = emu.store.messages(conv_id)
+            parent = thread[-1] if thread else None
+        # Everything that can refuse the request is checked before anything is stored.
+        plan = app.plan(query, inputs)
+        message_id = str(uuid.uuid4())
+        conv_id = emu.store.create_message_in(
+            message_id, conv_id, app_id=app.id, trigger_id=DIFY_TRIGGER, user_id=user, name=query[:60],
+            parent_id=parent["id"] if parent else None,
+            dialogue_count=int(parent["dialogueCount"]) + 1 if parent else 1,
+            query=query, source="dify", inputs=inputs)
+        run = emu.launch(Run(message_id, conv_id, voice=DIFY()), app, plan, pace, fault)
+        if mode == "streaming":
+            return emu.stream(run, fault)
+        async for _ in run.follow(emu.config.heartbeat_interval):
+            pass  # blocking: the answer once the run has ended
+        frames = _frames_of(run)
+        end: dict[str, Any] = next((f for f in frames if f.get("event") == "message_end"), {})
+        finished: dict[str, Any] = next((f for f in reversed(frames) if f.get("event") == "workflow_finished"), {})
+        outcome = finished.get("data") or {}
+        if outcome.get("status") != "succeeded":
+            raise DifyError(400, "completion_request_error", str(outcome.get("error") or "the workflow failed"))
+        return JSONResponse({
+            "event": "message", "task_id": run.task_id, "id": message_id, "message_id": message_id,
+            "conversation_id": conv_id, "mode": "advanced-chat", "answer": (outcome.get("outputs") or {}).get(
+                "answer") or "", "metadata": end.get("metadata") or {}, "created_at": int(time.time())})
+
+    @_dify_errors
+    async def stop(request: Request) -> Response:
+        app_for(request)
+        emu.fault(request)
+        body = await emu.json_body(request)
+        user = _text(body.get("user"), "user")
+        task_id = request.path_params["task_id"]
+        for run in list(emu.runs.values()):
+            if run.task_id == task_id:
+                message = emu.store.get_message(run.message_id)
+                if message is not None and message["userId"] == user:  # Dify: only the asker may stop
+                    emu.executor.stop(run)
+        return JSONResponse({"result": "success"})  # Dify answers so even for a task it does not know
+
+    @_dify_errors
+    async def conversations(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        user = _text(request.query_params.get("user"), "user")
+        limit = _limit(request, 20)
+        order = request.query_params.get("sort_by", "-updated_at")
+        if order.lstrip("-") not in ("created_at", "updated_at"):
+            raise DifyError(400, "invalid_param", "sort_by must be created_at, -created_at, updated_at "
+                                                  "or -updated_at")
+        items = [_conversation(c) for c in emu.store.list_conversations(app.id, DIFY_TRIGGER, user)]
+        items.sort(key=lambda c: (c[order.lstrip("-")], c["id"]), reverse=order.startswith("-"))
+        last_id = request.query_params.get("last_id")
+        if last_id:
+            at = next((i for i, c in enumerate(items) if c["id"] == last_id), None)
+            if at is None:
+                raise DifyError(404, "not_found", "Last Conversation Not Exists.")
+            items = items[at + 1:]
+        return emu.answer({"limit": limit, "has_more": len(items) > limit, "data": items[:limit]}, fault)
+
+    @_dify_errors
+    async def messages(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        user = _text(request.query_params.get("user"), "user")
+        conv_id = _text(request.query_params.get("conversation_id"), "conversation_id")
+        limit = _limit(request, 20)
+        owned(app, conv_id, user)
+        thread = emu.store.messages(conv_id)
+        first_id = request.query_params.get("first_id")
+        if first_id:  # the page before the one that starts at first_id
+            at = next((i for i, m in enumerate(thread) if m["id"] == first_id), None)
+            if at is None:
+                raise DifyError(404, "not_found", "First Message Not Exists.")
+            thread = thread[:at]
+        page = thread[-limit:]
+        return emu.answer({"limit": limit, "has_more": len(thread) > len(page),
+                           "data": [_message(m) for m in page]}, fault)
+
+    @_dify_errors
+    async def rename(request: Request) -> Response:
+        app = app_for(request)
+        emu.fault(request)
+        body = await emu.json_body(request)
+        user = _text(body.get("user"), "user")
+        conv = owned(app, request.path_params["conversation_id"], user)
+        if body.get("auto_generate"):
+            thread = emu.store.messages(conv["id"])
+            name = str(thread[0]["query"])[:60] if thread else "New conversation"
+        else:
+            name = _text(body.get("name"), "name") or ""
+            if len(name) > 200:
+                raise DifyError(400, "invalid_param", "name is longer than 200 characters")
+        emu.store.rename_conversation(conv["id"], name)
+        return JSONResponse(_conversation(owned(app, conv["id"], user)))
+
+    @_dify_errors
+    async def delete(request: Request) -> Response:
+        app = app_for(request)
+        emu.fault(request)
+        body = await emu.json_body(request)
+        user = _text(body.get("user"), "user")
+        conv = owned(app, request.path_params["conversation_id"], user)
+        emu.store.delete_conversation(conv["id"])
+        return Response(status_code=204)
+
+    @_dify_errors
+    async def upload(request: Request) -> Response:
+        app_for(request)
+        emu.fault(request)
+        limit = emu.config.max_upload_bytes
+        raw = await read_body(request, limit + 64 * 1024)  # the file and its multipart framing
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        try:
+            form = await Request(request.scope, replay).form(max_files=1, max_fields=4)
+        except Exception as exc:  # python-multipart's and Starlette's refusals
+            raise DifyError(400, "invalid_param", f"not a multipart form: {exc}") from None
+        user = _text(form.get("user") if isinstance(form.get("user"), str) else None, "user")
+        item = form.get("file")
+        if not isinstance(item, UploadFile):
+            raise DifyError(400, "no_file_uploaded", "Please upload your file.")
+        content = await item.read()
+        if len(content) > limit:
+            raise DifyError(413, "file_too_large", f"File size exceeded. {len(content):,} > {limit:,} bytes")
+        name = PurePath(item.filename or "file").name[:200] or "file"
+        check_text(name, "the file's name")
+        mime = item.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        file_id = str(uuid.uuid4())
+        emu.store.put_file(f"dify:{file_id}", name, mime, content)
+        return JSONResponse({"id": file_id, "name": name, "size": len(content),
+                             "extension": PurePath(name).suffix.lstrip("."), "mime_type": mime,
+                             "created_by": user, "created_at": int(time.time())}, status_code=201)
+
+    @_dify_errors
+    async def parameters(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        form = []
+        for var in app.variables:
+            kind = "number" if var.type == "number" else "text-input"
+            spec: dict[str, Any] = {"label": var.label, "variable": var.variable, "required": var.required,
+                                    "default": "", "hide": var.hidden}
+            if var.max_length is not None:
+                spec["max_length"] = var.max_length
+            form.append({kind: spec})
+        limit_mb = max(1, emu.config.max_upload_bytes // (1024 * 1024))
+        return emu.answer({
+            "opening_statement": f"Hi! I am the {app.name}. {app.description}",
+            "suggested_questions": list(app.examples),
+            "suggested_questions_after_answer": {"enabled": True},
+            "speech_to_text": {"enabled": False}, "text_to_speech": {"enabled": False},
+            "retriever_resource": {"enabled": True}, "annotation_reply": {"enabled": False},
+            "more_like_this": {"enabled": False}, "sensitive_word_avoidance": {"enabled": False},
+            "user_input_form": form,
+            "file_upload": {"image": {"enabled": True, "number_limits": 3,
+                                      "transfer_methods": ["local_file", "remote_url"]}},
+            "system_parameters": {"file_size_limit": limit_mb, "image_file_size_limit": limit_mb,
+                                  "audio_file_size_limit": limit_mb, "video_file_size_limit": limit_mb}},
+            fault)
+
+    @_dify_errors
+    async def info(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        return emu.answer({"name": app.name, "description": app.description, "tags": [],
+                           "mode": "advanced-chat", "author_name": "atomemo-notebook"}, fault)
+
+    @_dify_errors
+    async def suggested(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        user = _text(request.query_params.get("user"), "user")
+        message = emu.store.get_message(request.path_params["message_id"])
+        if message is None:
+            raise DifyError(404, "not_found", "Message Not Exists.")
+        owned(app, message["conversationId"], user)
+        asked = {m["query"] for m in emu.store.messages(message["conversationId"])}
+        return emu.answer({"result": "success", "data": [q for q in app.examples if q not in asked][:3]}, fault)
+
+    return [
+        Route(f"{PREFIX}/chat-messages", chat_messages, methods=["POST"]),
+        Route(f"{PREFIX}/chat-messages/{{task_id}}/stop", stop, methods=["POST"]),
+        Route(f"{PREFIX}/conversations", conversations, methods=["GET"]),
+        Route(f"{PREFIX}/conversations/{{conversation_id}}/name", rename, methods=["POST"]),
+        Route(f"{PREFIX}/conversations/{{conversation_id}}", delete, methods=["DELETE"]),
+        Route(f"{PREFIX}/messages", messages, methods=["GET"]),
+        Route(f"{PREFIX}/messages/{{message_id}}/suggested", suggested, methods=["GET"]),
+        Route(f"{PREFIX}/files/upload", upload, methods=["POST"]),
+        Route(f"{PREFIX}/parameters", parameters, methods=["GET"]),
+        Route(f"{PREFIX}/info", info, methods=["GET"]),
+    ]

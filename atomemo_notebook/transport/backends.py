@@ -1,0 +1,381 @@
+"""The backend seam: one object per system that a Chat talks through, in the neutral terms
+of the model (Message, Conversation, AppInfo, streams whose events the system's adapter
+translates). Each system has a sync and an async flavour over its own client; the Chat, the
+fold, the tree, the records and the views never learn which system spoke."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from ..protocol import neutral as n
+from ..protocol.atomemo.adapter import translator as atomemo_translator
+from ..protocol.atomemo.events import Event
+from ..protocol.atomemo.models import App, Conversation, FileRef, Message
+from ..protocol.dify.adapter import DifyTranslator
+from ..protocol.errors import AtomemoError
+from .client import AsyncClient, Client
+from .dify import AsyncDifyClient, DifyClient
+from .streams import AsyncEventStream, EventStream
+
+__all__ = ["AppInfo", "AsyncBackend", "SyncBackend", "async_backend", "sync_backend"]
+
+Translate = Callable[[Event], Sequence[n.Neutral]]
+Upload = str | os.PathLike[str] | bytes
+
+DIFY_NO_BRANCHING = ("Dify's service API takes no parent message (POST /v1/chat-messages has no "
+                     "parent_message_id): a question always continues the conversation's last message, "
+                     "so regenerate and edit are not possible")
+
+
+@dataclasses.dataclass
+class AppInfo:
+    """What the views show about the app, whatever the system."""
+
+    name: str
+    version: str = ""
+    description: str | None = None
+    emoji: str = ""
+    color: str | None = None
+    variables: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    examples: list[str] = dataclasses.field(default_factory=list)
+    opening: str | None = None
+    node_names: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    graph: dict[str, Any] | None = None  # nodes and edges, where the system publishes them
+
+
+class SyncBackend(Protocol):
+    system: str
+    capabilities: n.Capabilities
+
+    def translator(self) -> Translate: ...
+    def coordinates(self) -> dict[str, Any]: ...
+    def app(self) -> AppInfo | None: ...
+    def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
+             inputs: dict[str, Any], source: str | None) -> EventStream: ...
+    def stop(self, task_id: str | None, user: str) -> None: ...
+    def history(self, conversation_id: str, user: str) -> list[Message]: ...
+    def conversations(self, user: str) -> list[Conversation]: ...
+    def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]: ...
+    def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+               user: str) -> FileRef: ...
+    def suggestions(self, message_id: str, user: str) -> list[str]: ...
+
+
+class AsyncBackend(Protocol):
+    system: str
+    capabilities: n.Capabilities
+
+    def translator(self) -> Translate: ...
+    def coordinates(self) -> dict[str, Any]: ...
+    async def app(self) -> AppInfo | None: ...
+    async def send(self, *, query: str | FileRef, user: str, conversation_id: str | None,
+                   parent_id: str | None, inputs: dict[str, Any], source: str | None) -> AsyncEventStream: ...
+    async def stop(self, task_id: str | None, user: str) -> None: ...
+    async def history(self, conversation_id: str, user: str) -> list[Message]: ...
+    async def conversations(self, user: str) -> list[Conversation]: ...
+    async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]: ...
+    async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+                     user: str) -> FileRef: ...
+    async def suggestions(self, message_id: str, user: str) -> list[str]: ...
+
+
+# -- Atomemo ----------------------------------------------------------------------------------
+
+ATOMEMO = n.Capabilities(token_streaming=True, stop="client", branching=True, files=True, resume=True)
+
+
+def atomemo_app(app: App) -> AppInfo:
+    """Name, version and the chat trigger's variables and examples, read defensively from the
+    app's snapshot (its shape is not public)."""
+    version = app.active_version
+    variables: list[dict[str, Any]] = []
+    examples: list[str] = []
+    graph: dict[str, Any] | None = None
+    if version is not None and isinstance(version.snapshot, dict):
+        nodes = version.snapshot.get("nodes")
+        for node in (nodes.values() if isinstance(nodes, dict) else nodes or []):
+            if isinstance(node, dict) and node.get("type") == "chat_trigger":
+                data: dict[str, Any] = node["data"] if isinstance(node.get("data"), dict) else {}
+                variables = [v for v in data.get("variables") or [] if isinstance(v, dict)]
+                examples = [str(e)[:200] for e in data.get("examples") or [] if isinstance(e, str)][:6]
+        graph = version.snapshot
+    return AppInfo(name=app.name or app.id, version=version.name if version else "",
+                   description=app.description, emoji=str((app.icon or {}).get("emoji", "")),
+                   color=app.color, variables=variables, examples=examples,
+                   node_names=version.node_names() if version else {}, graph=graph)
+
+
+class AtomemoSync:
+    system = "atomemo"
+    capabilities = ATOMEMO
+
+    def __init__(self, client: Client, app_id: str, trigger_id: str) -> None:
+        self.client, self.app_id, self.trigger_id = client, app_id, trigger_id
+
+    def translator(self) -> Translate:
+        return atomemo_translator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "app_id": self.app_id, "trigger_id": self.trigger_id}
+
+    def app(self) -> AppInfo | None:
+        return atomemo_app(self.client.get_app(self.app_id))
+
+    def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
+             inputs: dict[str, Any], source: str | None) -> EventStream:
+        return self.client.send_message(app_id=self.app_id, trigger_id=self.trigger_id, query=query,
+                                        user_id=user, conversation_id=conversation_id, parent_id=parent_id,
+                                        inputs=inputs, source=source)
+
+    def stop(self, task_id: str | None, user: str) -> None:
+        return None  # Atomemo has no way to cancel a run: Stop only stops listening
+
+    def history(self, conversation_id: str, user: str) -> list[Message]:
+        return self.client.get_messages(conversation_id)
+
+    def conversations(self, user: str) -> list[Conversation]:
+        return self.client.list_conversations(app_id=self.app_id, trigger_id=self.trigger_id, user_id=user)
+
+    def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        with contextlib.suppress(AtomemoError), self.client.resume_stream(message_id) as stream:
+            for _ in stream:
+                pass
+        return self.client.get_messages(conversation_id, end_message_id=message_id, include_end=True)
+
+    def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> FileRef:
+        return self.client.upload_file(source, filename=filename, mime_type=mime_type)
+
+    def suggestions(self, message_id: str, user: str) -> list[str]:
+        return []
+
+
+class AtomemoAsync:
+    system = "atomemo"
+    capabilities = ATOMEMO
+
+    def __init__(self, client: AsyncClient, app_id: str, trigger_id: str) -> None:
+        self.client, self.app_id, self.trigger_id = client, app_id, trigger_id
+
+    def translator(self) -> Translate:
+        return atomemo_translator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "app_id": self.app_id, "trigger_id": self.trigger_id}
+
+    async def app(self) -> AppInfo | None:
+        return atomemo_app(await self.client.get_app(self.app_id))
+
+    async def send(self, *, query: str | FileRef, user: str, conversation_id: str | None,
+                   parent_id: str | None, inputs: dict[str, Any], source: str | None) -> AsyncEventStream:
+        return await self.client.send_message(app_id=self.app_id, trigger_id=self.trigger_id, query=query,
+                                              user_id=user, conversation_id=conversation_id,
+                                              parent_id=parent_id, inputs=inputs, source=source)
+
+    async def stop(self, task_id: str | None, user: str) -> None:
+        return None
+
+    async def history(self, conversation_id: str, user: str) -> list[Message]:
+        return await self.client.get_messages(conversation_id)
+
+    async def conversations(self, user: str) -> list[Conversation]:
+        return await self.client.list_conversations(app_id=self.app_id, trigger_id=self.trigger_id,
+                                                    user_id=user)
+
+    async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        with contextlib.suppress(AtomemoError):
+            stream = await self.client.resume_stream(message_id)
+            async with stream:
+                async for _ in stream:
+                    pass
+        return await self.client.get_messages(conversation_id, end_message_id=message_id, include_end=True)
+
+    async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+                     user: str) -> FileRef:
+        return await self.client.upload_file(source, filename=filename, mime_type=mime_type)
+
+    async def suggestions(self, message_id: str, user: str) -> list[str]:
+        return []
+
+
+# -- Dify -------------------------------------------------------------------------------------
+
+DIFY = n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
+                      citations=True, suggestions=True, branching_reason=DIFY_NO_BRANCHING)
+
+MAX_SUGGESTIONS = 5  # chips under an answer; a server may send any number
+INPUT_TYPES = {"text-input": "string", "paragraph": "string", "select": "string", "number": "number"}
+
+
+def dify_app(info: dict[str, Any], parameters: dict[str, Any]) -> AppInfo:
+    variables: list[dict[str, Any]] = []
+    for entry in parameters.get("user_input_form") or []:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            continue
+        ((kind, spec),) = entry.items()
+        if isinstance(spec, dict) and kind in INPUT_TYPES and isinstance(spec.get("variable"), str):
+            limit = spec.get("max_length")
+            variables.append({"label": str(spec.get("label") or spec["variable"]),
+                              "variable": spec["variable"], "type": INPUT_TYPES[kind],
+                              "required": bool(spec.get("required")),
+                              "maxLength": limit if isinstance(limit, int) else None,
+                              "hidden": bool(spec.get("hide"))})
+    examples = [str(q)[:200] for q in parameters.get("suggested_questions") or [] if isinstance(q, str)][:6]
+    opening = parameters.get("opening_statement")
+    return AppInfo(name=str(info.get("name") or "Dify app"), version=str(info.get("mode") or ""),
+                   description=info.get("description") if isinstance(info.get("description"), str) else None,
+                   variables=variables, examples=examples,
+                   opening=opening if isinstance(opening, str) and opening else None)
+
+
+def dify_thread(items: list[Message]) -> list[Message]:
+    """Dify's conversation is one thread: oldest first, each message the parent of the next."""
+    ordered = sorted(items, key=lambda m: (m.created_at is None, m.created_at))
+    parent: str | None = None
+    for message in ordered:
+        message.parent_id = message.parent_id or parent
+        parent = message.id
+    return ordered
+
+
+def _dify_file(ref: dict[str, Any], source: Upload, filename: str | None, mime: str | None) -> FileRef:
+    return FileRef(filename=str(ref.get("name") or filename or "file"),
+                   extension=str(ref.get("extension") or ""),
+                   mime_type=str(ref.get("mime_type") or mime or ""),
+                   size=int(ref.get("size") or 0), res_key=str(ref.get("id") or ""), source="dify",
+                   extra={"upload_file_id": ref.get("id")})
+
+
+def _dify_query(query: str | FileRef) -> tuple[str, list[dict[str, Any]] | None]:
+    """A Dify message is text with files beside it: a file on its own goes with a short text."""
+    if isinstance(query, FileRef):
+        kind = "image" if query.mime_type.startswith("image/") else "document"
+        return (f"[file: {query.filename}]",
+                [{"type": kind, "transfer_method": "local_file", "upload_file_id": query.res_key}])
+    return query, None
+
+
+class DifySync:
+    system = "dify"
+    capabilities = DIFY
+
+    def __init__(self, client: DifyClient) -> None:
+        self.client = client
+
+    def translator(self) -> Translate:
+        return DifyTranslator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "base_url": self.client.base_url}
+
+    def app(self) -> AppInfo | None:
+        return dify_app(self.client.info(), self.client.parameters())
+
+    def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
+             inputs: dict[str, Any], source: str | None) -> EventStream:
+        text, files = _dify_query(query)
+        return self.client.chat_messages(query=text, user=user, inputs=inputs,
+                                         conversation_id=conversation_id, files=files)
+
+    def stop(self, task_id: str | None, user: str) -> None:
+        if task_id:
+            with contextlib.suppress(AtomemoError):
+                self.client.stop(task_id, user)
+
+    def history(self, conversation_id: str, user: str) -> list[Message]:
+        items: list[Message] = []
+        more, first = True, None
+        while more and len(items) < 10_000:  # first_id pages backwards, 100 at a time
+            page, more = self.client.messages(conversation_id, user, first_id=first, limit=100)
+            if not page:
+                break
+            items = page + items
+            first = page[0].id
+        return dify_thread(items)
+
+    def conversations(self, user: str) -> list[Conversation]:
+        return list(self.client.conversations(user, limit=100)[0])
+
+    def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        return self.history(conversation_id, user)
+
+    def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> FileRef:
+        return _dify_file(self.client.upload(source, user, filename=filename, mime_type=mime_type), source,
+                          filename, mime_type)
+
+    def suggestions(self, message_id: str, user: str) -> list[str]:
+        return self.client.suggested(message_id, user)[:MAX_SUGGESTIONS]
+
+
+class DifyAsync:
+    system = "dify"
+    capabilities = DIFY
+
+    def __init__(self, client: AsyncDifyClient) -> None:
+        self.client = client
+
+    def translator(self) -> Translate:
+        return DifyTranslator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "base_url": self.client.base_url}
+
+    async def app(self) -> AppInfo | None:
+        return dify_app(await self.client.info(), await self.client.parameters())
+
+    async def send(self, *, query: str | FileRef, user: str, conversation_id: str | None,
+                   parent_id: str | None, inputs: dict[str, Any], source: str | None) -> AsyncEventStream:
+        text, files = _dify_query(query)
+        return await self.client.chat_messages(query=text, user=user, inputs=inputs,
+                                               conversation_id=conversation_id, files=files)
+
+    async def stop(self, task_id: str | None, user: str) -> None:
+        if task_id:
+            with contextlib.suppress(AtomemoError):
+                await self.client.stop(task_id, user)
+
+    async def history(self, conversation_id: str, user: str) -> list[Message]:
+        items: list[Message] = []
+        more, first = True, None
+        while more and len(items) < 10_000:
+            page, more = await self.client.messages(conversation_id, user, first_id=first, limit=100)
+            if not page:
+                break
+            items = page + items
+            first = page[0].id
+        return dify_thread(items)
+
+    async def conversations(self, user: str) -> list[Conversation]:
+        return list((await self.client.conversations(user, limit=100))[0])
+
+    async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        return await self.history(conversation_id, user)
+
+    async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+                     user: str) -> FileRef:
+        ref = await self.client.upload(source, user, filename=filename, mime_type=mime_type)
+        return _dify_file(ref, source, filename, mime_type)
+
+    async def suggestions(self, message_id: str, user: str) -> list[str]:
+        return (await self.client.suggested(message_id, user))[:MAX_SUGGESTIONS]
+
+
+def sync_backend(client: Any, **where: Any) -> SyncBackend:
+    """The backend for a sync client of any system (Atomemo needs app_id and trigger_id)."""
+    if isinstance(client, DifyClient):
+        return DifySync(client)
+    if isinstance(client, Client):
+        return AtomemoSync(client, where["app_id"], where["trigger_id"])
+    return client  # type: ignore[no-any-return]  # a backend already
+
+
+def async_backend(client: Any, **where: Any) -> AsyncBackend:
+    if isinstance(client, AsyncDifyClient):
+        return DifyAsync(client)
+    if isinstance(client, AsyncClient):
+        return AtomemoAsync(client, where["app_id"], where["trigger_id"])
+    return client  # type: ignore[no-any-return]
+

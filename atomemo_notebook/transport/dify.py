@@ -1,0 +1,202 @@
+"""Dify's service API over the shared I/O: a sync and an async client, and the stream policy
+of a system that cannot resume: a broken stream is finished from the stored message, or ends
+clearly failed, never silently short."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..protocol.atomemo.events import Event
+from ..protocol.atomemo.models import Message
+from ..protocol.call import Call
+from ..protocol.dify import calls
+from ..protocol.dify.dialect import DIFY
+from ..protocol.dify.events import Name
+from ..protocol.errors import APIConnectionError
+from .client import AsyncHttp, SyncHttp
+from .resume import Step
+from .retry import backoff_delay
+from .streams import AsyncEventStream, EventStream
+
+__all__ = ["AsyncDifyClient", "DifyClient", "DifyStreamState"]
+
+Upload = str | os.PathLike[str] | bytes
+RECOVERY_TRIES = 8  # the stored message may lag the stream's end: ask a few times, then fail
+
+
+class DifyStreamState:
+    """What a Dify stream has seen, and what to do when it breaks (recover, never resume)."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.message_id: str | None = None
+        self.conversation_id: str | None = None
+        self.task_id: str | None = None
+        self.finished = False
+        self.resumes = 0  # recovery attempts
+        self.recovered = False
+        self._workflow = False
+        self._text: list[str] = []
+
+    def accept(self, event: Event) -> bool:
+        frame = event.data or {}
+        if self.message_id is None and isinstance(frame.get("message_id"), str):
+            self.message_id = frame["message_id"]
+            self.conversation_id = frame.get("conversation_id") or None
+            self.task_id = frame.get("task_id") or None
+        name = event.event
+        if name in (Name.MESSAGE, Name.AGENT_MESSAGE) and isinstance(frame.get("answer"), str):
+            self._text.append(frame["answer"])
+        elif name == Name.MESSAGE_REPLACE:
+            self._text = [str(frame.get("answer") or "")]
+        elif name == Name.WORKFLOW_STARTED:
+            self._workflow = True
+        # A chat app without a workflow ends at message_end; an advanced-chat one after it.
+        ending = (Name.WORKFLOW_FINISHED, Name.ERROR) if self._workflow else (
+            Name.WORKFLOW_FINISHED, Name.ERROR, Name.MESSAGE_END)
+        if name in ending:
+            self.finished = True
+        return True
+
+    def on_break(self, cause: BaseException | None) -> Step:
+        if self.message_id is None or self.conversation_id is None:
+            what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
+            raise APIConnectionError(f"{what} before Dify named the message; it was not resent, "
+                                     "since that could create it twice")
+        if self.resumes >= RECOVERY_TRIES:
+            raise APIConnectionError(
+                f"the stream of message {self.message_id} broke and Dify cannot resume a stream; "
+                f"its stored answer did not complete after {self.resumes} looks")
+        self.resumes += 1
+        return "recover"
+
+    def resume_delay(self) -> float:
+        return 0.0 if self.resumes <= 1 else backoff_delay(self.resumes - 1)
+
+    def resume_call(self) -> Call[Any]:  # pragma: no cover - Dify has no resume
+        raise APIConnectionError("Dify cannot resume a stream")
+
+    def recovery_call(self) -> Call[calls.Page]:
+        return calls.messages(str(self.conversation_id), self.user, limit=100)
+
+    def recover(self, answer: Any) -> list[Event] | None:
+        """The stored message, once it has its answer (or its error): the text's missing tail
+        and a marker; None while it has not finished (ask again)."""
+        items, _ = answer
+        message = next((m for m in items if isinstance(m, Message) and m.id == self.message_id), None)
+        if message is None or (not message.answer and message.status != "failed"):
+            return None
+        self.recovered = self.finished = True
+        seen, stored = "".join(self._text), message.answer or ""
+        events: list[Event] = []
+        if len(stored) > len(seen) and stored.startswith(seen):
+            events.append(Event(Name.MESSAGE, {"event": Name.MESSAGE, "answer": stored[len(seen):]}))
+        events.append(Event(Name.RECOVERED, {"event": Name.RECOVERED, "status": message.status,
+                                             "answer": stored}))
+        return events
+
+
+class DifyClient(SyncHttp):
+    """Dify's service API, synchronous. `DifyClient()` reads DIFY_API_KEY and DIFY_BASE_URL."""
+
+    DIALECT = DIFY
+
+    def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
+                      conversation_id: str | None = None, files: list[dict[str, Any]] | None = None,
+                      auto_generate_name: bool = True) -> EventStream:
+        call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
+                                   files=files, auto_generate_name=auto_generate_name)
+        return self._stream(call, DifyStreamState(user))
+
+    def chat_blocking(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
+                      conversation_id: str | None = None, timeout: float | None = None) -> dict[str, Any]:
+        call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
+                                   streaming=False)
+        return self._call(call if timeout is None else _with_timeout(call, timeout))
+
+    def stop(self, task_id: str, user: str) -> dict[str, Any]:
+        return self._call(calls.stop(task_id, user))
+
+    def conversations(self, user: str, *, last_id: str | None = None, limit: int = 20) -> calls.Page:
+        return self._call(calls.conversations(user, last_id=last_id, limit=limit))
+
+    def messages(self, conversation_id: str, user: str, *, first_id: str | None = None,
+                 limit: int = 100) -> calls.Page:
+        return self._call(calls.messages(conversation_id, user, first_id=first_id, limit=limit))
+
+    def rename_conversation(self, conversation_id: str, user: str, *,
+                            name: str | None = None) -> dict[str, Any]:
+        return self._call(calls.rename_conversation(conversation_id, user, name=name))
+
+    def delete_conversation(self, conversation_id: str, user: str) -> None:
+        self._call(calls.delete_conversation(conversation_id, user))
+
+    def upload(self, path_or_bytes: Upload, user: str, *, filename: str | None = None,
+               mime_type: str | None = None) -> dict[str, Any]:
+        return self._call(calls.upload(path_or_bytes, user, filename=filename, mime_type=mime_type))
+
+    def parameters(self) -> dict[str, Any]:
+        return self._call(calls.parameters())
+
+    def info(self) -> dict[str, Any]:
+        return self._call(calls.info())
+
+    def suggested(self, message_id: str, user: str) -> list[str]:
+        return self._call(calls.suggested(message_id, user))
+
+
+class AsyncDifyClient(AsyncHttp):
+    """`DifyClient`, awaited."""
+
+    DIALECT = DIFY
+
+    async def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
+                            conversation_id: str | None = None, files: list[dict[str, Any]] | None = None,
+                            auto_generate_name: bool = True) -> AsyncEventStream:
+        call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
+                                   files=files, auto_generate_name=auto_generate_name)
+        return await self._stream(call, DifyStreamState(user))
+
+    async def chat_blocking(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
+                            conversation_id: str | None = None,
+                            timeout: float | None = None) -> dict[str, Any]:
+        call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
+                                   streaming=False)
+        return await self._call(call if timeout is None else _with_timeout(call, timeout))
+
+    async def stop(self, task_id: str, user: str) -> dict[str, Any]:
+        return await self._call(calls.stop(task_id, user))
+
+    async def conversations(self, user: str, *, last_id: str | None = None, limit: int = 20) -> calls.Page:
+        return await self._call(calls.conversations(user, last_id=last_id, limit=limit))
+
+    async def messages(self, conversation_id: str, user: str, *, first_id: str | None = None,
+                       limit: int = 100) -> calls.Page:
+        return await self._call(calls.messages(conversation_id, user, first_id=first_id, limit=limit))
+
+    async def rename_conversation(self, conversation_id: str, user: str, *,
+                                  name: str | None = None) -> dict[str, Any]:
+        return await self._call(calls.rename_conversation(conversation_id, user, name=name))
+
+    async def delete_conversation(self, conversation_id: str, user: str) -> None:
+        await self._call(calls.delete_conversation(conversation_id, user))
+
+    async def upload(self, path_or_bytes: Upload, user: str, *, filename: str | None = None,
+                     mime_type: str | None = None) -> dict[str, Any]:
+        return await self._call(calls.upload(path_or_bytes, user, filename=filename, mime_type=mime_type))
+
+    async def parameters(self) -> dict[str, Any]:
+        return await self._call(calls.parameters())
+
+    async def info(self) -> dict[str, Any]:
+        return await self._call(calls.info())
+
+    async def suggested(self, message_id: str, user: str) -> list[str]:
+        return await self._call(calls.suggested(message_id, user))
+
+
+def _with_timeout(call: Call[Any], timeout: float) -> Call[Any]:
+    import dataclasses
+
+    return dataclasses.replace(call, timeout=timeout)

@@ -1,0 +1,86 @@
+"""connect(): one entry point that names the system and returns the Chat (or AsyncChat) you
+know, talking to that system. With no key anywhere, the embedded demo server plays the
+system offline."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..model.chat import AsyncChat, Chat
+from ..transport.client import AsyncClient, Client
+from ..transport.dify import AsyncDifyClient, DifyClient
+from . import runtime
+
+__all__ = ["SYSTEMS", "as_async", "connect"]
+
+SYSTEMS = ("atomemo", "dify")
+DEFAULT_USER = "notebook-user"
+
+
+def _env(system: str, name: str) -> str | None:
+    return os.environ.get(f"{system.upper()}_{name}") or None
+
+
+def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: str | None = None,
+            user_id: str | None = None, app_id: str | None = None, trigger_id: str | None = None,
+            demo: str = "support", conversation_id: str | None = None, inputs: dict[str, Any] | None = None,
+            source: str | None = None, asynchronous: bool = False, **client_options: Any) -> Any:
+    """A conversation with a workflow on `system` ("atomemo" or "dify").
+
+    Keys come from `api_key` or the system's environment variables (ATOMEMO_API_KEY,
+    DIFY_API_KEY, ...; base URLs and user ids likewise). With neither, the embedded demo server
+    answers as that system, offline, with the `demo` app. `asynchronous=True` returns an
+    AsyncChat. A sync chat reopened with `conversation_id` loads its history at once."""
+    name = system.lower().strip()
+    if name not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+    key = api_key or _env(name, "API_KEY")
+    user = user_id or _env(name, "USER_ID") or DEFAULT_USER
+    where: dict[str, Any] = {}
+    origin = {"offline": not key, "demo": demo if not key else None}
+    if not key:
+        server = runtime.demo_server()
+        app = server.app(demo)
+        if name == "atomemo":
+            key, base_url = server.api_key, server.base_url
+            where = {"app_id": app["app_id"], "trigger_id": app["trigger_id"]}
+        else:
+            key, base_url = app["dify_api_key"], server.dify_base_url
+    elif name == "atomemo":
+        where = {"app_id": app_id or _env(name, "APP_ID"),
+                 "trigger_id": trigger_id or _env(name, "TRIGGER_ID")}
+        if not where["app_id"] or not where["trigger_id"]:
+            raise ValueError("with an Atomemo key, give app_id and trigger_id "
+                             "(or set ATOMEMO_APP_ID and ATOMEMO_TRIGGER_ID)")
+    clients = {("atomemo", False): Client, ("atomemo", True): AsyncClient,
+               ("dify", False): DifyClient, ("dify", True): AsyncDifyClient}
+    client = clients[name, asynchronous](key, base_url=base_url or _env(name, "BASE_URL"), **client_options)
+    kind = AsyncChat if asynchronous else Chat
+    chat = kind(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source, **where)
+    chat.origin = origin
+    if conversation_id is not None and isinstance(chat, Chat):
+        chat.history()
+    return chat
+
+
+def as_async(chat: Chat | AsyncChat) -> AsyncChat:
+    """The same conversation as an AsyncChat (the widget runs on an event loop)."""
+    if isinstance(chat, AsyncChat):
+        return chat
+    client = chat.client
+    twins = {Client: AsyncClient, DifyClient: AsyncDifyClient}
+    twin = twins.get(type(client))
+    if twin is None:
+        raise TypeError(f"cannot run a chat over {type(client).__name__} in the widget; pass an AsyncChat")
+    async_client = twin(client._api_key, base_url=client.base_url, timeout=client.timeout,
+                        max_retries=client.max_retries, stream_idle_timeout=client.stream_idle_timeout,
+                        max_resumes=client.max_resumes, limits=client.limits)
+    coordinates = chat.backend.coordinates()
+    out = AsyncChat(async_client, app_id=coordinates.get("app_id"), trigger_id=coordinates.get("trigger_id"),
+                    user_id=chat.user_id, inputs=chat.inputs, conversation_id=chat.conversation_id,
+                    source=chat.source)
+    out.origin = chat.origin
+    out.tree, out.replies, out.leaf_id = chat.tree, chat.replies, chat.leaf_id
+    out.app, out._node_names = chat.app, chat._node_names
+    return out
