@@ -346,3 +346,20 @@ def test_fuzz_any_dify_frames_fold_without_raising(frames):
     reply.close()
     assert reply.done and reply.status in ("succeeded", "failed", "recovered", "stopped")
     assert isinstance(reply.text, str)
+
+
+def test_a_saved_dify_conversation_replays_through_difys_adapter(server, tmp_path):
+    from atomemo_notebook import replay
+
+    chat = dify_chat("sync", server, "agent")
+    asked = chat.ask("Where is order 1042? I'm in Berlin.")
+    path = chat.save_events(tmp_path / "dify.jsonl")
+    assert server.app("agent")["dify_api_key"] not in path.read_text()
+    (again,) = replay(path)
+    assert again.text == asked.text and again.status == asked.status == "succeeded"
+    assert [t.tool_name for t in again.tool_calls] == [t.tool_name for t in asked.tool_calls]
+    assert [s.name for s in again.nodes] == [s.name for s in asked.nodes]
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0].replace('"system": "dify"', '"system": "martian"') + "\n")
+    with pytest.raises(ValueError, match="no adapter for system 'martian'"):
+        replay(path)

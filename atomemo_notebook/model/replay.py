@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..protocol.atomemo.events import Event, event_from_wire
+from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef, format_datetime, parse_datetime
+from ..protocol.systems import event_for, translator_for
 from .reply import Reply
 
 __all__ = ["EventLog", "ReplyLog", "load_events", "replay", "replay_async", "save_replies"]
@@ -35,6 +36,7 @@ class ReplyLog:
     events: list[tuple[float, Event]] = dataclasses.field(default_factory=list)
     anomalies: list[str] = dataclasses.field(default_factory=list)
     next_seq: int = 0
+    system: str | None = None  # whose events these are (the header says)
 
     def add(self, number: int, item: dict[str, Any]) -> None:
         """One event line, checked against the ones before it: a repeat is reported and
@@ -55,7 +57,7 @@ class ReplyLog:
         elif self.events and offset < self.events[-1][0]:
             self.anomalies.append(f"line {number} goes back in time ({offset:g} s after "
                                   f"{self.events[-1][0]:g} s)")
-        self.events.append((offset, event_from_wire(item["event"], item.get("data"))))
+        self.events.append((offset, event_for(self.system, item["event"], item.get("data"))))
 
 
 @dataclasses.dataclass
@@ -109,13 +111,15 @@ def load_events(path: str | Path) -> EventLog:
                     if not isinstance(item.get("version"), int) or item["version"] > VERSION:
                         raise ValueError(f"log version {item.get('version')!r} is newer than this "
                                          f"package reads ({VERSION}); upgrade atomemo-notebook")
+                    translator_for(item.get("system"))  # a system this package cannot read is refused here
                     header = item
                 elif kind == "reply":
                     replies.append(ReplyLog(
                         query=_query_from_wire(item["query"]), parent_id=item.get("parent_id"),
                         message_id=item.get("message_id"),
                         started_at=parse_datetime(item.get("started_at")) or datetime.now(timezone.utc),
-                        status=item.get("status", "succeeded"), finished=item.get("finished")))
+                        status=item.get("status", "succeeded"), finished=item.get("finished"),
+                        system=(header or {}).get("system")))
                 elif kind == "event":
                     if not replies:
                         raise ValueError("an event before any reply line")
@@ -139,7 +143,8 @@ def _play(log: EventLog, speed: float | None, on_event: OnEvent | None,
     """Fold the log into `replies`, yielding each wait (in seconds) for the caller to sleep."""
     names = {k: (str(v[0]), str(v[1])) for k, v in (log.header.get("node_names") or {}).items()}
     for entry in log.replies:
-        reply = Reply(entry.query, parent_id=entry.parent_id, started_at=entry.started_at, node_names=names)
+        reply = Reply(entry.query, parent_id=entry.parent_id, started_at=entry.started_at, node_names=names,
+                      translate=translator_for(log.header.get("system")))
         reply.anomalies.extend(entry.anomalies)
         replies.append(reply)
         previous = 0.0
