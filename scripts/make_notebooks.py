@@ -204,6 +204,57 @@ if configured:
     print(reply.status)
     display(cloud.timeline_df())"""),
     ],
+    "07-other-systems": [
+        ("md", """# One widget, other systems: Atomemo and Dify side by side
+
+The same widget speaks **Dify** (its advanced-chat service API, SSE) as well as Atomemo.
+`connect(system)` returns the `Chat` you know; `ChatWidget(system="dify")` the widget. With no
+key, the embedded server plays Dify too: the same demo workflows under `/v1`, with Dify's
+auth, event names and error bodies. Ask both the same question and compare."""),
+        ("code", """import ipywidgets
+import pandas as pd
+
+from atomemo_notebook import ChatWidget, connect
+
+atomemo = ChatWidget(demo="support")
+dify = ChatWidget(system="dify", demo="support")
+ipywidgets.HBox([atomemo, dify], layout=ipywidgets.Layout(width="100%"))"""),
+        ("md", "One question to each; both stream into their widget above."),
+        ("code", CHECK + """question = "How do I rotate my API key?"
+replies = {"atomemo": atomemo.ask(question), "dify": dify.ask(question)}
+for name, reply in replies.items():
+    reply.wait()
+    print(f"{name:8} {reply.status} · {len(reply.nodes)} nodes · {len(reply.text)} characters")
+print("same answer:", replies["atomemo"].text == replies["dify"].text)"""),
+        ("md", """The timelines, side by side: the same workflow, each system's own node types (Dify calls
+the trigger `start` and writes `knowledge-retrieval`)."""),
+        ("code", CHECK + """columns = ["node_name", "node_type", "status"]
+pd.concat({"atomemo": atomemo.timeline_df()[columns], "dify": dify.timeline_df()[columns]}, axis=1)"""),
+        ("md", """What each system can do decides which controls the widget shows. Dify's service API takes
+no parent message, so there is no regenerate or edit there, and the widget says why; its Stop
+cancels the run on the server, where Atomemo's only stops listening."""),
+        ("code", CHECK + """fields = ["token_streaming", "stop", "branching", "resume", "citations", "suggestions"]
+pd.DataFrame({name: {f: getattr(w.conversation.capabilities, f) for f in fields}
+              for name, w in {"atomemo": atomemo, "dify": dify}.items()})"""),
+        ("md", "Dify's extras: the sources its retrieval found (shown under the answer), and suggested next questions (chips)."),
+        ("code", CHECK + """answer = replies["dify"]
+print("sources:", [c.title for c in answer.citations])
+print("next:", answer.suggestions)
+print("tokens:", answer.usage.total_tokens if answer.usage else None)"""),
+        ("md", "Asking to branch where a system cannot is a clear error, not a silent new thread:"),
+        ("code", CHECK + """chat = connect("dify", demo="echo")
+first = chat.ask("one")
+try:
+    chat.regenerate(first.message_id)
+except ValueError as why:
+    print(why)"""),
+        ("md", """## A real Dify
+
+Set `DIFY_API_KEY` (the app's key) and `DIFY_BASE_URL` (default `https://api.dify.ai/v1`) in
+the kernel's environment, then `connect("dify")` or `ChatWidget(system="dify")`; the key stays
+in the kernel. The embedded server prints its Dify base URL and each demo app's key with
+`atomemo-notebook serve`."""),
+    ],
 }
 
 

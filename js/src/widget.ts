@@ -14,6 +14,7 @@ import { type Detail, renderDetail, renderTimeline } from "./timeline";
 const NARROW_PX = 720;
 const TICK_MS = 100; // the live turn's elapsed-time counter
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
+const SYSTEM_NAMES: Record<string, string> = { atomemo: "Atomemo", dify: "Dify", pipelit: "Pipelit", odyssey: "OdysseyAI" };
 const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
 
 type Tab = "timeline" | "events";
@@ -402,6 +403,9 @@ class ChatView {
       h("span", { class: "am-emoji", text: header.app_emoji ?? "" }),
       h("span", { class: "am-app-name", text: header.app_name ?? "Chat" }),
       header.app_version ? h("span", { class: "am-version", text: header.app_version }) : null,
+      header.system && header.system !== "atomemo"
+        ? h("span", { class: "am-system", text: SYSTEM_NAMES[header.system] ?? header.system,
+          title: `Talking to ${SYSTEM_NAMES[header.system] ?? header.system}` }) : null,
       header.offline ? h("span", { class: "am-badge", text: "offline demo server",
         title: "An embedded server in this kernel: no key, no network" }) : null);
     const controls = h("div", { class: "am-controls" });

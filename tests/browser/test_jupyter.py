@@ -97,6 +97,36 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
     page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
 
 
+def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
+    """07-other-systems: the Atomemo and the Dify demo answer the same question side by side;
+    the Dify widget shows its sources and suggestion chips, and why it has no regenerate."""
+    page = lab_page
+    run_and_find_chat(page, jupyter.lab("07-other-systems.ipynb"), "07-other-systems.ipynb")
+    roots = page.locator(".am-root")
+    page.wait_for_function("document.querySelectorAll('.am-root').length === 2", timeout=60_000)
+    atomemo, dify = roots.nth(0), roots.nth(1)
+    for chat in (atomemo, dify):
+        settled_turn(chat, "How do I rotate my API key?")
+        assert "To rotate an API key" in chat.locator(".am-turn").last.locator(".am-answer").inner_text()
+        rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
+        assert_nodes(rows, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
+    assert atomemo.locator(".am-regenerate").count() == 1 and atomemo.locator(".am-citations").count() == 0
+    assert dify.locator(".am-regenerate").count() == 0 and dify.locator(".am-system").inner_text() == "Dify"
+    assert atomemo.locator(".am-system").count() == 0
+    assert "parent_message_id" in (dify.locator(".am-no-branch").get_attribute("title") or "")
+    sources = dify.locator(".am-citations")
+    assert sources.locator("summary").inner_text() == "Sources (3)"
+    sources.locator("summary").click()
+    assert sources.locator(".am-citation-title").first.inner_text() == "Creating and rotating API keys"
+    chips = dify.locator(".am-suggestion")
+    assert chips.count() == 3
+    question = chips.first.inner_text()
+    page.screenshot(path=str(artifacts / "other-systems.png"))
+    chips.first.click()
+    settled_turn(dify, question)
+    assert dify.locator(".am-turn").count() == 2 and dify.locator(".am-turn").first.locator(".am-suggestion").count() == 0
+
+
 def test_quickstart_smoke_in_notebook_7(lab_page, jupyter, artifacts):
     page = lab_page
     chat = run_and_find_chat(page, jupyter.notebook7("01-quickstart.ipynb"), "01-quickstart.ipynb")
