@@ -59,6 +59,7 @@ from .protocol.neutral import Capabilities
 from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
 from .transport.dify import AsyncDifyClient, DifyClient
+from .transport.pipelit import AsyncPipelitClient, PipelitClient
 from .transport.streams import AsyncEventStream, EventStream
 from .views.connect import connect
 from .views.widget import ChatWidget
@@ -80,6 +81,7 @@ __all__ = [
     "AsyncClient",
     "AsyncDifyClient",
     "AsyncEventStream",
+    "AsyncPipelitClient",
     "AtomemoError",
     "AuthenticationError",
     "BadRequestError",
@@ -118,6 +120,7 @@ __all__ = [
     "NotFoundError",
     "ParentNotFoundError",
     "PermissionDeniedError",
+    "PipelitClient",
     "RateLimitError",
     "Reply",
     "StreamRecovered",

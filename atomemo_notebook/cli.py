@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     # Then the same for people: both systems' base URLs, and which key opens which app.
     lines = [f"Atomemo Chat API  {info['base_url']}  (X-Api-Key: the api_key above)",
-             f"Dify service API  {info['dify_base_url']}  (Authorization: Bearer <the app's dify_api_key>)"]
+             f"Dify service API  {info['dify_base_url']}  (Authorization: Bearer <the app's dify_api_key>)",
+             f"Pipelit chat API  {info['pipelit_base_url']}  (Bearer {info['pipelit_api_key']}; workflows are "
+             f"the apps' slugs; WebSocket /ws/?token=...)"]
     lines += [f"  {a['slug']:<8} app_id={a['app_id']} trigger_id={a['trigger_id']} dify_api_key={a['dify_api_key']}"
               for a in info["apps"]]
     sys.stderr.write("\n".join(lines) + "\n")

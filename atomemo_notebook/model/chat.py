@@ -161,6 +161,10 @@ class ChatBase:
         if reply.message_id is not None:
             self.tree.add_reply(reply)
 
+    def _forget(self) -> None:
+        with self._lock:
+            self.tree, self.replies, self.leaf_id = MessageTree(), [], None
+
     def _wants_suggestions(self, reply: Reply) -> bool:
         return bool(self.capabilities.suggestions and reply.status == "succeeded" and reply.message_id
                     and not reply.suggestions and not self._stopping)
@@ -239,11 +243,11 @@ class Chat(ChatBase):
     backend: SyncBackend
 
     def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
-                 **kwargs: Any) -> None:
-        """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id) or a
-        backend. `connect()` builds one for you."""
+                 workflow: str | None = None, **kwargs: Any) -> None:
+        """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
+        Pipelit's a workflow) or a backend. `connect()` builds one for you."""
         super().__init__(**kwargs)
-        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id)
+        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow)
         self._stream: EventStream | None = None
         self._stopping = False
 
@@ -322,6 +326,12 @@ class Chat(ChatBase):
         parent_id, _ = self.branch_point(message_id)
         return self.ask(new_query, parent_id=parent_id, **kwargs)
 
+    def clear(self) -> None:
+        """Delete the conversation on the server, for a system with only one (Pipelit); the
+        chat starts empty."""
+        self.backend.clear(self.user_id)
+        self._forget()
+
     def stop(self) -> None:
         """Stop the answer being streamed, from any thread (and the run, where the system can)."""
         self._stopping = True
@@ -339,9 +349,9 @@ class AsyncChat(ChatBase):
     backend: AsyncBackend
 
     def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
-                 **kwargs: Any) -> None:
+                 workflow: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id)
+        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow)
         self._task: asyncio.Task[Any] | None = None
         self._stopping = False
 
@@ -367,6 +377,7 @@ class AsyncChat(ChatBase):
         """Another conversation with the same app, user and inputs (a new one, or one to reopen)."""
         chat = AsyncChat(self.backend, user_id=self.user_id, inputs=self.inputs, source=self.source,
                          conversation_id=conversation_id)
+        chat.origin = self.origin
         chat.app, chat._node_names = self.app, self._node_names
         return chat
 
@@ -418,6 +429,11 @@ class AsyncChat(ChatBase):
     async def edit(self, message_id: str, new_query: str | FileRef, **kwargs: Any) -> Reply:
         parent_id, _ = self.branch_point(message_id)
         return await self.ask(new_query, parent_id=parent_id, **kwargs)
+
+    async def clear(self) -> None:
+        """`Chat.clear`, awaited."""
+        await self.backend.clear(self.user_id)
+        self._forget()
 
     def stop(self) -> None:
         """Stop the running ask (and the run, where the system can). Call it in the chat's event

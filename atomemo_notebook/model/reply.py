@@ -26,6 +26,7 @@ __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 Listener = Callable[["Reply", "Event | None"], None]
 Translate = Callable[[Event], Sequence[n.Neutral]]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered"})
+MAX_NOTES = 50  # messages a node said while running, kept on its span
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -60,7 +61,8 @@ class NodeSpan:
     node_id: str
     name: str
     type: str
-    status: str = "running"  # running | succeeded | failed | break; "stopped" if we stopped first
+    # waiting | running | succeeded | failed | break | skipped; "stopped" if we stopped first
+    status: str = "running"
     json_output: Any = None
     out_ports: list[int] = dataclasses.field(default_factory=list)
     error: str | None = None
@@ -241,7 +243,7 @@ class Reply:
             self.anomalies.append("the stream ended without execution_finished")
             self.status = "failed"
         for span in self.nodes:
-            if span.status != "running":
+            if span.status not in ("running", "waiting"):
                 continue
             if self.status == "stopped":
                 # We stopped listening: the node's end is unknown, so the span ends at the stop.
@@ -303,9 +305,25 @@ class Reply:
         name, kind = self._names(event.node_id, event.name, event.type)
         span = NodeSpan(result_id=event.run_id, node_id=event.node_id, name=name, type=kind,
                         started=None if event.reported else at, parent_run_id=event.parent_run_id,
-                        inputs=event.inputs, predecessor_id=event.predecessor_id, reported=event.reported)
+                        inputs=event.inputs, predecessor_id=event.predecessor_id, reported=event.reported,
+                        status=event.status)
         self.nodes.append(span)
         self._spans_by_result[span.result_id] = span
+
+    def _on_node_status(self, event: n.NodeStatus, at: float) -> None:
+        span = self._spans_by_result.get(event.run_id)
+        if span is None:
+            self.anomalies.append(f"a status for node run {event.run_id}, which never started")
+            return
+        if span.status == "waiting" and event.status == "running":
+            span.started = at  # its time runs from when it ran, not from when it was queued
+        span.status = event.status
+
+    def _on_node_note(self, event: n.NodeNote, at: float) -> None:
+        span = self._spans_by_result.get(event.run_id)
+        if span is not None:
+            notes = span.process_data if isinstance(span.process_data, list) else []
+            span.process_data = [*notes, event.text][-MAX_NOTES:]
 
     def _on_node_finished(self, event: n.NodeFinished, at: float) -> None:
         span = self._spans_by_result.get(event.run_id) or self._running_span(event.node_id)
@@ -323,7 +341,8 @@ class Reply:
         span.finished = None if span.reported else at
         if event.inputs is not None:
             span.inputs = event.inputs
-        span.process_data = event.process_data
+        if event.process_data is not None or not isinstance(span.process_data, list):
+            span.process_data = event.process_data  # notes said while running stay, unless the end says more
         span.tokens = event.tokens
         span.elapsed = event.elapsed
 
@@ -413,6 +432,8 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.RunFinished: Reply._on_run_finished,
     n.MessageEnded: Reply._on_message_ended,
     n.NodeStarted: Reply._on_node_started,
+    n.NodeStatus: Reply._on_node_status,
+    n.NodeNote: Reply._on_node_note,
     n.NodeFinished: Reply._on_node_finished,
     n.IterationNext: Reply._on_iteration_next,
     n.ToolStarted: Reply._on_tool_started,

@@ -219,6 +219,13 @@ def _code_and_message(payload: Any) -> tuple[str | None, str | None]:
         message = message or nested.get("message")
     elif isinstance(nested, str):
         message = message or nested
+    detail = payload.get("detail")  # FastAPI's bodies (Pipelit): a string, or a list of problems
+    if isinstance(detail, str):
+        message = message or detail
+    elif isinstance(detail, list):
+        parts = [str(d.get("msg")) + (f" ({'.'.join(map(str, d['loc']))})" if isinstance(d.get("loc"), list) else "")
+                 for d in detail[:5] if isinstance(d, dict) and d.get("msg")]
+        message = message or "; ".join(parts) or None
     return (str(code) if code else None), (str(message) if message else None)
 
 

@@ -20,7 +20,9 @@ __all__ = [
     "MessageEnded",
     "Neutral",
     "NodeFinished",
+    "NodeNote",
     "NodeStarted",
+    "NodeStatus",
     "Recovered",
     "RunFinished",
     "RunStarted",
@@ -89,6 +91,23 @@ class NodeStarted:
     inputs: Any = None
     predecessor_id: str | None = None
     reported: bool = False  # known only after the fact: no live timing (OdysseyAI)
+    status: str = "running"  # or "waiting": queued, not yet running (Pipelit's node_enqueued)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class NodeStatus:
+    """A node run's status changed without finishing (waiting -> running)."""
+
+    run_id: str
+    status: str
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class NodeNote:
+    """Something a node said while it ran (an agent's message, before the final answer)."""
+
+    run_id: str
+    text: str
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -196,8 +215,8 @@ class Anomaly:
 
 
 Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | MessageEnded | NodeStarted
-           | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations | Suggestions | Usage
-           | Files | Failed | Recovered | Anomaly)
+           | NodeStatus | NodeNote | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
+           | Suggestions | Usage | Files | Failed | Recovered | Anomaly)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,6 +44,8 @@ from ._http import (
     param,
     read_json,
 )
+from ._pipelit import PREFIX as PIPELIT_PREFIX
+from ._pipelit import pipelit_routes
 from ._runs import Executor, Pace, Run
 from ._store import Store
 
@@ -87,6 +89,8 @@ class Emulator:
         self.executor = Executor(self.store)
         self.runs: dict[str, Run] = {}
         self.faults = FaultBook()
+        self.background: set[asyncio.Task[None]] = set()  # tasks that outlive their request
+        self.pipelit_sockets: Any = None
         self.apps: dict[str, DemoApp] = {app.id: app for app in DEMO_APPS.values()}
         for app in self.apps.values():
             self.store.put_app(app.wire())
@@ -355,6 +359,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             "name": "atomemo-notebook embedded server",
             "base_url": str(request.base_url).rstrip("/") + "/api",
             "dify_base_url": str(request.base_url).rstrip("/") + DIFY_PREFIX,
+            "pipelit_base_url": str(request.base_url).rstrip("/") + PIPELIT_PREFIX,
             "apps": [app.public() for app in emu.apps.values()],
         })
 
@@ -370,6 +375,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith(DIFY_PREFIX + "/"):
             return JSONResponse(dify_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+        if request.url.path.startswith(PIPELIT_PREFIX + "/"):
+            return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)
 
@@ -382,6 +389,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         Route("/api/chat/conversations", list_conversations, methods=["GET"]),
         *file_routes(emu),
         *dify_routes(emu),
+        *pipelit_routes(emu),
     ]
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     app = Starlette(routes=routes, middleware=[Middleware(ErrorBoundary)], exception_handlers={

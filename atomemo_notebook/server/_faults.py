@@ -16,6 +16,9 @@ whose path holds that text count. Faults:
     stall=S [stall_after=N]      after N events, send nothing at all for S seconds
     malformed_after=N            after N events, send a frame that is not JSON
     unknown_after=N              after N events, send an event of an unknown type
+    ws_drop_after=N              Pipelit: close the WebSockets watching the workflow after N events
+                                 of this execution (the run goes on)
+    answer_delay=S               answer S seconds late (Pipelit's POST: its events race ahead)
     error_after=N                after N events, send the system's error event and end (Dify's
                                  `error`; Atomemo's run ends failed with that error)
     trickle=1 [trickle_delay=S]  send the answer (stream or JSON) one byte per write, S s apart
@@ -43,12 +46,12 @@ FAULT_HEADER = "x-atomemo-fault"
 PACE_HEADER = "x-atomemo-pace"
 
 _INT_KEYS = {"status", "drop_after", "end_after", "stall_after", "malformed_after",
-             "unknown_after", "error_after", "times", "trickle", "plain", "html", "gzip_bomb", "no_newline",
-             "reset", "crash", "trickle_after", "store_fail"}
-_FLOAT_KEYS = {"stall", "trickle_delay", "retry_after_in"}
+             "unknown_after", "error_after", "ws_drop_after", "times", "trickle", "plain", "html", "gzip_bomb",
+             "no_newline", "reset", "crash", "trickle_after", "store_fail"}
+_FLOAT_KEYS = {"stall", "trickle_delay", "retry_after_in", "answer_delay"}
 _TEXT_KEYS = {"retry_after", "retry_after_ms", "key", "path"}
 # Even test-mode faults are bounded: a header must not take the server down.
-_BOUNDS = {"stall": 600.0, "trickle_delay": 10.0, "retry_after_in": 3600.0, "gzip_bomb": 2048,
+_BOUNDS = {"answer_delay": 30.0, "stall": 600.0, "trickle_delay": 10.0, "retry_after_in": 3600.0, "gzip_bomb": 2048,
            "no_newline": 1024, "times": 1_000_000}
 
 
@@ -69,6 +72,8 @@ class Fault:
     malformed_after: int | None = None
     unknown_after: int | None = None
     error_after: int | None = None
+    ws_drop_after: int | None = None
+    answer_delay: float = 0.0
     trickle: int = 0
     plain: int = 0
     html: int = 0

@@ -160,6 +160,8 @@ class ErrorBoundary:
             body: dict[str, Any] = {"code": "INTERNAL_ERROR", "message": "internal server error"}
             if str(scope.get("path", "")).startswith("/v1/"):  # Dify's routes answer in Dify's shape
                 body = {"code": "internal_server_error", "message": "internal server error", "status": 500}
+            elif str(scope.get("path", "")).startswith("/api/v1/"):  # Pipelit's, in FastAPI's
+                body = {"detail": "Internal Server Error"}
             await JSONResponse(body, status_code=500)(scope, receive, send)
 
 

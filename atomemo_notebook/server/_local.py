@@ -15,6 +15,8 @@ from ._demo import DEMO_APPS
 from ._dify import PREFIX as DIFY_PREFIX
 from ._dify import dify_key
 from ._http import ResetBoundary
+from ._pipelit import PREFIX as PIPELIT_PREFIX
+from ._pipelit import pipelit_key
 
 
 class LocalServer:
@@ -64,6 +66,16 @@ class LocalServer:
         return self.origin + DIFY_PREFIX
 
     @property
+    def pipelit_base_url(self) -> str:
+        """Where the demo apps answer as Pipelit's REST API does (its WebSocket: /ws/)."""
+        return self.origin + PIPELIT_PREFIX
+
+    @property
+    def pipelit_api_key(self) -> str:
+        """The emulator's Pipelit key (one user; the workflows are the demo apps' slugs)."""
+        return pipelit_key(self.api_key)
+
+    @property
     def apps(self) -> dict[str, dict[str, str]]:
         """slug -> {slug, name, app_id, trigger_id, dify_api_key} of every demo app."""
         return {slug: self.app(slug) for slug in DEMO_APPS}
@@ -74,8 +86,9 @@ class LocalServer:
         return DEMO_APPS[slug].public() | {"dify_api_key": dify_key(self.api_key, slug)}
 
     def info(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "dify_base_url": self.dify_base_url, "api_key": self.api_key,
-                "apps": list(self.apps.values())}
+        return {"base_url": self.base_url, "dify_base_url": self.dify_base_url,
+                "pipelit_base_url": self.pipelit_base_url, "pipelit_api_key": self.pipelit_api_key,
+                "api_key": self.api_key, "apps": list(self.apps.values())}
 
     @property
     def running(self) -> bool:

@@ -221,7 +221,9 @@ class Executor:
         for n, start in enumerate(range(0, len(text), size), 1):
             chunk = text[start:start + size]
             answer.append(chunk)
-            run.emit_frame(run.voice.text(run, chunk))
+            frame = run.voice.text(run, chunk)
+            if frame is not None:  # a system without answer tokens says nothing until the end
+                run.emit_frame(frame)
             if pace.chunk_delay:
                 await asyncio.sleep(pace.chunk_delay)
             elif n % 256 == 0:

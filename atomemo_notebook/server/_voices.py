@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from ..protocol.atomemo.events import Name as A
 from ..protocol.dify.events import Name as D
 
-__all__ = ["ATOMEMO", "DIFY", "Voice", "dumps"]
+__all__ = ["ATOMEMO", "DIFY", "PipelitVoice", "Voice", "dumps"]
 
 
 def dumps(payload: dict[str, Any]) -> str:
@@ -36,7 +36,7 @@ class Voice(Protocol):
                       elapsed: float) -> list[str]: ...
     def tool_started(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]: ...
     def tool_finished(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]: ...
-    def text(self, run: Ids, chunk: str) -> str: ...
+    def text(self, run: Ids, chunk: str) -> str | None: ...
     def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]: ...
     def run_finished(self, run: Ids, finished: dict[str, Any]) -> list[str]: ...
     def error(self, run: Ids, status: int, code: str, message: str) -> str: ...
@@ -190,3 +190,125 @@ class DifyVoice:
 
 ATOMEMO = AtomemoVoice()
 DIFY = DifyVoice
+
+
+# Atomemo node types as Pipelit names its components, with their display names.
+PIPELIT_TYPES = {
+    "chat_trigger": ("trigger_chat", "Chat Trigger"), "knowledge_retrieval": ("memory_read", "Memory Read"),
+    "llm": ("simple_agent", "Simple Agent"), "answer": ("reply_chat", "Reply Chat"), "ai_agent": ("agent", "Agent"),
+    "loop": ("loop", "Loop"), "http_request": ("http_request", "HTTP Request"), "if": ("switch", "Switch"),
+    "switch": ("switch", "Switch"), "code": ("code", "Code"),
+}
+PIPELIT_DONE = {"succeeded": "success", "break": "success", "failed": "failed", "stopped": "failed"}
+
+
+def _pipelit_id(name: str, kind: str) -> str:
+    """Pipelit names a node `<component>_<short id>`: here the component and the node's name."""
+    words = "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+    return f"{PIPELIT_TYPES.get(kind, (kind, kind))[0]}_{words}"
+
+
+class PipelitVoice:
+    """Pipelit's WebSocket messages on the workflow's channel: no answer tokens; nodes as
+    `node_status`; tool calls as `node_status` of the tool node under the agent; the answer
+    whole in `execution_completed`."""
+
+    heartbeat = b""  # the socket pings, not the run
+
+    def __init__(self, slug: str, workflow_id: int) -> None:
+        self.channel = f"workflow:{slug}"
+        self.workflow_id = workflow_id
+        self.agent: str | None = None
+
+    def _message(self, run: Ids, kind: str, data: dict[str, Any] | None = None) -> str:
+        payload: dict[str, Any] = {"type": kind, "execution_id": run.message_id, "timestamp": time.time()}
+        if data is not None:
+            payload["data"] = data
+        payload["channel"] = self.channel
+        return dumps(payload)
+
+    @staticmethod
+    def _meta(node: tuple[str, str]) -> dict[str, Any]:
+        name, kind = node
+        component, display = PIPELIT_TYPES.get(kind, (kind, kind))
+        node_id = _pipelit_id(name, kind)
+        return {"node_id": node_id, "component_type": component, "display_name": display, "node_label": node_id}
+
+    def describe(self, name: str, kind: str) -> dict[str, Any]:
+        """A node as the workflow's details list it."""
+        meta = self._meta((name, kind))
+        return {"node_id": meta["node_id"], "component_type": meta["component_type"], "label": name,
+                "is_entry_point": kind == "chat_trigger"}
+
+    def created(self, run: Ids) -> list[str]:
+        return []
+
+    def run_started(self, run: Ids, execution: dict[str, Any]) -> list[str]:
+        return [self._message(run, "execution_started", {"workflow_id": self.workflow_id})]
+
+    def node_started(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any) -> list[str]:
+        meta = self._meta(node)
+        if node[1] == "ai_agent":
+            self.agent = meta["node_id"]
+        return [self._message(run, "node_enqueued", {"node_id": meta["node_id"]}),
+                self._message(run, "node_status", {**meta, "status": "running"})]
+
+    def loop_next(self, run: Ids, result: dict[str, Any], node: tuple[str, str], index: int) -> list[str]:
+        return []
+
+    def node_finished(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any,
+                      elapsed: float) -> list[str]:
+        meta = self._meta(node)
+        status = PIPELIT_DONE.get(result["status"], "failed")
+        out = []
+        output = result.get("json_output")
+        if node[1] == "ai_agent" and isinstance(output, dict) and isinstance(output.get("text"), str):
+            out.append(self._message(run, "chat_message", {"text": output["text"], "node_id": meta["node_id"]}))
+        data: dict[str, Any] = {**meta, "status": status}
+        if status == "success":
+            data |= {"duration_ms": int(elapsed * 1000), "output": output}
+            if result.get("tokens"):
+                data["token_usage"] = {"total_tokens": result["tokens"]}
+        else:
+            data |= {"error": str(result.get("error") or "failed")[:500], "error_code": "NodeError"}
+        out.append(self._message(run, "node_status", data))
+        return out
+
+    def _tool(self, run: Ids, call: dict[str, Any], status: str) -> str:
+        tool_node = f"tool_{call['tool_name']}"
+        return self._message(run, "node_status", {
+            "node_id": tool_node, "status": status, "tool_name": call["tool_name"],
+            "parent_node_id": self.agent or "", "is_tool_call": True, "component_type": call["tool_name"],
+            "display_name": call["tool_name"].replace("_", " ").title(), "node_label": tool_node})
+
+    def tool_started(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
+        return [self._tool(run, call, "running")]
+
+    def tool_finished(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
+        return [self._tool(run, call, "success")]
+
+    def text(self, run: Ids, chunk: str) -> str | None:
+        return None  # Pipelit sends no answer tokens: the answer comes whole at the end
+
+    def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]:
+        usage = metadata.get("usage") or {}
+        return [self._message(run, "token_usage", {
+            "input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0),
+            "total_tokens": usage.get("total_tokens", 0), "cost_usd": 0.0, "llm_calls": 1})]
+
+    def run_finished(self, run: Ids, finished: dict[str, Any]) -> list[str]:
+        status = finished["status"]
+        if status == "succeeded":
+            return [self._message(run, "execution_completed", {
+                "output": {"message": finished.get("answer") or ""},
+                "activity_summary": {"total_steps": finished.get("steps", 0),
+                                     "total_duration_ms": int(finished.get("elapsed", 0.0) * 1000),
+                                     "total_tokens": finished.get("tokens", 0), "total_cost_usd": 0.0,
+                                     "llm_calls": 1, "tool_invocations": 0, "child_count": 0}})]
+        if status == "stopped":
+            return [self._message(run, "execution_cancelled", {})]
+        error = str(finished.get("error") or "the execution failed")[:500]
+        return [self._message(run, "execution_failed", {"error": error})]
+
+    def error(self, run: Ids, status: int, code: str, message: str) -> str:
+        return self._message(run, "execution_failed", {"error": message[:500], "error_code": code})

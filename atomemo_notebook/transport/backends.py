@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -17,8 +18,11 @@ from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import App, Conversation, FileRef, Message
 from ..protocol.dify.adapter import DifyTranslator
 from ..protocol.errors import AtomemoError
+from ..protocol.pipelit import calls as pipelit_calls
+from ..protocol.pipelit.adapter import PipelitTranslator
 from .client import AsyncClient, Client
 from .dify import AsyncDifyClient, DifyClient
+from .pipelit import AsyncPipelitClient, PipelitClient
 from .streams import AsyncEventStream, EventStream
 
 __all__ = ["AppInfo", "AsyncBackend", "SyncBackend", "async_backend", "sync_backend"]
@@ -63,6 +67,7 @@ class SyncBackend(Protocol):
     def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
                user: str) -> FileRef: ...
     def suggestions(self, message_id: str, user: str) -> list[str]: ...
+    def clear(self, user: str) -> None: ...
 
 
 class AsyncBackend(Protocol):
@@ -81,6 +86,7 @@ class AsyncBackend(Protocol):
     async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
                      user: str) -> FileRef: ...
     async def suggestions(self, message_id: str, user: str) -> list[str]: ...
+    async def clear(self, user: str) -> None: ...
 
 
 # -- Atomemo ----------------------------------------------------------------------------------
@@ -152,6 +158,9 @@ class AtomemoSync:
     def suggestions(self, message_id: str, user: str) -> list[str]:
         return []
 
+    def clear(self, user: str) -> None:
+        raise ValueError("Atomemo keeps every conversation: start a new one instead of clearing")
+
 
 class AtomemoAsync:
     system = "atomemo"
@@ -199,6 +208,9 @@ class AtomemoAsync:
 
     async def suggestions(self, message_id: str, user: str) -> list[str]:
         return []
+
+    async def clear(self, user: str) -> None:
+        raise ValueError("Atomemo keeps every conversation: start a new one instead of clearing")
 
 
 # -- Dify -------------------------------------------------------------------------------------
@@ -309,6 +321,9 @@ class DifySync:
     def suggestions(self, message_id: str, user: str) -> list[str]:
         return self.client.suggested(message_id, user)[:MAX_SUGGESTIONS]
 
+    def clear(self, user: str) -> None:
+        raise ValueError("Dify keeps every conversation: start a new one instead of clearing")
+
 
 class DifyAsync:
     system = "dify"
@@ -362,11 +377,185 @@ class DifyAsync:
     async def suggestions(self, message_id: str, user: str) -> list[str]:
         return (await self.client.suggested(message_id, user))[:MAX_SUGGESTIONS]
 
+    async def clear(self, user: str) -> None:
+        raise ValueError("Dify keeps every conversation: start a new one instead of clearing")
+
+
+# -- Pipelit ------------------------------------------------------------------------------------
+
+PIPELIT_NO_BRANCHING = ("Pipelit keeps one conversation per user and workflow, and its chat API takes no parent "
+                        "message: a question always continues it, so regenerate and edit are not possible")
+PIPELIT = n.Capabilities(token_streaming=False, stop="client", branching=False, files=False, resume=False,
+                         conversations=False, new_conversation="clear", branching_reason=PIPELIT_NO_BRANCHING)
+MAX_HISTORY = 10_000  # messages read back from one conversation
+
+
+def pipelit_app(details: dict[str, Any], workflow: str) -> AppInfo:
+    nodes = [d for d in details.get("nodes") or [] if isinstance(d, dict) and isinstance(d.get("node_id"), str)]
+    names = {d["node_id"]: (str(d.get("label") or d["node_id"]), str(d.get("component_type") or ""))
+             for d in nodes}
+    description = details.get("description")
+    return AppInfo(name=str(details.get("name") or workflow), version="",
+                   description=description if isinstance(description, str) else None, node_names=names,
+                   graph={"nodes": nodes, "edges": [e for e in details.get("edges") or [] if isinstance(e, dict)]})
+
+
+def pipelit_thread(items: list[pipelit_calls.HistoryItem], workflow: str,
+                   asked: list[tuple[str, str]]) -> list[Message]:
+    """History's role/text pairs as Messages, one thread. History has no ids: a question this
+    session asked keeps its execution id (matched newest first), the others get a stable one."""
+    messages: list[Message] = []
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item.role != "user":
+            i += 1
+            continue
+        answer = items[i + 1] if i + 1 < len(items) and items[i + 1].role == "assistant" else None
+        stable = hashlib.sha256(f"{len(messages)}|{item.timestamp}|{item.text}".encode()).hexdigest()[:16]
+        messages.append(Message(id=f"pipelit-{stable}", status="succeeded" if answer else "failed",
+                                query=item.text, answer=answer.text if answer else None, conversation_id=workflow,
+                                created_at=item.timestamp, updated_at=answer.timestamp if answer else item.timestamp,
+                                extra={} if answer else {"error": "no answer in the chat history"}))
+        i += 2 if answer else 1
+    unmatched = list(asked)
+    for message in reversed(messages):
+        hit = next((k for k in range(len(unmatched) - 1, -1, -1) if unmatched[k][0] == message.query), None)
+        if hit is not None:
+            message.id = unmatched.pop(hit)[1]
+    parent: str | None = None
+    for message in messages:
+        message.parent_id, parent = parent, message.id
+    return messages
+
+
+def _pipelit_text(query: str | FileRef) -> str:
+    if isinstance(query, FileRef):
+        raise ValueError("Pipelit's chat API takes text only: send the file's content or a link instead")
+    return query
+
+
+class PipelitSync:
+    system = "pipelit"
+    capabilities = PIPELIT
+
+    def __init__(self, client: PipelitClient, workflow: str) -> None:
+        self.client, self.workflow = client, workflow
+        self.asked: list[tuple[str, str]] = []  # (text, execution id) of this session's questions
+
+    def translator(self) -> Translate:
+        return PipelitTranslator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "workflow": self.workflow, "base_url": self.client.base_url}
+
+    def app(self) -> AppInfo | None:
+        return pipelit_app(self.client.workflow(self.workflow), self.workflow)
+
+    def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
+             inputs: dict[str, Any], source: str | None) -> Any:
+        text = _pipelit_text(query)
+        stream = self.client.chat(self.workflow, text)
+        self.asked.append((text, stream.execution_id))
+        return stream
+
+    def stop(self, task_id: str | None, user: str) -> None:
+        return None  # the chat API cannot cancel an execution: Stop only stops listening
+
+    def history(self, conversation_id: str, user: str) -> list[Message]:
+        items: list[pipelit_calls.HistoryItem] = []
+        before: str | None = None
+        while len(items) < MAX_HISTORY:  # `before` pages backwards, 100 at a time
+            page = self.client.history(self.workflow, limit=100, before=before)
+            items = page.messages + items
+            oldest = page.messages[0].timestamp if page.messages else None
+            if not page.has_more or oldest is None:
+                break
+            before = oldest.replace(tzinfo=None).isoformat()
+        return pipelit_thread(items, self.workflow, self.asked)
+
+    def conversations(self, user: str) -> list[Conversation]:
+        return [Conversation(id=self.workflow, name=self.workflow)]  # one per user and workflow
+
+    def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        return self.history(conversation_id, user)
+
+    def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> FileRef:
+        raise ValueError("Pipelit's chat API takes no files")
+
+    def suggestions(self, message_id: str, user: str) -> list[str]:
+        return []
+
+    def clear(self, user: str) -> None:
+        self.client.clear_history(self.workflow)
+        self.asked.clear()
+
+
+class PipelitAsync:
+    system = "pipelit"
+    capabilities = PIPELIT
+
+    def __init__(self, client: AsyncPipelitClient, workflow: str) -> None:
+        self.client, self.workflow = client, workflow
+        self.asked: list[tuple[str, str]] = []
+
+    def translator(self) -> Translate:
+        return PipelitTranslator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "workflow": self.workflow, "base_url": self.client.base_url}
+
+    async def app(self) -> AppInfo | None:
+        return pipelit_app(await self.client.workflow(self.workflow), self.workflow)
+
+    async def send(self, *, query: str | FileRef, user: str, conversation_id: str | None,
+                   parent_id: str | None, inputs: dict[str, Any], source: str | None) -> Any:
+        text = _pipelit_text(query)
+        stream = await self.client.chat(self.workflow, text)
+        self.asked.append((text, stream.execution_id))
+        return stream
+
+    async def stop(self, task_id: str | None, user: str) -> None:
+        return None
+
+    async def history(self, conversation_id: str, user: str) -> list[Message]:
+        items: list[pipelit_calls.HistoryItem] = []
+        before: str | None = None
+        while len(items) < MAX_HISTORY:
+            page = await self.client.history(self.workflow, limit=100, before=before)
+            items = page.messages + items
+            oldest = page.messages[0].timestamp if page.messages else None
+            if not page.has_more or oldest is None:
+                break
+            before = oldest.replace(tzinfo=None).isoformat()
+        return pipelit_thread(items, self.workflow, self.asked)
+
+    async def conversations(self, user: str) -> list[Conversation]:
+        return [Conversation(id=self.workflow, name=self.workflow)]
+
+    async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        return await self.history(conversation_id, user)
+
+    async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+                     user: str) -> FileRef:
+        raise ValueError("Pipelit's chat API takes no files")
+
+    async def suggestions(self, message_id: str, user: str) -> list[str]:
+        return []
+
+    async def clear(self, user: str) -> None:
+        await self.client.clear_history(self.workflow)
+        self.asked.clear()
+
 
 def sync_backend(client: Any, **where: Any) -> SyncBackend:
     """The backend for a sync client of any system (Atomemo needs app_id and trigger_id)."""
     if isinstance(client, DifyClient):
         return DifySync(client)
+    if isinstance(client, PipelitClient):
+        if not where.get("workflow"):
+            raise ValueError("a Pipelit chat needs workflow=<the workflow's slug>")
+        return PipelitSync(client, where["workflow"])
     if isinstance(client, Client):
         return AtomemoSync(client, where["app_id"], where["trigger_id"])
     return client  # type: ignore[no-any-return]  # a backend already
@@ -375,6 +564,10 @@ def sync_backend(client: Any, **where: Any) -> SyncBackend:
 def async_backend(client: Any, **where: Any) -> AsyncBackend:
     if isinstance(client, AsyncDifyClient):
         return DifyAsync(client)
+    if isinstance(client, AsyncPipelitClient):
+        if not where.get("workflow"):
+            raise ValueError("a Pipelit chat needs workflow=<the workflow's slug>")
+        return PipelitAsync(client, where["workflow"])
     if isinstance(client, AsyncClient):
         return AtomemoAsync(client, where["app_id"], where["trigger_id"])
     return client  # type: ignore[no-any-return]

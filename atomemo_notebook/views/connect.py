@@ -10,11 +10,12 @@ from typing import Any
 from ..model.chat import AsyncChat, Chat
 from ..transport.client import AsyncClient, Client
 from ..transport.dify import AsyncDifyClient, DifyClient
+from ..transport.pipelit import AsyncPipelitClient, PipelitClient
 from . import runtime
 
 __all__ = ["SYSTEMS", "as_async", "connect"]
 
-SYSTEMS = ("atomemo", "dify")
+SYSTEMS = ("atomemo", "dify", "pipelit")
 DEFAULT_USER = "notebook-user"
 
 
@@ -24,14 +25,15 @@ def _env(system: str, name: str) -> str | None:
 
 def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: str | None = None,
             user_id: str | None = None, app_id: str | None = None, trigger_id: str | None = None,
-            demo: str = "support", conversation_id: str | None = None, inputs: dict[str, Any] | None = None,
-            source: str | None = None, asynchronous: bool = False, **client_options: Any) -> Any:
-    """A conversation with a workflow on `system` ("atomemo" or "dify").
+            workflow: str | None = None, demo: str = "support", conversation_id: str | None = None,
+            inputs: dict[str, Any] | None = None, source: str | None = None, asynchronous: bool = False,
+            **client_options: Any) -> Any:
+    """A conversation with a workflow on `system` ("atomemo", "dify" or "pipelit").
 
     Keys come from `api_key` or the system's environment variables (ATOMEMO_API_KEY,
-    DIFY_API_KEY, ...; base URLs and user ids likewise). With neither, the embedded demo server
-    answers as that system, offline, with the `demo` app. `asynchronous=True` returns an
-    AsyncChat. A sync chat reopened with `conversation_id` loads its history at once."""
+    DIFY_API_KEY, PIPELIT_API_KEY, ...; base URLs, user ids and Pipelit's workflow likewise).
+    With neither, the embedded demo server answers as that system, offline, with the `demo` app.
+    `asynchronous=True` returns an AsyncChat. A sync chat reopened with `conversation_id` loads its history at once."""
     name = system.lower().strip()
     if name not in SYSTEMS:
         raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
@@ -45,16 +47,24 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: st
         if name == "atomemo":
             key, base_url = server.api_key, server.base_url
             where = {"app_id": app["app_id"], "trigger_id": app["trigger_id"]}
-        else:
+        elif name == "dify":
             key, base_url = app["dify_api_key"], server.dify_base_url
+        else:
+            key, base_url = server.pipelit_api_key, server.pipelit_base_url
+            where = {"workflow": demo}
     elif name == "atomemo":
         where = {"app_id": app_id or _env(name, "APP_ID"),
                  "trigger_id": trigger_id or _env(name, "TRIGGER_ID")}
         if not where["app_id"] or not where["trigger_id"]:
             raise ValueError("with an Atomemo key, give app_id and trigger_id "
                              "(or set ATOMEMO_APP_ID and ATOMEMO_TRIGGER_ID)")
+    elif name == "pipelit":
+        where = {"workflow": workflow or _env(name, "WORKFLOW")}
+        if not where["workflow"]:
+            raise ValueError("with a Pipelit key, give workflow=<the workflow's slug> (or set PIPELIT_WORKFLOW)")
     clients = {("atomemo", False): Client, ("atomemo", True): AsyncClient,
-               ("dify", False): DifyClient, ("dify", True): AsyncDifyClient}
+               ("dify", False): DifyClient, ("dify", True): AsyncDifyClient,
+               ("pipelit", False): PipelitClient, ("pipelit", True): AsyncPipelitClient}
     client = clients[name, asynchronous](key, base_url=base_url or _env(name, "BASE_URL"), **client_options)
     kind = AsyncChat if asynchronous else Chat
     chat = kind(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source, **where)
@@ -69,7 +79,7 @@ def as_async(chat: Chat | AsyncChat) -> AsyncChat:
     if isinstance(chat, AsyncChat):
         return chat
     client = chat.client
-    twins = {Client: AsyncClient, DifyClient: AsyncDifyClient}
+    twins: dict[type, type] = {Client: AsyncClient, DifyClient: AsyncDifyClient, PipelitClient: AsyncPipelitClient}
     twin = twins.get(type(client))
     if twin is None:
         raise TypeError(f"cannot run a chat over {type(client).__name__} in the widget; pass an AsyncChat")
@@ -78,8 +88,8 @@ def as_async(chat: Chat | AsyncChat) -> AsyncChat:
                         max_resumes=client.max_resumes, limits=client.limits)
     coordinates = chat.backend.coordinates()
     out = AsyncChat(async_client, app_id=coordinates.get("app_id"), trigger_id=coordinates.get("trigger_id"),
-                    user_id=chat.user_id, inputs=chat.inputs, conversation_id=chat.conversation_id,
-                    source=chat.source)
+                    workflow=coordinates.get("workflow"), user_id=chat.user_id, inputs=chat.inputs,
+                    conversation_id=chat.conversation_id, source=chat.source)
     out.origin = chat.origin
     out.tree, out.replies, out.leaf_id = chat.tree, chat.replies, chat.leaf_id
     out.app, out._node_names = chat.app, chat._node_names

@@ -291,7 +291,8 @@ class ChatWidget(anywidget.AnyWidget):
                 self._running.result(timeout)
 
     def new_conversation(self) -> None:
-        runtime.submit(self._switch(None)).result(30)
+        """A new conversation; on a system with only one (Pipelit), its history is cleared."""
+        runtime.submit(self._fresh_start()).result(30)
 
     def open_conversation(self, conversation_id: str) -> None:
         runtime.submit(self._switch(conversation_id)).result(30)
@@ -447,6 +448,7 @@ class ChatWidget(anywidget.AnyWidget):
             "examples": list(app.examples) if app else [],
             "capabilities": {"token_streaming": caps.token_streaming, "stop": caps.stop,
                              "branching": caps.branching, "files": caps.files,
+                             "conversations": caps.conversations, "new_conversation": caps.new_conversation,
                              **({"regenerate_reason": caps.branching_reason}
                                 if caps.branching_reason else {})},
         }
@@ -560,6 +562,15 @@ class ChatWidget(anywidget.AnyWidget):
         self._follow_running()
         await self._refresh_conversations()
 
+    async def _fresh_start(self) -> None:
+        if self._chat.capabilities.new_conversation == "clear":
+            self._chat.stop()
+            await self._chat.clear()
+            self.notice = {}
+            self._settle()
+            return
+        await self._switch(None)
+
     async def _pick_demo(self, slug: str) -> None:
         if not self._offline:
             raise ValueError("demo apps exist only with the offline demo server")
@@ -625,7 +636,7 @@ class ChatWidget(anywidget.AnyWidget):
 
     @_command("new_conversation")
     def _new(self, args: dict[str, Any], buffers: list[bytes]) -> None:
-        runtime.submit(self._switch(None))
+        runtime.submit(self._fresh_start())
 
     @_command("open_conversation")
     def _open(self, args: dict[str, Any], buffers: list[bytes]) -> None:

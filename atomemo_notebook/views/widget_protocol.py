@@ -177,6 +177,10 @@ class Capabilities(TypedDict):
     files: bool
     regenerate_reason: NotRequired[str]
     """Why regenerate/edit are missing, shown in the view when branching is False."""
+    conversations: NotRequired[bool]
+    """False: one conversation only (no list to reopen)."""
+    new_conversation: NotRequired[Literal["new", "clear"]]
+    """clear: "New chat" deletes the one conversation's history (after a confirmation)."""
 
 
 class HeaderView(TypedDict, total=False):

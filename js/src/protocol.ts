@@ -143,6 +143,10 @@ export type Capabilities = {
   files: boolean;
   /** Why regenerate/edit are missing, shown in the view when branching is False. */
   regenerate_reason?: string;
+  /** False: one conversation only (no list to reopen). */
+  conversations?: boolean;
+  /** clear: "New chat" deletes the one conversation's history (after a confirmation). */
+  new_conversation?: "new" | "clear";
 };
 
 export type HeaderView = {

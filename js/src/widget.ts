@@ -15,6 +15,7 @@ const NARROW_PX = 720;
 const TICK_MS = 100; // the live turn's elapsed-time counter
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
 const SYSTEM_NAMES: Record<string, string> = { atomemo: "Atomemo", dify: "Dify", pipelit: "Pipelit", odyssey: "OdysseyAI" };
+const CONFIRM_MS = 5000; // how long "Delete the history?" waits for its second click
 const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
 
 type Tab = "timeline" | "events";
@@ -74,6 +75,7 @@ class ChatView {
   private tick: number | null = null;
   private selected: string | null = null; // message whose execution is highlighted
   private editing: string | null = null;
+  private confirmingClear = false; // "New chat" on a one-conversation system waits for its second click
   private loadingOlder = false;
   private following = true; // the list stays at the bottom as answers grow, until the reader scrolls up
   private shownNotice = "";
@@ -420,6 +422,7 @@ class ChatView {
       pick.addEventListener("change", () => this.act("pick_demo", { slug: pick.value }));
       controls.append(pick);
     }
+    const caps = this.capabilities();
     const conversations = this.model.get("conversations") ?? [];
     const reopen = h("select", { class: "am-select am-conversations", title: "Reopen a past conversation",
       attrs: { "aria-label": "Past conversations" } });
@@ -430,11 +433,35 @@ class ChatView {
     reopen.addEventListener("change", () => {
       if (reopen.value) this.act("open_conversation", { id: reopen.value });
     });
-    const fresh = h("button", { class: "am-btn am-new", text: "New chat",
-      title: "Clear the chat and start a new conversation (this one stays in the list)" });
-    fresh.addEventListener("click", () => this.act("new_conversation", {}));
-    controls.append(reopen, fresh);
+    reopen.hidden = caps.conversations === false;
+    controls.append(reopen, this.freshButton(caps));
     this.headerEl.replaceChildren(title, controls);
+  }
+
+  /** "New chat": a new conversation; where the system keeps only one, clearing its history,
+   *  which asks to be confirmed by a second click (nothing is deleted by one stray click). */
+  private freshButton(caps: Capabilities): HTMLElement {
+    if (caps.new_conversation !== "clear") {
+      const fresh = h("button", { class: "am-btn am-new", text: "New chat",
+        title: "Clear the chat and start a new conversation (this one stays in the list)" });
+      fresh.addEventListener("click", () => this.act("new_conversation", {}));
+      return fresh;
+    }
+    const clear = h("button", { class: "am-btn am-new am-clear", text: this.confirmingClear ? "Delete the history?" : "New chat",
+      title: "This system keeps one conversation per user and workflow: a new chat deletes its history on the server" });
+    clear.classList.toggle("am-danger", this.confirmingClear);
+    clear.addEventListener("click", () => {
+      if (!this.confirmingClear) {
+        this.confirmingClear = true;
+        window.setTimeout(() => { this.confirmingClear = false; this.renderHeader(); }, CONFIRM_MS);
+        this.renderHeader();
+        return;
+      }
+      this.confirmingClear = false;
+      this.renderHeader();
+      this.act("new_conversation", {});
+    });
+    return clear;
   }
 
   private path(): TurnView[] {

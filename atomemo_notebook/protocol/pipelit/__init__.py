@@ -1,0 +1,1 @@
+"""Pipelit: REST to start an execution, one WebSocket to watch it."""

@@ -1,0 +1,333 @@
+"""Pipelit over REST and one WebSocket: `chat()` subscribes the workflow's channel first,
+then POSTs the message, then hands back the execution's events as the socket routes them. A
+stream that lost its socket reads the final answer from history, or ends clearly failed.
+A sync and an async client; both share the machinery of the other systems' clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..protocol.atomemo.events import Event
+from ..protocol.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    MissingAPIKeyError,
+    PermissionDeniedError,
+)
+from ..protocol.pipelit import calls
+from ..protocol.pipelit.dialect import PIPELIT
+from ..protocol.pipelit.events import ENDINGS, Name
+from .client import AsyncHttp, SyncHttp
+from .socket_hub import Hub
+
+__all__ = ["AsyncPipelitClient", "AsyncPipelitStream", "PipelitClient", "PipelitStream"]
+
+DEFAULT_EXECUTION_TIMEOUT = 600.0  # Pipelit's own default limit of one execution
+RECOVER_POLL = 1.0  # seconds between looks at history once the socket lost events
+_CLOSED = object()  # put in a stream's queue by close(), to end a wait at once
+
+
+def channel(workflow: str) -> str:
+    return f"workflow:{workflow}"
+
+
+def _answer_after(history: calls.History, text: str, since: datetime) -> str | None:
+    """The assistant's answer to the newest `text` asked at or after `since`, if history has it."""
+    items = history.messages
+    for i in range(len(items) - 1, -1, -1):
+        item = items[i]
+        if item.role != "user" or item.text != text:
+            continue
+        if item.timestamp is not None and _utc(item.timestamp) < since:
+            return None
+        after = items[i + 1] if i + 1 < len(items) else None
+        return after.text if after is not None and after.role == "assistant" else None
+    return None
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+class _Watching:
+    """What a stream of either kind knows and decides: the first event, the deadline, when
+    the socket's loss means reading history, and the error when it cannot help."""
+
+    def __init__(self, workflow: str, text: str, executed: calls.Executed, timeout: float, poll: float) -> None:
+        self.workflow, self.text = workflow, text
+        self.execution_id = executed.execution_id
+        self.message_id = executed.execution_id  # what the views call the message
+        self.asked = datetime.now(timezone.utc) - timedelta(seconds=5)  # server clocks differ a little
+        self.deadline = time.monotonic() + timeout
+        self.timeout, self.poll = timeout, poll
+        self.lost: BaseException | None = None  # the socket is gone for good
+        self.gap = False
+        self.resumes = 0  # looks at history
+        self.closed = False
+
+    def first(self) -> Event:
+        return Event(Name.STARTED, {"type": Name.STARTED, "execution_id": self.execution_id,
+                                    "thread_id": self.workflow})
+
+    def wait(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise APITimeoutError(f"execution {self.execution_id} did not end within {self.timeout:g} s")
+        return min(remaining, self.poll) if self.gap or self.lost else remaining
+
+    def take(self, item: Any) -> Event | None:
+        """An item from the hub: an event to yield, or None (an error noted: look at history)."""
+        if isinstance(item, AuthenticationError | PermissionDeniedError):
+            raise item
+        if isinstance(item, BaseException):
+            self.lost = item
+            return None
+        if item.event == Name.GAP:
+            self.gap = True
+        return item  # type: ignore[no-any-return]
+
+    def recovered(self, answer: str) -> Event:
+        return Event(Name.RECOVERED, {"type": Name.RECOVERED, "execution_id": self.execution_id,
+                                      "data": {"status": "succeeded", "answer": answer}})
+
+    def give_up(self) -> BaseException:
+        why = f"{type(self.lost).__name__}: {self.lost}" if self.lost else "events were lost"
+        return APIConnectionError(f"the WebSocket of execution {self.execution_id} was lost ({why}) and its "
+                                  "answer is not in the chat history yet")
+
+
+class PipelitStream:
+    """One execution's events, sync: `_execution_created` first, then the socket's, to its end."""
+
+    def __init__(self, client: PipelitClient, state: _Watching) -> None:
+        self._client, self._state = client, state
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._watch = client.hub.watch(state.execution_id, self._queue.put)
+
+    @property
+    def execution_id(self) -> str:
+        return self._state.execution_id
+
+    @property
+    def message_id(self) -> str:
+        return self._state.execution_id
+
+    @property
+    def resumes(self) -> int:
+        return self._state.resumes
+
+    def __enter__(self) -> PipelitStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop watching (from any thread): a waiting iteration ends at once."""
+        if not self._state.closed:
+            self._state.closed = True
+            self._client.hub.unwatch(self._watch)
+            self._queue.put(_CLOSED)
+
+    def __iter__(self) -> Iterator[Event]:
+        state = self._state
+        yield state.first()
+        try:
+            while not state.closed:
+                try:
+                    item = self._queue.get(timeout=state.wait())
+                except queue.Empty:
+                    item = None
+                if item is _CLOSED:
+                    return
+                if item is not None:
+                    event = state.take(item)
+                    if event is not None:
+                        yield event
+                        if event.event in ENDINGS:
+                            return
+                        continue
+                if state.gap or state.lost:
+                    state.resumes += 1
+                    answer = _answer_after(self._client.history(state.workflow, limit=20), state.text, state.asked)
+                    if answer is not None:
+                        yield state.recovered(answer)
+                        return
+        except APITimeoutError:
+            if state.lost:
+                raise state.give_up() from None
+            raise
+        finally:
+            self.close()
+
+
+class AsyncPipelitStream:
+    """`PipelitStream`, awaited."""
+
+    def __init__(self, client: AsyncPipelitClient, state: _Watching) -> None:
+        self._client, self._state = client, state
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def deliver(item: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # our loop closed first: nobody is waiting
+                loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+        self._watch = client.hub.watch(state.execution_id, deliver)
+
+    @property
+    def execution_id(self) -> str:
+        return self._state.execution_id
+
+    @property
+    def message_id(self) -> str:
+        return self._state.execution_id
+
+    @property
+    def resumes(self) -> int:
+        return self._state.resumes
+
+    async def __aenter__(self) -> AsyncPipelitStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if not self._state.closed:
+            self._state.closed = True
+            self._client.hub.unwatch(self._watch)
+            self._queue.put_nowait(_CLOSED)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[Event]:
+        state = self._state
+        yield state.first()
+        try:
+            while not state.closed:
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), state.wait())
+                except TimeoutError:
+                    item = None
+                if item is _CLOSED:
+                    return
+                if item is not None:
+                    event = state.take(item)
+                    if event is not None:
+                        yield event
+                        if event.event in ENDINGS:
+                            return
+                        continue
+                if state.gap or state.lost:
+                    state.resumes += 1
+                    history = await self._client.history(state.workflow, limit=20)
+                    answer = _answer_after(history, state.text, state.asked)
+                    if answer is not None:
+                        yield state.recovered(answer)
+                        return
+        except APITimeoutError:
+            if state.lost:
+                raise state.give_up() from None
+            raise
+        finally:
+            await self.close()
+
+
+class _PipelitOptions:
+    _api_key: str | None
+    base_url: str
+    timeout: float
+    limits: Any
+
+    def _setup(self, execution_timeout: float, recover_poll: float) -> None:
+        if execution_timeout <= 0 or recover_poll <= 0:
+            raise ValueError("execution_timeout and recover_poll must be > 0")
+        self.execution_timeout = float(execution_timeout)
+        self.recover_poll = float(recover_poll)
+        self._hub: Hub | None = None
+
+    @property
+    def hub(self) -> Hub:
+        """The one WebSocket of this client (opened on first use)."""
+        if self._hub is None or self._hub.closed:
+            if self._api_key is None:
+                raise MissingAPIKeyError(PIPELIT.key_env)
+            self._hub = Hub(self.base_url, self._api_key, open_timeout=min(self.timeout, 10.0),
+                            max_message=self.limits.event)
+        return self._hub
+
+    def _close_hub(self) -> None:
+        if self._hub is not None:
+            self._hub.close()
+
+
+class PipelitClient(_PipelitOptions, SyncHttp):
+    """Pipelit's chat API, synchronous. `PipelitClient()` reads PIPELIT_API_KEY and PIPELIT_BASE_URL.
+    `execution_timeout`: the deadline of one execution, from its POST to its end."""
+
+    DIALECT = PIPELIT
+
+    def __init__(self, api_key: str | None = None, *, execution_timeout: float = DEFAULT_EXECUTION_TIMEOUT,
+                 recover_poll: float = RECOVER_POLL, **options: Any) -> None:
+        SyncHttp.__init__(self, api_key, **options)
+        self._setup(execution_timeout, recover_poll)
+
+    def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> PipelitStream:
+        """Send `text` to the workflow and watch its execution."""
+        call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)
+        self.hub.subscribe(channel(workflow), self.timeout)  # before the POST: no event can be missed
+        executed = self._call(call)
+        return PipelitStream(self, _Watching(workflow, text, executed, self.execution_timeout, self.recover_poll))
+
+    def history(self, workflow: str, *, limit: int = 10, before: str | None = None) -> calls.History:
+        return self._call(calls.history(workflow, limit=limit, before=before))
+
+    def workflow(self, workflow: str) -> dict[str, Any]:
+        return self._call(calls.workflow(workflow))
+
+    def clear_history(self, workflow: str) -> None:
+        self._call(calls.clear_history(workflow))
+
+    def close(self) -> None:
+        self._close_hub()
+        SyncHttp.close(self)
+
+
+class AsyncPipelitClient(_PipelitOptions, AsyncHttp):
+    """`PipelitClient`, awaited."""
+
+    DIALECT = PIPELIT
+
+    def __init__(self, api_key: str | None = None, *, execution_timeout: float = DEFAULT_EXECUTION_TIMEOUT,
+                 recover_poll: float = RECOVER_POLL, **options: Any) -> None:
+        AsyncHttp.__init__(self, api_key, **options)
+        self._setup(execution_timeout, recover_poll)
+
+    async def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> AsyncPipelitStream:
+        call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)
+        await self.hub.subscribe_async(channel(workflow), self.timeout)
+        executed = await self._call(call)
+        return AsyncPipelitStream(self, _Watching(workflow, text, executed, self.execution_timeout,
+                                                  self.recover_poll))
+
+    async def history(self, workflow: str, *, limit: int = 10, before: str | None = None) -> calls.History:
+        return await self._call(calls.history(workflow, limit=limit, before=before))
+
+    async def workflow(self, workflow: str) -> dict[str, Any]:
+        return await self._call(calls.workflow(workflow))
+
+    async def clear_history(self, workflow: str) -> None:
+        await self._call(calls.clear_history(workflow))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close_hub)
+        await AsyncHttp.close(self)
