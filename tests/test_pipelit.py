@@ -139,7 +139,31 @@ def test_two_chats_share_one_socket_at_once(pipelit):
     assert replies[0].text == questions[0] and "A-1042" in replies[1].text
     assert [s.name for s in replies[0].nodes] == ["Chat Trigger", "Echo"]  # no node of the other execution
     assert api.hub.connects == 1
+    hub = api.hub
+    chats[0].close()
+    assert not hub.closed  # another chat still uses the socket
+    chats[1].close()
+    assert hub.closed  # closed with the last chat on it
+    with pytest.raises(ValueError, match="closed"):
+        chats[1].ask("after close")
+    third = Chat(api, workflow="echo", user_id="u")  # the client itself lives on: a new socket
+    assert third.ask("again").text == "again" and api.hub is not hub
     api.close()
+
+
+async def test_a_chat_from_connect_closes_its_client_and_socket(kind, pipelit):
+    chat = connect("pipelit", api_key=pipelit.pipelit_api_key, base_url=pipelit.pipelit_base_url,
+                   workflow="echo", asynchronous=kind == "async")
+    assert (await maybe(chat.ask("once"))).text == "once"
+    hub = chat.client.hub
+    if kind == "sync":
+        with chat:
+            pass
+    else:
+        async with chat:
+            pass
+    assert hub.closed and chat.client._http.is_closed
+    await maybe(chat.close())  # idempotent
 
 
 async def test_two_async_chats_at_once(pipelit):
@@ -191,7 +215,7 @@ def test_the_key_is_in_no_log_line(pipelit, caplog):
     assert key not in repr(api) and key not in repr(api.hub) if api._hub else True
 
 
-def test_connect_offline_and_the_widget_clears_after_confirming(monkeypatch):
+def test_connect_offline_answers_and_refuses_files(monkeypatch):
     monkeypatch.delenv("PIPELIT_API_KEY", raising=False)
     chat = connect("pipelit", demo="echo")
     assert chat.system == "pipelit" and chat.ask("offline pipelit").text == "offline pipelit"

@@ -11,6 +11,7 @@ import pytest
 
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
+from atomemo_notebook.transport.pipelit import PipelitClient
 from atomemo_notebook.views.widget import FLUSH_INTERVAL, _coerce_inputs
 
 from .conftest import wait_until
@@ -364,3 +365,31 @@ def test_a_dify_widget_shows_sources_chips_and_why_it_cannot_regenerate(server):
     assert len(turns(widget)) == 1  # nothing was sent
     state = json.dumps(widget.get_state(), default=str)
     assert key not in state and key not in repr(widget)
+
+
+def test_a_pipelit_widget_lights_nodes_clears_after_asking_and_closes_its_socket():
+    with LocalServer(test_mode=True, chunk_delay=0, node_delay=0) as srv:  # Pipelit keeps one conversation
+        widget = ChatWidget(system="pipelit", api_key=srv.pipelit_api_key, base_url=srv.pipelit_base_url,
+                            workflow="agent", user_id="pipelit-widget")
+        rec = Recorder()
+        widget.send = rec  # type: ignore[method-assign]
+        widget.booted.result(10)
+        caps = widget.header["capabilities"]
+        assert widget.header["system"] == "pipelit" and caps["token_streaming"] is False
+        assert caps["conversations"] is False and caps["new_conversation"] == "clear"
+        assert caps["branching"] is False and "parent" in caps["regenerate_reason"]
+        browser(widget, "send", text="Where is order 1042? I'm in Berlin.")
+        widget.wait()
+        (turn,) = turns(widget)
+        assert turn["status"] == "succeeded" and "A-1042" in turn["answer"]
+        nodes = widget.timelines[turn["id"]]["nodes"]
+        assert {n["status"] for n in nodes} == {"succeeded"} and len(nodes) >= 3
+        agent = next(n for n in nodes if n["name"] == "Order agent")
+        assert [t["name"] for t in agent["tools"]] == ["lookup_order", "get_weather", "calculator"]
+        hub = widget.conversation.client.hub
+        browser(widget, "new_conversation")
+        wait_until(lambda: not turns(widget), 10)
+        with PipelitClient(srv.pipelit_api_key, base_url=srv.pipelit_base_url) as look:
+            assert not look.history("agent").messages  # cleared on the server too
+        widget.close()
+        wait_until(lambda: hub.closed, 10)

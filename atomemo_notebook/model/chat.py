@@ -73,6 +73,8 @@ class ChatBase:
         self._node_names: dict[str, tuple[str, str]] | None = None
         self._lock = threading.Lock()
         self.origin: dict[str, Any] = {"offline": False, "demo": None}  # set by connect()
+        self.owns_client = False  # connect() built the client: close() closes it too
+        self.closed = False
         # Views register here to follow every reply from its first moment.
         self.reply_listeners: list[Callable[[Reply], None]] = []
 
@@ -128,6 +130,8 @@ class ChatBase:
         return message.parent_id, message.query
 
     def _start(self, query: str | FileRef, parent_id: str | None) -> Reply:
+        if self.closed:
+            raise ValueError("this chat is closed: connect() again to go on")
         reply = Reply(query, parent_id=parent_id, node_names=self._node_names,
                       translate=self.backend.translator())
         with self._lock:
@@ -255,6 +259,22 @@ class Chat(ChatBase):
     def client(self) -> Any:
         return getattr(self.backend, "client", None)
 
+    def close(self) -> None:
+        """Done with this chat: a WebSocket it shares closes with the last chat on it, and a
+        client that connect() built for it is closed. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.backend.release()
+        if self.owns_client and self.client is not None:
+            self.client.close()
+
+    def __enter__(self) -> Chat:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def load_app(self) -> AppInfo | None:
         """Fetch the app once, for names in the timeline and the views. Failure is not fatal."""
         if self.app is None:
@@ -358,6 +378,21 @@ class AsyncChat(ChatBase):
     @property
     def client(self) -> Any:
         return getattr(self.backend, "client", None)
+
+    async def close(self) -> None:
+        """`Chat.close`, awaited."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.backend.release()
+        if self.owns_client and self.client is not None:
+            await self.client.close()
+
+    async def __aenter__(self) -> AsyncChat:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def load_app(self) -> AppInfo | None:
         if self.app is None:

@@ -69,6 +69,8 @@ class SyncBackend(Protocol):
     def suggestions(self, message_id: str, user: str) -> list[str]: ...
     def clear(self, user: str) -> None: ...
 
+    def release(self) -> None: ...
+
 
 class AsyncBackend(Protocol):
     system: str
@@ -87,6 +89,8 @@ class AsyncBackend(Protocol):
                      user: str) -> FileRef: ...
     async def suggestions(self, message_id: str, user: str) -> list[str]: ...
     async def clear(self, user: str) -> None: ...
+
+    async def release(self) -> None: ...
 
 
 # -- Atomemo ----------------------------------------------------------------------------------
@@ -161,6 +165,9 @@ class AtomemoSync:
     def clear(self, user: str) -> None:
         raise ValueError("Atomemo keeps every conversation: start a new one instead of clearing")
 
+    def release(self) -> None:
+        return None  # nothing is held per chat: plain HTTP
+
 
 class AtomemoAsync:
     system = "atomemo"
@@ -211,6 +218,9 @@ class AtomemoAsync:
 
     async def clear(self, user: str) -> None:
         raise ValueError("Atomemo keeps every conversation: start a new one instead of clearing")
+
+    async def release(self) -> None:
+        return None
 
 
 # -- Dify -------------------------------------------------------------------------------------
@@ -324,6 +334,9 @@ class DifySync:
     def clear(self, user: str) -> None:
         raise ValueError("Dify keeps every conversation: start a new one instead of clearing")
 
+    def release(self) -> None:
+        return None  # nothing is held per chat: plain HTTP
+
 
 class DifyAsync:
     system = "dify"
@@ -379,6 +392,9 @@ class DifyAsync:
 
     async def clear(self, user: str) -> None:
         raise ValueError("Dify keeps every conversation: start a new one instead of clearing")
+
+    async def release(self) -> None:
+        return None
 
 
 # -- Pipelit ------------------------------------------------------------------------------------
@@ -442,6 +458,10 @@ class PipelitSync:
     def __init__(self, client: PipelitClient, workflow: str) -> None:
         self.client, self.workflow = client, workflow
         self.asked: list[tuple[str, str]] = []  # (text, execution id) of this session's questions
+        client.hold()
+
+    def release(self) -> None:
+        self.client.release()
 
     def translator(self) -> Translate:
         return PipelitTranslator()
@@ -498,6 +518,10 @@ class PipelitAsync:
     def __init__(self, client: AsyncPipelitClient, workflow: str) -> None:
         self.client, self.workflow = client, workflow
         self.asked: list[tuple[str, str]] = []
+        client.hold()
+
+    async def release(self) -> None:
+        await self.client.release()
 
     def translator(self) -> Translate:
         return PipelitTranslator()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
@@ -106,10 +107,10 @@ class _Watching:
 class PipelitStream:
     """One execution's events, sync: `_execution_created` first, then the socket's, to its end."""
 
-    def __init__(self, client: PipelitClient, state: _Watching) -> None:
-        self._client, self._state = client, state
+    def __init__(self, client: PipelitClient, hub: Hub, state: _Watching) -> None:
+        self._client, self._hub, self._state = client, hub, state  # the hub it subscribed on
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._watch = client.hub.watch(state.execution_id, self._queue.put)
+        self._watch = hub.watch(state.execution_id, self._queue.put)
 
     @property
     def execution_id(self) -> str:
@@ -133,7 +134,7 @@ class PipelitStream:
         """Stop watching (from any thread): a waiting iteration ends at once."""
         if not self._state.closed:
             self._state.closed = True
-            self._client.hub.unwatch(self._watch)
+            self._hub.unwatch(self._watch)
             self._queue.put(_CLOSED)
 
     def __iter__(self) -> Iterator[Event]:
@@ -171,8 +172,8 @@ class PipelitStream:
 class AsyncPipelitStream:
     """`PipelitStream`, awaited."""
 
-    def __init__(self, client: AsyncPipelitClient, state: _Watching) -> None:
-        self._client, self._state = client, state
+    def __init__(self, client: AsyncPipelitClient, hub: Hub, state: _Watching) -> None:
+        self._client, self._hub, self._state = client, hub, state
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
@@ -180,7 +181,7 @@ class AsyncPipelitStream:
             with contextlib.suppress(RuntimeError):  # our loop closed first: nobody is waiting
                 loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
-        self._watch = client.hub.watch(state.execution_id, deliver)
+        self._watch = hub.watch(state.execution_id, deliver)
 
     @property
     def execution_id(self) -> str:
@@ -203,7 +204,7 @@ class AsyncPipelitStream:
     async def close(self) -> None:
         if not self._state.closed:
             self._state.closed = True
-            self._client.hub.unwatch(self._watch)
+            self._hub.unwatch(self._watch)
             self._queue.put_nowait(_CLOSED)
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -254,20 +255,37 @@ class _PipelitOptions:
         self.execution_timeout = float(execution_timeout)
         self.recover_poll = float(recover_poll)
         self._hub: Hub | None = None
+        self._holders = 0  # chats on this client: the socket closes with the last of them
+        self._hub_lock = threading.Lock()  # chats on several threads share one hub, never two
+
+    def hold(self) -> None:
+        """A chat starts using this client."""
+        with self._hub_lock:
+            self._holders += 1
+
+    def _let_go(self) -> None:
+        with self._hub_lock:
+            self._holders = max(0, self._holders - 1)
+            last = self._holders == 0
+        if last:
+            self._close_hub()  # reopened on the next ask, if any
 
     @property
     def hub(self) -> Hub:
         """The one WebSocket of this client (opened on first use)."""
-        if self._hub is None or self._hub.closed:
-            if self._api_key is None:
-                raise MissingAPIKeyError(PIPELIT.key_env)
-            self._hub = Hub(self.base_url, self._api_key, open_timeout=min(self.timeout, 10.0),
-                            max_message=self.limits.event)
-        return self._hub
+        with self._hub_lock:
+            if self._hub is None or self._hub.closed:
+                if self._api_key is None:
+                    raise MissingAPIKeyError(PIPELIT.key_env)
+                self._hub = Hub(self.base_url, self._api_key, open_timeout=min(self.timeout, 10.0),
+                                max_message=self.limits.event)
+            return self._hub
 
     def _close_hub(self) -> None:
-        if self._hub is not None:
-            self._hub.close()
+        with self._hub_lock:
+            hub, self._hub = self._hub, None
+        if hub is not None:
+            hub.close()
 
 
 class PipelitClient(_PipelitOptions, SyncHttp):
@@ -284,9 +302,10 @@ class PipelitClient(_PipelitOptions, SyncHttp):
     def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> PipelitStream:
         """Send `text` to the workflow and watch its execution."""
         call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)
-        self.hub.subscribe(channel(workflow), self.timeout)  # before the POST: no event can be missed
+        hub = self.hub
+        hub.subscribe(channel(workflow), self.timeout)  # before the POST: no event can be missed
         executed = self._call(call)
-        return PipelitStream(self, _Watching(workflow, text, executed, self.execution_timeout, self.recover_poll))
+        return PipelitStream(self, hub, _Watching(workflow, text, executed, self.execution_timeout, self.recover_poll))
 
     def history(self, workflow: str, *, limit: int = 10, before: str | None = None) -> calls.History:
         return self._call(calls.history(workflow, limit=limit, before=before))
@@ -296,6 +315,10 @@ class PipelitClient(_PipelitOptions, SyncHttp):
 
     def clear_history(self, workflow: str) -> None:
         self._call(calls.clear_history(workflow))
+
+    def release(self) -> None:
+        """A chat is done with this client; the last one closes the WebSocket."""
+        self._let_go()
 
     def close(self) -> None:
         self._close_hub()
@@ -314,9 +337,10 @@ class AsyncPipelitClient(_PipelitOptions, AsyncHttp):
 
     async def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> AsyncPipelitStream:
         call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)
-        await self.hub.subscribe_async(channel(workflow), self.timeout)
+        hub = self.hub
+        await hub.subscribe_async(channel(workflow), self.timeout)
         executed = await self._call(call)
-        return AsyncPipelitStream(self, _Watching(workflow, text, executed, self.execution_timeout,
+        return AsyncPipelitStream(self, hub, _Watching(workflow, text, executed, self.execution_timeout,
                                                   self.recover_poll))
 
     async def history(self, workflow: str, *, limit: int = 10, before: str | None = None) -> calls.History:
@@ -327,6 +351,9 @@ class AsyncPipelitClient(_PipelitOptions, AsyncHttp):
 
     async def clear_history(self, workflow: str) -> None:
         await self._call(calls.clear_history(workflow))
+
+    async def release(self) -> None:
+        await asyncio.to_thread(self._let_go)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close_hub)

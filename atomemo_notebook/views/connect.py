@@ -69,6 +69,7 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: st
     kind = AsyncChat if asynchronous else Chat
     chat = kind(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source, **where)
     chat.origin = origin
+    chat.owns_client = True
     if conversation_id is not None and isinstance(chat, Chat):
         chat.history()
     return chat
@@ -91,6 +92,7 @@ def as_async(chat: Chat | AsyncChat) -> AsyncChat:
                     workflow=coordinates.get("workflow"), user_id=chat.user_id, inputs=chat.inputs,
                     conversation_id=chat.conversation_id, source=chat.source)
     out.origin = chat.origin
+    out.owns_client = True  # the async twin of the client is ours
     out.tree, out.replies, out.leaf_id = chat.tree, chat.replies, chat.leaf_id
     out.app, out._node_names = chat.app, chat._node_names
     return out

@@ -209,6 +209,7 @@ class ChatWidget(anywidget.AnyWidget):
         inputs: dict[str, Any] | None = None,
         conversation_id: str | None = None,
         demo: str = "support",
+        workflow: str | None = None,
         compact: bool = False,
         chat: AsyncChat | Any | None = None,
         **kwargs: Any,
@@ -222,11 +223,14 @@ class ChatWidget(anywidget.AnyWidget):
             # Another view of an existing conversation (the cell magic too): the same chat.
             self._chat = as_async(chat)
             self._shared = True
+            self._owns_chat = self._chat is not chat  # the async twin of a sync chat is ours
         else:
             self._chat = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
-                                 trigger_id=trigger_id, demo=demo, conversation_id=conversation_id,
+                                 trigger_id=trigger_id, demo=demo, workflow=workflow,
+                                 conversation_id=conversation_id,
                                  inputs=inputs, source="notebook", asynchronous=True)
             self._shared = False
+            self._owns_chat = True
         self._system = self._chat.system
         self._asking = False
         self._keys = itertools.count(1)
@@ -252,6 +256,13 @@ class ChatWidget(anywidget.AnyWidget):
         mode = f"{self._system}, offline demo" if self._offline else f"{self._system} API"
         return (f"ChatWidget({mode}, app={self.header.get('app_name')!r}, "
                 f"messages={len(self._chat.tree)})")
+
+    def close(self) -> None:
+        """Close the view; a chat it built (or the async twin of yours) is closed with it, so
+        its connection and any WebSocket go too."""
+        if self._owns_chat and not self._chat.closed:
+            runtime.submit(self._chat.close())
+        super().close()
 
     # -- the Python API, mirroring the UI -------------------------------------------------
     @property
@@ -550,8 +561,15 @@ class ChatWidget(anywidget.AnyWidget):
         self._refresh_fallback()
 
     async def _switch(self, conversation_id: str | None, chat: AsyncChat | None = None) -> None:
-        self._chat.stop()
-        self._chat = chat or self._chat.fresh(conversation_id)
+        old = self._chat
+        old.stop()
+        self._chat = chat or old.fresh(conversation_id)
+        if chat is None:
+            if self._owns_chat:  # the same backend: the new chat takes over closing what the old one owned
+                self._chat.owns_client, old.owns_client = old.owns_client, False
+        elif self._owns_chat:
+            await old.close()  # another demo app: its client (and any WebSocket) goes
+        self._owns_chat = self._owns_chat or chat is not None
         self._chat.reply_listeners.append(self._on_reply_started)
         self._window = WINDOW
         await self._chat.load_app()
