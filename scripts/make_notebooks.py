@@ -205,12 +205,14 @@ if configured:
     display(cloud.timeline_df())"""),
     ],
     "07-other-systems": [
-        ("md", """# One widget, other systems: Atomemo and Dify side by side
+        ("md", """# One widget, other systems: Atomemo, Dify and Pipelit
 
-The same widget speaks **Dify** (its advanced-chat service API, SSE) as well as Atomemo.
+The same widget speaks **Dify** (its advanced-chat service API, SSE) and **Pipelit** (REST and
+one WebSocket) as well as Atomemo.
 `connect(system)` returns the `Chat` you know; `ChatWidget(system="dify")` the widget. With no
 key, the embedded server plays Dify too: the same demo workflows under `/v1`, with Dify's
-auth, event names and error bodies. Ask both the same question and compare."""),
+auth, event names and error bodies (and Pipelit's under `/api/v1` and `/ws/`). Ask Atomemo and
+Dify the same question and compare."""),
         ("code", """import ipywidgets
 import pandas as pd
 
@@ -248,12 +250,38 @@ try:
     chat.regenerate(first.message_id)
 except ValueError as why:
     print(why)"""),
+        ("md", """## Pipelit: the nodes light up, the answer comes whole
+
+Pipelit starts an execution with one REST call and reports everything else over one
+WebSocket: each node's status as it changes, and the final answer at the end (no answer tokens).
+The widget opens the socket before it asks, so no node event is missed; the answer shows
+"working" until the whole answer arrives. Ask it below and watch the timeline light up."""),
+        ("code", """pipelit = ChatWidget(system="pipelit", demo="agent")
+pipelit"""),
+        ("code", CHECK + """reply = pipelit.ask("Where is order 1042? I'm in Berlin.")
+reply.wait()
+print(reply.status, "·", reply.text[:60])
+pipelit.timeline_df()[["kind", "node_name", "node_type", "tool_name", "status"]]"""),
+        ("md", """The agent's tool calls are nested under it (Pipelit reports them as the tool node's status,
+with the agent as parent). Pipelit keeps one conversation per user and workflow and takes no
+parent message, so there is no regenerate or edit, and "New chat" clears the history on the
+server, after a second click to confirm:"""),
+        ("code", CHECK + """caps = pipelit.conversation.capabilities
+print(caps.branching_reason)
+print("new chat means:", caps.new_conversation)"""),
         ("md", """## A real Dify
 
 Set `DIFY_API_KEY` (the app's key) and `DIFY_BASE_URL` (default `https://api.dify.ai/v1`) in
 the kernel's environment, then `connect("dify")` or `ChatWidget(system="dify")`; the key stays
 in the kernel. The embedded server prints its Dify base URL and each demo app's key with
-`atomemo-notebook serve`."""),
+`atomemo-notebook serve`.
+
+## A real Pipelit
+
+Set `PIPELIT_API_KEY`, `PIPELIT_BASE_URL` (the server's root, e.g. `http://localhost:8000`) and
+`PIPELIT_WORKFLOW` (the workflow's slug), then `connect("pipelit")` or
+`ChatWidget(system="pipelit")`. The key goes in the `Authorization` header of REST calls and
+in the WebSocket's `token` query parameter as Pipelit expects; it is never logged or shown."""),
     ],
 }
 

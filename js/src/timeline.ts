@@ -25,11 +25,13 @@ function bar(start: number | null, end: number | null, total: number, status: st
   return el;
 }
 
-export function summaryText(view: TimelineView): string {
+/** `tokens`: whether the system streams the answer; where it arrives whole, its first
+ *  moment is the answer's, not a token's. */
+export function summaryText(view: TimelineView, tokens = true): string {
   const parts = [
     view.status,
     `total ${formatMs(view.total_ms)}`,
-    `first token ${formatMs(view.ttft_ms)}`,
+    `${tokens ? "first token" : "answer"} ${formatMs(view.ttft_ms)}`,
     `${view.node_count} node${view.node_count === 1 ? "" : "s"}`,
     `${view.failures} failed`,
   ];
@@ -57,7 +59,7 @@ export function toolDetail(node: NodeView, tool: ToolView): Detail {
 }
 
 /** One execution as a Gantt chart, loop children indented under their loop. */
-export function renderTimeline(view: TimelineView, onPick: Pick): HTMLElement {
+export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true): HTMLElement {
   const total = span(view);
   const rows = h("div", { class: "am-gantt" });
   for (const node of view.nodes) {
@@ -98,7 +100,7 @@ export function renderTimeline(view: TimelineView, onPick: Pick): HTMLElement {
     ? h("div", { class: "am-anomalies", text: `⚠ ${view.anomalies.join("; ")}` })
     : null;
   return h("div", { class: "am-timeline" },
-    h("div", { class: "am-summary", text: summaryText(view) }), rows, anomalies);
+    h("div", { class: "am-summary", text: summaryText(view, tokens) }), rows, anomalies);
 }
 
 /** The detail panel: every value as plain text in a <pre>. */

@@ -649,7 +649,8 @@ class ChatView {
     bot.append(meta);
     if (this.model.get("compact") && timeline) {
       const details = h("details", { class: "am-inline-timeline" }, h("summary", { text: "Execution timeline" }));
-      details.append(renderTimeline(timeline, (_, local) => details.append(renderDetail(local))));
+      details.append(renderTimeline(timeline, (_, local) => details.append(renderDetail(local)),
+        this.capabilities().token_streaming));
       bot.append(details);
     }
     const turnEl = h("div", { class: `am-turn am-turn-${turn.status}` }, this.userBubble(turn.query, turn.file, turn), bot);
@@ -770,7 +771,8 @@ class ChatView {
       this.commands.call("detail", { message_id: messageId, key }).then(
         (full) => this.detailEl.replaceChildren(renderDetail(full)), () => undefined);
     };
-    const section = h("div", { class: `am-execution${live ? " am-live" : ""}` }, head, renderTimeline(view, pick));
+    const section = h("div", { class: `am-execution${live ? " am-live" : ""}` }, head,
+      renderTimeline(view, pick, this.capabilities().token_streaming));
     section.dataset.messageId = messageId;
     section.classList.toggle("am-selected", this.selected === messageId && Boolean(messageId));
     return section;

@@ -33,6 +33,8 @@ describe("renderTimeline", () => {
     expect(rows[2].querySelector<HTMLElement>(".am-bar")!.style.width).toBe("50%"); // running: up to now
     expect(el.querySelector(".am-summary")?.textContent).toBe(summaryText(VIEW));
     expect(summaryText(VIEW)).toBe("succeeded · total 1.00 s · first token 120 ms · 3 nodes · 1 failed");
+    // A system that sends the answer whole has no first token: its first moment is the answer's.
+    expect(summaryText(VIEW, false)).toBe("succeeded · total 1.00 s · answer 120 ms · 3 nodes · 1 failed");
   });
 
   it("names and errors are text, never HTML", () => {

@@ -99,13 +99,16 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
 
 def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     """07-other-systems: the Atomemo and the Dify demo answer the same question side by side;
-    the Dify widget shows its sources and suggestion chips, and why it has no regenerate."""
+    the Dify widget shows its sources and suggestion chips, and why it has no regenerate; the
+    Pipelit widget's timeline lights up node by node while it says "working", and its New chat
+    clears the history only on a second click."""
     page = lab_page
     run_and_find_chat(page, jupyter.lab("07-other-systems.ipynb"), "07-other-systems.ipynb")
     roots = page.locator(".am-root")
-    page.wait_for_function("document.querySelectorAll('.am-root').length === 2", timeout=60_000)
-    atomemo, dify = roots.nth(0), roots.nth(1)
+    page.wait_for_function("document.querySelectorAll('.am-root').length === 3", timeout=60_000)
+    atomemo, dify, pipelit = roots.nth(0), roots.nth(1), roots.nth(2)
     for chat in (atomemo, dify):
+        chat.scroll_into_view_if_needed()  # JupyterLab skips drawing cells out of view: inner_text would be ''
         settled_turn(chat, "How do I rotate my API key?")
         assert "To rotate an API key" in chat.locator(".am-turn").last.locator(".am-answer").inner_text()
         rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
@@ -125,6 +128,53 @@ def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     chips.first.click()
     settled_turn(dify, question)
     assert dify.locator(".am-turn").count() == 2 and dify.locator(".am-turn").first.locator(".am-suggestion").count() == 0
+
+    pipelit_lights_up_and_clears_after_confirming(pipelit, artifacts)
+
+
+PIPELIT_Q = "Where is order 1042? I'm in Berlin."
+
+
+def pipelit_lights_up_and_clears_after_confirming(pipelit, artifacts) -> None:
+    page = pipelit.page
+    pipelit.scroll_into_view_if_needed()
+    settled_turn(pipelit, PIPELIT_Q)  # asked by the notebook
+    assert pipelit.locator(".am-system").inner_text() == "Pipelit"
+    assert pipelit.locator(".am-regenerate").count() == 0 and pipelit.locator(".am-no-branch").count() == 1
+    # Record every state the rows and the live answer go through while the next question runs.
+    page.evaluate("""(root) => {
+        const seen = window.__amPipelitSeen = new Set();
+        const look = () => {
+          for (const row of root.querySelectorAll('.am-node')) {
+            const status = [...row.classList].find((c) => c.startsWith('am-status-'));
+            seen.add(`${row.querySelector('.am-row-name')?.textContent ?? ''}|${status}`);
+          }
+          const typing = root.querySelector('.am-live .am-typing');
+          if (typing) seen.add(`typing|${typing.textContent}`);
+        };
+        new MutationObserver(look).observe(root, {childList: true, subtree: true, attributes: true});
+      }""", pipelit.element_handle())
+    pipelit.locator(".am-input").fill(PIPELIT_Q)
+    pipelit.locator(".am-input").press("Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.am-root')[2].querySelectorAll('.am-turn:not(.am-live)').length === 2",
+        timeout=60_000)
+    seen = page.evaluate("[...window.__amPipelitSeen]")
+    agent_states = {s.split("|")[1] for s in seen if s.startswith("Order agent")}
+    assert {"am-status-running", "am-status-succeeded"} <= agent_states, seen
+    assert "typing|● working (the answer arrives whole)" in seen, seen
+    answers = pipelit.locator(".am-turn .am-answer").all_inner_texts()
+    assert len(answers) == 2 and all("A-1042" in a for a in answers)
+    summary = pipelit.locator(".am-summary").first.inner_text()
+    assert "· answer " in summary and "first token" not in summary, summary  # no tokens on Pipelit
+    page.screenshot(path=str(artifacts / "pipelit.png"))
+    clear = pipelit.locator(".am-clear")
+    clear.click()
+    assert clear.inner_text() == "Delete the history?"
+    assert pipelit.locator(".am-turn").count() == 2  # one click deletes nothing
+    pipelit.locator(".am-clear").click()
+    page.wait_for_function("() => document.querySelectorAll('.am-root')[2].querySelectorAll('.am-turn').length === 0",
+                           timeout=30_000)
 
 
 def test_quickstart_smoke_in_notebook_7(lab_page, jupyter, artifacts):
