@@ -5,9 +5,11 @@ from .model.chat import LEAF, AsyncChat, Chat
 from .model.records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
+    SOURCE_COLUMNS,
     TIMELINE_COLUMNS,
     event_records,
     history_records,
+    source_records,
     timeline_records,
     to_dataframe,
 )
@@ -59,6 +61,7 @@ from .protocol.neutral import Capabilities
 from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
 from .transport.dify import AsyncDifyClient, DifyClient
+from .transport.odyssey import AsyncOdysseyClient, OdysseyClient
 from .transport.pipelit import AsyncPipelitClient, PipelitClient
 from .transport.streams import AsyncEventStream, EventStream
 from .views.connect import connect
@@ -68,6 +71,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "HISTORY_COLUMNS",
     "LEAF",
+    "SOURCE_COLUMNS",
     "TIMELINE_COLUMNS",
     "APIConnectionError",
     "APIError",
@@ -81,6 +85,7 @@ __all__ = [
     "AsyncClient",
     "AsyncDifyClient",
     "AsyncEventStream",
+    "AsyncOdysseyClient",
     "AsyncPipelitClient",
     "AtomemoError",
     "AuthenticationError",
@@ -118,6 +123,7 @@ __all__ = [
     "NodeSpan",
     "NodeStarted",
     "NotFoundError",
+    "OdysseyClient",
     "ParentNotFoundError",
     "PermissionDeniedError",
     "PipelitClient",
@@ -139,6 +145,7 @@ __all__ = [
     "load_events",
     "replay",
     "replay_async",
+    "source_records",
     "timeline_records",
     "to_dataframe",
 ]

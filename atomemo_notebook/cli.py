@@ -34,11 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     info = server.info()
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
-    # Then the same for people: both systems' base URLs, and which key opens which app.
+    # Then the same for people: each system's base URL, and which key opens which app.
     lines = [f"Atomemo Chat API  {info['base_url']}  (X-Api-Key: the api_key above)",
              f"Dify service API  {info['dify_base_url']}  (Authorization: Bearer <the app's dify_api_key>)",
              f"Pipelit chat API  {info['pipelit_base_url']}  (Bearer {info['pipelit_api_key']}; workflows are "
-             f"the apps' slugs; WebSocket /ws/?token=...)"]
+             f"the apps' slugs; WebSocket /ws/?token=...)",
+             f"OdysseyAI chat API {info['odyssey_base_url']}  (x-api-key {info['odyssey_api_key']}; workspace "
+             f"{info['odyssey_workspace_id']}; agents are the apps' slugs)"]
     lines += [f"  {a['slug']:<8} app_id={a['app_id']} trigger_id={a['trigger_id']} dify_api_key={a['dify_api_key']}"
               for a in info["apps"]]
     sys.stderr.write("\n".join(lines) + "\n")

@@ -45,7 +45,8 @@ def sse(text: str) -> list[dict]:
 
 
 def test_the_first_line_says_how_to_connect(served):
-    assert set(served) == {"base_url", "dify_base_url", "pipelit_base_url", "pipelit_api_key", "api_key", "apps"}
+    assert set(served) == {"base_url", "dify_base_url", "pipelit_base_url", "pipelit_api_key", "odyssey_base_url",
+                           "odyssey_api_key", "odyssey_workspace_id", "api_key", "apps"}
     assert served["base_url"].startswith("http://127.0.0.1:") and served["base_url"].endswith("/api")
     assert served["dify_base_url"] == served["base_url"].removesuffix("/api") + "/v1"
     assert {a["name"] for a in served["apps"]} == {"Support Assistant", "Order Agent", "Flaky Pipeline", "Echo"}

@@ -393,3 +393,32 @@ def test_a_pipelit_widget_lights_nodes_clears_after_asking_and_closes_its_socket
             assert not look.history("agent").messages  # cleared on the server too
         widget.close()
         wait_until(lambda: hub.closed, 10)
+
+
+def test_an_odyssey_widget_waits_then_shows_steps_sources_and_chips():
+    with LocalServer(test_mode=True, chunk_delay=0, node_delay=0) as srv:
+        widget = ChatWidget(system="odyssey", api_key=srv.odyssey_api_key, base_url=srv.odyssey_base_url,
+                            workspace_id=srv.odyssey_workspace_id, agent_id="support", user_id="ody-widget")
+        rec = Recorder()
+        widget.send = rec  # type: ignore[method-assign]
+        widget.booted.result(10)
+        caps = widget.header["capabilities"]
+        assert widget.header["system"] == "odyssey" and caps["token_streaming"] is False and caps["files"] is False
+        assert "may still finish" in caps["stop_note"] and "parent message" in caps["regenerate_reason"]
+        browser(widget, "send", text="How do I rotate my API key?")
+        widget.wait()
+        (turn,) = turns(widget)
+        assert turn["answer"].startswith("To rotate an API key") and len(turn["citations"]) == 3
+        assert turn["citations"][0]["url"].startswith("https://help.example.com/")
+        assert len(turn["suggestions"]) == 3
+        nodes = widget.timelines[turn["id"]]["nodes"]
+        assert [(n["name"], n["depth"], n["reported"]) for n in nodes] == [
+            ("Support Assistant", 0, True), ("Help center", 1, True), ("llm step", 1, True),
+            ("response step", 1, True)]
+        assert all(n["start_ms"] is None and n["duration_ms"] is None for n in nodes)
+        browser(widget, "send", text=turn["suggestions"][0])  # a chip asks its question
+        widget.wait()
+        assert len(turns(widget)) == 2 and turns(widget)[1]["query"] == turn["suggestions"][0]
+        sources = widget.sources_df()
+        assert sources[sources["message_id"] == turn["id"]]["position"].tolist() == [1, 2, 3]
+        widget.close()

@@ -22,9 +22,11 @@ from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backe
 from .records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
+    SOURCE_COLUMNS,
     TIMELINE_COLUMNS,
     event_records,
     history_records,
+    source_records,
     timeline_records,
     to_dataframe,
 )
@@ -223,6 +225,10 @@ class ChatBase:
     def event_records(self) -> list[dict[str, Any]]:
         return event_records(self.replies)
 
+    def source_records(self) -> list[dict[str, Any]]:
+        """One row per source each answer cites (numbered as under the answer)."""
+        return source_records(self.replies)
+
     def history_df(self) -> pd.DataFrame:
         return to_dataframe(self.history_records(), HISTORY_COLUMNS)
 
@@ -231,6 +237,9 @@ class ChatBase:
 
     def events_df(self) -> pd.DataFrame:
         return to_dataframe(self.event_records(), EVENT_COLUMNS)
+
+    def sources_df(self) -> pd.DataFrame:
+        return to_dataframe(self.source_records(), SOURCE_COLUMNS)
 
     def save_events(self, path: str | Path) -> Path:
         """Save every reply's raw events (with arrival offsets) as JSON Lines; no key inside."""
@@ -247,11 +256,14 @@ class Chat(ChatBase):
     backend: SyncBackend
 
     def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
-                 workflow: str | None = None, **kwargs: Any) -> None:
+                 workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+                 memory: bool = True, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
-        Pipelit's a workflow) or a backend. `connect()` builds one for you."""
+        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id) or a backend.
+        `connect()` builds one for you."""
         super().__init__(**kwargs)
-        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow)
+        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
+                                    workspace_id=workspace_id, agent_id=agent_id, memory=memory)
         self._stream: EventStream | None = None
         self._stopping = False
 
@@ -369,9 +381,11 @@ class AsyncChat(ChatBase):
     backend: AsyncBackend
 
     def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
-                 workflow: str | None = None, **kwargs: Any) -> None:
+                 workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+                 memory: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow)
+        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
+                                     workspace_id=workspace_id, agent_id=agent_id, memory=memory)
         self._task: asyncio.Task[Any] | None = None
         self._stopping = False
 

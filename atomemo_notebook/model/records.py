@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENT_COLUMNS",
     "HISTORY_COLUMNS",
+    "SOURCE_COLUMNS",
     "TIMELINE_COLUMNS",
     "event_records",
     "history_records",
+    "source_records",
     "timeline_records",
     "to_dataframe",
 ]
@@ -31,8 +33,10 @@ HISTORY_COLUMNS = (
 )
 TIMELINE_COLUMNS = (
     "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
-    "status", "started_at", "finished_at", "duration_ms", "error", "output",
+    "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported",
 )
+# reported: the system told of this step only with its answer (OdysseyAI), so it has no times.
+SOURCE_COLUMNS = ("message_id", "position", "title", "snippet", "url", "source", "score")
 EVENT_COLUMNS = ("message_id", "seq", "offset_ms", "received_at", "event", "data")
 DATETIME_COLUMNS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "received_at"})
 
@@ -83,7 +87,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                 "node_id": span.node_id, "node_name": span.name, "node_type": span.type,
                 "tool_name": None, "status": span.status, "started_at": reply.at(span.started),
                 "finished_at": reply.at(span.finished), "duration_ms": span.duration_ms,
-                "error": span.error, "output": _output(span.json_output),
+                "error": span.error, "output": _output(span.json_output), "reported": span.reported,
             })
             for tool in span.tools:
                 rows.append({
@@ -92,9 +96,17 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                     "tool_name": tool.tool_name, "status": tool.status,
                     "started_at": reply.at(tool.started), "finished_at": reply.at(tool.finished),
                     "duration_ms": tool.duration_ms, "error": tool.anomaly,
-                    "output": _output({"args": tool.args, "result": tool.result}),
+                    "output": _output({"args": tool.args, "result": tool.result}), "reported": False,
                 })
     return rows
+
+
+def source_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
+    """One row per source an answer cites (Dify's retriever resources, OdysseyAI's source
+    snippets), numbered from 1 as under the answer."""
+    return [{"message_id": reply.message_id, "position": position, "title": c.title, "snippet": c.snippet,
+             "url": c.url, "source": c.source, "score": c.score}
+            for reply in replies for position, c in enumerate(reply.citations, 1)]
 
 
 def event_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ class Call(Generic[T]):
     timeout: float | None = None  # this call's deadline in seconds; None: the client's
     files: Any = None  # multipart file fields, as httpx takes them
     data: dict[str, str] | None = None  # multipart form fields beside `files`
+    retry_statuses: frozenset[int] | None = None  # answers worth another try; None: the client's default
 
     @property
     def idempotent(self) -> bool:

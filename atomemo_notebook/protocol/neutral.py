@@ -233,3 +233,4 @@ class Capabilities:
     conversations: bool = True  # more than one conversation (a list to reopen)
     branching_reason: str = ""
     new_conversation: str = "new"  # new | clear: a fresh conversation, or clearing the only one
+    stop_note: str = ""  # what a stopped turn says, where the system's own words are needed

@@ -10,6 +10,7 @@ from . import neutral as n
 from .atomemo import adapter as atomemo_adapter
 from .atomemo.events import Event, event_from_wire
 from .dify.adapter import DifyTranslator
+from .odyssey.adapter import OdysseyTranslator
 from .pipelit.adapter import PipelitTranslator
 
 __all__ = ["SYSTEMS", "event_for", "translator_for"]
@@ -20,6 +21,7 @@ SYSTEMS: dict[str, Callable[[], Translate]] = {
     "atomemo": atomemo_adapter.translator,
     "dify": DifyTranslator,
     "pipelit": PipelitTranslator,
+    "odyssey": OdysseyTranslator,
 }
 
 

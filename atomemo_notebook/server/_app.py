@@ -44,6 +44,8 @@ from ._http import (
     param,
     read_json,
 )
+from ._odyssey import PREFIX as ODYSSEY_PREFIX
+from ._odyssey import odyssey_body, odyssey_routes
 from ._pipelit import PREFIX as PIPELIT_PREFIX
 from ._pipelit import pipelit_routes
 from ._runs import Executor, Pace, Run
@@ -360,6 +362,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             "base_url": str(request.base_url).rstrip("/") + "/api",
             "dify_base_url": str(request.base_url).rstrip("/") + DIFY_PREFIX,
             "pipelit_base_url": str(request.base_url).rstrip("/") + PIPELIT_PREFIX,
+            "odyssey_base_url": str(request.base_url).rstrip("/") + ODYSSEY_PREFIX,
             "apps": [app.public() for app in emu.apps.values()],
         })
 
@@ -375,6 +378,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith(DIFY_PREFIX + "/"):
             return JSONResponse(dify_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+        if request.url.path.startswith(ODYSSEY_PREFIX + "/"):
+            return JSONResponse(odyssey_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
         if request.url.path.startswith(PIPELIT_PREFIX + "/"):
             return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
@@ -390,6 +395,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         *file_routes(emu),
         *dify_routes(emu),
         *pipelit_routes(emu),
+        *odyssey_routes(emu),
     ]
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     app = Starlette(routes=routes, middleware=[Middleware(ErrorBoundary)], exception_handlers={

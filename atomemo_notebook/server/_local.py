@@ -15,6 +15,9 @@ from ._demo import DEMO_APPS
 from ._dify import PREFIX as DIFY_PREFIX
 from ._dify import dify_key
 from ._http import ResetBoundary
+from ._odyssey import PREFIX as ODYSSEY_PREFIX
+from ._odyssey import WORKSPACE as ODYSSEY_WORKSPACE
+from ._odyssey import odyssey_key
 from ._pipelit import PREFIX as PIPELIT_PREFIX
 from ._pipelit import pipelit_key
 
@@ -76,6 +79,21 @@ class LocalServer:
         return pipelit_key(self.api_key)
 
     @property
+    def odyssey_base_url(self) -> str:
+        """Where the demo apps answer as OdysseyAI's chat API does (POST .../api/chat/message)."""
+        return self.origin + ODYSSEY_PREFIX
+
+    @property
+    def odyssey_api_key(self) -> str:
+        """The emulator's OdysseyAI key (its `x-api-key`)."""
+        return odyssey_key(self.api_key)
+
+    @property
+    def odyssey_workspace_id(self) -> str:
+        """The emulator's one workspace; its agent ids are the demo apps' slugs."""
+        return ODYSSEY_WORKSPACE
+
+    @property
     def apps(self) -> dict[str, dict[str, str]]:
         """slug -> {slug, name, app_id, trigger_id, dify_api_key} of every demo app."""
         return {slug: self.app(slug) for slug in DEMO_APPS}
@@ -88,7 +106,9 @@ class LocalServer:
     def info(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "dify_base_url": self.dify_base_url,
                 "pipelit_base_url": self.pipelit_base_url, "pipelit_api_key": self.pipelit_api_key,
-                "api_key": self.api_key, "apps": list(self.apps.values())}
+                "odyssey_base_url": self.odyssey_base_url, "odyssey_api_key": self.odyssey_api_key,
+                "odyssey_workspace_id": self.odyssey_workspace_id, "api_key": self.api_key,
+                "apps": list(self.apps.values())}
 
     @property
     def running(self) -> bool:

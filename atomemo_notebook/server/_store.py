@@ -189,13 +189,14 @@ class Store:
     # -- messages ---------------------------------------------------------------------
     def create_message_in(self, msg_id: str, conv_id: str | None, *, app_id: str, trigger_id: str,
                           user_id: str, name: str, parent_id: str | None, dialogue_count: int,
-                          query: Any, source: str | None, inputs: dict[str, Any]) -> str:
-        """The message, and its conversation when `conv_id` is None, in one transaction.
-        Returns the conversation id."""
+                          query: Any, source: str | None, inputs: dict[str, Any],
+                          new_conversation_id: str | None = None) -> str:
+        """The message, and its conversation when `conv_id` is None (with `new_conversation_id`
+        when the client chose it, as OdysseyAI's do), in one transaction. Returns the conversation id."""
         ts = now_iso()
         with self.transaction() as db:
             if conv_id is None:
-                conv_id = str(uuid.uuid4())
+                conv_id = new_conversation_id or str(uuid.uuid4())
                 db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (conv_id, app_id, trigger_id, user_id, name, json.dumps(inputs), ts, ts, ts))
             else:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from ..protocol.atomemo.events import Name as A
 from ..protocol.dify.events import Name as D
 
-__all__ = ["ATOMEMO", "DIFY", "PipelitVoice", "Voice", "dumps"]
+__all__ = ["ATOMEMO", "DIFY", "OdysseyVoice", "PipelitVoice", "Voice", "dumps"]
 
 
 def dumps(payload: dict[str, Any]) -> str:
@@ -312,3 +312,72 @@ class PipelitVoice:
 
     def error(self, run: Ids, status: int, code: str, message: str) -> str:
         return self._message(run, "execution_failed", {"error": message[:500], "error_code": code})
+
+
+# Atomemo node types as OdysseyAI's step types (the reference names 'rag'; the rest are ours).
+ODYSSEY_STEPS = {"knowledge_retrieval": "rag", "llm": "llm", "ai_agent": "agent", "http_request": "http",
+                 "loop": "loop", "if": "decision", "switch": "decision", "code": "code"}
+ODYSSEY_SILENT = frozenset({"chat_trigger", "answer"})  # no step of their own: the answer is the last step
+
+
+class OdysseyVoice:
+    """OdysseyAI says nothing until the end. This voice writes records that never leave the
+    server: the route assembles them into its one JSON document (steps grouped by agent,
+    source snippets, the answer)."""
+
+    heartbeat = b""
+
+    def __init__(self, root_agent: str) -> None:
+        self.root = root_agent
+        self.agent: str | None = None  # the AI Agent node whose tool calls are running
+
+    @staticmethod
+    def _record(kind: str, **fields: Any) -> str:
+        return dumps({"kind": kind, **fields})
+
+    def created(self, run: Ids) -> list[str]:
+        return []
+
+    def run_started(self, run: Ids, execution: dict[str, Any]) -> list[str]:
+        return []
+
+    def node_started(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any) -> list[str]:
+        if node[1] == "ai_agent":
+            self.agent = node[0]
+        return []
+
+    def loop_next(self, run: Ids, result: dict[str, Any], node: tuple[str, str], index: int) -> list[str]:
+        return []
+
+    def node_finished(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any,
+                      elapsed: float) -> list[str]:
+        name, kind = node
+        if kind in ODYSSEY_SILENT:
+            return []
+        failed = result["status"] == "failed"
+        content = {"error": result.get("error")} if failed else result.get("json_output")
+        agent = name if kind == "ai_agent" else self.root
+        external = "Help center" if kind == "knowledge_retrieval" else ""
+        return [self._record("step", agentname=agent, content=content, external=external,
+                             step_id=result["id"], type=ODYSSEY_STEPS.get(kind, kind), node=name)]
+
+    def tool_started(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
+        return []
+
+    def tool_finished(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
+        return [self._record("step", agentname=self.agent or self.root,
+                             content={"args": call["args"], "result": call["result"]}, external=call["tool_name"],
+                             step_id=call["id"], type="tool", node=call["tool_name"])]
+
+    def text(self, run: Ids, chunk: str) -> str | None:
+        return None
+
+    def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]:
+        return [self._record("sources", items=metadata.get("retriever_resources") or [])]
+
+    def run_finished(self, run: Ids, finished: dict[str, Any]) -> list[str]:
+        return [self._record("end", status=finished["status"], answer=finished.get("answer") or "",
+                             error=finished.get("error"))]
+
+    def error(self, run: Ids, status: int, code: str, message: str) -> str:
+        return self._record("end", status="failed", answer="", error=message)

@@ -18,10 +18,12 @@ from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import App, Conversation, FileRef, Message
 from ..protocol.dify.adapter import DifyTranslator
 from ..protocol.errors import AtomemoError
+from ..protocol.odyssey.adapter import OdysseyTranslator
 from ..protocol.pipelit import calls as pipelit_calls
 from ..protocol.pipelit.adapter import PipelitTranslator
 from .client import AsyncClient, Client
 from .dify import AsyncDifyClient, DifyClient
+from .odyssey import AsyncOdysseyClient, OdysseyClient
 from .pipelit import AsyncPipelitClient, PipelitClient
 from .streams import AsyncEventStream, EventStream
 
@@ -572,6 +574,123 @@ class PipelitAsync:
         self.asked.clear()
 
 
+# -- OdysseyAI ----------------------------------------------------------------------------------
+
+ODYSSEY_NO_BRANCHING = ("OdysseyAI's chat API takes no parent message: each message continues the conversation, "
+                        "so regenerate and edit are not possible")
+ODYSSEY = n.Capabilities(token_streaming=False, stop="client", branching=False, files=False, resume=False,
+                         citations=True, suggestions=True, conversations=False, branching_reason=ODYSSEY_NO_BRANCHING,
+                         stop_note="you stopped waiting; OdysseyAI may still finish this answer on the server, "
+                                   "but its API cannot give it to us later")
+
+
+def _odyssey_text(query: str | FileRef) -> str:
+    if isinstance(query, FileRef):
+        raise ValueError("OdysseyAI's chat API takes text only: its agents read the workspace's documents")
+    return query
+
+
+def odyssey_app(agent_id: str | None, workspace_id: str) -> AppInfo:
+    """OdysseyAI publishes no app description: the agent and workspace name the chat."""
+    return AppInfo(name=agent_id or "OdysseyAI", version="", description=f"workspace {workspace_id}",
+                   node_names={}, graph=None)
+
+
+class _OdysseyBase:
+    system = "odyssey"
+    capabilities = ODYSSEY
+
+    def __init__(self, client: Any, workspace_id: str, agent_id: str | None, memory: bool) -> None:
+        self.client, self.workspace_id, self.agent_id, self.memory = client, workspace_id, agent_id, memory
+
+    def translator(self) -> Translate:
+        return OdysseyTranslator()
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"system": self.system, "workspace_id": self.workspace_id, "agent_id": self.agent_id,
+                "memory": self.memory, "base_url": self.client.base_url}
+
+    def _ask(self, query: str | FileRef, user: str, conversation_id: str | None) -> dict[str, Any]:
+        return {"workspace_id": self.workspace_id, "conversation_id": conversation_id,
+                "message": _odyssey_text(query), "user_id": user, "agent_id": self.agent_id, "memory": self.memory}
+
+
+class OdysseySync(_OdysseyBase):
+    """No history, conversation list or suggestions endpoint: what a chat knows of its
+    conversation is what it asked this session; follow-ups come with each answer."""
+
+    def app(self) -> AppInfo | None:
+        return odyssey_app(self.agent_id, self.workspace_id)
+
+    def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
+             inputs: dict[str, Any], source: str | None) -> Any:
+        return self.client.chat(**self._ask(query, user, conversation_id))
+
+    def stop(self, task_id: str | None, user: str) -> None:
+        return None  # no cancel in the API: Stop abandons the wait
+
+    def history(self, conversation_id: str, user: str) -> list[Message]:
+        return []
+
+    def conversations(self, user: str) -> list[Conversation]:
+        return []
+
+    def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        return []
+
+    def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> FileRef:
+        raise ValueError("OdysseyAI's chat API takes no files")
+
+    def suggestions(self, message_id: str, user: str) -> list[str]:
+        return []
+
+    def clear(self, user: str) -> None:
+        raise ValueError("OdysseyAI's chat API cannot delete a conversation: start a new one instead")
+
+    def release(self) -> None:
+        return None
+
+
+class OdysseyAsync(_OdysseyBase):
+    async def app(self) -> AppInfo | None:
+        return odyssey_app(self.agent_id, self.workspace_id)
+
+    async def send(self, *, query: str | FileRef, user: str, conversation_id: str | None,
+                   parent_id: str | None, inputs: dict[str, Any], source: str | None) -> Any:
+        return await self.client.chat(**self._ask(query, user, conversation_id))
+
+    async def stop(self, task_id: str | None, user: str) -> None:
+        return None
+
+    async def history(self, conversation_id: str, user: str) -> list[Message]:
+        return []
+
+    async def conversations(self, user: str) -> list[Conversation]:
+        return []
+
+    async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        return []
+
+    async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+                     user: str) -> FileRef:
+        raise ValueError("OdysseyAI's chat API takes no files")
+
+    async def suggestions(self, message_id: str, user: str) -> list[str]:
+        return []
+
+    async def clear(self, user: str) -> None:
+        raise ValueError("OdysseyAI's chat API cannot delete a conversation: start a new one instead")
+
+    async def release(self) -> None:
+        return None
+
+
+def _workspace(where: dict[str, Any]) -> str:
+    if not where.get("workspace_id"):
+        raise ValueError("an OdysseyAI chat needs workspace_id=<the workspace's id>")
+    return str(where["workspace_id"])
+
+
 def sync_backend(client: Any, **where: Any) -> SyncBackend:
     """The backend for a sync client of any system (Atomemo needs app_id and trigger_id)."""
     if isinstance(client, DifyClient):
@@ -580,6 +699,8 @@ def sync_backend(client: Any, **where: Any) -> SyncBackend:
         if not where.get("workflow"):
             raise ValueError("a Pipelit chat needs workflow=<the workflow's slug>")
         return PipelitSync(client, where["workflow"])
+    if isinstance(client, OdysseyClient):
+        return OdysseySync(client, _workspace(where), where.get("agent_id"), where.get("memory", True))
     if isinstance(client, Client):
         return AtomemoSync(client, where["app_id"], where["trigger_id"])
     return client  # type: ignore[no-any-return]  # a backend already
@@ -592,6 +713,8 @@ def async_backend(client: Any, **where: Any) -> AsyncBackend:
         if not where.get("workflow"):
             raise ValueError("a Pipelit chat needs workflow=<the workflow's slug>")
         return PipelitAsync(client, where["workflow"])
+    if isinstance(client, AsyncOdysseyClient):
+        return OdysseyAsync(client, _workspace(where), where.get("agent_id"), where.get("memory", True))
     if isinstance(client, AsyncClient):
         return AtomemoAsync(client, where["app_id"], where["trigger_id"])
     return client  # type: ignore[no-any-return]

@@ -68,6 +68,8 @@ class BaseClient:
         self._api_key = key or None
         register_secret(self._api_key)
         url = base_url or os.environ.get(dialect.base_url_env) or dialect.default_base_url
+        if not url:
+            raise ValueError(f"{dialect.system} has no default address: give base_url or set {dialect.base_url_env}")
         if not url.lower().startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
         self.base_url = url.rstrip("/")
@@ -160,7 +162,9 @@ class BaseClient:
                             deadline: float) -> float | None:
         """Seconds to wait before another try of a failed answer, or None to give up."""
         status = response.status_code
-        if attempt > self.max_retries or not (status in RETRY_STATUSES or status >= 500):
+        worth = status in call.retry_statuses if call.retry_statuses is not None else (
+            status in RETRY_STATUSES or status >= 500)
+        if attempt > self.max_retries or not worth:
             return None
         try:
             code = json.loads(body).get("code") if body else None

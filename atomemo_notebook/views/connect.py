@@ -10,12 +10,13 @@ from typing import Any
 from ..model.chat import AsyncChat, Chat
 from ..transport.client import AsyncClient, Client
 from ..transport.dify import AsyncDifyClient, DifyClient
+from ..transport.odyssey import AsyncOdysseyClient, OdysseyClient
 from ..transport.pipelit import AsyncPipelitClient, PipelitClient
 from . import runtime
 
 __all__ = ["SYSTEMS", "as_async", "connect"]
 
-SYSTEMS = ("atomemo", "dify", "pipelit")
+SYSTEMS = ("atomemo", "dify", "pipelit", "odyssey")
 DEFAULT_USER = "notebook-user"
 
 
@@ -25,13 +26,15 @@ def _env(system: str, name: str) -> str | None:
 
 def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: str | None = None,
             user_id: str | None = None, app_id: str | None = None, trigger_id: str | None = None,
-            workflow: str | None = None, demo: str = "support", conversation_id: str | None = None,
+            workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+            memory: bool = True, demo: str = "support", conversation_id: str | None = None,
             inputs: dict[str, Any] | None = None, source: str | None = None, asynchronous: bool = False,
             **client_options: Any) -> Any:
-    """A conversation with a workflow on `system` ("atomemo", "dify" or "pipelit").
+    """A conversation with a workflow on `system` ("atomemo", "dify", "pipelit" or "odyssey").
 
     Keys come from `api_key` or the system's environment variables (ATOMEMO_API_KEY,
-    DIFY_API_KEY, PIPELIT_API_KEY, ...; base URLs, user ids and Pipelit's workflow likewise).
+    DIFY_API_KEY, PIPELIT_API_KEY, ODYSSEY_API_KEY, ...; base URLs, user ids, Pipelit's workflow,
+    OdysseyAI's workspace and agent likewise). `memory=False`: OdysseyAI's agent forgets the turns before.
     With neither, the embedded demo server answers as that system, offline, with the `demo` app.
     `asynchronous=True` returns an AsyncChat. A sync chat reopened with `conversation_id` loads its history at once."""
     name = system.lower().strip()
@@ -49,9 +52,12 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: st
             where = {"app_id": app["app_id"], "trigger_id": app["trigger_id"]}
         elif name == "dify":
             key, base_url = app["dify_api_key"], server.dify_base_url
-        else:
+        elif name == "pipelit":
             key, base_url = server.pipelit_api_key, server.pipelit_base_url
             where = {"workflow": demo}
+        else:
+            key, base_url = server.odyssey_api_key, server.odyssey_base_url
+            where = {"workspace_id": server.odyssey_workspace_id, "agent_id": demo, "memory": memory}
     elif name == "atomemo":
         where = {"app_id": app_id or _env(name, "APP_ID"),
                  "trigger_id": trigger_id or _env(name, "TRIGGER_ID")}
@@ -62,9 +68,15 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, base_url: st
         where = {"workflow": workflow or _env(name, "WORKFLOW")}
         if not where["workflow"]:
             raise ValueError("with a Pipelit key, give workflow=<the workflow's slug> (or set PIPELIT_WORKFLOW)")
+    elif name == "odyssey":
+        where = {"workspace_id": workspace_id or _env(name, "WORKSPACE_ID"),
+                 "agent_id": agent_id or _env(name, "AGENT_ID"), "memory": memory}
+        if not where["workspace_id"]:
+            raise ValueError("with an OdysseyAI key, give workspace_id=... (or set ODYSSEY_WORKSPACE_ID)")
     clients = {("atomemo", False): Client, ("atomemo", True): AsyncClient,
                ("dify", False): DifyClient, ("dify", True): AsyncDifyClient,
-               ("pipelit", False): PipelitClient, ("pipelit", True): AsyncPipelitClient}
+               ("pipelit", False): PipelitClient, ("pipelit", True): AsyncPipelitClient,
+               ("odyssey", False): OdysseyClient, ("odyssey", True): AsyncOdysseyClient}
     client = clients[name, asynchronous](key, base_url=base_url or _env(name, "BASE_URL"), **client_options)
     kind = AsyncChat if asynchronous else Chat
     chat = kind(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source, **where)
@@ -80,17 +92,21 @@ def as_async(chat: Chat | AsyncChat) -> AsyncChat:
     if isinstance(chat, AsyncChat):
         return chat
     client = chat.client
-    twins: dict[type, type] = {Client: AsyncClient, DifyClient: AsyncDifyClient, PipelitClient: AsyncPipelitClient}
+    twins: dict[type, type] = {Client: AsyncClient, DifyClient: AsyncDifyClient, PipelitClient: AsyncPipelitClient,
+                               OdysseyClient: AsyncOdysseyClient}
     twin = twins.get(type(client))
     if twin is None:
         raise TypeError(f"cannot run a chat over {type(client).__name__} in the widget; pass an AsyncChat")
+    own: dict[str, Any] = {"answer_timeout": client.answer_timeout} if isinstance(client, OdysseyClient) else {}
     async_client = twin(client._api_key, base_url=client.base_url, timeout=client.timeout,
                         max_retries=client.max_retries, stream_idle_timeout=client.stream_idle_timeout,
-                        max_resumes=client.max_resumes, limits=client.limits)
+                        max_resumes=client.max_resumes, limits=client.limits, **own)
     coordinates = chat.backend.coordinates()
     out = AsyncChat(async_client, app_id=coordinates.get("app_id"), trigger_id=coordinates.get("trigger_id"),
-                    workflow=coordinates.get("workflow"), user_id=chat.user_id, inputs=chat.inputs,
-                    conversation_id=chat.conversation_id, source=chat.source)
+                    workflow=coordinates.get("workflow"), workspace_id=coordinates.get("workspace_id"),
+                    agent_id=coordinates.get("agent_id"), memory=coordinates.get("memory", True),
+                    user_id=chat.user_id, inputs=chat.inputs, conversation_id=chat.conversation_id,
+                    source=chat.source)
     out.origin = chat.origin
     out.owns_client = True  # the async twin of the client is ours
     out.tree, out.replies, out.leaf_id = chat.tree, chat.replies, chat.leaf_id

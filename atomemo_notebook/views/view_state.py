@@ -86,14 +86,18 @@ def _node_key(span: NodeSpan, index: int) -> str:
 
 
 def _depths(spans: list[NodeSpan]) -> list[int]:
-    """How deep each run sits inside Loop runs (a node started while a loop was open)."""
+    """How deep each run sits: under the run it names as its parent (an agent's steps, a
+    Loop's children), else inside the Loop runs open when it started."""
     depths: list[int] = []
     open_loops: list[NodeSpan] = []
+    by_run: dict[str, int] = {}
     for span in spans:
         start = span.started if span.started is not None else float("inf")
         while open_loops and (open_loops[-1].finished or float("inf")) <= start:
             open_loops.pop()
-        depths.append(len(open_loops))
+        parent = by_run.get(span.parent_run_id) if span.parent_run_id else None
+        depths.append(depths[parent] + 1 if parent is not None else len(open_loops))
+        by_run[span.result_id] = len(depths) - 1
         if any(kind in span.type.lower() for kind in LOOP_TYPES):
             open_loops.append(span)
     return depths
@@ -114,6 +118,7 @@ def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
         "out_ports": list(span.out_ports),
         "anomaly": span.anomaly,
         "depth": depth,
+        "reported": span.reported,
         "tools": [
             {
                 "key": tool.tool_call_id,

@@ -210,6 +210,8 @@ class ChatWidget(anywidget.AnyWidget):
         conversation_id: str | None = None,
         demo: str = "support",
         workflow: str | None = None,
+        workspace_id: str | None = None,
+        agent_id: str | None = None,
         compact: bool = False,
         chat: AsyncChat | Any | None = None,
         **kwargs: Any,
@@ -227,7 +229,7 @@ class ChatWidget(anywidget.AnyWidget):
         else:
             self._chat = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
                                  trigger_id=trigger_id, demo=demo, workflow=workflow,
-                                 conversation_id=conversation_id,
+                                 workspace_id=workspace_id, agent_id=agent_id, conversation_id=conversation_id,
                                  inputs=inputs, source="notebook", asynchronous=True)
             self._shared = False
             self._owns_chat = True
@@ -322,6 +324,9 @@ class ChatWidget(anywidget.AnyWidget):
     def event_records(self) -> list[dict[str, Any]]:
         return self._chat.event_records()
 
+    def source_records(self) -> list[dict[str, Any]]:
+        return self._chat.source_records()
+
     def history_df(self) -> pd.DataFrame:
         return self._chat.history_df()
 
@@ -330,6 +335,9 @@ class ChatWidget(anywidget.AnyWidget):
 
     def events_df(self) -> pd.DataFrame:
         return self._chat.events_df()
+
+    def sources_df(self) -> pd.DataFrame:
+        return self._chat.sources_df()
 
     def save_events(self, path: str | os.PathLike[str]) -> pathlib.Path:
         return self._chat.save_events(pathlib.Path(path))
@@ -461,7 +469,8 @@ class ChatWidget(anywidget.AnyWidget):
                              "branching": caps.branching, "files": caps.files,
                              "conversations": caps.conversations, "new_conversation": caps.new_conversation,
                              **({"regenerate_reason": caps.branching_reason}
-                                if caps.branching_reason else {})},
+                                if caps.branching_reason else {}),
+                             **({"stop_note": caps.stop_note} if caps.stop_note else {})},
         }
         if load_history:
             with contextlib.suppress(AtomemoError):

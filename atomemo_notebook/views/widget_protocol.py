@@ -136,8 +136,10 @@ class NodeView(TypedDict):
     out_ports: list[int]
     anomaly: str | None
     depth: int
-    """Nesting under a Loop (0 at the top), for indenting loop children."""
+    """Nesting under a Loop or an agent (0 at the top), for indenting children."""
     tools: list[ToolView]
+    reported: NotRequired[bool]
+    """Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn."""
 
 
 class TimelineView(TypedDict):
@@ -181,6 +183,8 @@ class Capabilities(TypedDict):
     """False: one conversation only (no list to reopen)."""
     new_conversation: NotRequired[Literal["new", "clear"]]
     """clear: "New chat" deletes the one conversation's history (after a confirmation)."""
+    stop_note: NotRequired[str]
+    """What a stopped turn says on this system (default: the generic note for its `stop`)."""
 
 
 class HeaderView(TypedDict, total=False):

@@ -102,9 +102,11 @@ export type NodeView = {
   output: string | null;
   out_ports: number[];
   anomaly: string | null;
-  /** Nesting under a Loop (0 at the top), for indenting loop children. */
+  /** Nesting under a Loop or an agent (0 at the top), for indenting children. */
   depth: number;
   tools: ToolView[];
+  /** Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn. */
+  reported?: boolean;
 };
 
 export type TimelineView = {
@@ -147,6 +149,8 @@ export type Capabilities = {
   conversations?: boolean;
   /** clear: "New chat" deletes the one conversation's history (after a confirmation). */
   new_conversation?: "new" | "clear";
+  /** What a stopped turn says on this system (default: the generic note for its `stop`). */
+  stop_note?: string;
 };
 
 export type HeaderView = {

@@ -50,6 +50,13 @@ function getPurifier(): ReturnType<typeof DOMPurify> {
   return p;
 }
 
+/** A link taken from an answer's data (a source, a file): http(s) only, else none. The same
+ *  rule as links inside answers; the kernel filters too, this is the last word. */
+export function safeLink(url: string | null | undefined): string | null {
+  const trimmed = (url ?? "").trim();
+  return /^https?:\/\//i.test(trimmed) ? trimmed : null;
+}
+
 /** Sanitize HTML into a fragment that is safe to insert into the notebook's DOM. */
 export function sanitize(html: string): DocumentFragment {
   const fragment = getPurifier().sanitize(html) as unknown as DocumentFragment;

@@ -4,6 +4,7 @@ import { formatMs, h } from "./dom";
 import type { DetailResult, NodeView, TimelineView, ToolView } from "./protocol";
 
 export type Detail = DetailResult;
+const REPORTED_TITLE = "The system reported this step with its answer, after the fact: it has no start or end time";
 /** What a click on a row asks for: the row's key, and the detail already at hand (cut). */
 export type Pick = (key: string, local: Detail) => void;
 
@@ -28,6 +29,11 @@ function bar(start: number | null, end: number | null, total: number, status: st
 /** `tokens`: whether the system streams the answer; where it arrives whole, its first
  *  moment is the answer's, not a token's. */
 export function summaryText(view: TimelineView, tokens = true): string {
+  if (view.nodes.length && view.nodes.every((n) => n.reported)) {
+    // Nothing was timed but the wait itself.
+    return [view.status, `answer after ${formatMs(view.total_ms)}`,
+      `${view.node_count} steps reported with it (no timing)`, `${view.failures} failed`].join(" · ");
+  }
   const parts = [
     view.status,
     `total ${formatMs(view.total_ms)}`,
@@ -68,8 +74,11 @@ export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true):
       { class: `am-row am-node am-status-${node.status}`, attrs: { role: "button", tabindex: "0" } },
       h("span", { class: "am-row-name", title: `${node.name} · ${node.type}` },
         h("span", { class: "am-dot" }), `${node.name} `, h("span", { class: "am-row-type", text: node.type })),
-      h("span", { class: "am-track" }, bar(node.start_ms, node.end_ms, total, node.status)),
-      h("span", { class: "am-row-dur", text: formatMs(node.duration_ms) }),
+      node.reported
+        // Reported after the fact: there is no timing, and an invented bar would lie.
+        ? h("span", { class: "am-track am-reported", text: "reported after the answer", title: REPORTED_TITLE })
+        : h("span", { class: "am-track" }, bar(node.start_ms, node.end_ms, total, node.status)),
+      h("span", { class: "am-row-dur", text: node.reported ? "" : formatMs(node.duration_ms) }),
       h("span", { class: "am-row-status", text: node.status }),
     );
     row.dataset.nodeId = node.node_id;

@@ -8,6 +8,7 @@ import { formatMs, h } from "./dom";
 import { Inspector } from "./inspector";
 import { copyText, IncrementalMarkdown, renderAnswer, renderMarkdown } from "./markdown";
 import { migrate } from "./migrate";
+import { safeLink } from "./sanitize";
 import type { Capabilities, LiveMessage, LiveSnapshot, Model, TimelineView, TranscriptView, TurnView } from "./protocol";
 import { type Detail, renderDetail, renderTimeline } from "./timeline";
 
@@ -597,9 +598,9 @@ class ChatView {
       meta.append(h("span", { class: `am-status am-status-${turn.status}`, text: turn.status }));
     }
     if (turn.status === "stopped") {
-      meta.append(h("span", { class: "am-stop-note", text: caps.stop === "client"
+      meta.append(h("span", { class: "am-stop-note", text: caps.stop_note ?? (caps.stop === "client"
         ? "you stopped listening; the workflow may still finish on the server (its answer replaces this one if it does)"
-        : "stopped" }));
+        : "stopped") }));
     } else if (turn.stopped_at !== null) {
       meta.append(h("span", { class: "am-stop-note", text: `you stopped listening at ${turn.stopped_at.toLocaleString()}`
         + " characters; the workflow went on and finished on the server: this is its whole answer" }));
@@ -671,22 +672,24 @@ class ChatView {
     if (citations.length) {
       const details = h("details", { class: "am-citations" },
         h("summary", { text: `Sources (${citations.length})` }));
-      for (const c of citations) {
-        const title = c.url
-          ? h("a", { class: "am-citation-title", text: c.title, attrs: { href: c.url, target: "_blank", rel: "noopener noreferrer" } })
+      citations.forEach((c, i) => {
+        const href = safeLink(c.url);
+        const title = href
+          ? h("a", { class: "am-citation-title", text: c.title, attrs: { href, target: "_blank", rel: "noopener noreferrer" } })
           : h("span", { class: "am-citation-title", text: c.title });
-        const item = h("div", { class: "am-citation" }, title);
+        const item = h("div", { class: "am-citation" }, h("span", { class: "am-citation-n", text: `[${i + 1}] ` }), title);
         const where = [c.source, c.score === null ? null : `score ${c.score.toFixed(2)}`].filter(Boolean).join(" · ");
         if (where) item.append(h("span", { class: "am-muted", text: ` ${where}` }));
         if (c.snippet && c.snippet !== c.title) item.append(h("div", { class: "am-citation-snippet", text: c.snippet }));
         details.append(item);
-      }
+      });
       details.addEventListener("click", (e) => e.stopPropagation());
       box.append(details);
     }
     for (const f of files) {
-      box.append(h("a", { class: "am-chip am-answer-file", text: `📎 ${f.type}`,
-        attrs: { href: f.url, target: "_blank", rel: "noopener noreferrer" } }));
+      const href = safeLink(f.url);
+      if (href) box.append(h("a", { class: "am-chip am-answer-file", text: `📎 ${f.type}`,
+        attrs: { href, target: "_blank", rel: "noopener noreferrer" } }));
     }
     if (suggestions.length) {
       const chips = h("div", { class: "am-suggestions", attrs: { "aria-label": "Suggested questions" } });

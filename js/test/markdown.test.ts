@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { BlockSplitter, IncrementalMarkdown, MAX_BLOCK, renderMarkdown } from "../src/markdown";
+import { safeLink } from "../src/sanitize";
 
 const ANSWER = [
   "Here are our current plans:",
@@ -197,5 +198,16 @@ describe("bounded blocks", () => {
     const el = draw(">".repeat(5000) + " deep\n\n" + "  ".repeat(3000) + "- far\n");
     expect(el.textContent).toContain("deep");
     expect(el.textContent).toContain("far");
+  });
+});
+
+describe("safeLink", () => {
+  it("keeps http(s) links and drops every other scheme", () => {
+    expect(safeLink(" https://docs.example.com/a?b=1 ")).toBe("https://docs.example.com/a?b=1");
+    expect(safeLink("HTTP://x.example")).toBe("HTTP://x.example");
+    for (const bad of ["javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,<script>", "vbscript:x",
+      "//evil.example", "mailto:a@b.c", "", null, undefined, "java\nscript:alert(1)"]) {
+      expect(safeLink(bad)).toBeNull();
+    }
   });
 });

@@ -63,3 +63,29 @@ describe("renderTimeline", () => {
     expect(depths).toEqual(["0", "1", "0"]);
   });
 });
+
+describe("steps reported after the fact", () => {
+  const reported: TimelineView = {
+    ...VIEW, ttft_ms: 2400, total_ms: 2400, failures: 0, node_count: 2,
+    nodes: [
+      { key: "r1", node_id: "agent:Root", name: "Root", type: "agent", status: "succeeded", start_ms: null,
+        end_ms: null, duration_ms: null, error: null, output: null, out_ports: [], anomaly: null, depth: 0,
+        tools: [], reported: true },
+      { key: "r2", node_id: "s1", name: "Help center", type: "rag", status: "succeeded", start_ms: null,
+        end_ms: null, duration_ms: null, error: null, output: "{}", out_ports: [], anomaly: null, depth: 1,
+        tools: [], reported: true },
+    ],
+  };
+
+  it("draws no invented bar and says the steps have no timing", () => {
+    const el = renderTimeline(reported, () => undefined, false);
+    expect(el.querySelectorAll(".am-bar").length).toBe(0);
+    const tracks = Array.from(el.querySelectorAll(".am-track.am-reported")).map((t) => t.textContent);
+    expect(tracks).toEqual(["reported after the answer", "reported after the answer"]);
+    expect(summaryText(reported, false)).toBe(
+      "succeeded · answer after 2.40 s · 2 steps reported with it (no timing) · 0 failed");
+    // A timed node among them keeps its bar.
+    const mixed = { ...reported, nodes: [...reported.nodes, VIEW.nodes[0]] };
+    expect(renderTimeline(mixed, () => undefined).querySelectorAll(".am-bar").length).toBe(1);
+  });
+});

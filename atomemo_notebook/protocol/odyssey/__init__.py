@@ -1,0 +1,1 @@
+"""OdysseyAI's chat API: one POST, one blocking JSON answer."""
