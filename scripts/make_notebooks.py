@@ -205,13 +205,13 @@ if configured:
     display(cloud.timeline_df())"""),
     ],
     "07-other-systems": [
-        ("md", """# One widget, other systems: Atomemo, Dify and Pipelit
+        ("md", """# One widget, other systems: Atomemo, Dify, Pipelit and OdysseyAI
 
-The same widget speaks **Dify** (its advanced-chat service API, SSE) and **Pipelit** (REST and
-one WebSocket) as well as Atomemo.
+The same widget speaks **Dify** (its advanced-chat service API, SSE), **Pipelit** (REST and
+one WebSocket) and **OdysseyAI** (one blocking JSON answer) as well as Atomemo.
 `connect(system)` returns the `Chat` you know; `ChatWidget(system="dify")` the widget. With no
 key, the embedded server plays Dify too: the same demo workflows under `/v1`, with Dify's
-auth, event names and error bodies (and Pipelit's under `/api/v1` and `/ws/`). Ask Atomemo and
+auth, event names and error bodies (Pipelit's under `/api/v1` and `/ws/`, OdysseyAI's under `/odyssey`). Ask Atomemo and
 Dify the same question and compare."""),
         ("code", """import ipywidgets
 import pandas as pd
@@ -269,6 +269,21 @@ server, after a second click to confirm:"""),
         ("code", CHECK + """caps = pipelit.conversation.capabilities
 print(caps.branching_reason)
 print("new chat means:", caps.new_conversation)"""),
+        ("md", """## OdysseyAI: one answer, with its steps, sources and follow-ups
+
+OdysseyAI answers with one JSON document, all at once: the widget shows "working" with the
+time elapsed until it comes (Stop stops waiting; the server may still finish). Its steps become
+the timeline, grouped by the agent that did them and marked as reported after the fact (there
+are no times to draw); its source snippets become numbered citations under the answer, and
+its follow-ups chips that ask them."""),
+        ("code", """odyssey = ChatWidget(system="odyssey", demo="support")
+odyssey"""),
+        ("code", CHECK + """reply = odyssey.ask("How do I rotate my API key?")
+reply.wait()
+print(reply.status, "·", reply.suggestions)
+odyssey.timeline_df()[["node_name", "node_type", "status", "reported", "duration_ms"]]"""),
+        ("md", "The sources, one row per citation, numbered as under the answer:"),
+        ("code", CHECK + """odyssey.sources_df()[["position", "title", "url"]]"""),
         ("md", """## A real Dify
 
 Set `DIFY_API_KEY` (the app's key) and `DIFY_BASE_URL` (default `https://api.dify.ai/v1`) in
@@ -281,7 +296,13 @@ in the kernel. The embedded server prints its Dify base URL and each demo app's 
 Set `PIPELIT_API_KEY`, `PIPELIT_BASE_URL` (the server's root, e.g. `http://localhost:8000`) and
 `PIPELIT_WORKFLOW` (the workflow's slug), then `connect("pipelit")` or
 `ChatWidget(system="pipelit")`. The key goes in the `Authorization` header of REST calls and
-in the WebSocket's `token` query parameter as Pipelit expects; it is never logged or shown."""),
+in the WebSocket's `token` query parameter as Pipelit expects; it is never logged or shown.
+
+## A real OdysseyAI
+
+Set `ODYSSEY_API_KEY`, `ODYSSEY_BASE_URL` (the API's address: there is no default, so a key goes
+only where you say), `ODYSSEY_WORKSPACE_ID`, and optionally `ODYSSEY_AGENT_ID` and
+`ODYSSEY_USER_ID`, then `connect("odyssey")` or `ChatWidget(system="odyssey")`."""),
     ],
 }
 

@@ -105,8 +105,8 @@ def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     page = lab_page
     run_and_find_chat(page, jupyter.lab("07-other-systems.ipynb"), "07-other-systems.ipynb")
     roots = page.locator(".am-root")
-    page.wait_for_function("document.querySelectorAll('.am-root').length === 3", timeout=60_000)
-    atomemo, dify, pipelit = roots.nth(0), roots.nth(1), roots.nth(2)
+    page.wait_for_function("document.querySelectorAll('.am-root').length === 4", timeout=60_000)
+    atomemo, dify, pipelit, odyssey = roots.nth(0), roots.nth(1), roots.nth(2), roots.nth(3)
     for chat in (atomemo, dify):
         chat.scroll_into_view_if_needed()  # JupyterLab skips drawing cells out of view: inner_text would be ''
         settled_turn(chat, "How do I rotate my API key?")
@@ -130,6 +130,7 @@ def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     assert dify.locator(".am-turn").count() == 2 and dify.locator(".am-turn").first.locator(".am-suggestion").count() == 0
 
     pipelit_lights_up_and_clears_after_confirming(pipelit, artifacts)
+    odyssey_cites_and_follows_up(odyssey, artifacts)
 
 
 PIPELIT_Q = "Where is order 1042? I'm in Berlin."
@@ -217,3 +218,39 @@ def test_known_key_leaks_nowhere(lab_page, jupyter, artifacts):
     assert KNOWN_KEY not in jupyter.log_text()
     assert KNOWN_KEY not in page.content()
     page.screenshot(path=str(artifacts / "secret-suite.png"))
+
+
+def odyssey_cites_and_follows_up(odyssey, artifacts) -> None:
+    """OdysseyAI: steps reported after the fact (no bars), numbered sources whose link opens
+    in a new tab with no opener, and a follow-up chip that asks its question."""
+    page = odyssey.page
+    odyssey.scroll_into_view_if_needed()
+    settled_turn(odyssey, "How do I rotate my API key?")  # asked by the notebook
+    assert odyssey.locator(".am-system").inner_text() == "OdysseyAI"
+    execution = odyssey.locator(".am-execution").last
+    assert execution.locator(".am-track.am-reported").count() == 4 and execution.locator(".am-bar").count() == 0
+    assert "(no timing)" in execution.locator(".am-summary").inner_text()
+    sources = odyssey.locator(".am-turn").last.locator(".am-citations")
+    assert sources.locator("summary").inner_text() == "Sources (3)"
+    sources.locator("summary").click()
+    assert [n.strip() for n in sources.locator(".am-citation-n").all_inner_texts()] == ["[1]", "[2]", "[3]"]
+    link = sources.locator("a.am-citation-title").first
+    href = link.get_attribute("href") or ""
+    assert href.startswith("https://help.example.com/articles/") and link.inner_text().endswith(".md")
+    assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener noreferrer"
+    # No network here: the help site is answered by the browser itself.
+    page.context.route("https://help.example.com/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body="<title>help</title><p>article</p>"))
+    with page.expect_popup() as opened:
+        link.click()
+    popup = opened.value
+    popup.wait_for_load_state()
+    assert popup.url == href and popup.evaluate("window.opener") is None
+    popup.close()
+    chips = odyssey.locator(".am-turn").last.locator(".am-suggestion")
+    assert chips.count() == 3
+    question = chips.first.inner_text()
+    chips.first.click()
+    settled_turn(odyssey, question)
+    assert odyssey.locator(".am-turn").count() == 2
+    page.screenshot(path=str(artifacts / "odyssey.png"))

@@ -135,3 +135,76 @@ def test_hostile_answers_render_inert(page, artifacts):
         assert page.evaluate(DOM_CHECK) == []  # the older turns drawn later are inert too
         # The two markdown images are held back as click-to-load buttons; raw <img> tags are text.
         assert page.locator("button.am-image-placeholder").count() == 2
+
+
+# OdysseyAI's source snippets (file name, preview, link) and follow-ups are untrusted too. The
+# emulator's echo agent cites the question itself, as its link when it is shaped like one.
+SOURCE_PAYLOADS = [
+    "javascript:alert(1)",
+    " JaVaScRiPt:window.__sentinel='pwned'",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "file:///etc/passwd",
+    "https://ok.example/a\" onmouseover=\"alert(1)",
+    "https://ok.example/<img src=x onerror=alert(1)>",
+    "<img src=x onerror=alert(1)>",
+    "<script>window.__sentinel='pwned'</script>",
+    '<a href="javascript:alert(1)">source</a>',
+    "<svg onload=alert(1)>",
+    '<button data-commandlinker-command="terminal:create-new">chip</button>',
+]
+
+SOURCE_CHECK = """() => {
+  const problems = [];
+  const root = document.querySelector('.am-root');
+  for (const box of root.querySelectorAll('.am-citations, .am-suggestions')) {
+    for (const el of box.querySelectorAll('script,img,svg,iframe,object,embed,form,input,style,a:not(.am-citation-title)'))
+      problems.push('tag ' + el.tagName);
+    for (const el of [box, ...box.querySelectorAll('*')])
+      for (const attr of el.getAttributeNames())
+        if (attr.startsWith('on') || attr.startsWith('data-commandlinker')) problems.push(attr + ' on ' + el.tagName);
+  }
+  for (const a of root.querySelectorAll('.am-citations a')) {
+    const href = a.getAttribute('href') || '';
+    if (!/^https?:\\/\\//i.test(href)) problems.push('href ' + href);
+    if (a.getAttribute('rel') !== 'noopener noreferrer' || a.getAttribute('target') !== '_blank')
+      problems.push('link opens unsafely');
+  }
+  if (window.__sentinel !== 'intact') problems.push('sentinel ' + String(window.__sentinel));
+  return problems;
+}"""
+
+
+def test_hostile_sources_and_follow_ups_render_inert(page, artifacts):
+    with LocalServer(chunk_delay=0, node_delay=0) as srv:
+        widget = ChatWidget(system="odyssey", api_key=srv.odyssey_api_key, base_url=srv.odyssey_base_url,
+                            workspace_id=srv.odyssey_workspace_id, agent_id="echo", user_id="xss")
+        widget.booted.result(10)
+        bridge = Bridge(page, widget)
+        page.evaluate("window.__sentinel = 'intact'")
+        failures = []
+        for index, payload in enumerate(SOURCE_PAYLOADS):
+            reply = widget.ask(payload)
+            widget.wait()
+            bridge.settle()
+            if [c.title for c in reply.citations] != [payload[:100]] or reply.suggestions != [payload.strip()[:200]]:
+                failures.append((index, "the echo agent did not cite and suggest the payload"))
+            last = page.locator(".am-turn").last
+            last.locator(".am-citations summary").click()
+            snippet = last.locator(".am-citation-snippet, .am-citation-title").all_inner_texts()
+            shown = " ".join(payload.split())[:60]  # the page collapses white space
+            if not any(shown in " ".join(text.split()) for text in snippet):
+                failures.append((index, "the payload is not shown as text"))
+            for el in last.locator(".am-citations *, .am-suggestion").all():
+                el.dispatch_event("mouseover")
+            problems = page.evaluate(SOURCE_CHECK)
+            if problems:
+                failures.append((index, problems))
+        # Only an http(s) payload may become a link at all; the others are plain titles.
+        links = page.locator(".am-citations a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / "xss-sources.png"))
+        assert failures == []
+        assert all(href.startswith("https://ok.example/") for href in links) and len(links) == 2, links
+        assert bridge.dialogs == [] and bridge.foreign_requests == []
