@@ -1,6 +1,18 @@
 """atomemo_notebook: talk to, watch and debug Atomemo chat workflows from Jupyter."""
 
 from ._version import __version__
+from .evaluation import (
+    EvalResults,
+    compare,
+    compare_nodes,
+    contains,
+    demo_dataset,
+    evaluate,
+    exact,
+    latency_under,
+    load_evaluation,
+    regex,
+)
 from .model.chat import LEAF, AsyncChat, Chat
 from .model.records import (
     EVENT_COLUMNS,
@@ -101,6 +113,7 @@ __all__ = [
     "ConversationNotFoundError",
     "ConversationUserIdMismatchError",
     "DifyClient",
+    "EvalResults",
     "Event",
     "EventLog",
     "EventRecord",
@@ -139,10 +152,19 @@ __all__ = [
     "UnresumableStreamError",
     "UploadToken",
     "__version__",
+    "compare",
+    "compare_nodes",
     "connect",
+    "contains",
+    "demo_dataset",
+    "evaluate",
     "event_records",
+    "exact",
     "history_records",
+    "latency_under",
+    "load_evaluation",
     "load_events",
+    "regex",
     "replay",
     "replay_async",
     "source_records",

@@ -103,6 +103,9 @@ def render() -> str:
     out.append("/** Every synced trait of ChatWidget: the anywidget model. */")
     out.append("export type Model = {")
     out += [f"  {name}: {ts(hint)};" for name, hint in protocol.TRAITS.items()]
+    out += ["};", "", "/** Every synced trait of EvalWidget (the results table of evaluate()). */",
+            "export type EvalModel = {"]
+    out += [f"  {name}: {ts(hint)};" for name, hint in protocol.EVAL_TRAITS.items()]
     out += ["};", "", "/** Every command the browser may send, with its arguments and its result. */",
             "export type Commands = {"]
     out += [f"  {name}: {{ args: {ts(args)}; result: {ts(result)} }};"

@@ -304,6 +304,62 @@ Set `ODYSSEY_API_KEY`, `ODYSSEY_BASE_URL` (the API's address: there is no defaul
 only where you say), `ODYSSEY_WORKSPACE_ID`, and optionally `ODYSSEY_AGENT_ID` and
 `ODYSSEY_USER_ID`, then `connect("odyssey")` or `ChatWidget(system="odyssey")`."""),
     ],
+    "08-evaluate-a-workflow": [
+        ("md", """# Evaluate a workflow over a data set
+
+Chatting with a workflow finds the first bug; asking it a few dozen questions at once shows how
+it behaves. `evaluate()` asks every row (each in its own conversation, a few at a time), scores
+the answers, and fills a table in live while the kernel stays free. Here: the offline demo apps
+and the data set shipped with the package."""),
+        ("code", """import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from atomemo_notebook import compare, connect, contains, demo_dataset, evaluate, latency_under
+
+questions = pd.DataFrame(demo_dataset("support"))
+questions.head()"""),
+        ("md", """Ask them all, eight at a time. `contains` checks the expected keywords (`|` separates
+keywords that must all appear); `latency_under(2)` whether the answer took at most two seconds.
+The results show as a live table: click a row to see its answer and timeline."""),
+        ("code", """support = evaluate(connect("atomemo", demo="support", asynchronous=True), questions, query="question",
+                   scorers=[contains, latency_under(2.0)], concurrency=8)
+support.wait()
+support"""),
+        ("code", CHECK + """support.df[["query", "status", "score_contains"]]"""),
+        ("md", "The rows whose answer misses a keyword are findings (the demo cannot answer everything):"),
+        ("code", CHECK + """support.df.loc[~support.df["score_contains"].astype(bool), ["query", "expected"]]"""),
+        ("md", "Per node: how often it ran, how often it failed, its median and 95th percentile duration; and the scores' means:"),
+        ("code", """summary = support.summary()
+summary"""),
+        ("code", """nodes = summary[summary["kind"] == "node"]
+nodes.plot.barh(x="name", y=["p50_ms", "p95_ms"], title="Node duration (ms)", figsize=(6, 2.5));"""),
+        ("md", """## A workflow that fails
+
+The *flaky* app calls an inventory service in a loop; questions with "fail" in them make it fail
+at its `Fetch inventory` node. The table marks the failed rows and names the node."""),
+        ("code", """flaky = evaluate(connect("atomemo", demo="flaky", asynchronous=True), demo_dataset("flaky"), query="question",
+                 scorers=[contains], concurrency=4)
+flaky.wait()
+flaky"""),
+        ("code", CHECK + """flaky.df[["query", "status", "failed_node"]]"""),
+        ("md", "Drill down into the first failed run: every node run of it, from the timeline records."),
+        ("code", CHECK + """row = flaky.failed()[0]
+flaky.timeline_df.query("row == @row")[["node_name", "node_type", "status", "error"]]"""),
+        ("md", """## Resume, and compare
+
+With `cache=`, each finished row is saved as it ends: a second run asks only what is not there
+yet (`rerun_failed=True` asks the failures again), and `load_evaluation()` rebuilds everything
+offline. `compare()` sets two runs of the same rows side by side."""),
+        ("code", CHECK + """cache = Path(tempfile.mkdtemp()) / "flaky.jsonl"
+first = evaluate(connect("atomemo", demo="flaky", asynchronous=True), demo_dataset("flaky"), query="question",
+                 cache=cache).wait()
+again = evaluate(connect("atomemo", demo="flaky", asynchronous=True), demo_dataset("flaky"), query="question",
+                 cache=cache).wait()
+print("asked again:", int((~again.df["cached"]).sum()), "of", len(again.df))
+compare(first, again)[["query", "status_a", "status_b", "answer_changed"]]"""),
+    ],
 }
 
 

@@ -1,5 +1,6 @@
-"""The spine, checked: protocol -> transport -> model -> views, each importing only from its
-left; the server beside, sharing only the protocol. One edge is allowed by name: the views'
+"""The spine, checked: protocol -> transport -> model -> views -> evaluation (batch runs on top
+of the chat model, with their own table view), each importing only from its left; the server
+beside, sharing only the protocol. One edge is allowed by name: the views'
 runtime starts the embedded server for the offline demo."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 import atomemo_notebook
 
 PACKAGE = Path(atomemo_notebook.__file__).parent
-LAYERS = {"protocol": 0, "transport": 1, "model": 2, "views": 3}
+LAYERS = {"protocol": 0, "transport": 1, "model": 2, "views": 3, "evaluation": 4}
 ALLOWED = {("atomemo_notebook.views.runtime", "server")}
 
 

@@ -685,6 +685,14 @@ class OdysseyAsync(_OdysseyBase):
         return None
 
 
+def capabilities_of(system: str) -> n.Capabilities:
+    """What `system` can do, by name (views of saved or evaluated runs, with no backend at hand)."""
+    table = {"atomemo": ATOMEMO, "dify": DIFY, "pipelit": PIPELIT, "odyssey": ODYSSEY}
+    if system not in table:
+        raise ValueError(f"unknown system {system!r}")
+    return table[system]
+
+
 def _workspace(where: dict[str, Any]) -> str:
     if not where.get("workspace_id"):
         raise ValueError("an OdysseyAI chat needs workspace_id=<the workspace's id>")

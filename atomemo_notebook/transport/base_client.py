@@ -89,6 +89,8 @@ class BaseClient:
         self.max_resumes = max_resumes
         self.stream_idle_timeout = float(stream_idle_timeout)
         self.limits = limits or Limits()
+        # One limiter for every request of this client: a 429 pauses them all until its Retry-After.
+        self._paused_until = 0.0
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "unset"
@@ -158,6 +160,10 @@ class BaseClient:
     def _fits(self, delay: float, deadline: float) -> bool:
         return time.monotonic() + delay < deadline
 
+    def _pause_left(self) -> float:
+        """Seconds every request of this client still waits after a 429 (0 when none)."""
+        return max(self._paused_until - time.monotonic(), 0.0)
+
     def _retry_after_status(self, call: Call[Any], attempt: int, response: httpx.Response, body: str,
                             deadline: float) -> float | None:
         """Seconds to wait before another try of a failed answer, or None to give up."""
@@ -173,6 +179,8 @@ class BaseClient:
         if code in self.DIALECT.permanent_codes:
             return None
         delay = backoff_delay(attempt, retry_after(response.headers))
+        if status == 429:  # the server is overloaded by all of us, not by this request
+            self._paused_until = max(self._paused_until, time.monotonic() + delay)
         if not self._fits(delay, deadline):
             log.debug("%s %s: HTTP %s, no retry: a %.2f s wait passes the deadline",
                       call.method, call.path, status, delay)

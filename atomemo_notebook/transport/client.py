@@ -70,6 +70,9 @@ class SyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
+            pause = self._pause_left()
+            if pause and self._fits(pause, deadline):
+                time.sleep(pause)
             try:
                 response = self._http.send(self._build(self._http, call, deadline), stream=True)
             except httpx.TransportError as exc:
@@ -250,6 +253,9 @@ class AsyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
+            pause = self._pause_left()
+            if pause:
+                await anyio.sleep(pause)
             try:
                 response = await self._http.send(self._build(self._http, call, deadline), stream=True)
             except httpx.TransportError as exc:

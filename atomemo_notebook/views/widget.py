@@ -159,9 +159,9 @@ class Shaped(traitlets.Dict):
         return value
 
 
-def _trait(name: str, help: str) -> Any:
-    """The synced trait `name`, shaped as `widget_protocol.TRAITS` declares it."""
-    shape = TRAITS[name]
+def _trait(name: str, help: str, traits: dict[str, Any] = TRAITS) -> Any:
+    """The synced trait `name`, shaped as `widget_protocol.TRAITS` (or another table) declares it."""
+    shape = traits[name]
     trait: Any
     if shape is int:
         trait = traitlets.Int(PROTOCOL_VERSION, help=help)

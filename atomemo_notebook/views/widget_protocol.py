@@ -389,6 +389,64 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
 """Every command the browser may send: name -> (args shape, result shape)."""
 
 
+# -- EvalWidget: the results table of evaluate() ------------------------------------------------
+
+class EvalRowView(TypedDict):
+    """One row of the results table (text cut short: the DataFrame has it whole)."""
+
+    row: int
+    query: str
+    status: str
+    answer: str
+    error: str | None
+    failed_node: str | None
+    total_s: float | None
+    scores: dict[str, float | bool | None]
+
+
+class EvalProgressView(TypedDict):
+    total: int
+    done: int
+    failed: int
+    running: int
+    stopped: int
+    rows_per_s: float
+    elapsed_s: float
+    eta_s: float | None
+    finished: bool
+
+
+class EvalTurnView(TypedDict):
+    query: str
+    answer: str
+    status: str
+    error: str | None
+
+
+class EvalDetailView(TypedDict, total=False):
+    """The selected row's run: its turns and their timelines."""
+
+    row: int
+    turns: list[EvalTurnView]
+    timelines: list[TimelineView]
+    tokens: bool
+    """Whether the system streams tokens (the timeline says "first token" or "answer")."""
+
+
+EVAL_TRAITS: dict[str, Any] = {
+    "protocol": int,
+    "system": str,
+    "progress": EvalProgressView,
+    "rows": list[EvalRowView],
+    "hidden_rows": int,
+    "score_columns": list[str],
+    "selected": int,
+    "detail": EvalDetailView,
+}
+"""Every synced trait of EvalWidget. The browser sets `selected` (a row, -1 for none) and
+sends `{"type": "stop"}`; nothing else."""
+
+
 # -- runtime checking (tests and the contract between Python and the TS types) -----------------
 
 def check(value: Any, shape: Any, where: str = "value") -> None:

@@ -310,6 +310,46 @@ export type DetailResult = {
   sections: ([string, string | null])[];
 };
 
+/** One row of the results table (text cut short: the DataFrame has it whole). */
+export type EvalRowView = {
+  row: number;
+  query: string;
+  status: string;
+  answer: string;
+  error: string | null;
+  failed_node: string | null;
+  total_s: number | null;
+  scores: Record<string, number | boolean | null>;
+};
+
+export type EvalProgressView = {
+  total: number;
+  done: number;
+  failed: number;
+  running: number;
+  stopped: number;
+  rows_per_s: number;
+  elapsed_s: number;
+  eta_s: number | null;
+  finished: boolean;
+};
+
+export type EvalTurnView = {
+  query: string;
+  answer: string;
+  status: string;
+  error: string | null;
+};
+
+/** The selected row's run: its turns and their timelines. */
+export type EvalDetailView = {
+  row?: number;
+  turns?: EvalTurnView[];
+  timelines?: TimelineView[];
+  /** Whether the system streams tokens (the timeline says "first token" or "answer"). */
+  tokens?: boolean;
+};
+
 /** Every synced trait of ChatWidget: the anywidget model. */
 export type Model = {
   protocol: number;
@@ -322,6 +362,18 @@ export type Model = {
   attachment: AttachmentView;
   focus_id: string;
   compact: boolean;
+};
+
+/** Every synced trait of EvalWidget (the results table of evaluate()). */
+export type EvalModel = {
+  protocol: number;
+  system: string;
+  progress: EvalProgressView;
+  rows: EvalRowView[];
+  hidden_rows: number;
+  score_columns: string[];
+  selected: number;
+  detail: EvalDetailView;
 };
 
 /** Every command the browser may send, with its arguments and its result. */

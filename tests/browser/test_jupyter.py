@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from .harness import assert_nodes
-from .jupyter import JupyterServer, run_and_find_chat, settled_turn
+from .jupyter import JupyterServer, open_and_run_all, run_and_find_chat, settled_turn, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -254,3 +254,37 @@ def odyssey_cites_and_follows_up(odyssey, artifacts) -> None:
     settled_turn(odyssey, question)
     assert odyssey.locator(".am-turn").count() == 2
     page.screenshot(path=str(artifacts / "odyssey.png"))
+
+
+def test_evaluation_table_and_drill_down_in_jupyterlab(lab_page, jupyter, artifacts):
+    """08-evaluate-a-workflow: the results tables fill in; the flaky app's failed rows are
+    marked with their node; a click (or Enter) opens a row's run, its failed node unmissable."""
+    page = lab_page
+    open_and_run_all(page, jupyter.lab("08-evaluate-a-workflow.ipynb"), "08-evaluate-a-workflow.ipynb")
+    page.wait_for_function("document.querySelectorAll('.ae-root').length === 2", timeout=120_000)
+    wait_idle(page)
+    flaky = page.locator(".ae-root").nth(1)
+    flaky.scroll_into_view_if_needed()
+    page.wait_for_function("(el) => el.querySelector('.ae-progress').textContent.startsWith('5/5 done')",
+                           arg=flaky.element_handle(), timeout=30_000)
+    assert "2 failed" in flaky.locator(".ae-progress").inner_text() and flaky.locator(".ae-stop").is_hidden()
+    rows = flaky.locator("tr.ae-row")
+    assert rows.count() == 5
+    failed = flaky.locator("tr.ae-row.am-status-failed")
+    assert failed.count() == 2 and failed.first.locator(".ae-node").inner_text() == "Fetch inventory"
+    cells_before = page.locator(".jp-Notebook .jp-Cell").count()
+    failed.first.click()
+    page.wait_for_function("(el) => el.querySelector('.ae-run .am-node.am-status-failed')",
+                           arg=flaky.element_handle(), timeout=30_000)
+    run = flaky.locator(".ae-run")
+    assert run.locator(".ae-run-title").inner_text() == f"Row {failed.first.get_attribute('data-row')}"
+    names = run.locator(".am-node.am-status-failed .am-row-name").all_inner_texts()
+    assert names and all(name.startswith("Fetch inventory") for name in names)
+    run.locator(".am-node.am-status-failed").first.click()
+    assert "503" in run.locator(".am-detail").inner_text()
+    page.screenshot(path=str(artifacts / "evaluation.png"))
+    rows.first.focus()
+    page.keyboard.press("Enter")  # the keyboard opens a row too, and JupyterLab never sees the key
+    page.wait_for_function("(el) => el.querySelector('.ae-run-title')?.textContent === 'Row 0'",
+                           arg=flaky.element_handle(), timeout=30_000)
+    assert page.locator(".jp-Notebook .jp-Cell").count() == cells_before

@@ -1,0 +1,122 @@
+"""evaluate() and compare(): the entry points of batch evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..model.chat import AsyncChat, Chat
+from .cache import Cache
+from .inputs import rows_from
+from .results import EvalResults
+from .runner import run_evaluation
+from .scorers import Scorer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COMPARE_COLUMNS", "MAX_CONCURRENCY", "compare", "compare_nodes", "evaluate", "load_evaluation"]
+
+MAX_CONCURRENCY = 64  # bounded, always: a server is not a load-test target by accident
+COMPARE_COLUMNS = ("row", "query", "status_a", "status_b", "answer_changed", "answer_a", "answer_b",
+                   "total_s_a", "total_s_b", "latency_ratio")
+
+
+def _chat(target: Any) -> AsyncChat:
+    from ..views.connect import as_async, connect
+
+    if isinstance(target, str):
+        return connect(target, asynchronous=True)  # type: ignore[no-any-return]
+    if isinstance(target, AsyncChat | Chat):
+        return as_async(target)
+    chat = getattr(target, "conversation", None)  # a ChatWidget
+    if isinstance(chat, AsyncChat):
+        return chat
+    raise TypeError("evaluate() needs a Chat, an AsyncChat, a ChatWidget or a system name, "
+                    f"not {type(target).__name__}")
+
+
+def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "expected", inputs: str = "inputs",
+             conversation: str = "conversation", file: str = "file", scorers: Sequence[Scorer] = (),
+             concurrency: int = 4, row_timeout: float = 120.0, cache: str | Path | None = None,
+             rerun_failed: bool = False) -> EvalResults:
+    """Ask every row of `data` (a DataFrame, a list of strings or of dicts) of the workflow
+    behind `target`, each row in a new conversation (rows sharing a `conversation` value are
+    one script, asked in order), at most `concurrency` at a time, each within `row_timeout`
+    seconds. Returns at once: the results fill in live; `.wait()` blocks. With `cache`, each
+    finished row is saved as it ends and a rerun asks only what is not there (and, with
+    `rerun_failed=True`, what failed)."""
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    if not row_timeout > 0:
+        raise ValueError("row_timeout must be > 0 seconds")
+    for scorer in scorers:
+        if not callable(scorer):
+            raise TypeError(f"a scorer must be callable (row, reply) -> value, got {scorer!r}")
+    rows = rows_from(data, query=query, expected=expected, inputs=inputs, conversation=conversation, file=file)
+    chat = _chat(target)
+    store = Cache(cache, chat.system) if cache is not None else None
+    results = EvalResults(rows, chat.system)
+    from ..views import runtime
+
+    results.future = runtime.submit(run_evaluation(results, chat, list(scorers), concurrency, float(row_timeout),
+                                                   store, rerun_failed))
+    return results
+
+
+def load_evaluation(path: str | Path) -> EvalResults:
+    """An evaluation rebuilt offline from its cache: every finished row, its replies folded
+    again from their saved events through the system's own adapter. Nothing is asked."""
+    from .inputs import EvalRow
+
+    store = Cache(path, None)
+    entries = sorted(store.rows.values(), key=lambda e: int(e.record.get("row", 0)))
+    rows = [EvalRow(index=i, key=e.key, query=str(e.record.get("query", "")), inputs={},
+                    expected=e.record.get("expected"), conversation=e.record.get("conversation"), file=None,
+                    data=dict(e.record)) for i, e in enumerate(entries)]
+    results = EvalResults(rows, str(store.system))
+    for row, entry in zip(rows, entries, strict=True):
+        results.finish(row, entry.record | {"row": row.index, "cached": True}, entry.rebuild())
+    results.end()
+    return results
+
+
+def compare(a: EvalResults, b: EvalResults) -> pd.DataFrame:
+    """Two evaluations of the same rows (two versions, two systems, before and after): per
+    row, the statuses, whether the answer changed, and the latency ratio b / a; the score
+    columns of both, suffixed _a and _b. Rows pair by content (their key)."""
+    by_key = {r["key"]: r for r in b.records}
+    rows: list[dict[str, Any]] = []
+    scores = sorted({k for r in [*a.records, *b.records] for k in r if k.startswith("score_") and k != "score_errors"})
+    for left in a.records:
+        right = by_key.get(left["key"], {})
+        ta, tb = left.get("total_s"), right.get("total_s")
+        row = {"row": left["row"], "query": left["query"], "status_a": left["status"],
+               "status_b": right.get("status", "absent"), "answer_changed": left.get("answer") != right.get("answer"),
+               "answer_a": left.get("answer"), "answer_b": right.get("answer"), "total_s_a": ta, "total_s_b": tb,
+               "latency_ratio": tb / ta if isinstance(ta, float) and isinstance(tb, float) and ta > 0 else None}
+        for column in scores:
+            row[f"{column}_a"], row[f"{column}_b"] = left.get(column), right.get(column)
+        rows.append(row)
+    from ..model.records import to_dataframe
+
+    return to_dataframe(rows, [*COMPARE_COLUMNS, *(f"{c}_{s}" for c in scores for s in "ab")])
+
+
+def compare_nodes(a: EvalResults, b: EvalResults) -> pd.DataFrame:
+    """Per node: runs, failures and p50/p95 durations of both evaluations, side by side."""
+    from ..model.records import to_dataframe
+
+    left = {r["name"]: r for r in a.summary_records() if r["kind"] == "node"}
+    right = {r["name"]: r for r in b.summary_records() if r["kind"] == "node"}
+    rows = []
+    for name in [*left, *(n for n in right if n not in left)]:
+        la, rb = left.get(name, {}), right.get(name, {})
+        p50a, p50b = la.get("p50_ms"), rb.get("p50_ms")
+        rows.append({"node": name, "runs_a": la.get("runs", 0), "runs_b": rb.get("runs", 0),
+                     "failed_a": la.get("failed", 0), "failed_b": rb.get("failed", 0), "p50_ms_a": p50a,
+                     "p50_ms_b": p50b, "p95_ms_a": la.get("p95_ms"), "p95_ms_b": rb.get("p95_ms"),
+                     "p50_ratio": p50b / p50a if p50a and p50b is not None else None})
+    return to_dataframe(rows, ["node", "runs_a", "runs_b", "failed_a", "failed_b", "p50_ms_a", "p50_ms_b",
+                               "p95_ms_a", "p95_ms_b", "p50_ratio"])

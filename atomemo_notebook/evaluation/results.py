@@ -1,0 +1,211 @@
+"""EvalResults: what an evaluation found, filling in live while it runs (the kernel stays
+free): one record per row, every reply, progress, the per-node summary, DataFrames; in a
+notebook it shows as a table whose rows open that run's chat and timeline."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from ..model.records import TIMELINE_COLUMNS, timeline_records, to_dataframe
+from ..model.reply import Reply
+from .inputs import EvalRow
+from .records import ROW_COLUMNS, row_record
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SUMMARY_COLUMNS", "EvalResults"]
+
+SUMMARY_COLUMNS = ("kind", "name", "runs", "failed", "p50_ms", "p95_ms", "mean")
+BAR_EVERY = 0.5  # seconds between lines of the text progress bar
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = math.floor(k), math.ceil(k)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+class EvalResults:
+    def __init__(self, rows: list[EvalRow], system: str) -> None:
+        self.rows = rows
+        self.system = system
+        self.records: list[dict[str, Any]] = [row_record(row, None) for row in rows]
+        self.replies: list[list[Reply]] = [[] for _ in rows]
+        self.problems: list[str] = []  # failures of the evaluation itself (never of a row)
+        self.stopping = False
+        self.cancel: Callable[[], Any] = lambda: None
+        self.listeners: list[Callable[[EvalResults], None]] = []  # views: called on every change
+        self._running: set[int] = set()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self.future: Future[None] | None = None
+
+    def __repr__(self) -> str:
+        p = self.progress()
+        return (f"EvalResults({self.system}, rows={p['total']}, done={p['done']}, failed={p['failed']}, "
+                f"running={p['running']}{', finished' if p['finished'] else ''})")
+
+    # -- called by the runner (on the evaluation's loop) ----------------------------------------
+    def begin(self, row: EvalRow) -> None:
+        with self._lock:
+            self._running.add(row.index)
+            self.records[row.index] = self.records[row.index] | {"status": "running"}
+        self._changed()
+
+    def finish(self, row: EvalRow, record: dict[str, Any], replies: list[Reply]) -> None:
+        with self._lock:
+            self._running.discard(row.index)
+            self.records[row.index] = record
+            self.replies[row.index] = replies
+        self._changed()
+
+    def end(self) -> None:
+        with self._lock:
+            for index in self._running:  # asked, then stopped: not finished, not cached
+                self.records[index] = self.records[index] | {"status": "stopped", "error": "the evaluation was stopped"}
+            self._running.clear()
+            self._ended = time.monotonic()
+        self._done.set()
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in list(self.listeners):
+            listener(self)
+
+    # -- the Python API --------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def progress(self) -> dict[str, Any]:
+        """Rows done / failed / running, rows per second and the time left, now."""
+        with self._lock:
+            statuses = [r["status"] for r in self.records]
+        done = sum(s in ("succeeded", "failed") for s in statuses)
+        failed = sum(s == "failed" for s in statuses)
+        elapsed = (self._ended or time.monotonic()) - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = len(statuses) - done
+        return {"total": len(statuses), "done": done, "failed": failed,
+                "running": sum(s == "running" for s in statuses), "stopped": sum(s == "stopped" for s in statuses),
+                "rows_per_s": round(rate, 3), "elapsed_s": round(elapsed, 3),
+                "eta_s": None if self.finished or not rate else round(left / rate, 1), "finished": self.finished}
+
+    def wait(self, timeout: float | None = None, *, bar: bool | None = None) -> EvalResults:
+        """Block until every row has ended. Outside a notebook a plain-text progress bar goes
+        to stderr (`bar=False`: none). Ctrl-C stops the evaluation, keeping every finished row."""
+        show = _outside_notebook() if bar is None else bar
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not self._done.wait(BAR_EVERY):
+                if show:
+                    _draw(self.progress())
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"the evaluation did not end within {timeout:g} s")
+        except KeyboardInterrupt:
+            self.stop()
+            self._done.wait(30)
+            raise
+        finally:
+            if show:
+                _draw(self.progress(), final=True)
+        return self
+
+    def stop(self) -> None:
+        """Stop: rows not yet asked are not asked; rows being asked end `stopped`; finished rows stay."""
+        self.stopping = True
+        from ..views import runtime
+
+        runtime.call_soon(self.cancel)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """One row per input, in input order: answer, status, failed node, error, timings, tokens, scores."""
+        with self._lock:
+            records = list(self.records)
+        extra = sorted({k for r in records for k in r} - set(ROW_COLUMNS) - {"score_errors"})
+        columns = [*ROW_COLUMNS, *extra, *(["score_errors"] if any("score_errors" in r for r in records) else [])]
+        return to_dataframe(records, columns)
+
+    def timeline_records(self) -> list[dict[str, Any]]:
+        """One row per node run (and tool call) of every execution, with its `row`."""
+        out: list[dict[str, Any]] = []
+        for index, replies in enumerate(list(self.replies)):
+            out.extend({"row": index} | record for record in timeline_records(replies))
+        return out
+
+    @property
+    def timeline_df(self) -> pd.DataFrame:
+        return to_dataframe(self.timeline_records(), ("row", *TIMELINE_COLUMNS))
+
+    def summary_records(self) -> list[dict[str, Any]]:
+        """Per node: runs, failures, p50/p95 duration; per score: its mean; and the whole run."""
+        nodes: dict[str, dict[str, Any]] = {}
+        for record in self.timeline_records():
+            if record["kind"] != "node":
+                continue
+            entry = nodes.setdefault(record["node_name"], {"runs": 0, "failed": 0, "durations": []})
+            entry["runs"] += 1
+            entry["failed"] += record["status"] == "failed"
+            if record["duration_ms"] is not None:
+                entry["durations"].append(float(record["duration_ms"]))
+        out = [{"kind": "node", "name": name, "runs": e["runs"], "failed": e["failed"],
+                "p50_ms": _percentile(e["durations"], 0.5), "p95_ms": _percentile(e["durations"], 0.95),
+                "mean": None} for name, e in nodes.items()]
+        with self._lock:
+            records = [r for r in self.records if r["status"] in ("succeeded", "failed")]
+        for column in sorted({k for r in records for k in r if k.startswith("score_") and k != "score_errors"}):
+            values = [float(r[column]) for r in records if isinstance(r.get(column), int | float)]
+            out.append({"kind": "score", "name": column[len("score_"):], "runs": len(values), "failed": None,
+                        "p50_ms": None, "p95_ms": None, "mean": sum(values) / len(values) if values else None})
+        totals = [float(r["total_s"]) * 1000 for r in records if r.get("total_s") is not None]
+        out.append({"kind": "rows", "name": "all rows", "runs": len(records),
+                    "failed": sum(r["status"] == "failed" for r in records), "p50_ms": _percentile(totals, 0.5),
+                    "p95_ms": _percentile(totals, 0.95),
+                    "mean": sum(r["status"] == "succeeded" for r in records) / len(records) if records else None})
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """A small table: per node p50/p95 duration and failures, score means, and all rows
+        (its `mean`: the share that succeeded)."""
+        return to_dataframe(self.summary_records(), SUMMARY_COLUMNS)
+
+    def failed(self) -> list[int]:
+        return [r["row"] for r in self.records if r["status"] == "failed"]
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from .view import EvalWidget
+
+        return EvalWidget(self)._repr_mimebundle_(**kwargs)
+
+
+def _outside_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return True
+    shell = get_ipython()
+    return shell is None or type(shell).__name__ != "ZMQInteractiveShell"
+
+
+def _draw(p: dict[str, Any], *, final: bool = False) -> None:
+    """A one-line bar, redrawn in place (no dependency: a line of text is all it takes)."""
+    width = 30
+    filled = int(width * p["done"] / p["total"]) if p["total"] else width
+    eta = f" eta {p['eta_s']:.0f}s" if p["eta_s"] is not None else ""
+    line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p['done']}/{p['total']} done, {p['failed']} failed, "
+            f"{p['running']} running, {p['rows_per_s']:.1f} rows/s{eta}")
+    sys.stderr.write(line + ("\n" if final else ""))
+    sys.stderr.flush()

@@ -1,0 +1,111 @@
+"""The evaluation loop, on the views' background event loop: units of work (a row, or a
+multi-turn script) run at bounded concurrency over one client (so one 429 slows every
+worker: the client pauses all its requests until Retry-After); each row has a deadline;
+a stop keeps every finished row. Finished rows go to the cache as they end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..model.chat import AsyncChat
+from ..model.reply import Reply
+from ..protocol.errors import AtomemoError
+from .cache import Cache
+from .inputs import EvalRow, group_scripts
+from .records import row_record
+from .scorers import Scorer, score_row
+
+if TYPE_CHECKING:
+    from .results import EvalResults
+
+__all__ = ["run_evaluation"]
+
+
+def _scored(record: dict[str, Any], row: EvalRow, reply: Reply | None, scorers: Sequence[Scorer]) -> dict[str, Any]:
+    if reply is None or not scorers:
+        return record | {"score_errors": None}
+    scores, errors = score_row(scorers, {**row.data, "query": row.query, "expected": row.expected}, reply)
+    return record | scores | {"score_errors": "; ".join(errors) or None}
+
+
+async def _ask(chat: AsyncChat, row: EvalRow, timeout: float) -> tuple[list[Reply], str | None]:
+    """The row's replies (a file first, if any), and why it failed when no reply says so."""
+    replies: list[Reply] = []
+
+    async def turns() -> None:
+        if row.file is not None:
+            ref = await chat.backend.upload(row.file, filename=None, mime_type=None, user=chat.user_id)
+            replies.append(await chat.ask(ref))
+        replies.append(await chat.ask(row.query, inputs=row.inputs or None))
+
+    try:
+        await asyncio.wait_for(turns(), timeout)  # the row's deadline (asyncio.timeout is 3.11+)
+        return replies, None
+    except TimeoutError:
+        why = f"no answer within the row's timeout of {timeout:g} s"
+    except (AtomemoError, ValueError, TypeError, OSError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    last = chat.last_reply
+    if last is not None and (not replies or replies[-1] is not last):
+        replies.append(last)
+    return replies, why
+
+
+async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], scorers: Sequence[Scorer],
+                timeout: float, cache: Cache | None) -> None:
+    chat = base.fresh(None)  # its own conversation, over the same client
+    failed_before = False
+    for row in unit:
+        if failed_before:  # a script cannot go on without the turn before
+            results.finish(row, row_record(row, None, status="failed", error="an earlier turn of its "
+                                           "conversation failed"), [])
+            continue
+        results.begin(row)
+        replies, why = await _ask(chat, row, timeout)
+        last = replies[-1] if replies else None
+        record = _scored(row_record(row, last, error=why, status="failed" if why and last is None else None),
+                         row, last, scorers)
+        if why is not None:
+            record["status"] = "failed"
+        results.finish(row, record, replies)
+        if cache is not None:
+            cache.store(row.key, record, replies)
+        failed_before = record["status"] != "succeeded"
+
+
+async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequence[Scorer], concurrency: int,
+                         timeout: float, cache: Cache | None, rerun_failed: bool) -> None:
+    await base.load_app()  # once: every row's chat shares what it learns (node names), not a GET each
+    todo: list[list[EvalRow]] = []
+    for unit in group_scripts(results.rows):
+        cached = [cache.rows.get(row.key) if cache else None for row in unit]
+        reusable = all(c is not None and (c.record.get("status") == "succeeded" or not rerun_failed) for c in cached)
+        if reusable:
+            for row, entry in zip(unit, cached, strict=True):
+                assert entry is not None
+                results.finish(row, entry.record | {"row": row.index, "cached": True}, entry.rebuild())
+        else:
+            todo.append(unit)  # a script runs whole again: its conversation cannot be resumed midway
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(unit: list[EvalRow]) -> None:
+        async with gate:
+            if not results.stopping:
+                await _unit(results, base, unit, scorers, timeout, cache)
+
+    tasks = [asyncio.ensure_future(guarded(unit)) for unit in todo]
+    results.cancel = lambda: [t.cancel() for t in tasks]
+    try:
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                results.problems.append(f"{type(outcome).__name__}: {outcome}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        results.end()

@@ -1,0 +1,93 @@
+"""Evaluation throughput: rows per second of evaluate() at concurrency 1 / 8 / 32 against
+the embedded server (in its own process), and the ratio to a bare asyncio + httpx loop
+posting the same requests at the same concurrency and reading each stream to its end
+(json.loads of every data line, as any client must). The same echo rows, paced at full speed.
+
+    python bench/eval_throughput.py [--rows 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import httpx
+
+from atomemo_notebook import AsyncChat, AsyncClient, evaluate
+
+from _common import machine, server_process, table
+
+PACE = {"X-Atomemo-Pace": "chunk_size=16; chunk_delay=0; node_delay=0"}
+
+
+def questions(rows: int, round_: int) -> list[str]:
+    return [f"round {round_} row {i}: " + "word " * 20 for i in range(rows)]
+
+
+def bare(info: dict, rows: list[str], concurrency: int) -> int:
+    echo = info["apps"]["echo"]
+    url = f"{info['base_url']}/chat/messages"
+
+    async def run() -> int:
+        gate = asyncio.Semaphore(concurrency)
+        done = 0
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as http:
+            async def one(query: str) -> None:
+                nonlocal done
+                async with gate, http.stream("POST", url, headers={"X-Api-Key": info["api_key"], **PACE}, json={
+                        "appId": echo["app_id"], "triggerId": echo["trigger_id"], "query": query,
+                        "userId": "bench-bare"}) as response:
+                    async for line in response.aiter_lines():
+                        if line.startswith("data:"):
+                            json.loads(line[5:])
+                done += 1
+
+            await asyncio.gather(*(one(q) for q in rows))
+        return done
+
+    return asyncio.run(run())
+
+
+def ours(info: dict, rows: list[str], concurrency: int) -> int:
+    echo = info["apps"]["echo"]
+    api = AsyncClient(info["api_key"], base_url=info["base_url"], http_client=httpx.AsyncClient(headers=PACE))
+    chat = AsyncChat(api, app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="bench-eval")
+    results = evaluate(chat, rows, concurrency=concurrency).wait(300, bar=False)
+    return int((results.df["status"] == "succeeded").sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    best: dict[tuple[str, int], float] = {}
+    with server_process() as info:
+        for round_ in range(args.rounds):  # interleaved, best of each: less noise from the machine
+            for concurrency in (1, 8, 32):
+                for name, run in (("bare asyncio + httpx", bare), ("evaluate()", ours)):
+                    rows = questions(args.rows, round_ * 100 + concurrency)
+                    started = time.perf_counter()
+                    count = run(info, rows, concurrency)
+                    elapsed = time.perf_counter() - started
+                    assert count == args.rows, (name, concurrency, count)
+                    key = (name, concurrency)
+                    best[key] = min(best.get(key, float("inf")), elapsed)
+    out = []
+    ratios = []
+    for concurrency in (1, 8, 32):
+        base = args.rows / best[("bare asyncio + httpx", concurrency)]
+        mine = args.rows / best[("evaluate()", concurrency)]
+        ratios.append(mine / base)
+        out.append((concurrency, base, mine, mine / base))
+    print(f"evaluation throughput: {args.rows} echo rows, best of {args.rounds}; {machine()}")
+    print(table(["concurrency", "bare rows/s", "evaluate() rows/s", "ratio"], out))
+    verdict = "met" if min(ratios) >= 0.8 else "MISSED"
+    print(f"SUMMARY eval_throughput: evaluate() at 1/8/32 = {', '.join(f'{r:.2f}x' for r in ratios)} of a bare "
+          f"asyncio + httpx loop (target >= 0.8x: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+// EvalWidget's front end: the live results table of evaluate() (progress, Stop), and the
+// run of the row one clicks (its answer and timeline). Everything shown goes in as text,
+// answers through the same markdown renderer and sanitizer as the chat.
+import type { AnyModel, RenderProps } from "@anywidget/types";
+
+import { formatMs, h } from "./dom";
+import { renderMarkdown } from "./markdown";
+import type { EvalDetailView, EvalModel, EvalRowView } from "./protocol";
+import { renderDetail, renderTimeline } from "./timeline";
+
+function scoreText(value: number | boolean | null | undefined): string {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "boolean") return value ? "✓" : "✗";
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+export function progressText(model: AnyModel<EvalModel>): string {
+  const p = model.get("progress");
+  const eta = p.eta_s === null ? "" : ` · about ${Math.ceil(p.eta_s)} s left`;
+  const stopped = p.stopped ? ` · ${p.stopped} stopped` : "";
+  return `${p.done}/${p.total} done · ${p.failed} failed · ${p.running} running${stopped} · `
+    + `${p.rows_per_s.toFixed(1)} rows/s${eta}${p.finished ? " · finished" : ""}`;
+}
+
+function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row: number) => void): HTMLElement {
+  const tr = h("tr", { class: `ae-row am-status-${row.status}${selected ? " ae-selected" : ""}`,
+    attrs: { tabindex: "0", role: "button", "aria-label": `Open row ${row.row}` } },
+  h("td", { class: "ae-n", text: String(row.row) }),
+  h("td", { class: "ae-status", text: row.status }),
+  h("td", { class: "ae-query", text: row.query, title: row.query }),
+  h("td", { class: "ae-answer", text: row.error ? `⚠ ${row.error}` : row.answer, title: row.error ?? row.answer }),
+  h("td", { class: "ae-node", text: row.failed_node ?? "" }),
+  h("td", { class: "ae-time", text: row.total_s === null ? "–" : formatMs(row.total_s * 1000) }),
+  ...scores.map((name) => h("td", { class: "ae-score", text: scoreText(row.scores[name]) })));
+  tr.dataset.row = String(row.row);
+  tr.addEventListener("click", () => pick(row.row));
+  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(row.row); });
+  return tr;
+}
+
+export function renderRun(detail: EvalDetailView): HTMLElement {
+  const box = h("div", { class: "ae-run" }, h("div", { class: "ae-run-title", text: `Row ${detail.row ?? ""}` }));
+  const panel = h("div", { class: "am-detail-panel" });
+  for (const turn of detail.turns ?? []) {
+    const answer = h("div", { class: "am-answer am-markdown" });
+    answer.append(renderMarkdown(turn.answer));
+    box.append(h("div", { class: `ae-turn am-turn-${turn.status}` },
+      h("div", { class: "ae-q", text: turn.query }),
+      answer,
+      h("div", { class: "am-meta" }, h("span", { class: `am-status am-status-${turn.status}`, text: turn.status }),
+        turn.error ? h("span", { class: "am-error-text", text: ` ${turn.error}` }) : null)));
+  }
+  for (const view of detail.timelines ?? []) {
+    box.append(renderTimeline(view, (_, local) => panel.replaceChildren(renderDetail(local)), detail.tokens ?? true));
+  }
+  box.append(panel);
+  return box;
+}
+
+function render({ model, el }: RenderProps<EvalModel>): () => void {
+  const root = h("div", { class: "am-root ae-root" });
+  const bar = h("div", { class: "ae-bar" }, h("div", { class: "ae-fill" }));
+  const status = h("span", { class: "ae-progress", attrs: { "aria-live": "polite" } });
+  const stop = h("button", { class: "am-btn am-stop ae-stop", text: "■ Stop",
+    title: "Stop the evaluation: rows not asked yet are not asked; finished rows stay" });
+  stop.addEventListener("click", () => model.send({ type: "stop" }));
+  const table = h("table", { class: "ae-table" });
+  const note = h("div", { class: "am-muted ae-note" });
+  const run = h("div", { class: "ae-detail" });
+  root.append(h("div", { class: "ae-head" }, h("strong", { text: `Evaluation · ${model.get("system")}` }), status, stop),
+    bar, h("div", { class: "ae-scroll" }, table), note, run);
+  el.append(root);
+  // Keys pressed in the table stay in it: JupyterLab would take Enter, D D, A, B... as its own.
+  root.addEventListener("keydown", (e) => e.stopPropagation());
+
+  const pick = (row: number) => { model.set("selected", row); model.save_changes(); };
+  const drawProgress = () => {
+    const p = model.get("progress");
+    status.textContent = progressText(model);
+    (bar.firstChild as HTMLElement).style.width = `${p.total ? (100 * p.done) / p.total : 100}%`;
+    stop.hidden = p.finished;
+  };
+  const drawTable = () => {
+    const scores = model.get("score_columns");
+    const selected = model.get("selected");
+    const head = h("tr", {}, ...["#", "status", "question", "answer / error", "failed node", "time", ...scores]
+      .map((name) => h("th", { text: name })));
+    table.replaceChildren(h("thead", {}, head), h("tbody", {}, ...model.get("rows")
+      .map((row) => rowEl(row, scores, row.row === selected, pick))));
+    const hidden = model.get("hidden_rows");
+    note.textContent = hidden ? `${hidden} succeeded rows are not drawn here: results.df has every row` : "";
+  };
+  const drawRun = () => {
+    const detail = model.get("detail");
+    run.replaceChildren(detail && detail.turns ? renderRun(detail) : h("div", { class: "am-muted",
+      text: "Click a row to see its answer and timeline." }));
+  };
+  drawProgress(); drawTable(); drawRun();
+  model.on("change:progress", drawProgress);
+  model.on("change:rows", drawTable);
+  model.on("change:score_columns", drawTable);
+  model.on("change:selected", drawTable);
+  model.on("change:detail", drawRun);
+  return () => {
+    model.off("change:progress", drawProgress);
+    model.off("change:rows", drawTable);
+    model.off("change:score_columns", drawTable);
+    model.off("change:selected", drawTable);
+    model.off("change:detail", drawRun);
+  };
+}
+
+export default { render };

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+
+import { progressText, renderRun } from "../src/eval";
+import type { EvalDetailView, EvalModel } from "../src/protocol";
+
+describe("EvalWidget views", () => {
+  it("says how far the evaluation is, with the time left while it runs", () => {
+    const progress = { total: 10, done: 4, failed: 1, running: 2, stopped: 0, rows_per_s: 2.5, elapsed_s: 1.6,
+      eta_s: 2.4, finished: false };
+    const model = { get: (k: keyof EvalModel) => (k === "progress" ? progress : undefined) } as never;
+    expect(progressText(model)).toBe("4/10 done · 1 failed · 2 running · 2.5 rows/s · about 3 s left");
+    const done = { ...progress, done: 10, running: 0, stopped: 0, eta_s: null, finished: true };
+    const finished = { get: () => done } as never;
+    expect(progressText(finished)).toBe("10/10 done · 1 failed · 0 running · 2.5 rows/s · finished");
+  });
+
+  it("draws a row's run: hostile answers inert, the failed node marked", () => {
+    const detail: EvalDetailView = {
+      row: 3, tokens: true,
+      turns: [{ query: "<b>q</b>", answer: "<img src=x onerror=alert(1)> **ok**", status: "failed", error: "boom" }],
+      timelines: [{ message_id: "m", execution_id: "x", status: "failed", execution_status: "failed", ttft_ms: null,
+        total_ms: 10, node_count: 1, failures: 1, anomalies: [],
+        nodes: [{ key: "k", node_id: "n", name: "Fetch", type: "http_request", status: "failed", start_ms: 0,
+          end_ms: 10, duration_ms: 10, error: "503", output: null, out_ports: [], anomaly: null, depth: 0, tools: [] }] }],
+    };
+    const el = renderRun(detail);
+    expect(el.querySelector(".ae-run-title")?.textContent).toBe("Row 3");
+    expect(el.querySelector(".ae-q")?.textContent).toBe("<b>q</b>");
+    expect(el.querySelector("img")).toBeNull();
+    expect(el.querySelector(".am-answer strong")?.textContent).toBe("ok");
+    expect(el.querySelector(".am-node.am-status-failed .am-row-name")?.textContent).toContain("Fetch");
+  });
+});
