@@ -52,7 +52,9 @@ def bare(info: dict, rows: list[str], concurrency: int) -> int:
 
 def ours(info: dict, rows: list[str], concurrency: int) -> int:
     echo = info["apps"]["echo"]
-    api = AsyncClient(info["api_key"], base_url=info["base_url"], http_client=httpx.AsyncClient(headers=PACE))
+    # The same connection pool as the bare loop's: httpcore checks every idle connection on each request.
+    http = httpx.AsyncClient(headers=PACE, limits=httpx.Limits(max_connections=concurrency))
+    api = AsyncClient(info["api_key"], base_url=info["base_url"], http_client=http)
     chat = AsyncChat(api, app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="bench-eval")
     results = evaluate(chat, rows, concurrency=concurrency).wait(300, bar=False)
     return int((results.df["status"] == "succeeded").sum())

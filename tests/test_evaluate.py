@@ -291,3 +291,51 @@ def test_stop_from_the_widget_stops_the_evaluation(server):
     statuses = results.df["status"].tolist()
     assert statuses.count("stopped") == 2 and statuses.count("not run") == 8
     widget.close()
+
+
+@pytest.mark.parametrize("system", ["atomemo", "dify", "pipelit", "odyssey"])
+def test_every_system_evaluates_the_same_way(system, monkeypatch):
+    for name in ("API_KEY", "BASE_URL"):
+        monkeypatch.delenv(f"{system.upper()}_{name}", raising=False)
+    from atomemo_notebook import connect
+
+    rows = [{"query": f"{system} row {i}", "expected": f"row {i}"} for i in range(6)]
+    results = evaluate(connect(system, demo="echo", asynchronous=True), rows, scorers=[contains], concurrency=3)
+    results.wait(60, bar=False)
+    df = results.df
+    assert (df["status"] == "succeeded").all() and df["score_contains"].all(), df[["status", "error"]]
+    assert (df["answer"] == df["query"]).all() and len(results.timeline_df) >= 6
+
+
+def test_a_row_with_a_file_sends_it_first_in_the_same_conversation(server, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes")
+    results = evaluate(chat(server, "echo", "file-user"), [{"query": "what is in the file?", "file": str(path)}])
+    results.wait(60, bar=False)
+    (replies,) = results.replies
+    assert [type(r.query).__name__ for r in replies] == ["FileRef", "str"]
+    assert replies[1].parent_id == replies[0].message_id and results.df["status"].tolist() == ["succeeded"]
+
+
+def test_the_text_bar_and_ctrl_c(server, capsys, monkeypatch):
+    slow = {f"bar {i}": "stall=1; stall_after=2" for i in range(4)}
+    results = evaluate(chat(server, "echo", "bar-user", Faulty(by_query=dict(slow))), list(slow), concurrency=1)
+    calls = {"n": 0}
+    real_wait = results._done.wait
+
+    def interrupted(timeout: float | None = None) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 2:  # Ctrl-C while waiting
+            raise KeyboardInterrupt
+        return real_wait(timeout)
+
+    monkeypatch.setattr(results._done, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        results.wait(bar=True)
+    monkeypatch.setattr(results._done, "wait", real_wait)
+    wait_until(lambda: results.finished, 30)
+    statuses = results.df["status"].tolist()
+    assert "stopped" in statuses or "not run" in statuses  # stopped, and the finished rows kept
+    assert statuses.count("succeeded") < 4
+    err = capsys.readouterr().err
+    assert "/4 done" in err and "rows/s" in err and err.endswith("\n")
