@@ -50,11 +50,11 @@ same conversation."""),
 Hello from a cell magic!"""),
     ],
     "02-debugging-a-failing-workflow": [
-        ("md", """# Debugging a failing workflow
+        ("md", """# Debugging a failing workflow: the graph and the comparison
 
 The **Flaky Pipeline** demo app checks inventory over HTTP. The request fails; a Loop retries it
-and breaks; an If routes to an apology. Queries containing "fail" make the whole execution
-fail. Find the failing node from the timeline, by eye and with pandas."""),
+and breaks; an If routes to an apology. Queries containing "fail" make the whole execution fail.
+The **Graph** tab shows *where* the run went; the **Compare** tab how two runs differ."""),
         ("code", """from atomemo_notebook import ChatWidget
 
 flaky = ChatWidget(demo="flaky")
@@ -63,19 +63,27 @@ flaky"""),
 reply.wait()
 print(reply.status)
 print(reply.text)"""),
-        ("md", "The answer looks fine, but the timeline tells another story: a failed node, a loop that ended in `break`, an If that took port 1."),
+        ("md", """The answer looks fine. Open the **Graph** tab: *Fetch inventory* ran twice inside the loop
+(badged ×2) and failed both times (red, marked ✕); the If took its `false` branch to *Apology*;
+*Inventory report* is dimmed: it did not run. Click a node for its inputs, output and error.
+The graph is the app's own (Atomemo publishes it in the app's snapshot):"""),
+        ("code", CHECK + """graph = flaky.header["graph"]
+names = {node["id"]: node["name"] for node in graph["nodes"]}
+for edge in graph["edges"]:
+    print(f"{names[edge['source']]:>16} -> {names[edge['target']]:<17} {edge['label'] or ''}")"""),
+        ("md", "The same facts from the timeline records:"),
         ("code", CHECK + """timeline = flaky.timeline_df()
 timeline[["node_name", "node_type", "status", "error"]]"""),
-        ("md", "The failing node, found from `timeline_records()`:"),
-        ("code", CHECK + """failed = [row for row in flaky.timeline_records() if row["status"] == "failed"]
-for row in failed:
-    print(row["node_name"], "->", row["error"])"""),
-        ("md", "Now a query that fails the whole execution:"),
-        ("code", CHECK + """bad = flaky.ask("please fail")
+        ("md", """Now edit the question so that the execution fails, and compare the two versions: in the
+**Compare** tab (the answers word by word, the node runs aligned; runs in only one version shown
+as such), or from Python:"""),
+        ("code", CHECK + """bad = flaky.edit(reply.message_id, "Is the blue kettle in stock? fail")
 bad.wait()
-print(bad.status, "| execution:", bad.execution.status, "| answer:", repr(bad.text))"""),
+print(bad.status, "| execution:", bad.execution.status, "| answer:", repr(bad.text))
+flaky.compare(reply.message_id, bad.message_id)[["kind", "node_name", "ran_in", "status_a", "status_b", "output_differs"]]"""),
         ("md", "The raw events, as the inspector tab shows them:"),
         ("code", CHECK + """flaky.events_df()["event"].value_counts().sort_index()"""),
+        ("md", "The static snapshot (what a saved notebook shows without a kernel) holds the graph and the comparison too:"),
         ("code", "flaky.snapshot()"),
     ],
     "03-history-branches-and-pandas": [

@@ -378,6 +378,9 @@ def test_a_pipelit_widget_lights_nodes_clears_after_asking_and_closes_its_socket
         assert widget.header["system"] == "pipelit" and caps["token_streaming"] is False
         assert caps["conversations"] is False and caps["new_conversation"] == "clear"
         assert caps["branching"] is False and "parent" in caps["regenerate_reason"]
+        graph = widget.header["graph"]  # Pipelit publishes its workflow definition: the graph is its own
+        assert [n["name"] for n in graph["nodes"]] == ["Chat Trigger", "Order agent", "Reply"]
+        assert len(graph["edges"]) == 2 and not graph["cut"]
         browser(widget, "send", text="Where is order 1042? I'm in Berlin.")
         widget.wait()
         (turn,) = turns(widget)
@@ -416,9 +419,73 @@ def test_an_odyssey_widget_waits_then_shows_steps_sources_and_chips():
             ("Support Assistant", 0, True), ("Help center", 1, True), ("llm step", 1, True),
             ("response step", 1, True)]
         assert all(n["start_ms"] is None and n["duration_ms"] is None for n in nodes)
+        assert widget.header["graph"] is None  # no published graph: inferred from the steps
+        assert {(e["source"], e["target"]) for e in widget.timelines[turn["id"]]["edges"]} >= {
+            (nodes[0]["node_id"], nodes[1]["node_id"])}
         browser(widget, "send", text=turn["suggestions"][0])  # a chip asks its question
         widget.wait()
         assert len(turns(widget)) == 2 and turns(widget)[1]["query"] == turn["suggestions"][0]
         sources = widget.sources_df()
         assert sources[sources["message_id"] == turn["id"]]["position"].tolist() == [1, 2, 3]
         widget.close()
+
+
+def test_the_compare_command_diffs_two_versions_of_an_answer(server):
+    from atomemo_notebook.views.widget_protocol import CompareResult, check
+
+    widget, rec = make(server, "echo")
+    browser(widget, "send", text="the quick brown fox")
+    widget.wait()
+    (first,) = turns(widget)
+    browser(widget, "edit", message_id=first["id"], text="the quick red fox")
+    widget.wait()
+    (second,) = turns(widget)
+    assert second["siblings"]["prev"] == first["id"]
+    result = reply_to(rec, browser(widget, "compare", a=first["id"], b=second["id"]))["result"]
+    check(result, CompareResult, "compare")
+    assert [s for s in result["answer_a"] if s["op"] == "del"] == [{"op": "del", "text": "brown"}]
+    assert [s for s in result["answer_b"] if s["op"] == "add"] == [{"op": "add", "text": "red"}]
+    assert result["rows"] and all(r["ran_in"] == "both" for r in result["rows"])
+    assert any(r["output_differs"] for r in result["rows"])
+    frame = widget.compare(first["id"], second["id"])
+    assert frame["output_differs"].tolist()[1:] == [r["output_differs"] for r in result["rows"]]
+    refused = reply_to(rec, browser(widget, "compare", a=first["id"], b="nope"))
+    assert refused["ok"] is False and "nope" in refused["error"]["message"]
+
+
+def test_the_graph_structure_is_published_or_inferred(server):
+    widget, _ = make(server, "flaky")
+    graph = widget.header["graph"]
+    names = {n["id"]: n["name"] for n in graph["nodes"]}
+    edges = {(names[e["source"]], names[e["target"]], e["label"]) for e in graph["edges"]}
+    assert edges == {("Chat Trigger", "Retry loop", None), ("Retry loop", "Fetch inventory", "each try"),
+                     ("Retry loop", "Request ok?", "done"), ("Request ok?", "Inventory report", "true"),
+                     ("Request ok?", "Apology", "false")}
+    assert [n["parent"] for n in graph["nodes"] if n["name"] == "Fetch inventory"] == [
+        next(i for i, name in names.items() if name == "Retry loop")]
+    widget.ask("Is the blue mug in stock?").wait()
+    widget.wait()
+    (turn,) = turns(widget)
+    timeline = widget.timelines[turn["id"]]
+    by_id = {n["node_id"]: n["name"] for n in timeline["nodes"]}
+    inferred = {(by_id[e["source"]], by_id[e["target"]]) for e in timeline["edges"]}
+    assert ("Chat Trigger", "Retry loop") in inferred and ("Retry loop", "Fetch inventory") in inferred
+    key = server.app("support")["dify_api_key"]
+    dify = ChatWidget(system="dify", api_key=key, base_url=server.dify_base_url, user_id="graph")
+    dify.booted.result(10)
+    assert dify.header["graph"] is None  # Dify publishes no graph: the view infers it from each run
+    dify.close()
+
+
+def test_the_snapshot_holds_a_static_graph_and_comparison(server):
+    widget, _ = make(server, "flaky")
+    first = widget.ask("Is the blue mug in stock?")
+    first.wait()
+    widget.wait()
+    widget.edit(first.message_id, "Check the inventory and <fail>")
+    widget.wait()
+    html = widget._snapshot_html()
+    assert html.count("<svg") == 1 and 'data-status="failed"' in html and 'data-status="not run"' in html
+    assert "Fetch inventory" in html and "Workflow graph (the last run drawn on it)" in html
+    assert "Compared with the previous version of this answer" in html and "a only" in html
+    assert "<fail>" not in html and "&lt;fail&gt;" in html  # text from the conversation is escaped

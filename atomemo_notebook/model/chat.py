@@ -19,6 +19,7 @@ from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef, Message
 from ..protocol.errors import AtomemoError
 from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backend, sync_backend
+from .compare import COMPARE_COLUMNS, compare_records
 from .records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -224,6 +225,24 @@ class ChatBase:
 
     def event_records(self) -> list[dict[str, Any]]:
         return event_records(self.replies)
+
+    def _reply_and_answer(self, message_id: str) -> tuple[Reply | None, str]:
+        if message_id not in self.tree:
+            raise KeyError(f"no message {message_id!r} in this conversation")
+        message = self.tree[message_id]
+        reply = message.reply or next((r for r in reversed(self.replies) if r.message_id == message_id), None)
+        return reply, (reply.text if reply is not None else message.answer or "")
+
+    def compare_records(self, a: str, b: str) -> list[dict[str, Any]]:
+        """Two replies side by side (by message id): the answers, then their node runs aligned
+        (a node's k-th run beside its k-th run; runs in only one shown as `a only` / `b only`)."""
+        reply_a, text_a = self._reply_and_answer(a)
+        reply_b, text_b = self._reply_and_answer(b)
+        return compare_records(text_a, reply_a, text_b, reply_b)
+
+    def compare(self, a: str, b: str) -> pd.DataFrame:
+        """`compare_records` as a DataFrame: what the widget's Compare view shows."""
+        return to_dataframe(self.compare_records(a, b), COMPARE_COLUMNS)
 
     def source_records(self) -> list[dict[str, Any]]:
         """One row per source each answer cites (numbered as under the answer)."""

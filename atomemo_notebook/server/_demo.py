@@ -77,6 +77,9 @@ class DemoApp:
     plan: Callable[[str, dict[str, Any]], Plan]
     variables: list[Variable] = dataclasses.field(default_factory=list)
     examples: list[str] = dataclasses.field(default_factory=list)  # shown as chips in an empty chat
+    # (source, target, label) by node slug; empty: the nodes in a line. `inside`: child -> its loop.
+    edges: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
+    inside: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -101,14 +104,17 @@ class DemoApp:
         nodes: dict[str, Any] = {}
         for slug, name, kind in self.nodes:
             node: dict[str, Any] = {"id": self.node_id(slug), "name": name, "type": kind}
+            if slug in self.inside:
+                node["parentId"] = self.node_id(self.inside[slug])
             if kind == "chat_trigger":
                 node["data"] = {"variables": [
                     {"label": v.label, "variable": v.variable, "type": v.type, "required": v.required,
                      "maxLength": v.max_length, "hidden": v.hidden} for v in self.variables],
                     "examples": list(self.examples)}
             nodes[node["id"]] = node
-        edges = [{"source": self.node_id(a[0]), "target": self.node_id(b[0])}
-                 for a, b in zip(self.nodes, self.nodes[1:], strict=False)]
+        pairs = self.edges or [(a[0], b[0], None) for a, b in zip(self.nodes, self.nodes[1:], strict=False)]
+        edges = [{"source": self.node_id(a), "target": self.node_id(b), **({"label": label} if label else {})}
+                 for a, b, label in pairs]
         return {"nodes": nodes, "edges": edges}
 
     def wire(self) -> dict[str, Any]:
@@ -390,6 +396,10 @@ DEMO_APPS: dict[str, DemoApp] = {
              ("report", "Inventory report", "answer")],
             _flaky,
             examples=["Is the blue mug in stock?", "Check the inventory and fail"],
+            # The loop retries the request inside it; the If sends a failure to the apology.
+            edges=[("trigger", "loop", None), ("loop", "http", "each try"), ("loop", "check", "done"),
+                   ("check", "report", "true"), ("check", "apology", "false")],
+            inside={"http": "loop"},
         ),
         DemoApp(
             "echo", "Echo",

@@ -179,6 +179,12 @@ def pipelit_routes(emu: Emulator) -> list[Route | WebSocketRoute]:
             await asyncio.sleep(fault.answer_delay)
         return JSONResponse({"execution_id": message_id, "status": "pending", "response": ""})
 
+    def edges_of(app: DemoApp, voice: PipelitVoice) -> list[dict[str, Any]]:
+        ids = {slug: voice.describe(name, kind)["node_id"] for slug, name, kind in app.nodes}
+        pairs = app.edges or [(a[0], b[0], None) for a, b in itertools.pairwise(app.nodes)]
+        return [{"source_node_id": ids[a], "target_node_id": ids[b], "edge_type": "direct", "edge_label": label or ""}
+                for a, b, label in pairs]
+
     @_pipelit_errors
     async def details(request: Request) -> Response:
         authorize(request)
@@ -191,8 +197,7 @@ def pipelit_routes(emu: Emulator) -> list[Route | WebSocketRoute]:
             "is_active": True, "is_public": False, "is_default": False, "tags": [], "node_count": len(nodes),
             "edge_count": max(len(nodes) - 1, 0), "created_at": "2025-01-15T10:30:00",
             "updated_at": "2025-01-15T10:30:00", "nodes": nodes,
-            "edges": [{"source_node_id": a["node_id"], "target_node_id": b["node_id"], "edge_type": "direct",
-                       "edge_label": ""} for a, b in itertools.pairwise(nodes)]}, fault)
+            "edges": edges_of(app, voice)}, fault)
 
     @_pipelit_errors
     async def history(request: Request) -> Response:

@@ -10,9 +10,11 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 
+from ..model.compare import compare_records
 from ..model.reply import Reply
 from ..model.tree import MessageTree
 from ..protocol.atomemo.models import FileRef
+from .graph import inferred_edges, static_svg
 from .view_state import settled_path, timeline_view, turn_view
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -115,8 +117,43 @@ def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None
         query = live.query.filename if isinstance(live.query, FileRef) else live.query
         parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),
                            note="still answering when this snapshot was taken: the answer is cut here"))
+    last = next((m.reply for m in reversed(path) if m.reply is not None and m.reply.done), None)
+    if last is not None:
+        parts.append(_graph(header.get("graph"), last))
+    if path:
+        parts.append(_comparison(tree, path[-1]))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _graph(published: Any, reply: Reply) -> str:
+    """The workflow with the last run on it, as a static SVG (columns by depth: no browser here)."""
+    structure = published or {"nodes": [{"id": s.node_id, "name": s.name, "type": s.type, "parent": None}
+                                        for s in {s.node_id: s for s in reply.nodes}.values()],
+                               "edges": inferred_edges(reply)}
+    overlay: dict[str, str] = {}
+    for span in reply.nodes:
+        overlay[span.node_id] = "failed" if overlay.get(span.node_id) == "failed" else span.status
+    what = "inferred from the run's events" if not published else "the last run drawn on it"
+    return (f'<div class="tl"><div>Workflow graph ({what})</div><div style="overflow:auto">'
+            f"{static_svg(structure, overlay)}</div></div>")
+
+
+def _comparison(tree: MessageTree, message: Any) -> str:
+    """The shown answer beside its previous version (after a regenerate or an edit)."""
+    other = turn_view(tree, message, cap=None)["siblings"]["prev"]
+    if other is None:
+        return ""
+    mine, theirs = message.reply, tree[other].reply
+    rows = compare_records(tree[other].answer or (theirs.text if theirs else ""), theirs,
+                           message.answer or (mine.text if mine else ""), mine)
+    cells = "".join(
+        f"<tr><td>{html.escape(str(r['node_name'] or 'answer'))}</td><td>{html.escape(str(r['status_a']))}</td>"
+        f"<td>{html.escape(str(r['status_b']))}</td><td>{html.escape(r['ran_in'])}</td>"
+        f"<td>{'differs' if r['output_differs'] else 'same'}</td></tr>" for r in rows)
+    return ('<div class="tl"><div>Compared with the previous version of this answer</div><table>'
+            "<tr><th>node</th><th>previous</th><th>shown</th><th>ran in</th><th>output</th></tr>"
+            f"{cells}</table></div>")
 
 
 def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "") -> str:

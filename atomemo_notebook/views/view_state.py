@@ -14,6 +14,7 @@ from ..model.reply import NodeSpan, Reply
 from ..model.tree import MessageTree, TreeMessage, public_status
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import APIError
+from .graph import inferred_edges
 from .widget_protocol import (
     AnswerFileView,
     CitationView,
@@ -152,6 +153,7 @@ def timeline_view(reply: Reply, cap: int = OUTPUT_CAP) -> TimelineView:
         "node_count": len(nodes),
         "failures": sum(1 for n in nodes if n["status"] == "failed"),
         "anomalies": list(reply.anomalies),
+        "edges": cast(Any, inferred_edges(reply)),
     }
 
 
@@ -305,3 +307,22 @@ def events_page(replies: list[Reply], *, message_id: str | None, event_filter: s
         rows.append({"message_id": reply.message_id, "seq": seq, "offset_ms": _ms(record.offset),
                      "event": record.event.event, "data": _json_text(record.event.data, 2_000) or ""})
     return {"rows": rows, "total": total, "offset": start, "types": sorted(types), "messages": messages}
+
+
+COMPARE_OUTPUT_CHARS = 2000  # of one node output in the compare view (the DataFrame has more)
+
+
+def compare_view(chat_rows: list[dict[str, Any]], diff: tuple[list[Any], list[Any], bool]) -> dict[str, Any]:
+    """The Compare view of two replies, from `Chat.compare_records` and the answers' word diff."""
+    answer, nodes = chat_rows[0], chat_rows[1:]
+
+    def cut(text: Any) -> str | None:
+        return None if text is None else str(text)[:COMPARE_OUTPUT_CHARS]
+
+    return {"answer_a": diff[0], "answer_b": diff[1], "truncated": diff[2],
+            "status_a": answer["status_a"], "status_b": answer["status_b"],
+            "total_ms_a": answer["duration_ms_a"], "total_ms_b": answer["duration_ms_b"],
+            "rows": [{"node_name": str(r["node_name"]), "node_type": str(r["node_type"] or ""), "ran_in": r["ran_in"],
+                      "status_a": r["status_a"], "status_b": r["status_b"], "duration_ms_a": r["duration_ms_a"],
+                      "duration_ms_b": r["duration_ms_b"], "output_differs": bool(r["output_differs"]),
+                      "output_a": cut(r["output_a"]), "output_b": cut(r["output_b"])} for r in nodes]}

@@ -25,17 +25,20 @@ import anywidget
 import traitlets
 
 from ..model.chat import LEAF, AsyncChat, Chat
+from ..model.compare import word_diff
 from ..model.reply import Reply
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
 from . import runtime
 from .connect import as_async, connect
+from .graph import published_graph
 from .view_state import (
     ANSWER_CAP,
     EVENTS_PAGE,
     WINDOW,
     WINDOW_MAX,
+    compare_view,
     error_view,
     events_page,
     live_view,
@@ -327,6 +330,10 @@ class ChatWidget(anywidget.AnyWidget):
     def source_records(self) -> list[dict[str, Any]]:
         return self._chat.source_records()
 
+    def compare(self, a: str, b: str) -> pd.DataFrame:
+        """Two replies side by side (by message id): what the Compare tab shows, as a DataFrame."""
+        return self._chat.compare(a, b)
+
     def history_df(self) -> pd.DataFrame:
         return self._chat.history_df()
 
@@ -465,6 +472,7 @@ class ChatWidget(anywidget.AnyWidget):
             "variables": list(app.variables) if app else [],
             "inputs": dict(self._chat.inputs),
             "examples": list(app.examples) if app else [],
+            "graph": published_graph(app),
             "capabilities": {"token_streaming": caps.token_streaming, "stop": caps.stop,
                              "branching": caps.branching, "files": caps.files,
                              "conversations": caps.conversations, "new_conversation": caps.new_conversation,
@@ -707,6 +715,11 @@ class ChatWidget(anywidget.AnyWidget):
         if reply is None:
             raise KeyError(f"message {args['message_id']!r} was not streamed in this session")
         return node_detail(reply, args["key"])
+
+    @_command("compare")
+    def _compare(self, args: dict[str, Any], buffers: list[bytes]) -> Any:
+        rows = self._chat.compare_records(args["a"], args["b"])
+        return compare_view(rows, word_diff(str(rows[0]["output_a"]), str(rows[0]["output_b"])))
 
     @_command("events")
     def _events(self, args: dict[str, Any], buffers: list[bytes]) -> Any:

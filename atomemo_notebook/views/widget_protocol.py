@@ -142,6 +142,29 @@ class NodeView(TypedDict):
     """Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn."""
 
 
+class GraphNodeView(TypedDict):
+    id: str
+    name: str
+    type: str
+    parent: str | None
+    """The Loop/Iteration node it runs inside, if any."""
+
+
+class GraphEdgeView(TypedDict):
+    source: str
+    target: str
+    label: str | None
+
+
+class GraphStructureView(TypedDict):
+    """The workflow as its system publishes it (Atomemo's app snapshot, Pipelit's definition)."""
+
+    nodes: list[GraphNodeView]
+    edges: list[GraphEdgeView]
+    cut: bool
+    """More nodes than MAX_GRAPH_NODES: the rest are not drawn."""
+
+
 class TimelineView(TypedDict):
     message_id: str | None
     execution_id: str | None
@@ -153,6 +176,9 @@ class TimelineView(TypedDict):
     node_count: int
     failures: int
     anomalies: list[str]
+    edges: NotRequired[list[GraphEdgeView]]
+    """The edges this run reveals (predecessors, start order, loops): the Graph tab draws them
+    where the system publishes no graph."""
 
 
 class Variable(TypedDict):
@@ -204,6 +230,8 @@ class HeaderView(TypedDict, total=False):
     examples: list[str]
     """Example questions for the empty state."""
     capabilities: Capabilities
+    graph: GraphStructureView | None
+    """The published workflow graph; None: the Graph tab infers it from each run."""
 
 
 class LiveView(TypedDict, total=False):
@@ -368,6 +396,45 @@ class DetailResult(TypedDict):
     sections: list[tuple[str, str | None]]
 
 
+class CompareArgs(TypedDict):
+    a: str
+    b: str
+
+
+class SegmentView(TypedDict):
+    """A piece of an answer in a word diff: in both, only in a (del), only in b (add)."""
+
+    op: Literal["same", "del", "add"]
+    text: str
+
+
+class CompareRowView(TypedDict):
+    """One node run of either reply, aligned with the same run in the other."""
+
+    node_name: str
+    node_type: str
+    ran_in: Literal["both", "a only", "b only"]
+    status_a: str | None
+    status_b: str | None
+    duration_ms_a: float | None
+    duration_ms_b: float | None
+    output_differs: bool
+    output_a: str | None
+    output_b: str | None
+
+
+class CompareResult(TypedDict):
+    answer_a: list[SegmentView]
+    answer_b: list[SegmentView]
+    truncated: bool
+    """The answers were longer than the diff reads word by word: their tails are compared whole."""
+    status_a: str | None
+    status_b: str | None
+    total_ms_a: float | None
+    total_ms_b: float | None
+    rows: list[CompareRowView]
+
+
 COMMANDS: dict[str, tuple[Any, Any]] = {
     "hello": (NoArgs, Union[LiveSnapshot, None]),  # noqa: UP007  # read by the TS generator
     "send": (SendArgs, None),
@@ -385,6 +452,7 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "answer": (MessageArgs, AnswerResult),
     "detail": (DetailArgs, DetailResult),
     "events": (EventsArgs, EventsPage),
+    "compare": (CompareArgs, CompareResult),
 }
 """Every command the browser may send: name -> (args shape, result shape)."""
 

@@ -109,6 +109,28 @@ export type NodeView = {
   reported?: boolean;
 };
 
+export type GraphNodeView = {
+  id: string;
+  name: string;
+  type: string;
+  /** The Loop/Iteration node it runs inside, if any. */
+  parent: string | null;
+};
+
+export type GraphEdgeView = {
+  source: string;
+  target: string;
+  label: string | null;
+};
+
+/** The workflow as its system publishes it (Atomemo's app snapshot, Pipelit's definition). */
+export type GraphStructureView = {
+  nodes: GraphNodeView[];
+  edges: GraphEdgeView[];
+  /** More nodes than MAX_GRAPH_NODES: the rest are not drawn. */
+  cut: boolean;
+};
+
 export type TimelineView = {
   message_id: string | null;
   execution_id: string | null;
@@ -120,6 +142,8 @@ export type TimelineView = {
   node_count: number;
   failures: number;
   anomalies: string[];
+  /** The edges this run reveals (predecessors, start order, loops): the Graph tab draws them where the system publishes no graph. */
+  edges?: GraphEdgeView[];
 };
 
 export type Variable = {
@@ -170,6 +194,8 @@ export type HeaderView = {
   /** Example questions for the empty state. */
   examples?: string[];
   capabilities?: Capabilities;
+  /** The published workflow graph; None: the Graph tab infers it from each run. */
+  graph?: GraphStructureView | null;
 };
 
 export type LiveView = {
@@ -310,6 +336,43 @@ export type DetailResult = {
   sections: ([string, string | null])[];
 };
 
+export type CompareArgs = {
+  a: string;
+  b: string;
+};
+
+/** A piece of an answer in a word diff: in both, only in a (del), only in b (add). */
+export type SegmentView = {
+  op: "same" | "del" | "add";
+  text: string;
+};
+
+/** One node run of either reply, aligned with the same run in the other. */
+export type CompareRowView = {
+  node_name: string;
+  node_type: string;
+  ran_in: "both" | "a only" | "b only";
+  status_a: string | null;
+  status_b: string | null;
+  duration_ms_a: number | null;
+  duration_ms_b: number | null;
+  output_differs: boolean;
+  output_a: string | null;
+  output_b: string | null;
+};
+
+export type CompareResult = {
+  answer_a: SegmentView[];
+  answer_b: SegmentView[];
+  /** The answers were longer than the diff reads word by word: their tails are compared whole. */
+  truncated: boolean;
+  status_a: string | null;
+  status_b: string | null;
+  total_ms_a: number | null;
+  total_ms_b: number | null;
+  rows: CompareRowView[];
+};
+
 /** One row of the results table (text cut short: the DataFrame has it whole). */
 export type EvalRowView = {
   row: number;
@@ -394,6 +457,7 @@ export type Commands = {
   answer: { args: MessageArgs; result: AnswerResult };
   detail: { args: DetailArgs; result: DetailResult };
   events: { args: EventsArgs; result: EventsPage };
+  compare: { args: CompareArgs; result: CompareResult };
 };
 
 export type CommandName = keyof Commands;

@@ -4,6 +4,8 @@
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
 import { CommandClient, CommandError } from "./commands";
+import { CompareView } from "./compare";
+import { GraphView, layoutOf } from "./graph";
 import { formatMs, h } from "./dom";
 import { Inspector } from "./inspector";
 import { copyText, IncrementalMarkdown, renderAnswer, renderMarkdown } from "./markdown";
@@ -19,7 +21,7 @@ const SYSTEM_NAMES: Record<string, string> = { atomemo: "Atomemo", dify: "Dify",
 const CONFIRM_MS = 5000; // how long "Delete the history?" waits for its second click
 const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
 
-type Tab = "timeline" | "events";
+type Tab = "timeline" | "graph" | "events" | "compare";
 type Pane = "chat" | Tab;
 
 /** What a view leaves behind for the next view of the same model (a redisplay, an output
@@ -57,6 +59,8 @@ class ChatView {
   private detailEl = h("div", { class: "am-detail-slot" });
   private side: HTMLElement;
   private inspector: Inspector;
+  private compare: CompareView;
+  private graph = new GraphView();
   private tabs: Record<Tab, HTMLButtonElement>;
   private paneTabs: Record<Pane, HTMLButtonElement>;
   private tab: Tab = "timeline";
@@ -90,24 +94,32 @@ class ChatView {
     this.commands = new CommandClient(model);
     this.memory = memoryOf(model);
     this.inspector = new Inspector(this.commands);
+    this.compare = new CompareView(this.commands);
     this.tabs = {
       timeline: h("button", { class: "am-tab", text: "Timeline" }),
+      graph: h("button", { class: "am-tab", text: "Graph", title: "Where in the workflow the run went" }),
       events: h("button", { class: "am-tab", text: "Events" }),
+      compare: h("button", { class: "am-tab", text: "Compare", title: "Two replies side by side" }),
     };
     this.paneTabs = {
       chat: h("button", { class: "am-tab am-pane-tab", text: "Chat" }),
       timeline: h("button", { class: "am-tab am-pane-tab", text: "Timeline" }),
+      graph: h("button", { class: "am-tab am-pane-tab", text: "Graph" }),
       events: h("button", { class: "am-tab am-pane-tab", text: "Events" }),
+      compare: h("button", { class: "am-tab am-pane-tab", text: "Compare" }),
     };
     this.side = h("div", { class: "am-side" },
-      h("div", { class: "am-tabs am-side-tabs", attrs: { role: "tablist" } }, this.tabs.timeline, this.tabs.events),
-      h("div", { class: "am-tab-body" }, this.timelineEl, this.inspector.el), this.detailEl);
+      h("div", { class: "am-tabs am-side-tabs", attrs: { role: "tablist" } }, this.tabs.timeline, this.tabs.graph,
+        this.tabs.events, this.tabs.compare),
+      h("div", { class: "am-tab-body" }, this.timelineEl, this.graph.el, this.inspector.el, this.compare.el),
+      this.detailEl);
     this.fileInput.hidden = true;
     const composer = h("div", { class: "am-composer" },
       this.chip, this.inputsForm,
       h("div", { class: "am-composer-row" }, this.attachBtn, this.fileInput, this.input,
         h("div", { class: "am-composer-buttons" }, this.sendBtn, this.stopBtn, this.inputsToggle)));
-    this.panes.append(this.paneTabs.chat, this.paneTabs.timeline, this.paneTabs.events);
+    this.panes.append(this.paneTabs.chat, this.paneTabs.timeline, this.paneTabs.graph, this.paneTabs.events,
+      this.paneTabs.compare);
     this.root.append(this.headerEl, this.panes,
       h("div", { class: "am-main" },
         h("div", { class: "am-chat" }, this.list, this.kernelEl, this.noticeEl, composer), this.side));
@@ -146,10 +158,17 @@ class ChatView {
   }
 
   private wire(): void {
-    this.on("change:header", () => { this.renderHeader(); this.renderInputs(); this.renderMessages(); });
+    this.on("change:header", () => {
+      this.renderHeader(); this.renderInputs(); this.renderMessages(); this.renderGraph();
+    });
     this.on("change:conversations", () => this.renderHeader());
     for (const name of ["transcript", "notice", "focus_id", "compact"]) this.on(`change:${name}`, () => this.renderAll());
     this.on("change:timelines", () => this.renderTimelines());
+    this.on("change:transcript", () => {
+      if (this.tab !== "compare") return;
+      this.compare.setChoices(this.transcript().turns); // a new turn or version may be picked now
+      void this.compare.run();
+    });
     this.on("change:attachment", () => this.renderChip());
     this.on("change:live", () => this.onLiveTrait());
     const onCustom = (msg: LiveMessage | LiveSnapshot | { type: "reply" }) => {
@@ -197,7 +216,10 @@ class ChatView {
     this.inputsForm.hidden = true;
     this.tabs.timeline.addEventListener("click", () => this.showTab("timeline"));
     this.tabs.events.addEventListener("click", () => this.showTab("events"));
-    for (const pane of ["chat", "timeline", "events"] as const) {
+    this.tabs.compare.addEventListener("click", () => this.showTab("compare"));
+    this.tabs.graph.addEventListener("click", () => this.showTab("graph"));
+    this.graph.onPick = (detail) => this.detailEl.replaceChildren(renderDetail(detail));
+    for (const pane of ["chat", "timeline", "graph", "events", "compare"] as const) {
       this.paneTabs[pane].addEventListener("click", () => this.showPane(pane));
     }
     this.list.addEventListener("scroll", () => {
@@ -219,14 +241,21 @@ class ChatView {
   private showTab(tab: Tab): void {
     this.tab = tab;
     this.memory.tab = tab;
-    this.tabs.timeline.classList.toggle("am-active", tab === "timeline");
-    this.tabs.events.classList.toggle("am-active", tab === "events");
-    this.tabs.timeline.setAttribute("aria-selected", String(tab === "timeline"));
-    this.tabs.events.setAttribute("aria-selected", String(tab === "events"));
+    for (const [name, button] of Object.entries(this.tabs)) {
+      button.classList.toggle("am-active", tab === name);
+      button.setAttribute("aria-selected", String(tab === name));
+    }
     this.timelineEl.hidden = tab !== "timeline";
     this.inspector.el.hidden = tab !== "events";
-    this.detailEl.hidden = tab !== "timeline";
+    this.compare.el.hidden = tab !== "compare";
+    this.graph.el.hidden = tab !== "graph";
+    this.detailEl.hidden = tab !== "timeline" && tab !== "graph";
+    if (tab === "graph") this.renderGraph();
     if (tab === "events") this.inspector.first();
+    if (tab === "compare") {
+      this.compare.setChoices(this.transcript().turns);
+      void this.compare.run();
+    }
     this.syncPolling();
   }
 
@@ -761,6 +790,22 @@ class ChatView {
     }
     if (!sections.length) sections.push(h("div", { class: "am-empty", text: "The execution timeline appears here." }));
     this.timelineEl.replaceChildren(...sections);
+    this.renderGraph();
+  }
+
+  /** The run the Graph tab draws: the one streaming, else the selected one, else the last. */
+  private graphRun(): TimelineView | null {
+    if (this.liveKey && this.liveTimeline) return this.liveTimeline;
+    const timelines = this.model.get("timelines") ?? {};
+    if (this.selected && timelines[this.selected]) return timelines[this.selected];
+    const turns = this.path();
+    for (let i = turns.length - 1; i >= 0; i--) if (timelines[turns[i].id]) return timelines[turns[i].id];
+    return null;
+  }
+
+  private renderGraph(): void {
+    if (this.tab !== "graph") return; // laid out when shown: a hidden tab costs nothing
+    this.graph.update(this.model.get("header")?.graph, this.graphRun());
   }
 
   private section(messageId: string, query: string, view: TimelineView, live = false): HTMLElement {
@@ -860,5 +905,5 @@ function render({ model, el }: RenderProps<Model>): () => void {
 
 export default { render };
 
-// The renderer itself, for bench/browser_render.py (measured in the built bundle).
-export { IncrementalMarkdown, renderAnswer, renderMarkdown };
+// The renderers themselves, for bench/browser_render.py and bench/graph_render.py (measured in the built bundle).
+export { GraphView, IncrementalMarkdown, layoutOf, renderAnswer, renderMarkdown };

@@ -3,6 +3,7 @@ suite: a known key never reaches the saved notebook, the widget state, outputs o
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -288,3 +289,78 @@ def test_evaluation_table_and_drill_down_in_jupyterlab(lab_page, jupyter, artifa
     page.wait_for_function("(el) => el.querySelector('.ae-run-title')?.textContent === 'Row 0'",
                            arg=flaky.element_handle(), timeout=30_000)
     assert page.locator(".jp-Notebook .jp-Cell").count() == cells_before
+
+
+GRAPH_JS = """(root) => {
+  const names = {};
+  for (const g of root.querySelectorAll('.am-gnode')) names[g.dataset.nodeId] = g.querySelector('.am-gname').textContent;
+  return {
+    nodes: Object.values(names).sort(),
+    edges: [...root.querySelectorAll('.am-gedge')].map(e => names[e.dataset.source] + ' -> ' + names[e.dataset.target]).sort(),
+    status: Object.fromEntries([...root.querySelectorAll('.am-gnode')].map(g => [names[g.dataset.nodeId],
+      g.dataset.status + ':' + g.dataset.runs])),
+  };
+}"""
+
+
+def test_the_graph_and_compare_tabs_in_jupyterlab(lab_page, jupyter, artifacts):
+    """02-debugging: the flaky app's graph read from the SVG (nodes, edges, the failed node,
+    the loop's count), a node's detail on click, each demo app's graph, the graph lighting up
+    while a reply streams, and the Compare tab after an edit."""
+    from atomemo_notebook.server._demo import DEMO_APPS
+
+    page = lab_page
+    chat = run_and_find_chat(page, jupyter.lab("02-debugging-a-failing-workflow.ipynb"),
+                             "02-debugging-a-failing-workflow.ipynb")
+    chat.scroll_into_view_if_needed()
+    settled_turn(chat, "Is the blue kettle in stock? fail")
+    chat.locator(".am-side-tabs .am-tab", has_text="Graph").click()
+    page.wait_for_function("(root) => root.querySelectorAll('.am-gnode').length === 6", arg=chat.element_handle(),
+                           timeout=30_000)
+    graph = page.evaluate(GRAPH_JS, chat.element_handle())
+    flaky = DEMO_APPS["flaky"]
+    assert graph["nodes"] == sorted(name for _, name, _ in flaky.nodes)
+    assert graph["edges"] == sorted(["Chat Trigger -> Retry loop", "Retry loop -> Fetch inventory",
+                                     "Retry loop -> Request ok?", "Request ok? -> Inventory report",
+                                     "Request ok? -> Apology"])
+    assert graph["status"]["Fetch inventory"] == "failed:2" and graph["status"]["Apology"] == "not-run:0"
+    failed = chat.locator('.am-gnode.am-gfailed')
+    assert failed.count() == 1 and failed.locator(".am-gbadge").text_content() == "×2"
+    failed.click()
+    assert "503" in chat.locator(".am-detail").inner_text()
+    page.screenshot(path=str(artifacts / "graph.png"))
+    # Compare: the edited question beside its first version (the defaults: the two versions).
+    chat.locator(".am-side-tabs .am-tab", has_text="Compare").click()
+    page.wait_for_function("(root) => root.querySelectorAll('.am-compare-row').length > 0",
+                           arg=chat.element_handle(), timeout=30_000)
+    only = chat.locator(".am-compare-row.am-ran-a-only td:first-child").all_inner_texts()
+    assert only == ["Request ok?", "Apology"]
+    assert chat.locator(".am-compare-b .am-diff-add").count() >= 1 or \
+        chat.locator(".am-compare-a .am-diff-del").count() >= 1
+    differs = chat.locator(".am-compare-row.am-differs")
+    assert differs.count() >= 1
+    differs.first.click()
+    assert chat.locator(".am-compare-output").count() == 2
+    page.screenshot(path=str(artifacts / "compare.png"))
+    # Live: the graph lights up while the next reply streams.
+    chat.locator(".am-side-tabs .am-tab", has_text="Graph").click()
+    page.evaluate("""(root) => { const seen = window.__amGraphSeen = new Set();
+        new MutationObserver(() => { for (const g of root.querySelectorAll('.am-gnode'))
+          seen.add(g.querySelector('.am-gname').textContent + '|' + g.dataset.status); })
+          .observe(root, {subtree: true, attributes: true, attributeFilter: ['data-status']}); }""",
+                  chat.element_handle())
+    chat.locator(".am-input").fill("Is the red chair in stock?")
+    chat.locator(".am-input").press("Enter")
+    settled_turn(chat, "Is the red chair in stock?")
+    seen = set(page.evaluate("[...window.__amGraphSeen]"))
+    assert "Retry loop|running" in seen and "Apology|succeeded" in seen, seen
+    # Every demo app's own graph.
+    for slug in ("support", "agent", "echo"):
+        app = DEMO_APPS[slug]
+        chat.locator(".am-demo-picker").select_option(slug)
+        page.wait_for_function("([root, n]) => root.querySelectorAll('.am-gnode').length === n",
+                               arg=[chat.element_handle(), len(app.nodes)], timeout=30_000)
+        graph = page.evaluate(GRAPH_JS, chat.element_handle())
+        names = [name for _, name, _ in app.nodes]
+        assert graph["nodes"] == sorted(names)
+        assert graph["edges"] == sorted(f"{a} -> {b}" for a, b in itertools.pairwise(names))

@@ -1,0 +1,109 @@
+// The Compare tab: two replies side by side (siblings after regenerate or edit, or any two
+// turns): the answers with a word-level diff, and their node runs aligned, with statuses,
+// durations and the outputs that differ marked. The kernel diffs and aligns; this draws text.
+import { CommandClient, CommandError } from "./commands";
+import { formatMs, h } from "./dom";
+import type { CompareResult, CompareRowView, SegmentView, TurnView } from "./protocol";
+
+const LABEL_CHARS = 48;
+
+function label(turn: TurnView, index: number, other = false): string {
+  const query = turn.query.length > LABEL_CHARS ? `${turn.query.slice(0, LABEL_CHARS)}…` : turn.query;
+  return `${index + 1}. ${other ? "(another version) " : ""}${query}`;
+}
+
+function answerEl(segments: SegmentView[], side: "a" | "b"): HTMLElement {
+  const box = h("div", { class: `am-compare-answer am-compare-${side}` });
+  for (const s of segments) {
+    box.append(s.op === "same" ? document.createTextNode(s.text)
+      : h(s.op === "del" ? "del" : "ins", { class: `am-diff-${s.op}`, text: s.text }));
+  }
+  return box;
+}
+
+function rowEl(row: CompareRowView, show: (row: CompareRowView) => void): HTMLElement {
+  const tr = h("tr", { class: `am-compare-row${row.output_differs ? " am-differs" : ""} am-ran-${row.ran_in.replace(" ", "-")}`,
+    attrs: { tabindex: "0", role: "button" } },
+  h("td", { text: row.node_name, title: row.node_type }),
+  h("td", { class: `am-status-${row.status_a ?? "none"}`, text: row.status_a ?? "did not run" }),
+  h("td", { class: `am-status-${row.status_b ?? "none"}`, text: row.status_b ?? "did not run" }),
+  h("td", { class: "am-num", text: formatMs(row.duration_ms_a) }),
+  h("td", { class: "am-num", text: formatMs(row.duration_ms_b) }),
+  h("td", { text: row.output_differs ? "≠ differs" : row.ran_in === "both" ? "same" : row.ran_in }));
+  tr.addEventListener("click", () => show(row));
+  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") show(row); });
+  return tr;
+}
+
+export function renderCompare(result: CompareResult): HTMLElement {
+  const outputs = h("div", { class: "am-compare-outputs" });
+  const show = (row: CompareRowView) => outputs.replaceChildren(
+    h("div", { class: "am-detail-title", text: `${row.node_name}: outputs` }),
+    h("div", { class: "am-compare-pair" },
+      h("pre", { class: "am-compare-output", text: row.output_a ?? "(did not run)" }),
+      h("pre", { class: "am-compare-output", text: row.output_b ?? "(did not run)" })));
+  const table = h("table", { class: "am-compare-table" },
+    h("thead", {}, h("tr", {}, ...["node", "A", "B", "A time", "B time", "output"].map((t) => h("th", { text: t })))),
+    h("tbody", {}, ...result.rows.map((row) => rowEl(row, show))));
+  const heads = h("div", { class: "am-compare-pair am-compare-heads" },
+    h("div", { class: "am-muted", text: `A · ${result.status_a ?? "?"} · ${formatMs(result.total_ms_a)}` }),
+    h("div", { class: "am-muted", text: `B · ${result.status_b ?? "?"} · ${formatMs(result.total_ms_b)}` }));
+  return h("div", { class: "am-compare-result" }, heads,
+    h("div", { class: "am-compare-pair" }, answerEl(result.answer_a, "a"), answerEl(result.answer_b, "b")),
+    result.truncated ? h("div", { class: "am-muted", text: "The answers are long: their ends are compared whole." }) : null,
+    result.rows.length ? table : h("div", { class: "am-muted", text: "No node runs to compare (not streamed here)." }),
+    outputs);
+}
+
+export class CompareView {
+  readonly el: HTMLElement;
+  private a = h("select", { class: "am-compare-pick", attrs: { "aria-label": "Reply A" } });
+  private b = h("select", { class: "am-compare-pick", attrs: { "aria-label": "Reply B" } });
+  private body = h("div", { class: "am-compare-body" });
+  private asked = 0;
+
+  constructor(private commands: CommandClient) {
+    this.el = h("div", { class: "am-compare" },
+      h("div", { class: "am-compare-controls" }, h("span", { text: "A " }), this.a, h("span", { text: " B " }), this.b),
+      this.body);
+    this.a.addEventListener("change", () => void this.run());
+    this.b.addEventListener("change", () => void this.run());
+  }
+
+  /** The replies one may pick: the turns shown, and the other versions of each. */
+  setChoices(turns: TurnView[]): void {
+    const keepA = this.a.value, keepB = this.b.value;
+    const options: [string, string][] = [];
+    turns.forEach((turn, i) => {
+      options.push([turn.id, label(turn, i)]);
+      for (const other of [turn.siblings.prev, turn.siblings.next]) {
+        if (other && !options.some(([id]) => id === other)) options.push([other, label(turn, i, true)]);
+      }
+    });
+    for (const select of [this.a, this.b]) {
+      select.replaceChildren(...options.map(([id, text]) => h("option", { text, attrs: { value: id } })));
+    }
+    const ids = options.map(([id]) => id);
+    const last = turns[turns.length - 1];
+    const sibling = last ? last.siblings.prev ?? last.siblings.next : null;
+    const defaultA = sibling ?? (turns.length > 1 ? turns[turns.length - 2].id : last?.id ?? "");
+    this.a.value = ids.includes(keepA) ? keepA : defaultA;
+    this.b.value = ids.includes(keepB) ? keepB : last?.id ?? "";
+  }
+
+  async run(): Promise<void> {
+    const a = this.a.value, b = this.b.value;
+    if (!a || !b) {
+      this.body.replaceChildren(h("div", { class: "am-muted", text: "Ask something first: there is nothing to compare." }));
+      return;
+    }
+    const asked = ++this.asked;
+    try {
+      const result = await this.commands.call("compare", { a, b });
+      if (asked === this.asked) this.body.replaceChildren(renderCompare(result));
+    } catch (err) {
+      const message = err instanceof CommandError ? err.view.message : String(err);
+      if (asked === this.asked) this.body.replaceChildren(h("div", { class: "am-error-text", text: message }));
+    }
+  }
+}

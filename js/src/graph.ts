@@ -1,0 +1,255 @@
+// The Graph tab: the workflow laid out left to right by dagre (a maintained layout library),
+// with one execution drawn on it: nodes coloured by status, the path taken highlighted, nodes
+// that did not run dimmed, a node that ran N times badged ×N, tool calls as small satellites of
+// their agent, the failed node unmissable. Layout runs only when the structure changes; a live
+// update only restyles. Wheel or +/− zoom, drag pans, 0 or "Fit" fits; Tab reaches each node.
+import dagre from "@dagrejs/dagre";
+
+import { h } from "./dom";
+import type { GraphEdgeView, GraphNodeView, GraphStructureView, NodeView, TimelineView } from "./protocol";
+import { type Detail, nodeDetail } from "./timeline";
+
+const SVG = "http://www.w3.org/2000/svg";
+const NODE_W = 168;
+const NODE_H = 40;
+const NAME_CHARS = 22;
+
+type Box = { x: number; y: number; w: number; h: number };
+export type GraphPick = (node: NodeView) => void;
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {},
+  ...children: (SVGElement | string)[]): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const child of children) el.append(child);
+  return el;
+}
+
+/** The structure to draw: the published one, else what the run revealed (and say so). */
+export function structureOf(published: GraphStructureView | null | undefined, run: TimelineView | null):
+  { nodes: GraphNodeView[]; edges: GraphEdgeView[]; inferred: boolean; cut: boolean } {
+  if (published && published.nodes.length) return { ...published, inferred: false };
+  const nodes: GraphNodeView[] = [];
+  const seen = new Set<string>();
+  for (const node of run?.nodes ?? []) {
+    if (seen.has(node.node_id)) continue;
+    seen.add(node.node_id);
+    nodes.push({ id: node.node_id, name: node.name, type: node.type, parent: null });
+  }
+  const edges = (run?.edges ?? []).filter((e) => seen.has(e.source) && seen.has(e.target));
+  return { nodes, edges, inferred: true, cut: false };
+}
+
+export type Layout = { positions: Map<string, Box>; edges: Map<string, { x: number; y: number }[]>; width: number;
+  height: number; key: string };
+
+/** dagre's layered layout, left to right; loop children hang off their loop. */
+export function structureKey(nodes: GraphNodeView[], edges: GraphEdgeView[]): string {
+  return JSON.stringify([nodes.map((n) => [n.id, n.parent]), edges.map((e) => [e.source, e.target])]);
+}
+
+export function layoutOf(nodes: GraphNodeView[], edges: GraphEdgeView[]): Layout {
+  const g = new dagre.graphlib.Graph({ multigraph: false });
+  // longest-path ranking: network simplex is tidier but several times slower on big graphs.
+  g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 42, marginx: 12, marginy: 12,
+    ranker: nodes.length > 60 ? "longest-path" : "network-simplex" });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const n of nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
+  const ids = new Set(nodes.map((n) => n.id));
+  for (const e of edges) if (ids.has(e.source) && ids.has(e.target) && e.source !== e.target) g.setEdge(e.source, e.target);
+  for (const n of nodes) {
+    if (n.parent && ids.has(n.parent) && !g.hasEdge(n.parent, n.id)) g.setEdge(n.parent, n.id, { weight: 2 });
+  }
+  // Big graphs skip the crossing-minimization sweeps (the costliest step): the order they
+  // come in is already the workflow's, and the tab stays responsive.
+  dagre.layout(g, nodes.length > 60 ? { disableOptimalOrderHeuristic: true } : undefined);
+  const positions = new Map<string, Box>();
+  for (const id of g.nodes()) {
+    const n = g.node(id);
+    positions.set(id, { x: n.x - NODE_W / 2, y: n.y - NODE_H / 2, w: NODE_W, h: NODE_H });
+  }
+  const routed = new Map<string, { x: number; y: number }[]>();
+  for (const e of g.edges()) routed.set(`${e.v}\u0000${e.w}`, g.edge(e).points ?? []);
+  const graph = g.graph();
+  return { positions, edges: routed, width: graph.width ?? 0, height: graph.height ?? 0,
+    key: structureKey(nodes, edges) };
+}
+
+type Runs = Map<string, NodeView[]>;
+
+function runsOf(run: TimelineView | null): Runs {
+  const runs: Runs = new Map();
+  for (const node of run?.nodes ?? []) {
+    const list = runs.get(node.node_id) ?? [];
+    list.push(node);
+    runs.set(node.node_id, list);
+  }
+  return runs;
+}
+
+function statusOf(list: NodeView[] | undefined): string {
+  if (!list || !list.length) return "not-run";
+  if (list.some((n) => n.status === "failed")) return "failed";
+  return list[list.length - 1].status;
+}
+
+export class GraphView {
+  readonly el: HTMLElement;
+  private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: +/− zoom, 0 fits" } });
+  private note = h("div", { class: "am-muted am-graph-note" });
+  private svgEl: SVGSVGElement = svg("svg", { class: "am-graph" });
+  private layout: Layout | null = null;
+  private view: Box = { x: 0, y: 0, w: 1, h: 1 };
+  private nodeEls = new Map<string, SVGGElement>();
+  private edgeEls: { el: SVGPathElement; source: string; target: string }[] = [];
+  private runs: Runs = new Map();
+  private drag: { x: number; y: number; view: Box } | null = null;
+  onPick: (detail: Detail) => void = () => {};
+
+  constructor() {
+    const zoomIn = h("button", { class: "am-btn am-graph-zoom", text: "+", title: "Zoom in (+)" });
+    const zoomOut = h("button", { class: "am-btn am-graph-zoom", text: "−", title: "Zoom out (−)" });
+    const fit = h("button", { class: "am-btn am-graph-fit", text: "Fit", title: "Fit the whole graph (0)" });
+    zoomIn.addEventListener("click", () => this.zoom(0.8));
+    zoomOut.addEventListener("click", () => this.zoom(1.25));
+    fit.addEventListener("click", () => this.fit());
+    this.host.append(this.svgEl);
+    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note),
+      this.host);
+    this.host.addEventListener("wheel", (e) => { e.preventDefault(); this.zoom(e.deltaY > 0 ? 1.15 : 1 / 1.15, e); },
+      { passive: false });
+    this.host.addEventListener("pointerdown", (e) => {
+      if ((e.target as Element).closest(".am-gnode")) return;
+      this.drag = { x: e.clientX, y: e.clientY, view: { ...this.view } };
+      this.host.setPointerCapture?.(e.pointerId);
+    });
+    this.host.addEventListener("pointermove", (e) => {
+      if (!this.drag) return;
+      const scale = this.view.w / Math.max(this.host.clientWidth, 1);
+      this.view = { ...this.drag.view, x: this.drag.view.x - (e.clientX - this.drag.x) * scale,
+        y: this.drag.view.y - (e.clientY - this.drag.y) * scale };
+      this.applyView();
+    });
+    this.host.addEventListener("pointerup", () => { this.drag = null; });
+    this.host.addEventListener("keydown", (e) => {
+      if (e.key === "+" || e.key === "=") this.zoom(0.8);
+      else if (e.key === "-" || e.key === "_") this.zoom(1.25);
+      else if (e.key === "0") this.fit();
+      else return;
+      e.preventDefault();
+    });
+  }
+
+  /** Draw `published` (or the run's inferred graph) with `run` on it. */
+  update(published: GraphStructureView | null | undefined, run: TimelineView | null): void {
+    const structure = structureOf(published, run);
+    this.note.textContent = !structure.nodes.length ? "The workflow graph appears with the first run."
+      : structure.inferred ? "Inferred from this run's events: this system does not publish its workflow graph."
+        : structure.cut ? "A large workflow: only its first nodes are drawn." : "";
+    if (!this.layout || this.layout.key !== structureKey(structure.nodes, structure.edges)) {
+      this.layout = layoutOf(structure.nodes, structure.edges); // only when the workflow itself changed
+      this.draw(structure.nodes, structure.edges);
+      this.fit();
+    }
+    this.paint(run);
+  }
+
+  private draw(nodes: GraphNodeView[], edges: GraphEdgeView[]): void {
+    const layout = this.layout as Layout;
+    this.nodeEls.clear();
+    this.edgeEls = [];
+    const edgeLayer = svg("g", { class: "am-gedges" });
+    const nodeLayer = svg("g", { class: "am-gnodes" });
+    const all: GraphEdgeView[] = [...edges];
+    for (const n of nodes) if (n.parent && !edges.some((e) => e.source === n.parent && e.target === n.id)) {
+      all.push({ source: n.parent, target: n.id, label: null });
+    }
+    for (const e of all) {
+      const points = layout.edges.get(`${e.source}\u0000${e.target}`);
+      if (!points || !points.length) continue;
+      const d = points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
+      const path = svg("path", { class: "am-gedge", d });
+      path.dataset.source = e.source;
+      path.dataset.target = e.target;
+      edgeLayer.append(path);
+      this.edgeEls.push({ el: path, source: e.source, target: e.target });
+      if (e.label) {
+        const mid = points[Math.floor(points.length / 2)];
+        edgeLayer.append(svg("text", { class: "am-glabel", x: mid.x, y: mid.y - 4, "text-anchor": "middle" }, e.label));
+      }
+    }
+    for (const n of nodes) {
+      const box = layout.positions.get(n.id);
+      if (!box) continue;
+      const name = n.name.length > NAME_CHARS ? `${n.name.slice(0, NAME_CHARS)}…` : n.name;
+      const group = svg("g", { class: "am-gnode am-status-not-run", transform: `translate(${box.x},${box.y})`,
+        tabindex: 0, role: "button", "aria-label": `${n.name} (${n.type})` },
+      svg("title", {}, `${n.name} · ${n.type}`),
+      svg("rect", { width: box.w, height: box.h, rx: 7 }),
+      svg("text", { class: "am-gname", x: 10, y: 17 }, name),
+      svg("text", { class: "am-gtype", x: 10, y: 32 }, n.type));
+      group.dataset.nodeId = n.id;
+      const pick = () => {
+        const list = this.runs.get(n.id);
+        if (list && list.length) this.onPick(nodeDetail(list[list.length - 1]));
+      };
+      group.addEventListener("click", pick);
+      group.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+      nodeLayer.append(group);
+      this.nodeEls.set(n.id, group);
+    }
+    this.svgEl.replaceChildren(edgeLayer, nodeLayer);
+  }
+
+  /** The run on the graph: only classes and badges change (no layout). */
+  private paint(run: TimelineView | null): void {
+    this.runs = runsOf(run);
+    for (const [id, group] of this.nodeEls) {
+      const list = this.runs.get(id);
+      const status = statusOf(list);
+      group.setAttribute("class", `am-gnode am-status-${status}${status === "failed" ? " am-gfailed" : ""}`);
+      group.dataset.status = status;
+      group.dataset.runs = String(list?.length ?? 0);
+      for (const old of Array.from(group.querySelectorAll(".am-gbadge, .am-gtool, .am-gmark"))) old.remove();
+      const box = this.layout?.positions.get(id);
+      if (!box || !list) continue;
+      if (list.length > 1) {
+        group.append(svg("g", { class: "am-gbadge", transform: `translate(${box.w - 14},-6)` },
+          svg("rect", { x: -12, y: -8, width: 28, height: 16, rx: 8 }),
+          svg("text", { x: 2, y: 4, "text-anchor": "middle" }, `×${list.length}`)));
+      }
+      if (status === "failed") group.append(svg("text", { class: "am-gmark", x: box.w - 16, y: box.h - 8 }, "✕"));
+      const tools = list.flatMap((n) => n.tools);
+      tools.slice(0, 12).forEach((tool, i) => {
+        group.append(svg("circle", { class: `am-gtool am-status-${tool.status}`, cx: 12 + i * 13, cy: box.h + 8, r: 5 },
+          svg("title", {}, `🔧 ${tool.name} · ${tool.status}`)));
+      });
+    }
+    for (const edge of this.edgeEls) {
+      const taken = this.runs.has(edge.source) && this.runs.has(edge.target);
+      edge.el.setAttribute("class", `am-gedge${taken ? " am-gtaken" : run && run.nodes.length ? " am-gdim" : ""}`);
+    }
+  }
+
+  fit(): void {
+    const layout = this.layout;
+    if (!layout) return;
+    this.view = { x: 0, y: 0, w: Math.max(layout.width, 1), h: Math.max(layout.height + 16, 1) };
+    this.applyView();
+  }
+
+  private zoom(factor: number, at?: WheelEvent): void {
+    const rect = this.host.getBoundingClientRect();
+    const fx = at && rect.width ? (at.clientX - rect.left) / rect.width : 0.5;
+    const fy = at && rect.height ? (at.clientY - rect.top) / rect.height : 0.5;
+    const w = Math.min(Math.max(this.view.w * factor, 40), 200_000);
+    const hgt = this.view.h * (w / this.view.w);
+    this.view = { x: this.view.x + (this.view.w - w) * fx, y: this.view.y + (this.view.h - hgt) * fy, w, h: hgt };
+    this.applyView();
+  }
+
+  private applyView(): void {
+    const v = this.view;
+    this.svgEl.setAttribute("viewBox", `${v.x.toFixed(1)} ${v.y.toFixed(1)} ${v.w.toFixed(1)} ${v.h.toFixed(1)}`);
+  }
+}
