@@ -182,6 +182,20 @@ def test_narrow_and_dark(browser, paced, artifacts):
     page.click(".am-pane-tab >> text=Timeline")  # one pane at a time: the timeline is a tab away
     assert page.locator(".am-side").is_visible() and page.locator(".am-input").is_hidden()
     assert page.locator(".am-execution .am-node").count() == 3
+    page.click(".am-pane-tab >> text=Graph")  # the graph fits the narrow pane, on the dark theme
+    page.wait_for_function("document.querySelectorAll('.am-gnode').length === 3")
+    host = page.locator(".am-graph-host").bounding_box()
+    assert host is not None and host["width"] <= 520
+    assert page.evaluate("getComputedStyle(document.querySelector('.am-graph-host')).backgroundColor") == \
+        "rgb(17, 20, 24)"
+    name_fill = page.evaluate("getComputedStyle(document.querySelector('.am-gname')).fill")
+    assert name_fill != "rgb(0, 0, 0)"  # text in the theme's colour, not black on dark
+    page.keyboard.press("Tab")  # the graph and its nodes are reachable by keyboard
+    page.locator(".am-gnode").first.focus()
+    page.keyboard.press("Enter")
+    assert "Chat Trigger" in page.locator(".am-detail").inner_text()
+    page.click(".am-pane-tab >> text=Compare")
+    assert page.locator(".am-compare-pick").count() == 2 and page.locator(".am-compare").is_visible()
     page.click(".am-pane-tab >> text=Chat")
     assert page.locator(".am-input").is_visible()
     background = page.evaluate("getComputedStyle(document.querySelector('.am-root')).backgroundColor")
