@@ -67,3 +67,14 @@ def test_fuzz_the_diff_rebuilds_both_answers(a, b):
     # What both share reads the same on both sides.
     assert "".join(s["text"] for s in left if s["op"] == "same") == "".join(
         s["text"] for s in right if s["op"] == "same")
+
+
+def test_a_regenerate_draws_another_sample_and_compare_shows_it(server):
+    chat = chat_for(server, "support")
+    first = chat.ask("What does it cost?")
+    again = chat.regenerate(first.message_id)
+    rows = chat.compare_records(first.message_id, again.message_id)
+    differs = [r["node_name"] for r in rows if r["kind"] == "node" and r["output_differs"]]
+    assert differs == ["Draft answer"]  # the model node: same answer, another sample
+    assert '"sample": 2' in rows[[r["node_name"] for r in rows].index("Draft answer")]["output_b"]
+    assert rows[0]["output_differs"] is False  # the demo's answer itself stays the same

@@ -302,12 +302,18 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         # Everything that can refuse the request happens before anything is stored: the plan
         # too. From the message on, a failure ends the stream with a failed run, never a 5xx.
         plan = app.plan(query, inputs)
+        # A regenerate asks again what a sibling asked: its model "samples" anew (the answer stays
+        # the demo's, the model nodes report which sample), so two versions have outputs to compare.
+        take = 1 + sum(1 for m in emu.store.messages(conv_id) if m["parentId"] == parent_id
+                       and m["query"] == query) if conv_id is not None else 1
         message_id = str(uuid.uuid4())
         conv_id = emu.store.create_message_in(
             message_id, conv_id, app_id=app_id, trigger_id=trigger_id, user_id=user_id,
             name=query_text(query)[:60], parent_id=parent_id, dialogue_count=dialogue, query=query,
             source=source, inputs=inputs)
-        run = emu.launch(Run(message_id, conv_id), app, plan, pace, fault)
+        run = Run(message_id, conv_id)
+        run.sample = take
+        run = emu.launch(run, app, plan, pace, fault)
         return emu.stream(run, fault)
 
     async def resume_stream(request: Request) -> Response:

@@ -17,6 +17,9 @@ from ._voices import ATOMEMO, Voice, dumps
 log = get_logger("atomemo_notebook.server")
 
 
+MODEL_NODES = frozenset({"llm", "ai_agent"})  # nodes whose output says which sample a regenerate drew
+
+
 class Run:
     def __init__(self, message_id: str, conversation_id: str, voice: Voice | None = None) -> None:
         self.message_id = message_id
@@ -26,6 +29,7 @@ class Run:
         self.events: list[str] = []
         self.done = False
         self.stopping = False
+        self.sample = 1  # which answer to the same question this is (a regenerate: 2, 3, ...)
         self.ended_at: float | None = None
         self._changed = asyncio.Event()
 
@@ -206,7 +210,10 @@ class Executor:
         if node_run.answer is not None:
             await self._stream_text(run, node_run.answer, pace, answer)
         await asyncio.sleep(pace.node_delay)
-        result |= {"status": node_run.status, "json_output": node_run.output,
+        output = node_run.output
+        if run.sample > 1 and node[1] in MODEL_NODES and isinstance(output, dict):
+            output = {**output, "sample": run.sample}
+        result |= {"status": node_run.status, "json_output": output,
                    "out_ports": node_run.out_ports, "error": node_run.error}
         usage = node_run.output.get("usage") if isinstance(node_run.output, dict) else None
         tokens = sum(v for v in usage.values() if isinstance(v, int)) if isinstance(usage, dict) else None

@@ -355,7 +355,7 @@ def test_the_graph_and_compare_tabs_in_jupyterlab(lab_page, jupyter, artifacts):
     seen = set(page.evaluate("[...window.__amGraphSeen]"))
     assert "Retry loop|running" in seen and "Apology|succeeded" in seen, seen
     # Every demo app's own graph.
-    for slug in ("support", "agent", "echo"):
+    for slug in ("echo", "agent", "support"):
         app = DEMO_APPS[slug]
         chat.locator(".am-demo-picker").select_option(slug)
         page.wait_for_function("([root, n]) => root.querySelectorAll('.am-gnode').length === n",
@@ -364,3 +364,16 @@ def test_the_graph_and_compare_tabs_in_jupyterlab(lab_page, jupyter, artifacts):
         names = [name for _, name, _ in app.nodes]
         assert graph["nodes"] == sorted(names)
         assert graph["edges"] == sorted(f"{a} -> {b}" for a, b in itertools.pairwise(names))
+    # After a regenerate (support): the same answer, another sample: the model node's output differs.
+    chat.locator(".am-input").fill("What does it cost?")
+    chat.locator(".am-input").press("Enter")
+    settled_turn(chat, "What does it cost?")
+    chat.locator(".am-turn").last.locator(".am-regenerate").click()
+    page.wait_for_function("(root) => { const t = [...root.querySelectorAll('.am-turn')].pop();"
+                           " return t && !t.classList.contains('am-live') && t.textContent.includes('2/2'); }",
+                           arg=chat.element_handle(), timeout=30_000)
+    chat.locator(".am-side-tabs .am-tab", has_text="Compare").click()
+    page.wait_for_function("(root) => [...root.querySelectorAll('.am-compare-row.am-differs td:first-child')]"
+                           ".map(td => td.textContent).join() === 'Draft answer'", arg=chat.element_handle(),
+                           timeout=30_000)
+    assert chat.locator(".am-compare-a .am-diff-del").count() == 0  # the answers themselves are the same
