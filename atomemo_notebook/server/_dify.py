@@ -5,14 +5,12 @@ is one thread: each message continues the last, since Dify takes no parent messa
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
 import mimetypes
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -23,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._demo import DemoApp, validate_inputs
-from ._http import ApiError, check_text, read_body
+from ._http import ApiError, answering_as, check_text, read_body
 from ._runs import Run
 from ._voices import DIFY
 
@@ -60,18 +58,8 @@ def dify_key(server_key: str, slug: str) -> str:
     return "app-" + hmac.new(server_key.encode(), slug.encode(), hashlib.sha256).hexdigest()[:24]
 
 
-def _dify_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except DifyError:
-            raise
-        except ApiError as exc:
-            code = _CODES.get(exc.status, "internal_server_error" if exc.status >= 500 else "invalid_param")
-            raise DifyError(exc.status, code, exc.message, exc.headers) from None
-
-    return wrapped
+_dify_errors = answering_as(DifyError, lambda status: _CODES.get(
+    status, "internal_server_error" if status >= 500 else "invalid_param"))
 
 
 def _epoch(iso: str | None) -> int:

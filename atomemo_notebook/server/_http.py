@@ -4,8 +4,10 @@ unexpected error into a proper answer."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +33,28 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         return JSONResponse({"code": self.code, "message": self.message}, status_code=self.status,
                             headers=self.headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def answering_as(error: type[ApiError], code: Callable[[int], str] | None = None) -> Callable[[Handler], Handler]:
+    """A decorator for one system's routes: an error our shared helpers raise (Atomemo's shape)
+    is answered in that system's shape, `error`, with its code for the status when `code` says."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except error:
+                raise
+            except ApiError as exc:
+                raise error(exc.status, code(exc.status) if code else exc.code, exc.message, exc.headers) from None
+
+        return wrapped
+
+    return decorate
 
 
 class InjectedResponse(Exception):

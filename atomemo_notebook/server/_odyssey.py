@@ -11,13 +11,11 @@ everywhere; on this route `malformed_after=N` (any N) cuts the JSON document in 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -26,7 +24,7 @@ from starlette.routing import Route
 
 from ..protocol.odyssey.calls import BODY, MAX_MESSAGE_CHARS
 from ._demo import DemoApp, validate_inputs
-from ._http import ApiError, check_text
+from ._http import ApiError, answering_as, check_text
 from ._runs import Run
 from ._store import now_iso
 from ._voices import OdysseyVoice
@@ -65,17 +63,7 @@ def odyssey_key(server_key: str) -> str:
     return "ody-" + hmac.new(server_key.encode(), b"odyssey", hashlib.sha256).hexdigest()[:32]
 
 
-def _odyssey_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except OdysseyError:
-            raise
-        except ApiError as exc:
-            raise OdysseyError(exc.status, exc.code, exc.message, exc.headers) from None
-
-    return wrapped
+_odyssey_errors = answering_as(OdysseyError)
 
 
 def _slug(title: str) -> str:

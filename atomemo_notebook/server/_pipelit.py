@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import hmac
 import itertools
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..protocol.log import get_logger
 from ._demo import DemoApp
-from ._http import ApiError, check_text
+from ._http import ApiError, answering_as, check_text
 from ._runs import Run
 from ._voices import PipelitVoice
 
@@ -57,17 +55,7 @@ def pipelit_key(server_key: str) -> str:
     return "pk-" + hmac.new(server_key.encode(), b"pipelit", hashlib.sha256).hexdigest()[:32]
 
 
-def _pipelit_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except PipelitError:
-            raise
-        except ApiError as exc:
-            raise PipelitError(exc.status, exc.code, exc.message, exc.headers) from None
-
-    return wrapped
+_pipelit_errors = answering_as(PipelitError)
 
 
 def _iso(stamp: str | None) -> str | None:
