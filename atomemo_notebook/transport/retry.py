@@ -46,8 +46,11 @@ def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time
     return when.timestamp() - now()
 
 
+_JITTER = random.Random()  # our own generator: the global one belongs to the program (and to Hypothesis)
+
+
 def backoff_delay(attempt: int, hint: float | None = None,
-                  rand: Callable[[], float] = random.random) -> float:
+                  rand: Callable[[], float] = _JITTER.random) -> float:
     """Seconds before try number `attempt` (1-based): the server's hint if it is within
     0..60 s, else 0.5 s doubling up to 8 s, less up to a quarter at random (so many
     clients that failed together do not come back together)."""
