@@ -53,6 +53,8 @@ def test_word_diff_marks_what_changed_and_is_bounded():
     assert right == [{"op": "same", "text": "a "}, {"op": "add", "text": "x"}, {"op": "same", "text": " c d"},
                      {"op": "add", "text": " e"}]
     assert not cut
+    repetitive = "a b " * 500  # 2,000 tokens: past the default bound, compared whole beyond it
+    assert word_diff(repetitive, repetitive + "c")[2] is True
     long_a, long_b = "w " * 10_000, "w " * 9_999 + "z "
     left, right, cut = word_diff(long_a, long_b, max_tokens=500)
     assert cut and "".join(s["text"] for s in left) == long_a and "".join(s["text"] for s in right) == long_b
