@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..model.replay import MAX_LINE, EventLog, ReplyLog, _query_from_wire, _query_wire, replay
+from ..model.replay import MAX_LINE, EventLog, ReplyLog, event_wires, replay, reply_log, reply_wire
 from ..model.reply import Reply
-from ..protocol.atomemo.models import format_datetime, parse_datetime
+from ..protocol.atomemo.models import format_datetime
 from ..protocol.systems import translator_for
 
 __all__ = ["FORMAT", "Cache", "CachedRow"]
@@ -30,11 +30,7 @@ class CachedRow:
         """The row's replies, folded again from their saved events."""
         logs: list[ReplyLog] = []
         for number, saved in enumerate(self._replies):
-            log = ReplyLog(query=_query_from_wire(saved["query"]), parent_id=saved.get("parent_id"),
-                           message_id=saved.get("message_id"),
-                           started_at=parse_datetime(saved.get("started_at")) or datetime.now(timezone.utc),
-                           status=saved.get("status", "succeeded"), finished=saved.get("finished"),
-                           system=self.system)
+            log = reply_log(saved, self.system)
             for item in saved.get("events", []):
                 log.add(number, item)
             logs.append(log)
@@ -42,10 +38,7 @@ class CachedRow:
 
 
 def _reply_wire(reply: Reply) -> dict[str, Any]:
-    return {"message_id": reply.message_id, "parent_id": reply.parent_id, "query": _query_wire(reply.query),
-            "started_at": format_datetime(reply.started_at), "status": reply.status, "finished": reply.finished,
-            "events": [{"seq": seq, "offset": record.offset, **record.event.to_wire()}
-                       for seq, record in enumerate(reply.events)]}
+    return reply_wire(reply) | {"events": event_wires(reply)}
 
 
 class Cache:
@@ -66,46 +59,52 @@ class Cache:
                           "created_at": format_datetime(datetime.now(timezone.utc))})
 
     def _load(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").split("\n")
+        """Line by line, each bounded: a big cache never sits whole in memory."""
         header: dict[str, Any] | None = None
-        final = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            last = number == final
-            if len(line) > MAX_LINE:
-                raise ValueError(f"{self.path}:{number}: line longer than {MAX_LINE:,} characters")
-            try:
-                item = json.loads(line)
-            except (ValueError, RecursionError):
-                if last:
-                    break  # torn by a crash mid-write: that row simply runs again
-                raise ValueError(f"{self.path}:{number}: not JSON") from None
-            if not isinstance(item, dict):
-                raise ValueError(f"{self.path}:{number}: not a JSON object")
-            if item.get("type") == "header":
-                if item.get("format") != FORMAT:
-                    raise ValueError(f"{self.path}: not an {FORMAT} cache")
-                if not isinstance(item.get("version"), int) or item["version"] > VERSION:
-                    raise ValueError(f"{self.path}: cache version {item.get('version')!r} is newer than this "
-                                     "package reads; upgrade atomemo-notebook")
-                if self.system is None:
-                    self.system = str(item.get("system"))
-                if item.get("system") != self.system:
-                    raise ValueError(f"{self.path} holds {item.get('system')} runs, not {self.system}'s: "
-                                     "use another cache file")
-                translator_for(item.get("system"))
-                header = item
-            elif item.get("type") == "row" and header is not None:
+        torn: int | None = None  # a line that is not JSON: fine only if nothing follows it
+        with self.path.open(encoding="utf-8") as lines:
+            number = 0
+            while line := lines.readline(MAX_LINE + 1):
+                number += 1
+                if len(line) > MAX_LINE:
+                    raise ValueError(f"{self.path}:{number}: line longer than {MAX_LINE:,} characters")
+                if not line.strip():
+                    continue
+                if torn is not None:
+                    raise ValueError(f"{self.path}:{torn}: not JSON")
                 try:
-                    self.rows[str(item["key"])] = CachedRow(str(item["key"]), dict(item["record"]),
-                                                            list(item["replies"]), self.system)
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise ValueError(f"{self.path}:{number}: {exc}") from None
-            else:
-                raise ValueError(f"{self.path}:{number}: unexpected line (no header before it?)")
+                    item = json.loads(line)
+                except (ValueError, RecursionError):
+                    torn = number  # torn by a crash mid-write, if it is the last: that row simply runs again
+                    continue
+                header = self._take(item, number, header)
         if header is None:
             raise ValueError(f"{self.path}: no header line; was it written by evaluate(cache=...)?")
+
+    def _take(self, item: Any, number: int, header: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not isinstance(item, dict):
+            raise ValueError(f"{self.path}:{number}: not a JSON object")
+        if item.get("type") == "header":
+            if item.get("format") != FORMAT:
+                raise ValueError(f"{self.path}: not an {FORMAT} cache")
+            if not isinstance(item.get("version"), int) or item["version"] > VERSION:
+                raise ValueError(f"{self.path}: cache version {item.get('version')!r} is newer than this "
+                                 "package reads; upgrade atomemo-notebook")
+            if self.system is None:
+                self.system = str(item.get("system"))
+            if item.get("system") != self.system:
+                raise ValueError(f"{self.path} holds {item.get('system')} runs, not {self.system}'s: "
+                                 "use another cache file")
+            translator_for(item.get("system"))
+            return item
+        if item.get("type") == "row" and header is not None:
+            try:
+                self.rows[str(item["key"])] = CachedRow(str(item["key"]), dict(item["record"]),
+                                                        list(item["replies"]), self.system)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{self.path}:{number}: {exc}") from None
+            return header
+        raise ValueError(f"{self.path}:{number}: unexpected line (no header before it?)")
 
     def _append(self, item: dict[str, Any]) -> None:
         line = json.dumps(item, ensure_ascii=False, default=str) + "\n"

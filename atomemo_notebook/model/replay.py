@@ -18,7 +18,17 @@ from ..protocol.atomemo.models import FileRef, format_datetime, parse_datetime
 from ..protocol.systems import event_for, translator_for
 from .reply import Reply
 
-__all__ = ["EventLog", "ReplyLog", "load_events", "replay", "replay_async", "save_replies"]
+__all__ = [
+    "EventLog",
+    "ReplyLog",
+    "event_wires",
+    "load_events",
+    "replay",
+    "replay_async",
+    "reply_log",
+    "reply_wire",
+    "save_replies",
+]
 
 FORMAT = "atomemo-notebook/events"
 VERSION = 2  # 2: each event line carries `seq`, its index in its reply, so gaps and repeats show
@@ -74,16 +84,34 @@ def _query_from_wire(value: Any) -> str | FileRef:
     return FileRef.from_wire(value) if FileRef.is_file_ref(value) else str(value)
 
 
+def reply_wire(reply: Reply) -> dict[str, Any]:
+    """A reply's own line of a log (the evaluation cache stores the same)."""
+    return {"type": "reply", "message_id": reply.message_id, "parent_id": reply.parent_id,
+            "query": _query_wire(reply.query), "started_at": format_datetime(reply.started_at),
+            "status": reply.status, "finished": reply.finished}
+
+
+def event_wires(reply: Reply) -> list[dict[str, Any]]:
+    """A reply's event lines, numbered, with their arrival offsets."""
+    return [{"type": "event", "message_id": reply.message_id, "seq": seq, "offset": record.offset,
+             **record.event.to_wire()} for seq, record in enumerate(reply.events)]
+
+
+def reply_log(item: dict[str, Any], system: str | None) -> ReplyLog:
+    """A reply line read back, ready for its events."""
+    return ReplyLog(query=_query_from_wire(item["query"]), parent_id=item.get("parent_id"),
+                    message_id=item.get("message_id"),
+                    started_at=parse_datetime(item.get("started_at")) or datetime.now(timezone.utc),
+                    status=item.get("status", "succeeded"), finished=item.get("finished"), system=system)
+
+
 def save_replies(path: str | Path, replies: Iterable[Reply], **header: Any) -> Path:
     path = Path(path)
     lines = [{"type": "header", "format": FORMAT, "version": VERSION,
               "saved_at": format_datetime(datetime.now(timezone.utc)), **header}]
     for reply in replies:
-        lines.append({"type": "reply", "message_id": reply.message_id, "parent_id": reply.parent_id,
-                      "query": _query_wire(reply.query), "started_at": format_datetime(reply.started_at),
-                      "status": reply.status, "finished": reply.finished})
-        lines.extend({"type": "event", "message_id": reply.message_id, "seq": seq, "offset": record.offset,
-                      **record.event.to_wire()} for seq, record in enumerate(reply.events))
+        lines.append(reply_wire(reply))
+        lines.extend(event_wires(reply))
     with path.open("w", encoding="utf-8") as out:
         for line in lines:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -114,12 +142,7 @@ def load_events(path: str | Path) -> EventLog:
                     translator_for(item.get("system"))  # a system this package cannot read is refused here
                     header = item
                 elif kind == "reply":
-                    replies.append(ReplyLog(
-                        query=_query_from_wire(item["query"]), parent_id=item.get("parent_id"),
-                        message_id=item.get("message_id"),
-                        started_at=parse_datetime(item.get("started_at")) or datetime.now(timezone.utc),
-                        status=item.get("status", "succeeded"), finished=item.get("finished"),
-                        system=(header or {}).get("system")))
+                    replies.append(reply_log(item, (header or {}).get("system")))
                 elif kind == "event":
                     if not replies:
                         raise ValueError("an event before any reply line")
