@@ -81,7 +81,7 @@ class _Watching:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise APITimeoutError(f"execution {self.execution_id} did not end within {self.timeout:g} s")
-        return min(remaining, self.poll) if self.gap or self.lost else remaining
+        return min(remaining, self.poll) if self.needs_history else remaining
 
     def take(self, item: Any) -> Event | None:
         """An item from the hub: an event to yield, or None (an error noted: look at history)."""
@@ -93,6 +93,17 @@ class _Watching:
         if item.event == Name.GAP:
             self.gap = True
         return item  # type: ignore[no-any-return]
+
+    @property
+    def needs_history(self) -> bool:
+        """The socket dropped or is gone: what ran meanwhile can only be read from history."""
+        return self.gap or self.lost is not None
+
+    def from_history(self, history: calls.History) -> Event | None:
+        """The execution's end, read from history (one more look), or None: not there yet."""
+        self.resumes += 1
+        answer = _answer_after(history, self.text, self.asked)
+        return None if answer is None else self.recovered(answer)
 
     def recovered(self, answer: str) -> Event:
         return Event(Name.RECOVERED, {"type": Name.RECOVERED, "execution_id": self.execution_id,
@@ -155,11 +166,10 @@ class PipelitStream:
                         if event.event in ENDINGS:
                             return
                         continue
-                if state.gap or state.lost:
-                    state.resumes += 1
-                    answer = _answer_after(self._client.history(state.workflow, limit=20), state.text, state.asked)
-                    if answer is not None:
-                        yield state.recovered(answer)
+                if state.needs_history:
+                    ended = state.from_history(self._client.history(state.workflow, limit=20))
+                    if ended is not None:
+                        yield ended
                         return
         except APITimeoutError:
             if state.lost:
@@ -228,12 +238,10 @@ class AsyncPipelitStream:
                         if event.event in ENDINGS:
                             return
                         continue
-                if state.gap or state.lost:
-                    state.resumes += 1
-                    history = await self._client.history(state.workflow, limit=20)
-                    answer = _answer_after(history, state.text, state.asked)
-                    if answer is not None:
-                        yield state.recovered(answer)
+                if state.needs_history:
+                    ended = state.from_history(await self._client.history(state.workflow, limit=20))
+                    if ended is not None:
+                        yield ended
                         return
         except APITimeoutError:
             if state.lost:
