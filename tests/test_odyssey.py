@@ -309,3 +309,12 @@ def test_fuzz_the_route_always_answers_properly(odyssey, body, user):
     assert answer.status_code in (200, 400, 404), answer.text
     payload = answer.json()
     assert ("data" in payload) if answer.status_code == 200 else ("error" in payload)
+
+
+def test_the_widgets_async_twin_keeps_every_option(odyssey):
+    from atomemo_notebook.views.connect import as_async
+
+    api = client("sync", odyssey, answer_timeout=42, max_retries=0)
+    twin = as_async(Chat(api, workspace_id="ws-demo", agent_id="echo", user_id="u")).client
+    assert isinstance(twin, AsyncOdysseyClient) and (twin.answer_timeout, twin.max_retries) == (42.0, 0)
+    api.close()

@@ -286,3 +286,14 @@ def test_fuzz_pipelit_routes_answer_properly(pipelit, body, slug, limit):
             assert response.status_code < 500, response.text
             if response.status_code >= 400:
                 assert isinstance(response.json().get("detail"), str)
+
+
+def test_the_widgets_async_twin_keeps_every_option(pipelit):
+    from atomemo_notebook.views.connect import as_async
+
+    api = PipelitClient(pipelit.pipelit_api_key, base_url=pipelit.pipelit_base_url, execution_timeout=7,
+                        recover_poll=0.25, max_retries=1)
+    twin = as_async(Chat(api, workflow="echo", user_id="u")).client
+    assert isinstance(twin, AsyncPipelitClient)
+    assert (twin.execution_timeout, twin.recover_poll, twin.max_retries) == (7.0, 0.25, 1)
+    api.close()

@@ -92,6 +92,13 @@ class BaseClient:
         # One limiter for every request of this client: a 429 pauses them all until its Retry-After.
         self._paused_until = 0.0
 
+    def options(self) -> dict[str, Any]:
+        """What this client was made with, but the key and the HTTP client: enough to make its
+        twin of the other flavour (sync <-> async). Clients with options of their own add them."""
+        return {"base_url": self.base_url, "timeout": self.timeout, "max_retries": self.max_retries,
+                "stream_idle_timeout": self.stream_idle_timeout, "max_resumes": self.max_resumes,
+                "limits": self.limits}
+
     def __repr__(self) -> str:
         key = "set" if self._api_key else "unset"
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<{key}>)"

@@ -121,6 +121,9 @@ class _OdysseyOptions:
             raise ValueError("answer_timeout must be > 0")
         self.answer_timeout = float(answer_timeout)
 
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "answer_timeout": self.answer_timeout}  # type: ignore[misc]
+
     def _request(self, *, workspace_id: str, conversation_id: str | None, message: str, user_id: str,
                  agent_id: str | None, memory: bool) -> _Request:
         first = conversation_id is None  # a new conversation: its id is ours to choose

@@ -266,6 +266,10 @@ class _PipelitOptions:
         self._holders = 0  # chats on this client: the socket closes with the last of them
         self._hub_lock = threading.Lock()  # chats on several threads share one hub, never two
 
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "execution_timeout": self.execution_timeout,  # type: ignore[misc]
+                "recover_poll": self.recover_poll}
+
     def hold(self) -> None:
         """A chat starts using this client."""
         with self._hub_lock:

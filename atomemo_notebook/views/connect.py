@@ -97,10 +97,7 @@ def as_async(chat: Chat | AsyncChat) -> AsyncChat:
     twin = twins.get(type(client))
     if twin is None:
         raise TypeError(f"cannot run a chat over {type(client).__name__} in the widget; pass an AsyncChat")
-    own: dict[str, Any] = {"answer_timeout": client.answer_timeout} if isinstance(client, OdysseyClient) else {}
-    async_client = twin(client._api_key, base_url=client.base_url, timeout=client.timeout,
-                        max_retries=client.max_retries, stream_idle_timeout=client.stream_idle_timeout,
-                        max_resumes=client.max_resumes, limits=client.limits, **own)
+    async_client = twin(client._api_key, **client.options())
     coordinates = chat.backend.coordinates()
     out = AsyncChat(async_client, app_id=coordinates.get("app_id"), trigger_id=coordinates.get("trigger_id"),
                     workflow=coordinates.get("workflow"), workspace_id=coordinates.get("workspace_id"),
