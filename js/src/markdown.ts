@@ -104,6 +104,12 @@ export class BlockSplitter {
     while (newline !== -1) {
       const lineStart = this.scanned;
       const line = this.text.slice(lineStart, newline);
+      if (this.fenceLine === null && this.tableHead === null && ITEM.test(line)
+        && lineStart - this.committed + this.carry.length > MAX_BLOCK) {
+        // A long list is cut before an item it can see (indented at most 3 spaces, so the next
+        // piece starts as a list; at 4 it would be parsed as code).
+        this.commit(blocks, lineStart, "");
+      }
       this.scanned = newline + 1;
       const fence = FENCE.exec(line);
       if (fence) {
@@ -131,14 +137,12 @@ export class BlockSplitter {
 
   /** Cut a block that grew too long at the line just scanned, keeping the next piece well formed. */
   private cutLongBlock(blocks: string[]): void {
-    const next = this.text.indexOf("\n", this.scanned);
-    const upcoming = next === -1 ? null : this.text.slice(this.scanned, next);
     if (this.fenceLine !== null) {
       this.commit(blocks, this.scanned, this.fenceLine + "\n", this.fenceMarker + "\n");
     } else if (this.tableHead !== null) {
       this.commit(blocks, this.scanned, this.tableHead);
-    } else if (upcoming === null || ITEM.test(upcoming) || this.scanned - this.committed > 2 * MAX_BLOCK) {
-      // Between list items (or anywhere, past twice the size): the next piece starts afresh.
+    } else if (this.scanned - this.committed > 2 * MAX_BLOCK) {
+      // No list item to cut before (feed cuts there) within twice the size: cut anywhere.
       this.commit(blocks, this.scanned, "");
     }
   }

@@ -211,3 +211,23 @@ describe("safeLink", () => {
     }
   });
 });
+
+describe("a long nested list streamed line by line", () => {
+  it("never starts a piece with a line it cannot see yet (a 4-space item would turn into code)", () => {
+    // Where the cut falls depends on where the deltas end: shift the text a character at a time.
+    for (let shift = 0; shift < 90; shift += 5) {
+      let text = `- item ${"x".repeat(shift)}\n`;
+      for (let i = 0; i < 400; i++) text += `- item ${i}\n  - detail ${i} with **bold** text\n    - deeper ${i}\n`;
+      const splitter = new BlockSplitter();
+      const pieces: string[] = [];
+      for (const line of text.split(/(?<=\n)/)) pieces.push(...splitter.feed(line)); // each delta ends at a newline
+      pieces.push(splitter.tail);
+      const el = document.createElement("div");
+      for (const piece of pieces) el.append(renderMarkdown(piece));
+      expect([shift, el.querySelectorAll("li").length]).toEqual([shift, 1 + 400 * 3]);
+      expect(el.querySelectorAll("pre, code").length).toBe(0);
+      expect(pieces.length).toBeGreaterThan(3); // still cut into bounded pieces
+      expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(2 * MAX_BLOCK);
+    }
+  }, 20_000);
+});
