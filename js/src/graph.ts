@@ -3,18 +3,18 @@
 // that did not run dimmed, a node that ran N times badged ×N, tool calls as small satellites of
 // their agent, the failed node unmissable. Layout runs only when the structure changes; a live
 // update only restyles. Wheel or +/− zoom, drag pans, 0 or "Fit" fits; Tab reaches each node.
-import dagre from "@dagrejs/dagre";
-
 import { h } from "./dom";
+import { type Box, type Layout, structureKey } from "./layout";
+import { type Layouts, layouts as pageLayouts } from "./layouts";
 import type { GraphEdgeView, GraphNodeView, GraphStructureView, NodeView, TimelineView } from "./protocol";
 import { type Detail, nodeDetail } from "./timeline";
 
 const SVG = "http://www.w3.org/2000/svg";
-const NODE_W = 168;
-const NODE_H = 40;
 const NAME_CHARS = 22;
+// Below this on-screen size a 12 px name is unreadable: names are not drawn (each node keeps its
+// tooltip and aria-label), which saves ~40% of a big graph's first paint; zooming in draws them.
+const LABEL_MIN_PX = 5;
 
-type Box = { x: number; y: number; w: number; h: number };
 export type GraphPick = (node: NodeView) => void;
 
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {},
@@ -40,41 +40,6 @@ export function structureOf(published: GraphStructureView | null | undefined, ru
   return { nodes, edges, inferred: true, cut: false };
 }
 
-export type Layout = { positions: Map<string, Box>; edges: Map<string, { x: number; y: number }[]>; width: number;
-  height: number; key: string };
-
-/** dagre's layered layout, left to right; loop children hang off their loop. */
-export function structureKey(nodes: GraphNodeView[], edges: GraphEdgeView[]): string {
-  return JSON.stringify([nodes.map((n) => [n.id, n.parent]), edges.map((e) => [e.source, e.target])]);
-}
-
-export function layoutOf(nodes: GraphNodeView[], edges: GraphEdgeView[]): Layout {
-  const g = new dagre.graphlib.Graph({ multigraph: false });
-  // longest-path ranking: network simplex is tidier but several times slower on big graphs.
-  g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 42, marginx: 12, marginy: 12,
-    ranker: nodes.length > 60 ? "longest-path" : "network-simplex" });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const n of nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
-  const ids = new Set(nodes.map((n) => n.id));
-  for (const e of edges) if (ids.has(e.source) && ids.has(e.target) && e.source !== e.target) g.setEdge(e.source, e.target);
-  for (const n of nodes) {
-    if (n.parent && ids.has(n.parent) && !g.hasEdge(n.parent, n.id)) g.setEdge(n.parent, n.id, { weight: 2 });
-  }
-  // Big graphs skip the crossing-minimization sweeps (the costliest step): the order they
-  // come in is already the workflow's, and the tab stays responsive.
-  dagre.layout(g, nodes.length > 60 ? { disableOptimalOrderHeuristic: true } : undefined);
-  const positions = new Map<string, Box>();
-  for (const id of g.nodes()) {
-    const n = g.node(id);
-    positions.set(id, { x: n.x - NODE_W / 2, y: n.y - NODE_H / 2, w: NODE_W, h: NODE_H });
-  }
-  const routed = new Map<string, { x: number; y: number }[]>();
-  for (const e of g.edges()) routed.set(`${e.v}\u0000${e.w}`, g.edge(e).points ?? []);
-  const graph = g.graph();
-  return { positions, edges: routed, width: graph.width ?? 0, height: graph.height ?? 0,
-    key: structureKey(nodes, edges) };
-}
-
 type Runs = Map<string, NodeView[]>;
 
 function runsOf(run: TimelineView | null): Runs {
@@ -97,16 +62,21 @@ export class GraphView {
   readonly el: HTMLElement;
   private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: +/− zoom, 0 fits" } });
   private note = h("div", { class: "am-muted am-graph-note" });
+  private farHint = h("div", { class: "am-muted am-graph-far-hint", text: "Zoom in to read the names.", attrs: { hidden: "" } });
   private svgEl: SVGSVGElement = svg("svg", { class: "am-graph" });
   private layout: Layout | null = null;
+  private wanted: { key: string; published: GraphStructureView | null | undefined; run: TimelineView | null } | null = null;
   private view: Box = { x: 0, y: 0, w: 1, h: 1 };
   private nodeEls = new Map<string, SVGGElement>();
   private edgeEls: { el: SVGPathElement; source: string; target: string }[] = [];
+  private labels: { parent: SVGGElement; make: () => SVGElement[] }[] = [];
+  private labelsDrawn = false;
   private runs: Runs = new Map();
   private drag: { x: number; y: number; view: Box } | null = null;
   onPick: (detail: Detail) => void = () => {};
 
-  constructor() {
+  /** `layouts`: where layouts come from (the page's cache and worker unless told). */
+  constructor(private layouts: Layouts = pageLayouts) {
     const zoomIn = h("button", { class: "am-btn am-graph-zoom", text: "+", title: "Zoom in (+)" });
     const zoomOut = h("button", { class: "am-btn am-graph-zoom", text: "−", title: "Zoom out (−)" });
     const fit = h("button", { class: "am-btn am-graph-fit", text: "Fit", title: "Fit the whole graph (0)" });
@@ -114,7 +84,7 @@ export class GraphView {
     zoomOut.addEventListener("click", () => this.zoom(1.25));
     fit.addEventListener("click", () => this.fit());
     this.host.append(this.svgEl);
-    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note),
+    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note, this.farHint),
       this.host);
     this.host.addEventListener("wheel", (e) => { e.preventDefault(); this.zoom(e.deltaY > 0 ? 1.15 : 1 / 1.15, e); },
       { passive: false });
@@ -140,16 +110,33 @@ export class GraphView {
     });
   }
 
+  /** A published structure is known: have a big one laid out off the main thread already. */
+  prepare(published: GraphStructureView | null | undefined): void {
+    if (published && published.nodes.length) void this.layouts.soon(published.nodes, published.edges);
+  }
+
   /** Draw `published` (or the run's inferred graph) with `run` on it. */
   update(published: GraphStructureView | null | undefined, run: TimelineView | null): void {
     const structure = structureOf(published, run);
     this.note.textContent = !structure.nodes.length ? "The workflow graph appears with the first run."
       : structure.inferred ? "Inferred from this run's events: this system does not publish its workflow graph."
         : structure.cut ? "A large workflow: only its first nodes are drawn." : "";
-    if (!this.layout || this.layout.key !== structureKey(structure.nodes, structure.edges)) {
-      this.layout = layoutOf(structure.nodes, structure.edges); // only when the workflow itself changed
+    const key = structureKey(structure.nodes, structure.edges);
+    this.wanted = { key, published, run };
+    if (!this.layout || this.layout.key !== key) {
+      // Only when the workflow itself changed: from the cache, the worker (a big graph), or here.
+      const pending = this.layouts.ready(key) ? undefined : this.layouts.waitingFor(key) ?? this.layouts.soon(structure.nodes, structure.edges);
+      if (pending) {
+        this.el.dataset.layout = "waiting";
+        this.note.textContent = `Laying out ${structure.nodes.length} nodes…`;
+        void pending.then(() => { if (this.wanted?.key === key) this.update(this.wanted.published, this.wanted.run); });
+        return;
+      }
+      const size = this.size(); // before drawing, so the new graph is laid out by the browser only once
+      this.layout = this.layouts.ready(key) ?? this.layouts.now(structure.nodes, structure.edges);
+      this.el.dataset.layout = this.layouts.origin.get(key) ?? "main";
       this.draw(structure.nodes, structure.edges);
-      this.fit();
+      this.fit(size);
     }
     this.paint(run);
   }
@@ -158,6 +145,8 @@ export class GraphView {
     const layout = this.layout as Layout;
     this.nodeEls.clear();
     this.edgeEls = [];
+    this.labels = [];
+    this.labelsDrawn = false;
     const edgeLayer = svg("g", { class: "am-gedges" });
     const nodeLayer = svg("g", { class: "am-gnodes" });
     const all: GraphEdgeView[] = [...edges];
@@ -173,9 +162,11 @@ export class GraphView {
       path.dataset.target = e.target;
       edgeLayer.append(path);
       this.edgeEls.push({ el: path, source: e.source, target: e.target });
-      if (e.label) {
+      const label = e.label;
+      if (label) {
         const mid = points[Math.floor(points.length / 2)];
-        edgeLayer.append(svg("text", { class: "am-glabel", x: mid.x, y: mid.y - 4, "text-anchor": "middle" }, e.label));
+        this.labels.push({ parent: edgeLayer,
+          make: () => [svg("text", { class: "am-glabel", x: mid.x, y: mid.y - 4, "text-anchor": "middle" }, label)] });
       }
     }
     for (const n of nodes) {
@@ -185,10 +176,11 @@ export class GraphView {
       const group = svg("g", { class: "am-gnode am-status-not-run", transform: `translate(${box.x},${box.y})`,
         tabindex: 0, role: "button", "aria-label": `${n.name} (${n.type})` },
       svg("title", {}, `${n.name} · ${n.type}`),
-      svg("rect", { width: box.w, height: box.h, rx: 7 }),
-      svg("text", { class: "am-gname", x: 10, y: 17 }, name),
-      svg("text", { class: "am-gtype", x: 10, y: 32 }, n.type));
+      svg("rect", { width: box.w, height: box.h, rx: 7 }));
       group.dataset.nodeId = n.id;
+      group.dataset.name = n.name;
+      this.labels.push({ parent: group, make: () => [svg("text", { class: "am-gname", x: 10, y: 17 }, name),
+        svg("text", { class: "am-gtype", x: 10, y: 32 }, n.type)] });
       const pick = () => {
         const list = this.runs.get(n.id);
         if (list && list.length) this.onPick(nodeDetail(list[list.length - 1]));
@@ -231,11 +223,15 @@ export class GraphView {
     }
   }
 
-  fit(): void {
+  fit(size = this.size()): void {
     const layout = this.layout;
     if (!layout) return;
     this.view = { x: 0, y: 0, w: Math.max(layout.width, 1), h: Math.max(layout.height + 16, 1) };
-    this.applyView();
+    this.applyView(size);
+  }
+
+  private size(): { width: number; height: number } {
+    return { width: this.host.clientWidth, height: this.host.clientHeight };
   }
 
   private zoom(factor: number, at?: WheelEvent): void {
@@ -245,11 +241,30 @@ export class GraphView {
     const w = Math.min(Math.max(this.view.w * factor, 40), 200_000);
     const hgt = this.view.h * (w / this.view.w);
     this.view = { x: this.view.x + (this.view.w - w) * fx, y: this.view.y + (this.view.h - hgt) * fy, w, h: hgt };
-    this.applyView();
+    this.applyView({ width: rect.width, height: rect.height });
   }
 
-  private applyView(): void {
+  private applyView(size = this.size()): void {
     const v = this.view;
     this.svgEl.setAttribute("viewBox", `${v.x.toFixed(1)} ${v.y.toFixed(1)} ${v.w.toFixed(1)} ${v.h.toFixed(1)}`);
+    this.showLabels(size);
+  }
+
+  /** Names are drawn once the zoom makes them readable, then only hidden when zoomed out again. */
+  private showLabels({ width, height }: { width: number; height: number }): void {
+    // An unmeasured host (not yet in the page) draws them: nothing is known to be too small.
+    const scale = width && height ? Math.min(width / this.view.w, height / this.view.h) : 1;
+    const readable = scale * 12 >= LABEL_MIN_PX;
+    if (readable && !this.labelsDrawn) {
+      this.labelsDrawn = true;
+      for (const { parent, make } of this.labels) {
+        const made = make();
+        const rect = parent.querySelector("rect");
+        if (rect) rect.after(...made); // under the badges and tool dots the run adds later
+        else parent.append(...made);
+      }
+    }
+    this.svgEl.classList.toggle("am-graph-far", !readable);
+    this.farHint.hidden = readable;
   }
 }

@@ -5,14 +5,19 @@ import type { AnyModel, RenderProps } from "@anywidget/types";
 
 import { CommandClient, CommandError } from "./commands";
 import { CompareView } from "./compare";
-import { GraphView, layoutOf } from "./graph";
+import { GraphView } from "./graph";
 import { formatMs, h } from "./dom";
 import { Inspector } from "./inspector";
+import { layoutOf } from "./layout";
+import { Layouts, layouts } from "./layouts";
 import { copyText, IncrementalMarkdown, renderAnswer, renderMarkdown } from "./markdown";
 import { migrate } from "./migrate";
 import { safeLink } from "./sanitize";
 import type { Capabilities, LiveMessage, LiveSnapshot, Model, TimelineView, TranscriptView, TurnView } from "./protocol";
 import { type Detail, renderDetail, renderTimeline } from "./timeline";
+import layoutWorkerSource from "virtual:layout-worker";
+
+layouts.useWorker(layoutWorkerSource);
 
 const NARROW_PX = 720;
 const TICK_MS = 100; // the live turn's elapsed-time counter
@@ -135,6 +140,7 @@ class ChatView {
     }
     this.input.value = this.memory.draft;
     this.wire();
+    this.graph.prepare(this.model.get("header")?.graph); // a big workflow is laid out before its tab opens
     this.renderAll();
     if (this.memory.focused) requestAnimationFrame(() => this.input.focus());
     void this.commands.call("hello", {}).then((snapshot) => { if (snapshot) this.onLive(snapshot); },
@@ -159,6 +165,7 @@ class ChatView {
 
   private wire(): void {
     this.on("change:header", () => {
+      this.graph.prepare(this.model.get("header")?.graph);
       this.renderHeader(); this.renderInputs(); this.renderMessages(); this.renderGraph();
     });
     this.on("change:conversations", () => this.renderHeader());
@@ -906,4 +913,4 @@ function render({ model, el }: RenderProps<Model>): () => void {
 export default { render };
 
 // The renderers themselves, for bench/browser_render.py and bench/graph_render.py (measured in the built bundle).
-export { GraphView, IncrementalMarkdown, layoutOf, renderAnswer, renderMarkdown };
+export { GraphView, IncrementalMarkdown, layoutOf, Layouts, layouts, renderAnswer, renderMarkdown };

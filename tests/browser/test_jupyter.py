@@ -293,7 +293,7 @@ def test_evaluation_table_and_drill_down_in_jupyterlab(lab_page, jupyter, artifa
 
 GRAPH_JS = """(root) => {
   const names = {};
-  for (const g of root.querySelectorAll('.am-gnode')) names[g.dataset.nodeId] = g.querySelector('.am-gname').textContent;
+  for (const g of root.querySelectorAll('.am-gnode')) names[g.dataset.nodeId] = g.dataset.name;
   return {
     nodes: Object.values(names).sort(),
     edges: [...root.querySelectorAll('.am-gedge')].map(e => names[e.dataset.source] + ' -> ' + names[e.dataset.target]).sort(),
@@ -324,6 +324,14 @@ def test_the_graph_and_compare_tabs_in_jupyterlab(lab_page, jupyter, artifacts):
                                      "Retry loop -> Request ok?", "Request ok? -> Inventory report",
                                      "Request ok? -> Apology"])
     assert graph["status"]["Fetch inventory"] == "failed:2" and graph["status"]["Apology"] == "not-run:0"
+    names = sorted(chat.locator(".am-gname").all_text_contents())  # a small graph's names are readable at fit
+    assert names == graph["nodes"] and chat.locator(".am-graph-far-hint").is_hidden()
+    # JupyterLab's page lets the widget start its layout worker (a blob: script, as big graphs use)
+    assert page.evaluate("""() => new Promise((resolve) => {
+        const w = new Worker(URL.createObjectURL(new Blob(['onmessage = (e) => postMessage(e.data * 2)'],
+                                                          { type: 'text/javascript' })));
+        w.onmessage = (e) => { w.terminate(); resolve(e.data); }; w.onerror = () => resolve('refused');
+        w.postMessage(21); })""") == 42
     failed = chat.locator('.am-gnode.am-gfailed')
     assert failed.count() == 1 and failed.locator(".am-gbadge").text_content() == "×2"
     failed.click()
@@ -346,7 +354,7 @@ def test_the_graph_and_compare_tabs_in_jupyterlab(lab_page, jupyter, artifacts):
     chat.locator(".am-side-tabs .am-tab", has_text="Graph").click()
     page.evaluate("""(root) => { const seen = window.__amGraphSeen = new Set();
         new MutationObserver(() => { for (const g of root.querySelectorAll('.am-gnode'))
-          seen.add(g.querySelector('.am-gname').textContent + '|' + g.dataset.status); })
+          seen.add(g.dataset.name + '|' + g.dataset.status); })
           .observe(root, {subtree: true, attributes: true, attributeFilter: ['data-status']}); }""",
                   chat.element_handle())
     chat.locator(".am-input").fill("Is the red chair in stock?")

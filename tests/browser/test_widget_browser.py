@@ -315,3 +315,62 @@ def test_loop_children_are_indented_under_their_loop(page, paced):
         ("Chat", "0"), ("Retry", "0"), ("Fetch", "1"), ("Fetch", "1"), ("Request", "0"), ("Apology", "0")]
     pads = [rows.nth(i).evaluate("el => parseFloat(getComputedStyle(el).paddingLeft)") for i in range(rows.count())]
     assert pads[2] > pads[1] and pads[4] == pads[1]  # drawn indented, not only marked
+
+
+def _big_graph(count: int, prefix: str = "n") -> dict:
+    """A branching published workflow of `count` nodes (each node has two children)."""
+    return {"nodes": [{"id": f"{prefix}{i}", "name": f"Step {i}", "type": "llm", "parent": None} for i in range(count)],
+            "edges": [{"source": f"{prefix}{(i - 1) // 2}", "target": f"{prefix}{i}", "label": None}
+                      for i in range(1, count)],
+            "cut": False}
+
+
+def _open_graph_tab(page, count: int) -> None:
+    page.locator(".am-side-tabs .am-tab", has_text="Graph").click()
+    page.wait_for_function("(n) => document.querySelectorAll('.am-gnode').length === n", arg=count, timeout=15_000)
+
+
+def test_a_big_workflow_is_laid_out_in_the_worker_before_its_tab_opens(page, paced):
+    widget = widget_for(paced, "echo")
+    widget.header = {**widget.header, "graph": _big_graph(200)}
+    Bridge(page, widget)
+    # the worker lays it out as the widget renders, with the Graph tab still closed
+    prepared = page.evaluate("""async () => { const m = await import('/widget.js');
+      for (let i = 0; i < 200 && !m.layouts.origin.size; i++) await new Promise((r) => setTimeout(r, 50));
+      return [...m.layouts.origin.values()]; }""")
+    assert prepared == ["worker"] and page.locator(".am-gnode").count() == 0
+    _open_graph_tab(page, 200)
+    assert page.get_attribute(".am-graph-view", "data-layout") == "worker"
+    boxes = page.evaluate("""() => [...document.querySelectorAll('.am-gnode')].map((g) => g.getAttribute('transform'))""")
+    assert len(set(boxes)) == 200  # every node has a place of its own
+    # at fit, 200 names would be about a pixel high: not drawn, and the view says how to read them
+    assert page.locator(".am-gname").count() == 0 and page.locator(".am-graph-far-hint").is_visible()
+    assert page.get_attribute(".am-gnode[data-node-id=n7]", "aria-label") == "Step 7 (llm)"
+    page.focus(".am-graph-host")
+    for _ in range(14):
+        page.keyboard.press("+")
+    assert page.locator(".am-gname").count() == 200 and page.locator(".am-graph-far-hint").is_hidden()
+    assert page.locator(".am-gnode[data-node-id=n7] .am-gname").text_content() == "Step 7"
+
+
+@pytest.mark.parametrize("worker", ["forbidden", "broken"])
+def test_a_big_workflow_is_laid_out_here_when_no_worker_can_help(browser, paced, worker):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    if worker == "forbidden":  # a page whose policy refuses workers
+        page.add_init_script("window.Worker = function () { throw new DOMException('refused', 'SecurityError'); };")
+    else:  # a worker that starts, then fails
+        page.add_init_script("""(() => { const Real = window.Worker; window.Worker = function () {
+          return new Real(URL.createObjectURL(new Blob(['throw new Error("broken worker")'],
+                                                       { type: 'text/javascript' }))); }; })();""")
+    try:
+        widget = widget_for(paced, "echo")
+        widget.header = {**widget.header, "graph": _big_graph(150, "m")}
+        Bridge(page, widget)
+        _open_graph_tab(page, 150)
+        assert page.get_attribute(".am-graph-view", "data-layout") == "main"
+        assert errors == []
+    finally:
+        context.close()
