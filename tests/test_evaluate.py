@@ -300,8 +300,12 @@ def test_every_system_evaluates_the_same_way(system, monkeypatch):
     from atomemo_notebook import connect
 
     rows = [{"query": f"{system} row {i}", "expected": f"row {i}"} for i in range(6)]
-    results = evaluate(connect(system, demo="echo", asynchronous=True), rows, scorers=[contains], concurrency=3)
+    from atomemo_notebook.views.runtime import submit
+
+    chat = connect(system, demo="echo", asynchronous=True)
+    results = evaluate(chat, rows, scorers=[contains], concurrency=3)
     results.wait(60, bar=False)
+    submit(chat.close()).result(10)  # on the loop it ran on; Pipelit's socket closes with it
     df = results.df
     assert (df["status"] == "succeeded").all() and df["score_contains"].all(), df[["status", "error"]]
     assert (df["answer"] == df["query"]).all() and len(results.timeline_df) >= 6

@@ -217,10 +217,10 @@ def test_the_key_is_in_no_log_line(pipelit, caplog):
 
 def test_connect_offline_answers_and_refuses_files(monkeypatch):
     monkeypatch.delenv("PIPELIT_API_KEY", raising=False)
-    chat = connect("pipelit", demo="echo")
-    assert chat.system == "pipelit" and chat.ask("offline pipelit").text == "offline pipelit"
-    with pytest.raises(ValueError, match="takes text only"):
-        chat.ask(chat_file())
+    with connect("pipelit", demo="echo") as chat:
+        assert chat.system == "pipelit" and chat.ask("offline pipelit").text == "offline pipelit"
+        with pytest.raises(ValueError, match="takes text only"):
+            chat.ask(chat_file())
     with pytest.raises(ValueError, match="workflow"):
         connect("pipelit", api_key="pk-something-long")
 
