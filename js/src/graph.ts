@@ -129,7 +129,8 @@ export class GraphView {
       if (pending) {
         this.el.dataset.layout = "waiting";
         this.note.textContent = `Laying out ${structure.nodes.length} nodes…`;
-        void pending.then(() => { if (this.wanted?.key === key) this.update(this.wanted.published, this.wanted.run); });
+        pending.then(() => { if (this.wanted?.key === key) this.update(this.wanted.published, this.wanted.run); },
+          (error: unknown) => { this.note.textContent = `This graph could not be laid out: ${String(error)}`; });
         return;
       }
       const size = this.size(); // before drawing, so the new graph is laid out by the browser only once
