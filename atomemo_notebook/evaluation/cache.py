@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..model.replay import MAX_LINE, EventLog, ReplyLog, event_wires, replay, reply_log, reply_wire
+from ..model.replay import EventLog, ReplyLog, event_wires, log_lines, replay, reply_log, reply_wire
 from ..model.reply import Reply
 from ..protocol.atomemo.models import format_datetime
 from ..protocol.systems import translator_for
@@ -62,22 +62,15 @@ class Cache:
         """Line by line, each bounded: a big cache never sits whole in memory."""
         header: dict[str, Any] | None = None
         torn: int | None = None  # a line that is not JSON: fine only if nothing follows it
-        with self.path.open(encoding="utf-8") as lines:
-            number = 0
-            while line := lines.readline(MAX_LINE + 1):
-                number += 1
-                if len(line) > MAX_LINE:
-                    raise ValueError(f"{self.path}:{number}: line longer than {MAX_LINE:,} characters")
-                if not line.strip():
-                    continue
-                if torn is not None:
-                    raise ValueError(f"{self.path}:{torn}: not JSON")
-                try:
-                    item = json.loads(line)
-                except (ValueError, RecursionError):
-                    torn = number  # torn by a crash mid-write, if it is the last: that row simply runs again
-                    continue
-                header = self._take(item, number, header)
+        for number, line in log_lines(self.path):
+            if torn is not None:
+                raise ValueError(f"{self.path}:{torn}: not JSON")
+            try:
+                item = json.loads(line)
+            except (ValueError, RecursionError):
+                torn = number  # torn by a crash mid-write, if it is the last: that row simply runs again
+                continue
+            header = self._take(item, number, header)
         if header is None:
             raise ValueError(f"{self.path}: no header line; was it written by evaluate(cache=...)?")
 

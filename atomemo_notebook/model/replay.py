@@ -23,6 +23,7 @@ __all__ = [
     "ReplyLog",
     "event_wires",
     "load_events",
+    "log_lines",
     "replay",
     "replay_async",
     "reply_log",
@@ -118,41 +119,47 @@ def save_replies(path: str | Path, replies: Iterable[Reply], **header: Any) -> P
     return path
 
 
-def load_events(path: str | Path) -> EventLog:
-    """Read a log written by save_events(); a clear ValueError names the first bad line."""
-    header: dict[str, Any] | None = None
-    replies: list[ReplyLog] = []
+def log_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a JSONL file with their numbers, read one at a time and each
+    bounded, so a big or hostile file never sits whole in memory."""
     with Path(path).open(encoding="utf-8") as lines:
         number = 0
         while line := lines.readline(MAX_LINE + 1):
             number += 1
             if len(line) > MAX_LINE:
                 raise ValueError(f"{path}:{number}: line longer than {MAX_LINE:,} characters")
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                kind = item["type"]
-                if kind == "header":
-                    if item.get("format") != FORMAT:
-                        raise ValueError(f"not an {FORMAT} log")
-                    if not isinstance(item.get("version"), int) or item["version"] > VERSION:
-                        raise ValueError(f"log version {item.get('version')!r} is newer than this "
-                                         f"package reads ({VERSION}); upgrade atomemo-notebook")
-                    translator_for(item.get("system"))  # a system this package cannot read is refused here
-                    header = item
-                elif kind == "reply":
-                    replies.append(reply_log(item, (header or {}).get("system")))
-                elif kind == "event":
-                    if not replies:
-                        raise ValueError("an event before any reply line")
-                    replies[-1].add(number, item)
-                else:
-                    raise ValueError(f"unknown line type {kind!r}")
-            except RecursionError:
-                raise ValueError(f"{path}:{number}: JSON nested too deeply") from None
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: {exc}") from None
+            if line.strip():
+                yield number, line
+
+
+def load_events(path: str | Path) -> EventLog:
+    """Read a log written by save_events(); a clear ValueError names the first bad line."""
+    header: dict[str, Any] | None = None
+    replies: list[ReplyLog] = []
+    for number, line in log_lines(path):
+        try:
+            item = json.loads(line)
+            kind = item["type"]
+            if kind == "header":
+                if item.get("format") != FORMAT:
+                    raise ValueError(f"not an {FORMAT} log")
+                if not isinstance(item.get("version"), int) or item["version"] > VERSION:
+                    raise ValueError(f"log version {item.get('version')!r} is newer than this "
+                                     f"package reads ({VERSION}); upgrade atomemo-notebook")
+                translator_for(item.get("system"))  # a system this package cannot read is refused here
+                header = item
+            elif kind == "reply":
+                replies.append(reply_log(item, (header or {}).get("system")))
+            elif kind == "event":
+                if not replies:
+                    raise ValueError("an event before any reply line")
+                replies[-1].add(number, item)
+            else:
+                raise ValueError(f"unknown line type {kind!r}")
+        except RecursionError:
+            raise ValueError(f"{path}:{number}: JSON nested too deeply") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
     if header is None:
         raise ValueError(f"{path}: no header line; was it written by save_events()?")
     return EventLog(header, replies)
