@@ -90,3 +90,16 @@ def test_bad_logs_are_clear_errors(tmp_path: Path, content, message):
     path.write_text(content)
     with pytest.raises(ValueError, match=message):
         load_events(path)
+
+
+def test_an_overlong_line_is_refused_by_number_in_a_log_and_in_an_evaluation_cache(tmp_path: Path, monkeypatch):
+    from atomemo_notebook.evaluation.cache import Cache
+    from atomemo_notebook.model import replay as replay_module
+
+    monkeypatch.setattr(replay_module, "MAX_LINE", 100)
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n" + '{"type": "header", "pad": "' + "x" * 200 + '"}\n')
+    with pytest.raises(ValueError, match=r"long.jsonl:2: line longer than 100 characters"):
+        load_events(path)
+    with pytest.raises(ValueError, match=r"long.jsonl:2: line longer than 100 characters"):
+        Cache(path, "atomemo")
