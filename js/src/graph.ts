@@ -125,7 +125,7 @@ export class GraphView {
     this.wanted = { key, published, run };
     if (!this.layout || this.layout.key !== key) {
       // Only when the workflow itself changed: from the cache, the worker (a big graph), or here.
-      const pending = this.layouts.ready(key) ? undefined : this.layouts.waitingFor(key) ?? this.layouts.soon(structure.nodes, structure.edges);
+      const pending = this.layouts.ready(key) ? undefined : this.layouts.soon(structure.nodes, structure.edges);
       if (pending) {
         this.el.dataset.layout = "waiting";
         this.note.textContent = `Laying out ${structure.nodes.length} nodes…`;

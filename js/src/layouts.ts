@@ -30,10 +30,6 @@ export class Layouts {
     return layout;
   }
 
-  waitingFor(key: string): Promise<Layout> | undefined {
-    return this.pending.get(key);
-  }
-
   /** Laid out on this thread, now. */
   now(nodes: GraphNodeView[], edges: GraphEdgeView[]): Layout {
     const layout = layoutOf(nodes, edges);
