@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,15 @@ from atomemo_notebook.server import LocalServer
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("explore" if os.environ.get("HYPOTHESIS_EXPLORE") else "repeatable")
+
+
+@pytest.fixture(autouse=True)
+def _no_socket_left_open() -> Iterator[None]:
+    """A chat left open keeps its WebSocket (and its keepalive pings, which draw from the global
+    `random` a later Hypothesis test watches): every test closes what it opens."""
+    yield
+    hubs = [t for t in threading.enumerate() if t.name == "atomemo-socket-hub"]
+    assert not hubs, f"{len(hubs)} socket hub(s) still open after the test: close the chats it made"
 
 
 @pytest.fixture(scope="session")
