@@ -211,11 +211,14 @@ export class IncrementalMarkdown {
     this.take(Infinity);
   }
 
-  /** No more text will come: draw the tail as a finished block (code coloured) once caught up. */
+  /** No more text will come: draw the tail as a finished block (code coloured) once caught up.
+   * One frame's worth is drawn now, so a settled answer is never shown empty, not even for the
+   * frame between the turn settling and the next animation frame; the rest follows over frames. */
   end(): void {
     this.ended = true;
     this.tailDirty = true;
-    if (this.frame === null) this.frame = this.schedule(() => this.step());
+    this.take(FRAME_BUDGET);
+    if (this.busy && this.frame === null) this.frame = this.schedule(() => this.step());
   }
 
   private take(budget: number): void {
@@ -286,7 +289,6 @@ export function renderAnswer(text: string, schedule?: (fn: () => void) => number
   const md = new IncrementalMarkdown(el, schedule);
   md.append(text);
   md.end();
-  if (text.length <= FRAME_BUDGET) md.flush();
   return el;
 }
 

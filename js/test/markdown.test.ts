@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { BlockSplitter, IncrementalMarkdown, MAX_BLOCK, renderMarkdown } from "../src/markdown";
+import { BlockSplitter, IncrementalMarkdown, MAX_BLOCK, renderAnswer, renderMarkdown } from "../src/markdown";
 import { safeLink } from "../src/sanitize";
 
 const ANSWER = [
@@ -105,6 +105,23 @@ describe("IncrementalMarkdown", () => {
     frames[0]();
     frames = [];
     expect(batched.tailRenders).toBe(1);
+  });
+
+  it("a settled answer is drawn when it settles, never left empty until the next frame", () => {
+    // Frames that never come: what end() leaves on screen is what a user sees in the frame
+    // between the turn settling and the next animation frame.
+    const never = () => 0;
+    const live = new IncrementalMarkdown(document.createElement("div"), never);
+    live.append("To rotate an API key, open **Settings**.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n");
+    live.end();
+    expect(live.el.textContent).toContain("To rotate an API key, open Settings.");
+    expect(live.el.querySelectorAll("td").length).toBe(2);
+    expect(live.busy).toBe(false);
+    // A long settled answer draws its first frame's worth at once and the rest over frames.
+    const long = Array.from({ length: 4000 }, (_, i) => `Line ${i} of a long answer.\n\n`).join("");
+    const drawn = renderAnswer(long, never);
+    expect(drawn.textContent).toContain("Line 0 of a long answer.");
+    expect((drawn.textContent ?? "").length).toBeLessThan(long.length);
   });
 
   it("reset replaces everything", () => {

@@ -140,6 +140,15 @@ class Bridge:
                 return
             self.page.evaluate("([k, a, b]) => window.__deliver(k, a, b)", [kind, a, b])
 
+    def pump_in_one_task(self) -> int:
+        """Deliver everything queued in one browser task, as messages that reach a page between
+        two animation frames do; returns how many were delivered."""
+        batch = []
+        while not self.inbox.empty():
+            batch.append(list(self.inbox.get_nowait()))
+        self.page.evaluate("(batch) => { for (const [k, a, b] of batch) window.__deliver(k, a, b); }", batch)
+        return len(batch)
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -139,10 +139,21 @@ def run_and_find_chat(page: Page, url: str, path: str):
 
 
 def settled_turn(chat: Locator, query: str) -> None:
-    """Wait until this widget's last turn asks `query` and is settled (a short answer may never be seen live)."""
+    """Wait until this widget's last turn asks `query`, is settled (a short answer may never be
+    seen live) and, when it succeeded, shows its answer; then bring the widget into view.
+    (JupyterLab skips rendering cells out of view, and `inner_text` of a skipped cell is '':
+    reads of rendered text need the widget on screen, reads of content use `text_content`.)"""
     chat.page.wait_for_function(
         """([root, query]) => { const turns = [...root.querySelectorAll('.am-turn')];
                const last = turns[turns.length - 1];
-               return !!last && !last.classList.contains('am-live')
-                 && last.querySelector('.am-query')?.textContent === query; }""",
+               if (!last || last.classList.contains('am-live')
+                   || last.querySelector('.am-query')?.textContent !== query) return false;
+               return !last.classList.contains('am-turn-succeeded')
+                 || (last.querySelector('.am-answer')?.textContent ?? '').trim().length > 0; }""",
         arg=[chat.element_handle(), query], timeout=60_000)
+    chat.scroll_into_view_if_needed()
+
+
+def answer_of(turn: Locator) -> str:
+    """A turn's answer as text, whether or not JupyterLab is rendering its cell right now."""
+    return turn.locator(".am-answer").text_content() or ""

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from .harness import assert_nodes
-from .jupyter import JupyterServer, open_and_run_all, run_and_find_chat, settled_turn, wait_idle
+from .jupyter import JupyterServer, answer_of, open_and_run_all, run_and_find_chat, settled_turn, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +71,7 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
     settled_turn(chat, "How do I rotate my API key?")
     last = chat.locator(".am-turn").last
     assert last.locator(".am-query").inner_text() == "How do I rotate my API key?"
-    answer = last.locator(".am-answer").inner_text()
+    answer = answer_of(last)
     assert "To rotate an API key" in answer and "You can call the workflow from Python" in answer
     assert last.locator(".am-answer ol li").count() == 4 and last.locator(".am-copy").count() == 1
     rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
@@ -86,7 +86,7 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
         "(document.querySelector('.am-root .am-streaming')?.textContent || '').length > 200", timeout=30_000)
     chat.locator(".am-stop").click()
     chat.locator(".am-turn .am-status-stopped").wait_for(timeout=10_000)
-    stopped = chat.locator(".am-turn").last.locator(".am-answer").inner_text()
+    stopped = answer_of(chat.locator(".am-turn").last)
     assert len(stopped) >= 200 and "your workflow is live" not in stopped
 
     page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -109,9 +109,8 @@ def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     page.wait_for_function("document.querySelectorAll('.am-root').length === 4", timeout=60_000)
     atomemo, dify, pipelit, odyssey = roots.nth(0), roots.nth(1), roots.nth(2), roots.nth(3)
     for chat in (atomemo, dify):
-        chat.scroll_into_view_if_needed()  # JupyterLab skips drawing cells out of view: inner_text would be ''
         settled_turn(chat, "How do I rotate my API key?")
-        assert "To rotate an API key" in chat.locator(".am-turn").last.locator(".am-answer").inner_text()
+        assert "To rotate an API key" in answer_of(chat.locator(".am-turn").last)
         rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
         assert_nodes(rows, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
     assert atomemo.locator(".am-regenerate").count() == 1 and atomemo.locator(".am-citations").count() == 0
@@ -161,11 +160,12 @@ def pipelit_lights_up_and_clears_after_confirming(pipelit, artifacts) -> None:
     page.wait_for_function(
         "() => document.querySelectorAll('.am-root')[2].querySelectorAll('.am-turn:not(.am-live)').length === 2",
         timeout=60_000)
+    settled_turn(pipelit, PIPELIT_Q)
     seen = page.evaluate("[...window.__amPipelitSeen]")
     agent_states = {s.split("|")[1] for s in seen if s.startswith("Order agent")}
     assert {"am-status-running", "am-status-succeeded"} <= agent_states, seen
     assert "typing|● working (the answer arrives whole)" in seen, seen
-    answers = pipelit.locator(".am-turn .am-answer").all_inner_texts()
+    answers = pipelit.locator(".am-turn .am-answer").all_text_contents()
     assert len(answers) == 2 and all("A-1042" in a for a in answers)
     summary = pipelit.locator(".am-summary").first.inner_text()
     assert "· answer " in summary and "first token" not in summary, summary  # no tokens on Pipelit

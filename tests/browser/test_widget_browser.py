@@ -374,3 +374,31 @@ def test_a_big_workflow_is_laid_out_here_when_no_worker_can_help(browser, paced,
         assert errors == []
     finally:
         context.close()
+
+
+# Every settled turn that succeeded shows its answer, checked after each change to the page (a
+# MutationObserver runs before the browser could paint): never an empty bubble, not for a frame.
+WATCH_SETTLED = """() => { window.__emptySettled = [];
+  new MutationObserver(() => {
+    for (const turn of document.querySelectorAll('.am-turn.am-turn-succeeded')) {
+      const answer = turn.querySelector('.am-answer');
+      if (!answer || !answer.textContent.trim()) window.__emptySettled.push(turn.querySelector('.am-query')?.textContent);
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true}); }"""
+
+
+def test_a_turn_that_settles_between_two_frames_shows_its_answer_at_once(page, paced):
+    """The whole reply (start, every delta, the settle) reaches the page in one task, as it does
+    when the last deltas and the settle arrive between two animation frames: the settled turn
+    holds its answer at once, with no frame in which its bubble is empty."""
+    bridge = Bridge(page, widget_for(paced, "support"))
+    page.evaluate(WATCH_SETTLED)
+    for question, word in (("Tell me about pricing plans", "Starter"), ("How do I rotate my API key?", "rotate")):
+        bridge.pump()
+        bridge.widget.ask(question)
+        bridge.widget.wait(30)
+        assert bridge.pump_in_one_task() > 3  # the live turn, its deltas and the settle together
+        last = page.locator(".am-turn").last
+        assert "am-turn-succeeded" in (last.get_attribute("class") or "")
+        assert word in (last.locator(".am-answer").text_content() or "")
+    assert page.evaluate("window.__emptySettled") == []
