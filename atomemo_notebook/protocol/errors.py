@@ -65,10 +65,14 @@ class AtomemoError(Exception):
 
 
 class MissingAPIKeyError(AtomemoError):
-    def __init__(self, env: str = "ATOMEMO_API_KEY") -> None:
+    """No key, where one is needed: `pointing` says what points at a server of the user's own
+    (a base URL, an app id...), so the offline demo must not answer in its place."""
+
+    def __init__(self, env: str = "ATOMEMO_API_KEY", pointing: str | None = None) -> None:
+        where = f" for the server that {pointing} points at" if pointing else ""
         super().__init__(
-            f"No API key: pass api_key=... or set {env} "
-            "(or leave both unset for the offline demo server)."
+            f"No API key{where}: pass api_key=... or set {env}. (The offline demo server answers only "
+            "when nothing points at a server; offline=True uses it whatever the environment says.)"
         )
 
 

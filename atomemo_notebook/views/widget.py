@@ -211,7 +211,8 @@ class ChatWidget(anywidget.AnyWidget):
         base_url: str | None = None,
         inputs: dict[str, Any] | None = None,
         conversation_id: str | None = None,
-        demo: str = "support",
+        demo: str | None = None,
+        offline: bool | None = None,
         workflow: str | None = None,
         workspace_id: str | None = None,
         agent_id: str | None = None,
@@ -219,23 +220,30 @@ class ChatWidget(anywidget.AnyWidget):
         chat: AsyncChat | Any | None = None,
         **kwargs: Any,
     ) -> None:
-        """`ChatWidget()` is the offline demo; `ChatWidget(system="dify", ...)` names a system
-        (keys and ids as `connect()` takes them); `ChatWidget(chat)` shows a chat built any way."""
-        super().__init__(compact=compact, transcript={"leaf_id": "", "turns": [], "older": 0}, **kwargs)
+        """`ChatWidget()` is the offline demo when nothing points at a server; `ChatWidget(demo=...)`
+        (or `offline=True`) is the demo whatever the environment says; `ChatWidget(system="dify", ...)`
+        names a system (keys and ids as `connect()` takes them); `ChatWidget(chat)` shows a chat
+        built any way."""
+        # The chat first: a mistake in the arguments raises before any widget (comm) exists.
         if isinstance(app_id, AsyncChat | Chat):
             chat, app_id = app_id, None
         if chat is not None:
             # Another view of an existing conversation (the cell magic too): the same chat.
-            self._chat = as_async(chat)
-            self._shared = True
-            self._owns_chat = self._chat is not chat  # the async twin of a sync chat is ours
+            own = as_async(chat)
+            shared, owns = True, own is not chat  # the async twin of a sync chat is ours
         else:
-            self._chat = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
-                                 trigger_id=trigger_id, demo=demo, workflow=workflow,
-                                 workspace_id=workspace_id, agent_id=agent_id, conversation_id=conversation_id,
-                                 inputs=inputs, source="notebook", asynchronous=True)
-            self._shared = False
-            self._owns_chat = True
+            own = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
+                          trigger_id=trigger_id, demo=demo, offline=offline, workflow=workflow,
+                          workspace_id=workspace_id, agent_id=agent_id, conversation_id=conversation_id,
+                          inputs=inputs, source="notebook", asynchronous=True)
+            shared, owns = False, True
+        self._chat, self._shared, self._owns_chat = own, shared, owns
+        try:
+            super().__init__(compact=compact, transcript={"leaf_id": "", "turns": [], "older": 0}, **kwargs)
+        except BaseException:
+            if owns:
+                runtime.submit(own.close())
+            raise
         self._system = self._chat.system
         self._asking = False
         self._keys = itertools.count(1)
@@ -265,7 +273,9 @@ class ChatWidget(anywidget.AnyWidget):
     def close(self) -> None:
         """Close the view; a chat it built (or the async twin of yours) is closed with it, so
         its connection and any WebSocket go too."""
-        if self._owns_chat and not self._chat.closed:
+        # A widget whose arguments were refused has no chat (ipywidgets closes it again at
+        # garbage collection): there is nothing of ours to close.
+        if self.__dict__.get("_owns_chat") and not self._chat.closed:
             runtime.submit(self._chat.close())
         super().close()
 

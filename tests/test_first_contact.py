@@ -1,0 +1,99 @@
+"""First contact: the mistakes people make get a clear answer, never a silent wrong one."""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import pytest
+
+from atomemo_notebook import ChatWidget, MissingAPIKeyError
+from atomemo_notebook.views.connect import POINTERS, SYSTEMS, connect
+
+ENV = [f"{s.upper()}_{n}" for s in SYSTEMS for n in ("API_KEY", "BASE_URL", "APP_ID", "TRIGGER_ID",
+                                                       "WORKFLOW", "WORKSPACE_ID", "AGENT_ID", "USER_ID")]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+POINTING = [(system, arg) for system in SYSTEMS for arg in POINTERS[system]]
+
+
+@pytest.mark.parametrize(("system", "arg"), POINTING)
+def test_a_setting_without_a_key_is_an_error_naming_the_variable_never_the_demo(system, arg):
+    value = "http://my-server.invalid/v1" if arg == "base_url" else "mine"
+    with pytest.raises(MissingAPIKeyError) as raised:
+        connect(system, **{arg: value})
+    message = str(raised.value)
+    assert f"{system.upper()}_API_KEY" in message and f"{arg}=" in message
+
+
+@pytest.mark.parametrize(("system", "arg"), POINTING)
+def test_the_same_setting_from_the_environment_is_refused_too(system, arg, monkeypatch):
+    monkeypatch.setenv(f"{system.upper()}_{arg.upper()}", "http://my-server.invalid" if arg == "base_url" else "x")
+    with pytest.raises(MissingAPIKeyError, match=f"{system.upper()}_{arg.upper()}"):
+        connect(system)
+    with pytest.raises(MissingAPIKeyError):
+        ChatWidget(system=system)
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_offline_true_and_a_named_demo_use_the_demo_whatever_the_environment(system, monkeypatch):
+    monkeypatch.setenv(f"{system.upper()}_API_KEY", "a-key-that-would-go-elsewhere")
+    monkeypatch.setenv(f"{system.upper()}_BASE_URL", "http://127.0.0.1:9")
+    for chat in (connect(system, offline=True), connect(system, demo="echo")):
+        with chat:
+            assert chat.origin["offline"] is True
+            assert "a-key-that-would-go-elsewhere" not in repr(chat)
+            reply = chat.ask("hello")
+            reply.wait(30)
+            assert reply.status == "succeeded"
+
+
+def test_offline_false_without_a_key_is_an_error():
+    with pytest.raises(MissingAPIKeyError, match="ATOMEMO_API_KEY"):
+        connect("atomemo", offline=False)
+
+
+def test_nothing_set_is_the_demo_and_says_so():
+    with connect("dify") as chat:
+        assert chat.origin == {"offline": True, "demo": "support"}
+    widget = ChatWidget(system="dify")
+    try:
+        widget.booted.result(10)
+        assert "offline demo" in repr(widget) and widget.header["offline"] is True
+    finally:
+        widget.close()
+
+
+def test_only_the_atomemo_key_says_where_to_find_the_ids(monkeypatch):
+    monkeypatch.setenv("ATOMEMO_API_KEY", "k" * 20)
+    for build in (lambda: connect(), ChatWidget):
+        with pytest.raises(ValueError, match="app_id and trigger_id") as raised:
+            build()
+        message = str(raised.value)
+        assert "Chat Trigger" in message and "offline=True" in message and "k" * 20 not in message
+    widget = ChatWidget(demo="support")  # the demo, forced, despite the key
+    try:
+        assert widget._offline
+    finally:
+        widget.close()
+
+
+def test_a_refused_widget_leaves_nothing_half_made(monkeypatch):
+    """Arguments refused: no widget comm opened, and nothing complains at garbage collection."""
+    complaints: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: complaints.append((u.exc_value, u.object)))
+    from ipywidgets.widgets.widget import _instances  # every open widget comm
+
+    before = len(_instances)
+    for _ in range(3):
+        with pytest.raises(MissingAPIKeyError):
+            ChatWidget(system="dify", base_url="http://my-dify.invalid/v1")
+    gc.collect()
+    assert complaints == []
+    assert len(_instances) == before
