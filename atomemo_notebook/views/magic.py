@@ -39,7 +39,7 @@ class AtomemoMagics(Magics):
 
     def _conversation(self, demo: str | None, new: bool) -> AsyncChat:
         if self._main is None or (demo is not None and demo != self._demo):
-            self._main = ChatWidget(demo=demo or "support")
+            self._main = ChatWidget(demo=demo)  # no --demo: the environment decides, as ChatWidget() does
             self._demo = demo
         elif new:
             self._main.new_conversation()
