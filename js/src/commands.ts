@@ -1,5 +1,6 @@
 // Browser -> kernel requests with ids and replies (quak's pattern): one `call` per command
-// of protocol.ts, typed by name; a reply that never comes means the kernel is gone.
+// of protocol.ts, typed by name; a reply that never comes, from a kernel that sends nothing
+// else either, means the kernel is gone.
 import type { AnyModel } from "@anywidget/types";
 
 import type { CommandName, Commands, ErrorView, Model } from "./protocol";
@@ -7,6 +8,10 @@ import type { CommandName, Commands, ErrorView, Model } from "./protocol";
 export const REPLY_TIMEOUT_MS = 10_000;
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: CommandError) => void; timer: number };
+
+/** What the view says about the kernel: it answers, it is busy running a cell (it still sends,
+ * so it is alive, but it reads our requests only when the cell ends), or it is gone. */
+export type KernelState = "answering" | "busy" | "gone";
 
 export class CommandError extends Error {
   constructor(readonly view: ErrorView) {
@@ -17,21 +22,37 @@ export class CommandError extends Error {
 export class CommandClient {
   private next = 1;
   private pending = new Map<number, Pending>();
-  /** Called with false when a command goes unanswered, with true when replies flow again. */
-  onReachable: (reachable: boolean) => void = () => {};
+  private lastHeard = -Infinity;
+  /** Called when what is known of the kernel changes (see KernelState). */
+  onKernel: (state: KernelState) => void = () => {};
 
-  constructor(private model: AnyModel<Model>, private timeoutMs = REPLY_TIMEOUT_MS) {}
+  constructor(private model: AnyModel<Model>, private timeoutMs = REPLY_TIMEOUT_MS,
+    private now: () => number = () => performance.now()) {}
+
+  /** Anything the kernel sent (a streamed delta, a trait): it is alive, whatever it answers. */
+  heard(): void {
+    this.lastHeard = this.now();
+  }
 
   call<N extends CommandName>(name: N, args: Commands[N]["args"], buffers?: ArrayBuffer[]):
     Promise<Commands[N]["result"]> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const expire = () => {
+        if (this.now() - this.lastHeard < this.timeoutMs) {
+          // A kernel that keeps sending is running a cell: our request waits for the cell to
+          // end. Say it is busy and keep waiting; never call a live kernel gone.
+          this.onKernel("busy");
+          const entry = this.pending.get(id);
+          if (entry) entry.timer = setTimeout(expire, this.timeoutMs) as unknown as number;
+          return;
+        }
         this.pending.delete(id);
-        this.onReachable(false);
+        this.onKernel("gone");
         reject(new CommandError({ code: "KERNEL_UNREACHABLE",
           message: "the kernel did not answer: it may have restarted or stopped; re-run the cell to reconnect" }));
-      }, this.timeoutMs) as unknown as number;
+      };
+      const timer = setTimeout(expire, this.timeoutMs) as unknown as number;
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
       this.model.send({ type: "command", id, name, args }, undefined, buffers);
     });
@@ -39,12 +60,13 @@ export class CommandClient {
 
   /** Feed every custom message here; returns true when it was a reply. */
   receive(msg: { type?: string; id?: number; ok?: boolean; result?: unknown; error?: ErrorView }): boolean {
+    this.heard();
     if (msg.type !== "reply" || typeof msg.id !== "number") return false;
     const entry = this.pending.get(msg.id);
     if (!entry) return true; // late: already timed out
     this.pending.delete(msg.id);
     clearTimeout(entry.timer);
-    this.onReachable(true);
+    this.onKernel("answering");
     if (msg.ok) entry.resolve(msg.result ?? null);
     else entry.reject(new CommandError(msg.error ?? { code: "ERROR", message: "the command failed" }));
     return true;

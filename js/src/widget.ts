@@ -3,7 +3,7 @@
 // holds no protocol logic of a chat system of its own.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
-import { CommandClient, CommandError } from "./commands";
+import { CommandClient, CommandError, type KernelState } from "./commands";
 import { CompareView } from "./compare";
 import { GraphView } from "./graph";
 import { formatMs, h } from "./dom";
@@ -159,8 +159,10 @@ class ChatView {
 
   // -- wiring -------------------------------------------------------------------------
   private on(event: string, fn: () => void): void {
-    this.model.on(event, fn);
-    this.disposers.push(() => this.model.off(event, fn));
+    // The view never sets a trait itself: every change came from the kernel, which is alive.
+    const handler = () => { this.commands.heard(); fn(); };
+    this.model.on(event, handler);
+    this.disposers.push(() => this.model.off(event, handler));
   }
 
   private wire(): void {
@@ -184,7 +186,7 @@ class ChatView {
     };
     this.model.on("msg:custom", onCustom);
     this.disposers.push(() => this.model.off("msg:custom", onCustom));
-    this.commands.onReachable = (reachable) => this.renderKernel(reachable);
+    this.commands.onKernel = (state) => this.renderKernel(state);
 
     this.sendBtn.addEventListener("click", () => this.send());
     this.stopBtn.addEventListener("click", () => this.stop());
@@ -833,8 +835,13 @@ class ChatView {
     return section;
   }
 
-  private renderKernel(reachable: boolean): void {
-    if (reachable) { this.kernelEl.replaceChildren(); return; }
+  private renderKernel(state: KernelState): void {
+    if (state === "answering") { this.kernelEl.replaceChildren(); return; }
+    if (state === "busy") {
+      this.kernelEl.replaceChildren(h("div", { class: "am-kernel-busy am-muted", attrs: { role: "status" },
+        text: "The kernel is busy running a cell: what you asked here is done when the cell ends." }));
+      return;
+    }
     this.kernelEl.replaceChildren(h("div", { class: "am-kernel-gone", attrs: { role: "alert" },
       text: "The kernel does not answer: it may have restarted or stopped. Re-run the cell to reconnect; "
         + "your typed text is kept." }));

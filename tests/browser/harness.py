@@ -88,6 +88,8 @@ class Bridge:
         self.dialogs: list[str] = []
         self.foreign_requests: list[str] = []
         self.sent_to_browser: list[dict[str, Any]] = []
+        self.busy_cell = False  # True: the browser's messages wait, as for a kernel running a cell
+        self.held: list[tuple[Any, list[bytes]]] = []
         page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         page.on("request", self._on_request)
         page.route(f"{ORIGIN}/**", self._serve)
@@ -122,7 +124,17 @@ class Bridge:
     def _to_python(self, payload: str, buffers: list[str] | None = None) -> None:
         # Buffers travel as binary in a real comm; base64 here only to cross Playwright's bridge.
         raw = [base64.b64decode(b) for b in buffers or []]
+        if self.busy_cell:  # a kernel running a cell reads the browser's messages only when it ends
+            self.held.append((json.loads(payload), raw))
+            return
         self.widget._on_custom(self.widget, json.loads(payload), raw)
+
+    def end_cell(self) -> None:
+        """The running cell ends: the kernel reads what the browser sent meanwhile."""
+        self.busy_cell = False
+        held, self.held = self.held, []
+        for message, raw in held:
+            self.widget._on_custom(self.widget, message, raw)
 
     def reload(self) -> None:
         """Reload the page mid-conversation: a new view from traits, plus its hello."""

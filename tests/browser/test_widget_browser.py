@@ -402,3 +402,28 @@ def test_a_turn_that_settles_between_two_frames_shows_its_answer_at_once(page, p
         assert "am-turn-succeeded" in (last.get_attribute("class") or "")
         assert word in (last.locator(".am-answer").text_content() or "")
     assert page.evaluate("window.__emptySettled") == []
+
+
+def test_a_kernel_busy_running_a_cell_is_never_called_gone(page, paced):
+    """A cell that asks and waits in a loop keeps the kernel busy: what the browser asks meanwhile
+    (here: the Events tab's first page) waits for the cell to end. The kernel still streams every
+    answer, so the widget says it is busy, never that it does not answer, and the request is
+    answered when the cell ends."""
+    import time
+
+    bridge = Bridge(page, widget_for(paced, "support"))
+    bridge.busy_cell = True
+    page.locator(".am-side .am-tab", has_text="Events").first.click()  # a command, held
+    assert bridge.held, "the Events tab asks the kernel for its first page"
+    started = time.monotonic()
+    while time.monotonic() - started < 12:  # past the 10 s a reply may take
+        bridge.widget.ask("Tell me about pricing plans")
+        bridge.wait_for(lambda: bridge.widget._running is None or bridge.widget._running.done(),
+                        what="the answer, streamed while the cell runs")
+        assert page.locator(".am-kernel-gone").count() == 0
+    page.locator(".am-kernel-busy").wait_for(timeout=5_000)
+    assert "busy" in page.locator(".am-kernel-busy").inner_text()
+    assert page.locator(".am-kernel-gone").count() == 0
+    bridge.end_cell()
+    bridge.wait_for(lambda: page.locator(".am-kernel-busy").count() == 0, what="the busy note to go")
+    assert page.locator(".am-kernel-gone").count() == 0
