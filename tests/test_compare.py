@@ -80,3 +80,28 @@ def test_a_regenerate_draws_another_sample_and_compare_shows_it(server):
     assert differs == ["Draft answer"]  # the model node: same answer, another sample
     assert '"sample": 2' in rows[[r["node_name"] for r in rows].index("Draft answer")]["output_b"]
     assert rows[0]["output_differs"] is False  # the demo's answer itself stays the same
+
+
+def test_every_version_of_a_turn_is_named_by_its_own_question_and_answer(server):
+    """Compare's pickers offer each version of an edited turn by what it asked and answered
+    (not the shown version's question), all of them whichever version is shown."""
+    from atomemo_notebook.views.view_state import MAX_VERSIONS, turn_view
+
+    chat = chat_for(server, "echo")
+    first = chat.ask("How do I rotate my API key?")
+    second = chat.edit(first.message_id, "What does it cost?")
+    third = chat.edit(first.message_id, "Where are my invoices?")
+    for shown in (first, second, third):
+        view = turn_view(chat.tree, chat.tree[shown.message_id])
+        versions = view["siblings"]["versions"]
+        assert [v["id"] for v in versions] == [first.message_id, second.message_id, third.message_id]
+        assert [v["query"] for v in versions] == ["How do I rotate my API key?", "What does it cost?",
+                                                  "Where are my invoices?"]
+        assert [v["answer"] for v in versions] == [r.text[:60] for r in (first, second, third)]
+    alone = chat.ask("and then?")
+    assert "versions" not in turn_view(chat.tree, chat.tree[alone.message_id])["siblings"]
+    for _ in range(MAX_VERSIONS + 3):
+        chat.edit(alone.message_id, "again")
+    view = turn_view(chat.tree, chat.tree[alone.message_id])
+    assert len(view["siblings"]["versions"]) == MAX_VERSIONS  # bounded, around the shown one
+    assert alone.message_id in [v["id"] for v in view["siblings"]["versions"]]

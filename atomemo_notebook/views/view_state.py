@@ -29,6 +29,7 @@ from .widget_protocol import (
     TimelineView,
     TranscriptView,
     TurnView,
+    VersionView,
 )
 
 ANSWER_CAP = 4_000  # characters of one answer kept in the transcript trait
@@ -42,6 +43,8 @@ MAX_CITATIONS = 20  # sources (and answer files) under one answer
 SNIPPET_CHARS = 500
 MAX_SUGGESTIONS = 5
 SUGGESTION_CHARS = 200
+MAX_VERSIONS = 20  # versions of one turn offered by name (Compare's pickers)
+VERSION_CHARS = 60
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -163,12 +166,23 @@ def _query_parts(query: str | FileRef) -> tuple[str, FileView | None]:
     return query, None
 
 
+def _version(message: TreeMessage) -> VersionView:
+    query, file = _query_parts(message.query)
+    return {"id": message.id, "query": (query or (file["filename"] if file else ""))[:VERSION_CHARS],
+            "answer": (message.answer or "")[:VERSION_CHARS]}
+
+
 def _siblings(tree: MessageTree, message: TreeMessage) -> SiblingsView:
-    ids = [m.id for m in tree.children(message.parent_id)]
+    siblings = tree.children(message.parent_id)
+    ids = [m.id for m in siblings]
     index = ids.index(message.id) if message.id in ids else 0
-    return {"index": index, "count": max(len(ids), 1),
-            "prev": ids[index - 1] if index > 0 else None,
-            "next": ids[index + 1] if index + 1 < len(ids) else None}
+    view: SiblingsView = {"index": index, "count": max(len(ids), 1),
+                          "prev": ids[index - 1] if index > 0 else None,
+                          "next": ids[index + 1] if index + 1 < len(ids) else None}
+    if len(siblings) > 1:  # only a turn with other versions says them
+        start = max(0, min(index - MAX_VERSIONS // 2, len(siblings) - MAX_VERSIONS))
+        view["versions"] = [_version(m) for m in siblings[start:start + MAX_VERSIONS]]
+    return view
 
 
 def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_CAP) -> TurnView:

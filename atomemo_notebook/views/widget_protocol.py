@@ -49,11 +49,23 @@ class FileView(TypedDict):
     mime_type: str
 
 
+class VersionView(TypedDict):
+    """One version of a turn (regenerated or edited), labelled by its own question and answer."""
+
+    id: str
+    query: str
+    answer: str
+    """The answer's start, cut at VERSION_CHARS characters."""
+
+
 class SiblingsView(TypedDict):
     index: int
     count: int
     prev: str | None
     next: str | None
+    # Added within protocol v2, so optional: a notebook saved before it still reads as v2.
+    versions: NotRequired[list[VersionView]]
+    """Every version of this turn (at most MAX_VERSIONS, around the shown one), in order."""
 
 
 class CitationView(TypedDict):

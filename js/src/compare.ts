@@ -3,13 +3,21 @@
 // durations and the outputs that differ marked. The kernel diffs and aligns; this draws text.
 import { CommandClient, CommandError } from "./commands";
 import { formatMs, h } from "./dom";
-import type { CompareResult, CompareRowView, SegmentView, TurnView } from "./protocol";
+import type { CompareResult, CompareRowView, SegmentView, TurnView, VersionView } from "./protocol";
 
 const LABEL_CHARS = 48;
 
-function label(turn: TurnView, index: number, other = false): string {
-  const query = turn.query.length > LABEL_CHARS ? `${turn.query.slice(0, LABEL_CHARS)}…` : turn.query;
-  return `${index + 1}. ${other ? "(another version) " : ""}${query}`;
+const cut = (text: string, chars: number) => (text.length > chars ? `${text.slice(0, chars)}…` : text);
+
+function label(turn: TurnView, index: number): string {
+  const count = turn.siblings.count > 1 ? ` (v${turn.siblings.index + 1}/${turn.siblings.count})` : "";
+  return `${index + 1}${count}. ${cut(turn.query, LABEL_CHARS)}`;
+}
+
+/** Another version of a turn, by its own question and the start of its own answer. */
+function versionLabel(version: VersionView, index: number, at: number, count: number): string {
+  const answer = version.answer.replace(/\s+/g, " ").trim();
+  return `${index + 1} (v${at + 1}/${count}). ${cut(version.query, LABEL_CHARS)}${answer ? ` → ${cut(answer, 32)}` : ""}`;
 }
 
 function answerEl(segments: SegmentView[], side: "a" | "b"): HTMLElement {
@@ -76,8 +84,18 @@ export class CompareView {
     const options: [string, string][] = [];
     turns.forEach((turn, i) => {
       options.push([turn.id, label(turn, i)]);
-      for (const other of [turn.siblings.prev, turn.siblings.next]) {
-        if (other && !options.some(([id]) => id === other)) options.push([other, label(turn, i, true)]);
+      const versions = turn.siblings.versions ?? [];
+      versions.forEach((version, at) => {
+        if (!options.some(([id]) => id === version.id)) {
+          options.push([version.id, versionLabel(version, i, at + Math.max(0, turn.siblings.index
+            - versions.findIndex((v) => v.id === turn.id)), turn.siblings.count)]);
+        }
+      });
+      // A transcript saved before versions were named: the neighbours, by id only.
+      if (!versions.length) {
+        for (const other of [turn.siblings.prev, turn.siblings.next]) {
+          if (other && !options.some(([id]) => id === other)) options.push([other, `${i + 1}. (another version)`]);
+        }
       }
     });
     for (const select of [this.a, this.b]) {

@@ -21,11 +21,21 @@ export type FileView = {
   mime_type: string;
 };
 
+/** One version of a turn (regenerated or edited), labelled by its own question and answer. */
+export type VersionView = {
+  id: string;
+  query: string;
+  /** The answer's start, cut at VERSION_CHARS characters. */
+  answer: string;
+};
+
 export type SiblingsView = {
   index: number;
   count: number;
   prev: string | null;
   next: string | null;
+  /** Every version of this turn (at most MAX_VERSIONS, around the shown one), in order. */
+  versions?: VersionView[];
 };
 
 /** A source the answer drew on (Dify's retriever resources). */

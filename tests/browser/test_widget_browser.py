@@ -427,3 +427,29 @@ def test_a_kernel_busy_running_a_cell_is_never_called_gone(page, paced):
     bridge.end_cell()
     bridge.wait_for(lambda: page.locator(".am-kernel-busy").count() == 0, what="the busy note to go")
     assert page.locator(".am-kernel-gone").count() == 0
+
+
+def test_compare_offers_every_version_by_its_own_question_after_edits_and_navigation(page, paced):
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    widget = bridge.widget
+    first = widget.ask("How do I rotate my API key?")
+    widget.wait(30)
+    widget.edit(first.message_id, "What does it cost?")
+    widget.wait(30)
+    bridge.settle()
+    page.locator(".am-side .am-tab", has_text="Compare").first.click()
+    picker = page.locator(".am-compare-pick").first
+
+    def labels() -> list[str]:
+        return [o.strip() for o in picker.locator("option").all_inner_texts()]
+
+    bridge.wait_for(lambda: len(labels()) == 2, what="both versions offered")
+    assert any("What does it cost?" in t and "v2/2" in t for t in labels()), labels()
+    assert any("How do I rotate my API key?" in t and "v1/2" in t for t in labels()), labels()
+    assert not any("another version" in t for t in labels())
+    page.locator(".am-prev").first.click()  # ‹ to the first version: both still offered, each by its own
+    bridge.wait_for(lambda: page.locator(".am-turn .am-query").last.inner_text() == "How do I rotate my API key?",
+                    what="the first version shown")
+    page.locator(".am-side .am-tab", has_text="Compare").first.click()
+    bridge.wait_for(lambda: any("What does it cost?" in t for t in labels()), what="the other version offered")
+    assert any("How do I rotate my API key?" in t and "v1/2" in t for t in labels()), labels()
