@@ -20,11 +20,14 @@ export class Inspector {
   private page: EventsPage | null = null;
 
   constructor(private commands: CommandClient) {
-    this.types = h("select", { class: "am-select am-event-type", title: "Filter by event type" });
+    this.types = h("select", { class: "am-select am-event-type", title: "Filter by event type",
+      attrs: { "aria-label": "Event type" } });
     this.types.append(h("option", { text: "all events", attrs: { value: "" } }));
-    this.messages = h("select", { class: "am-select am-event-message", title: "Only one message's events" });
+    this.messages = h("select", { class: "am-select am-event-message", title: "Only one message's events",
+      attrs: { "aria-label": "Message" } });
     this.messages.append(h("option", { text: "all messages", attrs: { value: "" } }));
-    this.search = h("input", { class: "am-field am-event-search", attrs: { type: "search", placeholder: "Search…" } });
+    this.search = h("input", { class: "am-field am-event-search", attrs: { type: "search", placeholder: "Search…",
+      "aria-label": "Search the events" } });
     for (const control of [this.types, this.messages]) control.addEventListener("change", () => this.first());
     let typing: number | undefined;
     this.search.addEventListener("input", () => {

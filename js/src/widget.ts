@@ -44,7 +44,10 @@ class ChatView {
   private root = h("div", { class: "am-root", attrs: { "data-lm-suppress-shortcuts": "true", tabindex: "-1" } });
   private headerEl = h("div", { class: "am-header" });
   private panes = h("div", { class: "am-panes" });
-  private list = h("div", { class: "am-messages", attrs: { "aria-live": "polite" } });
+  // A live region a screen reader reads politely; aria-busy while a turn streams, so an answer
+  // is announced once, complete, not chunk by chunk.
+  private list = h("div", { class: "am-messages", attrs: { role: "log", "aria-live": "polite",
+    "aria-label": "Conversation" } });
   private noticeEl = h("div", { class: "am-notice-slot" });
   private kernelEl = h("div", { class: "am-kernel-slot" });
   private input = h("textarea", {
@@ -101,10 +104,10 @@ class ChatView {
     this.inspector = new Inspector(this.commands);
     this.compare = new CompareView(this.commands);
     this.tabs = {
-      timeline: h("button", { class: "am-tab", text: "Timeline" }),
-      graph: h("button", { class: "am-tab", text: "Graph", title: "Where in the workflow the run went" }),
-      events: h("button", { class: "am-tab", text: "Events" }),
-      compare: h("button", { class: "am-tab", text: "Compare", title: "Two replies side by side" }),
+      timeline: h("button", { class: "am-tab", text: "Timeline", attrs: { role: "tab" } }),
+      graph: h("button", { class: "am-tab", text: "Graph", title: "Where in the workflow the run went", attrs: { role: "tab" } }),
+      events: h("button", { class: "am-tab", text: "Events", attrs: { role: "tab" } }),
+      compare: h("button", { class: "am-tab", text: "Compare", title: "Two replies side by side", attrs: { role: "tab" } }),
     };
     this.paneTabs = {
       chat: h("button", { class: "am-tab am-pane-tab", text: "Chat" }),
@@ -537,6 +540,7 @@ class ChatView {
           h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), this.liveClock))));
     }
     this.list.replaceChildren(...items);
+    this.list.setAttribute("aria-busy", String(Boolean(this.liveKey)));
     this.renderNotice();
     this.follow();
   }

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from atomemo_notebook.server import LocalServer
+
 from .harness import launch
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -86,3 +88,10 @@ def lab_page(browser, request: pytest.FixtureRequest):
     context.close()
     ours = [e for e in errors if "widget.js" in e or "am-" in e or "anywidget" in e.lower()]
     assert ours == [], ours
+
+
+@pytest.fixture(scope="module")
+def paced() -> Iterator[LocalServer]:
+    """Visible streaming: small chunks with a short delay."""
+    with LocalServer(chunk_size=3, chunk_delay=0.004, node_delay=0.02, test_mode=True) as srv:
+        yield srv

@@ -12,13 +12,6 @@ from .harness import Bridge, assert_nodes, turns
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def paced():
-    """Visible streaming: small chunks with a short delay."""
-    with LocalServer(chunk_size=3, chunk_delay=0.004, node_delay=0.02, test_mode=True) as srv:
-        yield srv
-
-
 def widget_for(server: LocalServer, slug: str, **kwargs) -> ChatWidget:
     app = server.app(slug)
     widget = ChatWidget(app["app_id"], app["trigger_id"], f"browser-{slug}", api_key=server.api_key,
