@@ -36,6 +36,10 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class EvalResults:
+    """The rows of one evaluation, filled in live as each ends: `df`, `timeline_df`, `summary()`;
+    `wait()` blocks until every row is done, `stop()` ends the run early. In a notebook it shows
+    as a live table."""
+
     def __init__(self, rows: list[EvalRow], system: str) -> None:
         self.rows = rows
         self.system = system

@@ -49,6 +49,7 @@ class _Leaf:
 
 
 LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of ask()
+"""The default `parent_id` of `ask`: continue from the conversation's current leaf."""
 IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
 

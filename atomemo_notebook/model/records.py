@@ -31,13 +31,17 @@ HISTORY_COLUMNS = (
     "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
     "source", "created_at", "updated_at",
 )
+"""The columns of `history_records`: one row per message of the tree."""
 TIMELINE_COLUMNS = (
     "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
     "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported",
 )
+"""The columns of `timeline_records`: one row per node run and per tool call."""
 # reported: the system told of this step only with its answer (OdysseyAI), so it has no times.
 SOURCE_COLUMNS = ("message_id", "position", "title", "snippet", "url", "source", "score")
+"""The columns of `source_records`: one row per source an answer cites."""
 EVENT_COLUMNS = ("message_id", "seq", "offset_ms", "received_at", "event", "data")
+"""The columns of `event_records`: one row per raw event, with its arrival offset."""
 DATETIME_COLUMNS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "received_at"})
 
 

@@ -73,6 +73,8 @@ class ReplyLog:
 
 @dataclasses.dataclass
 class EventLog:
+    """A saved log as `load_events` reads it: its header and each reply's events, not yet folded."""
+
     header: dict[str, Any]
     replies: list[ReplyLog]
 

@@ -86,6 +86,8 @@ class NodeSpan:
 
 @dataclasses.dataclass
 class ExecutionSpan:
+    """The workflow execution behind a reply. Offsets are seconds since the reply started."""
+
     id: str
     status: str = "running"
     trigger_id: str | None = None
@@ -100,6 +102,8 @@ class ExecutionSpan:
 
 @dataclasses.dataclass(frozen=True)
 class EventRecord:
+    """One raw event of a reply, with its arrival offset."""
+
     offset: float  # seconds since the reply started, measured at arrival
     event: Event
 

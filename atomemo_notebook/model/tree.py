@@ -15,6 +15,8 @@ __all__ = ["MessageTree", "TreeMessage", "public_status"]
 
 @dataclasses.dataclass
 class TreeMessage:
+    """One message of the tree: what the server stored, merged with this session's `reply`."""
+
     id: str
     parent_id: str | None
     conversation_id: str | None = None
@@ -33,7 +35,7 @@ class TreeMessage:
     server_answer: str | None = None
 
     def refresh_from_reply(self) -> None:
-        """Fold what this session saw into the message. The statuses (README, "Statuses"):
+        """Fold what this session saw into the message. The statuses (docs/reference/limits-and-statuses.md):
         streaming while we receive it; stopped when we stopped listening, until the server
         reports how the run really ended, which then wins, answer included."""
         reply = self.reply
@@ -52,13 +54,17 @@ class TreeMessage:
 
 def public_status(reply: Reply) -> str:
     """A reply's status in the one vocabulary of views and records: a stream finished from
-    stored history reports the stored status (Reply.recovered says how it ended)."""
+    stored history reports the stored status (its Reply.status is "recovered", and
+    Reply.recovered_status says how it ended)."""
     if reply.status == "recovered":
         return reply.recovered_status or "succeeded"
     return reply.status
 
 
 class MessageTree:
+    """A conversation's messages by id, with each message's children (its siblings are the
+    other versions made by regenerate or edit); `history_records` reads it."""
+
     def __init__(self) -> None:
         self._messages: dict[str, TreeMessage] = {}
         self._children: dict[str | None, list[str]] = {}

@@ -77,17 +77,23 @@ class MissingAPIKeyError(AtomemoError):
 
 
 class APIConnectionError(AtomemoError):
+    """The request got no HTTP answer (the connection failed or broke), after any retries."""
+
     def __init__(self, message: str = "Connection error.") -> None:
         super().__init__(message)
         self.message = message
 
 
 class APITimeoutError(APIConnectionError):
+    """The call's deadline (`timeout`) passed before it was answered."""
+
     def __init__(self, message: str = "Request timed out.") -> None:
         super().__init__(message)
 
 
 class APIResponseValidationError(AtomemoError):
+    """A 2xx answer that is not what the call expects (e.g. HTML instead of an event stream)."""
+
     def __init__(self, message: str, *, status_code: int, body: str) -> None:
         super().__init__(message)
         self.message = message
@@ -126,52 +132,68 @@ class APIError(AtomemoError):
         self.request_id = request_id
 
 
-class BadRequestError(APIError): ...
+class BadRequestError(APIError):
+    """400: the request was refused as malformed or invalid."""
 
 
-class AuthenticationError(APIError): ...
+class AuthenticationError(APIError):
+    """401, or a key refused at a WebSocket handshake: the key is missing, wrong or revoked."""
 
 
-class PermissionDeniedError(APIError): ...
+class PermissionDeniedError(APIError):
+    """403: the key may not do this."""
 
 
-class NotFoundError(APIError): ...
+class NotFoundError(APIError):
+    """404: what the call names does not exist."""
 
 
-class ConflictError(APIError): ...
+class ConflictError(APIError):
+    """409: the request conflicts with the server's state."""
 
 
-class UnprocessableEntityError(APIError): ...
+class UnprocessableEntityError(APIError):
+    """422: the request is well formed but its content was refused."""
 
 
-class RateLimitError(APIError): ...
+class RateLimitError(APIError):
+    """429: too many requests; retried first, raised when retries run out."""
 
 
-class InternalServerError(APIError): ...
+class InternalServerError(APIError):
+    """5xx: the server failed; retried first, raised when retries run out."""
 
 
-class TriggerInputsError(BadRequestError): ...
+class TriggerInputsError(BadRequestError):
+    """TRIGGER_INPUTS_ERROR: the trigger's inputs do not match its variables."""
 
 
-class ConversationMessageMismatchError(BadRequestError): ...
+class ConversationMessageMismatchError(BadRequestError):
+    """CONVERSATION_MESSAGE_MISMATCH: the parent message is not in that conversation."""
 
 
-class ConversationUserIdMismatchError(PermissionDeniedError): ...
+class ConversationUserIdMismatchError(PermissionDeniedError):
+    """CONVERSATION_USER_ID_MISMATCH: the conversation belongs to another user id."""
 
 
-class AppOrTriggerNotFoundError(NotFoundError): ...
+class AppOrTriggerNotFoundError(NotFoundError):
+    """APP_OR_TRIGGER_NOT_FOUND: no such app, or no such Chat Trigger in it."""
 
 
-class ConversationNotFoundError(NotFoundError): ...
+class ConversationNotFoundError(NotFoundError):
+    """CONVERSATION_NOT_FOUND: no such conversation."""
 
 
-class ParentNotFoundError(NotFoundError): ...
+class ParentNotFoundError(NotFoundError):
+    """PARENT_NOT_FOUND: the parent message given does not exist."""
 
 
-class MessageNotFoundError(NotFoundError): ...
+class MessageNotFoundError(NotFoundError):
+    """NOT_FOUND: no such message."""
 
 
-class UnresumableStreamError(APIError): ...
+class UnresumableStreamError(APIError):
+    """UNRESUMABLE_STREAM: the stream can no longer be resumed; a stream resuming reads the stored message instead."""
 
 
 STATUS_ERRORS: dict[int, type[APIError]] = {

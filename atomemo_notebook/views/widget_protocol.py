@@ -29,7 +29,7 @@ from typing_extensions import (  # noqa: UP035
 PROTOCOL_VERSION = 2
 
 Status = Literal["streaming", "succeeded", "failed", "stopped", "recovered", "querying", "answering"]
-"""The one status vocabulary of every view and record (see README, "Statuses")."""
+"""The one status vocabulary of every view and record (docs/reference/limits-and-statuses.md)."""
 
 # -- shapes inside traits ---------------------------------------------------------------------
 

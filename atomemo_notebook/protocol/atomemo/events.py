@@ -109,6 +109,8 @@ class _ResourceEvent(Event):
 
 
 class MessageCreated(Event):
+    """`message_created`: the server stored the message; it carries the message and conversation ids."""
+
     __slots__ = ()
 
     @property
@@ -121,6 +123,8 @@ class MessageCreated(Event):
 
 
 class ChatMessage(Event):
+    """`chat_message`: one chunk of the answer's text."""
+
     __slots__ = ()
 
     @property
@@ -158,10 +162,14 @@ class _ExecutionEvent(_ResourceEvent):
 
 
 class ExecutionStarted(_ExecutionEvent):
+    """`execution_started`: the workflow's execution began (the execution is its `resource`)."""
+
     __slots__ = ()
 
 
 class ExecutionFinished(_ExecutionEvent):
+    """`execution_finished`: the execution ended; its `resource` says with which status."""
+
     __slots__ = ()
 
 
@@ -199,10 +207,14 @@ class _NodeEvent(_ResourceEvent):
 
 
 class NodeStarted(_NodeEvent):
+    """`node_started`: one run of a node began."""
+
     __slots__ = ()
 
 
 class NodeFinished(_NodeEvent):
+    """`node_finished`: one run of a node ended, with its output, out ports or error."""
+
     __slots__ = ()
 
 
@@ -223,6 +235,8 @@ class _ToolEvent(_ResourceEvent):
 
 
 class ToolCallStarted(_ToolEvent):
+    """`tool_call_started`: an AI Agent node called a tool, with these `args`."""
+
     __slots__ = ()
 
     @property
@@ -231,6 +245,8 @@ class ToolCallStarted(_ToolEvent):
 
 
 class ToolResponse(_ToolEvent):
+    """`tool_response`: the tool's `result` for an earlier call."""
+
     __slots__ = ()
 
     @property
@@ -239,6 +255,8 @@ class ToolResponse(_ToolEvent):
 
 
 class Heartbeat(Event):
+    """`heartbeat`: a keep-alive; it counts as life for the stream's idle deadline."""
+
     __slots__ = ()
 
 

@@ -122,6 +122,8 @@ class FileRef(WireModel):
 
 @dataclasses.dataclass
 class AppVersion(WireModel):
+    """One published version of an app; `snapshot` holds its workflow (nodes and edges)."""
+
     DATETIMES: ClassVar[frozenset[str]] = frozenset({"created_at", "updated_at"})
 
     id: str = ""
@@ -157,6 +159,8 @@ class AppVersion(WireModel):
 
 @dataclasses.dataclass
 class App(WireModel):
+    """An Atomemo app, as `Client.get_app` returns it, with its active version."""
+
     DATETIMES: ClassVar[frozenset[str]] = frozenset({"created_at", "updated_at"})
     NESTED: ClassVar[dict[str, type[WireModel]]] = {"active_version": AppVersion}
 
@@ -177,6 +181,8 @@ class App(WireModel):
 
 @dataclasses.dataclass
 class Conversation(WireModel):
+    """One conversation of a user with an app's trigger, as the API lists it."""
+
     DATETIMES: ClassVar[frozenset[str]] = frozenset({"started_at", "created_at", "updated_at"})
 
     id: str = ""
@@ -193,6 +199,8 @@ class Conversation(WireModel):
 
 @dataclasses.dataclass
 class Message(WireModel):
+    """One stored message: the query, the answer, its status and its place in the tree (`parent_id`)."""
+
     DATETIMES: ClassVar[frozenset[str]] = frozenset({"created_at", "updated_at"})
 
     id: str = ""
@@ -220,6 +228,8 @@ class Message(WireModel):
 
 @dataclasses.dataclass
 class UploadToken(WireModel):
+    """The first step of an upload: where to PUT the file, and its storage key (never in a repr)."""
+
     uptoken: str = ""
     res_key: str = ""
     upload_host: str = ""
