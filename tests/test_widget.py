@@ -489,3 +489,14 @@ def test_the_snapshot_holds_a_static_graph_and_comparison(server):
     assert "Fetch inventory" in html and "Workflow graph (the last run drawn on it)" in html
     assert "Compared with the previous version of this answer" in html and "a only" in html
     assert "<fail>" not in html and "&lt;fail&gt;" in html  # text from the conversation is escaped
+
+
+def test_ask_then_wait_in_a_loop_never_finds_the_last_answer_still_streaming(server):
+    """The README's pattern: `widget.ask(q).wait()` then at once the next ask. A whole answer
+    whose view is still settling is waited for, never refused as 'still streaming'."""
+    widget, _ = make(server, "echo")
+    for i in range(25):
+        reply = widget.ask(f"question {i}")
+        reply.wait(30)
+        assert reply.status == "succeeded"
+    assert len(widget.conversation.replies) == 25

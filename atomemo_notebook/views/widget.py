@@ -58,6 +58,7 @@ FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser
 DEFAULT_USER = "notebook-user"
 CONVERSATIONS_SHOWN = 100
 FALLBACK_DELAY = 1.0  # seconds after a settle before the static fallback output is refreshed
+SETTLE_WAIT = 10.0  # seconds an ask waits for the view of a whole answer to settle
 # Commands whose failure is shown in the chat (with the typed text kept), not only answered.
 USER_FACING = frozenset({"send", "regenerate", "edit", "open_conversation", "new_conversation",
                          "pick_demo", "set_inputs", "attach"})
@@ -291,7 +292,13 @@ class ChatWidget(anywidget.AnyWidget):
         return self._booted
 
     def ask(self, text: str | FileRef, *, parent_id: Any = LEAF) -> Reply:
-        """Send a question; returns the Reply at once while it streams (reply.wait() to block)."""
+        """Send a question; returns the Reply at once while it streams (reply.wait() to block).
+        `widget.ask(q).wait()` in a loop is fine: an answer that is whole but whose view is still
+        settling (a few milliseconds) is waited for, not refused as still streaming."""
+        running, own = self._running, self._own
+        if running is not None and not running.done() and own is not None and own.done:
+            with contextlib.suppress(Exception):
+                running.result(SETTLE_WAIT)
         started: Future[Reply] = Future()
         self._submit(text, parent_id, started)
         return started.result(timeout=60)
