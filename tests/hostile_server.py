@@ -198,25 +198,10 @@ class HostileServer:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, system: str, limits: Limits | None = None) -> Any:
-        options: dict[str, Any] = {"base_url": f"{self.origin}/{system}", "max_retries": 0, "timeout": 60.0,
-                                   "limits": limits}
-        if system == "atomemo":
-            return an.Client(KEY, **options)
-        if system == "dify":
-            return an.DifyClient(KEY, **options)
-        if system == "pipelit":
-            return an.PipelitClient(KEY, execution_timeout=60.0, **options)
-        if system == "odyssey":
-            return an.OdysseyClient(KEY, answer_timeout=60.0, **options)
-        raise ValueError(system)
+        return client_for(self.origin, system, limits)
 
     def chat(self, system: str, limits: Limits | None = None) -> an.Chat:
-        client = self.client(system, limits)
-        where: dict[str, Any] = {"atomemo": {"app_id": "a1", "trigger_id": "t1"}, "dify": {},
-                                 "pipelit": {"workflow": "big"}, "odyssey": {"workspace_id": "w1"}}[system]
-        chat = an.Chat(client, user_id="hostile", **where)
-        chat.owns_client = True
-        return chat
+        return chat_for(self.origin, system, limits)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> HostileServer:
@@ -244,3 +229,43 @@ class HostileServer:
             self._thread.join(timeout=5)
         if self._sock is not None:
             self._sock.close()
+
+
+def client_for(origin: str, system: str, limits: Limits | None = None) -> Any:
+    """A client of `system` for the hostile server at `origin`."""
+    options: dict[str, Any] = {"base_url": f"{origin}/{system}", "max_retries": 0, "timeout": 120.0,
+                               "limits": limits}
+    if system == "atomemo":
+        return an.Client(KEY, **options)
+    if system == "dify":
+        return an.DifyClient(KEY, **options)
+    if system == "pipelit":
+        return an.PipelitClient(KEY, execution_timeout=120.0, **options)
+    if system == "odyssey":
+        return an.OdysseyClient(KEY, answer_timeout=120.0, **options)
+    raise ValueError(f"unknown system {system!r}")
+
+
+def chat_for(origin: str, system: str, limits: Limits | None = None) -> an.Chat:
+    """A chat (owning its client) with the hostile server at `origin`."""
+    where: dict[str, Any] = {"atomemo": {"app_id": "a1", "trigger_id": "t1"}, "dify": {},
+                             "pipelit": {"workflow": "big"}, "odyssey": {"workspace_id": "w1"}}[system]
+    chat = an.Chat(client_for(origin, system, limits), user_id="hostile", **where)
+    chat.owns_client = True
+    return chat
+
+
+def main() -> None:
+    """`python -m tests.hostile_server SHAPE CHARS COUNT`: serve until stdin closes, after
+    printing {"origin": ...} (the benches run the server in a process of its own)."""
+    import sys
+
+    kind, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with HostileServer() as srv:
+        srv.payload, srv.count = shape(kind, size), count
+        print(json.dumps({"origin": srv.origin}), flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
