@@ -18,6 +18,7 @@ from ..protocol import neutral as n
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef, Message
 from ..protocol.errors import AtomemoError
+from ..protocol.limits import Limits
 from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backend, sync_backend
 from .compare import COMPARE_COLUMNS, compare_records
 from .records import (
@@ -137,12 +138,25 @@ class ChatBase:
         if self.closed:
             raise ValueError("this chat is closed: connect() again to go on")
         reply = Reply(query, parent_id=parent_id, node_names=self._node_names,
-                      translate=self.backend.translator())
+                      translate=self.backend.translator(), memory=self._limits().reply_memory)
         with self._lock:
             self.replies.append(reply)
         for listener in list(self.reply_listeners):
             listener(reply)
         return reply
+
+    def _limits(self) -> Limits:
+        limits = getattr(getattr(self.backend, "client", None), "limits", None)
+        return limits if isinstance(limits, Limits) else Limits()
+
+    def _let_go(self) -> None:
+        """On close: the chat lets go of its replies (what they keep of the server's values goes
+        with them, unless the caller holds a reply); the tree keeps each message's answer and status."""
+        with self._lock:
+            for message in self.tree.messages():
+                message.refresh_from_reply()
+                message.reply = None
+            self.replies = []
 
     def _request(self, reply: Reply, inputs: dict[str, Any] | None) -> dict[str, Any]:
         return {
@@ -292,11 +306,13 @@ class Chat(ChatBase):
         return getattr(self.backend, "client", None)
 
     def close(self) -> None:
-        """Done with this chat: a WebSocket it shares closes with the last chat on it, and a
-        client that connect() built for it is closed. Idempotent."""
+        """Done with this chat: a WebSocket it shares closes with the last chat on it, a
+        client that connect() built for it is closed, and the chat lets go of its replies (the
+        tree keeps each message's answer and status; a Reply you hold stays whole). Idempotent."""
         if self.closed:
             return
         self.closed = True
+        self._let_go()
         self.backend.release()
         if self.owns_client and self.client is not None:
             self.client.close()
@@ -418,6 +434,7 @@ class AsyncChat(ChatBase):
         if self.closed:
             return
         self.closed = True
+        self._let_go()
         await self.backend.release()
         if self.owns_client and self.client is not None:
             await self.client.close()

@@ -4,6 +4,11 @@ never a crash.
 
 It folds the neutral events (protocol/neutral.py) a system's adapter makes of each wire
 event; it keeps the wire events too (the inspector, save_events and replay show those).
+
+What it keeps of the server's values (raw event data, node inputs and outputs, tool
+arguments and results, notes, errors) is bounded by its share `memory` (Limits.reply_memory):
+past it, values are kept as previews marked where they were cut (protocol/bounded.py) and an
+anomaly says so. The answer text is kept whole.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,7 +25,9 @@ from ..protocol import neutral as n
 from ..protocol.atomemo.adapter import translate as atomemo_translate
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
+from ..protocol.bounded import Keeper
 from ..protocol.errors import APIError
+from ..protocol.limits import Limits
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
@@ -27,6 +35,10 @@ Listener = Callable[["Reply", "Event | None"], None]
 Translate = Callable[[Event], Sequence[n.Neutral]]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered"})
 MAX_NOTES = 50  # messages a node said while running, kept on its span
+MAX_ANOMALIES = 500  # anomalies kept; the rest are counted in the last one
+DEFAULT_MEMORY = Limits.reply_memory
+MAX_LISTED = 1_000  # citations, suggestions and files kept of one reply
+ERROR_CHARS = 20_000  # characters of an error, a title or a link kept
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -120,6 +132,7 @@ class Reply:
         clock: Callable[[], float] = time.monotonic,
         started_at: datetime | None = None,
         translate: Translate = atomemo_translate,
+        memory: int = DEFAULT_MEMORY,
     ) -> None:
         self.query = query
         self.parent_id = parent_id
@@ -155,6 +168,11 @@ class Reply:
         self._tools_by_id: dict[str, ToolSpan] = {}
         self._listeners: list[Listener] = []
         self._done = threading.Event()
+        self._keeper = Keeper(memory)
+        self._memo: dict[int, Any] | None = None  # values kept while one event is applied
+        self._anomalies_over = 0
+        self._cut_note: int | None = None  # the anomaly that says what was cut
+        self._cut_where = ""
 
     def __repr__(self) -> str:
         text = self.text
@@ -217,14 +235,62 @@ class Reply:
         return self._clock() - self._t0
 
     # -- folding ------------------------------------------------------------------------
+    @property
+    def memory(self) -> dict[str, int]:
+        """What this reply keeps of the server's values: its share (Limits.reply_memory), the
+        bytes of it spent, and what was left out (values, and characters of strings)."""
+        keeper = self._keeper
+        return {"limit": keeper.budget, "kept": keeper.budget - keeper.left,
+                "cut_values": keeper.cut_values, "cut_chars": keeper.cut_chars}
+
     def apply(self, event: Event, offset: float | None = None) -> None:
-        """Fold one wire event (through the system's adapter) and tell the listeners."""
+        """Fold one wire event (through the system's adapter) and tell the listeners. The
+        adapter reads the whole event; the reply keeps it, and what it folds, within its share."""
         at = self._clock() - self._t0 if offset is None else offset
-        self.events.append(EventRecord(at, event))
+        keeper = self._keeper
+        cut = keeper.cut_values
+        memo: dict[int, Any] = {}
+        self._memo = memo
         for neutral in self._translate(event):
             self.fold(neutral, at)
+        data = event.data
+        if data is not None:
+            kept_data = keeper.keep(data, memo)
+            if kept_data is not data:
+                event = type(event)(event.event, kept_data)
+        self._memo = None
+        self.events.append(EventRecord(at, event))
+        if keeper.cut_values != cut:
+            self._note_cut(event.event)
         for listener in list(self._listeners):
             listener(self, event)
+
+    def _keep(self, value: Any) -> Any:
+        return self._keeper.keep(value, self._memo)
+
+    def _note_cut(self, name: str) -> None:
+        """One anomaly per reply says what was cut, updated as more is."""
+        keeper = self._keeper
+        text = (f"values past this reply's share of memory (Limits.reply_memory={keeper.budget:,} bytes) "
+                f"were kept as previews marked where cut, first in {name[:100]}: {keeper.cut_values:,} values "
+                f"and {keeper.cut_chars:,} characters left out")
+        if self._cut_note is not None and self.anomalies[self._cut_note].startswith("values past"):
+            self.anomalies[self._cut_note] = text.replace(f", first in {name[:100]}", self._cut_where)
+            return
+        self._cut_where = f", first in {name[:100]}"
+        self._cut_note = len(self.anomalies)
+        self._anomaly(text)
+
+    def _anomaly(self, text: str) -> None:
+        if len(self.anomalies) < MAX_ANOMALIES - 1:
+            self.anomalies.append(self._keeper.keep_text(text, 2000))
+            return
+        self._anomalies_over += 1
+        summary = f"... and {self._anomalies_over:,} more anomalies, not kept"
+        if len(self.anomalies) < MAX_ANOMALIES:
+            self.anomalies.append(summary)
+        else:
+            self.anomalies[-1] = summary
 
     def fold(self, event: n.Neutral, at: float) -> None:
         handler = _FOLD.get(type(event))
@@ -240,11 +306,14 @@ class Reply:
             return
         self.finished = self._clock() - self._t0 if offset is None else offset
         if error is not None:
+            # Kept with its traceback, but not the locals of its finished frames: those may
+            # hold the whole body or event that failed a limit.
+            traceback.clear_frames(error.__traceback__)
             self.error = error
         if status is not None:
             self.status = status
         elif self.status == "streaming":
-            self.anomalies.append("the stream ended without execution_finished")
+            self._anomaly("the stream ended without execution_finished")
             self.status = "failed"
         for span in self.nodes:
             if span.status not in ("running", "waiting"):
@@ -253,7 +322,8 @@ class Reply:
                 # We stopped listening: the node's end is unknown, so the span ends at the stop.
                 span.status, span.finished = "stopped", self.finished
             else:
-                self.anomalies.append(f"node {span.name} ({span.node_id}) never finished")
+                self._anomaly(f"node {span.name} ({span.node_id}) never finished")
+        self._translate = _closed  # the adapter's state (ids, runs) is no longer needed
         self._done.set()
         for listener in list(self._listeners):
             listener(self, None)
@@ -276,7 +346,7 @@ class Reply:
             self._text, self._joined = "", 0
         self.text_resets += 1
         if event.reason:
-            self.anomalies.append(f"the answer was replaced ({event.reason})")
+            self._anomaly(f"the answer was replaced ({event.reason})")
 
     def _on_run_started(self, event: n.RunStarted, at: float) -> None:
         self.execution = ExecutionSpan(
@@ -286,12 +356,12 @@ class Reply:
 
     def _on_run_finished(self, event: n.RunFinished, at: float) -> None:
         if self.execution is None:
-            self.anomalies.append("execution_finished without execution_started")
+            self._anomaly("execution_finished without execution_started")
             self.execution = ExecutionSpan(id=event.execution_id)
         self.execution.status = event.status
         self.execution.finished = at
         if event.error:
-            self.run_error = event.error
+            self.run_error = self._short(event.error)
         if self.status == "streaming":
             self.status = "failed" if event.status == "failed" else (
                 "stopped" if event.status == "stopped" else "succeeded")
@@ -309,7 +379,8 @@ class Reply:
         name, kind = self._names(event.node_id, event.name, event.type)
         span = NodeSpan(result_id=event.run_id, node_id=event.node_id, name=name, type=kind,
                         started=None if event.reported else at, parent_run_id=event.parent_run_id,
-                        inputs=event.inputs, predecessor_id=event.predecessor_id, reported=event.reported,
+                        inputs=self._keep(event.inputs), predecessor_id=event.predecessor_id,
+                        reported=event.reported,
                         status=event.status)
         self.nodes.append(span)
         self._spans_by_result[span.result_id] = span
@@ -317,7 +388,7 @@ class Reply:
     def _on_node_status(self, event: n.NodeStatus, at: float) -> None:
         span = self._spans_by_result.get(event.run_id)
         if span is None:
-            self.anomalies.append(f"a status for node run {event.run_id}, which never started")
+            self._anomaly(f"a status for node run {event.run_id}, which never started")
             return
         if span.status == "waiting" and event.status == "running":
             span.started = at  # its time runs from when it ran, not from when it was queued
@@ -327,7 +398,7 @@ class Reply:
         span = self._spans_by_result.get(event.run_id)
         if span is not None:
             notes = span.process_data if isinstance(span.process_data, list) else []
-            span.process_data = [*notes, event.text][-MAX_NOTES:]
+            span.process_data = [*notes, self._keeper.keep_text(event.text)][-MAX_NOTES:]
 
     def _on_node_finished(self, event: n.NodeFinished, at: float) -> None:
         span = self._spans_by_result.get(event.run_id) or self._running_span(event.node_id)
@@ -335,18 +406,19 @@ class Reply:
             name, kind = self._names(event.node_id, event.name, event.type)
             span = NodeSpan(result_id=event.run_id, node_id=event.node_id,
                             name=name, type=kind, anomaly="node_finished without node_started")
-            self.anomalies.append(f"node_finished without node_started for {name}")
+            self._anomaly(f"node_finished without node_started for {name}")
             self.nodes.append(span)
             self._spans_by_result[span.result_id] = span
         span.status = event.status
-        span.json_output = event.output
-        span.out_ports = list(event.ports)
-        span.error = event.error
+        span.json_output = self._keep(event.output)
+        span.out_ports = list(event.ports[:1000])
+        span.error = self._short(event.error)
         span.finished = None if span.reported else at
         if event.inputs is not None:
-            span.inputs = event.inputs
+            span.inputs = self._keep(event.inputs)
         if event.process_data is not None or not isinstance(span.process_data, list):
-            span.process_data = event.process_data  # notes said while running stay, unless the end says more
+            # notes said while running stay, unless the end says more
+            span.process_data = self._keep(event.process_data)
         span.tokens = event.tokens
         span.elapsed = event.elapsed
 
@@ -373,14 +445,14 @@ class Reply:
             name, kind = self._names(key, None, None)
             span = NodeSpan(result_id=f"missing:{key}", node_id=key, name=name, type=kind,
                             anomaly=f"{what} for a node that never started")
-            self.anomalies.append(f"{what} for node {name}, which never started")
+            self._anomaly(f"{what} for node {name}, which never started")
             self.nodes.append(span)
         return span
 
     def _on_tool_started(self, event: n.ToolStarted, at: float) -> None:
         parent = self._node_for_tool(event.node_id, event.parent_run_id, "tool_call_started")
         tool = ToolSpan(tool_call_id=event.call_id, node_id=parent.node_id, tool_name=event.tool_name,
-                        args=event.args, started=at)
+                        args=self._keep(event.args), started=at)
         parent.tools.append(tool)
         self._tools_by_id[tool.tool_call_id] = tool
 
@@ -390,42 +462,54 @@ class Reply:
             parent = self._node_for_tool(event.node_id, event.parent_run_id, "tool_response")
             tool = ToolSpan(tool_call_id=event.call_id, node_id=parent.node_id, tool_name=event.tool_name,
                             anomaly="tool_response without tool_call_started")
-            self.anomalies.append(f"tool_response without tool_call_started for {tool.tool_name}")
+            self._anomaly(f"tool_response without tool_call_started for {tool.tool_name}")
             parent.tools.append(tool)
             self._tools_by_id[tool.tool_call_id] = tool
-        tool.result = event.result
-        tool.error = event.error
+        tool.result = self._keep(event.result)
+        tool.error = self._short(event.error)
         tool.status = "failed" if event.error else "succeeded"
         tool.finished = at
 
     def _on_citations(self, event: n.Citations, at: float) -> None:
-        self.citations = list(event.items)
+        keep = self._short
+        self.citations = [dataclasses.replace(c, title=keep(c.title) or "", snippet=keep(c.snippet), url=keep(c.url),
+                                              source=keep(c.source))
+                          for c in event.items[:MAX_LISTED]]
 
     def _on_suggestions(self, event: n.Suggestions, at: float) -> None:
-        self.suggestions = list(event.questions)
+        self.suggestions = [self._keeper.keep_text(q, 2000) for q in event.questions[:MAX_LISTED]]
 
     def _on_usage(self, event: n.Usage, at: float) -> None:
         self.usage = event
 
     def _on_files(self, event: n.Files, at: float) -> None:
-        self.files.extend(event.files)
+        room = MAX_LISTED - len(self.files)
+        self.files.extend(self._keep(f) for f in event.files[:max(room, 0)])
 
     def _on_failed(self, event: n.Failed, at: float) -> None:
-        self.error = APIError(event.message, status_code=event.status or 0, code=event.code)
+        self.error = APIError(self._short(event.message) or "", status_code=event.status or 0,
+                              code=self._short(event.code))
         self.status = "failed"
 
     def _on_recovered(self, event: n.Recovered, at: float) -> None:
         self.recovered_status = event.status
         self.status = "recovered"
         if event.answer is not None and event.answer != self.text:
-            self.anomalies.append("recovered answer differs from the streamed text; kept the stored one")
+            self._anomaly("recovered answer differs from the streamed text; kept the stored one")
             with self._text_lock:
                 self._parts = [event.answer]
                 self._text, self._joined = "", 0
             self.text_resets += 1
 
     def _on_anomaly(self, event: n.Anomaly, at: float) -> None:
-        self.anomalies.append(event.text)
+        self._anomaly(event.text)
+
+    def _short(self, text: str | None) -> str | None:
+        return None if text is None else self._keeper.keep_text(text, ERROR_CHARS)
+
+
+def _closed(event: Event) -> Sequence[n.Neutral]:
+    return ()
 
 
 _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {

@@ -267,7 +267,7 @@ def make_api_error(
     own error codes (default: Atomemo's)."""
     try:
         body: Any = json.loads(body_text) if body_text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = body_text
     code, message = _code_and_message(body)
     if message is None:

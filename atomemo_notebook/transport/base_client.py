@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ..protocol.atomemo.dialect import ATOMEMO
+from ..protocol.bounded import check_values
 from ..protocol.call import Call
 from ..protocol.dialect import Dialect
 from ..protocol.errors import (
@@ -244,6 +245,7 @@ class BaseClient:
     def _parse(self, call: Call[T], response: httpx.Response, body: bytes) -> T:
         if not call.json_answer or not body.strip():
             return call.parse(None)
+        check_values(body, self.limits.json_values, f"the {response.status_code} answer")
         try:
             parsed = json.loads(body)
         except (ValueError, RecursionError) as exc:

@@ -290,7 +290,7 @@ class _PipelitOptions:
                 if self._api_key is None:
                     raise MissingAPIKeyError(PIPELIT.key_env)
                 self._hub = Hub(self.base_url, self._api_key, open_timeout=min(self.timeout, 10.0),
-                                max_message=self.limits.event)
+                                max_message=self.limits.event, max_values=self.limits.json_values)
             return self._hub
 
     def _close_hub(self) -> None:

@@ -24,7 +24,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..protocol.atomemo.events import Event
+from ..protocol.atomemo.events import Event, MalformedFrame
+from ..protocol.bounded import guarded
 from ..protocol.errors import APIConnectionError, AuthenticationError, PermissionDeniedError
 from ..protocol.log import get_logger
 from ..protocol.pipelit.events import CONTROL, Name, parse_message
@@ -63,13 +64,14 @@ class Watch:
 
 class Hub:
     def __init__(self, base_url: str, token: str, *, open_timeout: float = 10.0, max_message: int = 4 * 2**20,
-                 max_reconnects: int = 8, idle_ping: float = 45.0) -> None:
+                 max_reconnects: int = 8, idle_ping: float = 45.0, max_values: int = 2_000_000) -> None:
         self._url = socket_url(base_url)
         self._token = token
         self.open_timeout = open_timeout
         self.max_message = max_message
         self.max_reconnects = max_reconnects
         self.idle_ping = idle_ping  # silence after which we ping the server ourselves
+        self._parse = guarded(parse_message, max_values)  # past Limits.json_values: not parsed
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="atomemo-socket-hub", daemon=True)
         self._thread.start()
@@ -206,7 +208,7 @@ class Hub:
                 continue
             if isinstance(raw, bytes):
                 continue  # Pipelit sends text only
-            self._dispatch(parse_message(raw))
+            self._dispatch(self._parse(raw))
 
     def _dispatch(self, event: Event) -> None:
         message = event.data or {}
@@ -220,6 +222,9 @@ class Hub:
             return
         execution_id = message.get("execution_id")
         if not isinstance(execution_id, str):
+            if type(event) is MalformedFrame:  # unreadable: it may be any watcher's, so all are told
+                for each in list(self._watches.values()):
+                    each.deliver(event)
             return  # workflow edits and the like: not a chat's business
         watch = self._watches.get(execution_id)
         if watch is not None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
 from ..protocol.atomemo.events import Event
+from ..protocol.bounded import guarded
 from ..protocol.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -47,6 +48,11 @@ def shutdown_socket(response: httpx.Response) -> None:
 
 def _idle_error(seconds: float) -> APITimeoutError:
     return APITimeoutError(f"no event for {seconds:g} s (stream_idle_timeout)")
+
+
+def _parser(client: SyncHttp | AsyncHttp) -> Callable[[str], Event]:
+    """The system's frame parser, refusing a frame past Limits.json_values or nested too deep."""
+    return guarded(client.DIALECT.parse_frame, client.limits.json_values)
 
 
 class _StreamBase:
@@ -107,7 +113,7 @@ class EventStream(_StreamBase):
         return FrameDecoder(max_line=limits.line, max_event=limits.event)
 
     def _events(self) -> Iterator[Event]:
-        state, accept, parse = self._state, self._state.accept, self._client.DIALECT.parse_frame
+        state, accept, parse = self._state, self._state.accept, _parser(self._client)
         idle = self._client.stream_idle_timeout
         expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
         try:
@@ -194,7 +200,7 @@ class AsyncEventStream(_StreamBase):
         await self._response.aclose()
 
     async def _events(self) -> AsyncIterator[Event]:
-        state, accept, parse = self._state, self._state.accept, self._client.DIALECT.parse_frame
+        state, accept, parse = self._state, self._state.accept, _parser(self._client)
         idle = self._client.stream_idle_timeout
         limits = self._client.limits
         while True:
