@@ -103,7 +103,9 @@ def test_browser_commands_send_regenerate_select_edit_events(server):
     widget.wait()
     regen = turns(widget)[-1]
     assert regen["parent_id"] == first["id"] and regen["query"] == "second"
+    versions = regen["siblings"].pop("versions")
     assert regen["siblings"] == {"index": 1, "count": 2, "prev": second["id"], "next": None}
+    assert [v["id"] for v in versions] == [second["id"], regen["id"]] and {v["query"] for v in versions} == {"second"}
     assert widget.transcript["leaf_id"] == regen["id"]
     browser(widget, "select", message_id=second["id"])
     assert widget.transcript["leaf_id"] == second["id"] and turns(widget)[-1]["id"] == second["id"]
