@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.chat import AsyncChat, Chat
-from .cache import Cache
+from .cache import ASKED_AGAIN, Cache
 from .inputs import rows_from
 from .results import EvalResults
 from .runner import run_evaluation
@@ -57,6 +57,8 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     rows = rows_from(data, query=query, expected=expected, inputs=inputs, conversation=conversation, file=file)
     chat = _chat(target)
     store = Cache(cache, chat.system) if cache is not None else None
+    if store is not None:
+        store.warn(ASKED_AGAIN)
     results = EvalResults(rows, chat.system)
     from ..views import runtime
 
@@ -71,13 +73,15 @@ def load_evaluation(path: str | Path) -> EvalResults:
     from .inputs import EvalRow
 
     store = Cache(path, None)
+    store.warn("their rows are missing, or failed with the line's error")
     entries = sorted(store.rows.values(), key=lambda e: int(e.record.get("row", 0)))
     rows = [EvalRow(index=i, key=e.key, query=str(e.record.get("query", "")), inputs={},
                     expected=e.record.get("expected"), conversation=e.record.get("conversation"), file=None,
                     data=dict(e.record)) for i, e in enumerate(entries)]
     results = EvalResults(rows, str(store.system))
     for row, entry in zip(rows, entries, strict=True):
-        results.finish(row, entry.record | {"row": row.index, "cached": True}, entry.rebuild())
+        broken = {"status": "failed", "error": entry.problem} if entry.problem else {}  # file:line: why
+        results.finish(row, entry.record | {"row": row.index, "cached": True} | broken, entry.replies)
     results.end()
     return results
 

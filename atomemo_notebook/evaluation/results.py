@@ -46,6 +46,8 @@ class EvalResults:
         self.records: list[dict[str, Any]] = [row_record(row, None) for row in rows]
         self.replies: list[list[Reply]] = [[] for _ in rows]
         self.problems: list[str] = []  # failures of the evaluation itself (never of a row)
+        self.error: BaseException | None = None  # the one that ended the run: wait() raises it
+        self.waiting: str | None = None  # why no row is asked yet (another run holds the cache)
         self.stopping = False
         self.cancel: Callable[[], Any] = lambda: None
         self.listeners: list[Callable[[EvalResults], None]] = []  # views: called on every change
@@ -75,10 +77,25 @@ class EvalResults:
             self.replies[row.index] = replies
         self._changed()
 
+    def wait_for(self, why: str | None) -> None:
+        self.waiting = why
+        self._changed()
+
+    def fail(self, error: BaseException) -> None:
+        """The run's machinery failed (not a row): the run ends, and wait() raises this."""
+        with self._lock:
+            if error is self.error:
+                return
+            if self.error is None:
+                self.error = error
+            self.problems.append(_describe(error))
+        self.stopping = True
+
     def end(self) -> None:
         with self._lock:
+            why = f"the evaluation failed: {_describe(self.error)}" if self.error else "the evaluation was stopped"
             for index in self._running:  # asked, then stopped: not finished, not cached
-                self.records[index] = self.records[index] | {"status": "stopped", "error": "the evaluation was stopped"}
+                self.records[index] = self.records[index] | {"status": "stopped", "error": why}
             self._running.clear()
             self._ended = time.monotonic()
         self._done.set()
@@ -105,17 +122,26 @@ class EvalResults:
         return {"total": len(statuses), "done": done, "failed": failed,
                 "running": sum(s == "running" for s in statuses), "stopped": sum(s == "stopped" for s in statuses),
                 "rows_per_s": round(rate, 3), "elapsed_s": round(elapsed, 3),
-                "eta_s": None if self.finished or not rate else round(left / rate, 1), "finished": self.finished}
+                "eta_s": None if self.finished or not rate else round(left / rate, 1), "finished": self.finished,
+                "error": _describe(self.error) if self.error else None, "waiting": self.waiting}
 
     def wait(self, timeout: float | None = None, *, bar: bool | None = None) -> EvalResults:
         """Block until every row has ended. Outside a notebook a plain-text progress bar goes
-        to stderr (`bar=False`: none). Ctrl-C stops the evaluation, keeping every finished row."""
+        to stderr (`bar=False`: none). Ctrl-C stops the evaluation, keeping every finished row.
+        When the evaluation itself failed (its cache could not be written, the app not loaded...),
+        raises that error: the finished rows stay in the results."""
         show = _outside_notebook() if bar is None else bar
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.wait(BAR_EVERY):
                 if show:
                     _draw(self.progress())
+                if self.future is not None and self.future.done() and not self._done.is_set():
+                    # The run ended without saying so: a bug, but never a wait that never returns.
+                    failed = None if self.future.cancelled() else self.future.exception()
+                    problem = failed or RuntimeError("the evaluation ended before its rows did")
+                    self.fail(problem)
+                    self.end()
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"the evaluation did not end within {timeout:g} s")
         except KeyboardInterrupt:
@@ -125,6 +151,8 @@ class EvalResults:
         finally:
             if show:
                 _draw(self.progress(), final=True)
+        if self.error is not None:
+            raise self.error
         return self
 
     def stop(self) -> None:
@@ -195,6 +223,10 @@ class EvalResults:
         return EvalWidget(self)._repr_mimebundle_(**kwargs)
 
 
+def _describe(error: BaseException | None) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
 def _outside_notebook() -> bool:
     try:
         from IPython import get_ipython
@@ -210,6 +242,7 @@ def _draw(p: dict[str, Any], *, final: bool = False) -> None:
     filled = int(width * p["done"] / p["total"]) if p["total"] else width
     eta = f" eta {p['eta_s']:.0f}s" if p["eta_s"] is not None else ""
     line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p['done']}/{p['total']} done, {p['failed']} failed, "
-            f"{p['running']} running, {p['rows_per_s']:.1f} rows/s{eta}")
+            f"{p['running']} running, {p['rows_per_s']:.1f} rows/s{eta}"
+            + (f" (waiting: {p['waiting']})" if p["waiting"] else ""))
     sys.stderr.write(line + ("\n" if final else ""))
     sys.stderr.flush()

@@ -78,34 +78,52 @@ async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], scor
 
 async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequence[Scorer], concurrency: int,
                          timeout: float, cache: Cache | None, rerun_failed: bool) -> None:
-    await base.load_app()  # once: every row's chat shares what it learns (node names), not a GET each
-    todo: list[list[EvalRow]] = []
-    for unit in group_scripts(results.rows):
-        cached = [cache.rows.get(row.key) if cache else None for row in unit]
-        reusable = all(c is not None and (c.record.get("status") == "succeeded" or not rerun_failed) for c in cached)
-        if reusable:
-            for row, entry in zip(unit, cached, strict=True):
-                assert entry is not None
-                results.finish(row, entry.record | {"row": row.index, "cached": True}, entry.rebuild())
-        else:
-            todo.append(unit)  # a script runs whole again: its conversation cannot be resumed midway
-    gate = asyncio.Semaphore(concurrency)
-
-    async def guarded(unit: list[EvalRow]) -> None:
-        async with gate:
-            if not results.stopping:
-                await _unit(results, base, unit, scorers, timeout, cache)
-
-    tasks = [asyncio.ensure_future(guarded(unit)) for unit in todo]
-    results.cancel = lambda: [t.cancel() for t in tasks]
+    """Every row, then results.end(), always: a failure of the run itself (its cache, the app)
+    ends the run with that error, which wait() raises; a row's own failure is that row's."""
+    tasks: list[asyncio.Future[None]] = []
     try:
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
-                results.problems.append(f"{type(outcome).__name__}: {outcome}")
+        if cache is not None and not await cache.open_run(lambda: results.stopping, results.wait_for):
+            return  # stopped while another run held the cache (one writer at a time)
+        await base.load_app()  # once: every row's chat shares what it learns (node names), not a GET each
+        todo: list[list[EvalRow]] = []
+        for unit in group_scripts(results.rows):
+            cached = [cache.rows.get(row.key) if cache else None for row in unit]
+            if all(c is not None and c.problem is None and (c.record["status"] == "succeeded" or not rerun_failed)
+                   for c in cached):
+                for row, entry in zip(unit, cached, strict=True):
+                    assert entry is not None
+                    # The row's identity is its own (the key is its content), whatever the line says.
+                    mine = {"row": row.index, "key": row.key, "query": row.query, "conversation": row.conversation}
+                    results.finish(row, entry.record | mine | {"cached": True}, entry.replies)
+            else:
+                todo.append(unit)  # a script runs whole again: its conversation cannot be resumed midway
+        gate = asyncio.Semaphore(concurrency)
+
+        async def guarded(unit: list[EvalRow]) -> None:
+            async with gate:
+                if results.stopping:
+                    return
+                try:
+                    await _unit(results, base, unit, scorers, timeout, cache)
+                except Exception as exc:
+                    results.fail(exc)  # before the gate lets the next unit in: it is not asked
+                    raise
+
+        tasks = [asyncio.ensure_future(guarded(unit)) for unit in todo]
+        results.cancel = lambda: [t.cancel() for t in tasks]
+        if tasks:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:  # a worker that raised: the machinery broke (a row's failure is caught in _ask)
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    raise error
+    except Exception as exc:
+        results.fail(exc)
     finally:
         for task in tasks:
             task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(*tasks, return_exceptions=True)
+        if cache is not None:
+            cache.close_run()  # whatever happened, even while it read the file under the lock
         results.end()

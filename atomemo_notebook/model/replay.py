@@ -121,10 +121,11 @@ def save_replies(path: str | Path, replies: Iterable[Reply], **header: Any) -> P
     return path
 
 
-def log_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def log_lines(path: str | Path, *, errors: str = "strict") -> Iterator[tuple[int, str]]:
     """The non-blank lines of a JSONL file with their numbers, read one at a time and each
-    bounded, so a big or hostile file never sits whole in memory."""
-    with Path(path).open(encoding="utf-8") as lines:
+    bounded, so a big or hostile file never sits whole in memory. `errors` is open()'s: the
+    evaluation cache reads bytes that are not UTF-8 as "surrogateescape", to skip that one line."""
+    with Path(path).open(encoding="utf-8", errors=errors) as lines:
         number = 0
         while line := lines.readline(MAX_LINE + 1):
             number += 1

@@ -494,6 +494,10 @@ class EvalProgressView(TypedDict):
     elapsed_s: float
     eta_s: float | None
     finished: bool
+    error: str | None
+    """Why the evaluation itself failed (not a row), which ended it; null while it is well."""
+    waiting: str | None
+    """Why no row is asked yet (another evaluation is writing the same cache); null otherwise."""
 
 
 class EvalTurnView(TypedDict):

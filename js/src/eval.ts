@@ -18,8 +18,10 @@ export function progressText(model: AnyModel<EvalModel>): string {
   const p = model.get("progress");
   const eta = p.eta_s === null ? "" : ` · about ${Math.ceil(p.eta_s)} s left`;
   const stopped = p.stopped ? ` · ${p.stopped} stopped` : "";
+  // The run's own failure (its cache, the app) ended it: said here, as wait() raises it in Python.
+  const failure = p.error ? ` · ✗ the evaluation failed: ${p.error}` : p.waiting ? ` · waiting: ${p.waiting}` : "";
   return `${p.done}/${p.total} done · ${p.failed} failed · ${p.running} running${stopped} · `
-    + `${p.rows_per_s.toFixed(1)} rows/s${eta}${p.finished ? " · finished" : ""}`;
+    + `${p.rows_per_s.toFixed(1)} rows/s${eta}${p.finished ? " · finished" : ""}${failure}`;
 }
 
 function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row: number) => void): HTMLElement {
@@ -77,6 +79,7 @@ function render({ model, el }: RenderProps<EvalModel>): () => void {
   const drawProgress = () => {
     const p = model.get("progress");
     status.textContent = progressText(model);
+    status.classList.toggle("am-error-text", Boolean(p.error));
     (bar.firstChild as HTMLElement).style.width = `${p.total ? (100 * p.done) / p.total : 100}%`;
     stop.hidden = p.finished;
   };

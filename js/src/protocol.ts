@@ -405,6 +405,10 @@ export type EvalProgressView = {
   elapsed_s: number;
   eta_s: number | null;
   finished: boolean;
+  /** Why the evaluation itself failed (not a row), which ended it; null while it is well. */
+  error: string | null;
+  /** Why no row is asked yet (another evaluation is writing the same cache); null otherwise. */
+  waiting: string | null;
 };
 
 export type EvalTurnView = {

@@ -6,12 +6,18 @@ import type { EvalDetailView, EvalModel } from "../src/protocol";
 describe("EvalWidget views", () => {
   it("says how far the evaluation is, with the time left while it runs", () => {
     const progress = { total: 10, done: 4, failed: 1, running: 2, stopped: 0, rows_per_s: 2.5, elapsed_s: 1.6,
-      eta_s: 2.4, finished: false };
+      eta_s: 2.4, finished: false, error: null, waiting: null };
     const model = { get: (k: keyof EvalModel) => (k === "progress" ? progress : undefined) } as never;
     expect(progressText(model)).toBe("4/10 done · 1 failed · 2 running · 2.5 rows/s · about 3 s left");
     const done = { ...progress, done: 10, running: 0, stopped: 0, eta_s: null, finished: true };
     const finished = { get: () => done } as never;
     expect(progressText(finished)).toBe("10/10 done · 1 failed · 0 running · 2.5 rows/s · finished");
+    const broken = { ...done, done: 3, error: "OSError: [Errno 28] No space left on device" };
+    expect(progressText({ get: () => broken } as never)).toBe("3/10 done · 1 failed · 0 running · 2.5 rows/s"
+      + " · finished · ✗ the evaluation failed: OSError: [Errno 28] No space left on device");
+    const queued = { ...progress, done: 0, running: 0, eta_s: null, waiting: "another evaluation is writing e.jsonl" };
+    expect(progressText({ get: () => queued } as never)).toBe("0/10 done · 1 failed · 0 running · 2.5 rows/s"
+      + " · waiting: another evaluation is writing e.jsonl");
   });
 
   it("draws a row's run: hostile answers inert, the failed node marked", () => {
