@@ -6,7 +6,7 @@ import type { AnyModel, RenderProps } from "@anywidget/types";
 import { CommandClient, CommandError, type KernelState } from "./commands";
 import { CompareView } from "./compare";
 import { GraphView } from "./graph";
-import { formatMs, h } from "./dom";
+import { copyIcon, formatMs, h } from "./dom";
 import { Inspector } from "./inspector";
 import { layoutOf } from "./layout";
 import { Layouts, layouts } from "./layouts";
@@ -656,7 +656,8 @@ class ChatView {
     }
     const actions = h("span", { class: "am-actions" });
     if (!this.staticNote) {
-      const copy = h("button", { class: "am-action am-copy-answer", text: "⧉", title: "Copy the answer" });
+      const copy = h("button", { class: "am-action am-copy-answer", title: "Copy the answer",
+        attrs: { "aria-label": "Copy the answer" } }, copyIcon());
       copy.addEventListener("click", (e) => {
         e.stopPropagation();
         void this.fullAnswer(turn).then((text) => copyText(text, copy), () => undefined);

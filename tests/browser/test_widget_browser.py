@@ -446,3 +446,24 @@ def test_compare_offers_every_version_by_its_own_question_after_edits_and_naviga
     page.locator(".am-side .am-tab", has_text="Compare").first.click()
     bridge.wait_for(lambda: any("What does it cost?" in t for t in labels()), what="the other version offered")
     assert any("How do I rotate my API key?" in t and "v1/2" in t for t in labels()), labels()
+
+
+def test_code_scrolls_instead_of_wrapping_and_untrusted_text_is_isolated(page, paced):
+    """27.6: a long code line scrolls sideways (even under a host rule `pre { white-space:
+    pre-wrap }`, as JupyterLab's output area has), the copy button is an icon any font draws,
+    and a stray U+202E in a question reorders only itself."""
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    page.add_style_tag(content="pre { white-space: pre-wrap; word-break: break-all; }")  # a host's rule
+    line = "result = some_module.a_rather_long_function_name(argument_one, argument_two)" * 3
+    ask_in_page(bridge, f"```python\n{line}\n```")
+    bridge.settle()
+    pre = page.locator(".am-turn .am-answer pre").last
+    box = pre.evaluate("p => ({scroll: p.scrollWidth, client: p.clientWidth, height: p.querySelector('code').getBoundingClientRect().height, font: parseFloat(getComputedStyle(p).lineHeight) || 16})")
+    assert box["scroll"] > box["client"]  # it scrolls
+    assert box["height"] < 2.5 * box["font"]  # one line, not wrapped
+    copy = page.locator(".am-copy-answer").last
+    assert copy.locator("svg").count() == 1 and copy.get_attribute("aria-label") == "Copy the answer"
+    ask_in_page(bridge, "abc\u202edef and more")
+    bridge.settle()
+    isolation = page.locator(".am-turn .am-query").last.evaluate("q => getComputedStyle(q).unicodeBidi")
+    assert isolation == "isolate"
