@@ -176,7 +176,13 @@ class ChatView {
     this.on("change:conversations", () => this.renderHeader());
     for (const name of ["transcript", "notice", "focus_id", "compact"]) this.on(`change:${name}`, () => this.renderAll());
     this.on("change:timelines", () => this.renderTimelines());
+    let shownIds = new Set(this.transcript().turns.map((t) => t.id));
     this.on("change:transcript", () => {
+      // Another conversation (New chat, a reopened one): the inspector's page is of the old one.
+      const ids = new Set(this.transcript().turns.map((t) => t.id));
+      const another = shownIds.size > 0 && ![...ids].some((id) => shownIds.has(id));
+      shownIds = ids;
+      if (another && this.tab === "events") this.inspector.first();
       if (this.tab !== "compare") return;
       this.compare.setChoices(this.transcript().turns); // a new turn or version may be picked now
       void this.compare.run();

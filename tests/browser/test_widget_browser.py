@@ -467,3 +467,14 @@ def test_code_scrolls_instead_of_wrapping_and_untrusted_text_is_isolated(page, p
     bridge.settle()
     isolation = page.locator(".am-turn .am-query").last.evaluate("q => getComputedStyle(q).unicodeBidi")
     assert isolation == "isolate"
+
+
+def test_new_chat_empties_the_open_event_inspector(page, paced):
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    ask_in_page(bridge, "hello there")
+    bridge.settle()
+    page.locator(".am-side .am-tab", has_text="Events").first.click()
+    counter = page.locator(".am-inspector .am-event-count")
+    bridge.wait_for(lambda: "of" in counter.inner_text(), what="the old conversation's events")
+    bridge.widget.new_conversation()  # from Python, or reopening another one: only the traits say so
+    bridge.wait_for(lambda: counter.inner_text() == "no events", what="the inspector to follow the new chat")
