@@ -80,7 +80,7 @@ class DifyStreamState:
         return True
 
     def on_break(self, cause: BaseException | None) -> Step:
-        if self.message_id is None and self.asked_in and isinstance(cause, APITimeoutError) \
+        if self.message_id is None and self.asked_in and (cause is None or isinstance(cause, APITimeoutError)) \
                 and not self._checking:
             self._checking = True  # silence before the message was named: is the conversation there?
             return "recover"
@@ -112,8 +112,9 @@ class DifyStreamState:
         if self._checking:
             raise APIConnectionError(
                 f"Dify accepted the question into conversation {self.asked_in} but named no message "
-                f"within {self.start_timeout:g} s (start_timeout); the conversation exists. It was not "
-                "resent, since it may still be answered: history() shows it if it is")
+                f"(silent for start_timeout={self.start_timeout:g} s, or it closed the stream); the "
+                "conversation exists. It was not resent, since it may still be answered: history() "
+                "shows it if it is")
         items, _ = answer
         message = next((m for m in items if isinstance(m, Message) and m.id == self.message_id), None)
         if message is None or (not message.answer and message.status != "failed"):
