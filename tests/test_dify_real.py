@@ -275,7 +275,7 @@ def test_an_unknown_conversation_the_server_closes_on_is_looked_up_at_once():
         with pytest.raises(NotFoundError):
             chat.ask("hello? (waiting for the server to close)")
         assert time.monotonic() - started < 5  # not the 60 s idle timeout
-    assert without_queries(server.unmatched) == APP_LOAD + ["GET /v1/messages"]
+    assert without_queries(server.unmatched) == [*APP_LOAD, "GET /v1/messages"]
 
 
 # -- failing-node, plain-500-node ------------------------------------------------------------------
