@@ -38,7 +38,7 @@ def _no_socket_left_open() -> Iterator[None]:
 def server() -> Iterator[LocalServer]:
     """Fast pacing, faults allowed: the counterpart of the client tests."""
     with LocalServer(test_mode=True, allow_loopback_urls=True, chunk_size=4, chunk_delay=0,
-                     node_delay=0, heartbeat_interval=1.0) as srv:
+                     node_delay=0, heartbeat_interval=1.0, dify_ping_interval=1.0, dify_close_delay=0.01) as srv:
         yield srv
 
 

@@ -41,7 +41,8 @@ def curl(*args: str) -> str:
 
 
 def sse(text: str) -> list[dict]:
-    return [json.loads(block[len("data: "):]) for block in text.split("\n\n") if block]
+    # Data blocks only: Dify's `event: ping` keep-alives carry none.
+    return [json.loads(block[len("data: "):]) for block in text.split("\n\n") if block.startswith("data: ")]
 
 
 def test_the_first_line_says_how_to_connect(served):

@@ -76,7 +76,9 @@ def test_every_dify_frame_of_every_demo_app_has_only_difys_fields(server: LocalS
             events = list(client.chat_messages(query=query, user=f"contract-{slug}"))
             names = [e.event for e in events]
             assert names[0] == D.WORKFLOW_STARTED and names[-1] == D.WORKFLOW_FINISHED
-            assert names.index(D.MESSAGE_END) < names.index(D.WORKFLOW_FINISHED)
+            # Dify 1.13: message_end just before workflow_finished, and only when the run succeeded.
+            succeeded = events[-1].data["data"]["status"] == "succeeded"
+            assert (names[-2] == D.MESSAGE_END) is succeeded and names.count(D.MESSAGE_END) == int(succeeded)
             for event in events:
                 assert event.event in DIFY_FIELDS, event
                 frame_keys, data_keys = DIFY_FIELDS[event.event]

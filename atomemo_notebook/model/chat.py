@@ -408,6 +408,7 @@ class Chat(ChatBase):
             stream.close()
         reply = self.last_reply
         if reply is not None and self.capabilities.stop == "server":
+            reply.stopped_on_server = True  # the run ends too: a stored "normal" later is its partial text
             self.backend.stop(reply.task_id, self.user_id)
 
 
@@ -529,4 +530,5 @@ class AsyncChat(ChatBase):
             self._task.cancel()
         reply = self.last_reply
         if reply is not None and not reply.done and self.capabilities.stop == "server":
+            reply.stopped_on_server = True
             asyncio.get_running_loop().create_task(self.backend.stop(reply.task_id, self.user_id))

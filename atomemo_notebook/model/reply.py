@@ -33,7 +33,7 @@ __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
 Listener = Callable[["Reply", "Event | None"], None]
 Translate = Callable[[Event], Sequence[n.Neutral]]
-FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered"})
+FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered", "waiting"})
 MAX_NOTES = 50  # messages a node said while running, kept on its span
 MAX_ANOMALIES = 500  # anomalies kept; the rest are counted in the last one
 DEFAULT_MEMORY = Limits.reply_memory
@@ -145,6 +145,9 @@ class Reply:
         self.anomalies: list[str] = []
         self.error: BaseException | None = None
         self.recovered_status: str | None = None
+        # The run was stopped on the server (its stream said so, or the stop API was called),
+        # not only by our closing the stream: a stored "normal" after it does not mean it finished.
+        self.stopped_on_server = False
         self.text_resets = 0  # times the text was replaced rather than extended (views redraw)
         self.changes = 0  # times anything but the text changed (views redraw the timeline)
         self.task_id: str | None = None
@@ -321,6 +324,8 @@ class Reply:
             if self.status == "stopped":
                 # We stopped listening: the node's end is unknown, so the span ends at the stop.
                 span.status, span.finished = "stopped", self.finished
+            elif self.status == "waiting" and span.status == "waiting":
+                continue  # it waits for a person: not finished, and not lost either
             else:
                 self._anomaly(f"node {span.name} ({span.node_id}) never finished")
         self._translate = _closed  # the adapter's state (ids, runs) is no longer needed
@@ -339,6 +344,8 @@ class Reply:
         self._parts.append(event.text)
 
     def _on_text_replaced(self, event: n.TextReplaced, at: float) -> None:
+        if event.text == self.text:
+            return  # nothing changes: no redraw, nothing to note
         if self.first_token is None:
             self.first_token = at
         with self._text_lock:
@@ -362,9 +369,23 @@ class Reply:
         self.execution.finished = at
         if event.error:
             self.run_error = self._short(event.error)
-        if self.status == "streaming":
+        if event.status == "stopped":
+            self.stopped_on_server = True
+        if self.status in ("streaming", "waiting"):
             self.status = "failed" if event.status == "failed" else (
                 "stopped" if event.status == "stopped" else "succeeded")
+
+    def _on_run_paused(self, event: n.RunPaused, at: float) -> None:
+        # The stream ends here and the reply is final, but the turn is not: "waiting" (for a
+        # person), until the server's stored message says how the run went on.
+        if self.execution is None:
+            self.execution = ExecutionSpan(id=event.execution_id, started=at)
+        self.execution.status = "waiting"
+        if self.status == "streaming":
+            self.status = "waiting"
+        for span in self.nodes:
+            if span.node_id in event.node_ids and span.status == "running":
+                span.status = "waiting"
 
     def _on_message_ended(self, event: n.MessageEnded, at: float) -> None:
         # Without a run around the answer (a plain chat app), the answer's end is the reply's.
@@ -518,6 +539,7 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.TextReplaced: Reply._on_text_replaced,
     n.RunStarted: Reply._on_run_started,
     n.RunFinished: Reply._on_run_finished,
+    n.RunPaused: Reply._on_run_paused,
     n.MessageEnded: Reply._on_message_ended,
     n.NodeStarted: Reply._on_node_started,
     n.NodeStatus: Reply._on_node_status,

@@ -43,8 +43,14 @@ class TreeMessage:
             return
         self.execution_id = reply.execution_id or self.execution_id
         if reply.done:
-            if reply.status == "stopped" and self.server_status in ("succeeded", "failed"):
+            if reply.status == "stopped" and self.server_status in ("succeeded", "failed") \
+                    and not reply.stopped_on_server:
                 self.status, self.answer = self.server_status, self.server_answer
+                return
+            # A reply that ended waiting for a person is only where the run paused: once the
+            # server says it went on (or ended), its stored message is the truth, text included.
+            if reply.status == "waiting" and self.server_status not in (None, "waiting"):
+                self.status, self.answer = str(self.server_status), self.server_answer
                 return
             self.status = public_status(reply)
         else:

@@ -25,6 +25,7 @@ __all__ = [
     "NodeStatus",
     "Recovered",
     "RunFinished",
+    "RunPaused",
     "RunStarted",
     "Started",
     "Suggestions",
@@ -74,6 +75,15 @@ class RunFinished:
     execution_id: str
     status: str  # succeeded | failed | stopped
     error: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class RunPaused:
+    """The run waits for a person (Dify's Human Input form): the stream ends here, the run
+    does not; it goes on on the server once the form is answered."""
+
+    execution_id: str
+    node_ids: tuple[str, ...] = ()  # the nodes that wait
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -214,7 +224,7 @@ class Anomaly:
     text: str
 
 
-Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | MessageEnded | NodeStarted
+Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | MessageEnded | NodeStarted
            | NodeStatus | NodeNote | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
            | Suggestions | Usage | Files | Failed | Recovered | Anomaly)
 

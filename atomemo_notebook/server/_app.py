@@ -31,7 +31,7 @@ from ..protocol.log import get_logger
 from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
 from ._dify import PREFIX as DIFY_PREFIX
-from ._dify import dify_body, dify_routes
+from ._dify import dify_http_error, dify_routes
 from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxError, parse_pairs
 from ._files import Signer, file_routes
 from ._http import (
@@ -382,8 +382,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if request.url.path.startswith(DIFY_PREFIX + "/"):
-            return JSONResponse(dify_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+        if request.url.path == DIFY_PREFIX or request.url.path.startswith(DIFY_PREFIX + "/"):
+            return dify_http_error(request, exc)
         if request.url.path.startswith(ODYSSEY_PREFIX + "/"):
             return JSONResponse(odyssey_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
         if request.url.path.startswith(PIPELIT_PREFIX + "/"):

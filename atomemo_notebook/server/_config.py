@@ -24,6 +24,12 @@ class ServerConfig:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024
     token_ttl: float = 900.0  # upload tokens and download URLs
+    # Dify's timings, as Dify 1.13 keeps them (tests shorten them): a `ping` every 10 s of a
+    # run, the stream closed 1 s after the run's end, and a question into a conversation it
+    # does not know answered with one ping and silence until its relay gives up at 300 s.
+    dify_ping_interval: float = 10.0
+    dify_close_delay: float = 1.0
+    dify_unknown_close: float = 300.0
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)

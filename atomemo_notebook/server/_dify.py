@@ -5,19 +5,22 @@ is one thread: each message continues the last, since Dify takes no parent messa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import mimetypes
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ._demo import DemoApp, validate_inputs
@@ -97,15 +100,83 @@ def _conversation(conv: dict[str, Any]) -> dict[str, Any]:
             "updated_at": _epoch(conv["updatedAt"])}
 
 
-def _message(message: dict[str, Any]) -> dict[str, Any]:
-    failed = message["status"] == "failed"
+NIL_UUID = "00000000-0000-0000-0000-000000000000"  # every message's parent in Dify 1.13's history
+PING = b"event: ping\n\n"
+FLASK_404 = ("<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The "
+             "requested URL was not found on the server. If you entered the URL manually please check your "
+             "spelling and try again.</p>\n")
+# Flask's "did you mean" suffix, which Dify's 404 messages carry, for the routes that answer one.
+DID_YOU_MEAN = {f"{PREFIX}/messages": f"{PREFIX}/messages or {PREFIX}/chat-messages or /api/messages",
+                f"{PREFIX}/chat-messages": f"{PREFIX}/chat-messages or /api/chat-messages or "
+                                           f"{PREFIX}/chat-messages/<string:task_id>/stop"}
+
+
+def not_found(request: Request, message: str) -> DifyError:
+    hint = DID_YOU_MEAN.get(request.url.path)
+    suffix = f" You have requested this URI [{request.url.path}] but did you mean {hint} ?" if hint else ""
+    return DifyError(404, "not_found", message + suffix)
+
+
+def dify_http_error(request: Request, exc: HTTPException) -> Response:
+    """Flask's answers for what no route serves: `/v1` redirects to `/v1/`; the rest is its
+    404 page (HTML, not Dify's JSON)."""
+    if request.url.path == PREFIX:
+        target = str(request.url.replace(path=PREFIX + "/", query=""))
+        return HTMLResponse(f'<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...'
+                            f'</h1>\n<p>You should be redirected automatically to the target URL: <a href="{target}">'
+                            f'{target}</a>. If not, click the link.\n', status_code=308, headers={"Location": target})
+    if exc.status_code == 404:
+        return HTMLResponse(FLASK_404, status_code=404)
+    return JSONResponse(dify_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+
+
+def _outcome(emu: Emulator, message_id: str) -> dict[str, Any]:
+    """How a stored run ended, from its last stored event (the store keeps stopped runs as failed)."""
+    for payload in reversed(emu.store.events(message_id)[-3:]):
+        frame = json.loads(payload)
+        if frame.get("event") == "workflow_finished" and isinstance(frame.get("data"), dict):
+            return dict(frame["data"])
+    return {}
+
+
+def _message(emu: Emulator, message: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as Dify 1.13 lists it: no parent (the nil UUID), a failed run's answer
+    empty with "Run failed: ..." as its error, a stopped run's the text streamed until the stop
+    and `normal`, as if it had finished."""
     query = message["query"]
+    status, answer, error = "normal", message["answer"] or "", None
+    if message["status"] == "failed":
+        outcome = _outcome(emu, message["id"])
+        if outcome.get("status") != "stopped":
+            status, answer = "error", ""
+            error = f"Run failed: {outcome.get('error') or 'the workflow failed'}"
     return {"id": message["id"], "conversation_id": message["conversationId"],
-            "parent_message_id": message["parentId"], "inputs": message["inputs"],
-            "query": query if isinstance(query, str) else json.dumps(query), "answer": message["answer"] or "",
-            "message_files": [], "feedback": None, "retriever_resources": [], "agent_thoughts": [],
-            "created_at": _epoch(message["createdAt"]), "status": "error" if failed else "normal",
-            "error": "the workflow failed" if failed else None}
+            "parent_message_id": NIL_UUID, "inputs": message["inputs"],
+            "query": query if isinstance(query, str) else json.dumps(query), "answer": answer,
+            "feedback": feedback.get(message["id"]), "retriever_resources": [],
+            "created_at": _epoch(message["createdAt"]), "agent_thoughts": [], "message_files": [],
+            "status": status, "error": error, "extra_contents": []}
+
+
+def _same_second_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dify's page is its newest-first query reversed: messages of the same second (created_at
+    has seconds only) come newest first."""
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+    for item in items:
+        if run and run[-1]["created_at"] != item["created_at"]:
+            out += reversed(run)
+            run = []
+        run.append(item)
+    return out + run[::-1]
+
+
+def _uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _frames_of(run: Run) -> list[dict[str, Any]]:
@@ -114,6 +185,8 @@ def _frames_of(run: Run) -> list[dict[str, Any]]:
 
 def dify_routes(emu: Emulator) -> list[Route]:
     keys = {dify_key(emu.config.api_key, app.slug): app for app in emu.apps.values()}
+    ratings: dict[str, dict[str, Any]] = {}  # message id -> {"rating"}, as its history shows it
+    feedback_log: dict[str, dict[str, Any]] = {}  # message id -> the row /app/feedbacks lists
 
     def app_for(request: Request) -> DemoApp:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -125,11 +198,66 @@ def dify_routes(emu: Emulator) -> list[Route]:
                 return app
         raise DifyError(401, "unauthorized", "Access token is invalid")
 
-    def owned(app: DemoApp, conv_id: str, user: str) -> dict[str, Any]:
+    def find(app: DemoApp, conv_id: str, user: str) -> dict[str, Any] | None:
         conv = emu.store.get_conversation(conv_id)
         if conv is None or conv["appId"] != app.id or conv["triggerId"] != DIFY_TRIGGER or conv["userId"] != user:
-            raise DifyError(404, "not_found", "Conversation Not Exists.")
+            return None
         return conv
+
+    def owned(app: DemoApp, conv_id: str, user: str, request: Request | None = None) -> dict[str, Any]:
+        conv = find(app, conv_id, user)
+        if conv is None:
+            raise not_found(request, "Conversation Not Exists.") if request is not None else \
+                DifyError(404, "not_found", "Conversation Not Exists.")
+        return conv
+
+    def stream(run: Run, fault: Any) -> Response:
+        """Dify's relay: a `ping` at once, then the run's events with a `ping` every
+        dify_ping_interval seconds of the run (its worker's), and the close dify_close_delay
+        after the end."""
+        if fault is not None and fault.no_newline:
+            return emu.stream(run, fault)
+        frames = emu.stream(run, fault).body_iterator
+        interval, linger = emu.config.dify_ping_interval, emu.config.dify_close_delay
+
+        async def relay() -> AsyncIterator[bytes]:
+            loop = asyncio.get_running_loop()
+            source = frames.__aiter__()
+            pending: asyncio.Future[Any] | None = None
+            next_ping = loop.time() + interval
+            yield PING
+            try:
+                while True:
+                    if pending is None:
+                        pending = asyncio.ensure_future(source.__anext__())
+                    done, _ = await asyncio.wait({pending}, timeout=max(0.0, next_ping - loop.time()))
+                    if not done:
+                        yield PING
+                        next_ping += interval
+                        continue
+                    try:
+                        piece = pending.result()
+                    except StopAsyncIteration:
+                        break
+                    pending = None
+                    if piece != PING:  # the shared idle heartbeat: Dify's pings are the timer's
+                        yield piece if isinstance(piece, bytes) else str(piece).encode()
+                await asyncio.sleep(linger)
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
+        return StreamingResponse(relay(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def silence() -> Response:
+        """A question into a conversation Dify does not know, streamed: 200, one ping, then
+        nothing until its relay gives up (300 s in 1.13)."""
+        async def quiet() -> AsyncIterator[bytes]:
+            yield PING
+            await asyncio.sleep(emu.config.dify_unknown_close)
+
+        return StreamingResponse(quiet(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     def files_of(body: dict[str, Any]) -> list[dict[str, Any]]:
         files = body.get("files") or []
@@ -167,7 +295,14 @@ def dify_routes(emu: Emulator) -> list[Route]:
         conv_id = _optional(body.get("conversation_id"), "conversation_id")
         parent: dict[str, Any] | None = None
         if conv_id is not None:
-            owned(app, conv_id, user)
+            if not _uuid(conv_id):
+                raise DifyError(400, "invalid_param", "1 validation error for ChatRequestPayload\nconversation_id\n"
+                                f"  Value error, conversation_id must be a valid UUID [type=value_error, "
+                                f"input_value={conv_id[:100]!r}, input_type=str]")
+            if find(app, conv_id, user) is None:
+                if mode == "streaming":
+                    return silence()
+                owned(app, conv_id, user, request)
             thread = emu.store.messages(conv_id)
             parent = thread[-1] if thread else None
         # Everything that can refuse the request is checked before anything is stored.
@@ -178,17 +313,19 @@ def dify_routes(emu: Emulator) -> list[Route]:
             parent_id=parent["id"] if parent else None,
             dialogue_count=int(parent["dialogueCount"]) + 1 if parent else 1,
             query=query, source="dify", inputs=inputs)
-        run = emu.launch(Run(message_id, conv_id, voice=DIFY()), app, plan, pace, fault)
+        voice = DIFY(query=query, user=user, app_id=app.id,
+                     dialogue_count=int(parent["dialogueCount"]) + 1 if parent else 1)
+        run = emu.launch(Run(message_id, conv_id, voice=voice), app, plan, pace, fault)
         if mode == "streaming":
-            return emu.stream(run, fault)
+            return stream(run, fault)
         async for _ in run.follow(emu.config.heartbeat_interval):
             pass  # blocking: the answer once the run has ended
         frames = _frames_of(run)
         end: dict[str, Any] = next((f for f in frames if f.get("event") == "message_end"), {})
         finished: dict[str, Any] = next((f for f in reversed(frames) if f.get("event") == "workflow_finished"), {})
         outcome = finished.get("data") or {}
-        if outcome.get("status") != "succeeded":
-            raise DifyError(400, "completion_request_error", str(outcome.get("error") or "the workflow failed"))
+        if outcome.get("status") != "succeeded":  # Dify 1.13: the run's error as a bad request
+            raise DifyError(400, "invalid_param", f"Run failed: {outcome.get('error') or 'the workflow failed'}")
         return JSONResponse({
             "event": "message", "task_id": run.task_id, "id": message_id, "message_id": message_id,
             "conversation_id": conv_id, "mode": "advanced-chat", "answer": (outcome.get("outputs") or {}).get(
@@ -235,7 +372,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
         user = _text(request.query_params.get("user"), "user")
         conv_id = _text(request.query_params.get("conversation_id"), "conversation_id")
         limit = _limit(request, 20)
-        owned(app, conv_id, user)
+        owned(app, conv_id, user, request)
         thread = emu.store.messages(conv_id)
         first_id = request.query_params.get("first_id")
         if first_id:  # the page before the one that starts at first_id
@@ -245,7 +382,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
             thread = thread[:at]
         page = thread[-limit:]
         return emu.answer({"limit": limit, "has_more": len(thread) > len(page),
-                           "data": [_message(m) for m in page]}, fault)
+                           "data": _same_second_newest_first([_message(emu, m, ratings) for m in page])}, fault)
 
     @_dify_errors
     async def rename(request: Request) -> Response:
@@ -350,7 +487,88 @@ def dify_routes(emu: Emulator) -> list[Route]:
         asked = {m["query"] for m in emu.store.messages(message["conversationId"])}
         return emu.answer({"result": "success", "data": [q for q in app.examples if q not in asked][:3]}, fault)
 
+    @_dify_errors
+    async def meta(request: Request) -> Response:
+        app_for(request)
+        return emu.answer({"tool_icons": {}}, emu.fault(request))
+
+    @_dify_errors
+    async def site(request: Request) -> Response:
+        app = app_for(request)
+        return emu.answer({
+            "title": app.name, "chat_color_theme": None, "chat_color_theme_inverted": False,
+            "icon_type": "emoji", "icon": "\U0001f916", "icon_background": "#FFEAD5",
+            "description": app.description, "copyright": None, "privacy_policy": None, "custom_disclaimer": "",
+            "default_language": "en-US", "show_workflow_steps": True, "use_icon_as_answer_icon": False,
+            "icon_url": None}, emu.fault(request))
+
+    @_dify_errors
+    async def run_workflow(request: Request) -> Response:
+        app_for(request)  # every demo app is a chatflow: this route is for workflow apps
+        emu.fault(request)
+        raise DifyError(400, "not_workflow_app", "Please check if your app mode matches the right API route.")
+
+    @_dify_errors
+    async def workflow_run(request: Request) -> Response:
+        app_for(request)
+        fault = emu.fault(request)
+        execution = emu.store.execution(request.path_params["run_id"])
+        if execution is None:
+            raise DifyError(404, "not_found", "Workflow run not found.")
+        outcome = _outcome(emu, execution["message_id"]) if execution.get("message_id") else {}
+        status = outcome.get("status") or ("running" if execution["status"] == "running" else execution["status"])
+        if status == "stopped":
+            status = "running"  # Dify 1.13 never marks a stopped run's record: it stays running
+        finished = status not in ("running", "paused")
+        return emu.answer({
+            "id": execution["id"], "workflow_id": execution.get("app_version_id"), "status": status,
+            "inputs": "{}", "outputs": outcome.get("outputs") or {} if finished else {},
+            "error": outcome.get("error") if finished else None, "total_steps": outcome.get("total_steps", 0),
+            "total_tokens": outcome.get("total_tokens", 0), "created_at": _epoch(execution.get("created_at")),
+            "finished_at": outcome.get("finished_at") if finished else None,
+            "elapsed_time": outcome.get("elapsed_time", 0.0) if finished else 0.0}, fault)
+
+    @_dify_errors
+    async def feedback(request: Request) -> Response:
+        app = app_for(request)
+        emu.fault(request)
+        body = await emu.json_body(request)
+        user = _text(body.get("user"), "user")
+        message = emu.store.get_message(request.path_params["message_id"])
+        if message is None or find(app, message["conversationId"], user) is None:
+            raise DifyError(404, "not_found", "Message Not Exists.")
+        rating = body.get("rating")
+        if rating not in ("like", "dislike", None):
+            raise DifyError(400, "invalid_param", "rating must be like, dislike or null")
+        if rating is None:
+            ratings.pop(message["id"], None)
+            feedback_log.pop(message["id"], None)
+        else:
+            ratings[message["id"]] = {"rating": rating}
+            now = datetime.now().isoformat(timespec="seconds")
+            feedback_log[message["id"]] = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, message["id"])), "app_id": app.id,
+                "conversation_id": message["conversationId"], "message_id": message["id"], "rating": rating,
+                "content": _optional(body.get("content"), "content"), "from_source": "user",
+                "from_end_user_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dify-end-user:{user}")),
+                "from_account_id": None, "created_at": now, "updated_at": now}
+        return JSONResponse({"result": "success"})
+
+    @_dify_errors
+    async def feedbacks(request: Request) -> Response:
+        app = app_for(request)
+        fault = emu.fault(request)
+        limit = _limit(request, 20)
+        rows = [f for f in feedback_log.values() if f["app_id"] == app.id]
+        return emu.answer({"data": rows[-limit:]}, fault)
+
     return [
+        Route(f"{PREFIX}/meta", meta, methods=["GET"]),
+        Route(f"{PREFIX}/site", site, methods=["GET"]),
+        Route(f"{PREFIX}/workflows/run", run_workflow, methods=["POST"]),
+        Route(f"{PREFIX}/workflows/run/{{run_id}}", workflow_run, methods=["GET"]),
+        Route(f"{PREFIX}/messages/{{message_id}}/feedbacks", feedback, methods=["POST"]),
+        Route(f"{PREFIX}/app/feedbacks", feedbacks, methods=["GET"]),
         Route(f"{PREFIX}/chat-messages", chat_messages, methods=["POST"]),
         Route(f"{PREFIX}/chat-messages/{{task_id}}/stop", stop, methods=["POST"]),
         Route(f"{PREFIX}/conversations", conversations, methods=["GET"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any, Protocol
 
 from ..protocol.atomemo.events import Name as A
@@ -101,13 +102,21 @@ DIFY_STATUS = {"succeeded": "succeeded", "failed": "failed", "break": "succeeded
 
 
 class DifyVoice:
-    """Dify advanced-chat: every frame carries the message's ids; the run's events carry the
-    workflow run id and a `data` object; `message_end` comes before `workflow_finished`."""
+    """Dify 1.13 advanced-chat: every frame carries the message's ids; the run's events carry the
+    workflow run id and a `data` object with all the fields Dify's entities give it;
+    `message_end` comes before `workflow_finished`, and only when the run succeeded (a failed
+    or stopped run ends with `workflow_finished` alone). One voice per run: it remembers the
+    answer node speaking (each chunk names it) and the message's metadata until the end."""
 
     heartbeat = b"event: ping\n\n"
 
-    def __init__(self) -> None:
+    def __init__(self, *, query: str = "", user: str = "", dialogue_count: int = 1, app_id: str = "") -> None:
         self.created_at = int(time.time())
+        self.query, self.user, self.dialogue_count, self.app_id = query, user, dialogue_count, app_id
+        self.speaking = "answer"  # the node whose text the next chunk is
+        self.failed_nodes = 0
+        self._metadata: dict[str, Any] = {}
+        self._end_user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dify-end-user:{user}"))
 
     def _frame(self, run: Ids, name: str, **fields: Any) -> str:
         return dumps({"event": name, "conversation_id": run.conversation_id, "message_id": run.message_id,
@@ -119,42 +128,53 @@ class DifyVoice:
     def created(self, run: Ids) -> list[str]:
         return []  # Dify names the message in every frame; the first one announces it
 
+    def system_inputs(self, execution: dict[str, Any]) -> dict[str, Any]:
+        return {"sys.files": [], "sys.user_id": self.user, "sys.app_id": self.app_id,
+                "sys.workflow_id": execution.get("app_version_id"), "sys.workflow_run_id": execution["id"],
+                "sys.query": self.query, "sys.dialogue_count": self.dialogue_count}
+
     def run_started(self, run: Ids, execution: dict[str, Any]) -> list[str]:
         return [self._run(run, D.WORKFLOW_STARTED, execution["id"], {
-            "id": execution["id"], "workflow_id": execution["app_version_id"], "inputs": {},
-            "created_at": self.created_at})]
+            "id": execution["id"], "workflow_id": execution["app_version_id"],
+            "inputs": self.system_inputs(execution), "created_at": self.created_at, "reason": "initial"})]
 
     def _node(self, result: dict[str, Any], node: tuple[str, str], parent: Any) -> dict[str, Any]:
         name, kind = node
-        data = {"id": result["id"], "node_id": result["node_id"], "node_type": DIFY_TYPES.get(kind, kind),
+        return {"id": result["id"], "node_id": result["node_id"], "node_type": DIFY_TYPES.get(kind, kind),
                 "title": name, "index": 1, "predecessor_node_id": None, "inputs": result.get("inputs"),
-                "created_at": self.created_at}
-        if parent is not None:
-            data["loop_id"] = parent
-        return data
+                "inputs_truncated": False, "created_at": self.created_at, "extras": {}, "iteration_id": None,
+                "loop_id": parent}
 
     def node_started(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any) -> list[str]:
         data = self._node(result, node, parent)
-        if node[1] == "loop":  # a container's start names no predecessor
-            data.pop("predecessor_node_id")
+        self.speaking = result["node_id"]
+        if node[1] == "loop":  # a container's start names no predecessor, and no container
+            for key in ("predecessor_node_id", "iteration_id", "loop_id"):
+                data.pop(key)
             return [self._run(run, D.LOOP_STARTED, result["execution_id"], data)]
-        return [self._run(run, D.NODE_STARTED, result["execution_id"], data)]
+        return [self._run(run, D.NODE_STARTED, result["execution_id"], data | {"agent_strategy": None})]
 
     def loop_next(self, run: Ids, result: dict[str, Any], node: tuple[str, str], index: int) -> list[str]:
-        data = {k: v for k, v in self._node(result, node, None).items() if k != "predecessor_node_id"}
+        data = {k: v for k, v in self._node(result, node, None).items()
+                if k not in ("predecessor_node_id", "iteration_id", "loop_id")}
         return [self._run(run, D.LOOP_NEXT, result["execution_id"], data | {"index": index})]
 
     def node_finished(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any,
                       elapsed: float) -> list[str]:
+        status = DIFY_STATUS.get(result["status"], "failed")
+        self.failed_nodes += status == "failed"
         data = self._node(result, node, parent) | {
-            "status": DIFY_STATUS.get(result["status"], "failed"), "error": result.get("error"),
+            "status": status, "error": result.get("error"),
             "outputs": result.get("json_output") if isinstance(result.get("json_output"), dict)
-            else {"output": result.get("json_output")},
-            "process_data": None, "elapsed_time": round(elapsed, 4), "finished_at": int(time.time()),
+            else {"output": result.get("json_output")}, "outputs_truncated": False,
+            "process_data": {}, "process_data_truncated": False, "elapsed_time": round(elapsed, 6),
+            "finished_at": int(time.time()), "files": [],
             "execution_metadata": {"total_tokens": result.get("tokens") or 0}}
+        data.pop("extras")
         if node[1] == "loop":
             data |= {"steps": result.get("steps", 0), "total_tokens": 0}
-            for key in ("index", "predecessor_node_id", "process_data"):
+            for key in ("index", "predecessor_node_id", "process_data", "process_data_truncated", "files",
+                        "iteration_id", "loop_id"):
                 data.pop(key, None)
             return [self._run(run, D.LOOP_COMPLETED, result["execution_id"], data)]
         return [self._run(run, D.NODE_FINISHED, result["execution_id"], data)]
@@ -171,18 +191,30 @@ class DifyVoice:
         return [self._log(run, call, parent_run, "success", call["result"])]
 
     def text(self, run: Ids, chunk: str) -> str:
-        return self._frame(run, D.MESSAGE, id=run.message_id, answer=chunk)
+        return self._frame(run, D.MESSAGE, id=run.message_id, answer=chunk,
+                           from_variable_selector=[self.speaking, "answer"])
 
     def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]:
-        return [self._frame(run, D.MESSAGE_END, id=run.message_id, metadata=metadata, files=[])]
+        # Held until the run's end: Dify sends message_end only for a run that succeeded.
+        usage = dict(metadata.get("usage") or {})
+        for side in ("prompt", "completion"):
+            usage |= {f"{side}_unit_price": "0.0", f"{side}_price_unit": "0.0", f"{side}_price": "0.0"}
+        usage |= {"total_price": "0.0", "currency": "USD", "latency": 0.0, "time_to_first_token": 0.0,
+                  "time_to_generate": 0.0}
+        self._metadata = {"annotation_reply": None, **metadata, "usage": usage}
+        return []
 
     def run_finished(self, run: Ids, finished: dict[str, Any]) -> list[str]:
-        return [self._run(run, D.WORKFLOW_FINISHED, finished["id"], {
+        status = finished["status"]
+        end = [self._frame(run, D.MESSAGE_END, id=run.message_id, metadata=self._metadata, files=[])]
+        return [*(end if status == "succeeded" else []), self._run(run, D.WORKFLOW_FINISHED, finished["id"], {
             "id": finished["id"], "workflow_id": finished.get("app_version_id"),
-            "status": finished["status"], "outputs": {"answer": finished.get("answer")},
-            "error": finished.get("error"), "elapsed_time": round(finished.get("elapsed", 0.0), 4),
+            "status": status, "outputs": {"answer": finished.get("answer") or "", "files": []},
+            "error": "Stopped by user." if status == "stopped" else finished.get("error"),
+            "elapsed_time": round(finished.get("elapsed", 0.0), 6),
             "total_tokens": finished.get("tokens", 0), "total_steps": finished.get("steps", 0),
-            "created_at": self.created_at, "finished_at": int(time.time())})]
+            "created_by": {"id": self._end_user, "user": self.user}, "created_at": self.created_at,
+            "finished_at": int(time.time()), "exceptions_count": self.failed_nodes, "files": []})]
 
     def error(self, run: Ids, status: int, code: str, message: str) -> str:
         return self._frame(run, D.ERROR, status=status, code=code, message=message)

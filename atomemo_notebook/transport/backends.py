@@ -5,10 +5,12 @@ fold, the tree, the records and the views never learn which system spoke."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -255,14 +257,38 @@ def dify_app(info: dict[str, Any], parameters: dict[str, Any]) -> AppInfo:
                    opening=opening if isinstance(opening, str) and opening else None)
 
 
-def dify_thread(items: list[Message]) -> list[Message]:
-    """Dify's conversation is one thread: oldest first, each message the parent of the next."""
+def dify_thread(items: list[Message], user: str = "") -> list[Message]:
+    """Dify's conversation is one thread: oldest first, each message the parent of the next
+    (Dify's nil parent means just that), numbered in it, and the asking user's.
+
+    `items`: pages oldest first, each in time order (calls.same_second_reversed); a stable sort
+    keeps that order among messages of the same second."""
     ordered = sorted(items, key=lambda m: (m.created_at is None, m.created_at))
+    ids = {m.id for m in ordered}
     parent: str | None = None
-    for message in ordered:
-        message.parent_id = message.parent_id or parent
+    for count, message in enumerate(ordered, 1):
+        if message.parent_id not in ids:  # no parent named, or one outside the conversation
+            message.parent_id = parent
+        message.dialogue_count = count
+        message.user_id = message.user_id or user
         parent = message.id
     return ordered
+
+
+FOLLOW_DEADLINE = 600.0  # seconds follow() waits for a resumed run to end
+FOLLOW_POLL = (0.5, 5.0)  # first and longest pause between two looks at the run
+
+
+def dify_waits(messages: list[Message], message_id: str) -> str | None:
+    """The run to watch when `message_id` is stored paused with its form answered (the run
+    went on in the worker; only the run record says how it is doing)."""
+    message = next((m for m in messages if m.id == message_id), None)
+    return message.execution_id if message is not None and message.status == "answering" else None
+
+
+def dify_suggests(parameters: dict[str, Any]) -> bool:
+    setting = parameters.get("suggested_questions_after_answer")
+    return isinstance(setting, dict) and setting.get("enabled") is True
 
 
 def _dify_file(ref: dict[str, Any], source: Upload, filename: str | None, mime: str | None) -> FileRef:
@@ -288,6 +314,7 @@ class DifySync:
 
     def __init__(self, client: DifyClient) -> None:
         self.client = client
+        self.suggests = False  # the app's parameters say it suggests questions after an answer
 
     def translator(self) -> Translate:
         return DifyTranslator()
@@ -296,7 +323,9 @@ class DifySync:
         return {"system": self.system, "base_url": self.client.base_url}
 
     def app(self) -> AppInfo | None:
-        return dify_app(self.client.info(), self.client.parameters())
+        info, parameters = self.client.info(), self.client.parameters()
+        self.suggests = dify_suggests(parameters)
+        return dify_app(info, parameters)
 
     def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
              inputs: dict[str, Any], source: str | None) -> EventStream:
@@ -318,12 +347,22 @@ class DifySync:
                 break
             items = page + items
             first = page[0].id
-        return dify_thread(items)
+        return dify_thread(items, user)
 
     def conversations(self, user: str) -> list[Conversation]:
         return list(self.client.conversations(user, limit=100)[0])
 
     def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        """The stored message; if its run paused and was resumed (stored `paused`, form answered),
+        the run record is watched until the run ends (or FOLLOW_DEADLINE), then read again."""
+        messages = self.history(conversation_id, user)
+        run_id = dify_waits(messages, message_id)
+        if run_id is None:
+            return messages
+        deadline, pause = time.monotonic() + FOLLOW_DEADLINE, FOLLOW_POLL[0]
+        while time.monotonic() + pause < deadline and self.client.workflow_run(run_id).get("status") == "running":
+            time.sleep(pause)
+            pause = min(pause * 2, FOLLOW_POLL[1])
         return self.history(conversation_id, user)
 
     def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> FileRef:
@@ -331,6 +370,8 @@ class DifySync:
                           filename, mime_type)
 
     def suggestions(self, message_id: str, user: str) -> list[str]:
+        if not self.suggests:  # Dify answers 400 when the app has them off: not asked
+            return []
         return self.client.suggested(message_id, user)[:MAX_SUGGESTIONS]
 
     def clear(self, user: str) -> None:
@@ -346,6 +387,7 @@ class DifyAsync:
 
     def __init__(self, client: AsyncDifyClient) -> None:
         self.client = client
+        self.suggests = False
 
     def translator(self) -> Translate:
         return DifyTranslator()
@@ -354,7 +396,9 @@ class DifyAsync:
         return {"system": self.system, "base_url": self.client.base_url}
 
     async def app(self) -> AppInfo | None:
-        return dify_app(await self.client.info(), await self.client.parameters())
+        info, parameters = await self.client.info(), await self.client.parameters()
+        self.suggests = dify_suggests(parameters)
+        return dify_app(info, parameters)
 
     async def send(self, *, query: str | FileRef, user: str, conversation_id: str | None,
                    parent_id: str | None, inputs: dict[str, Any], source: str | None) -> AsyncEventStream:
@@ -376,12 +420,21 @@ class DifyAsync:
                 break
             items = page + items
             first = page[0].id
-        return dify_thread(items)
+        return dify_thread(items, user)
 
     async def conversations(self, user: str) -> list[Conversation]:
         return list((await self.client.conversations(user, limit=100))[0])
 
     async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
+        messages = await self.history(conversation_id, user)
+        run_id = dify_waits(messages, message_id)
+        if run_id is None:
+            return messages
+        deadline, pause = time.monotonic() + FOLLOW_DEADLINE, FOLLOW_POLL[0]
+        while time.monotonic() + pause < deadline and \
+                (await self.client.workflow_run(run_id)).get("status") == "running":
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, FOLLOW_POLL[1])
         return await self.history(conversation_id, user)
 
     async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
@@ -390,6 +443,8 @@ class DifyAsync:
         return _dify_file(ref, source, filename, mime_type)
 
     async def suggestions(self, message_id: str, user: str) -> list[str]:
+        if not self.suggests:
+            return []
         return (await self.client.suggested(message_id, user))[:MAX_SUGGESTIONS]
 
     async def clear(self, user: str) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import Message
@@ -13,7 +16,7 @@ from ..protocol.call import Call
 from ..protocol.dify import calls
 from ..protocol.dify.dialect import DIFY
 from ..protocol.dify.events import Name
-from ..protocol.errors import APIConnectionError
+from ..protocol.errors import APIConnectionError, APIError, APITimeoutError, NotFoundError
 from .client import AsyncHttp, SyncHttp
 from .resume import Step
 from .retry import backoff_delay
@@ -26,18 +29,34 @@ RECOVERY_TRIES = 8  # the stored message may lag the stream's end: ask a few tim
 
 
 class DifyStreamState:
-    """What a Dify stream has seen, and what to do when it breaks (recover, never resume)."""
+    """What a Dify stream has seen, and what to do when it breaks (recover, never resume).
 
-    def __init__(self, user: str) -> None:
+    `asked_in`: the conversation the question was asked in. Dify 1.13 answers a question into
+    a conversation it does not know with 200, one `ping`, then silence for 300 s: so until the
+    message is named, silence is waited for only `start_timeout` seconds, and then the
+    conversation is looked up, to say so (ConversationNotFoundError) or why we gave up."""
+
+    def __init__(self, user: str, asked_in: str | None = None, start_timeout: float | None = None) -> None:
         self.user = user
         self.message_id: str | None = None
         self.conversation_id: str | None = None
         self.task_id: str | None = None
         self.finished = False
+        # The run ended (finished, failed, stopped or paused): nothing the reply needs follows, and
+        # Dify holds the connection ~1 s longer, so the stream stops reading here.
+        self.final = False
         self.resumes = 0  # recovery attempts
         self.recovered = False
+        self.asked_in = asked_in
+        self.start_timeout = start_timeout if asked_in else None
+        self._checking = False  # the recovery call is the conversation's lookup, not the message's
         self._workflow = False
         self._text: list[str] = []
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """The silence allowed now, when shorter than the client's stream_idle_timeout."""
+        return self.start_timeout if self.message_id is None else None
 
     def accept(self, event: Event) -> bool:
         frame = event.data or {}
@@ -52,14 +71,19 @@ class DifyStreamState:
             self._text = [str(frame.get("answer") or "")]
         elif name == Name.WORKFLOW_STARTED:
             self._workflow = True
-        # A chat app without a workflow ends at message_end; an advanced-chat one after it.
-        ending = (Name.WORKFLOW_FINISHED, Name.ERROR) if self._workflow else (
-            Name.WORKFLOW_FINISHED, Name.ERROR, Name.MESSAGE_END)
+        # A chat app without a workflow ends at message_end; an advanced-chat one after it, or
+        # where it pauses for a person (the stream ends there, the run does not).
+        ending = (Name.WORKFLOW_FINISHED, Name.WORKFLOW_PAUSED, Name.ERROR) if self._workflow else (
+            Name.WORKFLOW_FINISHED, Name.WORKFLOW_PAUSED, Name.ERROR, Name.MESSAGE_END)
         if name in ending:
-            self.finished = True
+            self.finished = self.final = True
         return True
 
     def on_break(self, cause: BaseException | None) -> Step:
+        if self.message_id is None and self.asked_in and (cause is None or isinstance(cause, APITimeoutError)) \
+                and not self._checking:
+            self._checking = True  # silence before the message was named: is the conversation there?
+            return "recover"
         if self.message_id is None or self.conversation_id is None:
             what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
             raise APIConnectionError(f"{what} before Dify named the message; it was not resent, "
@@ -78,11 +102,19 @@ class DifyStreamState:
         raise APIConnectionError("Dify cannot resume a stream")
 
     def recovery_call(self) -> Call[calls.Page]:
+        if self._checking:  # a 404 here is the answer: ConversationNotFoundError, raised as is
+            return calls.messages(str(self.asked_in), self.user, limit=1)
         return calls.messages(str(self.conversation_id), self.user, limit=100)
 
     def recover(self, answer: Any) -> list[Event] | None:
         """The stored message, once it has its answer (or its error): the text's missing tail
         and a marker; None while it has not finished (ask again)."""
+        if self._checking:
+            raise APIConnectionError(
+                f"Dify accepted the question into conversation {self.asked_in} but named no message "
+                f"(silent for start_timeout={self.start_timeout:g} s, or it closed the stream); the "
+                "conversation exists. It was not resent, since it may still be answered: history() "
+                "shows it if it is")
         items, _ = answer
         message = next((m for m in items if isinstance(m, Message) and m.id == self.message_id), None)
         if message is None or (not message.answer and message.status != "failed"):
@@ -97,17 +129,81 @@ class DifyStreamState:
         return events
 
 
-class DifyClient(SyncHttp):
-    """Dify's service API, synchronous. `DifyClient()` reads DIFY_API_KEY and DIFY_BASE_URL."""
+DEFAULT_START_TIMEOUT = 20.0  # seconds of silence, before a message is named, that trigger the lookup
+FLASK_HINT = " You have requested this URI ["  # Flask's "did you mean" suffix on Dify's 404 messages
+
+
+def service_api_url(base_url: str) -> str:
+    """Both forms a Dify address is given in, as the service API's root: the server
+    (`https://api.dify.ai`) gets `/v1`; a URL with a path (`.../v1`, a proxy's prefix) is kept."""
+    parts = urlsplit(base_url)
+    return base_url + "/v1" if parts.path in ("", "/") and not parts.query else base_url
+
+
+class _Dify:
+    """What Dify's two clients share beyond the I/O: the base URL's two forms, the time a
+    question into a known conversation may stay silent, and Dify's error texts."""
 
     DIALECT = DIFY
+    base_url: str
+    start_timeout: float
+
+    def _dify_setup(self, start_timeout: float) -> None:
+        self.base_url = service_api_url(self.base_url)
+        if not (isinstance(start_timeout, int | float) and 0 < start_timeout < float("inf")):
+            raise ValueError(f"start_timeout must be a positive number of seconds, got {start_timeout!r}")
+        self.start_timeout = float(start_timeout)
+
+    def _state(self, user: str, conversation_id: str | None) -> DifyStreamState:
+        return DifyStreamState(user, conversation_id or None, self.start_timeout)
+
+    def _dify_error(self, error: APIError, response: httpx.Response) -> APIError:
+        if error.status_code == 404 and not error.code:
+            # Not Dify's JSON error: no such route, so the base URL is not Dify's service API.
+            url = str(response.request.url).split("?")[0]
+            return NotFoundError(
+                f"{url} is not a Dify service API route (404 without Dify's error body); the base URL "
+                f"{self.base_url!r} should be a Dify server (https://api.dify.ai) or its service API "
+                "(https://api.dify.ai/v1)", status_code=404, body=error.body, request_id=error.request_id)
+        if FLASK_HINT in error.message:  # keep Dify's words, not Flask's route suggestions
+            trimmed = error.message.split(FLASK_HINT)[0]
+            return type(error)(trimmed, status_code=error.status_code, code=error.code, body=error.body,
+                               request_id=error.request_id)
+        return error
+
+
+class DifyClient(_Dify, SyncHttp):
+    """Dify's service API, synchronous. `DifyClient()` reads DIFY_API_KEY and DIFY_BASE_URL;
+    the base URL may be the server (`https://api.dify.ai`) or its service API (`.../v1`)."""
+
+    def __init__(self, api_key: str | None = None, *, start_timeout: float = DEFAULT_START_TIMEOUT,
+                 **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
+        self._dify_setup(start_timeout)
+
+    def options(self) -> dict[str, Any]:
+        return super().options() | {"start_timeout": self.start_timeout}
+
+    def _error(self, response: httpx.Response, body: str) -> APIError:
+        return self._dify_error(super()._error(response, body), response)
 
     def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                       conversation_id: str | None = None, files: list[dict[str, Any]] | None = None,
                       auto_generate_name: bool = True) -> EventStream:
         call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
                                    files=files, auto_generate_name=auto_generate_name)
-        return self._stream(call, DifyStreamState(user))
+        return self._stream(call, self._state(user, conversation_id))
+
+    def run_workflow(self, *, inputs: dict[str, Any], user: str) -> EventStream:
+        """A workflow app's run, streamed (`text_chunk` events carry its End node's text)."""
+        return self._stream(calls.run_workflow(inputs=inputs, user=user), self._state(user, None))
+
+    def workflow_run(self, run_id: str) -> dict[str, Any]:
+        """A run's record (a chatflow's too): its status after a pause, its outputs."""
+        return self._call(calls.workflow_run(run_id))
+
+    def stop_workflow(self, task_id: str, user: str) -> dict[str, Any]:
+        return self._call(calls.stop_workflow(task_id, user))
 
     def chat_blocking(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                       conversation_id: str | None = None, timeout: float | None = None) -> dict[str, Any]:
@@ -146,17 +242,35 @@ class DifyClient(SyncHttp):
         return self._call(calls.suggested(message_id, user))
 
 
-class AsyncDifyClient(AsyncHttp):
+class AsyncDifyClient(_Dify, AsyncHttp):
     """`DifyClient`, awaited."""
 
-    DIALECT = DIFY
+    def __init__(self, api_key: str | None = None, *, start_timeout: float = DEFAULT_START_TIMEOUT,
+                 **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)
+        self._dify_setup(start_timeout)
+
+    def options(self) -> dict[str, Any]:
+        return super().options() | {"start_timeout": self.start_timeout}
+
+    def _error(self, response: httpx.Response, body: str) -> APIError:
+        return self._dify_error(super()._error(response, body), response)
 
     async def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                             conversation_id: str | None = None, files: list[dict[str, Any]] | None = None,
                             auto_generate_name: bool = True) -> AsyncEventStream:
         call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
                                    files=files, auto_generate_name=auto_generate_name)
-        return await self._stream(call, DifyStreamState(user))
+        return await self._stream(call, self._state(user, conversation_id))
+
+    async def run_workflow(self, *, inputs: dict[str, Any], user: str) -> AsyncEventStream:
+        return await self._stream(calls.run_workflow(inputs=inputs, user=user), self._state(user, None))
+
+    async def workflow_run(self, run_id: str) -> dict[str, Any]:
+        return await self._call(calls.workflow_run(run_id))
+
+    async def stop_workflow(self, task_id: str, user: str) -> dict[str, Any]:
+        return await self._call(calls.stop_workflow(task_id, user))
 
     async def chat_blocking(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                             conversation_id: str | None = None,

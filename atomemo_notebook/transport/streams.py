@@ -46,6 +46,19 @@ def shutdown_socket(response: httpx.Response) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def _idle(state: StreamPolicy, default: float) -> float:
+    """The silence allowed now: a policy may allow less for a while (Dify, before the message
+    is named)."""
+    shorter = getattr(state, "idle_timeout", None)
+    return min(default, shorter) if isinstance(shorter, int | float) and shorter > 0 else default
+
+
+def _final(state: StreamPolicy) -> bool:
+    """The policy says nothing more matters (Dify keeps the connection ~1 s after its run's
+    end): the stream ends at once, rather than when the server closes."""
+    return getattr(state, "final", False) is True
+
+
 def _idle_error(seconds: float) -> APITimeoutError:
     return APITimeoutError(f"no event for {seconds:g} s (stream_idle_timeout)")
 
@@ -114,7 +127,7 @@ class EventStream(_StreamBase):
 
     def _events(self) -> Iterator[Event]:
         state, accept, parse = self._state, self._state.accept, _parser(self._client)
-        idle = self._client.stream_idle_timeout
+        idle = _idle(state, self._client.stream_idle_timeout)
         expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
         try:
             while True:
@@ -127,11 +140,14 @@ class EventStream(_StreamBase):
                             seen = decoder.blocks
                             frames = decoder.feed(chunk)
                             if decoder.blocks != seen:
+                                idle = _idle(state, self._client.stream_idle_timeout)
                                 expiry.deadline = time.monotonic() + idle
                             for sse in frames:
                                 event = parse(sse.data)
                                 if accept(event):
                                     yield event
+                                if _final(state):
+                                    return
                     for sse in decoder.flush():
                         event = parse(sse.data)
                         if accept(event):
@@ -201,7 +217,7 @@ class AsyncEventStream(_StreamBase):
 
     async def _events(self) -> AsyncIterator[Event]:
         state, accept, parse = self._state, self._state.accept, _parser(self._client)
-        idle = self._client.stream_idle_timeout
+        idle = _idle(state, self._client.stream_idle_timeout)
         limits = self._client.limits
         while True:
             cause: BaseException | None = None
@@ -224,11 +240,14 @@ class AsyncEventStream(_StreamBase):
                         seen = decoder.blocks
                         frames = decoder.feed(chunk)
                         if decoder.blocks != seen:
+                            idle = _idle(state, self._client.stream_idle_timeout)
                             deadline = time.monotonic() + idle
                         for sse in frames:
                             event = parse(sse.data)
                             if accept(event):
                                 yield event
+                            if _final(state):
+                                return
                 if cause is None:
                     for sse in decoder.flush():
                         event = parse(sse.data)

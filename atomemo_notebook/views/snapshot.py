@@ -27,7 +27,8 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}}
 
 STATUS_COLORS = {"succeeded": "#16a34a", "failed": "#dc2626", "break": "#d97706",
                  "running": "#2563eb", "stopped": "#6b7280", "recovered": "#7c3aed",
-                 "streaming": "#2563eb", "answering": "#2563eb", "querying": "#2563eb"}
+                 "streaming": "#2563eb", "answering": "#2563eb", "querying": "#2563eb",
+                 "waiting": "#d97706"}
 
 STYLE = """
 .atomemo-snapshot{font-family:system-ui,-apple-system,Segoe UI,sans-serif;font-size:14px;

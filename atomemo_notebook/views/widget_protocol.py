@@ -28,8 +28,10 @@ from typing_extensions import (  # noqa: UP035
 
 PROTOCOL_VERSION = 2
 
-Status = Literal["streaming", "succeeded", "failed", "stopped", "recovered", "querying", "answering"]
-"""The one status vocabulary of every view and record (docs/reference/limits-and-statuses.md)."""
+Status = Literal["streaming", "succeeded", "failed", "stopped", "recovered", "querying", "answering",
+                 "waiting"]
+"""The one status vocabulary of every view and record (docs/reference/limits-and-statuses.md).
+waiting: the run paused for a person (Dify's Human Input form) and goes on once the form is answered."""
 
 # -- shapes inside traits ---------------------------------------------------------------------
 

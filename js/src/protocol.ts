@@ -4,7 +4,7 @@
 
 export const PROTOCOL_VERSION = 2;
 
-export type Status = "streaming" | "succeeded" | "failed" | "stopped" | "recovered" | "querying" | "answering";
+export type Status = "streaming" | "succeeded" | "failed" | "stopped" | "recovered" | "querying" | "answering" | "waiting";
 
 export type ErrorView = {
   code: string;

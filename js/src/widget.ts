@@ -652,6 +652,8 @@ class ChatView {
     } else if (turn.stopped_at !== null) {
       meta.append(h("span", { class: "am-stop-note", text: `you stopped listening at ${turn.stopped_at.toLocaleString()}`
         + " characters; the workflow went on and finished on the server: this is its whole answer" }));
+    } else if (turn.status === "waiting") {
+      meta.append(h("span", { class: "am-stop-note", text: "the workflow waits for a person to answer its form; it goes on on the server once they do (history() shows how it ended)" }));
     } else if (turn.status === "answering" || turn.status === "querying") {
       meta.append(h("span", { class: "am-stop-note", text: "still running on the server: shown here when it ends" }));
     }

@@ -59,6 +59,7 @@ class DifyTranslator:
         self.announced = False
         self.containers: dict[str, str] = {}  # node id of a running Loop/Iteration -> its run id
         self.run_id: str | None = None
+        self.chat_text = False  # the answer came as `message` chunks (a chat), not `text_chunk`s
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         name = event.event
@@ -78,7 +79,10 @@ class DifyTranslator:
     # -- the answer ------------------------------------------------------------------------
     def _message(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         answer = frame.get("answer")
-        return (n.Text(answer),) if isinstance(answer, str) and answer else NONE
+        if isinstance(answer, str) and answer:
+            self.chat_text = True
+            return (n.Text(answer),)
+        return NONE
 
     def _text_chunk(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         text = data.get("text")
@@ -119,7 +123,25 @@ class DifyTranslator:
 
     def _run_finished(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         run_id = _str(frame.get("workflow_run_id")) or self.run_id or "run"
-        return (n.RunFinished(run_id, run_status(data.get("status")), _str(data.get("error"))),)
+        status = run_status(data.get("status"))
+        out: list[n.Neutral] = []
+        outputs = data.get("outputs")
+        if status != "succeeded" and self.chat_text and isinstance(outputs, dict):
+            # Dify streams an answer node's literal text ahead of the node, so a run that failed
+            # or was stopped has streamed text of nodes that never ran ("Got: "). Its outputs'
+            # answer is what the answer nodes that ran said: that is the answer.
+            kept = outputs.get("answer")
+            out.append(n.TextReplaced(kept if isinstance(kept, str) else "",
+                                      f"the run {status}: text streamed ahead by answer nodes that never ran "
+                                      "was dropped"))
+        out.append(n.RunFinished(run_id, status, _str(data.get("error"))))
+        return out
+
+    def _run_paused(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        run_id = _str(frame.get("workflow_run_id")) or _str(data.get("workflow_run_id")) or self.run_id or "run"
+        nodes = data.get("paused_nodes")
+        waiting = tuple(str(x) for x in nodes[:100] if isinstance(x, str)) if isinstance(nodes, list) else ()
+        return (n.RunPaused(run_id, waiting),)
 
     def _parent(self, data: dict[str, Any]) -> str | None:
         container = _str(data.get("iteration_id")) or _str(data.get("loop_id"))
@@ -203,6 +225,7 @@ _TABLE: dict[str, Any] = {
     Name.ERROR: DifyTranslator._error,
     Name.WORKFLOW_STARTED: DifyTranslator._run_started,
     Name.WORKFLOW_FINISHED: DifyTranslator._run_finished,
+    Name.WORKFLOW_PAUSED: DifyTranslator._run_paused,
     Name.NODE_STARTED: DifyTranslator._node_started,
     Name.ITERATION_STARTED: DifyTranslator._node_started,
     Name.LOOP_STARTED: DifyTranslator._node_started,

@@ -23,6 +23,7 @@ from ..errors import (
     RateLimitError,
     excerpt,
 )
+from .events import redact_secrets
 
 __all__ = [
     "CODES",
@@ -34,9 +35,12 @@ __all__ = [
     "messages",
     "parameters",
     "rename_conversation",
+    "run_workflow",
     "stop",
+    "stop_workflow",
     "suggested",
     "upload",
+    "workflow_run",
 ]
 
 # Dify's error codes (api/controllers/service_api/app/error.py and its wraps) -> our tree.
@@ -44,6 +48,8 @@ CODES: dict[str, type[APIError]] = {
     "invalid_param": BadRequestError,
     "app_unavailable": BadRequestError,
     "not_chat_app": BadRequestError,
+    "not_workflow_app": BadRequestError,
+    "bad_request": BadRequestError,
     "conversation_completed": BadRequestError,
     "provider_not_initialize": BadRequestError,
     "provider_quota_exceeded": BadRequestError,
@@ -80,25 +86,65 @@ def _inputs(item: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Dify's parent_message_id for "after the previous one"
+
+
+def _forms(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The human-input forms a stored message carries (`extra_contents`, Dify 1.13+)."""
+    extra = item.get("extra_contents")
+    return [c for c in extra[:100] if isinstance(c, dict)] if isinstance(extra, list) else []
+
+
+def stored_status(item: dict[str, Any]) -> str:
+    """A stored message's status in our vocabulary. `paused` is a run waiting at a Human Input
+    form; once every form is submitted the run goes on in the worker while the message still
+    says `paused` (the run record says `running`), so it is in progress: `answering`."""
+    status = item.get("status")
+    if status == "error":
+        return "failed"
+    if status == "paused":
+        return "waiting" if any(f.get("submitted") is not True for f in _forms(item)) else "answering"
+    return "succeeded"
+
+
 def message_of(item: dict[str, Any], parent_id: str | None = None) -> Message:
-    status = "failed" if item.get("status") == "error" else "succeeded"
     known = {"id", "conversation_id", "parent_message_id", "inputs", "query", "answer", "status",
              "created_at", "error"}
+    parent = item.get("parent_message_id")
+    run_ids = [f.get("workflow_run_id") for f in _forms(item) if isinstance(f.get("workflow_run_id"), str)]
     return Message(
-        id=str(item.get("id") or ""), status=status, query=str(item.get("query") or ""),
+        id=str(item.get("id") or ""), status=stored_status(item), query=str(item.get("query") or ""),
         answer=item.get("answer") if isinstance(item.get("answer"), str) else None,
-        parent_id=item.get("parent_message_id") or parent_id,
+        # The nil UUID is no message: it means "after the previous message" (the thread decides).
+        parent_id=parent if isinstance(parent, str) and parent and parent != NIL_UUID else parent_id,
         conversation_id=str(item.get("conversation_id") or ""),
+        execution_id=run_ids[-1] if run_ids else None,
         inputs=_inputs(item), created_at=_time(item.get("created_at")),
-        extra={k: v for k, v in item.items() if k not in known} | (
+        # The pending form holds its token (it answers the form): never kept.
+        extra=redact_secrets({k: v for k, v in item.items() if k not in known}) | (
             {"error": item["error"]} if item.get("error") else {}),
     )
+
+
+def same_second_reversed(items: list[Any], second: Any) -> list[Any]:
+    """`items` with each run of neighbours of the same second reversed. Dify's page is its
+    newest-first query reversed, and created_at has seconds only: messages of one second come
+    newest first in a page (turns asked within a second are listed the other way round)."""
+    out: list[Any] = []
+    run: list[Any] = []
+    for item in items:
+        if run and second(run[-1]) != second(item):
+            out += reversed(run)
+            run = []
+        run.append(item)
+    return out + run[::-1]
 
 
 def _messages(body: Any) -> Page:
     body = _body(body, "messages")
     items = [i for i in body.get("data") or [] if isinstance(i, dict)]
-    return [message_of(i) for i in items], bool(body.get("has_more"))
+    ordered = same_second_reversed(items, lambda i: i.get("created_at"))
+    return [message_of(i) for i in ordered], bool(body.get("has_more"))
 
 
 def _conversations(body: Any) -> Page:
@@ -181,6 +227,24 @@ def upload(path_or_bytes: str | os.PathLike[str] | bytes, user: str, *, filename
     mime = mime_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     return Call("POST", "/files/upload", _object, files={"file": (filename, content, mime)},
                 data={"user": require("user", user)})
+
+
+def workflow_run(run_id: str) -> Call[dict[str, Any]]:
+    """A workflow run's record (GET /v1/workflows/run/{id}); Dify 1.13 answers it for a
+    chatflow's run too: where a paused run went after its form was answered."""
+    return Call("GET", f"/workflows/run/{quote(require('run_id', run_id), safe='')}", _object)
+
+
+def run_workflow(*, inputs: dict[str, Any], user: str, streaming: bool = True) -> Call[Any]:
+    """Run a workflow app (POST /v1/workflows/run): its text comes as `text_chunk` events."""
+    body = {"inputs": dict(inputs), "user": require("user", user),
+            "response_mode": "streaming" if streaming else "blocking"}
+    return Call("POST", "/workflows/run", _object, json=body, stream=streaming)
+
+
+def stop_workflow(task_id: str, user: str) -> Call[dict[str, Any]]:
+    return Call("POST", f"/workflows/tasks/{quote(require('task_id', task_id), safe='')}/stop", _object,
+                json={"user": require("user", user)})
 
 
 def parameters() -> Call[dict[str, Any]]:

@@ -6,10 +6,12 @@ are a bare `event: ping` block with no data (the SSE decoder counts them as life
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..atomemo.events import Event, MalformedFrame
+from ..log import register_secret
 
-__all__ = ["FIELDS", "Name", "parse_frame"]
+__all__ = ["FIELDS", "REDACTED", "Name", "parse_frame", "redact_secrets"]
 
 
 class Name:
@@ -31,6 +33,10 @@ class Name:
     LOOP_STARTED = "loop_started"
     LOOP_NEXT = "loop_next"
     LOOP_COMPLETED = "loop_completed"
+    WORKFLOW_PAUSED = "workflow_paused"  # a Human Input node waits for its form (1.13+)
+    HUMAN_INPUT_REQUIRED = "human_input_required"
+    HUMAN_INPUT_FORM_FILLED = "human_input_form_filled"
+    HUMAN_INPUT_FORM_TIMEOUT = "human_input_form_timeout"
     TEXT_CHUNK = "text_chunk"
     TEXT_REPLACE = "text_replace"
     ERROR = "error"
@@ -64,7 +70,15 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     Name.AGENT_LOG: (_CHAT | {"data"}, frozenset({"node_execution_id", "id", "label", "parent_id", "error",
                                                    "status", "data", "metadata", "node_id"})),
     Name.WORKFLOW_STARTED: (_RUN, frozenset({"id", "workflow_id", "inputs", "created_at",
-                                             "sequence_number"})),
+                                             "sequence_number", "reason"})),
+    Name.WORKFLOW_PAUSED: (_RUN, frozenset({"workflow_run_id", "paused_nodes", "outputs", "reasons", "status",
+                                            "created_at", "elapsed_time", "total_tokens", "total_steps"})),
+    Name.HUMAN_INPUT_REQUIRED: (_RUN, frozenset({"form_id", "node_id", "node_title", "form_content", "inputs",
+                                                 "actions", "display_in_ui", "form_token",
+                                                 "resolved_default_values", "expiration_time"})),
+    Name.HUMAN_INPUT_FORM_FILLED: (_RUN, frozenset({"node_id", "node_title", "rendered_content", "action_id",
+                                                    "action_text"})),
+    Name.HUMAN_INPUT_FORM_TIMEOUT: (_RUN, frozenset({"node_id", "node_title", "expiration_time"})),
     Name.WORKFLOW_FINISHED: (_RUN, frozenset({"id", "workflow_id", "status", "outputs", "error",
                                               "elapsed_time", "total_tokens", "total_steps", "created_by",
                                               "created_at", "finished_at", "exceptions_count", "files",
@@ -78,7 +92,8 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     Name.LOOP_STARTED: (_RUN, _CONTAINER),
     Name.LOOP_NEXT: (_RUN, _CONTAINER),
     Name.LOOP_COMPLETED: (_RUN, _CONTAINER),
-    Name.TEXT_CHUNK: (_CHAT | {"data"}, frozenset({"text", "from_variable_selector"})),
+    # A workflow app's frames name the run, not a message.
+    Name.TEXT_CHUNK: (_CHAT | {"data", "workflow_run_id"}, frozenset({"text", "from_variable_selector"})),
     Name.TEXT_REPLACE: (_CHAT | {"data"}, frozenset({"text"})),
     Name.ERROR: (_CHAT | {"status", "code", "message"}, frozenset()),
     Name.PING: (frozenset({"event"}), frozenset()),
@@ -87,6 +102,9 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 _decode = json.JSONDecoder().decode
+SECRET_FIELDS = frozenset({"form_token"})  # a human-input form's token answers the form: a credential
+REDACTED = "[redacted]"
+MAX_DEPTH = 32  # a frame nested deeper is not walked for secrets (none of Dify's is)
 
 
 def _malformed(payload: str, error: str) -> Event:
@@ -102,4 +120,31 @@ def parse_frame(payload: str) -> Event:
         return _malformed(payload, f"{type(exc).__name__}: {exc}")
     if not isinstance(name, str) or not isinstance(obj, dict):
         return _malformed(payload, "'event' is not a string")
+    if "form_token" in payload:  # the cheap test first: nearly no frame has one
+        obj = _redact(obj, 0)
     return Event(name, obj)
+
+
+def _redact(value: Any, depth: int) -> Any:
+    """The frame with every form token replaced: the token answers the form as a key would,
+    and events end up in records, saved files, the inspector and the widget. Each token is
+    also registered with the logs' redaction, should it travel elsewhere."""
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in SECRET_FIELDS and isinstance(item, str):
+                register_secret(item)
+                out[key] = REDACTED
+            else:
+                out[key] = _redact(item, depth + 1)
+        return out
+    if isinstance(value, list):
+        return [_redact(item, depth + 1) for item in value]
+    return value
+
+
+def redact_secrets(value: Any) -> Any:
+    """`value` (any JSON) with every form token replaced by REDACTED."""
+    return _redact(value, 0)
