@@ -1,0 +1,361 @@
+"""Hostile transports: a WebSocket that closes at once or sends a huge message, redirects to
+another host, a Retry-After of an hour, a Dify stream that mixes in another message, frames
+that are not JSON. Each probe runs against a real loopback server (uvicorn or
+websockets.serve on 127.0.0.x) and counts what reached it; each is bounded in time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.server import ServerConnection, serve
+
+import atomemo_notebook as an
+from atomemo_notebook.protocol import neutral as n
+from atomemo_notebook.protocol.atomemo.events import MalformedFrame
+from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator
+from atomemo_notebook.transport.pipelit import AsyncPipelitClient, PipelitClient
+from atomemo_notebook.transport.socket_hub import Hub, Reconnect
+
+from .conftest import maybe, wait_until
+
+# -- loopback servers ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def asgi_server(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """`app` served by uvicorn on `host` and a free port, on a thread; yields its origin."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        thread.join(0.01)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+
+
+class SocketServer:
+    """websockets.serve on 127.0.0.1 on a thread of its own; counts and times every connection."""
+
+    def __init__(self, handler: Callable[[ServerConnection], Awaitable[None]], **options: Any) -> None:
+        self.opened: list[float] = []  # time.monotonic() of each connection
+        self.arrived = threading.Event()  # set on every connection (cleared by whoever waits)
+        self._handler, self._options = handler, options
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Future[None] | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        async def counted(ws: ServerConnection) -> None:
+            self.opened.append(time.monotonic())
+            self.arrived.set()
+            with contextlib.suppress(Exception):
+                await self._handler(ws)
+
+        self._stop = self._loop.create_future()
+        async with serve(counted, "127.0.0.1", 0, **self._options) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            await self._stop
+
+    def __enter__(self) -> SocketServer:
+        self._thread.start()
+        assert self._ready.wait(10), "the WebSocket server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(lambda: self._stop is not None and self._stop.set_result(None))
+        self._thread.join(5)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def quiet_for(self, seconds: float) -> bool:
+        """True if no connection arrives within `seconds` from now."""
+        self.arrived.clear()
+        return not self.arrived.wait(seconds)
+
+
+async def close_at_once(ws: ServerConnection) -> None:
+    await ws.close(1011)
+
+
+async def confirm(ws: ServerConnection) -> None:
+    """Answer the first subscription."""
+    request = json.loads(await ws.recv())
+    await ws.send(json.dumps({"type": "subscribed", "channel": request["channel"]}))
+
+
+def take_until(got: queue.Queue[Any], done: Callable[[list[Any]], bool], timeout: float = 10.0) -> list[Any]:
+    """What a watch received, until `done(items)` holds, within a deadline."""
+    deadline = time.monotonic() + timeout
+    items: list[Any] = []
+    while not done(items):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no last item within {timeout:g} s; got {items[:20]!r}")
+        with contextlib.suppress(queue.Empty):
+            items.append(got.get(timeout=left))
+    return items
+
+
+def pipelit(kind: str, base_url: str, **options: Any) -> PipelitClient | AsyncPipelitClient:
+    cls = PipelitClient if kind == "sync" else AsyncPipelitClient
+    return cls("pipelit-key", base_url=base_url, **options)
+
+
+# -- 4. the Pipelit reconnect storm ----------------------------------------------------------------
+
+async def test_a_socket_closed_at_once_is_reopened_with_growing_waits_and_not_after_the_ask_failed(kind):
+    policy = Reconnect(tries=50, initial=0.1, ceiling=0.4, proven_after=5.0)
+    with SocketServer(close_at_once) as server:
+        api = pipelit(kind, server.base_url, timeout=1.5, reconnect=policy)
+        try:
+            with pytest.raises(an.APIConnectionError, match="did not confirm") as info:
+                await maybe(api.chat("wf", "hello"))
+            failed = len(server.opened)
+            server.quiet_for(0.2)  # an open already on its way when the ask failed may still land
+            assert len(server.opened) <= failed + 1
+            # No chat waits any more: nothing is reopened.
+            assert server.quiet_for(4 * policy.ceiling), f"{len(server.opened) - failed} opens after the ask failed"
+            gaps = [b - a for a, b in zip(server.opened, server.opened[1:], strict=False)]
+        finally:
+            await maybe(api.close())
+    assert "1011" in str(info.value)  # the error says why: the server's close code
+    # 1.5 s at 0.1 s doubling to 0.4 s (less up to a quarter): about 5 opens, not 15 or more.
+    assert 3 <= failed <= 8, gaps
+    assert gaps[2] > 2 * gaps[0], gaps  # the waits grow...
+    assert max(gaps) < policy.ceiling + 0.5, gaps  # ...up to the ceiling
+
+
+def test_a_socket_that_closes_after_confirming_is_not_a_success_the_count_runs_out():
+    async def confirm_then_close(ws: ServerConnection) -> None:
+        await confirm(ws)
+        await ws.close(1011)
+
+    policy = Reconnect(tries=3, initial=0.05, ceiling=0.2, proven_after=5.0)
+    with SocketServer(confirm_then_close) as server:
+        hub = Hub(server.base_url, "key", open_timeout=5.0, reconnect=policy)
+        try:
+            got: queue.Queue[Any] = queue.Queue()
+            hub.watch("e1", got.put)  # a chat waits for an execution's events
+            hub.subscribe("workflow:wf", 5.0)
+            *items, error = take_until(got, lambda items: bool(items) and isinstance(items[-1], BaseException))
+            assert isinstance(error, an.APIConnectionError) and "after 3 tries" in str(error)
+            # each reopen told the watch that events may be missing
+            assert [item.event for item in items] == ["_socket_gap"] * 3
+            assert len(server.opened) == 1 + policy.tries
+            assert server.quiet_for(4 * policy.ceiling)
+        finally:
+            hub.close()
+
+
+def test_a_socket_that_proves_itself_starts_the_count_afresh():
+    async def confirm_then_close_later(ws: ServerConnection) -> None:
+        await confirm(ws)
+        if len(server.opened) <= 4:
+            await asyncio.sleep(0.3)  # longer than proven_after: a working socket that dropped
+            await ws.close(1011)
+        else:
+            await ws.wait_closed()
+
+    policy = Reconnect(tries=1, initial=0.05, ceiling=0.1, proven_after=0.2)
+    with SocketServer(confirm_then_close_later) as server:
+        hub = Hub(server.base_url, "key", open_timeout=5.0, reconnect=policy)
+        try:
+            got: queue.Queue[Any] = queue.Queue()
+            hub.watch("e1", got.put)
+            hub.subscribe("workflow:wf", 5.0)
+            # four drops, each after a proven socket: never given up
+            items = take_until(got, lambda items: len(items) == 4 or any(isinstance(i, BaseException) for i in items))
+            assert [getattr(item, "event", item) for item in items] == ["_socket_gap"] * 4
+            wait_until(lambda: len(server.opened) == 5, what="the fifth socket, seen by the server")
+            assert got.empty()  # the fifth stays open: nothing more to tell
+        finally:
+            hub.close()
+
+
+def test_a_socket_dropped_while_no_chat_waits_is_reopened_only_by_the_next_ask():
+    release = threading.Event()
+
+    async def confirm_then_close_on_cue(ws: ServerConnection) -> None:
+        await confirm(ws)
+        await asyncio.to_thread(release.wait, 10)
+        await ws.close(1011)
+
+    with SocketServer(confirm_then_close_on_cue) as server:
+        hub = Hub(server.base_url, "key", open_timeout=5.0,
+                  reconnect=Reconnect(initial=0.05, ceiling=0.1, proven_after=5.0))
+        try:
+            hub.subscribe("workflow:wf", 5.0)
+            release.set()  # the socket drops; nobody waits on it
+            assert server.quiet_for(1.0), "reopened with no chat waiting"
+            assert len(server.opened) == 1
+            release.clear()
+            hub.subscribe("workflow:wf", 5.0)  # the next ask opens it again and subscribes afresh
+            assert len(server.opened) == 2
+            release.set()
+        finally:
+            hub.close()
+
+
+def test_reconnect_policy_is_validated():
+    for bad in ({"tries": -1}, {"tries": 1.5}, {"initial": 0}, {"ceiling": float("inf")},
+                {"proven_after": -1}, {"initial": 2.0, "ceiling": 1.0}):
+        with pytest.raises(ValueError, match="Reconnect"):
+            Reconnect(**bad)
+
+
+# -- 5. a WebSocket message over the limit ----------------------------------------------------------
+
+LIMIT = 64 * 1024
+
+
+@pytest.mark.parametrize(("size", "compress", "refused"), [
+    (LIMIT - 1024, "deflate", False),  # under the limit: read as usual
+    (LIMIT + 1, None, True),
+    (50 * LIMIT, None, True),
+    (50 * LIMIT, "deflate", True),  # tiny on the wire, over the limit once inflated
+])
+async def test_a_websocket_message_over_the_limit_is_refused_unread_and_named(kind, size, compress, refused):
+    def message(pad: str) -> str:
+        return json.dumps({"type": "node_status", "execution_id": "other", "data": {"pad": pad}})
+
+    big = message("x" * (size - len(message(""))))
+    assert len(big) == size
+
+    async def big_then_confirm(ws: ServerConnection) -> None:
+        request = json.loads(await ws.recv())
+        await ws.send(big)
+        await ws.send(json.dumps({"type": "subscribed", "channel": request["channel"]}))
+        await ws.wait_closed()
+
+    with SocketServer(big_then_confirm, compression=compress, max_size=None) as server:
+        api = pipelit(kind, server.base_url, timeout=10.0, limits=an.Limits(event=LIMIT),
+                      reconnect=Reconnect(initial=0.05, ceiling=0.1))
+        hub = api.hub
+        started = time.monotonic()
+        try:
+            if refused:
+                with pytest.raises(an.LimitExceededError) as info:
+                    await maybe(hub.subscribe_async("workflow:wf", 10.0) if kind == "async"
+                                else hub.subscribe("workflow:wf", 10.0))
+                assert info.value.limit_name == "event" and "Limits.event" in str(info.value)
+                assert f"{LIMIT:,} bytes" in str(info.value)
+                assert time.monotonic() - started < 5  # at once, not at the subscription's deadline
+                assert server.quiet_for(0.5) and len(server.opened) == 1  # not read again on a reconnect
+            else:
+                await maybe(hub.subscribe_async("workflow:wf", 10.0) if kind == "async"
+                            else hub.subscribe("workflow:wf", 10.0))
+        finally:
+            await maybe(api.close())
+
+
+# -- 9. a Pipelit message that is not JSON is an anomaly, not a silent drop ---------------------------
+
+UNREADABLE = ["not json", "{\"type\": ", "[1, 2]", "{\"no_type\": 1}", "{\"type\": 5}", "\"text\"", ""]
+
+
+def test_a_websocket_message_that_is_not_json_reaches_the_watching_execution_as_an_anomaly():
+    async def confirm_then_garbage(ws: ServerConnection) -> None:
+        await confirm(ws)
+        for text in UNREADABLE:
+            await ws.send(text)
+        await ws.send(b"\x00\x01binary")
+        await ws.send(json.dumps({"type": "execution_completed", "execution_id": "e1", "data": {"output": "ok"}}))
+        await ws.wait_closed()
+
+    with SocketServer(confirm_then_garbage) as server:
+        hub = Hub(server.base_url, "key", open_timeout=5.0)
+        try:
+            got: queue.Queue[Any] = queue.Queue()
+            hub.watch("e1", got.put)
+            hub.subscribe("workflow:wf", 5.0)
+            *events, _ = take_until(got, lambda items: bool(items) and items[-1].event == "execution_completed")
+        finally:
+            hub.close()
+    assert len(events) == len(UNREADABLE) + 1 and all(type(e) is MalformedFrame for e in events)
+    translate = PipelitTranslator()
+    anomalies = [neutral for e in events for neutral in translate(e)]
+    assert all(isinstance(a, n.Anomaly) and "malformed" in a.text for a in anomalies)
+    assert len(anomalies) == len(events)
+    assert "binary" in anomalies[-1].text
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.one_of(st.text(max_size=60), st.binary(max_size=40),
+                      st.builds(json.dumps, st.dictionaries(st.sampled_from(["type", "execution_id", "data"]),
+                                                            st.one_of(st.none(), st.integers(), st.text(max_size=8),
+                                                                      st.just("e1")), max_size=3))))
+def test_fuzz_every_websocket_message_is_routed_or_reported_never_raised(text):
+    hub = _FUZZ_HUB()
+    got: list[Any] = []
+    hub._watches.clear()
+    hub._unclaimed.clear()
+    watch = hub.watch("e1", got.append)
+    message = MalformedFrame(MalformedFrame.NAME, {"raw": "", "error": "binary"}) if isinstance(text, bytes) else None
+
+    async def dispatch() -> None:
+        from atomemo_notebook.protocol.pipelit.events import parse_message
+
+        hub._dispatch(message or parse_message(text))
+
+    asyncio.run_coroutine_threadsafe(dispatch(), hub._loop).result(5)
+    hub.unwatch(watch)
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), hub._loop).result(5)
+    translate = PipelitTranslator()
+    for event in got:  # what reached the execution is its own event, or an anomaly saying one was lost
+        out = translate(event)
+        assert type(event) is not MalformedFrame or [type(x) for x in out] == [n.Anomaly]
+        assert type(event) is MalformedFrame or (event.data or {}).get("execution_id") == "e1"
+    try:
+        parsed = None if isinstance(text, bytes) else json.loads(text)
+    except ValueError:
+        parsed = None
+    readable = isinstance(parsed, dict) and isinstance(parsed.get("type"), str)
+    if not readable:
+        assert len(got) == 1  # never dropped silently
+
+
+class _FuzzHub:
+    """One hub for every example of the fuzz (closed at the end of the module)."""
+
+    hub: Hub | None = None
+
+    def __call__(self) -> Hub:
+        if self.hub is None or self.hub.closed:
+            self.hub = Hub("http://127.0.0.1:9/api", "key")
+        return self.hub
+
+
+_FUZZ_HUB = _FuzzHub()
+
+
+@pytest.fixture(autouse=True)
+def _close_the_fuzz_hub() -> Iterator[None]:
+    yield
+    if _FUZZ_HUB.hub is not None:
+        _FUZZ_HUB.hub.close()
+        _FUZZ_HUB.hub = None
