@@ -15,10 +15,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
 from websockets.asyncio.server import ServerConnection, serve
 
 import atomemo_notebook as an
@@ -359,3 +364,100 @@ def _close_the_fuzz_hub() -> Iterator[None]:
     if _FUZZ_HUB.hub is not None:
         _FUZZ_HUB.hub.close()
         _FUZZ_HUB.hub = None
+
+
+# -- 6. the key never follows a redirect to another origin -----------------------------------------
+
+REDIRECTS = [301, 302, 303, 307, 308]
+# Each system's auth header, and a call of its client that sends it.
+SYSTEMS: dict[str, tuple[type[Any], type[Any], str, Callable[[Any], Any]]] = {
+    "atomemo": (an.Client, an.AsyncClient, "x-api-key", lambda api: api.get_messages("c1")),
+    "dify": (an.DifyClient, an.AsyncDifyClient, "authorization", lambda api: api.conversations("u")),
+    "pipelit": (an.PipelitClient, an.AsyncPipelitClient, "authorization", lambda api: api.history("wf")),
+    "odyssey": (an.OdysseyClient, an.AsyncOdysseyClient, "x-api-key",
+                lambda api: api.send_message(workspace_id="w", conversation_id="c", message="hi", user_id="u")),
+}
+SECRET = "sk-redirect-secret-0123456789"
+
+
+def recorder(seen: list[tuple[str, dict[str, str]]], redirect_to: str | None = None) -> Starlette:
+    """Records each request's path and headers; `/r/<status>` redirects to `redirect_to`."""
+
+    async def anything(request: Request) -> Response:
+        seen.append((request.url.path, dict(request.headers)))
+        if redirect_to is not None and request.url.path.startswith("/r/"):
+            status = int(request.url.path.split("/")[2])
+            return RedirectResponse(f"{redirect_to}/landed", status_code=status)
+        return JSONResponse({})
+
+    return Starlette(routes=[Route("/{path:path}", anything, methods=["GET", "POST", "PUT", "DELETE"])])
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[tuple[list[tuple[str, dict[str, str]]], list[str]]]:
+    """Two servers of another origin: 127.0.0.2, and 127.0.0.1 on another port."""
+    seen: list[tuple[str, dict[str, str]]] = []
+    with asgi_server(recorder(seen), "127.0.0.2") as other_host, asgi_server(recorder(seen)) as other_port:
+        yield seen, [other_host, other_port]
+
+
+@pytest.mark.parametrize("system", list(SYSTEMS))
+@pytest.mark.parametrize("status", REDIRECTS)
+async def test_the_key_never_follows_a_redirect_to_another_origin(kind, system, status, elsewhere):
+    seen_elsewhere, targets = elsewhere
+    sync_cls, async_cls, header, call = SYSTEMS[system]
+    for target in targets:
+        seen_here: list[tuple[str, dict[str, str]]] = []
+        seen_elsewhere.clear()
+        with asgi_server(recorder(seen_here, redirect_to=target)) as api_origin:
+            # The caller's own HTTP client, which follows redirects.
+            http = (httpx.Client if kind == "sync" else httpx.AsyncClient)(follow_redirects=True)
+            api = (sync_cls if kind == "sync" else async_cls)(SECRET, base_url=f"{api_origin}/r/{status}",
+                                                              http_client=http, max_retries=0)
+            with contextlib.suppress(an.AtomemoError):
+                await maybe(call(api))
+            await maybe(http.close() if kind == "sync" else http.aclose())
+        assert seen_here and SECRET in seen_here[0][1].get(header, "")  # the API's own host has it
+        assert [path for path, _ in seen_elsewhere] == ["/landed"], (target, seen_elsewhere)  # followed...
+        assert all(SECRET not in json.dumps(headers) for _, headers in seen_elsewhere), target  # ...keyless
+
+
+async def test_a_same_origin_redirect_keeps_the_key(kind):
+    # One server redirecting to itself: /r/307/... -> /landed on the same origin.
+    seen: list[tuple[str, dict[str, str]]] = []
+    holder: list[str] = []
+
+    async def here(request: Request) -> Response:
+        seen.append((request.url.path, dict(request.headers)))
+        if request.url.path.startswith("/r/"):
+            return RedirectResponse(f"{holder[0]}/landed", status_code=307)
+        return JSONResponse({"data": [], "has_more": False, "limit": 20})
+
+    with asgi_server(Starlette(routes=[Route("/{path:path}", here)])) as api_origin:
+        holder.append(api_origin)
+        http = (httpx.Client if kind == "sync" else httpx.AsyncClient)(follow_redirects=True)
+        api = (an.DifyClient if kind == "sync" else an.AsyncDifyClient)(SECRET, base_url=f"{api_origin}/r/307",
+                                                                          http_client=http)
+        await maybe(api.conversations("u"))
+        await maybe(http.close() if kind == "sync" else http.aclose())
+    assert [path for path, _ in seen] == ["/r/307/conversations", "/landed"]
+    assert all(headers.get("authorization") == f"Bearer {SECRET}" for _, headers in seen)
+
+
+async def test_a_redirect_loop_ends_at_the_http_clients_max_redirects(kind):
+    seen: list[tuple[str, dict[str, str]]] = []
+    holder: list[str] = []
+
+    async def loop(request: Request) -> Response:
+        seen.append((request.url.path, dict(request.headers)))
+        return RedirectResponse(f"{holder[0]}/again", status_code=302)
+
+    with asgi_server(Starlette(routes=[Route("/{path:path}", loop)])) as api_origin:
+        holder.append(api_origin)
+        http = (httpx.Client if kind == "sync" else httpx.AsyncClient)(follow_redirects=True, max_redirects=3)
+        api = (an.Client if kind == "sync" else an.AsyncClient)(SECRET, base_url=api_origin, http_client=http,
+                                                                max_retries=0)
+        with pytest.raises(an.APIConnectionError, match="more than 3 redirects"):
+            await maybe(api.get_messages("c1"))
+        await maybe(http.close() if kind == "sync" else http.aclose())
+    assert len(seen) == 4

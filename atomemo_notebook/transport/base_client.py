@@ -163,6 +163,23 @@ class BaseClient:
             timeout=self._phase_timeout(call, deadline),
         )
 
+    # -- redirects --------------------------------------------------------------------
+    # Followed only when the caller's own HTTP client says so (ours never does), one hop at a
+    # time through httpx's `response.next_request` (httpx decides the method and body of each
+    # hop), so that the key is taken off any hop to another origin: httpx itself keeps every
+    # header but `Authorization` across origins, and that one even to https on the same host.
+    def _next_hop(self, http: httpx.Client | httpx.AsyncClient, response: httpx.Response,
+                  hops: int) -> httpx.Request | None:
+        """The request a redirect asks for, without the key off the API's origin; None to stop."""
+        following = response.next_request
+        if following is None or not http.follow_redirects:
+            return None
+        if hops >= http.max_redirects:
+            raise APIConnectionError(f"more than {http.max_redirects} redirects (max_redirects of the HTTP client)")
+        if _origin(following.url) != _origin(httpx.URL(self.base_url)):
+            following.headers.pop(self.DIALECT.key_header, None)
+        return following
+
     # -- retrying ---------------------------------------------------------------------
     def _fits(self, delay: float, deadline: float) -> bool:
         return time.monotonic() + delay < deadline
@@ -274,6 +291,11 @@ class BaseClient:
             status_code=response.status_code,
             body=body,
         )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
 
 
 def _positive(name: str, value: float) -> None:
