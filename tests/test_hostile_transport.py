@@ -461,3 +461,62 @@ async def test_a_redirect_loop_ends_at_the_http_clients_max_redirects(kind):
             await maybe(api.get_messages("c1"))
         await maybe(http.close() if kind == "sync" else http.aclose())
     assert len(seen) == 4
+
+
+# -- 8. a Retry-After longer than a client waits ------------------------------------------------------
+
+def limiter(seen: list[str], status: int, headers: dict[str, str]) -> Starlette:
+    async def refuse(request: Request) -> Response:
+        seen.append(request.method)
+        return JSONResponse({"code": "RATE_LIMITED", "message": "slow down"}, status_code=status, headers=headers)
+
+    return Starlette(routes=[Route("/{path:path}", refuse, methods=["GET", "POST"])])
+
+
+def _hour_from_now() -> str:
+    import email.utils
+
+    return email.utils.formatdate(time.time() + 3600, usegmt=True)
+
+
+@pytest.mark.parametrize("headers", [{"Retry-After": "3600"}, {"Retry-After": "61"}, {"retry-after-ms": "3600000"},
+                                     "date"], ids=["3600", "61", "ms", "date"])
+async def test_a_429_asking_for_longer_than_a_client_waits_fails_at_once_and_holds_the_client(kind, headers):
+    headers = {"Retry-After": _hour_from_now()} if headers == "date" else headers
+    seen: list[str] = []
+    with asgi_server(limiter(seen, 429, headers)) as origin:
+        api = (an.Client if kind == "sync" else an.AsyncClient)(SECRET, base_url=origin)
+        ask = {"app_id": "a", "trigger_id": "t", "query": "hi", "user_id": "u"}
+        started = time.monotonic()
+        with pytest.raises(an.RateLimitError) as info:
+            await maybe(api.send_message(**ask))
+        assert seen == ["POST"]  # one POST, not three in 1.4 s
+        assert time.monotonic() - started < 1.0
+        asked = 61 if headers.get("Retry-After") == "61" else 3600
+        assert info.value.retry_after == pytest.approx(asked, abs=5) and "Retry-After" in str(info.value)
+        with pytest.raises(an.RateLimitError) as again:  # the next call is not sent at all
+            await maybe(api.get_messages("c1"))
+        assert seen == ["POST"] and again.value.retry_after == pytest.approx(asked, abs=5)
+        await maybe(api.close())
+        fresh = (an.Client if kind == "sync" else an.AsyncClient)(SECRET, base_url=origin)
+        with pytest.raises(an.RateLimitError):
+            await maybe(fresh.get_messages("c1"))
+        assert seen == ["POST", "GET"]  # a new client may ask again
+        await maybe(fresh.close())
+
+
+async def test_a_503_asking_for_an_hour_fails_at_once_and_a_sane_hint_is_still_honoured(kind):
+    seen: list[str] = []
+    with asgi_server(limiter(seen, 503, {"Retry-After": "3600"})) as origin:
+        api = (an.Client if kind == "sync" else an.AsyncClient)(SECRET, base_url=origin)
+        with pytest.raises(an.InternalServerError) as info:
+            await maybe(api.get_messages("c1"))
+        assert seen == ["GET"] and info.value.retry_after == 3600
+        await maybe(api.close())
+    seen.clear()
+    with asgi_server(limiter(seen, 429, {"Retry-After": "0.1"})) as origin:
+        api = (an.Client if kind == "sync" else an.AsyncClient)(SECRET, base_url=origin, max_retries=2)
+        with pytest.raises(an.RateLimitError) as info:
+            await maybe(api.get_messages("c1"))
+        assert seen == ["GET"] * 3 and info.value.retry_after == 0.1  # waited as asked, then gave up
+        await maybe(api.close())

@@ -70,8 +70,8 @@ class SyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
-            pause = self._pause_left()
-            if pause and self._fits(pause, deadline):
+            pause = self._pause_before_send(deadline)
+            if pause:
                 time.sleep(pause)
             try:
                 response = self._send(self._build(self._http, call, deadline))
@@ -267,7 +267,7 @@ class AsyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
-            pause = self._pause_left()
+            pause = self._pause_before_send(deadline)
             if pause:
                 await anyio.sleep(pause)
             try:

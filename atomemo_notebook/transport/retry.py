@@ -13,7 +13,7 @@ __all__ = ["INITIAL_BACKOFF", "MAX_BACKOFF", "MAX_RETRY_AFTER", "backoff_delay",
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
-MAX_RETRY_AFTER = 60.0  # a longer hint is not believed: our own schedule is used instead
+MAX_RETRY_AFTER = 60.0  # the longest wait a server may ask of a call; a longer one fails the call at once
 
 
 def _seconds(text: str) -> float | None:
