@@ -520,3 +520,69 @@ async def test_a_503_asking_for_an_hour_fails_at_once_and_a_sane_hint_is_still_h
             await maybe(api.get_messages("c1"))
         assert seen == ["GET"] * 3 and info.value.retry_after == 0.1  # waited as asked, then gave up
         await maybe(api.close())
+
+
+# -- 7. Dify: events of another message are dropped and said, never merged ----------------------------
+
+def sse(*frames: dict[str, Any]) -> str:
+    return "".join(f"data: {json.dumps(frame)}\n\n" for frame in frames)
+
+
+def ours(event: str, **fields: Any) -> dict[str, Any]:
+    return {"event": event, "task_id": "t1", "message_id": "m1", "conversation_id": "c1", **fields}
+
+
+MIXED = [
+    ours("message", answer="Hel"),
+    ours("message", message_id="m2", answer="XXX"),  # another message of the conversation
+    ours("message", conversation_id="c2", answer="YYY"),  # another conversation
+    ours("agent_message", message_id=7, answer="QQQ"),  # an id of the wrong type is not ours either
+    ours("message_replace", message_id="m2", answer="ZZZ"),  # would have replaced our whole answer
+    ours("message_end", message_id="m2"),  # would have ended ours early
+    ours("message", answer={"not": "text"}),  # ours, but no text: dropped and said
+    ours("message", answer="lo"),
+    ours("message_end", metadata={}),
+]
+
+
+async def test_a_dify_stream_that_mixes_in_another_messages_events_keeps_only_its_own(kind):
+    async def chat_messages(request: Request) -> Response:
+        return Response(sse(*MIXED), media_type="text/event-stream")
+
+    with asgi_server(Starlette(routes=[Route("/v1/chat-messages", chat_messages, methods=["POST"])])) as origin:
+        api = (an.DifyClient if kind == "sync" else an.AsyncDifyClient)(SECRET, base_url=f"{origin}/v1")
+        chat = an.Chat(api, user_id="u") if kind == "sync" else an.AsyncChat(api, user_id="u")
+        reply = await maybe(chat.ask("hello"))
+        await maybe(api.close())
+    assert reply.text == "Hello" and reply.status == "succeeded"
+    assert reply.message_id == "m1"
+    foreign = [a for a in reply.anomalies if "another message" in a]
+    assert len(foreign) == 5, reply.anomalies
+    assert any("message_id is 'm2'" in a for a in foreign) and any("conversation_id is 'c2'" in a for a in foreign)
+    assert any("a dict, not text" in a for a in reply.anomalies)
+
+
+IDS = st.sampled_from(["m1", "m2", None, ""])
+CONVERSATIONS = st.sampled_from(["c1", "c2", None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.tuples(IDS, CONVERSATIONS, st.text(max_size=5)), max_size=12))
+def test_fuzz_a_dify_answer_is_exactly_its_own_messages_chunks(chunks):
+    from atomemo_notebook.protocol.dify.adapter import DifyTranslator
+    from atomemo_notebook.transport.dify import DifyStreamState
+
+    frames = [ours("message", answer="<")]
+    frames += [{"event": "message", "message_id": m, "conversation_id": c, "answer": text} for m, c, text in chunks]
+    translate, state = DifyTranslator(), DifyStreamState("u")
+    out = []
+    for frame in frames:
+        event = an.Event(frame["event"], frame)
+        state.accept(event)
+        out.extend(translate(event))
+    mine = [(m, c, t) for m, c, t in chunks if m in ("m1", "", None) and c in ("c1", None)]
+    expected = "<" + "".join(t for _, _, t in mine)
+    assert "".join(x.text for x in out if isinstance(x, n.Text)) == expected
+    assert state._text and "".join(state._text) == expected  # the recovery state agrees
+    assert sum(isinstance(x, n.Anomaly) for x in out) == len(chunks) - len(mine)
+    assert (state.message_id, state.conversation_id) == ("m1", "c1")
