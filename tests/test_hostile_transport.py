@@ -586,3 +586,40 @@ def test_fuzz_a_dify_answer_is_exactly_its_own_messages_chunks(chunks):
     assert state._text and "".join(state._text) == expected  # the recovery state agrees
     assert sum(isinstance(x, n.Anomaly) for x in out) == len(chunks) - len(mine)
     assert (state.message_id, state.conversation_id) == ("m1", "c1")
+
+
+# -- 9. replay, sources: nothing changes an answer or a link silently -------------------------------
+
+@pytest.mark.parametrize("bad", [{}, [], 5, None, True, "missing"], ids=repr)
+def test_replaying_a_chat_message_whose_text_is_not_text_is_an_anomaly(tmp_path, server, echo, bad):
+    with an.Client(server.api_key, base_url=server.base_url) as api:
+        chat = an.Chat(api, app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="replay-text")
+        asked = chat.ask("replay me exactly")
+        lines = chat.save_events(tmp_path / "log.jsonl").read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if '"chat_message"' in line)
+    item = json.loads(lines[index])
+    chunk = item["data"].pop("text")
+    if bad != "missing":
+        item["data"]["text"] = bad
+    lines[index] = json.dumps(item)
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    (reply,) = an.replay(tmp_path / "bad.jsonl")
+    assert reply.text == asked.text.replace(chunk, "", 1)  # the chunk is missing, nothing stands in for it
+    assert any("chat_message" in a and "dropped" in a for a in reply.anomalies), reply.anomalies
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                      max_size=3), max_leaves=8))
+def test_fuzz_an_atomemo_chunk_is_its_text_or_an_anomaly(value):
+    from atomemo_notebook.protocol.atomemo.adapter import translate
+    from atomemo_notebook.protocol.atomemo.events import ChatMessage, event_from_wire
+
+    event = event_from_wire("chat_message", {"text": value})
+    assert isinstance(event, ChatMessage) and isinstance(event.text, str)
+    (out,) = translate(event)
+    if isinstance(value, str):
+        assert out == n.Text(value) and event.text == value
+    else:
+        assert isinstance(out, n.Anomaly) and event.text == ""
