@@ -623,3 +623,32 @@ def test_fuzz_an_atomemo_chunk_is_its_text_or_an_anomaly(value):
         assert out == n.Text(value) and event.text == value
     else:
         assert isinstance(out, n.Anomaly) and event.text == ""
+
+
+LINKS = {
+    "https://ok.example/a": True,
+    "HTTPS://OK.EXAMPLE/B": True,
+    "http://ok.example/c?x=javascript:1": True,
+    "javascript:alert(1)": False,
+    "JaVaScRiPt:alert(1)": False,
+    " javascript:alert(1)": False,
+    "data:text/html,<script>alert(1)</script>": False,
+    "vbscript:msgbox(1)": False,
+    "/relative/path": False,
+    "https://long.example/" + "a" * 3000: False,
+}
+
+
+def test_source_records_link_exactly_what_the_views_link():
+    from atomemo_notebook.model.reply import Reply
+    from atomemo_notebook.protocol.dify.adapter import DifyTranslator
+    from atomemo_notebook.views.view_state import _citations
+
+    resources = [{"document_name": f"doc {i}", "url": url} for i, url in enumerate(LINKS)]
+    reply = Reply("q", translate=DifyTranslator())
+    reply.apply(an.Event("message", ours("message", answer="a")), 0.0)
+    reply.apply(an.Event("message_end", ours("message_end", metadata={"retriever_resources": resources})), 0.1)
+    reply.close()
+    rows = an.source_records([reply])
+    assert [row["url"] for row in rows] == [url if ok else None for url, ok in LINKS.items()]
+    assert [row["url"] for row in rows] == [c["url"] for c in _citations(reply)]  # one decision, both places
