@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.atomemo.models import FileRef
+from .links import web_url
 from .reply import Reply
 from .tree import MessageTree
 
@@ -107,9 +108,10 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
 
 def source_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
     """One row per source an answer cites (Dify's retriever resources, OdysseyAI's source
-    snippets), numbered from 1 as under the answer."""
+    snippets), numbered from 1 as under the answer; `url` only when the views would link it
+    (http(s): a `javascript:` URL is None here as there)."""
     return [{"message_id": reply.message_id, "position": position, "title": c.title, "snippet": c.snippet,
-             "url": c.url, "source": c.source, "score": c.score}
+             "url": web_url(c.url), "source": c.source, "score": c.score}
             for reply in replies for position, c in enumerate(reply.citations, 1)]
 
 

@@ -112,7 +112,8 @@ class LimitExceededError(AtomemoError):
 
 
 class APIError(AtomemoError):
-    """An HTTP error answer. `code` is the API's error code when the body names one."""
+    """An HTTP error answer. `code` is the API's error code when the body names one;
+    `retry_after` the seconds the server asked to wait before another try (Retry-After), if any."""
 
     def __init__(
         self,
@@ -122,14 +123,18 @@ class APIError(AtomemoError):
         code: str | None = None,
         body: Any = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         text = f"{status_code} {code}: {message}" if code else f"{status_code}: {message}"
+        if retry_after is not None:
+            text += f" (Retry-After: {retry_after:g} s)"
         super().__init__(text)
         self.message = message
         self.status_code = status_code
         self.code = code
         self.body = body
         self.request_id = request_id
+        self.retry_after = retry_after
 
 
 class BadRequestError(APIError):
@@ -262,6 +267,7 @@ def make_api_error(
     request_id: str | None = None,
     reason: str = "",
     codes: Mapping[str, type[APIError]] | None = None,
+    retry_after: float | None = None,
 ) -> APIError:
     """Build the right APIError from a status and a body, JSON or not. `codes`: the system's
     own error codes (default: Atomemo's)."""
@@ -274,7 +280,8 @@ def make_api_error(
         shown = excerpt(body_text) if body_text else "(empty body)"
         message = f"{reason or 'HTTP error'}; body: {shown}" if not code else reason or shown
     cls = error_class(status_code, code, codes)
-    return cls(message, status_code=status_code, code=code, body=body, request_id=request_id)
+    return cls(message, status_code=status_code, code=code, body=body, request_id=request_id,
+               retry_after=retry_after)
 
 
 # Codes that say the request itself is wrong: retrying cannot help, whatever the status.

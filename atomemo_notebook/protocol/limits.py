@@ -15,7 +15,8 @@ class Limits:
     line: int = 16 * 1024 * 1024
     """Characters of one SSE line: a stream with no line break fails here."""
     event: int = 32 * 1024 * 1024
-    """Characters of one SSE event's data (its data lines together)."""
+    """Characters of one SSE event's data (its data lines together); bytes of one Pipelit
+    WebSocket message (refused unread by the protocol)."""
     body: int = 64 * 1024 * 1024
     """Bytes of one JSON answer, after decompression (a gzip bomb stops here)."""
     error_body: int = 64 * 1024

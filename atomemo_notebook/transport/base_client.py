@@ -22,13 +22,14 @@ from ..protocol.errors import (
     APITimeoutError,
     LimitExceededError,
     MissingAPIKeyError,
+    RateLimitError,
     excerpt,
     make_api_error,
 )
 from ..protocol.limits import Limits
 from ..protocol.log import get_logger, register_secret
 from .inflate import ACCEPT_ENCODING
-from .retry import backoff_delay, retry_after
+from .retry import MAX_RETRY_AFTER, backoff_delay, retry_after
 
 T = TypeVar("T")
 log = get_logger("atomemo_notebook.client")
@@ -164,6 +165,23 @@ class BaseClient:
             timeout=self._phase_timeout(call, deadline),
         )
 
+    # -- redirects --------------------------------------------------------------------
+    # Followed only when the caller's own HTTP client says so (ours never does), one hop at a
+    # time through httpx's `response.next_request` (httpx decides the method and body of each
+    # hop), so that the key is taken off any hop to another origin: httpx itself keeps every
+    # header but `Authorization` across origins, and that one even to https on the same host.
+    def _next_hop(self, http: httpx.Client | httpx.AsyncClient, response: httpx.Response,
+                  hops: int) -> httpx.Request | None:
+        """The request a redirect asks for, without the key off the API's origin; None to stop."""
+        following = response.next_request
+        if following is None or not http.follow_redirects:
+            return None
+        if hops >= http.max_redirects:
+            raise APIConnectionError(f"more than {http.max_redirects} redirects (max_redirects of the HTTP client)")
+        if _origin(following.url) != _origin(httpx.URL(self.base_url)):
+            following.headers.pop(self.DIALECT.key_header, None)
+        return following
+
     # -- retrying ---------------------------------------------------------------------
     def _fits(self, delay: float, deadline: float) -> bool:
         return time.monotonic() + delay < deadline
@@ -172,13 +190,33 @@ class BaseClient:
         """Seconds every request of this client still waits after a 429 (0 when none)."""
         return max(self._paused_until - time.monotonic(), 0.0)
 
+    def _pause_before_send(self, deadline: float) -> float:
+        """Seconds to wait before sending, while a 429 pauses this client; a pause longer than
+        a client waits (60 s) or than this call's deadline fails the call at once, unsent."""
+        pause = self._pause_left()
+        if pause and (pause > MAX_RETRY_AFTER or not self._fits(pause, deadline)):
+            raise RateLimitError(f"not sent: a 429 asked this client to wait {pause:.1f} s more, longer than "
+                                 "this call can wait", status_code=429, retry_after=round(pause, 1))
+        return pause
+
     def _retry_after_status(self, call: Call[Any], attempt: int, response: httpx.Response, body: str,
                             deadline: float) -> float | None:
         """Seconds to wait before another try of a failed answer, or None to give up."""
         status = response.status_code
         worth = status in call.retry_statuses if call.retry_statuses is not None else (
             status in RETRY_STATUSES or status >= 500)
-        if attempt > self.max_retries or not worth:
+        if not worth:
+            return None
+        hint = retry_after(response.headers)
+        if hint is not None and hint > MAX_RETRY_AFTER:
+            # Longer than a client waits: fail now (the error carries retry_after) rather than
+            # come back sooner than asked. A 429 holds every request of this client that long.
+            if status == 429:
+                self._paused_until = max(self._paused_until, time.monotonic() + hint)
+            log.debug("%s %s: HTTP %s asks to wait %.0f s, over %g s: no retry", call.method, call.path,
+                      status, hint, MAX_RETRY_AFTER)
+            return None
+        if attempt > self.max_retries:
             return None
         try:
             code = json.loads(body).get("code") if body else None
@@ -186,7 +224,7 @@ class BaseClient:
             code = None
         if code in self.DIALECT.permanent_codes:
             return None
-        delay = backoff_delay(attempt, retry_after(response.headers))
+        delay = backoff_delay(attempt, hint)
         if status == 429:  # the server is overloaded by all of us, not by this request
             self._paused_until = max(self._paused_until, time.monotonic() + delay)
         if not self._fits(delay, deadline):
@@ -234,12 +272,14 @@ class BaseClient:
                                   f"(limit Limits.body={limit:,}); nothing of it was kept")
 
     def _error(self, response: httpx.Response, body: str) -> APIError:
+        hint = retry_after(response.headers)
         return make_api_error(
             response.status_code,
             redact(body, self._api_key),
             request_id=response.headers.get("x-request-id"),
             reason=response.reason_phrase,
             codes=self.DIALECT.codes,
+            retry_after=hint if hint is not None and hint >= 0 else None,
         )
 
     def _parse(self, call: Call[T], response: httpx.Response, body: bytes) -> T:
@@ -276,6 +316,11 @@ class BaseClient:
             status_code=response.status_code,
             body=body,
         )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
 
 
 def _positive(name: str, value: float) -> None:

@@ -51,7 +51,7 @@ class SyncHttp(BaseClient):
         super().__init__(api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
                          stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes, limits=limits)
         self._owns_http = http_client is None
-        # No redirects: httpx would carry X-Api-Key to whatever host a redirect names.
+        # No redirects; a caller's client that follows them does so without the key off our origin.
         self._http = http_client or httpx.Client(follow_redirects=False)
 
     def __enter__(self: S) -> S:
@@ -70,11 +70,11 @@ class SyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
-            pause = self._pause_left()
-            if pause and self._fits(pause, deadline):
+            pause = self._pause_before_send(deadline)
+            if pause:
                 time.sleep(pause)
             try:
-                response = self._http.send(self._build(self._http, call, deadline), stream=True)
+                response = self._send(self._build(self._http, call, deadline))
             except httpx.TransportError as exc:
                 delay = self._retry_after_exception(call, attempt, exc, deadline)
                 if delay is None:
@@ -88,6 +88,20 @@ class SyncHttp(BaseClient):
             if delay is None:
                 raise self._failure(response, body)
             time.sleep(delay)
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """One request, and the redirects the HTTP client follows, hop by hop (see _next_hop)."""
+        response = self._http.send(request, stream=True, follow_redirects=False)
+        hops = 0
+        try:
+            while (following := self._next_hop(self._http, response, hops)) is not None:
+                response.close()
+                hops += 1
+                response = self._http.send(following, stream=True, follow_redirects=False)
+        except BaseException:
+            response.close()
+            raise
+        return response
 
     def _read(self, call: Call[Any], response: httpx.Response, limit: int, deadline: float,
               *, keep_partial: bool = False) -> bytes:
@@ -253,11 +267,11 @@ class AsyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
-            pause = self._pause_left()
+            pause = self._pause_before_send(deadline)
             if pause:
                 await anyio.sleep(pause)
             try:
-                response = await self._http.send(self._build(self._http, call, deadline), stream=True)
+                response = await self._send(self._build(self._http, call, deadline))
             except httpx.TransportError as exc:
                 delay = self._retry_after_exception(call, attempt, exc, deadline)
                 if delay is None:
@@ -271,6 +285,20 @@ class AsyncHttp(BaseClient):
             if delay is None:
                 raise self._failure(response, body)
             await anyio.sleep(delay)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """One request, and the redirects the HTTP client follows, hop by hop (see _next_hop)."""
+        response = await self._http.send(request, stream=True, follow_redirects=False)
+        hops = 0
+        try:
+            while (following := self._next_hop(self._http, response, hops)) is not None:
+                await response.aclose()
+                hops += 1
+                response = await self._http.send(following, stream=True, follow_redirects=False)
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
 
     async def _read(self, response: httpx.Response, limit: int, *, keep_partial: bool = False) -> bytes:
         chunks: list[bytes] = []

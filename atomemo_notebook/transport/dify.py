@@ -14,6 +14,7 @@ from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import Message
 from ..protocol.call import Call
 from ..protocol.dify import calls
+from ..protocol.dify.adapter import MessageIds
 from ..protocol.dify.dialect import DIFY
 from ..protocol.dify.events import Name
 from ..protocol.errors import APIConnectionError, APIError, APITimeoutError, NotFoundError
@@ -38,6 +39,7 @@ class DifyStreamState:
 
     def __init__(self, user: str, asked_in: str | None = None, start_timeout: float | None = None) -> None:
         self.user = user
+        self._ids = MessageIds()  # the message this stream answers; another's events change nothing here
         self.message_id: str | None = None
         self.conversation_id: str | None = None
         self.task_id: str | None = None
@@ -60,15 +62,17 @@ class DifyStreamState:
 
     def accept(self, event: Event) -> bool:
         frame = event.data or {}
-        if self.message_id is None and isinstance(frame.get("message_id"), str):
-            self.message_id = frame["message_id"]
-            self.conversation_id = frame.get("conversation_id") or None
-            self.task_id = frame.get("task_id") or None
+        if self._ids.claim(frame) is not None:
+            return True  # passed on for the translator to report; it changes nothing here
+        if self.message_id is None and self._ids.message_id is not None:
+            task_id = frame.get("task_id")
+            self.task_id = task_id if isinstance(task_id, str) and task_id else None
+        self.message_id, self.conversation_id = self._ids.message_id, self._ids.conversation_id
         name = event.event
         if name in (Name.MESSAGE, Name.AGENT_MESSAGE) and isinstance(frame.get("answer"), str):
             self._text.append(frame["answer"])
-        elif name == Name.MESSAGE_REPLACE:
-            self._text = [str(frame.get("answer") or "")]
+        elif name == Name.MESSAGE_REPLACE and isinstance(frame.get("answer", ""), str | None):
+            self._text = [frame.get("answer") or ""]
         elif name == Name.WORKFLOW_STARTED:
             self._workflow = True
         # A chat app without a workflow ends at message_end; an advanced-chat one after it, or

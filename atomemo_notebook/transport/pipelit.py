@@ -26,9 +26,9 @@ from ..protocol.pipelit import calls
 from ..protocol.pipelit.dialect import PIPELIT
 from ..protocol.pipelit.events import ENDINGS, Name
 from .client import AsyncHttp, SyncHttp
-from .socket_hub import Hub
+from .socket_hub import Hub, Reconnect
 
-__all__ = ["AsyncPipelitClient", "AsyncPipelitStream", "PipelitClient", "PipelitStream"]
+__all__ = ["AsyncPipelitClient", "AsyncPipelitStream", "PipelitClient", "PipelitStream", "Reconnect"]
 
 DEFAULT_EXECUTION_TIMEOUT = 600.0  # Pipelit's own default limit of one execution
 RECOVER_POLL = 1.0  # seconds between looks at history once the socket lost events
@@ -257,18 +257,19 @@ class _PipelitOptions:
     timeout: float
     limits: Any
 
-    def _setup(self, execution_timeout: float, recover_poll: float) -> None:
+    def _setup(self, execution_timeout: float, recover_poll: float, reconnect: Reconnect | None) -> None:
         if execution_timeout <= 0 or recover_poll <= 0:
             raise ValueError("execution_timeout and recover_poll must be > 0")
         self.execution_timeout = float(execution_timeout)
         self.recover_poll = float(recover_poll)
+        self.reconnect = reconnect or Reconnect()
         self._hub: Hub | None = None
         self._holders = 0  # chats on this client: the socket closes with the last of them
         self._hub_lock = threading.Lock()  # chats on several threads share one hub, never two
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "execution_timeout": self.execution_timeout,  # type: ignore[misc]
-                "recover_poll": self.recover_poll}
+                "recover_poll": self.recover_poll, "reconnect": self.reconnect}
 
     def hold(self) -> None:
         """A chat starts using this client."""
@@ -290,7 +291,8 @@ class _PipelitOptions:
                 if self._api_key is None:
                     raise MissingAPIKeyError(PIPELIT.key_env)
                 self._hub = Hub(self.base_url, self._api_key, open_timeout=min(self.timeout, 10.0),
-                                max_message=self.limits.event, max_values=self.limits.json_values)
+                               max_message=self.limits.event, max_values=self.limits.json_values,
+                               reconnect=self.reconnect)
             return self._hub
 
     def _close_hub(self) -> None:
@@ -302,14 +304,16 @@ class _PipelitOptions:
 
 class PipelitClient(_PipelitOptions, SyncHttp):
     """Pipelit's chat API, synchronous. `PipelitClient()` reads PIPELIT_API_KEY and PIPELIT_BASE_URL.
-    `execution_timeout`: the deadline of one execution, from its POST to its end."""
+    `execution_timeout`: the deadline of one execution, from its POST to its end; `reconnect`:
+    how its WebSocket is reopened after a drop (`Reconnect`: tries, waits, when a socket counts
+    as working again)."""
 
     DIALECT = PIPELIT
 
     def __init__(self, api_key: str | None = None, *, execution_timeout: float = DEFAULT_EXECUTION_TIMEOUT,
-                 recover_poll: float = RECOVER_POLL, **options: Any) -> None:
+                 recover_poll: float = RECOVER_POLL, reconnect: Reconnect | None = None, **options: Any) -> None:
         SyncHttp.__init__(self, api_key, **options)
-        self._setup(execution_timeout, recover_poll)
+        self._setup(execution_timeout, recover_poll, reconnect)
 
     def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> PipelitStream:
         """Send `text` to the workflow and watch its execution."""
@@ -343,9 +347,9 @@ class AsyncPipelitClient(_PipelitOptions, AsyncHttp):
     DIALECT = PIPELIT
 
     def __init__(self, api_key: str | None = None, *, execution_timeout: float = DEFAULT_EXECUTION_TIMEOUT,
-                 recover_poll: float = RECOVER_POLL, **options: Any) -> None:
+                 recover_poll: float = RECOVER_POLL, reconnect: Reconnect | None = None, **options: Any) -> None:
         AsyncHttp.__init__(self, api_key, **options)
-        self._setup(execution_timeout, recover_poll)
+        self._setup(execution_timeout, recover_poll, reconnect)
 
     async def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> AsyncPipelitStream:
         call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)

@@ -13,7 +13,7 @@ __all__ = ["INITIAL_BACKOFF", "MAX_BACKOFF", "MAX_RETRY_AFTER", "backoff_delay",
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
-MAX_RETRY_AFTER = 60.0  # a longer hint is not believed: our own schedule is used instead
+MAX_RETRY_AFTER = 60.0  # the longest wait a server may ask of a call; a longer one fails the call at once
 
 
 def _seconds(text: str) -> float | None:
@@ -50,11 +50,12 @@ _JITTER = random.Random()  # our own generator: the global one belongs to the pr
 
 
 def backoff_delay(attempt: int, hint: float | None = None,
-                  rand: Callable[[], float] = _JITTER.random) -> float:
+                  rand: Callable[[], float] = _JITTER.random, *, initial: float = INITIAL_BACKOFF,
+                  ceiling: float = MAX_BACKOFF) -> float:
     """Seconds before try number `attempt` (1-based): the server's hint if it is within
-    0..60 s, else 0.5 s doubling up to 8 s, less up to a quarter at random (so many
-    clients that failed together do not come back together)."""
+    0..60 s, else `initial` (0.5 s) doubling up to `ceiling` (8 s), less up to a quarter at
+    random (so many clients that failed together do not come back together)."""
     if hint is not None and 0.0 <= hint <= MAX_RETRY_AFTER:
         return hint
-    base = min(INITIAL_BACKOFF * 2.0 ** max(attempt - 1, 0), MAX_BACKOFF)
+    base = min(initial * 2.0 ** min(max(attempt - 1, 0), 64), ceiling)
     return base * (1.0 - 0.25 * rand())

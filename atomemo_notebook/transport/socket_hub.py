@@ -4,6 +4,13 @@ events routed by execution id (a workflow's channel carries every execution of i
 answered; reconnected with backoff when it drops, resubscribed, and every execution that was
 running told that events may be missing; closed with the client.
 
+Reconnecting is bounded (`Reconnect`): failed opens are counted until a socket proves itself
+(subscribed, and open for a while), so a server that accepts and closes at once cannot reset
+the count with every handshake; the waits grow exponentially with jitter up to a ceiling; and
+nothing is reopened while no chat waits on the socket (the next ask opens it again). A message
+over the size limit is refused by the protocol (websockets' `max_size`) and fails the chats
+waiting with a `LimitExceededError`, instead of being read again on every reconnect.
+
 It lives on its own thread and event loop, so sync and async chats share it alike; each
 watcher gets its events through a thread-safe hand-off of its own choosing. Written by hand:
 the `websockets` library speaks the protocol, but no library routes one channel's events to
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -23,15 +31,22 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import CloseCode
 
 from ..protocol.atomemo.events import Event, MalformedFrame
 from ..protocol.bounded import guarded
-from ..protocol.errors import APIConnectionError, AuthenticationError, PermissionDeniedError
+from ..protocol.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    LimitExceededError,
+    PermissionDeniedError,
+)
 from ..protocol.log import get_logger
 from ..protocol.pipelit.events import CONTROL, Name, parse_message
+from .base_client import redact
 from .retry import backoff_delay
 
-__all__ = ["Hub", "Watch", "socket_url"]
+__all__ = ["Hub", "Reconnect", "Watch", "socket_url"]
 
 log = get_logger("atomemo_notebook.transport.socket")
 # websockets logs the request line (with ?token=...) at debug level: its logger stays quiet.
@@ -42,6 +57,34 @@ _quiet.propagate = False
 MAX_UNCLAIMED_EXECUTIONS = 64  # executions seen on a channel that nobody watches (yet)
 MAX_UNCLAIMED_EVENTS = 2_000  # events kept for one of them, until its watcher comes
 MAX_RECONNECT_DELAY = 30.0  # Pipelit's own frontend caps its backoff here
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconnect:
+    """How the WebSocket is reopened after it drops: `PipelitClient(reconnect=Reconnect(...))`."""
+
+    tries: int = 8
+    """Failed opens in a row after which the chats waiting are told the socket is gone."""
+    initial: float = 0.5
+    """Seconds before the first reopen; each failure doubles it (less up to a quarter at random)."""
+    ceiling: float = MAX_RECONNECT_DELAY
+    """The longest wait between two opens."""
+    proven_after: float = 10.0
+    """Seconds a socket must stay open, subscribed, before its drop starts the count afresh."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tries, int) or isinstance(self.tries, bool) or self.tries < 0:
+            raise ValueError(f"Reconnect.tries must be an int >= 0, got {self.tries!r}")
+        for name in ("initial", "ceiling", "proven_after"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < float("inf")):
+                raise ValueError(f"Reconnect.{name} must be a positive number of seconds, got {value!r}")
+        if self.ceiling < self.initial:
+            raise ValueError("Reconnect.ceiling must be >= Reconnect.initial")
+
+    def delay(self, failures: int) -> float:
+        """Seconds before the open that follows `failures` failed ones in a row."""
+        return backoff_delay(failures, initial=self.initial, ceiling=self.ceiling)
 
 
 def socket_url(base_url: str) -> str:
@@ -64,12 +107,12 @@ class Watch:
 
 class Hub:
     def __init__(self, base_url: str, token: str, *, open_timeout: float = 10.0, max_message: int = 4 * 2**20,
-                 max_reconnects: int = 8, idle_ping: float = 45.0, max_values: int = 2_000_000) -> None:
+                 reconnect: Reconnect | None = None, idle_ping: float = 45.0, max_values: int = 2_000_000) -> None:
         self._url = socket_url(base_url)
         self._token = token
         self.open_timeout = open_timeout
-        self.max_message = max_message
-        self.max_reconnects = max_reconnects
+        self.max_message = max_message  # bytes of one message: websockets refuses a bigger one unread
+        self.reconnect = reconnect or Reconnect()
         self.idle_ping = idle_ping  # silence after which we ping the server ourselves
         self._parse = guarded(parse_message, max_values)  # past Limits.json_values: not parsed
         self._loop = asyncio.new_event_loop()
@@ -82,6 +125,9 @@ class Hub:
         self._unclaimed: collections.OrderedDict[str, list[Event]] = collections.OrderedDict()
         self._fatal: BaseException | None = None
         self._closed = False
+        self._subscribing = 0  # subscriptions being waited for: a chat about to ask
+        self._confirmed_here = False  # the server confirmed a subscription on the current socket
+        self._last_cause: str | None = None  # why the last socket closed or failed to open
         self.connects = 0  # sockets opened (1 + reconnects)
 
     def __repr__(self) -> str:
@@ -109,7 +155,7 @@ class Hub:
         return watch
 
     def unwatch(self, watch: Watch) -> None:
-        self._loop.call_soon_threadsafe(self._watches.pop, watch.execution_id, None)
+        self._loop.call_soon_threadsafe(self._unwatch, watch.execution_id)
 
     def close(self) -> None:
         if self._closed:
@@ -136,18 +182,37 @@ class Hub:
         if isinstance(self._fatal, AuthenticationError | PermissionDeniedError):
             raise self._fatal  # the same token would be refused again
         self._fatal = None  # a socket that could not be reopened before: try afresh
+        self._subscribing += 1
+        try:
+            self._ensure_runner()
+            confirmed = self._channels.get(channel)
+            if confirmed is None or (confirmed.done() and confirmed.exception() is not None):
+                confirmed = self._channels[channel] = asyncio.get_running_loop().create_future()
+                if self._ws is not None:
+                    await self._send({"type": "subscribe", "channel": channel})
+            try:
+                await asyncio.wait_for(asyncio.shield(confirmed), timeout or self.open_timeout)
+            except TimeoutError:
+                why = f" (the last socket: {self._last_cause})" if self._last_cause else ""
+                raise APIConnectionError(f"the WebSocket did not confirm the subscription to {channel} within "
+                                         f"{timeout or self.open_timeout:g} s{why}") from None
+        finally:
+            self._subscribing -= 1
+            self._stop_if_idle()
+
+    def _ensure_runner(self) -> None:
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._keep_open())
-        confirmed = self._channels.get(channel)
-        if confirmed is None or (confirmed.done() and confirmed.exception() is not None):
-            confirmed = self._channels[channel] = asyncio.get_running_loop().create_future()
-            if self._ws is not None:
-                await self._send({"type": "subscribe", "channel": channel})
-        try:
-            await asyncio.wait_for(asyncio.shield(confirmed), timeout or self.open_timeout)
-        except TimeoutError:
-            raise APIConnectionError(f"the WebSocket did not confirm the subscription to {channel} within "
-                                     f"{timeout or self.open_timeout:g} s") from None
+
+    @property
+    def _waiting(self) -> bool:
+        """A chat waits on the socket: for a subscription, or for an execution's events."""
+        return bool(self._watches) or self._subscribing > 0
+
+    def _stop_if_idle(self) -> None:
+        """Nobody waits and the socket is down: stop reopening it (the next ask reopens it)."""
+        if not self._waiting and self._ws is None and self._runner is not None and not self._runner.done():
+            self._runner.cancel()
 
     def _claim(self, watch: Watch) -> None:
         if self._fatal is not None:
@@ -156,24 +221,43 @@ class Hub:
         self._watches[watch.execution_id] = watch
         for event in self._unclaimed.pop(watch.execution_id, []):
             watch.deliver(event)
+        # The socket may have dropped between the subscription and now, with nobody waiting:
+        # reopen it (the reopening tells this watch that events may be missing).
+        self._ensure_runner()
+
+    def _unwatch(self, execution_id: str) -> None:
+        self._watches.pop(execution_id, None)
+        self._stop_if_idle()
+
+    def _unconfirm(self) -> None:
+        """The socket is gone, and its subscriptions with it: a new one must confirm them again."""
+        loop = asyncio.get_running_loop()
+        for channel, confirmed in list(self._channels.items()):
+            if confirmed.done() and not confirmed.cancelled() and confirmed.exception() is None:
+                self._channels[channel] = loop.create_future()
 
     async def _keep_open(self) -> None:
-        failures = 0
+        policy = self.reconnect
+        loop = asyncio.get_running_loop()
+        failures = 0  # failed opens (and sockets that did not prove themselves) in a row
         while not self._closed:
+            opened_at: float | None = None
+            cause: BaseException
             try:
                 async with connect(f"{self._url}?token={quote(self._token, safe='')}", open_timeout=self.open_timeout,
                                    max_size=self.max_message, ping_interval=None, logger=_quiet,
                                    close_timeout=2) as ws:
                     self._ws = ws
+                    opened_at = loop.time()
+                    self._confirmed_here = False
                     self.connects += 1
                     if self.connects > 1:
                         for watch in list(self._watches.values()):  # what ran meanwhile may be missing
                             watch.deliver(Event(Name.GAP, {"type": Name.GAP, "execution_id": watch.execution_id}))
                     for channel in list(self._channels):
                         if self._channels[channel].done():
-                            self._channels[channel] = asyncio.get_running_loop().create_future()
+                            self._channels[channel] = loop.create_future()
                         await self._send({"type": "subscribe", "channel": channel})
-                    failures = 0
                     await self._read(ws)
             except InvalidStatus as exc:
                 status = exc.response.status_code
@@ -181,22 +265,35 @@ class Hub:
                     self._give_up(AuthenticationError(f"the WebSocket refused the token (HTTP {status})",
                                                       status_code=status))
                     return
-                failures += 1
-                cause: BaseException = exc
-            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
-                failures += 1
+                cause = exc
+            except ConnectionClosed as exc:
+                if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                    # Refused unread by websockets (max_size); the server would only send it again.
+                    self._give_up(LimitExceededError("event", self.max_message, (
+                        f"the WebSocket sent a message over {self.max_message:,} bytes (limit Limits.event; "
+                        f"{exc.sent.reason or 'message too big'}); it was not read, and the socket was closed")))
+                    return
+                cause = exc
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
                 cause = exc
             finally:
                 self._ws = None
-            if self.closed:
+                self._unconfirm()
+            self._last_cause = redact(f"{type(cause).__name__}: {cause}", self._token)[:300]
+            proven = opened_at is not None and self._confirmed_here and loop.time() - opened_at >= policy.proven_after
+            failures = 1 if proven else failures + 1
+            if self.closed:  # closed meanwhile (the property: not narrowed by the loop's test)
                 return
-            if failures > self.max_reconnects:
+            if failures > policy.tries:
                 self._give_up(APIConnectionError(
                     f"the WebSocket dropped and could not be reopened after {failures - 1} tries "
-                    f"({type(cause).__name__})"))
+                    f"({self._last_cause})"))
+                return
+            if not self._waiting:
+                log.info("WebSocket closed (%s); no chat waits on it: not reopened", type(cause).__name__)
                 return
             log.info("WebSocket closed (%s); reconnecting", type(cause).__name__)
-            await asyncio.sleep(min(backoff_delay(failures), MAX_RECONNECT_DELAY))
+            await asyncio.sleep(policy.delay(failures))
 
     async def _read(self, ws: ClientConnection) -> None:
         while True:
@@ -206,18 +303,27 @@ class Hub:
                 pong = await ws.ping()
                 await asyncio.wait_for(pong, self.open_timeout)
                 continue
-            if isinstance(raw, bytes):
-                continue  # Pipelit sends text only
+            if isinstance(raw, bytes):  # Pipelit sends text only
+                self._dispatch(MalformedFrame(MalformedFrame.NAME, {
+                    "raw": raw[:200].hex(), "error": f"a binary message of {len(raw):,} bytes, not JSON text"}))
+                continue
             self._dispatch(self._parse(raw))
 
     def _dispatch(self, event: Event) -> None:
         message = event.data or {}
+        if type(event) is MalformedFrame:
+            # Unreadable, so nobody can tell whose it was: every execution watched may miss an event.
+            log.warning("WebSocket message dropped: %s", event.data.get("error") if event.data else "malformed")
+            for each in list(self._watches.values()):
+                each.deliver(event)
+            return
         if event.event in CONTROL:
             if event.event == Name.PING:
                 asyncio.get_running_loop().create_task(self._send({"type": "pong"}))
             elif event.event == Name.SUBSCRIBED:
                 confirmed = self._channels.get(str(message.get("channel")))
                 if confirmed is not None and not confirmed.done():
+                    self._confirmed_here = True
                     confirmed.set_result(None)
             return
         execution_id = message.get("execution_id")

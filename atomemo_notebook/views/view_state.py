@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from ..model.links import web_url
 from ..model.reply import NodeSpan, Reply
 from ..model.tree import MessageTree, TreeMessage, public_status
 from ..protocol.atomemo.models import FileRef
@@ -217,16 +218,15 @@ def _citations(reply: Reply | None) -> list[CitationView]:
     if reply is None:
         return []
     return [{"title": c.title[:SNIPPET_CHARS], "snippet": (c.snippet or "")[:SNIPPET_CHARS],
-             "url": c.url if c.url and c.url.startswith(("http://", "https://")) else None,
+             "url": web_url(c.url),
              "score": c.score, "source": c.source} for c in reply.citations[:MAX_CITATIONS]]
 
 
 def _answer_files(reply: Reply | None) -> list[AnswerFileView]:
     if reply is None:
         return []
-    return [{"type": str(f.get("type") or "file"), "url": f["url"]} for f in reply.files[:MAX_CITATIONS]
-            if isinstance(f.get("url"), str) and f["url"].startswith(("http://", "https://"))
-            and len(f["url"]) <= 2000]
+    return [{"type": str(f.get("type") or "file"), "url": url} for f in reply.files[:MAX_CITATIONS]
+            if (url := web_url(f.get("url"))) is not None]
 
 
 def settled_path(tree: MessageTree, leaf_id: str | None,

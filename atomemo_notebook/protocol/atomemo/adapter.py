@@ -33,7 +33,11 @@ def _created(e: MessageCreated) -> Sequence[n.Neutral]:
 
 
 def _text(e: ChatMessage) -> Sequence[n.Neutral]:
-    return (n.Text(e.text),)
+    value = e.data.get("text") if e.data else None
+    if isinstance(value, str):
+        return (n.Text(value),)
+    what = "no text" if value is None else f"a {type(value).__name__} for its text"
+    return (n.Anomaly(f"a chat_message with {what} was dropped: the answer may miss a chunk"),)
 
 
 def _run_started(e: ExecutionStarted) -> Sequence[n.Neutral]:

@@ -129,8 +129,10 @@ class ChatMessage(Event):
 
     @property
     def text(self) -> str:
+        """The chunk; "" when the event has no text or something else in its place (the
+        translator reports that as an anomaly: `str({})` is not a piece of the answer)."""
         value = self._get("text", "")
-        return value if isinstance(value, str) else str(value)
+        return value if isinstance(value, str) else ""
 
 
 class _ExecutionEvent(_ResourceEvent):

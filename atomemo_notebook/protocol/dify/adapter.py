@@ -1,7 +1,8 @@
 """Dify's stream events -> the neutral events. The only place that reads Dify's event names
 and fields on behalf of the fold. It keeps a little state per reply: whether the message was
-announced, and which Loop/Iteration run a node id stands for (children name the container's
-node id, the fold wants its run)."""
+announced, which message it is (an event of another message is dropped, and said), and which
+Loop/Iteration run a node id stands for (children name the container's node id, the fold wants
+its run)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .. import neutral as n
 from ..atomemo.events import Event, MalformedFrame
 from .events import Name
 
-__all__ = ["DifyTranslator", "node_status", "run_status"]
+__all__ = ["DifyTranslator", "MessageIds", "node_status", "run_status"]
 
 NONE: tuple[n.Neutral, ...] = ()
 CONTAINERS = {Name.ITERATION_STARTED, Name.LOOP_STARTED}
@@ -54,9 +55,34 @@ def _seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
+class MessageIds:
+    """Which message a stream answers: the first `message_id` and `conversation_id` its events
+    name. Every event of one stream names the same ones; an event that names others belongs to
+    another message and must not be merged into this one (the translator and the stream's
+    recovery state both ask here, so they agree on what is this message's)."""
+
+    def __init__(self) -> None:
+        self.message_id: str | None = None
+        self.conversation_id: str | None = None
+
+    def claim(self, frame: dict[str, Any]) -> str | None:
+        """None if the event is this message's (its ids adopted when first named), else why not."""
+        for key in ("message_id", "conversation_id"):
+            theirs, ours = frame.get(key), getattr(self, key)
+            if ours is not None and theirs is not None and theirs != "" and theirs != ours:
+                return f"its {key} is {str(theirs)[:80]!r}, not {ours!r}"
+        message_id, conversation_id = _str(frame.get("message_id")), _str(frame.get("conversation_id"))
+        if self.message_id is None and message_id:
+            self.message_id = message_id
+        if self.conversation_id is None and conversation_id:
+            self.conversation_id = conversation_id
+        return None
+
+
 class DifyTranslator:
     def __init__(self) -> None:
         self.announced = False
+        self.ids = MessageIds()
         self.containers: dict[str, str] = {}  # node id of a running Loop/Iteration -> its run id
         self.run_id: str | None = None
         self.chat_text = False  # the answer came as `message` chunks (a chat), not `text_chunk`s
@@ -66,6 +92,9 @@ class DifyTranslator:
         if type(event) is MalformedFrame:
             return (n.Anomaly(f"malformed frame: {event.error}"),)
         frame = event.data or {}
+        foreign = self.ids.claim(frame)
+        if foreign is not None:
+            return (n.Anomaly(f"a {str(name)[:40]} event of another message was dropped: {foreign}"),)
         out: list[n.Neutral] = []
         message_id = _str(frame.get("message_id"))
         if not self.announced and message_id:
@@ -79,7 +108,9 @@ class DifyTranslator:
     # -- the answer ------------------------------------------------------------------------
     def _message(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         answer = frame.get("answer")
-        if isinstance(answer, str) and answer:
+        if answer is not None and not isinstance(answer, str):
+            return (_not_text(frame, answer),)
+        if answer:
             self.chat_text = True
             return (n.Text(answer),)
         return NONE
@@ -90,7 +121,9 @@ class DifyTranslator:
 
     def _replace(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         answer = frame.get("answer", data.get("text"))
-        return (n.TextReplaced(str(answer or ""), _str(frame.get("reason"))),)
+        if answer is not None and not isinstance(answer, str):
+            return (_not_text(frame, answer),)
+        return (n.TextReplaced(answer or "", _str(frame.get("reason"))),)
 
     def _file(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         return (n.Files(({"id": frame.get("id"), "type": frame.get("type"), "url": frame.get("url"),
@@ -194,6 +227,11 @@ class DifyTranslator:
         if frame.get("observation"):
             out.append(n.ToolFinished(call_id, tool, frame.get("observation")))
         return out
+
+
+def _not_text(frame: dict[str, Any], answer: Any) -> n.Anomaly:
+    return n.Anomaly(f"a {str(frame.get('event'))[:40]} event whose answer is a {type(answer).__name__}, "
+                     "not text, was dropped")
 
 
 def _number(value: Any) -> bool:
