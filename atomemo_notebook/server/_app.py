@@ -304,8 +304,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         plan = app.plan(query, inputs)
         # A regenerate asks again what a sibling asked: its model "samples" anew (the answer stays
         # the demo's, the model nodes report which sample), so two versions have outputs to compare.
-        take = 1 + sum(1 for m in emu.store.messages(conv_id) if m["parentId"] == parent_id
-                       and m["query"] == query) if conv_id is not None else 1
+        # Counted by an index search: reading the conversation made every POST O(conversation).
+        take = 1 + emu.store.count_asked(conv_id, parent_id, query) if conv_id is not None else 1
         message_id = str(uuid.uuid4())
         conv_id = emu.store.create_message_in(
             message_id, conv_id, app_id=app_id, trigger_id=trigger_id, user_id=user_id,
