@@ -8,7 +8,10 @@ as thousands of extra lines or steps, whatever the machine's speed."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -96,9 +99,9 @@ def grow(store: Store, conversation: str | None, count: int, *, app_id: str, tri
         message_id = str(uuid.uuid4())
         conversation = store.create_message_in(
             message_id, conversation, app_id=app_id, trigger_id=trigger_id, user_id=user_id, name="grown",
-            parent_id=parent, dialogue_count=depth + i + 1, query=f"question {i}", source="test", inputs={})
+            parent_id=parent, dialogue_count=depth + i + 1, query=f"question {i:06d}", source="test", inputs={})
         store._write("UPDATE messages SET status='succeeded', answer=?, stream_ended=0 WHERE id=?",
-                     (f"answer {i}", message_id))
+                     (f"answer {i:06d}", message_id))
         parent = message_id
     assert conversation is not None and parent is not None
     return conversation, parent
@@ -137,17 +140,18 @@ def test_what_a_post_asks_of_the_store_is_answered_exactly():
         root = store.messages(conv)[0]["id"]
         assert store.last_message(conv)["id"] == last  # type: ignore[index]
         assert store.last_message("nowhere") is None
-        assert store.count_asked(conv, None, "question 0") == 1  # the root, under no parent
-        assert store.count_asked(conv, root, "question 1") == 1
-        assert store.count_asked(conv, root, "question 2") == 0  # asked, but under another parent
-        assert store.count_asked(conv, None, "question 1") == 0
+        assert store.count_asked(conv, None, "question 000000") == 1  # the root, under no parent
+        assert store.count_asked(conv, root, "question 000001") == 1
+        assert store.count_asked(conv, root, "question 000002") == 0  # asked, but under another parent
+        assert store.count_asked(conv, None, "question 000001") == 0
         file_ref = {"__type__": "file_ref", "filename": "a.txt", "resKey": "k"}
         store.create_message_in("f1", conv, **ids, name="f", parent_id=last, dialogue_count=4, query=file_ref,
                                 source=None, inputs={})
         assert store.count_asked(conv, last, dict(file_ref)) == 1
-        assert store.asked_among(conv, ["question 2", "never asked", "question 0"]) == {"question 0", "question 2"}
+        asked = store.asked_among(conv, ["question 000002", "never asked", "question 000000"])
+        assert asked == {"question 000000", "question 000002"}
         assert store.asked_among(conv, []) == set()
-        assert store.asked_among("nowhere", ["question 0"]) == set()
+        assert store.asked_among("nowhere", ["question 000000"]) == set()
     finally:
         store.close()
 
@@ -173,10 +177,10 @@ def test_a_post_reads_as_much_of_a_long_conversation_as_of_a_short_one(traced):
         conversation, last = grow(store, None, size, app_id=app["app_id"], trigger_id=app["trigger_id"],
                                   user_id="flat")
         parent = store.get_message(last)["parentId"]  # type: ignore[index]
-        _post(server, app, conversation, parent, f"question {size - 1}")  # warm: a regenerate of the last
+        _post(server, app, conversation, parent, f"question {size - 1:06d}")  # warm: a regenerate of the last
         work.reset()
         work.on = True
-        _post(server, app, conversation, parent, f"question {size - 1}")  # the third sample
+        _post(server, app, conversation, parent, f"question {size - 1:06d}")  # the third sample
         work.on = False
         counts.append((work.rows, work.vm, work.lines))
         sample = [m for m in store.messages(conversation) if m["parentId"] == parent]
@@ -229,3 +233,206 @@ def test_the_other_systems_posts_do_not_read_the_conversation(traced, system):
     assert rows_long <= rows_short + 1 and rows_long <= 4, counts
     assert vm_long <= vm_short * 1.2 + 5, counts
     assert lines_long <= lines_short * 1.2 + 50, counts
+
+
+# -- the widget: per ask, and the snapshot -----------------------------------------------------
+
+class Sent:
+    """Bytes the widget hands its comm: trait updates and custom messages alike."""
+
+    def __init__(self, widget: Any) -> None:
+        self.bytes = 0
+        self.on = False
+        widget._send = self
+
+    def __call__(self, msg: Any, buffers: Any = None) -> None:
+        if self.on:
+            self.bytes += len(json.dumps(msg)) + sum(len(b) for b in buffers or ())
+
+
+async def _settrace(tracer: Any) -> Any:
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    return previous
+
+
+@contextlib.contextmanager
+def counting(server_work: Work, client_work: Work, sent: Sent) -> Iterator[None]:
+    """Count on the server's thread, on the widget's loop thread and toward the browser."""
+    from atomemo_notebook.views import runtime
+
+    previous = runtime.submit(_settrace(client_work.tracer)).result(10)
+    server_work.reset()
+    client_work.reset()
+    sent.bytes = 0
+    server_work.on = client_work.on = sent.on = True
+    try:
+        yield
+    finally:
+        server_work.on = client_work.on = sent.on = False
+        runtime.submit(_settrace(previous)).result(10)
+
+
+def _ask_counted(widget: Any, server_work: Work, client_work: Work, sent: Sent, query: str) -> dict[str, int]:
+    with counting(server_work, client_work, sent):
+        reply = widget.ask(query)
+        widget.wait()
+    assert reply.status == "succeeded"
+    return {"client lines": client_work.lines, "server lines": server_work.lines, "sqlite steps": server_work.vm,
+            "rows": server_work.rows, "bytes": sent.bytes}
+
+
+def _least(samples: list[dict[str, int]]) -> dict[str, int]:
+    # The least of a few asks: a live flush that a busy machine happens to fit in mid-stream
+    # adds work to one ask, while a step that grows with the conversation is in every ask.
+    return {key: min(s[key] for s in samples) for key in samples[0]}
+
+
+def _widget(server: LocalServer, conversation: str | None) -> Any:
+    from atomemo_notebook import ChatWidget
+
+    app = server.app("echo")
+    widget = ChatWidget(app["app_id"], app["trigger_id"], "flat", api_key=server.api_key,
+                        base_url=server.base_url, conversation_id=conversation)
+    widget.booted.result(60)
+    return widget
+
+
+def _flat(short: dict[str, int], long: dict[str, int]) -> None:
+    for key, value in short.items():
+        # Lines and steps repeat to within a few; the live messages' bytes depend on where the
+        # ~30/s flushes fall in the stream, by a few hundred. Sending the conversation (or a
+        # record per message) would be hundreds of kB.
+        extra = 2_048 if key == "bytes" else 40
+        assert long[key] <= value * 1.02 + extra, (key, short, long)
+
+
+def test_an_ask_in_a_reopened_conversation_does_the_same_work_at_40_and_3000_messages(traced):
+    """Both sides: the lines run in the kernel and on the server, the store's steps and rows,
+    and the bytes sent toward the browser (both windows hold 20 turns)."""
+    server, work = traced
+    store = server.asgi_app.state.emulator.store
+    app = server.app("echo")
+    client = Work()
+    measured = []
+    for size in (SHORT, LONG):
+        conversation, _ = grow(store, None, size, app_id=app["app_id"], trigger_id=app["trigger_id"],
+                               user_id="flat")
+        widget = _widget(server, conversation)
+        try:
+            sent = Sent(widget)
+            assert widget.transcript["older"] == size - 20
+            widget.ask("warm")
+            widget.wait()
+            measured.append(_least([_ask_counted(widget, work, client, sent, f"more {i}") for i in range(3)]))
+        finally:
+            widget.close()
+    short, long = measured
+    assert short["rows"] <= 2 and short["client lines"] > 1_000 and short["bytes"] > 1_000, short
+    _flat(short, long)
+
+
+def test_a_session_does_the_same_work_per_ask_at_turn_25_and_turn_200(traced):
+    """One session growing (its replies, their timelines, the tree all in the kernel): from a
+    full window on, an ask rebuilds one turn's timeline and no record of the others."""
+    server, work = traced
+    client = Work()
+    widget = _widget(server, None)
+    try:
+        sent = Sent(widget)
+        at: dict[int, dict[str, int]] = {}
+        for turn in range(1, 201):
+            if turn in (23, 198):
+                at[turn] = _least([_ask_counted(widget, work, client, sent, f"turn {turn + i}") for i in range(3)])
+            elif turn not in (24, 25, 199, 200):
+                widget.ask(f"turn {turn}")
+                widget.wait()
+        assert len(widget.conversation.replies) == 200 and widget.transcript["older"] == 180
+        _flat(at[23], at[198])
+    finally:
+        widget.close()
+
+
+def test_a_settle_builds_only_the_new_turns_timeline(server, monkeypatch):
+    """The window's other timelines are the ones built before (the same objects), and one that
+    changed (a folded event after the end) is built again."""
+    from atomemo_notebook.protocol import neutral as n
+    from atomemo_notebook.views import view_state
+    from atomemo_notebook.views import widget as widget_module
+
+    widget = _widget(server, None)
+    try:
+        widget.send = lambda *a, **k: None  # type: ignore[method-assign]
+        for i in range(3):
+            widget.ask(f"turn {i}")
+            widget.wait()
+        built: list[str | None] = []
+        real = view_state.timeline_view
+
+        def counted(reply: Any, *args: Any) -> Any:
+            built.append(reply.message_id)
+            return real(reply, *args)
+
+        monkeypatch.setattr(view_state, "timeline_view", counted)
+        before = dict(widget.timelines)
+        reply = widget.ask("turn 3")
+        widget.wait()
+        assert built.count(reply.message_id) == 1 and len(built) == 1, built  # nothing else rebuilt
+        assert all(widget.timelines[k] is v for k, v in before.items())
+        first = widget.conversation.replies[0]
+        first.fold(n.Suggestions(("and then?",)), first.elapsed())  # a change after the end
+        built.clear()
+        widget_module.runtime.submit(_settle(widget)).result(10)
+        assert built == [first.message_id]
+    finally:
+        widget.close()
+
+
+async def _settle(widget: Any) -> None:
+    widget._settle()
+
+
+def test_the_snapshot_costs_what_it_shows(traced, monkeypatch):
+    """snapshot() shows the newest 20 turns: as many rendered, the same lines run, at 40 and at
+    3,000 messages; snapshot(turns=None) renders every turn."""
+    from atomemo_notebook.views import snapshot as snapshot_module
+
+    server, _ = traced
+    store = server.asgi_app.state.emulator.store
+    app = server.app("echo")
+    rendered: list[str] = []
+    real = snapshot_module.render_markdown
+
+    def counted(text: str) -> str:
+        rendered.append(text)
+        return real(text)
+
+    monkeypatch.setattr(snapshot_module, "render_markdown", counted)
+    lines, sizes = [], []
+    for size in (SHORT, LONG):
+        conversation, _ = grow(store, None, size, app_id=app["app_id"], trigger_id=app["trigger_id"],
+                               user_id="flat")
+        widget = _widget(server, conversation)
+        try:
+            work = Work()
+            rendered.clear()
+            previous = sys.gettrace()
+            sys.settrace(work.tracer)
+            work.on = True
+            html = widget.snapshot().data
+            work.on = False
+            sys.settrace(previous)
+            assert len(rendered) == 20 and rendered[-1] == f"answer {size - 1:06d}"
+            assert f"{size - 20:,} earlier turns are not shown here" in html
+            lines.append(work.lines)
+            sizes.append(len(html))
+            if size == SHORT:
+                rendered.clear()
+                everything = widget.snapshot(turns=None).data
+                assert len(rendered) == SHORT and "earlier turns" not in everything
+                with pytest.raises(ValueError, match="turns"):
+                    widget.snapshot(turns=0)
+        finally:
+            widget.close()
+    assert lines[1] <= lines[0] * 1.02 + 20, lines
+    assert sizes[1] <= sizes[0] * 1.02, sizes

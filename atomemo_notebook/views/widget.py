@@ -38,6 +38,7 @@ from .view_state import (
     EVENTS_PAGE,
     WINDOW,
     WINDOW_MAX,
+    TimelineCache,
     compare_view,
     error_view,
     events_page,
@@ -244,6 +245,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._file: FileRef | None = None
         self._own: Reply | None = None  # the last reply this view asked for
         self._window = WINDOW
+        self._timelines: TimelineCache = {}  # the window's finished timelines, built once each
         self._displayed = False
         self._fallback_due = False
         self._fallback_stale = False
@@ -349,12 +351,16 @@ class ChatWidget(anywidget.AnyWidget):
     def save_events(self, path: str | os.PathLike[str]) -> pathlib.Path:
         return self._chat.save_events(pathlib.Path(path))
 
-    def snapshot(self) -> HTML:
-        """The whole shown conversation and its timelines as sanitized static HTML: what a
-        saved notebook shows without a kernel. A turn still streaming is marked as such."""
+    def snapshot(self, turns: int | None = WINDOW) -> HTML:
+        """The shown conversation's newest `turns` turns (what the widget shows at first) and
+        their timelines as sanitized static HTML: what a saved notebook shows without a kernel.
+        A turn still streaming is marked as such. Its cost follows the turns shown, not the
+        conversation's length; `turns=None` shows them all, as export_html() saves them."""
         from IPython.display import HTML
 
-        return HTML(self._snapshot_html())  # type: ignore[no-untyped-call]
+        if turns is not None and turns < 1:
+            raise ValueError(f"turns must be >= 1 or None, got {turns!r}")
+        return HTML(self._snapshot_html(limit=turns))  # type: ignore[no-untyped-call]
 
     def export_html(self, path: str | os.PathLike[str]) -> pathlib.Path:
         from .snapshot import page
@@ -569,7 +575,7 @@ class ChatWidget(anywidget.AnyWidget):
         # hold_sync: the transcript and the cleared live turn reach the browser as one message.
         with self.hold_sync():
             self.transcript = transcript
-            self.timelines = window_timelines(self._chat.tree, transcript)
+            self.timelines = window_timelines(self._chat.tree, transcript, self._timelines)
             if self.compact and self._own is not None and self._own.message_id:
                 self.focus_id = self._own.message_id
             self.header = {**self.header, "conversation_id": self._chat.conversation_id,
@@ -589,6 +595,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._owns_chat = self._owns_chat or chat is not None
         self._chat.reply_listeners.append(self._on_reply_started)
         self._window = WINDOW
+        self._timelines.clear()
         await self._chat.load_app()
         if conversation_id is not None:
             await self._chat.history()
