@@ -3,7 +3,11 @@ the embedded server (in its own process), and the ratio to a bare asyncio + http
 posting the same requests at the same concurrency and reading each stream to its end
 (json.loads of every data line, as any client must). The same echo rows, paced at full speed.
 
-    python bench/eval_throughput.py [--rows 200] [--rounds 3]
+Both sides are timed for what a user waits for: the run, then its table (a DataFrame of one
+row per question with its answer and status). pandas is imported before anything is timed,
+on both sides: its import is a cost of the first table in a session, not of a row.
+
+    python bench/eval_throughput.py [--rows 200] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import json
 import time
 
 import httpx
+import pandas as pd
 
 from atomemo_notebook import AsyncChat, AsyncClient, evaluate
+from atomemo_notebook.views import runtime
 
 from _common import machine, server_process, table
 
 PACE = {"X-Atomemo-Pace": "chunk_size=16; chunk_delay=0; node_delay=0"}
+GOAL = 0.9
 
 
 def questions(rows: int, round_: int) -> list[str]:
@@ -30,24 +37,31 @@ def bare(info: dict, rows: list[str], concurrency: int) -> int:
     echo = info["apps"]["echo"]
     url = f"{info['base_url']}/chat/messages"
 
-    async def run() -> int:
+    async def run() -> list[dict[str, str]]:
         gate = asyncio.Semaphore(concurrency)
-        done = 0
+        found: list[dict[str, str]] = []
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as http:
             async def one(query: str) -> None:
-                nonlocal done
+                parts: list[str] = []
+                status = "failed"
                 async with gate, http.stream("POST", url, headers={"X-Api-Key": info["api_key"], **PACE}, json={
                         "appId": echo["app_id"], "triggerId": echo["trigger_id"], "query": query,
                         "userId": "bench-bare"}) as response:
                     async for line in response.aiter_lines():
                         if line.startswith("data:"):
-                            json.loads(line[5:])
-                done += 1
+                            event = json.loads(line[5:])
+                            name = event.get("event")
+                            if name == "chat_message":
+                                parts.append(event["data"].get("text", ""))
+                            elif name == "execution_finished":  # the run's status, as evaluate() reads it
+                                status = event["data"]["resource"].get("status", "failed")
+                found.append({"query": query, "status": status, "answer": "".join(parts)})
 
             await asyncio.gather(*(one(q) for q in rows))
-        return done
+        return found
 
-    return asyncio.run(run())
+    frame = pd.DataFrame(asyncio.run(run()), columns=["query", "status", "answer"])  # the user's table
+    return int((frame["status"] == "succeeded").sum())
 
 
 def ours(info: dict, rows: list[str], concurrency: int) -> int:
@@ -57,16 +71,23 @@ def ours(info: dict, rows: list[str], concurrency: int) -> int:
     api = AsyncClient(info["api_key"], base_url=info["base_url"], http_client=http)
     chat = AsyncChat(api, app_id=echo["app_id"], trigger_id=echo["trigger_id"], user_id="bench-eval")
     results = evaluate(chat, rows, concurrency=concurrency).wait(300, bar=False)
-    return int((results.df["status"] == "succeeded").sum())
+    succeeded = int((results.df["status"] == "succeeded").sum())
+    runtime.submit(http.aclose()).result(30)  # as the bare loop's `async with` closes its client
+    return succeeded
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="60 rows, best of 2: a report for CI, ~15 s")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.rounds = 60, 2
     best: dict[tuple[str, int], float] = {}
     with server_process() as info:
+        bare(info, questions(20, -1), 4)  # warm both sides (imports, the loop thread, connections)
+        ours(info, questions(20, -2), 4)
         for round_ in range(args.rounds):  # interleaved, best of each: less noise from the machine
             for concurrency in (1, 8, 32):
                 for name, run in (("bare asyncio + httpx", bare), ("evaluate()", ours)):
@@ -84,11 +105,11 @@ def main() -> None:
         mine = args.rows / best[("evaluate()", concurrency)]
         ratios.append(mine / base)
         out.append((concurrency, base, mine, mine / base))
-    print(f"evaluation throughput: {args.rows} echo rows, best of {args.rounds}; {machine()}")
+    print(f"evaluation throughput: {args.rows} echo rows, run + table, best of {args.rounds}; {machine()}")
     print(table(["concurrency", "bare rows/s", "evaluate() rows/s", "ratio"], out))
-    verdict = "met" if min(ratios) >= 0.8 else "MISSED"
+    verdict = "met" if min(ratios) >= GOAL else "MISSED"
     print(f"SUMMARY eval_throughput: evaluate() at 1/8/32 = {', '.join(f'{r:.2f}x' for r in ratios)} of a bare "
-          f"asyncio + httpx loop (target >= 0.8x: {verdict})")
+          f"asyncio + httpx loop, run + table (target >= {GOAL}x: {verdict})")
 
 
 if __name__ == "__main__":
