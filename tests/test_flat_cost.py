@@ -436,3 +436,40 @@ def test_the_snapshot_costs_what_it_shows(traced, monkeypatch):
             widget.close()
     assert lines[1] <= lines[0] * 1.02 + 20, lines
     assert sizes[1] <= sizes[0] * 1.02, sizes
+
+
+def test_view_state_updates_are_the_messages_ipywidgets_sends(server):
+    """send_state skips ipywidgets' walk for binary buffers only for the view-state traits, and
+    sends exactly what ipywidgets would for them; any other trait goes through ipywidgets."""
+    import ipywidgets
+
+    widget = _widget(server, None)
+    try:
+        sent: list[tuple[Any, Any]] = []
+        widget._send = lambda msg, buffers=None: sent.append((msg, buffers))  # type: ignore[method-assign]
+        widget.ask("one")
+        widget.wait()
+        for key in ("transcript", {"transcript", "timelines", "live"}, "timelines"):
+            sent.clear()
+            widget.send_state(key)
+            ipywidgets.Widget.send_state(widget, key)
+            (ours, ours_buffers), (theirs, their_buffers) = sent
+            assert ours == theirs and list(ours_buffers) == list(their_buffers) == []
+        walks: list[Any] = []
+        real = ipywidgets.widgets.widget._remove_buffers
+
+        def counted(state: Any) -> Any:
+            walks.append(sorted(state))
+            return real(state)
+
+        ipywidgets.widgets.widget._remove_buffers = counted
+        try:
+            widget.send_state({"transcript", "timelines"})
+            assert walks == []
+            widget.send_state({"transcript", "header"})  # header carries the user's own inputs
+            widget.send_state()
+            assert walks[0] == ["header", "transcript"] and len(walks) == 2
+        finally:
+            ipywidgets.widgets.widget._remove_buffers = real
+    finally:
+        widget.close()

@@ -59,6 +59,7 @@ FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser
 DEFAULT_USER = "notebook-user"
 CONVERSATIONS_SHOWN = 100
 FALLBACK_DELAY = 1.0  # seconds after a settle before the static fallback output is refreshed
+VIEW_STATE = frozenset({"transcript", "timelines", "live"})  # traits of JSON text and numbers only
 # Commands whose failure is shown in the chat (with the typed text kept), not only answered.
 USER_FACING = frozenset({"send", "regenerate", "edit", "open_conversation", "new_conversation",
                          "pick_demo", "set_inputs", "attach"})
@@ -628,6 +629,26 @@ class ChatWidget(anywidget.AnyWidget):
         self._file = ref
         self.attachment = {"filename": ref.filename, "size": ref.size, "mime_type": ref.mime_type}
         return ref
+
+    # -- state to the browser ---------------------------------------------------------------
+    def send_state(self, key: Any = None) -> None:
+        """The view-state traits (transcript, timelines, live) are built by view_state from
+        strings and numbers only, never bytes: their updates skip ipywidgets' search for binary
+        buffers, which walked each nested dict and list of the window's twenty turns and
+        timelines on every settle. The message is the one ipywidgets sends for a state without
+        buffers; any other trait goes through ipywidgets as it is."""
+        names = {key} if isinstance(key, str) else set(key) if key is not None else None
+        if names is None or not names <= VIEW_STATE:
+            super().send_state(key)
+            return
+        state = self.get_state(key=key)
+        if not state:
+            return
+        if self._property_lock:  # as ipywidgets: keep the echo guard up to date with what is sent
+            for name, value in state.items():
+                if name in self._property_lock:
+                    self._property_lock[name] = value
+        self._send({"method": "update", "state": state, "buffer_paths": []}, buffers=[])
 
     # -- commands from the browser --------------------------------------------------------
     def _on_custom(self, _: Any, content: Any, buffers: list[bytes] | None = None) -> None:
