@@ -3,7 +3,7 @@
 child process that reports its peak RSS; the baseline is the same child asking a normal
 question (measured in the same run). Each row says which limit stopped the read.
 
-    python bench/memory_ceiling.py [--bomb-mib 1024] [--line-mib 100]
+    python bench/memory_ceiling.py [--bomb-mib 1024] [--line-mib 100] [--quick]
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bomb-mib", type=int, default=1024)
     parser.add_argument("--line-mib", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="a 64 MiB bomb and a 16 MiB line: a report for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.bomb_mib, args.line_mib = 64, 16
     cases = [
         ("baseline: a normal answer", "stream", ""),
         (f"stream: one {args.line_mib} MiB line", "stream", f"no_newline={args.line_mib}; times=99; key=line"),
