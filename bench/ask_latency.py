@@ -152,6 +152,7 @@ def main() -> None:
     print(f"(a) ask latency: median of {args.asks} asks into a reopened conversation; {machine()}")
     print(table(["messages", "ask -> settled (ms)", "ratio to 10", "reopen (ms)", "settled state (bytes)"], shown))
     worst = max(r[1] for r in rows) / base
+    largest_ratio = rows[-1][1] / base
     turns = args.turns
     print(f"(b) one session of {turns:,} asks with the widget (median of 10 asks at each end)")
     per_turn = grown["rss_per_turn"]
@@ -167,7 +168,7 @@ def main() -> None:
     session_ratio = grown["late"] / grown["early"]
     largest = sizes[-1]
     verdict = "met" if max(worst, session_ratio) <= GOAL else "MISSED"
-    print(f"SUMMARY ask_latency: the {largest:,}-message conversation asks in {worst:.2f}x the time of the "
+    print(f"SUMMARY ask_latency: the {largest:,}-message conversation asks in {largest_ratio:.2f}x the time of the "
           f"10-message one; in one session turn {turns:,} asks in {session_ratio:.2f}x the time of turn 10, "
           f"snapshot() {grown['snap_late'] / grown['snap_early']:.2f}x ({verdict} goal: flat, <= {GOAL}x); "
           f"settled state {rows[-1][3]:,} bytes at {largest:,} messages")

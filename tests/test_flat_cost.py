@@ -344,6 +344,7 @@ def test_a_session_does_the_same_work_per_ask_at_turn_25_and_turn_200(traced):
         for turn in range(1, 201):
             if turn in (23, 198):
                 at[turn] = _least([_ask_counted(widget, work, client, sent, f"turn {turn + i}") for i in range(3)])
+                at[turn]["snapshot lines"] = _snapshot_lines(widget)
             elif turn not in (24, 25, 199, 200):
                 widget.ask(f"turn {turn}")
                 widget.wait()
@@ -351,6 +352,19 @@ def test_a_session_does_the_same_work_per_ask_at_turn_25_and_turn_200(traced):
         _flat(at[23], at[198])
     finally:
         widget.close()
+
+
+def _snapshot_lines(widget: Any) -> int:
+    work = Work()
+    previous = sys.gettrace()
+    sys.settrace(work.tracer)
+    work.on = True
+    try:
+        widget.snapshot()
+    finally:
+        work.on = False
+        sys.settrace(previous)
+    return work.lines
 
 
 def test_a_settle_builds_only_the_new_turns_timeline(server, monkeypatch):
@@ -414,17 +428,11 @@ def test_the_snapshot_costs_what_it_shows(traced, monkeypatch):
                                user_id="flat")
         widget = _widget(server, conversation)
         try:
-            work = Work()
             rendered.clear()
-            previous = sys.gettrace()
-            sys.settrace(work.tracer)
-            work.on = True
-            html = widget.snapshot().data
-            work.on = False
-            sys.settrace(previous)
+            lines.append(_snapshot_lines(widget))
             assert len(rendered) == 20 and rendered[-1] == f"answer {size - 1:06d}"
+            html = widget.snapshot().data
             assert f"{size - 20:,} earlier turns are not shown here" in html
-            lines.append(work.lines)
             sizes.append(len(html))
             if size == SHORT:
                 rendered.clear()
