@@ -2,11 +2,12 @@
 renderer (IncrementalMarkdown, from atomemo_notebook/static/widget.js) in headless Chromium,
 against rendering the final text once and against a naive full re-parse per chunk.
 
-    python bench/browser_render.py
+    python bench/browser_render.py [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -86,16 +87,20 @@ SCRIPT = """async ([text, chunks, naiveEvery]) => {
 }"""
 
 
-def shapes() -> dict[str, str]:
-    """Answers that froze the page before pieces were bounded."""
+def shapes(scale: float = 1.0) -> dict[str, str]:
+    """Answers that froze the page before pieces were bounded (`scale` < 1: smaller, for --quick)."""
+    def n(count: int) -> int:
+        return max(1, int(count * scale))
+
     return {
-        "92 KB nested list, no blank line": "".join(
-            f"- item {i}\n  - detail {i} with **bold** text\n    - deeper {i}\n" for i in range(1500)),
-        "one table of 3,000 rows": "| n | value | note |\n|---|---|---|\n" + "".join(
-            f"| {i} | value {i} | note {i} |\n" for i in range(3000)),
-        "one 200 KB code block": "```python\n" + "".join(f"x_{i} = {i}  # line {i}\n" for i in range(8000)) + "```\n",
-        "1,000-deep blockquotes": "".join(">" * (i % 1000 + 1) + f" level {i}\n" for i in range(2000)),
-        "one 100 KB line": "word " * 20_000,
+        f"{92 * scale:g} KB nested list, no blank line": "".join(
+            f"- item {i}\n  - detail {i} with **bold** text\n    - deeper {i}\n" for i in range(n(1500))),
+        f"one table of {n(3000):,} rows": "| n | value | note |\n|---|---|---|\n" + "".join(
+            f"| {i} | value {i} | note {i} |\n" for i in range(n(3000))),
+        f"one {200 * scale:g} KB code block": "```python\n" + "".join(
+            f"x_{i} = {i}  # line {i}\n" for i in range(n(8000))) + "```\n",
+        f"{n(1000):,}-deep blockquotes": "".join(">" * (i % n(1000) + 1) + f" level {i}\n" for i in range(n(2000))),
+        f"one {100 * scale:g} KB line": "word " * n(20_000),
     }
 
 
@@ -127,7 +132,11 @@ SHAPE_SCRIPT = """async ([text, updates, naiveEvery]) => {
 
 
 def main() -> None:
-    text = markdown()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="40 KB in 2,000 chunks, shapes at a fifth: for CI")
+    args = parser.parse_args()
+    text = markdown(40_000) if args.quick else markdown()
+    chunks = 2_000 if args.quick else CHUNKS
     executable = shutil.which("chromium")
     assert executable, "needs Debian chromium"
     with sync_playwright() as p:
@@ -146,9 +155,10 @@ def main() -> None:
         page.goto("http://bench.test/")
         page.evaluate("""() => { window.__long = []; new PerformanceObserver((l) => {
             for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({entryTypes: ['longtask']}); }""")
-        result = page.evaluate(SCRIPT, [text, CHUNKS, NAIVE_EVERY])
+        result = page.evaluate(SCRIPT, [text, chunks, NAIVE_EVERY])
         longtasks = page.evaluate("window.__long")
-        shaped = {name: page.evaluate(SHAPE_SCRIPT, [body, 300, 10]) for name, body in shapes().items()}
+        shaped = {name: page.evaluate(SHAPE_SCRIPT, [body, 300, 10])
+                  for name, body in shapes(0.2 if args.quick else 1.0).items()}
         browser.close()
     single = result["single"]
     rows = [

@@ -7,7 +7,7 @@ The Dify path (Dify cannot resume, so each round streams a fresh answer of --dif
 `message` events from the embedded Dify routes): (e) bare httpx + httpx-sse + json.loads,
 (f) our DifyClient; the ratio is (f) to (e).
 
-    python bench/client_throughput.py [--events 200000] [--dify-events 50000] [--rounds 3]
+    python bench/client_throughput.py [--events 200000] [--dify-events 50000] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -105,7 +105,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--dify-events", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="20,000 and 5,000 events, one round: a report for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.dify_events, args.rounds = 20_000, 5_000, 1
     with server_process("--resume-window", "3600") as info:
         message_id = record_stream(info, args.events)
         url = f"{info['base_url']}/chat/messages/{message_id}/resume_stream"

@@ -7,7 +7,7 @@ the main thread); then 200 live updates as a run lights the nodes up one by one.
 the same run: the same updates, each laying the graph out again (a view without a layout cache).
 Goals: under 100 ms to layout + first paint, longest update under 50 ms.
 
-    python bench/graph_render.py [--nodes 200]
+    python bench/graph_render.py [--nodes 200] [--quick]
 """
 
 from __future__ import annotations
@@ -112,7 +112,10 @@ SCRIPT = """async (count) => {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="an 80-node workflow: a report for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.nodes = 80  # the baseline re-lays the graph out on every update: quadratic in nodes
     executable = shutil.which("chromium")
     assert executable, "needs Debian chromium"
     with sync_playwright() as p:

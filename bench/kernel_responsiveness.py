@@ -1,7 +1,7 @@
 """Kernel responsiveness: time 50 trivial cell executions in a kernel, idle and while a
 ChatWidget streams a long answer in the same kernel; the added latency per cell.
 
-    python bench/kernel_responsiveness.py [--cells 50]
+    python bench/kernel_responsiveness.py [--cells 50] [--quick]
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ def value(kc, expression: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cells", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="15 cells each: a report for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.cells = 15
     km, kc = start_new_kernel(kernel_name="python3")
     try:
         run(kc, SETUP)

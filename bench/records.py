@@ -1,7 +1,7 @@
 """Records: 100k messages to a DataFrame. Ours (`to_dataframe(history_records(tree))`, with UTC
 datetime columns) against `pd.DataFrame(list_of_dicts, columns=...)` on the same dicts.
 
-    python bench/records.py [--messages 100000] [--rounds 5]
+    python bench/records.py [--messages 100000] [--rounds 5] [--quick]
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="20,000 messages, best of 3: a report for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.messages, args.rounds = 20_000, 3
     tree = synthetic(args.messages)
     records = history_records(tree)
     columns = list(HISTORY_COLUMNS)

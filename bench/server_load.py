@@ -1,7 +1,7 @@
 """The embedded server under load: 200 concurrent streams on loopback; time to first byte
 p50/p95; every stream complete. Bounded: one round, 120 s at most.
 
-    python bench/server_load.py [--streams 200]
+    python bench/server_load.py [--streams 200] [--quick]
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ async def run(streams: int) -> list[tuple[float, float, bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="50 streams: a report for CI")
     args = parser.parse_args()
+    if args.quick:
+        args.streams = 50
     started = time.perf_counter()
     results = asyncio.run(run(args.streams))
     wall = time.perf_counter() - started

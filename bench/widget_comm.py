@@ -5,7 +5,7 @@ Events are fed straight into the widget's live reply on its own loop (a server c
 100k chunks/s), so this measures the widget's coalescing alone. Every comm message counts:
 custom `live` messages and trait updates.
 
-    python bench/widget_comm.py [--seconds 2]
+    python bench/widget_comm.py [--seconds 2] [--quick]
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def measure(server: LocalServer, rate: int, seconds: float) -> tuple[Any, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true", help="as is (about 10 s): the bytes ratio needs 2 s of text")
     args = parser.parse_args()
+    del args.quick  # already short; less text would only inflate the fixed size of the settled turn
     with LocalServer() as server:
         rows = [measure(server, rate, args.seconds) for rate in (1_000, 10_000, 100_000)]
     print(f"widget comm: {args.seconds:g} s of chat_message chunks of {len(CHUNK)} chars at each rate; {machine()}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import sys
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..model.chat import AsyncChat
@@ -31,6 +32,17 @@ def _scored(record: dict[str, Any], row: EvalRow, reply: Reply | None, scorers: 
     return record | scores | {"score_errors": "; ".join(errors) or None}
 
 
+async def _within(work: Awaitable[None], timeout: float) -> None:
+    """`work` within `timeout` seconds, else TimeoutError. asyncio.timeout (3.11+) only arms a
+    timer on the running task; wait_for (3.10) runs the work in a task of its own, one more
+    task to create and schedule for every row."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            await work
+    else:
+        await asyncio.wait_for(work, timeout)
+
+
 async def _ask(chat: AsyncChat, row: EvalRow, timeout: float) -> tuple[list[Reply], str | None]:
     """The row's replies (a file first, if any), and why it failed when no reply says so."""
     replies: list[Reply] = []
@@ -42,7 +54,7 @@ async def _ask(chat: AsyncChat, row: EvalRow, timeout: float) -> tuple[list[Repl
         replies.append(await chat.ask(row.query, inputs=row.inputs or None))
 
     try:
-        await asyncio.wait_for(turns(), timeout)  # the row's deadline (asyncio.timeout is 3.11+)
+        await _within(turns(), timeout)  # the row's deadline
         return replies, None
     except TimeoutError:
         why = f"no answer within the row's timeout of {timeout:g} s"
@@ -97,23 +109,25 @@ async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequenc
                     results.finish(row, entry.record | mine | {"cached": True}, entry.replies)
             else:
                 todo.append(unit)  # a script runs whole again: its conversation cannot be resumed midway
-        gate = asyncio.Semaphore(concurrency)
+        # `concurrency` workers take the units in order: a task per worker, not one per row
+        # waiting on a semaphore (each row's task was created, scheduled, parked and woken).
+        queue = iter(todo)
 
-        async def guarded(unit: list[EvalRow]) -> None:
-            async with gate:
-                if results.stopping:
+        async def worker() -> None:
+            for unit in queue:
+                if results.stopping:  # stopped, or the machinery failed: nothing more is asked
                     return
                 try:
                     await _unit(results, base, unit, scorers, timeout, cache)
                 except Exception as exc:
-                    results.fail(exc)  # before the gate lets the next unit in: it is not asked
+                    results.fail(exc)  # a row's own failure is caught in _ask: this is the run's
                     raise
 
-        tasks = [asyncio.ensure_future(guarded(unit)) for unit in todo]
+        tasks = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)))]
         results.cancel = lambda: [t.cancel() for t in tasks]
         if tasks:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:  # a worker that raised: the machinery broke (a row's failure is caught in _ask)
+            for task in done:  # a worker that raised: the machinery broke
                 error = None if task.cancelled() else task.exception()
                 if error is not None:
                     raise error

@@ -55,6 +55,7 @@ log = get_logger("atomemo_notebook.server")
 
 MALFORMED_FRAME = b'data: {"event": "chat_message", "data": {"text": oops}\n\n'
 UNKNOWN_FRAME = b'data: {"event": "mystery_event", "data": {"note": "not in the spec"}}\n\n'
+PRUNE_AFTER = 64  # runs kept before the first sweep of ended ones
 
 
 class DropConnection(Exception):
@@ -90,6 +91,7 @@ class Emulator:
         self.signer = Signer(self.store.secret(), config.token_ttl)
         self.executor = Executor(self.store)
         self.runs: dict[str, Run] = {}
+        self._sweep_at = PRUNE_AFTER  # len(runs) at which the next launch sweeps ended runs out
         self.faults = FaultBook()
         self.background: set[asyncio.Task[None]] = set()  # tasks that outlive their request
         self.pipelit_sockets: Any = None
@@ -168,9 +170,17 @@ class Emulator:
 
     # -- runs ---------------------------------------------------------------------------
     def prune_runs(self) -> None:
+        """Forget runs that ended over the resume window ago. A sweep reads every run, so it
+        waits until their number has doubled since the last one: O(1) per launch, amortized,
+        where a sweep on each launch cost every POST the runs of the whole window (a
+        session's every ask). Runs kept a little longer change nothing: resume_stream checks
+        the window itself."""
+        if len(self.runs) < self._sweep_at:
+            return
         horizon = time.time() - self.config.resume_window
         for message_id in [m for m, r in self.runs.items() if r.done and (r.ended_at or 0) < horizon]:
             del self.runs[message_id]
+        self._sweep_at = max(PRUNE_AFTER, 2 * len(self.runs))
 
     def launch(self, run: Run, app: DemoApp, plan: Any, pace: Pace, fault: Fault | None) -> Run:
         """Start a run; one that cannot even start ends failed, with its reason, in its stream."""
@@ -304,8 +314,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         plan = app.plan(query, inputs)
         # A regenerate asks again what a sibling asked: its model "samples" anew (the answer stays
         # the demo's, the model nodes report which sample), so two versions have outputs to compare.
-        take = 1 + sum(1 for m in emu.store.messages(conv_id) if m["parentId"] == parent_id
-                       and m["query"] == query) if conv_id is not None else 1
+        # Counted by an index search: reading the conversation made every POST O(conversation).
+        take = 1 + emu.store.count_asked(conv_id, parent_id, query) if conv_id is not None else 1
         message_id = str(uuid.uuid4())
         conv_id = emu.store.create_message_in(
             message_id, conv_id, app_id=app_id, trigger_id=trigger_id, user_id=user_id,

@@ -303,8 +303,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
                 if mode == "streaming":
                     return silence()
                 owned(app, conv_id, user, request)
-            thread = emu.store.messages(conv_id)
-            parent = thread[-1] if thread else None
+            parent = emu.store.last_message(conv_id)  # one row, not the whole conversation per ask
         # Everything that can refuse the request is checked before anything is stored.
         plan = app.plan(query, inputs)
         message_id = str(uuid.uuid4())
@@ -484,7 +483,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
         if message is None:
             raise DifyError(404, "not_found", "Message Not Exists.")
         owned(app, message["conversationId"], user)
-        asked = {m["query"] for m in emu.store.messages(message["conversationId"])}
+        asked = emu.store.asked_among(message["conversationId"], app.examples)  # asked after each answer: no scan
         return emu.answer({"result": "success", "data": [q for q in app.examples if q not in asked][:3]}, fault)
 
     @_dify_errors

@@ -158,8 +158,8 @@ def odyssey_routes(emu: Emulator) -> list[Route]:
             raise OdysseyError(400, "", "conversationId is taken: choose another")
         if conv is None and not first:
             raise OdysseyError(404, "", "Conversation not found.")
-        thread = emu.store.messages(stored_id) if conv is not None else []
-        parent = thread[-1] if thread else None
+        # One row, not the whole conversation: an ask costs the same however long it grew.
+        parent = emu.store.last_message(stored_id) if conv is not None else None
         plan = app.plan(text, {})
         message_id = str(uuid.uuid4())
         emu.store.create_message_in(
@@ -170,7 +170,8 @@ def odyssey_routes(emu: Emulator) -> list[Route]:
         run = emu.launch(Run(message_id, stored_id, voice=OdysseyVoice(app.name)), app, plan, pace, fault)
         async for _ in run.follow(emu.config.heartbeat_interval):
             pass  # one blocking answer, once the run has ended
-        answer = document(run, app, text, {text, *(str(m["query"]) for m in thread)})
+        asked = {text, *(emu.store.asked_among(stored_id, app.examples) if conv is not None else ())}
+        answer = document(run, app, text, asked)
         if fault is not None and fault.answer_delay:
             await asyncio.sleep(fault.answer_delay)
         if fault is not None and fault.malformed_after is not None:

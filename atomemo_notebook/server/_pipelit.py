@@ -149,8 +149,7 @@ def pipelit_routes(emu: Emulator) -> list[Route | WebSocketRoute]:
         if trigger is not None and trigger not in (app.trigger_id, "trigger_chat"):
             raise PipelitError(404, "NOT_FOUND", "No chat trigger found.")
         conv_id = conversation(app)
-        thread = emu.store.messages(conv_id) if conv_id else []
-        parent = thread[-1] if thread else None
+        parent = emu.store.last_message(conv_id) if conv_id else None  # one row, not the conversation per ask
         plan = app.plan(text, {})
         message_id = str(uuid.uuid4())  # the execution id
         conv_id = emu.store.create_message_in(

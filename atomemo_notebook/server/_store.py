@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS messages (
     user_id TEXT NOT NULL, source TEXT, inputs TEXT NOT NULL,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, stream_ended REAL);
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, seq);
+-- What a POST asks of a conversation (how many siblings asked this before; which examples were
+-- asked) is one index search, not a scan: an ask costs the same at 10 messages and at 100,000.
+-- IF NOT EXISTS: a database file written before this index gets it when next opened.
+CREATE INDEX IF NOT EXISTS messages_query ON messages (conversation_id, query, parent_id);
 CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY, message_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
     trigger_id TEXT NOT NULL, app_version_id TEXT NOT NULL, status TEXT NOT NULL,
@@ -220,6 +224,32 @@ class Store:
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id=? ORDER BY seq", (conv_id,)
         )
         return [_message_wire(r) for r in rows]
+
+    def last_message(self, conv_id: str) -> dict[str, Any] | None:
+        """The conversation's newest message (the parent of a system without branches): one
+        row by the (conversation_id, seq) index, however long the conversation."""
+        row = self._one(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id=? "
+                        "ORDER BY seq DESC LIMIT 1", (conv_id,))
+        return None if row is None else _message_wire(row)
+
+    def count_asked(self, conv_id: str, parent_id: str | None, query: Any) -> int:
+        """How many messages under `parent_id` (None: the roots) asked `query` already.
+        Queries are stored as json.dumps of the request's value, so the same value compares
+        equal as text (a file reference's keys in the order its client sends them)."""
+        row = self._one("SELECT COUNT(*) AS n FROM messages WHERE conversation_id=? AND query=? "
+                        "AND parent_id IS ?", (conv_id, json.dumps(query), parent_id))
+        return 0 if row is None else int(row["n"])
+
+    def asked_among(self, conv_id: str, queries: Iterable[str]) -> set[str]:
+        """Which of these text queries the conversation asked: one index search per query,
+        never a read of the conversation."""
+        wanted = {json.dumps(q): q for q in queries}
+        if not wanted:
+            return set()
+        marks = ", ".join("?" * len(wanted))
+        rows = self._all(f"SELECT DISTINCT query FROM messages WHERE conversation_id=? AND query IN ({marks})",
+                         (conv_id, *wanted))
+        return {wanted[r["query"]] for r in rows}
 
     def path_to(self, msg_id: str) -> list[dict[str, Any]]:
         """Root .. msg_id along parentId, as the tree endpoint returns it."""

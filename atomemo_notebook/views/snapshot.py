@@ -92,8 +92,9 @@ def _timeline(view: dict[str, Any]) -> str:
 def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None,
                   live: Reply | None = None, *, limit: int | None = None, cap: int | None = None) -> str:
     """The shown path with each turn's timeline; a reply still streaming is shown as far as it
-    got, marked as not finished. `limit` keeps the newest turns, `cap` cuts each answer (the
-    notebook's own fallback output stays small; chat.snapshot() and export_html keep it all)."""
+    got, marked as not finished. `limit` keeps the newest turns (read in O(limit), however long
+    the path), `cap` cuts each answer (the notebook's own fallback output stays small;
+    chat.snapshot() keeps whole answers, export_html everything)."""
     title = f"{header.get('app_emoji') or ''} {header.get('app_name') or 'Atomemo chat'}".strip()
     version = header.get("app_version")
     badge = '<span class="badge">offline demo server</span>' if header.get("offline") else ""

@@ -256,13 +256,30 @@ def transcript_view(tree: MessageTree, leaf_id: str | None, window: int = WINDOW
             "older": max(total - len(shown), 0)}
 
 
-def window_timelines(tree: MessageTree, transcript: TranscriptView) -> dict[str, TimelineView]:
-    """Timelines of the turns in the window that this session streamed."""
+TimelineCache = dict[str, tuple[Reply, int, TimelineView]]
+
+
+def window_timelines(tree: MessageTree, transcript: TranscriptView,
+                     cache: TimelineCache | None = None) -> dict[str, TimelineView]:
+    """Timelines of the turns in the window that this session streamed. With a `cache` (kept
+    by the caller between settles), a finished reply's timeline is built once, not on every
+    settle: a settle then builds one new timeline, not the window's twenty. The cache keeps
+    only the window's entries, so it is as bounded as the window."""
     out: dict[str, TimelineView] = {}
+    kept: TimelineCache = {}
     for turn in transcript["turns"]:
         reply = tree[turn["id"]].reply if turn["id"] in tree else None
         if reply is not None and reply.done and reply.message_id:
-            out[reply.message_id] = timeline_view(reply)
+            hit = cache.get(reply.message_id) if cache is not None else None
+            # A finished reply changes only by a folded event (suggestions, a recovery), and
+            # every such fold counts in `changes`: the same reply with the same count is unchanged.
+            fresh = hit is not None and hit[0] is reply and hit[1] == reply.changes
+            view = hit[2] if hit is not None and fresh else timeline_view(reply)
+            out[reply.message_id] = view
+            kept[reply.message_id] = (reply, reply.changes, view)
+    if cache is not None:
+        cache.clear()
+        cache.update(kept)
     return out
 
 

@@ -38,6 +38,7 @@ from .view_state import (
     EVENTS_PAGE,
     WINDOW,
     WINDOW_MAX,
+    TimelineCache,
     compare_view,
     error_view,
     events_page,
@@ -59,6 +60,7 @@ DEFAULT_USER = "notebook-user"
 CONVERSATIONS_SHOWN = 100
 FALLBACK_DELAY = 1.0  # seconds after a settle before the static fallback output is refreshed
 SETTLE_WAIT = 10.0  # seconds an ask waits for the view of a whole answer to settle
+VIEW_STATE = frozenset({"transcript", "timelines", "live"})  # traits of JSON text and numbers only
 # Commands whose failure is shown in the chat (with the typed text kept), not only answered.
 USER_FACING = frozenset({"send", "regenerate", "edit", "open_conversation", "new_conversation",
                          "pick_demo", "set_inputs", "attach"})
@@ -253,6 +255,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._file: FileRef | None = None
         self._own: Reply | None = None  # the last reply this view asked for
         self._window = WINDOW
+        self._timelines: TimelineCache = {}  # the window's finished timelines, built once each
         self._displayed = False
         self._fallback_due = False
         self._fallback_stale = False
@@ -366,12 +369,16 @@ class ChatWidget(anywidget.AnyWidget):
     def save_events(self, path: str | os.PathLike[str]) -> pathlib.Path:
         return self._chat.save_events(pathlib.Path(path))
 
-    def snapshot(self) -> HTML:
-        """The whole shown conversation and its timelines as sanitized static HTML: what a
-        saved notebook shows without a kernel. A turn still streaming is marked as such."""
+    def snapshot(self, turns: int | None = WINDOW) -> HTML:
+        """The shown conversation's newest `turns` turns (what the widget shows at first) and
+        their timelines as sanitized static HTML: what a saved notebook shows without a kernel.
+        A turn still streaming is marked as such. Its cost follows the turns shown, not the
+        conversation's length; `turns=None` shows them all, as export_html() saves them."""
         from IPython.display import HTML
 
-        return HTML(self._snapshot_html())  # type: ignore[no-untyped-call]
+        if turns is not None and turns < 1:
+            raise ValueError(f"turns must be >= 1 or None, got {turns!r}")
+        return HTML(self._snapshot_html(limit=turns))  # type: ignore[no-untyped-call]
 
     def export_html(self, path: str | os.PathLike[str]) -> pathlib.Path:
         from .snapshot import page
@@ -586,7 +593,7 @@ class ChatWidget(anywidget.AnyWidget):
         # hold_sync: the transcript and the cleared live turn reach the browser as one message.
         with self.hold_sync():
             self.transcript = transcript
-            self.timelines = window_timelines(self._chat.tree, transcript)
+            self.timelines = window_timelines(self._chat.tree, transcript, self._timelines)
             if self.compact and self._own is not None and self._own.message_id:
                 self.focus_id = self._own.message_id
             self.header = {**self.header, "conversation_id": self._chat.conversation_id,
@@ -606,6 +613,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._owns_chat = self._owns_chat or chat is not None
         self._chat.reply_listeners.append(self._on_reply_started)
         self._window = WINDOW
+        self._timelines.clear()
         await self._chat.load_app()
         if conversation_id is not None:
             await self._chat.history()
@@ -638,6 +646,26 @@ class ChatWidget(anywidget.AnyWidget):
         self._file = ref
         self.attachment = {"filename": ref.filename, "size": ref.size, "mime_type": ref.mime_type}
         return ref
+
+    # -- state to the browser ---------------------------------------------------------------
+    def send_state(self, key: Any = None) -> None:
+        """The view-state traits (transcript, timelines, live) are built by view_state from
+        strings and numbers only, never bytes: their updates skip ipywidgets' search for binary
+        buffers, which walked each nested dict and list of the window's twenty turns and
+        timelines on every settle. The message is the one ipywidgets sends for a state without
+        buffers; any other trait goes through ipywidgets as it is."""
+        names = {key} if isinstance(key, str) else set(key) if key is not None else None
+        if names is None or not names <= VIEW_STATE:
+            super().send_state(key)
+            return
+        state = self.get_state(key=key)
+        if not state:
+            return
+        if self._property_lock:  # as ipywidgets: keep the echo guard up to date with what is sent
+            for name, value in state.items():
+                if name in self._property_lock:
+                    self._property_lock[name] = value
+        self._send({"method": "update", "state": state, "buffer_paths": []}, buffers=[])
 
     # -- commands from the browser --------------------------------------------------------
     def _on_custom(self, _: Any, content: Any, buffers: list[bytes] | None = None) -> None:
