@@ -63,18 +63,18 @@ def test_quickstart_in_jupyterlab(lab_page, jupyter, artifacts):
     page = lab_page
     chat = run_and_find_chat(page, jupyter.lab("01-quickstart.ipynb"), "01-quickstart.ipynb")
     page.wait_for_function("document.querySelectorAll('.am-root .am-turn').length >= 1", timeout=60_000)
-    assert "Support Assistant" in chat.locator(".am-app-name").inner_text()
-    assert chat.locator(".am-badge").inner_text() == "offline demo server"
+    assert "Support Assistant" in chat.locator(".am-app-name").text_content()
+    assert chat.locator(".am-badge").text_content() == "offline demo server"
 
     chat.locator(".am-input").fill("How do I rotate my API key?")
     chat.locator(".am-input").press("Enter")
     settled_turn(chat, "How do I rotate my API key?")
     last = chat.locator(".am-turn").last
-    assert last.locator(".am-query").inner_text() == "How do I rotate my API key?"
+    assert last.locator(".am-query").text_content() == "How do I rotate my API key?"
     answer = answer_of(last)
     assert "To rotate an API key" in answer and "You can call the workflow from Python" in answer
     assert last.locator(".am-answer ol li").count() == 4 and last.locator(".am-copy").count() == 1
-    rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
+    rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_text_contents()
     assert_nodes(rows, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
     chat.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "jupyterlab-light.png"))
@@ -111,19 +111,19 @@ def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     for chat in (atomemo, dify):
         settled_turn(chat, "How do I rotate my API key?")
         assert "To rotate an API key" in answer_of(chat.locator(".am-turn").last)
-        rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_inner_texts()
+        rows = chat.locator(".am-execution").last.locator(".am-node .am-row-name").all_text_contents()
         assert_nodes(rows, ["Chat Trigger", "Search help center", "Draft answer", "Reply"])
     assert atomemo.locator(".am-regenerate").count() == 1 and atomemo.locator(".am-citations").count() == 0
-    assert dify.locator(".am-regenerate").count() == 0 and dify.locator(".am-system").inner_text() == "Dify"
+    assert dify.locator(".am-regenerate").count() == 0 and dify.locator(".am-system").text_content() == "Dify"
     assert atomemo.locator(".am-system").count() == 0
     assert "parent_message_id" in (dify.locator(".am-no-branch").get_attribute("title") or "")
     sources = dify.locator(".am-citations")
-    assert sources.locator("summary").inner_text() == "Sources (3)"
+    assert sources.locator("summary").text_content() == "Sources (3)"
     sources.locator("summary").click()
-    assert sources.locator(".am-citation-title").first.inner_text() == "Creating and rotating API keys"
+    assert sources.locator(".am-citation-title").first.text_content() == "Creating and rotating API keys"
     chips = dify.locator(".am-suggestion")
     assert chips.count() == 3
-    question = chips.first.inner_text()
+    question = chips.first.text_content()
     page.screenshot(path=str(artifacts / "other-systems.png"))
     chips.first.click()
     settled_turn(dify, question)
@@ -140,7 +140,7 @@ def pipelit_lights_up_and_clears_after_confirming(pipelit, artifacts) -> None:
     page = pipelit.page
     pipelit.scroll_into_view_if_needed()
     settled_turn(pipelit, PIPELIT_Q)  # asked by the notebook
-    assert pipelit.locator(".am-system").inner_text() == "Pipelit"
+    assert pipelit.locator(".am-system").text_content() == "Pipelit"
     assert pipelit.locator(".am-regenerate").count() == 0 and pipelit.locator(".am-no-branch").count() == 1
     # Record every state the rows and the live answer go through while the next question runs.
     page.evaluate("""(root) => {
@@ -167,12 +167,12 @@ def pipelit_lights_up_and_clears_after_confirming(pipelit, artifacts) -> None:
     assert "typing|● working (the answer arrives whole)" in seen, seen
     answers = pipelit.locator(".am-turn .am-answer").all_text_contents()
     assert len(answers) == 2 and all("A-1042" in a for a in answers)
-    summary = pipelit.locator(".am-summary").first.inner_text()
+    summary = pipelit.locator(".am-summary").first.text_content()
     assert "· answer " in summary and "first token" not in summary, summary  # no tokens on Pipelit
     page.screenshot(path=str(artifacts / "pipelit.png"))
     clear = pipelit.locator(".am-clear")
     clear.click()
-    assert clear.inner_text() == "Delete the history?"
+    assert clear.text_content() == "Delete the history?"
     assert pipelit.locator(".am-turn").count() == 2  # one click deletes nothing
     pipelit.locator(".am-clear").click()
     page.wait_for_function("() => document.querySelectorAll('.am-root')[2].querySelectorAll('.am-turn').length === 0",
@@ -227,17 +227,17 @@ def odyssey_cites_and_follows_up(odyssey, artifacts) -> None:
     page = odyssey.page
     odyssey.scroll_into_view_if_needed()
     settled_turn(odyssey, "How do I rotate my API key?")  # asked by the notebook
-    assert odyssey.locator(".am-system").inner_text() == "OdysseyAI"
+    assert odyssey.locator(".am-system").text_content() == "OdysseyAI"
     execution = odyssey.locator(".am-execution").last
     assert execution.locator(".am-track.am-reported").count() == 4 and execution.locator(".am-bar").count() == 0
-    assert "(no timing)" in execution.locator(".am-summary").inner_text()
+    assert "(no timing)" in execution.locator(".am-summary").text_content()
     sources = odyssey.locator(".am-turn").last.locator(".am-citations")
-    assert sources.locator("summary").inner_text() == "Sources (3)"
+    assert sources.locator("summary").text_content() == "Sources (3)"
     sources.locator("summary").click()
-    assert [n.strip() for n in sources.locator(".am-citation-n").all_inner_texts()] == ["[1]", "[2]", "[3]"]
+    assert [n.strip() for n in sources.locator(".am-citation-n").all_text_contents()] == ["[1]", "[2]", "[3]"]
     link = sources.locator("a.am-citation-title").first
     href = link.get_attribute("href") or ""
-    assert href.startswith("https://help.example.com/articles/") and link.inner_text().endswith(".md")
+    assert href.startswith("https://help.example.com/articles/") and link.text_content().endswith(".md")
     assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener noreferrer"
     # No network here: the help site is answered by the browser itself.
     page.context.route("https://help.example.com/**", lambda route: route.fulfill(
@@ -250,7 +250,7 @@ def odyssey_cites_and_follows_up(odyssey, artifacts) -> None:
     popup.close()
     chips = odyssey.locator(".am-turn").last.locator(".am-suggestion")
     assert chips.count() == 3
-    question = chips.first.inner_text()
+    question = chips.first.text_content()
     chips.first.click()
     settled_turn(odyssey, question)
     assert odyssey.locator(".am-turn").count() == 2
@@ -268,21 +268,21 @@ def test_evaluation_table_and_drill_down_in_jupyterlab(lab_page, jupyter, artifa
     flaky.scroll_into_view_if_needed()
     page.wait_for_function("(el) => el.querySelector('.ae-progress').textContent.startsWith('5/5 done')",
                            arg=flaky.element_handle(), timeout=30_000)
-    assert "2 failed" in flaky.locator(".ae-progress").inner_text() and flaky.locator(".ae-stop").is_hidden()
+    assert "2 failed" in flaky.locator(".ae-progress").text_content() and flaky.locator(".ae-stop").is_hidden()
     rows = flaky.locator("tr.ae-row")
     assert rows.count() == 5
     failed = flaky.locator("tr.ae-row.am-status-failed")
-    assert failed.count() == 2 and failed.first.locator(".ae-node").inner_text() == "Fetch inventory"
+    assert failed.count() == 2 and failed.first.locator(".ae-node").text_content() == "Fetch inventory"
     cells_before = page.locator(".jp-Notebook .jp-Cell").count()
     failed.first.click()
     page.wait_for_function("(el) => el.querySelector('.ae-run .am-node.am-status-failed')",
                            arg=flaky.element_handle(), timeout=30_000)
     run = flaky.locator(".ae-run")
-    assert run.locator(".ae-run-title").inner_text() == f"Row {failed.first.get_attribute('data-row')}"
-    names = run.locator(".am-node.am-status-failed .am-row-name").all_inner_texts()
+    assert run.locator(".ae-run-title").text_content() == f"Row {failed.first.get_attribute('data-row')}"
+    names = run.locator(".am-node.am-status-failed .am-row-name").all_text_contents()
     assert names and all(name.startswith("Fetch inventory") for name in names)
     run.locator(".am-node.am-status-failed").first.click()
-    assert "503" in run.locator(".am-detail").inner_text()
+    assert "503" in run.locator(".am-detail").text_content()
     page.screenshot(path=str(artifacts / "evaluation.png"))
     rows.first.focus()
     page.keyboard.press("Enter")  # the keyboard opens a row too, and JupyterLab never sees the key
@@ -335,13 +335,13 @@ def test_the_graph_and_compare_tabs_in_jupyterlab(lab_page, jupyter, artifacts):
     failed = chat.locator('.am-gnode.am-gfailed')
     assert failed.count() == 1 and failed.locator(".am-gbadge").text_content() == "×2"
     failed.click()
-    assert "503" in chat.locator(".am-detail").inner_text()
+    assert "503" in chat.locator(".am-detail").text_content()
     page.screenshot(path=str(artifacts / "graph.png"))
     # Compare: the edited question beside its first version (the defaults: the two versions).
     chat.locator(".am-side-tabs .am-tab", has_text="Compare").click()
     page.wait_for_function("(root) => root.querySelectorAll('.am-compare-row').length > 0",
                            arg=chat.element_handle(), timeout=30_000)
-    only = chat.locator(".am-compare-row.am-ran-a-only td:first-child").all_inner_texts()
+    only = chat.locator(".am-compare-row.am-ran-a-only td:first-child").all_text_contents()
     assert only == ["Request ok?", "Apology"]
     assert chat.locator(".am-compare-b .am-diff-add").count() >= 1 or \
         chat.locator(".am-compare-a .am-diff-del").count() >= 1
