@@ -502,3 +502,16 @@ def test_ask_then_wait_in_a_loop_never_finds_the_last_answer_still_streaming(ser
         reply.wait(30)
         assert reply.status == "succeeded"
     assert len(widget.conversation.replies) == 25
+
+
+def test_the_saved_static_copy_says_why_a_turn_failed_and_which_version_it_shows(server):
+    """27.6: the notebook's static copy (what GitHub and nbconvert show) names a failed turn's
+    error and node, and marks a regenerated answer as one version of several."""
+    widget, _ = make(server, "flaky")
+    failed = widget.ask("this will fail")
+    widget.wait()
+    html = widget.snapshot().data
+    assert "NODE_FAILED" in html and "HTTP 503" in html and "Fetch inventory" in html
+    widget.regenerate(failed.message_id)
+    widget.wait()
+    assert "version 2 of 2" in widget.snapshot().data

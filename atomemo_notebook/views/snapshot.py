@@ -114,7 +114,8 @@ def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None
             rest = len(answer) - cap
             answer = answer[:cap] + f"\n\n*… {rest:,} more characters (run the notebook to see them)*"
         view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
-        parts.append(_turn(turn["query"], turn["file"], answer, turn["status"], view))
+        parts.append(_turn(turn["query"], turn["file"], answer, turn["status"], view,
+                           error=turn["error"], siblings=turn["siblings"]))
     if live is not None and not live.done:
         query = live.query.filename if isinstance(live.query, FileRef) else live.query
         parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),
@@ -158,14 +159,25 @@ def _comparison(tree: MessageTree, message: Any) -> str:
             f"{cells}</table></div>")
 
 
-def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "") -> str:
+def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "", *,
+          error: Any = None, siblings: Any = None) -> str:
+    """One question and answer; a turn that did not succeed says how, with its error and failing
+    node, and a regenerated or edited turn says which version of how many it is."""
     question = f"📎 {file.get('filename')}" if file else query
     body = render_markdown(answer)
     if status != "succeeded":
         color = STATUS_COLORS.get(status, "#6b7280")
         said = html.escape(status) + (": " + html.escape(note) if note else "")
+        if error:
+            said += f" · {html.escape(str(error.get('code')))}: {html.escape(str(error.get('message'))[:500])}"
+            if error.get("node"):
+                said += f" (in node “{html.escape(str(error['node']))}”)"
         body += f'<div style="color:{color}">[{said}]</div>'
-    out = f'<div class="q">{html.escape(str(question))}</div><div class="a">{body}</div>'
+    version = ""
+    if siblings and siblings.get("count", 1) > 1:
+        version = (f'<span class="badge">version {siblings["index"] + 1} of {siblings["count"]}'
+                   "</span>")
+    out = f'<div class="q">{html.escape(str(question))}{version}</div><div class="a">{body}</div>'
     return out + (_timeline(dict(view)) if view else "")
 
 
