@@ -26,13 +26,19 @@ function bar(start: number | null, end: number | null, total: number, status: st
   return el;
 }
 
+/** What a timeline's rows are called: steps reported after the fact (OdysseyAI), or nodes run. */
+export function unitsOf(view: TimelineView): string {
+  const reported = view.nodes.length > 0 && view.nodes.every((n) => n.reported);
+  return `${view.node_count} ${reported ? "step" : "node"}${view.node_count === 1 ? "" : "s"}`;
+}
+
 /** `tokens`: whether the system streams the answer; where it arrives whole, its first
  *  moment is the answer's, not a token's. */
 export function summaryText(view: TimelineView, tokens = true): string {
   if (view.nodes.length && view.nodes.every((n) => n.reported)) {
     // Nothing was timed but the wait itself.
     return [view.status, `answer after ${formatMs(view.total_ms)}`,
-      `${view.node_count} steps reported with it (no timing)`, `${view.failures} failed`].join(" · ");
+      `${unitsOf(view)} reported with it (no timing)`, `${view.failures} failed`].join(" · ");
   }
   const parts = [
     view.status,

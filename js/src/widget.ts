@@ -14,7 +14,7 @@ import { copyText, IncrementalMarkdown, renderAnswer, renderMarkdown } from "./m
 import { migrate } from "./migrate";
 import { safeLink } from "./sanitize";
 import type { Capabilities, LiveMessage, LiveSnapshot, Model, TimelineView, TranscriptView, TurnView } from "./protocol";
-import { type Detail, renderDetail, renderTimeline } from "./timeline";
+import { type Detail, renderDetail, renderTimeline, unitsOf } from "./timeline";
 import layoutWorkerSource from "virtual:layout-worker";
 
 layouts.useWorker(layoutWorkerSource);
@@ -659,7 +659,7 @@ class ChatView {
     }
     const timeline = this.model.get("timelines")?.[turn.id];
     if (timeline) {
-      meta.append(h("span", { class: "am-muted am-timing", text: `${formatMs(timeline.total_ms)} · ${timeline.node_count} nodes`,
+      meta.append(h("span", { class: "am-muted am-timing", text: `${formatMs(timeline.total_ms)} · ${unitsOf(timeline)}`,
         title: turn.finished_at ? `finished ${new Date(turn.finished_at).toLocaleString()}` : "" }));
     }
     const actions = h("span", { class: "am-actions" });

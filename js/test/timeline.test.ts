@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { renderDetail, renderTimeline, summaryText } from "../src/timeline";
+import { renderDetail, renderTimeline, summaryText, unitsOf } from "../src/timeline";
 import type { TimelineView } from "../src/protocol";
 
 const VIEW: TimelineView = {
@@ -84,6 +84,10 @@ describe("steps reported after the fact", () => {
     expect(tracks).toEqual(["reported after the answer", "reported after the answer"]);
     expect(summaryText(reported, false)).toBe(
       "succeeded · answer after 2.40 s · 2 steps reported with it (no timing) · 0 failed");
+    // The turn's meta and the summary name the rows alike: steps here, nodes where they ran.
+    expect(unitsOf(reported)).toBe("2 steps");
+    expect(unitsOf(VIEW)).toBe("3 nodes");
+    expect(unitsOf({ ...reported, node_count: 1, nodes: reported.nodes.slice(0, 1) })).toBe("1 step");
     // A timed node among them keeps its bar.
     const mixed = { ...reported, nodes: [...reported.nodes, VIEW.nodes[0]] };
     expect(renderTimeline(mixed, () => undefined).querySelectorAll(".am-bar").length).toBe(1);

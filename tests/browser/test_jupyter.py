@@ -230,7 +230,8 @@ def odyssey_cites_and_follows_up(odyssey, artifacts) -> None:
     assert odyssey.locator(".am-system").text_content() == "OdysseyAI"
     execution = odyssey.locator(".am-execution").last
     assert execution.locator(".am-track.am-reported").count() == 4 and execution.locator(".am-bar").count() == 0
-    assert "(no timing)" in execution.locator(".am-summary").text_content()
+    assert "4 steps reported" in execution.locator(".am-summary").text_content()
+    assert odyssey.locator(".am-turn").last.locator(".am-timing").text_content().endswith("· 4 steps")  # not "nodes"
     sources = odyssey.locator(".am-turn").last.locator(".am-citations")
     assert sources.locator("summary").text_content() == "Sources (3)"
     sources.locator("summary").click()
