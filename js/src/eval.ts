@@ -24,13 +24,23 @@ export function progressText(model: AnyModel<EvalModel>): string {
     + `${p.rows_per_s.toFixed(1)} rows/s${eta}${p.finished ? " · finished" : ""}${failure}`;
 }
 
+const PREVIEW_CHARS = 300;
+
+/** An answer as one line of plain text for its table cell: its markdown read, not shown raw
+ * (pipes, asterisks); the whole answer is drawn as markdown in the row's run. */
+export function answerPreview(markdown: string): string {
+  const text = renderMarkdown(markdown.slice(0, PREVIEW_CHARS * 2)).textContent ?? "";
+  return text.replace(/\s+/g, " ").trim().slice(0, PREVIEW_CHARS);
+}
+
 function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row: number) => void): HTMLElement {
   const tr = h("tr", { class: `ae-row am-status-${row.status}${selected ? " ae-selected" : ""}`,
     attrs: { tabindex: "0", role: "button", "aria-label": `Open row ${row.row}` } },
   h("td", { class: "ae-n", text: String(row.row) }),
   h("td", { class: "ae-status", text: row.status }),
   h("td", { class: "ae-query", text: row.query, title: row.query }),
-  h("td", { class: "ae-answer", text: row.error ? `⚠ ${row.error}` : row.answer, title: row.error ?? row.answer }),
+  h("td", { class: "ae-answer", text: row.error ? `⚠ ${row.error}` : answerPreview(row.answer),
+    title: row.error ?? answerPreview(row.answer) }),
   h("td", { class: "ae-node", text: row.failed_node ?? "" }),
   h("td", { class: "ae-time", text: row.total_s === null ? "–" : formatMs(row.total_s * 1000) }),
   ...scores.map((name) => h("td", { class: "ae-score", text: scoreText(row.scores[name]) })));
@@ -44,7 +54,7 @@ export function renderRun(detail: EvalDetailView): HTMLElement {
   const box = h("div", { class: "ae-run" }, h("div", { class: "ae-run-title", text: `Row ${detail.row ?? ""}` }));
   const panel = h("div", { class: "am-detail-panel" });
   for (const turn of detail.turns ?? []) {
-    const answer = h("div", { class: "am-answer am-markdown" });
+    const answer = h("div", { class: "am-answer am-md" });
     answer.append(renderMarkdown(turn.answer));
     box.append(h("div", { class: `ae-turn am-turn-${turn.status}` },
       h("div", { class: "ae-q", text: turn.query }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { progressText, renderRun } from "../src/eval";
+import { answerPreview, progressText, renderRun } from "../src/eval";
 import type { EvalDetailView, EvalModel } from "../src/protocol";
 
 describe("EvalWidget views", () => {
@@ -34,6 +34,11 @@ describe("EvalWidget views", () => {
     expect(el.querySelector(".ae-q")?.textContent).toBe("<b>q</b>");
     expect(el.querySelector("img")).toBeNull();
     expect(el.querySelector(".am-answer strong")?.textContent).toBe("ok");
+    expect(el.querySelector(".am-answer")?.classList.contains("am-md")).toBe(true); // the answer styles apply
+    // The table cell shows the answer read, not its markdown.
+    expect(answerPreview("**Starter** costs $9.\n\n| Plan | Price |\n|---|---|\n| Team | $49 |")).toBe(
+      "Starter costs $9. Plan Price Team $49");
+    expect(answerPreview("x".repeat(5000)).length).toBe(300);
     expect(el.querySelector(".am-node.am-status-failed .am-row-name")?.textContent).toContain("Fetch");
   });
 });
