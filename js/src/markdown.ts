@@ -52,6 +52,51 @@ export function renderMarkdown(text: string, highlight = true): DocumentFragment
   return fragment;
 }
 
+const TABLE_ROW = /^\s*\|.*\|\s*$/;
+
+/** The open block as it will read once complete, for display only: an open code fence closed,
+ * a table's header given its delimiter row, and an unclosed `**` or backtick in the last
+ * paragraph closed. The text itself is never changed; this is redone on the (bounded) tail each
+ * frame, never on the whole answer. Written by hand: no markdown library closes a fragment. */
+export function closeOpen(tail: string): string {
+  const lines = tail.split("\n");
+  let fence: string | null = null;
+  for (const line of lines) {
+    const m = FENCE.exec(line);
+    if (m && (fence === null || line.trim().startsWith(fence))) fence = fence === null ? m[1] : null;
+  }
+  if (fence !== null) return `${tail}${tail.endsWith("\n") ? "" : "\n"}${fence}`;
+  // A table whose header has arrived and whose delimiter row has not (or only in part).
+  const filled = lines.filter((l) => l.trim() !== "");
+  const last = filled[filled.length - 1] ?? "";
+  const before = filled[filled.length - 2];
+  const columns = (row: string) => row.trim().replace(/^\||\|$/g, "").split("|").length;
+  const header = last.trim().startsWith("|") && !TABLE_DELIMITER.test(last);
+  if (header && (before === undefined || !TABLE_ROW.test(before)) && lines[lines.length - 1] === last) {
+    // A header row still arriving ("| Plan | Pr"): closed, with the delimiter row to come.
+    const row = TABLE_ROW.test(last) ? tail.replace(/\s*$/, "") : `${tail}|`;
+    return `${row}\n|${"---|".repeat(columns(TABLE_ROW.test(last) ? last : `${last}|`))}\n`;
+  }
+  if (TABLE_ROW.test(last) && (before === undefined || !TABLE_ROW.test(before)) && !TABLE_DELIMITER.test(last)) {
+    return `${tail.replace(/\s*$/, "")}\n|${"---|".repeat(columns(last))}\n`;
+  }
+  if (before !== undefined && TABLE_ROW.test(before) && !TABLE_ROW.test(filled[filled.length - 3] ?? "")
+      && TABLE_DELIMITER.test(last) && !TABLE_ROW.test(last)) {
+    return `${tail.slice(0, tail.lastIndexOf(last))}|${"---|".repeat(columns(before))}\n`;
+  }
+  // Emphasis and code spans left open in the last paragraph.
+  const paragraph = tail.slice(tail.lastIndexOf("\n\n") + 1);
+  const ticks = (paragraph.match(/`+/g) ?? []).filter((t) => t.length === 1).length;
+  let closed = tail;
+  if (ticks % 2 === 1) closed += "`";
+  const outside = ticks % 2 === 1 ? paragraph.slice(0, paragraph.lastIndexOf("`")) : paragraph;
+  if (((outside.replace(/`[^`]*`/g, "").match(/\*\*/g) ?? []).length) % 2 === 1) {
+    closed = ticks % 2 === 1 ? closed : closed.replace(/\s+$/, "");
+    closed += "**";
+  }
+  return closed;
+}
+
 function decorateCode(pre: HTMLPreElement, highlight: boolean): void {
   const code = pre.querySelector("code");
   const language = /(?:^|\s)language-([\w+#-]+)/.exec(code?.className ?? "")?.[1]?.toLowerCase();
@@ -239,7 +284,8 @@ export class IncrementalMarkdown {
       plain.textContent = tail;
       this.tailEl.replaceChildren(plain);
     } else {
-      this.tailEl.replaceChildren(renderMarkdown(tail, this.ended && !this.pending));
+      const finished = this.ended && !this.pending;
+      this.tailEl.replaceChildren(renderMarkdown(finished ? tail : closeOpen(tail), finished));
     }
     this.tailRenders += 1;
     this.onDraw();

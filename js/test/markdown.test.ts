@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { BlockSplitter, IncrementalMarkdown, MAX_BLOCK, renderAnswer, renderMarkdown } from "../src/markdown";
+import { BlockSplitter, closeOpen, IncrementalMarkdown, MAX_BLOCK, renderAnswer, renderMarkdown } from "../src/markdown";
 import { safeLink } from "../src/sanitize";
 
 const ANSWER = [
@@ -247,4 +247,49 @@ describe("a long nested list streamed line by line", () => {
       expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(2 * MAX_BLOCK);
     }
   }, 20_000);
+});
+
+describe("the open block, drawn as it will read", () => {
+  const live = (text: string) => {
+    const md = new IncrementalMarkdown(document.createElement("div"), () => 0);
+    md.append(text);
+    md.flush(); // drawn as a frame would, not ended
+    return md.el;
+  };
+
+  it("a table with only its header so far is a table, not pipes", () => {
+    const el = live("Plans:\n\n| Plan | Price |\n");
+    expect(el.querySelector("th")?.textContent?.trim()).toBe("Plan");
+    expect(el.textContent).not.toContain("|");
+    const arriving = live("Plans:\n\n| Plan | Pr");
+    expect(Array.from(arriving.querySelectorAll("th")).map((t) => t.textContent?.trim())).toEqual(["Plan", "Pr"]);
+    expect(arriving.textContent).not.toContain("|");
+    const partial = live("| Plan | Price |\n|---|--");
+    expect(partial.querySelectorAll("th").length).toBe(2);
+    expect(partial.textContent).not.toContain("|");
+  });
+
+  it("an unclosed ** or backtick shows as bold or code, never as the marker", () => {
+    const bold = live("Every plan starts with a **14-day free");
+    expect(bold.querySelector("strong")?.textContent).toBe("14-day free");
+    expect(bold.textContent).not.toContain("**");
+    const code = live("Call `chat.ask");
+    expect(code.querySelector("code")?.textContent).toBe("chat.ask");
+    expect(code.textContent).not.toContain("`");
+  });
+
+  it("an open fence is code while it streams", () => {
+    const el = live("```python\nx = 1\n");
+    expect(el.querySelector("pre code")?.textContent).toBe("x = 1\n");
+  });
+
+  it("display only: the text is the text received, and the finished answer is parsed as is", () => {
+    const md = new IncrementalMarkdown(document.createElement("div"), () => 0);
+    md.append("a **b");
+    md.flush();
+    expect(md.text).toBe("a **b");
+    md.end();
+    expect(md.el.textContent).toContain("**b"); // complete: what the author wrote
+    expect(closeOpen("plain text")).toBe("plain text");
+  });
 });

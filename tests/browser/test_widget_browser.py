@@ -478,3 +478,19 @@ def test_new_chat_empties_the_open_event_inspector(page, paced):
     bridge.wait_for(lambda: "of" in counter.inner_text(), what="the old conversation's events")
     bridge.widget.new_conversation()  # from Python, or reopening another one: only the traits say so
     bridge.wait_for(lambda: counter.inner_text() == "no events", what="the inspector to follow the new chat")
+
+
+def test_a_streaming_table_and_bold_text_never_show_their_markdown(page, paced):
+    """27.5: while a block streams, its markdown is drawn as it will read (a table's header as a
+    table, an open ** as bold), never as pipes and asterisks; every state the page shows is read."""
+    bridge = Bridge(page, widget_for(paced, "support"))
+    page.evaluate("""() => { window.__seen = [];
+      new MutationObserver(() => { const live = document.querySelector('.am-streaming');
+        if (live) window.__seen.push(live.textContent); })
+        .observe(document.body, {childList: true, subtree: true, characterData: true}); }""")
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.settle()
+    seen = page.evaluate("window.__seen")
+    assert len(seen) > 20  # many states of the streaming answer were read
+    assert not [s for s in seen if "| Plan" in s or "|---" in s], "a table drawn as pipes"
+    assert not [s for s in seen if "**" in s], "bold drawn as asterisks"
