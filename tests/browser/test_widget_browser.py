@@ -173,7 +173,9 @@ def test_narrow_and_dark(browser, paced, artifacts):
     assert page.locator(".am-root.am-narrow").count() == 1
     assert page.locator(".am-input").is_visible() and page.locator(".am-side").is_hidden()
     page.click(".am-pane-tab >> text=Timeline")  # one pane at a time: the timeline is a tab away
-    assert page.locator(".am-side").is_visible() and page.locator(".am-input").is_hidden()
+    # The side pane shows with the input still under it (the messages give it their room).
+    assert page.locator(".am-side").is_visible() and page.locator(".am-messages").is_hidden()
+    assert page.locator(".am-input").is_visible()
     assert page.locator(".am-execution .am-node").count() == 3
     page.click(".am-pane-tab >> text=Graph")  # the graph fits the narrow pane, on the dark theme
     page.wait_for_function("document.querySelectorAll('.am-gnode').length === 3")
@@ -494,3 +496,24 @@ def test_a_streaming_table_and_bold_text_never_show_their_markdown(page, paced):
     assert len(seen) > 20  # many states of the streaming answer were read
     assert not [s for s in seen if "| Plan" in s or "|---" in s], "a table drawn as pipes"
     assert not [s for s in seen if "**" in s], "bold drawn as asterisks"
+
+
+@pytest.mark.parametrize("width", [240, 360])
+def test_narrow_cells_keep_the_input_in_view_on_every_pane_and_never_scroll_sideways(page, paced, width):
+    """27.3: at 240-400 px each pane shows with the input under it, every tab label is whole
+    (the strip scrolls, a label is never cut to "Co"), and the widget does not scroll sideways."""
+    bridge = Bridge(page, widget_for(paced, "support"), width=width)
+    ask_in_page(bridge, "How do I rotate my API key?")
+    bridge.settle()
+    tabs = page.locator(".am-pane-tab")
+    for name in tabs.all_text_contents():
+        tabs.filter(has_text=name).first.click()
+        state = page.evaluate("""() => { const root = document.querySelector('.am-root');
+          const input = document.querySelector('.am-composer .am-input').getBoundingClientRect();
+          return {sideways: root.scrollWidth - root.clientWidth, input: [input.width, input.height],
+                  inside: input.right <= root.getBoundingClientRect().right + 1,
+                  cut: [...document.querySelectorAll('.am-pane-tab')].filter(t => t.scrollWidth > t.clientWidth + 1)
+                         .map(t => t.textContent)}; }""")
+        assert state["sideways"] <= 0, f"{name} at {width}px scrolls sideways by {state['sideways']} px"
+        assert state["input"][0] > 80 and state["input"][1] > 20 and state["inside"], f"{name}: input {state}"
+        assert state["cut"] == [], f"{name}: tab labels cut {state['cut']}"
