@@ -53,12 +53,15 @@ export function renderMarkdown(text: string, highlight = true): DocumentFragment
 }
 
 const TABLE_ROW = /^\s*\|.*\|\s*$/;
+const DELIMITER_SO_FAR = /^\s*\|[\s:|-]*$/; // "|", "|--", "|---|:-": a delimiter row still arriving
 
 /** The open block as it will read once complete, for display only: an open code fence closed,
  * a table's header given its delimiter row, and an unclosed `**` or backtick in the last
  * paragraph closed. The text itself is never changed; this is redone on the (bounded) tail each
  * frame, never on the whole answer. Written by hand: no markdown library closes a fragment. */
-export function closeOpen(tail: string): string {
+export function closeOpen(text: string): string {
+  // A fence still being typed ("`", "``" alone on the last line) is not shown yet.
+  const tail = /(^|\n) {0,3}(`{1,2}|~{1,2})$/.test(text) ? text.replace(/ {0,3}(`{1,2}|~{1,2})$/, "") : text;
   const lines = tail.split("\n");
   let fence: string | null = null;
   for (const line of lines) {
@@ -80,20 +83,23 @@ export function closeOpen(tail: string): string {
   if (TABLE_ROW.test(last) && (before === undefined || !TABLE_ROW.test(before)) && !TABLE_DELIMITER.test(last)) {
     return `${tail.replace(/\s*$/, "")}\n|${"---|".repeat(columns(last))}\n`;
   }
-  if (before !== undefined && TABLE_ROW.test(before) && !TABLE_ROW.test(filled[filled.length - 3] ?? "")
-      && TABLE_DELIMITER.test(last) && !TABLE_ROW.test(last)) {
+  if (before !== undefined && TABLE_ROW.test(before) && !TABLE_DELIMITER.test(before)
+      && !TABLE_ROW.test(filled[filled.length - 3] ?? "") && DELIMITER_SO_FAR.test(last)
+      && columns(last) < columns(before) + (TABLE_ROW.test(last) ? 0 : 1)) {
+    // The delimiter row still arriving ("|---|--", or "|---|---|" of a four-column header).
     return `${tail.slice(0, tail.lastIndexOf(last))}|${"---|".repeat(columns(before))}\n`;
   }
-  // Emphasis and code spans left open in the last paragraph.
+  // Emphasis and code spans left open in the last paragraph: closed, or, with nothing after
+  // them yet, not shown at all.
+  const close = (text: string, marker: string): string => {
+    const at = text.lastIndexOf(marker);
+    return text.slice(at + marker.length).trim() ? `${text.replace(/\s+$/, "")}${marker}` : text.slice(0, at);
+  };
   const paragraph = tail.slice(tail.lastIndexOf("\n\n") + 1);
   const ticks = (paragraph.match(/`+/g) ?? []).filter((t) => t.length === 1).length;
-  let closed = tail;
-  if (ticks % 2 === 1) closed += "`";
+  let closed = ticks % 2 === 1 ? close(tail, "`") : tail;
   const outside = ticks % 2 === 1 ? paragraph.slice(0, paragraph.lastIndexOf("`")) : paragraph;
-  if (((outside.replace(/`[^`]*`/g, "").match(/\*\*/g) ?? []).length) % 2 === 1) {
-    closed = ticks % 2 === 1 ? closed : closed.replace(/\s+$/, "");
-    closed += "**";
-  }
+  if (((outside.replace(/`[^`]*`/g, "").match(/\*\*/g) ?? []).length) % 2 === 1) closed = close(closed, "**");
   return closed;
 }
 

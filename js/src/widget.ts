@@ -531,17 +531,28 @@ class ChatView {
       items.push(h("div", { class: "am-older-slot" }, more));
     }
     if (!path.length && !this.liveKey) items.push(this.emptyState());
-    path.forEach((turn, i) => items.push(this.renderTurn(turn, i === path.length - 1 && !this.liveKey)));
     const live = this.model.get("live");
     // Hosts may deliver traits one by one: a settled message wins over its live turn.
     const liveId = this.liveMessageIdNow();
     const settled = liveId !== null && path.some((m) => m.id === liveId);
-    if (this.liveKey && this.liveEl && live?.key && !settled) {
+    const showLive = Boolean(this.liveKey && this.liveEl && live?.key && !settled);
+    // A regenerate or an edit streams in place of the turn it is a new version of (‹ n/n ›),
+    // not as a new question under the conversation: the turns after it are not on its path.
+    const replaced = showLive && live?.parent_id !== undefined
+      ? path.findIndex((turn) => turn.parent_id === live.parent_id) : -1;
+    const shown = replaced >= 0 ? path.slice(0, replaced) : path;
+    shown.forEach((turn, i) => items.push(this.renderTurn(turn, i === shown.length - 1 && !this.liveKey)));
+    if (showLive && live && this.liveEl) {
       this.liveClock = h("span", { class: "am-clock" });
       this.renderClock();
       const waiting = this.capabilities().token_streaming ? "● streaming" : "● working (the answer arrives whole)";
-      items.push(h("div", { class: "am-turn am-live" },
-        this.userBubble(live.query ?? "", live.file ?? null, null),
+      const question = this.userBubble(live.query ?? "", live.file ?? null, null);
+      if (replaced >= 0) {
+        const count = path[replaced].siblings.count + 1;
+        question.prepend(h("span", { class: "am-siblings am-muted", text: `‹ ${count}/${count} ›`,
+          title: "A new version of this turn, streaming" }));
+      }
+      items.push(h("div", { class: `am-turn am-live${replaced >= 0 ? " am-new-version" : ""}` }, question,
         h("div", { class: "am-bot" }, this.liveEl,
           h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), this.liveClock))));
     }

@@ -264,6 +264,9 @@ describe("the open block, drawn as it will read", () => {
     const arriving = live("Plans:\n\n| Plan | Pr");
     expect(Array.from(arriving.querySelectorAll("th")).map((t) => t.textContent?.trim())).toEqual(["Plan", "Pr"]);
     expect(arriving.textContent).not.toContain("|");
+    const fewer = live("Plans:\n| Plan | Price | Seats | Runs |\n|---|---|\n");
+    expect(fewer.querySelectorAll("th").length).toBe(4);
+    expect(fewer.textContent).not.toContain("|");
     const partial = live("| Plan | Price |\n|---|--");
     expect(partial.querySelectorAll("th").length).toBe(2);
     expect(partial.textContent).not.toContain("|");
@@ -276,6 +279,22 @@ describe("the open block, drawn as it will read", () => {
     const code = live("Call `chat.ask");
     expect(code.querySelector("code")?.textContent).toBe("chat.ask");
     expect(code.textContent).not.toContain("`");
+  });
+
+  it("every state of a table and bold answer streamed one character at a time reads without markers", () => {
+    const answer = "Here are our current plans:\n\n| Plan | Price | Seats | Runs / month |\n|---|---|---|---|\n"
+      + "| Starter | $9 / month | 1 | 1,000 |\n| Team | $49 / month | 10 | 20,000 |\n\n"
+      + "Every plan starts with a **14-day free trial**, no card needed.\n\n"
+      + "Call `chat.ask()` from Python:\n\n```python\nreply = chat.ask(\"hi\")\n```\n";
+    const md = new IncrementalMarkdown(document.createElement("div"), () => 0);
+    const bad: string[] = [];
+    for (const ch of answer) {
+      md.append(ch);
+      md.flush();
+      const text = md.el.textContent ?? "";
+      if (text.includes("|") || text.includes("**") || text.includes("`")) bad.push(text);
+    }
+    expect(bad).toEqual([]);
   });
 
   it("an open fence is code while it streams", () => {

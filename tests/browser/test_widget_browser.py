@@ -517,3 +517,23 @@ def test_narrow_cells_keep_the_input_in_view_on_every_pane_and_never_scroll_side
         assert state["sideways"] <= 0, f"{name} at {width}px scrolls sideways by {state['sideways']} px"
         assert state["input"][0] > 80 and state["input"][1] > 20 and state["inside"], f"{name}: input {state}"
         assert state["cut"] == [], f"{name}: tab labels cut {state['cut']}"
+
+
+def test_a_regenerate_streams_in_place_as_the_new_version(page):
+    """27.6: regenerating the last answer shows it streaming where that turn is, as version
+    ‹ 2/2 ›, never as a new question under the conversation."""
+    with LocalServer(chunk_size=2, chunk_delay=0.03, node_delay=0) as slow:
+        bridge = Bridge(page, widget_for(slow, "echo"))
+        ask_in_page(bridge, "first question")
+        bridge.settle()
+        ask_in_page(bridge, "second question " * 8)
+        bridge.settle()
+        last = turns(bridge.widget)[-1]
+        page.locator(".am-turn").last.locator(".am-regenerate").click()
+        bridge.wait_for(lambda: len(page.locator(".am-streaming").inner_text()) > 4, what="the new version streaming")
+        queries = page.locator(".am-turn .am-query").all_inner_texts()
+        assert len(queries) == 2 and queries[-1] == last["query"]  # in place, not a third question
+        assert page.locator(".am-turn").last.locator(".am-siblings").inner_text() == "‹ 2/2 ›"
+        bridge.settle()
+        assert page.locator(".am-turn").count() == 2
+        assert page.locator(".am-turn").last.locator(".am-sibling-count").inner_text() == "2/2"
