@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atomemo_notebook import AsyncChat, AuthenticationError, Chat, NotFoundError, connect
+from atomemo_notebook import AsyncChat, AuthenticationError, Chat, ExecutionFailedError, NotFoundError, connect
 from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator, answer_text
 from atomemo_notebook.protocol.pipelit.events import FIELDS, Name, parse_message
@@ -100,7 +100,9 @@ async def test_a_socket_dropped_mid_run_reconnects_and_the_answer_still_arrives(
 async def test_a_failing_node_is_retried_then_the_execution_fails(kind, pipelit):
     chat = chat_of(kind, pipelit, "flaky")
     reply = await maybe(chat.ask("please fail"))
-    assert reply.status == "failed" and reply.error is not None and reply.error.code == "execution_failed"
+    assert reply.status == "failed" and isinstance(reply.error, ExecutionFailedError)
+    assert reply.error.node_id == "http_request_fetch_inventory" and "HTTP 503" in reply.error.message
+    assert not hasattr(reply.error, "status_code")  # not an HTTP answer: no status 0
     fetches = [s for s in reply.nodes if s.name == "Fetch inventory"]
     assert len(fetches) == 2 and all(s.status == "failed" and "HTTP 503" in (s.error or "") for s in fetches)
     assert reply.text == ""

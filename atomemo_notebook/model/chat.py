@@ -410,6 +410,10 @@ class Chat(ChatBase):
         if reply is not None and self.capabilities.stop == "server":
             reply.stopped_on_server = True  # the run ends too: a stored "normal" later is its partial text
             self.backend.stop(reply.task_id, self.user_id)
+        elif reply is not None and self.capabilities.cancel:
+            # Asked to cancel, without the server's word that the run ends (Pipelit): the
+            # backend watches on and says on this reply what the run did afterwards.
+            self.backend.cancel(reply)  # type: ignore[attr-defined]
 
 
 class AsyncChat(ChatBase):
@@ -424,6 +428,7 @@ class AsyncChat(ChatBase):
         self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
                                      workspace_id=workspace_id, agent_id=agent_id, memory=memory)
         self._task: asyncio.Task[Any] | None = None
+        self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
 
     @property
@@ -532,3 +537,7 @@ class AsyncChat(ChatBase):
         if reply is not None and not reply.done and self.capabilities.stop == "server":
             reply.stopped_on_server = True
             asyncio.get_running_loop().create_task(self.backend.stop(reply.task_id, self.user_id))
+        elif reply is not None and not reply.done and self.capabilities.cancel:
+            task = asyncio.get_running_loop().create_task(self.backend.cancel(reply))  # type: ignore[attr-defined]
+            self._cancels.add(task)  # kept until done: a task only the loop references may vanish
+            task.add_done_callback(self._cancels.discard)

@@ -226,6 +226,64 @@ def pipelit_routes(emu: Emulator) -> list[Route | WebSocketRoute]:
             emu.store.delete_conversation(conv_id)
         return Response(status_code=204)
 
+    cancelled: set[str] = set()  # executions a client cancelled (bounded by the runs the emulator keeps)
+    statuses = {"querying": "pending", "answering": "running", "succeeded": "completed", "failed": "failed",
+                "stopped": "cancelled"}
+
+    def record(message: dict[str, Any], full: bool) -> dict[str, Any]:
+        """An execution as Pipelit's `GET /api/v1/executions/{id}/` answers it."""
+        status = statuses.get(str(message["status"]), "running")
+        if status in ("pending", "running") and message["id"] in cancelled:
+            status = "cancelled"  # as Pipelit: the record says so while the node it ran goes on
+        failed = status == "failed"
+        results = emu.store.node_results(message["executionId"]) if message.get("executionId") else []
+        error = next((r for r in results if r["status"] == "failed"), None)
+        slug = next((a.slug for a in emu.apps.values() if a.id == (emu.store.get_conversation(
+            message["conversationId"]) or {}).get("appId")), None)
+        body: dict[str, Any] = {
+            "execution_id": message["id"], "workflow_slug": slug, "status": status,
+            "error_message": f"Node {error['node_id']}: {error['error']}" if failed and error else
+            ("the execution failed" if failed else ""),
+            "started_at": _iso(message["createdAt"]),
+            "completed_at": _iso(message["updatedAt"]) if status in ("completed", "failed", "cancelled") else None,
+            "total_tokens": 0, "total_cost_usd": 0.0, "llm_calls": 0}
+        if full:
+            body |= {"final_output": {"output": message["answer"]} if status == "completed" else None,
+                     "trigger_payload": {"text": message["query"]},
+                     "logs": [{"id": i, "node_id": r["node_id"],
+                               "status": "completed" if r["status"] == "succeeded" else str(r["status"]),
+                               "input": None, "output": json.loads(r["json_output"] or "null"),
+                               "error": r["error"] or "", "error_code": None, "metadata": {}}
+                              for i, r in enumerate(results, 1)]}
+        return body
+
+    def execution_of(request: Request) -> dict[str, Any]:
+        found = emu.store.get_message(request.path_params["execution_id"])
+        if found is None or found.get("source") != "pipelit":
+            raise PipelitError(404, "NOT_FOUND", "Execution not found.")
+        return found
+
+    @_pipelit_errors
+    async def execution(request: Request) -> Response:
+        authorize(request)
+        fault = emu.fault(request)
+        return emu.answer(record(execution_of(request), True), fault)
+
+    @_pipelit_errors
+    async def cancel(request: Request) -> Response:
+        """As Pipelit 0.3.16: the execution is marked cancelled and `execution_cancelled` is
+        broadcast, but a run already going is not stopped (it ends completed, as the real one)."""
+        authorize(request)
+        fault = emu.fault(request)
+        message = execution_of(request)
+        if message["status"] in ("querying", "answering") and message["id"] not in cancelled:
+            cancelled.add(message["id"])
+            slug = record(message, False)["workflow_slug"]
+            sockets.publish(f"workflow:{slug}", json.dumps({
+                "type": "execution_cancelled", "channel": f"workflow:{slug}", "timestamp": time.time(),
+                "data": {"execution_id": message["id"]}}))
+        return emu.answer(record(message, False), fault)
+
     async def socket(websocket: WebSocket) -> None:
         token = websocket.query_params.get("token", "")
         if not hmac.compare_digest(token.encode(), key.encode()):
@@ -249,6 +307,8 @@ def pipelit_routes(emu: Emulator) -> list[Route | WebSocketRoute]:
         Route(f"{PREFIX}/workflows/{{slug}}/chat/", chat, methods=["POST"]),
         Route(f"{PREFIX}/workflows/{{slug}}/chat/history", history, methods=["GET"]),
         Route(f"{PREFIX}/workflows/{{slug}}/chat/history", clear, methods=["DELETE"]),
+        Route(f"{PREFIX}/executions/{{execution_id}}/", execution, methods=["GET"]),
+        Route(f"{PREFIX}/executions/{{execution_id}}/cancel/", cancel, methods=["POST"]),
         WebSocketRoute("/ws/", socket),
     ]
 
