@@ -378,7 +378,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             "base_url": str(request.base_url).rstrip("/") + "/api",
             "dify_base_url": str(request.base_url).rstrip("/") + DIFY_PREFIX,
             "pipelit_base_url": str(request.base_url).rstrip("/") + PIPELIT_PREFIX,
-            "odyssey_base_url": str(request.base_url).rstrip("/") + ODYSSEY_PREFIX,
+            "odyssey_base_url": str(request.base_url).rstrip("/") + ODYSSEY_PREFIX + "/api",
             "apps": [app.public() for app in emu.apps.values()],
         })
 

@@ -15,4 +15,6 @@ ATOMEMO = Dialect(
     key_prefix="",
     codes=CODE_ERRORS,
     parse_frame=parse_frame,
+    api_path="/api",
+    url_forms="https://server.atomemo.ai or https://server.atomemo.ai/api",
 )
