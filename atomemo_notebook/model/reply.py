@@ -443,6 +443,8 @@ class Reply:
         if span.status == "waiting" and event.status == "running":
             span.started = at  # its time runs from when it ran, not from when it was queued
         span.status = event.status
+        if event.type and not span.type:
+            span.type = event.type
 
     def _on_node_note(self, event: n.NodeNote, at: float) -> None:
         span = self._spans_by_result.get(event.run_id)
@@ -460,6 +462,8 @@ class Reply:
             self.nodes.append(span)
             self._spans_by_result[span.result_id] = span
         span.status = event.status
+        if event.type and not span.type:  # queued by id alone (Pipelit's node_enqueued): named at its end
+            span.type = event.type
         span.json_output = self._keep(event.output)
         span.out_ports = list(event.ports[:1000])
         span.error = self._short(event.error)

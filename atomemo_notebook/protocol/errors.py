@@ -116,8 +116,9 @@ class LimitExceededError(AtomemoError):
 
 # An absolute path of two or more parts (POSIX, Windows, or a `<PLACEHOLDER>/` root): the
 # server's own file layout, which says nothing to the user and may say too much about the host.
-_PATH = re.compile(r"(?:<[A-Z_]{1,40}>|[A-Za-z]:\\|(?<![\w.:/])/)(?:[^\s\"'/\\<>]{1,255}[/\\]){1,64}"
-                   r"([^\s\"'/\\<>]{1,255})")
+_SEGMENT = r"[^\s\"'/\\<>]{1,255}"
+_PATH = re.compile(rf"(?:<[A-Z_]{{1,40}}>[/\\](?:{_SEGMENT}[/\\]){{0,64}}"
+                   rf"|(?:[A-Za-z]:\\|(?<![\w.:/<>])/)(?:{_SEGMENT}[/\\]){{1,64}})({_SEGMENT})")
 
 
 def trim_paths(text: str) -> str:

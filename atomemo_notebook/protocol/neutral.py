@@ -111,6 +111,7 @@ class NodeStatus:
 
     run_id: str
     status: str
+    type: str | None = None  # the node's type, where the queued run did not say it
 
 
 @dataclasses.dataclass(slots=True, frozen=True)

@@ -562,7 +562,8 @@ def watch_after_stop(client: PipelitClient | AsyncPipelitClient, execution_id: s
 
 def _cancelled_text(record: pipelit_calls.Execution) -> str | None:
     if record.status == "completed":
-        return "the execution had already completed when Stop reached Pipelit: its answer is in the record"
+        return ("the execution had already completed when Stop reached Pipelit: its output is "
+                f"{answer_text(record.final_output)[:500]}")
     if record.status == "failed":
         return f"the execution had already failed when Stop reached Pipelit: {trim_paths(record.error_message)[:500]}"
     return None
@@ -612,7 +613,10 @@ class PipelitSync:
             return  # the POST had not answered: there is nothing to cancel yet
         watch_after_stop(self.client, execution_id, reply.note_after_end)
         with contextlib.suppress(AtomemoError):
-            text = _cancelled_text(self.client.cancel(execution_id))
+            self.client.cancel(execution_id)
+            # The record after the cancel is what the stopped turn knows (the cancel's answer
+            # carries no output): an execution that had already ended says so at once.
+            text = _cancelled_text(self.client.execution(execution_id))
             if text is not None:
                 reply.note_after_end(text)
 
@@ -689,7 +693,8 @@ class PipelitAsync:
 
         watch_after_stop(self.client, execution_id, note)
         with contextlib.suppress(AtomemoError):
-            text = _cancelled_text(await self.client.cancel(execution_id))
+            await self.client.cancel(execution_id)
+            text = _cancelled_text(await self.client.execution(execution_id))
             if text is not None:
                 reply.note_after_end(text)
 

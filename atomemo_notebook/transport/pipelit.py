@@ -86,8 +86,9 @@ class _Watching:
         self.resumes += 1
         if record.execution_id != self.execution_id or not record.ended:
             return None
-        return Event(Name.RECOVERED, {"type": Name.RECOVERED, "execution_id": self.execution_id,
-                                      "data": dataclasses.asdict(record)})
+        data = dataclasses.asdict(record)
+        data["logs"] = list(record.logs)  # JSON's shape, as saved and replayed
+        return Event(Name.RECOVERED, {"type": Name.RECOVERED, "execution_id": self.execution_id, "data": data})
 
     def give_up(self) -> BaseException:
         why = f"{type(self.lost).__name__}: {self.lost}" if self.lost else "events were lost"

@@ -189,7 +189,7 @@ class PipelitTranslator:
                                           "the server's durations only")]
         logs = data.get("logs")
         seen: dict[str, int] = {}
-        for log in (logs if isinstance(logs, list) else [])[:MAX_RECORD_LOGS]:
+        for log in (logs if isinstance(logs, list | tuple) else ())[:MAX_RECORD_LOGS]:
             if isinstance(log, dict):
                 out.extend(self._log(log, seen))
         status = str(data.get("status") or "")
@@ -265,7 +265,7 @@ class PipelitTranslator:
         if status in ("running", "pending", "waiting"):
             if status == "running" and current in self.waiting:
                 self.waiting.discard(current)
-                return (n.NodeStatus(current, "running"),)
+                return (n.NodeStatus(current, "running", kind),)
             if status != "running" and current is not None and current not in self.done:
                 self.waiting.add(current)
                 return (n.NodeStatus(current, "waiting"),)
