@@ -153,6 +153,33 @@ def test_two_chats_share_one_socket_at_once(pipelit):
     api.close()
 
 
+def test_one_chat_asked_from_several_threads_returns_each_its_own_reply(pipelit):
+    # Chat's docstring: asks from several threads take turns, each returns the Reply it started.
+    api = client("sync", pipelit)
+    chat = Chat(api, workflow="echo", user_id="u")
+    go = threading.Barrier(4)
+    got: dict[str, Reply] = {}
+
+    def ask(question: str) -> None:
+        go.wait(10)
+        got[question] = chat.ask(question)
+
+    questions = [f"thread {i} asks" for i in range(4)]
+    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(got) == questions
+    assert all(r.query == q and r.text == q and r.status == "succeeded" for q, r in got.items())
+    assert len({id(r) for r in got.values()}) == 4
+    # They took turns: one line of messages, each continuing the one before.
+    rows = chat.history_records()
+    assert sorted(r["depth"] for r in rows) == [0, 1, 2, 3]
+    chat.close()
+    api.close()
+
+
 async def test_a_chat_from_connect_closes_its_client_and_socket(kind, pipelit):
     chat = connect("pipelit", api_key=pipelit.pipelit_api_key, base_url=pipelit.pipelit_base_url,
                    workflow="echo", asynchronous=kind == "async")
