@@ -258,7 +258,10 @@ class PipelitTranslator:
         if data.get("is_tool_call"):
             return self._tool(node_id, data)
         status = str(data.get("status") or "")
-        name = _str(data.get("node_label")) or node_id
+        # Pipelit's node_label is the node id (its nodes' labels are null): then the workflow's
+        # details name the node, where they do (the views' names), else its id.
+        label = _str(data.get("node_label"))
+        name = label if label is not None and label != node_id else None
         kind = _str(data.get("component_type"))
         parent = self.runs.get(str(data.get("parent_node_id") or "")) if data.get("is_child_event") else None
         current = self.runs.get(node_id)
@@ -276,7 +279,7 @@ class PipelitTranslator:
                                   status="running" if status == "running" else "waiting"),)
         finished = DONE.get(status)
         if finished is None:
-            return (n.Anomaly(f"node {name} reported an unknown status {status!r}"),)
+            return (n.Anomaly(f"node {name or node_id} reported an unknown status {status!r}"),)
         if current is None or current in self.done:
             current = self._new_run(node_id)  # a result with no start seen (after a gap): still shown
             out: list[n.Neutral] = [n.NodeStarted(current, node_id, name=name, type=kind, parent_run_id=parent)]
