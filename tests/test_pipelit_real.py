@@ -285,6 +285,34 @@ def test_stop_mid_node_cancels_then_shows_that_pipelit_went_on():
     assert server.unmatched == [app_load("slow-chat")]
 
 
+async def test_an_async_stop_mid_node_is_told_in_the_chats_loop_that_pipelit_went_on():
+    # The widget's path: AsyncChat.stop() in the loop; what Pipelit did next arrives in the loop.
+    with replay("cancel") as server:
+        api = AsyncPipelitClient(KEY, base_url=server.origin, execution_timeout=30.0)
+        chat = AsyncChat(api, workflow="slow-chat", user_id="u")
+        went_on = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def stop_when_running(reply: Reply, event: Any) -> None:
+            if any(s.status == "running" for s in reply.nodes) and not chat._stopping:
+                chat.stop()
+
+        def told(reply: Reply, event: Any) -> None:
+            assert asyncio.get_running_loop() is loop  # listeners hear it in the chat's loop
+            if any("went on" in a for a in reply.anomalies):
+                went_on.set()
+
+        reply = await chat.ask("Take your time", on_event=stop_when_running)
+        reply.on_update(told)
+        told(reply, None)  # it may have come already
+        assert reply.status == "stopped"
+        await asyncio.wait_for(went_on.wait(), WAIT)
+        assert reply.status == "stopped" and "Done: slept 10 s" not in reply.text
+        await chat.close()
+        await api.close()
+    assert server.unmatched == [app_load("slow-chat")]
+
+
 def test_stop_before_the_first_node_stops_the_run():
     with replay("cancel-before-first-node") as server:
         chat = Chat(client_on(server), workflow="slow-chat", user_id="u")
