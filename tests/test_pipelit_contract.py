@@ -13,7 +13,9 @@ not the recorded ones: their slugs, node ids and answers), and named here:
   run cancelled mid-node or while queued goes on, as here);
 - `/` and paths outside /api/v1: the emulator's own (it serves four systems at one origin);
 - the demo's agent workflow has a Reply node after the agent (real agent-chat has none), so
-  its output is the reply's `{"output"}`, never `{"node_outputs"}`."""
+  its output is the reply's `{"output"}`, never `{"node_outputs"}`;
+- pacing: frames `pipelit_frame_gap` apart (0 here, 0.05 s by default, as Pipelit), but not the
+  up to 0.5 s Pipelit takes before the first frame on a fresh subscription."""
 
 from __future__ import annotations
 

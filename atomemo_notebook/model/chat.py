@@ -433,7 +433,9 @@ class Chat(ChatBase):
 
 
 class AsyncChat(ChatBase):
-    """A conversation over `AsyncClient`; `stop()` cancels the running ask."""
+    """A conversation over `AsyncClient`; `stop()` cancels the running ask. Use it from the
+    one event loop it runs on (not from other threads: `Chat` is the one for threads); each
+    `ask` returns the Reply it started."""
 
     backend: AsyncBackend
 
