@@ -149,7 +149,7 @@ async def test_errors_map_onto_the_exception_tree(kind, odyssey):
 
 
 def test_error_bodies_are_odysseys_own(odyssey):
-    url = odyssey.odyssey_base_url + "/api/chat/message"
+    url = odyssey.odyssey_base_url + "/chat/message"
     good = {"x-api-key": odyssey.odyssey_api_key, "userId": "u"}
     body = {BODY["workspace"]: odyssey.odyssey_workspace_id, BODY["conversation"]: "c-1", BODY["message"]: "hi",
             BODY["first"]: True}
@@ -171,7 +171,7 @@ def test_error_bodies_are_odysseys_own(odyssey):
         assert http.post(url, json=body, headers=good).status_code == 200
         taken = http.post(url, json=body, headers={**good, "userId": "someone-else"})
         assert other.status_code in (200, 404) and taken.status_code == 400 and "taken" in taken.json()["error"]
-        missing = http.get(odyssey.odyssey_base_url + "/api/nothing")
+        missing = http.get(odyssey.odyssey_base_url + "/nothing")
         assert missing.status_code == 404 and "message" in missing.json()["error"]
 
 
@@ -305,7 +305,7 @@ def test_fuzz_the_route_always_answers_properly(odyssey, body, user):
     if user:
         headers["userId"] = user
     with httpx.Client(timeout=10) as http:
-        answer = http.post(odyssey.odyssey_base_url + "/api/chat/message", json=body, headers=headers)
+        answer = http.post(odyssey.odyssey_base_url + "/chat/message", json=body, headers=headers)
     assert answer.status_code in (200, 400, 404), answer.text
     payload = answer.json()
     assert ("data" in payload) if answer.status_code == 200 else ("error" in payload)

@@ -11,8 +11,8 @@ __all__ = ["ROW_COLUMNS", "row_record"]
 
 ROW_COLUMNS = (
     "row", "key", "conversation", "query", "expected", "status", "answer", "error", "failed_node", "message_id",
-    "conversation_id", "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "total_tokens", "nodes",
-    "tool_calls", "cached",
+    "conversation_id", "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
+    "currency", "nodes", "tool_calls", "cached",
 )
 MAX_ERROR = 500
 
@@ -39,6 +39,8 @@ def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, 
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
         "total_tokens": usage.total_tokens if usage else None,
+        "cost": usage.price if usage else None,
+        "currency": usage.currency if usage and usage.price is not None else None,
         "nodes": len(reply.nodes) if reply else 0, "tool_calls": len(reply.tool_calls) if reply else 0,
         "cached": cached,
     }

@@ -285,7 +285,12 @@ class ChatBase:
 
 class Chat(ChatBase):
     """A conversation over the sync `Client`. `ask` blocks until the answer is complete;
-    `stop()` (from another thread) ends it within milliseconds, keeping the partial text."""
+    `stop()` (from another thread) ends it within milliseconds, keeping the partial text.
+
+    A Chat may be asked from several threads: the asks take turns (one conversation is one
+    line of messages, each continuing the one before), and each `ask` returns the Reply it
+    started, never another thread's. `stop()` stops the ask running at that moment. An
+    `on_event` callback must not ask the same Chat again (it would wait for itself)."""
 
     backend: SyncBackend
 
@@ -300,6 +305,7 @@ class Chat(ChatBase):
                                     workspace_id=workspace_id, agent_id=agent_id, memory=memory)
         self._stream: EventStream | None = None
         self._stopping = False
+        self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
 
     @property
     def client(self) -> Any:
@@ -352,17 +358,27 @@ class Chat(ChatBase):
     def ask(self, query: str | FileRef, *, parent_id: Any = LEAF, inputs: dict[str, Any] | None = None,
             on_event: OnEvent | None = None) -> Reply:
         """Send `query` as a child of `parent_id` (default: the current leaf) and stream the reply."""
-        for _ in self.stream(query, parent_id=parent_id, inputs=inputs, on_event=on_event):
+        started: list[Reply] = []
+        for _ in self._stream_turn(query, parent_id, inputs, on_event, started.append):
             pass
-        reply = self.last_reply
-        assert reply is not None
-        return reply
+        return started[0]  # this ask's own: last_reply may already be another thread's
 
     def stream(self, query: str | FileRef, *, parent_id: Any = LEAF,
                inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Iterator[Event]:
         """Like ask(), but yields each event as it is folded into `last_reply`."""
+        return self._stream_turn(query, parent_id, inputs, on_event, None)
+
+    def _stream_turn(self, query: str | FileRef, parent_id: Any, inputs: dict[str, Any] | None,
+                     on_event: OnEvent | None, started: Callable[[Reply], None] | None) -> Iterator[Event]:
+        with self._turn:  # released when the stream ends, however it ends (a dropped generator too)
+            yield from self._stream_one(query, parent_id, inputs, on_event, started)
+
+    def _stream_one(self, query: str | FileRef, parent_id: Any, inputs: dict[str, Any] | None,
+                    on_event: OnEvent | None, started: Callable[[Reply], None] | None) -> Iterator[Event]:
         self.load_app()
         reply = self._start(query, self._parent(parent_id))
+        if started is not None:
+            started(reply)
         self._stopping = False
         try:
             self._stream = self.backend.send(**self._request(reply, inputs))
@@ -410,10 +426,16 @@ class Chat(ChatBase):
         if reply is not None and self.capabilities.stop == "server":
             reply.stopped_on_server = True  # the run ends too: a stored "normal" later is its partial text
             self.backend.stop(reply.task_id, self.user_id)
+        elif reply is not None and self.capabilities.cancel:
+            # Asked to cancel, without the server's word that the run ends (Pipelit): the
+            # backend watches on and says on this reply what the run did afterwards.
+            self.backend.cancel(reply)  # type: ignore[attr-defined]
 
 
 class AsyncChat(ChatBase):
-    """A conversation over `AsyncClient`; `stop()` cancels the running ask."""
+    """A conversation over `AsyncClient`; `stop()` cancels the running ask. Use it from the
+    one event loop it runs on (not from other threads: `Chat` is the one for threads); each
+    `ask` returns the Reply it started."""
 
     backend: AsyncBackend
 
@@ -424,6 +446,7 @@ class AsyncChat(ChatBase):
         self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
                                      workspace_id=workspace_id, agent_id=agent_id, memory=memory)
         self._task: asyncio.Task[Any] | None = None
+        self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
 
     @property
@@ -532,3 +555,7 @@ class AsyncChat(ChatBase):
         if reply is not None and not reply.done and self.capabilities.stop == "server":
             reply.stopped_on_server = True
             asyncio.get_running_loop().create_task(self.backend.stop(reply.task_id, self.user_id))
+        elif reply is not None and not reply.done and self.capabilities.cancel:
+            task = asyncio.get_running_loop().create_task(self.backend.cancel(reply))  # type: ignore[attr-defined]
+            self._cancels.add(task)  # kept until done: a task only the loop references may vanish
+            task.add_done_callback(self._cancels.discard)

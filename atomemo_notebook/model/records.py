@@ -30,12 +30,13 @@ __all__ = [
 HISTORY_COLUMNS = (
     "message_id", "parent_id", "conversation_id", "dialogue_count", "depth", "sibling_index",
     "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
-    "source", "created_at", "updated_at",
+    "source", "created_at", "updated_at", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "currency",
 )
-"""The columns of `history_records`: one row per message of the tree."""
+"""The columns of `history_records`: one row per message of the tree (tokens and cost: what the
+server reported for an answer this session received; None for one read from history)."""
 TIMELINE_COLUMNS = (
     "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
-    "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported",
+    "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported", "tokens",
 )
 """The columns of `timeline_records`: one row per node run and per tool call."""
 # reported: the system told of this step only with its answer (OdysseyAI), so it has no times.
@@ -72,8 +73,17 @@ def history_records(tree: MessageTree) -> list[dict[str, Any]]:
             "source": m.source,
             "created_at": m.created_at,
             "updated_at": m.updated_at,
+            **_usage(m.reply),
         })
     return rows
+
+
+def _usage(reply: Reply | None) -> dict[str, Any]:
+    usage = reply.usage if reply is not None else None
+    return {"prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+            "total_tokens": usage.total_tokens if usage else None, "cost": usage.price if usage else None,
+            "currency": usage.currency if usage and usage.price is not None else None}
 
 
 def _output(value: Any) -> str | None:
@@ -93,6 +103,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                 "tool_name": None, "status": span.status, "started_at": reply.at(span.started),
                 "finished_at": reply.at(span.finished), "duration_ms": span.duration_ms,
                 "error": span.error, "output": _output(span.json_output), "reported": span.reported,
+                "tokens": span.tokens,
             })
             for tool in span.tools:
                 rows.append({
@@ -102,6 +113,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                     "started_at": reply.at(tool.started), "finished_at": reply.at(tool.finished),
                     "duration_ms": tool.duration_ms, "error": tool.anomaly,
                     "output": _output({"args": tool.args, "result": tool.result}), "reported": False,
+                    "tokens": None,
                 })
     return rows
 

@@ -26,7 +26,7 @@ from ..protocol.atomemo.adapter import translate as atomemo_translate
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
 from ..protocol.bounded import Keeper
-from ..protocol.errors import APIError
+from ..protocol.errors import APIError, ExecutionFailedError
 from ..protocol.limits import Limits
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
@@ -39,6 +39,10 @@ MAX_ANOMALIES = 500  # anomalies kept; the rest are counted in the last one
 DEFAULT_MEMORY = Limits.reply_memory
 MAX_LISTED = 1_000  # citations, suggestions and files kept of one reply
 ERROR_CHARS = 20_000  # characters of an error, a title or a link kept
+# A server time further than this from its arrival (both from the first one's) is not believed:
+# the arrival time is used. Loose on purpose: a server's own times may run ahead of a client
+# that receives its frames paced (Pipelit) or replays them compressed.
+SERVER_TIME_SLACK = 300.0
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -176,6 +180,7 @@ class Reply:
         self._anomalies_over = 0
         self._cut_note: int | None = None  # the anomaly that says what was cut
         self._cut_where = ""
+        self._server_anchor: tuple[float, float] | None = None  # (server seconds, our offset) of the first
 
     def __repr__(self) -> str:
         text = self.text
@@ -254,7 +259,11 @@ class Reply:
         cut = keeper.cut_values
         memo: dict[int, Any] = {}
         self._memo = memo
+        arrived = at
         for neutral in self._translate(event):
+            if type(neutral) is n.ServerTime:
+                at = self._server_offset(neutral.seconds, arrived)
+                continue
             self.fold(neutral, at)
         data = event.data
         if data is not None:
@@ -270,6 +279,17 @@ class Reply:
 
     def _keep(self, value: Any) -> Any:
         return self._keeper.keep(value, self._memo)
+
+    def _server_offset(self, seconds: float, arrived: float) -> float:
+        """The offset of a server time: the first one seen is placed at its arrival, each later
+        one as far from it as the server says (so a node's span is the server's, not the
+        spacing of the frames). A time past SERVER_TIME_SLACK of its arrival is not believed."""
+        if self._server_anchor is None:
+            self._server_anchor = (seconds, arrived)
+            return arrived
+        server0, offset0 = self._server_anchor
+        placed = offset0 + (seconds - server0)
+        return placed if abs(placed - arrived) <= SERVER_TIME_SLACK and placed >= 0.0 else arrived
 
     def _note_cut(self, name: str) -> None:
         """One anomaly per reply says what was cut, updated as more is."""
@@ -330,6 +350,15 @@ class Reply:
                 self._anomaly(f"node {span.name} ({span.node_id}) never finished")
         self._translate = _closed  # the adapter's state (ids, runs) is no longer needed
         self._done.set()
+        for listener in list(self._listeners):
+            listener(self, None)
+
+    def note_after_end(self, text: str) -> None:
+        """Something the server did after this reply ended (a run that went on after Stop):
+        kept as an anomaly, never folded as a success; the listeners are told (event=None, as
+        at the end) so views redraw. From any thread."""
+        self._anomaly(text)
+        self.changes += 1
         for listener in list(self._listeners):
             listener(self, None)
 
@@ -414,6 +443,8 @@ class Reply:
         if span.status == "waiting" and event.status == "running":
             span.started = at  # its time runs from when it ran, not from when it was queued
         span.status = event.status
+        if event.type and not span.type:
+            span.type = event.type
 
     def _on_node_note(self, event: n.NodeNote, at: float) -> None:
         span = self._spans_by_result.get(event.run_id)
@@ -431,6 +462,8 @@ class Reply:
             self.nodes.append(span)
             self._spans_by_result[span.result_id] = span
         span.status = event.status
+        if event.type and not span.type:  # queued by id alone (Pipelit's node_enqueued): named at its end
+            span.type = event.type
         span.json_output = self._keep(event.output)
         span.out_ports = list(event.ports[:1000])
         span.error = self._short(event.error)
@@ -508,8 +541,12 @@ class Reply:
         self.files.extend(self._keep(f) for f in event.files[:max(room, 0)])
 
     def _on_failed(self, event: n.Failed, at: float) -> None:
-        self.error = APIError(self._short(event.message) or "", status_code=event.status or 0,
-                              code=self._short(event.code))
+        if event.run:
+            self.error = ExecutionFailedError(self._short(event.message) or "", code=self._short(event.code),
+                                              node_id=self._short(event.node_id))
+        else:
+            self.error = APIError(self._short(event.message) or "", status_code=event.status or 0,
+                                  code=self._short(event.code))
         self.status = "failed"
 
     def _on_recovered(self, event: n.Recovered, at: float) -> None:

@@ -6,6 +6,7 @@ AtomemoError
  │    └── APITimeoutError
  ├── APIResponseValidationError     a 2xx answer that is not what the call expects
  ├── LimitExceededError             an answer grew past a configured bound (names the bound)
+ ├── ExecutionFailedError           the server ran the workflow and a node failed (no HTTP status)
  └── APIError                       an HTTP error answer (status_code, code, message, body)
       ├── BadRequestError 400
       │    ├── TriggerInputsError             TRIGGER_INPUTS_ERROR
@@ -28,6 +29,7 @@ AtomemoError
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +46,7 @@ __all__ = [
     "ConversationMessageMismatchError",
     "ConversationNotFoundError",
     "ConversationUserIdMismatchError",
+    "ExecutionFailedError",
     "InternalServerError",
     "LimitExceededError",
     "MessageNotFoundError",
@@ -109,6 +112,32 @@ class LimitExceededError(AtomemoError):
         self.message = message
         self.limit_name = limit_name
         self.limit = limit
+
+
+# An absolute path of two or more parts (POSIX, Windows, or a `<PLACEHOLDER>/` root): the
+# server's own file layout, which says nothing to the user and may say too much about the host.
+_SEGMENT = r"[^\s\"'/\\<>]{1,255}"
+_PATH = re.compile(rf"(?:<[A-Z_]{{1,40}}>[/\\](?:{_SEGMENT}[/\\]){{0,64}}"
+                   rf"|(?:[A-Za-z]:\\|(?<![\w.:/<>])/)(?:{_SEGMENT}[/\\]){{1,64}})({_SEGMENT})")
+
+
+def trim_paths(text: str) -> str:
+    """`text` with the server's absolute file paths cut to their last part (`…/__wrapper__.py`)."""
+    return _PATH.sub(lambda m: "…/" + m.group(1), text)
+
+
+class ExecutionFailedError(AtomemoError):
+    """The server ran the workflow and it failed (a node raised, a run ended `failed`): not an
+    HTTP answer, so no status code. `node_id` names the node that failed, where the server
+    said; `code` is the server's error code (e.g. `RuntimeError`); `message` its error text,
+    with the server's file paths cut."""
+
+    def __init__(self, message: str, *, code: str | None = None, node_id: str | None = None) -> None:
+        self.message = trim_paths(message)
+        self.code = code
+        self.node_id = node_id
+        where = f"node {node_id} failed" if node_id else "the execution failed"
+        super().__init__(f"{where}{f' ({code})' if code else ''}: {self.message}")
 
 
 class APIError(AtomemoError):

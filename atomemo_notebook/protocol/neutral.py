@@ -27,6 +27,7 @@ __all__ = [
     "RunFinished",
     "RunPaused",
     "RunStarted",
+    "ServerTime",
     "Started",
     "Suggestions",
     "Text",
@@ -110,6 +111,7 @@ class NodeStatus:
 
     run_id: str
     status: str
+    type: str | None = None  # the node's type, where the queued run did not say it
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -207,6 +209,8 @@ class Failed:
     code: str
     message: str
     status: int | None = None
+    run: bool = False  # the run failed on the server (not an HTTP answer): ExecutionFailedError
+    node_id: str | None = None  # the node that failed, where known
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -218,6 +222,15 @@ class Recovered:
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
+class ServerTime:
+    """When the server says the events that follow (from the same wire event) happened, in its
+    epoch seconds: the timeline places them by it rather than by arrival, which a server that
+    paces its frames (Pipelit: >= 50 ms apart) distorts."""
+
+    seconds: float
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
 class Anomaly:
     """Something in the stream that could not be read (a frame that is not JSON...)."""
 
@@ -226,7 +239,7 @@ class Anomaly:
 
 Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | MessageEnded | NodeStarted
            | NodeStatus | NodeNote | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
-           | Suggestions | Usage | Files | Failed | Recovered | Anomaly)
+           | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,3 +257,6 @@ class Capabilities:
     branching_reason: str = ""
     new_conversation: str = "new"  # new | clear: a fresh conversation, or clearing the only one
     stop_note: str = ""  # what a stopped turn says, where the system's own words are needed
+    # Stop also asks the server to cancel the run, without its word that the run ends
+    # (Pipelit): what the run did afterwards is shown on the stopped turn.
+    cancel: bool = False

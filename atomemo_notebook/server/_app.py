@@ -378,7 +378,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             "base_url": str(request.base_url).rstrip("/") + "/api",
             "dify_base_url": str(request.base_url).rstrip("/") + DIFY_PREFIX,
             "pipelit_base_url": str(request.base_url).rstrip("/") + PIPELIT_PREFIX,
-            "odyssey_base_url": str(request.base_url).rstrip("/") + ODYSSEY_PREFIX,
+            "odyssey_base_url": str(request.base_url).rstrip("/") + ODYSSEY_PREFIX + "/api",
             "apps": [app.public() for app in emu.apps.values()],
         })
 
@@ -396,7 +396,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             return dify_http_error(request, exc)
         if request.url.path.startswith(ODYSSEY_PREFIX + "/"):
             return JSONResponse(odyssey_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
-        if request.url.path.startswith(PIPELIT_PREFIX + "/"):
+        if request.url.path == PIPELIT_PREFIX or request.url.path.startswith(PIPELIT_PREFIX + "/"):
             return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
         code = {404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)

@@ -30,6 +30,9 @@ class ServerConfig:
     dify_ping_interval: float = 10.0
     dify_close_delay: float = 1.0
     dify_unknown_close: float = 300.0
+    # Pipelit 0.3.16 forwards at most one WebSocket frame per 50 ms per socket (its Redis
+    # listener sleeps after each message); tests set 0.
+    pipelit_frame_gap: float = 0.05
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)

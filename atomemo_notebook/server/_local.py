@@ -81,7 +81,7 @@ class LocalServer:
     @property
     def odyssey_base_url(self) -> str:
         """Where the demo apps answer as OdysseyAI's chat API does (POST .../api/chat/message)."""
-        return self.origin + ODYSSEY_PREFIX
+        return self.origin + ODYSSEY_PREFIX + "/api"  # the API's root form: a path is kept as given
 
     @property
     def odyssey_api_key(self) -> str:

@@ -240,10 +240,24 @@ def _pipelit_id(name: str, kind: str) -> str:
     return f"{PIPELIT_TYPES.get(kind, (kind, kind))[0]}_{words}"
 
 
+def _pipelit_output(output: Any) -> dict[str, Any]:
+    """A node's output as Pipelit shapes it: `{"output": ...}` (the demo's {"text"}/{"answer"}
+    and the like become the value; anything else is the value whole)."""
+    if isinstance(output, dict):
+        for key in ("text", "answer", "message", "output"):
+            if isinstance(output.get(key), str):
+                return {"output": output[key]}
+    return {"output": output}
+
+
 class PipelitVoice:
-    """Pipelit's WebSocket messages on the workflow's channel: no answer tokens; nodes as
-    `node_status`; tool calls as `node_status` of the tool node under the agent; the answer
-    whole in `execution_completed`."""
+    """Pipelit 0.3.16's WebSocket messages on the workflow's channel, as recorded
+    (tests/peers/pipelit): no answer tokens; the trigger never reported; a node queued once
+    (`node_enqueued`) and then running/finished per attempt, a retry without another
+    `node_enqueued`; outputs as `{"output": ...}`; an agent's usage inside its success
+    `node_status` (`token_usage`), no event of its own; a chat_message per AI message; tool
+    calls as `node_status` of the tool node under the agent; the answer whole in
+    `execution_completed`; `execution_failed` with the last attempt's error and no code."""
 
     heartbeat = b""  # the socket pings, not the run
 
@@ -251,6 +265,9 @@ class PipelitVoice:
         self.channel = f"workflow:{slug}"
         self.workflow_id = workflow_id
         self.agent: str | None = None
+        self.enqueued: set[str] = set()  # nodes queued in this execution: a retry is not queued again
+        self.last_error: str | None = None  # the last failed attempt's error (execution_failed says it)
+        self.tool_calls = 0  # the agent's, for its token_usage.tool_invocations
 
     def _message(self, run: Ids, kind: str, data: dict[str, Any] | None = None) -> str:
         payload: dict[str, Any] = {"type": kind, "execution_id": run.message_id, "timestamp": time.time()}
@@ -267,7 +284,8 @@ class PipelitVoice:
         return {"node_id": node_id, "component_type": component, "display_name": display, "node_label": node_id}
 
     def describe(self, name: str, kind: str) -> dict[str, Any]:
-        """A node as the workflow's details list it."""
+        """A node as the workflow's details list it. Real Pipelit has `label: null` (names are
+        node ids); the demo keeps its names here, for the graph and the timeline to show."""
         meta = self._meta((name, kind))
         return {"node_id": meta["node_id"], "component_type": meta["component_type"], "label": name,
                 "is_entry_point": kind == "chat_trigger"}
@@ -279,17 +297,25 @@ class PipelitVoice:
         return [self._message(run, "execution_started", {"workflow_id": self.workflow_id})]
 
     def node_started(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any) -> list[str]:
+        if node[1] == "chat_trigger":
+            return []  # the trigger's job is the execution's start: Pipelit never reports it
         meta = self._meta(node)
         if node[1] == "ai_agent":
             self.agent = meta["node_id"]
-        return [self._message(run, "node_enqueued", {"node_id": meta["node_id"]}),
-                self._message(run, "node_status", {**meta, "status": "running"})]
+        out = []
+        if meta["node_id"] not in self.enqueued:
+            self.enqueued.add(meta["node_id"])
+            out.append(self._message(run, "node_enqueued", {"node_id": meta["node_id"]}))
+        out.append(self._message(run, "node_status", {**meta, "status": "running"}))
+        return out
 
     def loop_next(self, run: Ids, result: dict[str, Any], node: tuple[str, str], index: int) -> list[str]:
         return []
 
     def node_finished(self, run: Ids, result: dict[str, Any], node: tuple[str, str], parent: Any,
                       elapsed: float) -> list[str]:
+        if node[1] == "chat_trigger":
+            return []
         meta = self._meta(node)
         status = PIPELIT_DONE.get(result["status"], "failed")
         out = []
@@ -298,11 +324,17 @@ class PipelitVoice:
             out.append(self._message(run, "chat_message", {"text": output["text"], "node_id": meta["node_id"]}))
         data: dict[str, Any] = {**meta, "status": status}
         if status == "success":
-            data |= {"duration_ms": int(elapsed * 1000), "output": output}
-            if result.get("tokens"):
-                data["token_usage"] = {"total_tokens": result["tokens"]}
+            data |= {"duration_ms": int(elapsed * 1000), "output": _pipelit_output(output)}
+            usage = output.get("usage") if isinstance(output, dict) else None
+            if node[1] in ("ai_agent", "llm") or isinstance(usage, dict):
+                usage = usage if isinstance(usage, dict) else {}
+                prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+                data["token_usage"] = {"input_tokens": prompt, "output_tokens": completion,
+                                       "total_tokens": prompt + completion, "llm_calls": 1, "cost_usd": 0.0,
+                                       "tool_invocations": self.tool_calls}
         else:
-            data |= {"error": str(result.get("error") or "failed")[:500], "error_code": "NodeError"}
+            self.last_error = str(result.get("error") or "failed")[:500]
+            data |= {"error": self.last_error, "error_code": "RuntimeError"}
         out.append(self._message(run, "node_status", data))
         return out
 
@@ -314,6 +346,7 @@ class PipelitVoice:
             "display_name": call["tool_name"].replace("_", " ").title(), "node_label": tool_node})
 
     def tool_started(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
+        self.tool_calls += 1
         return [self._tool(run, call, "running")]
 
     def tool_finished(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
@@ -323,27 +356,29 @@ class PipelitVoice:
         return None  # Pipelit sends no answer tokens: the answer comes whole at the end
 
     def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]:
-        usage = metadata.get("usage") or {}
-        return [self._message(run, "token_usage", {
-            "input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0),
-            "total_tokens": usage.get("total_tokens", 0), "cost_usd": 0.0, "llm_calls": 1})]
+        return []  # no token_usage event: usage rides on the agent's success node_status
 
     def run_finished(self, run: Ids, finished: dict[str, Any]) -> list[str]:
         status = finished["status"]
         if status == "succeeded":
             return [self._message(run, "execution_completed", {
-                "output": {"message": finished.get("answer") or ""},
+                "output": {"output": finished.get("answer") or ""},
                 "activity_summary": {"total_steps": finished.get("steps", 0),
                                      "total_duration_ms": int(finished.get("elapsed", 0.0) * 1000),
                                      "total_tokens": finished.get("tokens", 0), "total_cost_usd": 0.0,
                                      "llm_calls": 1, "tool_invocations": 0, "child_count": 0}})]
         if status == "stopped":
-            return [self._message(run, "execution_cancelled", {})]
-        error = str(finished.get("error") or "the execution failed")[:500]
+            return [self.cancelled(run.message_id)]
+        error = self.last_error or str(finished.get("error") or "the execution failed")[:500]
         return [self._message(run, "execution_failed", {"error": error})]
 
+    def cancelled(self, execution_id: str) -> str:
+        """`execution_cancelled` as Pipelit sends it: its execution only inside `data`."""
+        return dumps({"type": "execution_cancelled", "channel": self.channel, "timestamp": time.time(),
+                      "data": {"execution_id": execution_id}})
+
     def error(self, run: Ids, status: int, code: str, message: str) -> str:
-        return self._message(run, "execution_failed", {"error": message[:500], "error_code": code})
+        return self._message(run, "execution_failed", {"error": message[:500]})
 
 
 # Atomemo node types as OdysseyAI's step types (the reference names 'rag'; the rest are ours).

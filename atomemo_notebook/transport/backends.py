@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -19,10 +20,11 @@ from ..protocol.atomemo.adapter import translator as atomemo_translator
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import App, Conversation, FileRef, Message
 from ..protocol.dify.adapter import DifyTranslator
-from ..protocol.errors import AtomemoError
+from ..protocol.errors import AtomemoError, trim_paths
 from ..protocol.odyssey.adapter import OdysseyTranslator
 from ..protocol.pipelit import calls as pipelit_calls
-from ..protocol.pipelit.adapter import PipelitTranslator
+from ..protocol.pipelit.adapter import PipelitTranslator, answer_text
+from ..protocol.pipelit.events import Name as PipelitName
 from .client import AsyncClient, Client
 from .dify import AsyncDifyClient, DifyClient
 from .odyssey import AsyncOdysseyClient, OdysseyClient
@@ -459,7 +461,10 @@ class DifyAsync:
 PIPELIT_NO_BRANCHING = ("Pipelit keeps one conversation per user and workflow, and its chat API takes no parent "
                         "message: a question always continues it, so regenerate and edit are not possible")
 PIPELIT = n.Capabilities(token_streaming=False, stop="client", branching=False, files=False, resume=False,
-                         conversations=False, new_conversation="clear", branching_reason=PIPELIT_NO_BRANCHING)
+                         conversations=False, new_conversation="clear", branching_reason=PIPELIT_NO_BRANCHING,
+                         cancel=True,
+                         stop_note="you stopped; Pipelit was asked to cancel the execution, but it finishes a node "
+                                   "already running and may still complete the run: this turn says so if it does")
 MAX_HISTORY = 10_000  # messages read back from one conversation
 
 
@@ -475,22 +480,30 @@ def pipelit_app(details: dict[str, Any], workflow: str) -> AppInfo:
 
 def pipelit_thread(items: list[pipelit_calls.HistoryItem], workflow: str,
                    asked: list[tuple[str, str]]) -> list[Message]:
-    """History's role/text pairs as Messages, one thread. History has no ids: a question this
-    session asked keeps its execution id (matched newest first), the others get a stable one."""
+    """History's messages as Messages, one thread, paired by turn: a user message and every
+    assistant message up to the next user message (a tool turn stores "Let me check." before
+    its answer, all stamped with the question's time); the answer is the last of them.
+    History has no ids: a question this session asked keeps its execution id (matched newest
+    first), the others get a stable one."""
     messages: list[Message] = []
     i = 0
     while i < len(items):
         item = items[i]
         if item.role != "user":
-            i += 1
+            i += 1  # assistant messages before any question (a page cut mid-turn): no turn to join
             continue
-        answer = items[i + 1] if i + 1 < len(items) and items[i + 1].role == "assistant" else None
+        j = i + 1
+        while j < len(items) and items[j].role != "user":
+            j += 1
+        answers = items[i + 1:j]
+        answer = answers[-1] if answers else None
         stable = hashlib.sha256(f"{len(messages)}|{item.timestamp}|{item.text}".encode()).hexdigest()[:16]
         messages.append(Message(id=f"pipelit-{stable}", status="succeeded" if answer else "failed",
                                 query=item.text, answer=answer.text if answer else None, conversation_id=workflow,
                                 created_at=item.timestamp, updated_at=answer.timestamp if answer else item.timestamp,
-                                extra={} if answer else {"error": "no answer in the chat history"}))
-        i += 2 if answer else 1
+                                extra={"steps": [a.text for a in answers[:-1]]} if len(answers) > 1 else
+                                ({} if answer else {"error": "no answer in the chat history"})))
+        i = j
     unmatched = list(asked)
     for message in reversed(messages):
         hit = next((k for k in range(len(unmatched) - 1, -1, -1) if unmatched[k][0] == message.query), None)
@@ -500,6 +513,60 @@ def pipelit_thread(items: list[pipelit_calls.HistoryItem], workflow: str,
     for message in messages:
         message.parent_id, parent = parent, message.id
     return messages
+
+
+class Stopped(Protocol):
+    """What a backend's cancel needs of the stopped reply (the model's Reply; transport does not
+    import the model)."""
+
+    @property
+    def execution_id(self) -> str | None: ...
+    def note_after_end(self, text: str) -> None: ...
+
+
+def _late_text(event: Event) -> str | None:
+    """What a stopped execution did afterwards, said plainly (None: nothing worth saying)."""
+    data = event.data.get("data") if isinstance(event.data, dict) else None
+    data = data if isinstance(data, dict) else {}
+    if event.event == PipelitName.EXECUTION_COMPLETED:
+        answer = answer_text(data.get("output"))
+        return ("after Stop, Pipelit went on and the execution completed anyway (a cancel does not stop a node "
+                f"already running); its output: {answer[:500]}")
+    if event.event == PipelitName.EXECUTION_FAILED:
+        error = data.get("error")
+        return f"after Stop, Pipelit went on and the execution failed: {trim_paths(str(error))[:500]}"
+    return None
+
+
+def watch_after_stop(client: PipelitClient | AsyncPipelitClient, execution_id: str,
+                     note: Callable[[str], None]) -> None:
+    """Keep watching a stopped execution until it ends (or the client's execution_timeout):
+    Pipelit may run it on after the cancel, and that is said on the stopped turn, never taken
+    for a success."""
+    hub = client.hub
+
+    def deliver(item: Event | BaseException) -> None:
+        if isinstance(item, BaseException):
+            hub.unwatch(watch)  # the socket is gone: nothing more will be learned this way
+            return
+        text = _late_text(item)
+        if text is not None:
+            hub.unwatch(watch)
+            note(text)
+
+    watch = hub.watch(execution_id, deliver)
+    timer = threading.Timer(client.execution_timeout, hub.unwatch, (watch,))
+    timer.daemon = True
+    timer.start()
+
+
+def _cancelled_text(record: pipelit_calls.Execution) -> str | None:
+    if record.status == "completed":
+        return ("the execution had already completed when Stop reached Pipelit: its output is "
+                f"{answer_text(record.final_output)[:500]}")
+    if record.status == "failed":
+        return f"the execution had already failed when Stop reached Pipelit: {trim_paths(record.error_message)[:500]}"
+    return None
 
 
 def _pipelit_text(query: str | FileRef) -> str:
@@ -537,7 +604,21 @@ class PipelitSync:
         return stream
 
     def stop(self, task_id: str | None, user: str) -> None:
-        return None  # the chat API cannot cancel an execution: Stop only stops listening
+        return None  # Stop cancels through cancel(reply): the reply must hear what happens next
+
+    def cancel(self, reply: Stopped) -> None:
+        """Stop: watch what the execution does next, then ask Pipelit to cancel it."""
+        execution_id = reply.execution_id
+        if not execution_id:
+            return  # the POST had not answered: there is nothing to cancel yet
+        watch_after_stop(self.client, execution_id, reply.note_after_end)
+        with contextlib.suppress(AtomemoError):
+            self.client.cancel(execution_id)
+            # The record after the cancel is what the stopped turn knows (the cancel's answer
+            # carries no output): an execution that had already ended says so at once.
+            text = _cancelled_text(self.client.execution(execution_id))
+            if text is not None:
+                reply.note_after_end(text)
 
     def history(self, conversation_id: str, user: str) -> list[Message]:
         items: list[pipelit_calls.HistoryItem] = []
@@ -598,6 +679,24 @@ class PipelitAsync:
 
     async def stop(self, task_id: str | None, user: str) -> None:
         return None
+
+    async def cancel(self, reply: Stopped) -> None:
+        """`PipelitSync.cancel`, awaited; what the execution does next is told in this loop."""
+        execution_id = reply.execution_id
+        if not execution_id:
+            return
+        loop = asyncio.get_running_loop()
+
+        def note(text: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody to tell
+                loop.call_soon_threadsafe(reply.note_after_end, text)
+
+        watch_after_stop(self.client, execution_id, note)
+        with contextlib.suppress(AtomemoError):
+            await self.client.cancel(execution_id)
+            text = _cancelled_text(await self.client.execution(execution_id))
+            if text is not None:
+                reply.note_after_end(text)
 
     async def history(self, conversation_id: str, user: str) -> list[Message]:
         items: list[pipelit_calls.HistoryItem] = []

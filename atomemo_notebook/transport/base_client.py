@@ -22,6 +22,7 @@ from ..protocol.errors import (
     APITimeoutError,
     LimitExceededError,
     MissingAPIKeyError,
+    NotFoundError,
     RateLimitError,
     excerpt,
     make_api_error,
@@ -74,7 +75,8 @@ class BaseClient:
             raise ValueError(f"{dialect.system} has no default address: give base_url or set {dialect.base_url_env}")
         if not url.lower().startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
-        self.base_url = url.rstrip("/")
+        # Either form of the address (the server's root, or its API's root): one decision, the dialect's.
+        self.base_url = dialect.api_root(url.rstrip("/")).rstrip("/")
         # `timeout`: seconds as the deadline of a whole call; an httpx.Timeout caps each phase
         # too, and its read value is then the deadline.
         if isinstance(timeout, httpx.Timeout):
@@ -273,7 +275,7 @@ class BaseClient:
 
     def _error(self, response: httpx.Response, body: str) -> APIError:
         hint = retry_after(response.headers)
-        return make_api_error(
+        error = make_api_error(
             response.status_code,
             redact(body, self._api_key),
             request_id=response.headers.get("x-request-id"),
@@ -281,6 +283,15 @@ class BaseClient:
             codes=self.DIALECT.codes,
             retry_after=hint if hint is not None and hint >= 0 else None,
         )
+        dialect = self.DIALECT
+        if error.status_code == 404 and dialect.url_forms and dialect.route_missing(error):
+            # No such route, so the base URL is not this system's API: say which URL was tried.
+            url = redact(str(response.request.url).split("?")[0], self._api_key)
+            return NotFoundError(
+                f"{url} is not a {dialect.system} API route (404 without {dialect.system}'s error body); the base "
+                f"URL {self.base_url!r} should be {dialect.url_forms}", status_code=404, body=error.body,
+                request_id=error.request_id)
+        return error
 
     def _parse(self, call: Call[T], response: httpx.Response, body: bytes) -> T:
         if not call.json_answer or not body.strip():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -17,7 +16,7 @@ from ..protocol.dify import calls
 from ..protocol.dify.adapter import MessageIds
 from ..protocol.dify.dialect import DIFY
 from ..protocol.dify.events import Name
-from ..protocol.errors import APIConnectionError, APIError, APITimeoutError, NotFoundError
+from ..protocol.errors import APIConnectionError, APIError, APITimeoutError
 from .client import AsyncHttp, SyncHttp
 from .resume import Step
 from .retry import backoff_delay
@@ -137,13 +136,6 @@ DEFAULT_START_TIMEOUT = 20.0  # seconds of silence, before a message is named, t
 FLASK_HINT = " You have requested this URI ["  # Flask's "did you mean" suffix on Dify's 404 messages
 
 
-def service_api_url(base_url: str) -> str:
-    """Both forms a Dify address is given in, as the service API's root: the server
-    (`https://api.dify.ai`) gets `/v1`; a URL with a path (`.../v1`, a proxy's prefix) is kept."""
-    parts = urlsplit(base_url)
-    return base_url + "/v1" if parts.path in ("", "/") and not parts.query else base_url
-
-
 class _Dify:
     """What Dify's two clients share beyond the I/O: the base URL's two forms, the time a
     question into a known conversation may stay silent, and Dify's error texts."""
@@ -153,7 +145,6 @@ class _Dify:
     start_timeout: float
 
     def _dify_setup(self, start_timeout: float) -> None:
-        self.base_url = service_api_url(self.base_url)
         if not (isinstance(start_timeout, int | float) and 0 < start_timeout < float("inf")):
             raise ValueError(f"start_timeout must be a positive number of seconds, got {start_timeout!r}")
         self.start_timeout = float(start_timeout)
@@ -162,13 +153,6 @@ class _Dify:
         return DifyStreamState(user, conversation_id or None, self.start_timeout)
 
     def _dify_error(self, error: APIError, response: httpx.Response) -> APIError:
-        if error.status_code == 404 and not error.code:
-            # Not Dify's JSON error: no such route, so the base URL is not Dify's service API.
-            url = str(response.request.url).split("?")[0]
-            return NotFoundError(
-                f"{url} is not a Dify service API route (404 without Dify's error body); the base URL "
-                f"{self.base_url!r} should be a Dify server (https://api.dify.ai) or its service API "
-                "(https://api.dify.ai/v1)", status_code=404, body=error.body, request_id=error.request_id)
         if FLASK_HINT in error.message:  # keep Dify's words, not Flask's route suggestions
             trimmed = error.message.split(FLASK_HINT)[0]
             return type(error)(trimmed, status_code=error.status_code, code=error.code, body=error.body,

@@ -1,17 +1,17 @@
 """Pipelit over REST and one WebSocket: `chat()` subscribes the workflow's channel first,
 then POSTs the message, then hands back the execution's events as the socket routes them. A
-stream that lost its socket reads the final answer from history, or ends clearly failed.
-A sync and an async client; both share the machinery of the other systems' clients."""
+stream that lost its socket reads the execution's record (once it says the execution ended), or ends
+clearly failed. A sync and an async client; both share the machinery of the other systems' clients."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..protocol.atomemo.events import Event
@@ -31,30 +31,12 @@ from .socket_hub import Hub, Reconnect
 __all__ = ["AsyncPipelitClient", "AsyncPipelitStream", "PipelitClient", "PipelitStream", "Reconnect"]
 
 DEFAULT_EXECUTION_TIMEOUT = 600.0  # Pipelit's own default limit of one execution
-RECOVER_POLL = 1.0  # seconds between looks at history once the socket lost events
+RECOVER_POLL = 1.0  # seconds between looks at the execution's record once the socket lost events
 _CLOSED = object()  # put in a stream's queue by close(), to end a wait at once
 
 
 def channel(workflow: str) -> str:
     return f"workflow:{workflow}"
-
-
-def _answer_after(history: calls.History, text: str, since: datetime) -> str | None:
-    """The assistant's answer to the newest `text` asked at or after `since`, if history has it."""
-    items = history.messages
-    for i in range(len(items) - 1, -1, -1):
-        item = items[i]
-        if item.role != "user" or item.text != text:
-            continue
-        if item.timestamp is not None and _utc(item.timestamp) < since:
-            return None
-        after = items[i + 1] if i + 1 < len(items) else None
-        return after.text if after is not None and after.role == "assistant" else None
-    return None
-
-
-def _utc(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 class _Watching:
@@ -65,7 +47,6 @@ class _Watching:
         self.workflow, self.text = workflow, text
         self.execution_id = executed.execution_id
         self.message_id = executed.execution_id  # what the views call the message
-        self.asked = datetime.now(timezone.utc) - timedelta(seconds=5)  # server clocks differ a little
         self.deadline = time.monotonic() + timeout
         self.timeout, self.poll = timeout, poll
         self.lost: BaseException | None = None  # the socket is gone for good
@@ -96,23 +77,23 @@ class _Watching:
 
     @property
     def needs_history(self) -> bool:
-        """The socket dropped or is gone: what ran meanwhile can only be read from history."""
+        """The socket dropped or is gone: what ran meanwhile can only be read from the record."""
         return self.gap or self.lost is not None
 
-    def from_history(self, history: calls.History) -> Event | None:
-        """The execution's end, read from history (one more look), or None: not there yet."""
+    def from_record(self, record: calls.Execution) -> Event | None:
+        """The execution's end, read from its record, or None: it has not ended yet (a run
+        still going is never taken for its end, whatever history holds meanwhile)."""
         self.resumes += 1
-        answer = _answer_after(history, self.text, self.asked)
-        return None if answer is None else self.recovered(answer)
-
-    def recovered(self, answer: str) -> Event:
-        return Event(Name.RECOVERED, {"type": Name.RECOVERED, "execution_id": self.execution_id,
-                                      "data": {"status": "succeeded", "answer": answer}})
+        if record.execution_id != self.execution_id or not record.ended:
+            return None
+        data = dataclasses.asdict(record)
+        data["logs"] = list(record.logs)  # JSON's shape, as saved and replayed
+        return Event(Name.RECOVERED, {"type": Name.RECOVERED, "execution_id": self.execution_id, "data": data})
 
     def give_up(self) -> BaseException:
         why = f"{type(self.lost).__name__}: {self.lost}" if self.lost else "events were lost"
         return APIConnectionError(f"the WebSocket of execution {self.execution_id} was lost ({why}) and its "
-                                  "answer is not in the chat history yet")
+                                  "record does not say it ended yet")
 
 
 class PipelitStream:
@@ -167,7 +148,7 @@ class PipelitStream:
                             return
                         continue
                 if state.needs_history:
-                    ended = state.from_history(self._client.history(state.workflow, limit=20))
+                    ended = state.from_record(self._client.execution(state.execution_id))
                     if ended is not None:
                         yield ended
                         return
@@ -239,7 +220,7 @@ class AsyncPipelitStream:
                             return
                         continue
                 if state.needs_history:
-                    ended = state.from_history(await self._client.history(state.workflow, limit=20))
+                    ended = state.from_record(await self._client.execution(state.execution_id))
                     if ended is not None:
                         yield ended
                         return
@@ -329,6 +310,15 @@ class PipelitClient(_PipelitOptions, SyncHttp):
     def workflow(self, workflow: str) -> dict[str, Any]:
         return self._call(calls.workflow(workflow))
 
+    def execution(self, execution_id: str) -> calls.Execution:
+        """The execution's record: status, final output, error, tokens, cost, node logs."""
+        return self._call(calls.execution(execution_id))
+
+    def cancel(self, execution_id: str) -> calls.Execution:
+        """Ask Pipelit to cancel the execution. It stops only an execution whose first node has
+        not started: a running node finishes and the execution may still end `completed`."""
+        return self._call(calls.cancel(execution_id))
+
     def clear_history(self, workflow: str) -> None:
         self._call(calls.clear_history(workflow))
 
@@ -364,6 +354,12 @@ class AsyncPipelitClient(_PipelitOptions, AsyncHttp):
 
     async def workflow(self, workflow: str) -> dict[str, Any]:
         return await self._call(calls.workflow(workflow))
+
+    async def execution(self, execution_id: str) -> calls.Execution:
+        return await self._call(calls.execution(execution_id))
+
+    async def cancel(self, execution_id: str) -> calls.Execution:
+        return await self._call(calls.cancel(execution_id))
 
     async def clear_history(self, workflow: str) -> None:
         await self._call(calls.clear_history(workflow))

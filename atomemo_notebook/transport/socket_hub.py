@@ -155,7 +155,9 @@ class Hub:
         return watch
 
     def unwatch(self, watch: Watch) -> None:
-        self._loop.call_soon_threadsafe(self._unwatch, watch.execution_id)
+        """Stop this watch (not another one of the same execution that replaced it since)."""
+        with contextlib.suppress(RuntimeError):  # the hub's loop is closed: nothing is watched
+            self._loop.call_soon_threadsafe(self._unwatch, watch)
 
     def close(self) -> None:
         if self._closed:
@@ -225,8 +227,9 @@ class Hub:
         # reopen it (the reopening tells this watch that events may be missing).
         self._ensure_runner()
 
-    def _unwatch(self, execution_id: str) -> None:
-        self._watches.pop(execution_id, None)
+    def _unwatch(self, watch: Watch) -> None:
+        if self._watches.get(watch.execution_id) is watch:
+            del self._watches[watch.execution_id]
         self._stop_if_idle()
 
     def _unconfirm(self) -> None:
@@ -327,6 +330,9 @@ class Hub:
                     confirmed.set_result(None)
             return
         execution_id = message.get("execution_id")
+        if execution_id is None and isinstance(message.get("data"), dict):
+            # execution_cancelled names its execution inside `data` only (Pipelit 0.3.16).
+            execution_id = message["data"].get("execution_id")
         if not isinstance(execution_id, str):
             if type(event) is MalformedFrame:  # unreadable: it may be any watcher's, so all are told
                 for each in list(self._watches.values()):

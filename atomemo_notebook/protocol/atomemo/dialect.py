@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from ..dialect import Dialect
-from ..errors import CODE_ERRORS
+from ..errors import CODE_ERRORS, APIError
 from .events import parse_frame
+
+
+def route_missing(error: APIError) -> bool:
+    """A 404 without one of Atomemo's codes (a proxy's, a framework's), or the embedded server's
+    ROUTE_NOT_FOUND: no such route. APP_OR_TRIGGER_NOT_FOUND and the like name what is missing."""
+    return error.code is None or error.code == "ROUTE_NOT_FOUND"
+
 
 ATOMEMO = Dialect(
     system="atomemo",
@@ -15,4 +22,7 @@ ATOMEMO = Dialect(
     key_prefix="",
     codes=CODE_ERRORS,
     parse_frame=parse_frame,
+    api_path="/api",
+    url_forms="https://server.atomemo.ai or https://server.atomemo.ai/api",
+    route_missing=route_missing,
 )

@@ -15,4 +15,6 @@ DIFY = Dialect(
     key_prefix="Bearer ",
     codes=CODES,
     parse_frame=parse_frame,
+    api_path="/v1",
+    url_forms="a Dify server (https://api.dify.ai) or its service API (https://api.dify.ai/v1)",
 )

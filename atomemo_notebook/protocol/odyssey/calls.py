@@ -16,7 +16,7 @@ __all__ = ["BODY", "MAX_MESSAGE_CHARS", "chat_message", "header_safe"]
 
 BODY = {"workspace": "workspaceId", "conversation": "conversationId", "message": "message",
         "agent": "agentId", "no_memory": "disableMemory", "first": "isFirstMessage"}
-PATH = "/api/chat/message"
+PATH = "/chat/message"  # under the API root (`.../api`: the dialect adds it to a root URL)
 MAX_MESSAGE_CHARS = 100_000
 # A 500 may come after the agent ran (and stored the message): asking again could answer twice.
 # Only answers that say the request was not taken on are tried again.

@@ -4,7 +4,15 @@
 from __future__ import annotations
 
 from ..dialect import Dialect
+from ..errors import APIError
 from .events import parse_document
+
+
+def route_missing(error: APIError) -> bool:
+    """OdysseyAI's own 404 ("Conversation or workspace not found") is `{"error": {"message"}}`."""
+    body = error.body
+    return not (isinstance(body, dict) and ("error" in body or "message" in body))
+
 
 ODYSSEY = Dialect(
     system="odyssey",
@@ -16,4 +24,7 @@ ODYSSEY = Dialect(
     key_prefix="",
     codes={},
     parse_frame=parse_document,
+    api_path="/api",
+    url_forms="the server's root (https://<host>) or its API (https://<host>/api)",
+    route_missing=route_missing,
 )

@@ -2,7 +2,14 @@
 retries a failing node (running -> failed, again and again): each `running` opens a new run
 of the node, so every attempt shows. Tool calls are `node_status` events of the tool node
 marked `is_tool_call`, with the agent as `parent_node_id`: they nest under the agent's run.
-There are no answer tokens: the answer is the execution's output, whole, at the end."""
+There are no answer tokens: the answer is the execution's output, whole, at the end.
+
+Times: every event carries the server's `timestamp` (epoch seconds), given to the reply as a
+`ServerTime` so the timeline shows the server's spans, not the >= 50 ms spacing Pipelit puts
+between frames. Usage comes inside an agent's success `node_status` (`token_usage`), summed
+over the agents of the execution, and as totals in `activity_summary` and the record.
+A stream that lost its socket ends with the execution's record (`RECOVERED`, read by the
+client once the record says the execution ended): its status, output, error and node logs."""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from typing import Any
 
 from .. import neutral as n
 from ..atomemo.events import Event, MalformedFrame
+from ..errors import trim_paths
 from .events import Name
 
 __all__ = ["PipelitTranslator", "answer_text"]
@@ -21,6 +29,11 @@ NONE: tuple[n.Neutral, ...] = ()
 DONE = {"success": "succeeded", "completed": "succeeded", "failed": "failed", "error": "failed",
         "skipped": "skipped", "cancelled": "stopped"}
 MAX_ANSWER_JSON = 200_000  # characters of an output that is not text, shown as JSON
+LOG_DONE = {"completed": "succeeded", "success": "succeeded", "failed": "failed", "error": "failed",
+            "skipped": "skipped", "cancelled": "stopped"}
+MAX_RECORD_LOGS = 1_000  # node logs of one record folded
+# Epoch seconds a server timestamp may take (2001..2286): anything else is not a time.
+TIMESTAMP_RANGE = (1e9, 1e10)
 
 
 def answer_text(output: Any) -> str:
@@ -47,7 +60,18 @@ def _str(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53 else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _ms(value: Any) -> float | None:
+    ms = _float(value)
+    return ms / 1000 if ms is not None else None
 
 
 class PipelitTranslator:
@@ -61,6 +85,11 @@ class PipelitTranslator:
         self.waiting: set[str] = set()  # runs queued, not yet running
         self.done: set[str] = set()  # runs that ended
         self.finished = False
+        # Usage summed over the agents' success events: [input, output, total], cost.
+        self.tokens: list[int] = [0, 0, 0]
+        self.cost: float | None = None
+        self.counted = False  # some agent reported usage
+        self.failed_node: tuple[str, str | None] | None = None  # the last node that failed, and its code
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         if type(event) is MalformedFrame:
@@ -69,7 +98,33 @@ class PipelitTranslator:
         raw = message.get("data")
         data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         handler = _TABLE.get(event.event)
-        return handler(self, message, data) if handler is not None else NONE
+        if handler is None:
+            return NONE
+        out = handler(self, message, data)
+        stamp = _float(message.get("timestamp"))
+        if out and stamp is not None and TIMESTAMP_RANGE[0] < stamp < TIMESTAMP_RANGE[1]:
+            return (n.ServerTime(stamp), *out)
+        return out
+
+    def _usage_now(self, total: int | None = None, cost: float | None = None) -> n.Usage:
+        """The usage so far: the agents' sums, with the execution's totals where it gave them."""
+        prompt, completion, summed = self.tokens
+        return n.Usage(prompt_tokens=prompt if self.counted else None,
+                       completion_tokens=completion if self.counted else None,
+                       total_tokens=total if total is not None else (summed if self.counted else None),
+                       price=cost if cost is not None else self.cost, currency="USD")
+
+    def _count(self, usage: dict[str, Any]) -> n.Usage | None:
+        """An agent's `token_usage`, added to the execution's."""
+        numbers = [_int(usage.get(k)) for k in ("input_tokens", "output_tokens", "total_tokens")]
+        cost = _float(usage.get("cost_usd"))
+        if all(v is None for v in numbers) and cost is None:
+            return None
+        self.counted = True
+        self.tokens = [a + (b or 0) for a, b in zip(self.tokens, numbers, strict=True)]
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+        return self._usage_now()
 
     def _new_run(self, node_id: str) -> str:
         attempt = self.attempts.get(node_id, 0) + 1
@@ -87,24 +142,33 @@ class PipelitTranslator:
     def _completed(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         self.finished = True
         out: list[n.Neutral] = [n.TextReplaced(answer_text(data.get("output")))]
-        summary = data.get("activity_summary") if isinstance(data.get("activity_summary"), dict) else {}
-        if summary and _int(summary.get("total_tokens")) is not None:
-            cost = summary.get("total_cost_usd")
-            out.append(n.Usage(total_tokens=_int(summary.get("total_tokens")),
-                               price=float(cost) if isinstance(cost, int | float) and math.isfinite(cost) else None,
-                               currency="USD"))
+        raw = data.get("activity_summary")
+        summary: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        if self.counted or (summary and _int(summary.get("total_tokens")) is not None):
+            out.append(self._usage_now(_int(summary.get("total_tokens")), _float(summary.get("total_cost_usd"))))
         out.append(n.RunFinished(self.execution_id or "", "succeeded"))
         return out
 
-    def _failed(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+    def _failure(self, error: str, code: str | None = None, node_id: str | None = None) -> Sequence[n.Neutral]:
+        """The execution failed: the node and the error (the last attempt's), paths trimmed."""
         self.finished = True
-        error = _str(data.get("error")) or "the execution failed"
-        return (n.RunFinished(self.execution_id or "", "failed", error),
-                n.Failed(_str(data.get("error_code")) or "execution_failed", error))
+        failed_node, failed_code = self.failed_node or (None, None)
+        node_id = node_id or failed_node
+        code = code or failed_code
+        error = trim_paths(error)
+        return (n.RunFinished(self.execution_id or "", "failed", f"node {node_id}: {error}" if node_id else error),
+                n.Failed(code or "execution_failed", error, run=True, node_id=node_id))
+
+    def _failed(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        return self._failure(_str(data.get("error")) or "the execution failed", _str(data.get("error_code")))
 
     def _cancelled(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        # Seen only by a stream still listening: a Stop of this chat closed its stream first, so
+        # this cancel came from elsewhere (another client, Pipelit's UI).
         self.finished = True
-        return (n.RunFinished(self.execution_id or "", "stopped", "the execution was cancelled"),)
+        return (n.Anomaly("the execution was cancelled outside this chat; Pipelit may still finish a node "
+                          "already running, or run a queued execution anyway"),
+                n.RunFinished(self.execution_id or "", "stopped", "the execution was cancelled"))
 
     def _interrupted(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         self.finished = True
@@ -117,9 +181,64 @@ class PipelitTranslator:
                           "missing from the timeline"),)
 
     def _recovered(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        """The execution's record, read after the socket lost events: its node logs fill the
+        runs the stream missed (inputs, outputs, errors, durations), then its end."""
         self.finished = True
-        answer = data.get("answer")
-        return (n.Recovered(str(data.get("status") or "succeeded"), answer if isinstance(answer, str) else None),)
+        out: list[n.Neutral] = [n.Anomaly("the rest of the execution was read from its record "
+                                          "(GET /api/v1/executions/{id}/): times of the nodes it filled in are "
+                                          "the server's durations only")]
+        logs = data.get("logs")
+        seen: dict[str, int] = {}
+        for log in (logs if isinstance(logs, list | tuple) else ())[:MAX_RECORD_LOGS]:
+            if isinstance(log, dict):
+                out.extend(self._log(log, seen))
+        status = str(data.get("status") or "")
+        cost = _float(data.get("total_cost_usd"))
+        total = _int(data.get("total_tokens"))
+        if self.counted or total is not None or cost is not None:
+            out.append(self._usage_now(total, cost))
+        if status == "completed":
+            answer = answer_text(data.get("final_output"))
+            out += [n.TextReplaced(answer), n.RunFinished(self.execution_id or "", "succeeded"),
+                    n.Recovered("succeeded", answer)]
+        elif status == "failed":
+            error = _str(data.get("error_message")) or "the execution failed"
+            node_id, _, rest = error.partition(": ")
+            named = node_id.startswith("Node ") and rest
+            out += self._failure(rest if named else error, node_id=node_id[5:] if named else None)
+        else:
+            out += [n.Anomaly(f"the execution's record says {status[:40]!r}: it did not run to its end"),
+                    n.RunFinished(self.execution_id or "", "stopped", f"the execution ended {status[:40]}")]
+        return out
+
+    def _log(self, log: dict[str, Any], seen: dict[str, int]) -> Sequence[n.Neutral]:
+        """One node run of the record: its n-th log is the node's n-th attempt."""
+        node_id = _str(log.get("node_id"))
+        status = LOG_DONE.get(str(log.get("status") or ""))
+        if node_id is None or status is None:
+            return NONE
+        attempt = seen[node_id] = seen.get(node_id, 0) + 1
+        run_id = f"{self.execution_id}:{node_id}:{attempt}"
+        if run_id in self.done:
+            return NONE  # the stream saw it end: its own times are better than the record's
+        out: list[n.Neutral] = []
+        if attempt > self.attempts.get(node_id, 0):
+            run_id = self._new_run(node_id)
+            out.append(n.NodeStarted(run_id, node_id))
+        self.done.add(run_id)
+        raw_meta = log.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        raw_usage = meta.get("token_usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+        if usage:
+            self._count(usage)
+        error = _str(log.get("error"))
+        if status == "failed":
+            self.failed_node = (node_id, _str(log.get("error_code")))
+        out.append(n.NodeFinished(run_id, node_id, status, output=log.get("output"), inputs=log.get("input"),
+                                  error=trim_paths(error) if error else None, tokens=_int(usage.get("total_tokens")),
+                                  elapsed=_ms(log.get("duration_ms"))))
+        return out
 
     # -- nodes --------------------------------------------------------------------------------
     def _enqueued(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
@@ -139,14 +258,17 @@ class PipelitTranslator:
         if data.get("is_tool_call"):
             return self._tool(node_id, data)
         status = str(data.get("status") or "")
-        name = _str(data.get("node_label")) or node_id
+        # Pipelit's node_label is the node id (its nodes' labels are null): then the workflow's
+        # details name the node, where they do (the views' names), else its id.
+        label = _str(data.get("node_label"))
+        name = label if label is not None and label != node_id else None
         kind = _str(data.get("component_type"))
         parent = self.runs.get(str(data.get("parent_node_id") or "")) if data.get("is_child_event") else None
         current = self.runs.get(node_id)
         if status in ("running", "pending", "waiting"):
             if status == "running" and current in self.waiting:
                 self.waiting.discard(current)
-                return (n.NodeStatus(current, "running"),)
+                return (n.NodeStatus(current, "running", kind),)
             if status != "running" and current is not None and current not in self.done:
                 self.waiting.add(current)
                 return (n.NodeStatus(current, "waiting"),)
@@ -157,7 +279,7 @@ class PipelitTranslator:
                                   status="running" if status == "running" else "waiting"),)
         finished = DONE.get(status)
         if finished is None:
-            return (n.Anomaly(f"node {name} reported an unknown status {status!r}"),)
+            return (n.Anomaly(f"node {name or node_id} reported an unknown status {status!r}"),)
         if current is None or current in self.done:
             current = self._new_run(node_id)  # a result with no start seen (after a gap): still shown
             out: list[n.Neutral] = [n.NodeStarted(current, node_id, name=name, type=kind, parent_run_id=parent)]
@@ -167,14 +289,19 @@ class PipelitTranslator:
         self.waiting.discard(current)
         error = _str(data.get("error"))
         code = _str(data.get("error_code"))
+        if error is not None:
+            error = trim_paths(error)
+        if finished == "failed":
+            self.failed_node = (node_id, code)
         raw_usage = data.get("token_usage")
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
-        elapsed = data.get("duration_ms")
         out.append(n.NodeFinished(current, node_id, finished, output=data.get("output"),
                                   error=f"{code}: {error}" if code and error else error,
-                                  tokens=_int(usage.get("total_tokens")),
-                                  elapsed=elapsed / 1000 if isinstance(elapsed, int | float) and math.isfinite(elapsed)
-                                  else None, name=name, type=kind))
+                                  tokens=_int(usage.get("total_tokens")), elapsed=_ms(data.get("duration_ms")),
+                                  name=name, type=kind))
+        counted = self._count(usage) if usage else None
+        if counted is not None:
+            out.append(counted)
         return out
 
     def _tool(self, node_id: str, data: dict[str, Any]) -> Sequence[n.Neutral]:
@@ -200,11 +327,9 @@ class PipelitTranslator:
         return (n.NodeNote(run_id, text),)
 
     def _usage(self, message: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
-        cost = data.get("cost_usd")
-        return (n.Usage(prompt_tokens=_int(data.get("input_tokens")), completion_tokens=_int(data.get("output_tokens")),
-                        total_tokens=_int(data.get("total_tokens")),
-                        price=float(cost) if isinstance(cost, int | float) and math.isfinite(cost) else None,
-                        currency="USD"),)
+        # Not sent by Pipelit 0.3.16 (usage rides on the agent's node_status); read if it comes.
+        counted = self._count(data)
+        return (counted,) if counted is not None else NONE
 
 
 _TABLE = {

@@ -4,7 +4,16 @@
 from __future__ import annotations
 
 from ..dialect import Dialect
+from ..errors import APIError
 from .events import parse_message
+
+
+def route_missing(error: APIError) -> bool:
+    """FastAPI answers a path with no route `{"detail": "Not Found"}`; Pipelit's own 404s name
+    what is missing ("Workflow not found.", "Execution not found.")."""
+    body = error.body
+    return not isinstance(body, dict) or body.get("detail") in (None, "Not Found")
+
 
 PIPELIT = Dialect(
     system="pipelit",
@@ -15,4 +24,8 @@ PIPELIT = Dialect(
     key_prefix="Bearer ",
     codes={},
     parse_frame=parse_message,
+    api_path="/api/v1",
+    url_forms="the server's root (http://localhost:8000, as Pipelit's docs write it) or its API "
+              "(http://localhost:8000/api/v1)",
+    route_missing=route_missing,
 )
