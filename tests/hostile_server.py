@@ -233,7 +233,9 @@ class HostileServer:
 
 def client_for(origin: str, system: str, limits: Limits | None = None) -> Any:
     """A client of `system` for the hostile server at `origin`."""
-    options: dict[str, Any] = {"base_url": f"{origin}/{system}", "max_retries": 0, "timeout": 120.0,
+    # OdysseyAI's base URL is its API root (`.../api`), as a server's root would become.
+    base = f"{origin}/odyssey/api" if system == "odyssey" else f"{origin}/{system}"
+    options: dict[str, Any] = {"base_url": base, "max_retries": 0, "timeout": 120.0,
                                "limits": limits}
     if system == "atomemo":
         return an.Client(KEY, **options)
