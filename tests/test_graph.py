@@ -3,6 +3,7 @@ bounded graph or none, and the static SVG of any of them is drawn without raisin
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,3 +44,10 @@ def test_a_huge_graph_with_cycles_is_cut_and_still_drawn():
     assert graph is not None and graph["cut"] and len(graph["nodes"]) == MAX_GRAPH_NODES
     svg = static_svg(graph, {})
     assert "<b>" not in svg and svg.count("<rect") == MAX_GRAPH_NODES  # names escaped, every node drawn
+
+
+@pytest.mark.parametrize("edges", [True, 7, "a->b", {"a": "b"}, None])
+def test_edges_of_any_other_shape_are_no_edges(edges):
+    """Found by the fuzz above in one test order: `edges: true` raised a TypeError."""
+    graph = published_graph(AppInfo(name="x", graph={"nodes": [{"id": "a"}, {"id": "b"}], "edges": edges}))
+    assert graph is not None and graph["edges"] == [] and {n["id"] for n in graph["nodes"]} == {"a", "b"}

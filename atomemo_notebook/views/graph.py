@@ -54,7 +54,8 @@ def published_graph(app: AppInfo | None) -> dict[str, Any] | None:
     nodes = nodes[:MAX_GRAPH_NODES]
     known = {n["id"] for n in nodes}
     edges = []
-    for item in raw.get("edges") or []:
+    edges_raw = raw.get("edges")
+    for item in edges_raw if isinstance(edges_raw, list) else []:  # any other shape: no edges
         if not isinstance(item, dict):
             continue
         edge = _edge(item.get("source") or item.get("source_node_id"), item.get("target") or item.get("target_node_id"),
