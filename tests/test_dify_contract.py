@@ -20,6 +20,7 @@ import pytest
 from atomemo_notebook.server import LocalServer
 
 from .peers.replay import KEY, ReplayServer, recording
+from .peers.shapes import kind
 
 NIL = "00000000-0000-0000-0000-000000000000"
 
@@ -38,16 +39,6 @@ def real(name: str) -> ReplayServer:
 
 def http_for(base: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=15)
-
-
-def kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return {str: "string", list: "list", dict: "object"}[type(value)]
 
 
 def fields(value: dict[str, Any]) -> dict[str, str]:

@@ -33,6 +33,7 @@ from websockets.sync.client import ClientConnection, connect
 from atomemo_notebook.server import LocalServer
 
 from .peers.replay import KEY, ReplayServer, recording
+from .peers.shapes import kind
 
 ENDINGS = {"execution_completed", "execution_failed", "execution_cancelled"}
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")  # history's: microseconds and Z
@@ -85,16 +86,6 @@ class Side:
     def close(self) -> None:
         self.ws.close()
         self.http.close()
-
-
-def kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return {str: "string", list: "list", dict: "object"}[type(value)]
 
 
 def same_fields(ours: dict[str, Any], theirs: dict[str, Any], where: str) -> None:
