@@ -62,6 +62,7 @@ def test_offline_false_without_a_key_is_an_error():
 def test_nothing_set_is_the_demo_and_says_so():
     with connect("dify") as chat:
         assert chat.origin == {"offline": True, "demo": "support"}
+        assert "offline demo 'support'" in repr(chat)
     widget = ChatWidget(system="dify")
     try:
         widget.booted.result(10)

@@ -84,7 +84,8 @@ class ChatBase:
         self.reply_listeners: list[Callable[[Reply], None]] = []
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(system={self.system!r}, conversation_id={self.conversation_id!r}, "
+        demo = f", offline demo {self.origin['demo']!r}" if self.origin.get("offline") else ""
+        return (f"{type(self).__name__}(system={self.system!r}{demo}, conversation_id={self.conversation_id!r}, "
                 f"messages={len(self.tree)})")
 
     @property
