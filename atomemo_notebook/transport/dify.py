@@ -144,6 +144,20 @@ class _Dify:
     base_url: str
     start_timeout: float
 
+    # Cooperative: the mixin comes first in each client's bases, so super() is SyncHttp or AsyncHttp.
+    def __init__(self, api_key: str | None = None, *, start_timeout: float = DEFAULT_START_TIMEOUT,
+                 **kwargs: Any) -> None:
+        super().__init__(api_key, **kwargs)  # type: ignore[call-arg]
+        self._dify_setup(start_timeout)
+
+    def options(self) -> dict[str, Any]:
+        base: dict[str, Any] = super().options()  # type: ignore[misc]
+        return base | {"start_timeout": self.start_timeout}
+
+    def _error(self, response: httpx.Response, body: str) -> APIError:
+        error: APIError = super()._error(response, body)  # type: ignore[misc]
+        return self._dify_error(error, response)
+
     def _dify_setup(self, start_timeout: float) -> None:
         if not (isinstance(start_timeout, int | float) and 0 < start_timeout < float("inf")):
             raise ValueError(f"start_timeout must be a positive number of seconds, got {start_timeout!r}")
@@ -163,17 +177,6 @@ class _Dify:
 class DifyClient(_Dify, SyncHttp):
     """Dify's service API, synchronous. `DifyClient()` reads DIFY_API_KEY and DIFY_BASE_URL;
     the base URL may be the server (`https://api.dify.ai`) or its service API (`.../v1`)."""
-
-    def __init__(self, api_key: str | None = None, *, start_timeout: float = DEFAULT_START_TIMEOUT,
-                 **kwargs: Any) -> None:
-        super().__init__(api_key, **kwargs)
-        self._dify_setup(start_timeout)
-
-    def options(self) -> dict[str, Any]:
-        return super().options() | {"start_timeout": self.start_timeout}
-
-    def _error(self, response: httpx.Response, body: str) -> APIError:
-        return self._dify_error(super()._error(response, body), response)
 
     def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                       conversation_id: str | None = None, files: list[dict[str, Any]] | None = None,
@@ -232,17 +235,6 @@ class DifyClient(_Dify, SyncHttp):
 
 class AsyncDifyClient(_Dify, AsyncHttp):
     """`DifyClient`, awaited."""
-
-    def __init__(self, api_key: str | None = None, *, start_timeout: float = DEFAULT_START_TIMEOUT,
-                 **kwargs: Any) -> None:
-        super().__init__(api_key, **kwargs)
-        self._dify_setup(start_timeout)
-
-    def options(self) -> dict[str, Any]:
-        return super().options() | {"start_timeout": self.start_timeout}
-
-    def _error(self, response: httpx.Response, body: str) -> APIError:
-        return self._dify_error(super()._error(response, body), response)
 
     async def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                             conversation_id: str | None = None, files: list[dict[str, Any]] | None = None,
