@@ -71,13 +71,13 @@ from .protocol.errors import (
 )
 from .protocol.limits import Limits
 from .protocol.neutral import Capabilities
+from .session.connect import connect
 from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
 from .transport.dify import AsyncDifyClient, DifyClient
 from .transport.odyssey import AsyncOdysseyClient, OdysseyClient
 from .transport.pipelit import AsyncPipelitClient, PipelitClient
 from .transport.streams import AsyncEventStream, EventStream
-from .views.connect import connect
 from .views.widget import ChatWidget
 
 __all__ = [

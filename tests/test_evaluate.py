@@ -305,7 +305,7 @@ def test_every_system_evaluates_the_same_way(system, monkeypatch):
     from atomemo_notebook import connect
 
     rows = [{"query": f"{system} row {i}", "expected": f"row {i}"} for i in range(6)]
-    from atomemo_notebook.views.runtime import submit
+    from atomemo_notebook.session.runtime import submit
 
     chat = connect(system, demo="echo", asynchronous=True)
     results = evaluate(chat, rows, scorers=[contains], concurrency=3)

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from atomemo_notebook import ChatWidget, MissingAPIKeyError
-from atomemo_notebook.views.connect import POINTERS, SYSTEMS, connect
+from atomemo_notebook.protocol.systems import SYSTEMS
+from atomemo_notebook.session.connect import connect
 
 ENV = [f"{s.upper()}_{n}" for s in SYSTEMS for n in ("API_KEY", "BASE_URL", "APP_ID", "TRIGGER_ID",
                                                        "WORKFLOW", "WORKSPACE_ID", "AGENT_ID", "USER_ID")]
@@ -20,7 +21,7 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-POINTING = [(system, arg) for system in SYSTEMS for arg in POINTERS[system]]
+POINTING = [(name, arg) for name, system in SYSTEMS.items() for arg in system.setting_names]
 
 
 @pytest.mark.parametrize(("system", "arg"), POINTING)
@@ -98,3 +99,28 @@ def test_a_refused_widget_leaves_nothing_half_made(monkeypatch):
     gc.collect()
     assert complaints == []
     assert len(_instances) == before
+
+
+def test_another_systems_setting_is_named_as_a_mistake_not_passed_on():
+    with pytest.raises(TypeError, match="Dify takes no workflow; its settings: base_url"):
+        connect("dify", workflow="support")
+    with pytest.raises(TypeError, match="Atomemo takes no agent_id, workspace_id"):
+        connect("atomemo", workspace_id="w", agent_id="a")
+    with pytest.raises(ValueError, match="unknown system 'difi'; known: atomemo, dify, pipelit, odyssey"):
+        connect("difi")
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_each_system_is_one_record_that_every_part_reads(name):
+    from atomemo_notebook.protocol.systems import capabilities_of, system
+    from atomemo_notebook.session import runtime
+    from atomemo_notebook.transport.base_client import client_class
+
+    record = system(name.upper())
+    assert record.name == name and record.dialect.system == name
+    assert capabilities_of(name) is record.capabilities
+    assert client_class(name).DIALECT is record.dialect and client_class(name, True).DIALECT is record.dialect
+    demo = runtime.demo_server().demo(name)
+    assert {"api_key", "base_url"} | {s.name for s in record.settings if s.required} <= set(demo)
+    with connect(name, demo="echo") as chat:
+        assert chat.system == name and chat.capabilities is record.capabilities

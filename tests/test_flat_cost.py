@@ -259,7 +259,7 @@ async def _settrace(tracer: Any) -> Any:
 @contextlib.contextmanager
 def counting(server_work: Work, client_work: Work, sent: Sent) -> Iterator[None]:
     """Count on the server's thread, on the widget's loop thread and toward the browser."""
-    from atomemo_notebook.views import runtime
+    from atomemo_notebook.session import runtime
 
     previous = runtime.submit(_settrace(client_work.tracer)).result(10)
     server_work.reset()

@@ -594,7 +594,7 @@ def _widget(server: LocalServer, slug: str = "echo", **kwargs) -> an.ChatWidget:
 
 def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(server):
     from atomemo_notebook.protocol.atomemo.events import event_from_wire
-    from atomemo_notebook.views import runtime
+    from atomemo_notebook.session import runtime
     from atomemo_notebook.views.view_state import ANSWER_CAP
 
     widget = _widget(server)

@@ -1,6 +1,6 @@
-"""The spine, checked: protocol -> transport -> model -> views -> evaluation (batch runs on top
-of the chat model, with their own table view), each importing only from its left; the server
-beside, sharing only the protocol. One edge is allowed by name: the views'
+"""The spine, checked: protocol -> transport -> model -> session -> views -> evaluation (batch
+runs on top of the chat model, with their own table view), each importing only from its left;
+the server beside, sharing only the protocol. One edge is allowed by name: the session's
 runtime starts the embedded server for the offline demo."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import atomemo_notebook
 
 PACKAGE = Path(atomemo_notebook.__file__).parent
-LAYERS = {"protocol": 0, "transport": 1, "model": 2, "views": 3, "evaluation": 4}
-ALLOWED = {("atomemo_notebook.views.runtime", "server")}
+LAYERS = {"protocol": 0, "transport": 1, "model": 2, "session": 3, "views": 4, "evaluation": 5}
+ALLOWED = {("atomemo_notebook.session.runtime", "server")}
 
 
 def module_name(path: Path) -> str:
@@ -56,7 +56,7 @@ def violations(path: Path, text: str | None = None) -> list[str]:
         if mine == "server" and theirs != "protocol":
             problems.append(f"{source} -> {target} (the server shares only the protocol)")
         elif theirs == "server":
-            problems.append(f"{source} -> {target} (only views.runtime starts the server)")
+            problems.append(f"{source} -> {target} (only session.runtime starts the server)")
         elif mine != "server" and LAYERS[theirs] > LAYERS[mine]:
             problems.append(f"{source} -> {target} ({mine} imports rightward, from {theirs})")
     return problems

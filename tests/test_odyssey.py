@@ -312,7 +312,7 @@ def test_fuzz_the_route_always_answers_properly(odyssey, body, user):
 
 
 def test_the_widgets_async_twin_keeps_every_option(odyssey):
-    from atomemo_notebook.views.connect import as_async
+    from atomemo_notebook.session.connect import as_async
 
     api = client("sync", odyssey, answer_timeout=42, max_retries=0)
     twin = as_async(Chat(api, workspace_id="ws-demo", agent_id="echo", user_id="u")).client

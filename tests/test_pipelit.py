@@ -326,7 +326,7 @@ def test_fuzz_pipelit_routes_answer_properly(pipelit, body, slug, limit):
 
 
 def test_the_widgets_async_twin_keeps_every_option(pipelit):
-    from atomemo_notebook.views.connect import as_async
+    from atomemo_notebook.session.connect import as_async
 
     api = PipelitClient(pipelit.pipelit_api_key, base_url=pipelit.pipelit_base_url, execution_timeout=7,
                         recover_poll=0.25, max_retries=1)

@@ -263,7 +263,7 @@ def test_coerce_inputs():
 def test_a_replaced_answer_is_sent_as_a_reset(server):
     from atomemo_notebook import Message, StreamRecovered
     from atomemo_notebook.protocol.atomemo.events import event_from_wire
-    from atomemo_notebook.views import runtime
+    from atomemo_notebook.session import runtime
 
     widget, rec = make(server, "echo")
 

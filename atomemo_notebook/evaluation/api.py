@@ -24,10 +24,10 @@ COMPARE_COLUMNS = ("row", "query", "status_a", "status_b", "answer_changed", "an
 
 
 def _chat(target: Any) -> AsyncChat:
-    from ..views.connect import as_async, connect
+    from ..session.connect import as_async, connect
 
     if isinstance(target, str):
-        return connect(target, asynchronous=True)  # type: ignore[no-any-return]
+        return connect(target, asynchronous=True)
     if isinstance(target, AsyncChat | Chat):
         return as_async(target)
     chat = getattr(target, "conversation", None)  # a ChatWidget
@@ -60,7 +60,7 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     if store is not None:
         store.warn(ASKED_AGAIN)
     results = EvalResults(rows, chat.system)
-    from ..views import runtime
+    from ..session import runtime
 
     results.future = runtime.submit(run_evaluation(results, chat, list(scorers), concurrency, float(row_timeout),
                                                    store, rerun_failed))

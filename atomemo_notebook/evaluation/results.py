@@ -158,7 +158,7 @@ class EvalResults:
     def stop(self) -> None:
         """Stop: rows not yet asked are not asked; rows being asked end `stopped`; finished rows stay."""
         self.stopping = True
-        from ..views import runtime
+        from ..session import runtime
 
         runtime.call_soon(self.cancel)
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from ..transport.backends import capabilities_of
-from ..views import runtime
+from ..protocol.systems import capabilities_of
+from ..session import runtime
 from ..views.view_state import timeline_view
 from ..views.widget import STATIC, _trait
 from ..views.widget_protocol import EVAL_TRAITS, EvalDetailView, EvalRowView

@@ -1,40 +1,47 @@
-"""Each system's wire, by name: the one place that knows which adapter reads which system's
-events (for replaying a saved log, whose header names the system that spoke)."""
+"""The systems this package speaks, one line each: the one list that connect(), the widget's
+header, saved logs and the evaluation views read. Adding a system is a folder under protocol/
+with its `System` record, and a line here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import neutral as n
-from .atomemo import adapter as atomemo_adapter
-from .atomemo.events import Event, event_from_wire
-from .dify.adapter import DifyTranslator
-from .odyssey.adapter import OdysseyTranslator
-from .pipelit.adapter import PipelitTranslator
+from .atomemo.events import Event
+from .atomemo.system import SYSTEM as ATOMEMO
+from .dify.system import SYSTEM as DIFY
+from .neutral import Capabilities
+from .odyssey.system import SYSTEM as ODYSSEY
+from .pipelit.system import SYSTEM as PIPELIT
+from .system import System, Translate
 
-__all__ = ["SYSTEMS", "event_for", "translator_for"]
+__all__ = ["SYSTEMS", "capabilities_of", "event_for", "system", "translator_for"]
 
-Translate = Callable[[Event], Sequence[n.Neutral]]
+SYSTEMS: dict[str, System] = {s.name: s for s in (ATOMEMO, DIFY, PIPELIT, ODYSSEY)}
 
-SYSTEMS: dict[str, Callable[[], Translate]] = {
-    "atomemo": atomemo_adapter.translator,
-    "dify": DifyTranslator,
-    "pipelit": PipelitTranslator,
-    "odyssey": OdysseyTranslator,
-}
+HOME = ATOMEMO.name  # logs written before systems had names are Atomemo's
 
 
-def translator_for(system: str | None) -> Translate:
-    """A fresh translator for `system` (default Atomemo: logs written before systems had names)."""
-    name = system or "atomemo"
-    if name not in SYSTEMS:
-        raise ValueError(f"no adapter for system {name!r}; known: {', '.join(SYSTEMS)}")
-    return SYSTEMS[name]()
+def system(name: str | None) -> System:
+    """The system called `name` (case and spaces forgiven), or a ValueError naming the known ones."""
+    key = (name or HOME).lower().strip()
+    if key not in SYSTEMS:
+        raise ValueError(f"unknown system {name!r}; known: {', '.join(SYSTEMS)}")
+    return SYSTEMS[key]
 
 
-def event_for(system: str | None, name: str, data: Any) -> Event:
+def translator_for(name: str | None) -> Translate:
+    """A fresh translator for system `name` (default Atomemo: logs written before systems had names)."""
+    try:
+        return system(name).translator()
+    except ValueError:
+        raise ValueError(f"no adapter for system {name!r}; known: {', '.join(SYSTEMS)}") from None
+
+
+def event_for(name: str | None, event: str, data: Any) -> Event:
     """A saved event as its system's parser would have made it."""
-    if (system or "atomemo") == "atomemo":
-        return event_from_wire(name, data)
-    return Event(name, data if isinstance(data, dict) else None)
+    return system(name).event(event, data)
+
+
+def capabilities_of(name: str) -> Capabilities:
+    """What system `name` can do (views of saved or evaluated runs, with no backend at hand)."""
+    return system(name).capabilities

@@ -103,6 +103,22 @@ class LocalServer:
             raise KeyError(f"no demo app {slug!r}; there are {', '.join(DEMO_APPS)}")
         return DEMO_APPS[slug].public() | {"dify_api_key": dify_key(self.api_key, slug)}
 
+    def demo(self, system: str, slug: str = "support") -> dict[str, Any]:
+        """What a chat needs to talk to demo app `slug` as `system` speaks: its key, base URL
+        and the system's settings (connect() passes them on as they are)."""
+        app = self.app(slug)
+        speaks: dict[str, dict[str, Any]] = {
+            "atomemo": {"api_key": self.api_key, "base_url": self.base_url,
+                        "app_id": app["app_id"], "trigger_id": app["trigger_id"]},
+            "dify": {"api_key": app["dify_api_key"], "base_url": self.dify_base_url},
+            "pipelit": {"api_key": self.pipelit_api_key, "base_url": self.pipelit_base_url, "workflow": slug},
+            "odyssey": {"api_key": self.odyssey_api_key, "base_url": self.odyssey_base_url,
+                        "workspace_id": self.odyssey_workspace_id, "agent_id": slug},
+        }
+        if system not in speaks:
+            raise KeyError(f"the embedded server does not speak {system!r}; it speaks {', '.join(speaks)}")
+        return speaks[system]
+
     def info(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "dify_base_url": self.dify_base_url,
                 "pipelit_base_url": self.pipelit_base_url, "pipelit_api_key": self.pipelit_api_key,

@@ -25,6 +25,7 @@ from ..protocol.odyssey.adapter import OdysseyTranslator
 from ..protocol.pipelit import calls as pipelit_calls
 from ..protocol.pipelit.adapter import PipelitTranslator, answer_text
 from ..protocol.pipelit.events import Name as PipelitName
+from ..protocol.systems import SYSTEMS
 from .client import AsyncClient, Client
 from .dify import AsyncDifyClient, DifyClient
 from .odyssey import AsyncOdysseyClient, OdysseyClient
@@ -35,10 +36,6 @@ __all__ = ["AppInfo", "AsyncBackend", "SyncBackend", "async_backend", "sync_back
 
 Translate = Callable[[Event], Sequence[n.Neutral]]
 Upload = str | os.PathLike[str] | bytes
-
-DIFY_NO_BRANCHING = ("Dify's service API takes no parent message (POST /v1/chat-messages has no "
-                     "parent_message_id): a question always continues the conversation's last message, "
-                     "so regenerate and edit are not possible")
 
 
 @dataclasses.dataclass
@@ -101,7 +98,7 @@ class AsyncBackend(Protocol):
 
 # -- Atomemo ----------------------------------------------------------------------------------
 
-ATOMEMO = n.Capabilities(token_streaming=True, stop="client", branching=True, files=True, resume=True)
+ATOMEMO = SYSTEMS["atomemo"].capabilities
 
 
 def atomemo_app(app: App) -> AppInfo:
@@ -231,8 +228,7 @@ class AtomemoAsync:
 
 # -- Dify -------------------------------------------------------------------------------------
 
-DIFY = n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
-                      citations=True, suggestions=True, branching_reason=DIFY_NO_BRANCHING)
+DIFY = SYSTEMS["dify"].capabilities
 
 MAX_SUGGESTIONS = 5  # chips under an answer; a server may send any number
 INPUT_TYPES = {"text-input": "string", "paragraph": "string", "select": "string", "number": "number"}
@@ -458,13 +454,7 @@ class DifyAsync:
 
 # -- Pipelit ------------------------------------------------------------------------------------
 
-PIPELIT_NO_BRANCHING = ("Pipelit keeps one conversation per user and workflow, and its chat API takes no parent "
-                        "message: a question always continues it, so regenerate and edit are not possible")
-PIPELIT = n.Capabilities(token_streaming=False, stop="client", branching=False, files=False, resume=False,
-                         conversations=False, new_conversation="clear", branching_reason=PIPELIT_NO_BRANCHING,
-                         cancel=True,
-                         stop_note="you stopped; Pipelit was asked to cancel the execution, but it finishes a node "
-                                   "already running and may still complete the run: this turn says so if it does")
+PIPELIT = SYSTEMS["pipelit"].capabilities
 MAX_HISTORY = 10_000  # messages read back from one conversation
 
 
@@ -730,12 +720,7 @@ class PipelitAsync:
 
 # -- OdysseyAI ----------------------------------------------------------------------------------
 
-ODYSSEY_NO_BRANCHING = ("OdysseyAI's chat API takes no parent message: each message continues the conversation, "
-                        "so regenerate and edit are not possible")
-ODYSSEY = n.Capabilities(token_streaming=False, stop="client", branching=False, files=False, resume=False,
-                         citations=True, suggestions=True, conversations=False, branching_reason=ODYSSEY_NO_BRANCHING,
-                         stop_note="you stopped waiting; OdysseyAI may still finish this answer on the server, "
-                                   "but its API cannot give it to us later")
+ODYSSEY = SYSTEMS["odyssey"].capabilities
 
 
 def _odyssey_text(query: str | FileRef) -> str:
@@ -838,13 +823,6 @@ class OdysseyAsync(_OdysseyBase):
     async def release(self) -> None:
         return None
 
-
-def capabilities_of(system: str) -> n.Capabilities:
-    """What `system` can do, by name (views of saved or evaluated runs, with no backend at hand)."""
-    table = {"atomemo": ATOMEMO, "dify": DIFY, "pipelit": PIPELIT, "odyssey": ODYSSEY}
-    if system not in table:
-        raise ValueError(f"unknown system {system!r}")
-    return table[system]
 
 
 def _workspace(where: dict[str, Any]) -> str:

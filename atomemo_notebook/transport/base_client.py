@@ -50,10 +50,29 @@ def redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "[redacted]") if secret and secret in text else text
 
 
+# Each system's public client classes by (system, asynchronous), filled as they are defined
+# (`class DifyClient(..., speaks=True)`): a new system's clients register themselves.
+CLIENTS: dict[tuple[str, bool], type[BaseClient]] = {}
+
+
+def client_class(system: str, asynchronous: bool = False) -> type[BaseClient]:
+    """The client class that speaks `system`, sync or async."""
+    try:
+        return CLIENTS[system, asynchronous]
+    except KeyError:
+        raise ValueError(f"no {'async ' if asynchronous else ''}client speaks {system!r}") from None
+
+
 class BaseClient:
     """The machinery every system's client shares; `DIALECT` says which system it speaks."""
 
     DIALECT: Dialect = ATOMEMO
+    ASYNCHRONOUS = False
+
+    def __init_subclass__(cls, *, speaks: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if speaks:
+            CLIENTS[cls.DIALECT.system, cls.ASYNCHRONOUS] = cls
 
     def __init__(
         self,

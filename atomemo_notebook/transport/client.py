@@ -174,7 +174,7 @@ class SyncHttp(BaseClient):
 
 
 
-class Client(SyncHttp):
+class Client(SyncHttp, speaks=True):
     """Synchronous Atomemo Chat API client.
 
     >>> with Client() as client:  # key from ATOMEMO_API_KEY
@@ -227,6 +227,8 @@ class Client(SyncHttp):
 
 class AsyncHttp(BaseClient):
     """The async I/O every system's client shares; the deadline is a cancel scope."""
+
+    ASYNCHRONOUS = True
 
     def __init__(
         self,
@@ -366,7 +368,7 @@ class AsyncHttp(BaseClient):
 
 
 
-class AsyncClient(AsyncHttp):
+class AsyncClient(AsyncHttp, speaks=True):
     """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
 
     async def send_message(

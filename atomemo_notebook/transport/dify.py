@@ -174,7 +174,7 @@ class _Dify:
         return error
 
 
-class DifyClient(_Dify, SyncHttp):
+class DifyClient(_Dify, SyncHttp, speaks=True):
     """Dify's service API, synchronous. `DifyClient()` reads DIFY_API_KEY and DIFY_BASE_URL;
     the base URL may be the server (`https://api.dify.ai`) or its service API (`.../v1`)."""
 
@@ -233,7 +233,7 @@ class DifyClient(_Dify, SyncHttp):
         return self._call(calls.suggested(message_id, user))
 
 
-class AsyncDifyClient(_Dify, AsyncHttp):
+class AsyncDifyClient(_Dify, AsyncHttp, speaks=True):
     """`DifyClient`, awaited."""
 
     async def chat_messages(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,

@@ -134,7 +134,7 @@ class _OdysseyOptions:
         return _Request(call, conversation, workspace_id, agent_id, first)
 
 
-class OdysseyClient(_OdysseyOptions, SyncHttp):
+class OdysseyClient(_OdysseyOptions, SyncHttp, speaks=True):
     """OdysseyAI's chat API, synchronous. `OdysseyClient()` reads ODYSSEY_API_KEY and
     ODYSSEY_BASE_URL. `answer_timeout`: the deadline of one answer."""
 
@@ -160,7 +160,7 @@ class OdysseyClient(_OdysseyOptions, SyncHttp):
                                                  memory=memory))
 
 
-class AsyncOdysseyClient(_OdysseyOptions, AsyncHttp):
+class AsyncOdysseyClient(_OdysseyOptions, AsyncHttp, speaks=True):
     """`OdysseyClient`, awaited."""
 
     DIALECT = ODYSSEY

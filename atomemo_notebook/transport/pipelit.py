@@ -283,7 +283,7 @@ class _PipelitOptions:
             hub.close()
 
 
-class PipelitClient(_PipelitOptions, SyncHttp):
+class PipelitClient(_PipelitOptions, SyncHttp, speaks=True):
     """Pipelit's chat API, synchronous. `PipelitClient()` reads PIPELIT_API_KEY and PIPELIT_BASE_URL.
     `execution_timeout`: the deadline of one execution, from its POST to its end; `reconnect`:
     how its WebSocket is reopened after a drop (`Reconnect`: tries, waits, when a socket counts
@@ -331,7 +331,7 @@ class PipelitClient(_PipelitOptions, SyncHttp):
         SyncHttp.close(self)
 
 
-class AsyncPipelitClient(_PipelitOptions, AsyncHttp):
+class AsyncPipelitClient(_PipelitOptions, AsyncHttp, speaks=True):
     """`PipelitClient`, awaited."""
 
     DIALECT = PIPELIT

@@ -18,7 +18,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from ..model.chat import AsyncChat
 from ..model.reply import Reply
 from ..protocol.atomemo.events import Event
-from . import runtime
+from ..session import runtime
 from .widget import ChatWidget
 
 _parser = argparse.ArgumentParser(prog="%%atomemo", add_help=False)

@@ -30,8 +30,8 @@ from ..model.reply import Reply
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
-from . import runtime
-from .connect import as_async, connect
+from ..session import runtime
+from ..session.connect import as_async, connect
 from .graph import published_graph
 from .view_state import (
     ANSWER_CAP,

@@ -1,0 +1,25 @@
+"""Pipelit's chat workflows, as one unit."""
+
+from __future__ import annotations
+
+from .. import neutral as n
+from ..system import Setting, System
+from .adapter import PipelitTranslator
+from .dialect import PIPELIT
+
+NO_BRANCHING = ("Pipelit keeps one conversation per user and workflow, and its chat API takes no parent "
+                "message: a question always continues it, so regenerate and edit are not possible")
+
+SYSTEM = System(
+    name="pipelit",
+    label="Pipelit",
+    dialect=PIPELIT,
+    translator=PipelitTranslator,
+    capabilities=n.Capabilities(
+        token_streaming=False, stop="client", branching=False, files=False, resume=False, conversations=False,
+        new_conversation="clear", branching_reason=NO_BRANCHING, cancel=True,
+        stop_note="you stopped; Pipelit was asked to cancel the execution, but it finishes a node "
+                  "already running and may still complete the run: this turn says so if it does"),
+    settings=(Setting("workflow", required=True,
+                      missing="with a Pipelit key, give workflow=<the workflow's slug> (or set PIPELIT_WORKFLOW)"),),
+)
