@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..model.chat import AsyncChat, Chat
 from .cache import ASKED_AGAIN, Cache
-from .inputs import rows_from
+from .comparison import COMPARE_COLUMNS, Comparison
+from .inputs import repeat_rows, rows_from
 from .results import EvalResults
 from .runner import run_evaluation
 from .scorers import Scorer
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["COMPARE_COLUMNS", "MAX_CONCURRENCY", "compare", "compare_nodes", "evaluate", "load_evaluation"]
 
 MAX_CONCURRENCY = 64  # bounded, always: a server is not a load-test target by accident
-COMPARE_COLUMNS = ("row", "query", "status_a", "status_b", "answer_changed", "answer_a", "answer_b",
-                   "total_s_a", "total_s_b", "latency_ratio")
 
 
 def _chat(target: Any) -> AsyncChat:
@@ -40,13 +39,15 @@ def _chat(target: Any) -> AsyncChat:
 def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "expected", inputs: str = "inputs",
              conversation: str = "conversation", file: str = "file", scorers: Sequence[Scorer] = (),
              concurrency: int = 4, row_timeout: float = 120.0, cache: str | Path | None = None,
-             rerun_failed: bool = False) -> EvalResults:
+             rerun_failed: bool = False, repeats: int = 1) -> EvalResults:
     """Ask every row of `data` (a DataFrame, a list of strings or of dicts) of the workflow
     behind `target`, each row in a new conversation (rows sharing a `conversation` value are
     one script, asked in order), at most `concurrency` at a time, each within `row_timeout`
     seconds. Returns at once: the results fill in live; `.wait()` blocks. With `cache`, each
     finished row is saved as it ends and a rerun asks only what is not there (and, with
-    `rerun_failed=True`, what failed)."""
+    `rerun_failed=True`, what failed). `repeats=k` asks each row k times, each in its own
+    conversation and cached on its own: `results.by_row()` shows which rows are flaky, and
+    `summary()` gives pass@k and pass^k beside every score's interval."""
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
     if not row_timeout > 0:
@@ -54,7 +55,8 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     for scorer in scorers:
         if not callable(scorer):
             raise TypeError(f"a scorer must be callable (row, reply) -> value, got {scorer!r}")
-    rows = rows_from(data, query=query, expected=expected, inputs=inputs, conversation=conversation, file=file)
+    rows = repeat_rows(rows_from(data, query=query, expected=expected, inputs=inputs, conversation=conversation,
+                                 file=file), repeats)
     chat = _chat(target)
     store = Cache(cache, chat.system) if cache is not None else None
     if store is not None:
@@ -74,38 +76,30 @@ def load_evaluation(path: str | Path) -> EvalResults:
 
     store = Cache(path, None)
     store.warn("their rows are missing, or failed with the line's error")
-    entries = sorted(store.rows.values(), key=lambda e: int(e.record.get("row", 0)))
+    entries = sorted(store.rows.values(), key=lambda e: (int(e.record.get("repeat", 0)), int(e.record.get("row", 0))))
+    repeated = any("repeat" in e.record for e in entries)
     rows = [EvalRow(index=i, key=e.key, query=str(e.record.get("query", "")), inputs={},
                     expected=e.record.get("expected"), conversation=e.record.get("conversation"), file=None,
-                    data=dict(e.record)) for i, e in enumerate(entries)]
+                    data=dict(e.record), repeat=int(e.record.get("repeat", 0)),
+                    row=int(e.record.get("row", 0)) if repeated else None) for i, e in enumerate(entries)]
     results = EvalResults(rows, str(store.system))
     for row, entry in zip(rows, entries, strict=True):
         broken = {"status": "failed", "error": entry.problem} if entry.problem else {}  # file:line: why
-        results.finish(row, entry.record | {"row": row.index, "cached": True} | broken, entry.replies)
+        mine = {"row": row.number, "cached": True} | ({"repeat": row.repeat} if repeated else {})
+        results.finish(row, entry.record | mine | broken, entry.replies)
     results.end()
     return results
 
 
-def compare(a: EvalResults, b: EvalResults) -> pd.DataFrame:
-    """Two evaluations of the same rows (two versions, two systems, before and after): per
-    row, the statuses, whether the answer changed, and the latency ratio b / a; the score
-    columns of both, suffixed _a and _b. Rows pair by content (their key)."""
-    by_key = {r["key"]: r for r in b.records}
-    rows: list[dict[str, Any]] = []
-    scores = sorted({k for r in [*a.records, *b.records] for k in r if k.startswith("score_") and k != "score_errors"})
-    for left in a.records:
-        right = by_key.get(left["key"], {})
-        ta, tb = left.get("total_s"), right.get("total_s")
-        row = {"row": left["row"], "query": left["query"], "status_a": left["status"],
-               "status_b": right.get("status", "absent"), "answer_changed": left.get("answer") != right.get("answer"),
-               "answer_a": left.get("answer"), "answer_b": right.get("answer"), "total_s_a": ta, "total_s_b": tb,
-               "latency_ratio": tb / ta if isinstance(ta, float) and isinstance(tb, float) and ta > 0 else None}
-        for column in scores:
-            row[f"{column}_a"], row[f"{column}_b"] = left.get(column), right.get(column)
-        rows.append(row)
-    from ..model.records import to_dataframe
-
-    return to_dataframe(rows, [*COMPARE_COLUMNS, *(f"{c}_{s}" for c in scores for s in "ab")])
+def compare(a: EvalResults, b: EvalResults, *, seed: int = 0) -> Comparison:
+    """Two evaluations of the same rows (two versions, two systems, before and after), rows
+    paired by content (their key). Opens with a verdict, one line per measure: each score's mean
+    difference b - a with a paired-bootstrap 95% interval and, for pass/fail scores, the rows
+    fixed and broken with the exact McNemar test; p50 and mean latency, cost and tokens the same
+    way. Indexing it reads the per-row table (statuses, `answer_changed`, the latency ratio b / a,
+    both runs' scores, `flip`), the rows that regressed first, then the ones that improved.
+    `.node_changes()`: per node, the p50 duration change with its interval. Seeded."""
+    return Comparison(a, b, seed=seed)
 
 
 def compare_nodes(a: EvalResults, b: EvalResults) -> pd.DataFrame:

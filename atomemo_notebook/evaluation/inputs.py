@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["MAX_ROWS", "EvalRow", "group_scripts", "rows_from"]
+__all__ = ["MAX_REPEATS", "MAX_ROWS", "EvalRow", "group_scripts", "repeat_rows", "rows_from"]
 
 MAX_ROWS = 100_000  # rows of one evaluation
+MAX_REPEATS = 100  # asks of one row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +27,13 @@ class EvalRow:
     conversation: str | None  # rows sharing one are asked in order, in one conversation
     file: str | bytes | None  # sent before the query, in the same conversation
     data: dict[str, Any]  # the whole input row, for scorers
+    repeat: int = 0  # which ask of the row this is, when each row is asked more than once
+    row: int | None = None  # the input row it repeats (None: `index`, asked once)
+
+    @property
+    def number(self) -> int:
+        """The input row's number, whichever repeat this is."""
+        return self.index if self.row is None else self.row
 
 
 def _records(data: Any) -> list[Any]:
@@ -81,6 +89,23 @@ def rows_from(data: Any, *, query: str = "query", expected: str = "expected", in
                             file=os.fspath(attached) if isinstance(attached, os.PathLike) else attached,
                             data=item))
     return rows
+
+
+def repeat_rows(rows: list[EvalRow], repeats: int) -> list[EvalRow]:
+    """Each row `repeats` times, all rows once before any twice (so a stopped run has seen every
+    row); each repeat its own conversation and its own cache key, so a resumed run asks only the
+    repeats that are missing. The first repeat keeps the row's key: a cache of a run asked once
+    is the first repeat of the same run asked k times."""
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or not 1 <= repeats <= MAX_REPEATS:
+        raise ValueError(f"repeats must be a whole number from 1 to {MAX_REPEATS}, got {repeats!r}")
+    if repeats * len(rows) > MAX_ROWS:
+        raise ValueError(f"{len(rows)} rows x {repeats} repeats is more than {MAX_ROWS:,} asks")
+    if repeats == 1:
+        return rows
+    return [dataclasses.replace(row, index=r * len(rows) + row.index, repeat=r, row=row.index,
+                                key=row.key if r == 0 else f"{row.key}~{r}",
+                                conversation=None if row.conversation is None or r == 0 else f"{row.conversation}~{r}")
+            for r in range(repeats) for row in rows]
 
 
 def group_scripts(rows: list[EvalRow]) -> list[list[EvalRow]]:

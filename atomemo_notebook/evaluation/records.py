@@ -29,8 +29,9 @@ def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, 
     """The row's last reply decides it (a file sent before the query has its own reply)."""
     failed = next((s.name for s in reply.nodes if s.status == "failed"), None) if reply else None
     usage = reply.usage if reply else None
+    repeat = {} if row.row is None else {"repeat": row.repeat}  # only runs asked more than once have the column
     return {
-        "row": row.index, "key": row.key, "conversation": row.conversation, "query": row.query,
+        "row": row.number, **repeat, "key": row.key, "conversation": row.conversation, "query": row.query,
         "expected": row.expected, "status": status or (reply.status if reply else "not run"),
         "answer": reply.text if reply else None, "error": error or (_error(reply) if reply else None),
         "failed_node": failed, "message_id": reply.message_id if reply else None,

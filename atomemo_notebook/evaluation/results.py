@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SUMMARY_COLUMNS", "EvalResults"]
 
-SUMMARY_COLUMNS = ("kind", "name", "runs", "failed", "p50_ms", "p95_ms", "mean")
+SUMMARY_COLUMNS = ("kind", "name", "runs", "failed", "p50_ms", "p95_ms", "mean", "mean_low", "mean_high",
+                   "p50_low_ms", "p50_high_ms", "p95_low_ms", "p95_high_ms", "note")
+BY_ROW_COLUMNS = ("row", "query", "asks", "succeeded", "agree", "flaky", "total_s_min", "total_s_max")
+# What each system reports of a run's cost (the summary says so rather than showing an empty total).
+NO_USAGE = {"odyssey": "OdysseyAI's chat API reports no token usage or cost",
+            "pipelit": "Pipelit's chat answer reports no token usage or cost"}
 BAR_EVERY = 0.5  # seconds between lines of the text progress bar
 
 
@@ -43,6 +48,7 @@ class EvalResults:
     def __init__(self, rows: list[EvalRow], system: str) -> None:
         self.rows = rows
         self.system = system
+        self.repeats = 1 + max((row.repeat for row in rows), default=0)  # asks of each row
         self.records: list[dict[str, Any]] = [row_record(row, None) for row in rows]
         self.replies: list[list[Reply]] = [[] for _ in rows]
         self.problems: list[str] = []  # failures of the evaluation itself (never of a row)
@@ -167,8 +173,10 @@ class EvalResults:
         """One row per input, in input order: answer, status, failed node, error, timings, tokens, scores."""
         with self._lock:
             records = list(self.records)
-        extra = sorted({k for r in records for k in r} - set(ROW_COLUMNS) - {"score_errors"})
-        columns = [*ROW_COLUMNS, *extra, *(["score_errors"] if any("score_errors" in r for r in records) else [])]
+        extra = sorted({k for r in records for k in r} - set(ROW_COLUMNS) - {"score_errors", "repeat"})
+        first = ["row", "repeat"] if self.repeats > 1 else ["row"]  # which ask of the row, beside it
+        columns = [*first, *ROW_COLUMNS[1:], *extra,
+                   *(["score_errors"] if any("score_errors" in r for r in records) else [])]
         return to_dataframe(records, columns)
 
     def timeline_records(self) -> list[dict[str, Any]]:
@@ -182,8 +190,29 @@ class EvalResults:
     def timeline_df(self) -> pd.DataFrame:
         return to_dataframe(self.timeline_records(), ("row", *TIMELINE_COLUMNS))
 
-    def summary_records(self) -> list[dict[str, Any]]:
-        """Per node: runs, failures, p50/p95 duration; per score: its mean; and the whole run."""
+    def _ended_records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.records if r["status"] in ("succeeded", "failed")]
+
+    def score_columns(self) -> list[str]:
+        return sorted({k for r in self._ended_records() for k in r if k.startswith("score_") and k != "score_errors"})
+
+    def per_row(self, column: str) -> dict[int, list[float]]:
+        """Input row -> the numeric values of `column` over its ended asks (its repeats)."""
+        out: dict[int, list[float]] = {}
+        for r in self._ended_records():
+            value = r.get(column)
+            if isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value)):
+                out.setdefault(int(r["row"]), []).append(float(value))
+        return out
+
+    def summary_records(self, *, seed: int = 0) -> list[dict[str, Any]]:
+        """Per node: runs, failures, p50/p95 duration; per score: its mean with a 95% bootstrap
+        interval (rows resampled, each with its repeats); pass@k and pass^k when rows were asked k
+        times; the whole run's latency p50/p95 with distribution-free intervals; usage totals."""
+        from . import stats
+
+        blank = dict.fromkeys(SUMMARY_COLUMNS)
         nodes: dict[str, dict[str, Any]] = {}
         for record in self.timeline_records():
             if record["kind"] != "node":
@@ -193,26 +222,85 @@ class EvalResults:
             entry["failed"] += record["status"] == "failed"
             if record["duration_ms"] is not None:
                 entry["durations"].append(float(record["duration_ms"]))
-        out = [{"kind": "node", "name": name, "runs": e["runs"], "failed": e["failed"],
-                "p50_ms": _percentile(e["durations"], 0.5), "p95_ms": _percentile(e["durations"], 0.95),
-                "mean": None} for name, e in nodes.items()]
-        with self._lock:
-            records = [r for r in self.records if r["status"] in ("succeeded", "failed")]
-        for column in sorted({k for r in records for k in r if k.startswith("score_") and k != "score_errors"}):
-            values = [float(r[column]) for r in records if isinstance(r.get(column), int | float)]
-            out.append({"kind": "score", "name": column[len("score_"):], "runs": len(values), "failed": None,
-                        "p50_ms": None, "p95_ms": None, "mean": sum(values) / len(values) if values else None})
+        out = [blank | {"kind": "node", "name": name, "runs": e["runs"], "failed": e["failed"],
+                        "p50_ms": _percentile(e["durations"], 0.5), "p95_ms": _percentile(e["durations"], 0.95)}
+               for name, e in nodes.items()]
+        records = self._ended_records()
+        for column in self.score_columns():
+            by_row = self.per_row(column)
+            interval = stats.mean_interval(list(by_row.values()), seed=seed)
+            out.append(blank | {"kind": "score", "name": column[len("score_"):],
+                                "runs": sum(len(v) for v in by_row.values()), "mean": interval.estimate,
+                                "mean_low": interval.low, "mean_high": interval.high})
+            verdicts = [v for v in by_row.values() if all(x in (0.0, 1.0) for x in v)]
+            if self.repeats > 1 and verdicts and len(verdicts) == len(by_row):
+                k = self.repeats
+                full = [v for v in verdicts if len(v) == k]  # rows with every repeat ended
+                for kind, estimator in (("pass@k", stats.pass_at_k), ("pass^k", stats.pass_hat_k)):
+                    per = [estimator(k, int(sum(v)), k) for v in full]
+                    out.append(blank | {"kind": kind, "name": f"{column[len('score_'):]} (k={k})", "runs": len(full),
+                                        "mean": sum(per) / len(per) if per else None})
         totals = [float(r["total_s"]) * 1000 for r in records if r.get("total_s") is not None]
-        out.append({"kind": "rows", "name": "all rows", "runs": len(records),
-                    "failed": sum(r["status"] == "failed" for r in records), "p50_ms": _percentile(totals, 0.5),
-                    "p95_ms": _percentile(totals, 0.95),
-                    "mean": sum(r["status"] == "succeeded" for r in records) / len(records) if records else None})
+        p50, p95 = stats.quantile_interval(totals, 0.5), stats.quantile_interval(totals, 0.95)
+        succeeded = sum(r["status"] == "succeeded" for r in records) / len(records) if records else None
+        out.append(blank | {"kind": "rows", "name": "all rows", "runs": len(records),
+                            "failed": sum(r["status"] == "failed" for r in records), "p50_ms": p50.estimate,
+                            "p95_ms": p95.estimate, "p50_low_ms": p50.low, "p50_high_ms": p50.high,
+                            "p95_low_ms": p95.low, "p95_high_ms": p95.high,
+                            "mean": succeeded})
+        for column in ("total_tokens", "cost"):
+            values = [r[column] for r in records if isinstance(r.get(column), int | float)]
+            if values:
+                currency = next((r["currency"] for r in records if r.get("currency")), None)
+                out.append(blank | {"kind": "usage", "name": column, "runs": len(values), "mean": float(sum(values)),
+                                    "note": f"total over {len(values)} asks" + (f", {currency}" if column == "cost"
+                                                                                 and currency else "")})
+        if not any(isinstance(r.get("total_tokens"), int) for r in records) and records:
+            out.append(blank | {"kind": "usage", "name": "usage", "runs": 0,
+                                "note": NO_USAGE.get(self.system, "the runs reported no token usage or cost")})
         return out
 
-    def summary(self) -> pd.DataFrame:
-        """A small table: per node p50/p95 duration and failures, score means, and all rows
-        (its `mean`: the share that succeeded)."""
-        return to_dataframe(self.summary_records(), SUMMARY_COLUMNS)
+    def summary(self, *, seed: int = 0) -> pd.DataFrame:
+        """A small table: per node p50/p95 duration and failures; each score's mean with its 95%
+        interval (`mean_low`, `mean_high`); pass@k and pass^k with repeats; all rows (`mean`: the
+        share that succeeded; latency p50/p95 with intervals); token and cost totals where the
+        system reports them, and a note where it does not. Seeded: the same rows give the same
+        intervals."""
+        return to_dataframe(self.summary_records(seed=seed), SUMMARY_COLUMNS)
+
+    def by_row(self) -> pd.DataFrame:
+        """One line per input row over its repeats: asks, successes, each score's pass rate,
+        whether the k asks agree (the same normalised answer, or the same verdict of every
+        scorer), and latency spread. Flaky rows (mixed verdicts) come first."""
+        with self._lock:
+            records = [r for r in self.records if r["status"] in ("succeeded", "failed")]
+        scores = self.score_columns()
+        grouped: dict[int, list[dict[str, Any]]] = {}
+        for r in records:
+            grouped.setdefault(int(r["row"]), []).append(r)
+        lines = []
+        for number, asks in sorted(grouped.items()):
+            line: dict[str, Any] = {"row": number, "query": asks[0]["query"], "asks": len(asks),
+                                    "succeeded": sum(a["status"] == "succeeded" for a in asks)}
+            flaky = False
+            for column in scores:
+                values = [float(a[column]) for a in asks if isinstance(a.get(column), int | float)]
+                line[f"pass_rate_{column[len('score_'):]}"] = sum(values) / len(values) if values else None
+                flaky = flaky or len(set(values)) > 1
+            answers = {" ".join(str(a.get("answer") or "").lower().split()) for a in asks}
+            line["agree"] = not flaky if scores else len(answers) == 1
+            line["flaky"] = flaky or len({a["status"] for a in asks}) > 1
+            times = [float(a["total_s"]) for a in asks if a.get("total_s") is not None]
+            line["total_s_min"], line["total_s_max"] = (min(times), max(times)) if times else (None, None)
+            lines.append(line)
+        lines.sort(key=lambda line: not line["flaky"])  # stable: flaky rows first, each group in row order
+        rates = [f"pass_rate_{c[len('score_'):]}" for c in scores]
+        return to_dataframe(lines, [*BY_ROW_COLUMNS[:4], *rates, *BY_ROW_COLUMNS[4:]])
+
+    def flaky(self) -> list[int]:
+        """Input rows whose repeats disagree (mixed verdicts or statuses)."""
+        table = self.by_row()
+        return [int(r) for r in table[table["flaky"]]["row"]] if len(table) else []
 
     def failed(self) -> list[int]:
         return [r["row"] for r in self.records if r["status"] == "failed"]

@@ -105,7 +105,9 @@ async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequenc
                 for row, entry in zip(unit, cached, strict=True):
                     assert entry is not None
                     # The row's identity is its own (the key is its content), whatever the line says.
-                    mine = {"row": row.index, "key": row.key, "query": row.query, "conversation": row.conversation}
+                    mine = {"row": row.number, "key": row.key, "query": row.query, "conversation": row.conversation}
+                    if row.row is not None:
+                        mine["repeat"] = row.repeat
                     results.finish(row, entry.record | mine | {"cached": True}, entry.replies)
             else:
                 todo.append(unit)  # a script runs whole again: its conversation cannot be resumed midway

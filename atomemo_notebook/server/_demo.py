@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -346,6 +347,40 @@ def _flaky(query: Any, inputs: dict[str, Any]) -> Plan:
     ])
 
 
+# -- sampler: the support assistant, as a model that samples: right most times, not always --
+
+HEDGE = "I am not sure about that one. Please check the help center or ask again.\n"
+MAX_SAMPLED = 10_000  # questions whose ask count is remembered (a demo, not a store)
+_asks: dict[str, int] = {}
+_asks_lock = threading.Lock()
+
+
+def _sampled(text: str) -> int:
+    """Which ask of this question this is, in this process (0, 1, 2, ...)."""
+    with _asks_lock:
+        if len(_asks) >= MAX_SAMPLED and text not in _asks:
+            _asks.clear()
+        n = _asks.get(text, 0)
+        _asks[text] = n + 1
+    return n
+
+
+def _sampler(query: Any, inputs: dict[str, Any]) -> Plan:
+    """The support answer, except on some asks: a question's difficulty (from its text) decides
+    which. Easy questions are always answered; middling ones miss every third ask, hard ones
+    every other, so any run of 3 asks of them disagrees: repeats show flaky rows, offline, and
+    deterministically (no random number is drawn)."""
+    text = query_text(query)
+    support = _support(query, inputs)
+    difficulty = int.from_bytes(text.encode()[:64].ljust(4, b"\0")[-4:], "big") % 3  # 0 easy, 1 middling, 2 hard
+    n = _sampled(text)
+    if (difficulty == 1 and n % 3 == 2) or (difficulty == 2 and n % 2 == 1):
+        runs = [*support.runs[:-2], NodeRun("llm", output={"text": HEDGE, "sample": n + 1}),
+                NodeRun("answer", output={"answer": HEDGE}, answer=HEDGE)]
+        return dataclasses.replace(support, runs=runs)
+    return support
+
+
 # -- echo: streams the query back verbatim; custom variables validated ----------------------
 
 def _echo(query: Any, inputs: dict[str, Any]) -> Plan:
@@ -400,6 +435,18 @@ DEMO_APPS: dict[str, DemoApp] = {
             edges=[("trigger", "loop", None), ("loop", "http", "each try"), ("loop", "check", "done"),
                    ("check", "report", "true"), ("check", "apology", "false")],
             inside={"http": "loop"},
+        ),
+        DemoApp(
+            "sampler", "Sampling Assistant",
+            "The support assistant as a model that samples: the same question is answered right most "
+            "times, not always (for evaluate(..., repeats=k)).",
+            "🎲", "#D97706",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("retrieval", "Search help center", "knowledge_retrieval"),
+             ("llm", "Draft answer", "llm"),
+             ("answer", "Reply", "answer")],
+            _sampler,
+            examples=["What does it cost?", "How do I rotate my API key?"],
         ),
         DemoApp(
             "echo", "Echo",

@@ -1,0 +1,102 @@
+"""Repeats and paired comparison over loopback against the embedded server: each row asked k
+times (each its own conversation, cached per repeat, so a resumed run asks only the missing
+repeats), flaky rows found and listed first, pass@k and pass^k, and a comparison that opens with
+a verdict and lists the rows that regressed before the ones that improved."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from atomemo_notebook import compare, contains, demo_dataset, evaluate, load_evaluation
+
+from .test_evaluate import Faulty, chat
+
+ROWS = demo_dataset("support")[:9]
+
+
+def test_each_row_is_asked_k_times_and_the_flaky_rows_come_first(server):
+    user = f"rep-{uuid.uuid4().hex[:8]}"
+    hook = Faulty()
+    results = evaluate(chat(server, "sampler", user, hook), ROWS, query="question", scorers=[contains], repeats=3,
+                       concurrency=6).wait(90, bar=False)
+    df = results.df
+    assert hook.posts == 27 and len(df) == 27 and list(df.columns[:2]) == ["row", "repeat"]
+    assert sorted(df.groupby("row")["repeat"].apply(sorted).tolist()) == [[0, 1, 2]] * 9
+    assert df["conversation_id"].nunique() == 27  # each ask its own conversation
+    by_row = results.by_row()
+    assert len(by_row) == 9 and (by_row["asks"] == 3).all()
+    flaky = by_row[by_row["flaky"]]
+    # Middling and hard questions of the sampler miss at least one ask in any three: flaky.
+    assert len(flaky) >= 3 and list(by_row["flaky"][: len(flaky)]) == [True] * len(flaky)
+    assert ((flaky["pass_rate_contains"] > 0) & (flaky["pass_rate_contains"] < 1)).all()
+    assert not by_row[~by_row["flaky"]]["agree"].eq(False).any()
+    assert results.flaky() == [int(r) for r in flaky["row"]]
+    summary = results.summary().set_index(["kind", "name"])
+    pass_at = summary.loc[("pass@k", "contains (k=3)"), "mean"]
+    pass_hat = summary.loc[("pass^k", "contains (k=3)"), "mean"]
+    rate = summary.loc[("score", "contains"), "mean"]
+    assert pass_hat < rate < pass_at <= 1  # all three pass is rarer than one, any of three commoner
+    low, high = summary.loc[("score", "contains"), ["mean_low", "mean_high"]]
+    assert low < rate < high
+
+
+def test_a_resumed_run_with_repeats_asks_only_the_missing_repeats(server, tmp_path):
+    cache = tmp_path / "repeats.jsonl"
+    once = evaluate(chat(server, "echo", f"r1-{uuid.uuid4().hex[:6]}"), ["a", "b", "c"], cache=cache)
+    once.wait(60, bar=False)
+    hook = Faulty()
+    thrice = evaluate(chat(server, "echo", f"r3-{uuid.uuid4().hex[:6]}", hook), ["a", "b", "c"], cache=cache,
+                      repeats=3).wait(60, bar=False)
+    assert hook.posts == 6  # the run asked once is the first repeat: only repeats 1 and 2 are asked
+    assert thrice.df["cached"].tolist() == [True] * 3 + [False] * 6
+    offline = load_evaluation(cache)
+    assert sorted(zip(offline.df["row"], offline.df["repeat"], strict=True)) == [
+        (r, k) for r in range(3) for k in range(3)]
+
+
+def test_repeats_are_bounded_and_checked():
+    with pytest.raises(ValueError, match="repeats must be a whole number from 1 to 100"):
+        evaluate("atomemo", ["a"], repeats=0)
+    with pytest.raises(ValueError, match="repeats must be"):
+        evaluate("atomemo", ["a"], repeats=True)
+
+
+def test_a_comparison_opens_with_a_verdict_and_lists_regressions_first(server):
+    rows = demo_dataset("support")[:12]
+    better = evaluate(chat(server, "support", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
+                      scorers=[contains], concurrency=6)
+    worse = evaluate(chat(server, "sampler", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
+                     scorers=[contains], repeats=2, concurrency=6)
+    better.wait(90, bar=False)
+    worse.wait(90, bar=False)
+    for_worse = compare(better, worse)
+    table = for_worse.df
+    flips = table["flip"].tolist()
+    broken = flips.count("regressed")
+    assert broken >= 1 and flips[:broken] == ["regressed"] * broken and "improved" not in flips
+    first = for_worse.verdict[0]
+    assert first.startswith("contains: ") and f"{broken} broken" in first and "0 rows fixed" in first
+    measures = for_worse.measures_df().set_index("measure")
+    assert measures.loc["contains", "difference"] < 0 and measures.loc["contains", "broken"] == broken
+    assert 0 < measures.loc["contains", "p_value"] <= 1
+    assert any(line.startswith("p50 latency: ") for line in for_worse.verdict)
+    # The other way round, the same rows improve, and nothing regresses.
+    back = compare(worse, better)
+    assert "regressed" not in back.df["flip"].tolist() and "improved" in back.df["flip"].tolist()
+    # Seeded: the same runs give the same intervals.
+    assert compare(better, worse).measures == for_worse.measures
+    nodes = for_worse.node_changes().set_index("node")
+    assert {"Search help center", "Draft answer", "Reply"} <= set(nodes.index)
+
+
+def test_identical_runs_compare_as_no_difference(server):
+    rows = demo_dataset("support")[:6]
+    run = evaluate(chat(server, "support", f"same-{uuid.uuid4().hex[:6]}"), rows, query="question",
+                   scorers=[contains]).wait(60, bar=False)
+    same = compare(run, run)
+    contains_line = same.measures_df().set_index("measure").loc["contains"]
+    assert (contains_line["difference"], contains_line["low"], contains_line["high"]) == (0.0, 0.0, 0.0)
+    assert same.verdict[0].startswith("contains: no clear difference") and "0 rows fixed, 0 broken" in same.verdict[0]
+    assert set(same.df["flip"]) == {""}
