@@ -1,8 +1,8 @@
 """Batch evaluation: a workflow asked over a DataFrame, one table of what happened."""
 
 from .api import compare, compare_nodes, evaluate, load_evaluation
-from .comparison import Comparison
 from .cache import CacheWarning
+from .comparison import Comparison
 from .dataset import demo_dataset
 from .results import EvalResults
 from .scorers import contains, exact, latency_under, regex
