@@ -7,5 +7,5 @@ from .dataset import demo_dataset
 from .results import EvalResults
 from .scorers import contains, exact, latency_under, regex
 
-__all__ = ["CacheWarning", "Comparison", "EvalResults", "compare", "compare_nodes", "contains", "demo_dataset", "evaluate", "exact",
-           "latency_under", "load_evaluation", "regex"]
+__all__ = ["CacheWarning", "Comparison", "EvalResults", "compare", "compare_nodes", "contains", "demo_dataset",
+           "evaluate", "exact", "latency_under", "load_evaluation", "regex"]
