@@ -31,6 +31,7 @@ BENCHES = [
     ("memory_ceiling", 60),
     ("eval_throughput", 90),
     ("graph_render", 90),
+    ("eval_stats", 60),
 ]
 
 

@@ -40,6 +40,18 @@ def test_each_row_is_asked_k_times_and_the_flaky_rows_come_first(server):
     assert pass_hat < rate < pass_at <= 1  # all three pass is rarer than one, any of three commoner
     low, high = summary.loc[("score", "contains"), ["mean_low", "mean_high"]]
     assert low < rate < high
+    progress = results.progress()
+    assert (progress["done"], progress["total"], progress["rows_done"], progress["rows_total"]) == (27, 27, 9, 9)
+
+
+def test_the_bar_counts_asks_and_rows_with_repeats(server, capsys):
+    from atomemo_notebook.evaluation.results import _draw
+
+    results = evaluate(chat(server, "echo", f"bar-{uuid.uuid4().hex[:6]}"), ["a", "b"], repeats=2)
+    results.wait(60, bar=False)
+    _draw(results.progress(), final=True)
+    line = capsys.readouterr().err
+    assert "4/4 asks (2/2 rows x 2) done, 0 failed" in line and "asks/s" in line
 
 
 def test_a_resumed_run_with_repeats_asks_only_the_missing_repeats(server, tmp_path):
@@ -100,3 +112,22 @@ def test_identical_runs_compare_as_no_difference(server):
     assert (contains_line["difference"], contains_line["low"], contains_line["high"]) == (0.0, 0.0, 0.0)
     assert same.verdict[0].startswith("contains: no clear difference") and "0 rows fixed, 0 broken" in same.verdict[0]
     assert set(same.df["flip"]) == {""}
+
+
+def test_a_comparison_report_is_one_static_page_that_loads_nothing(server, tmp_path):
+    rows = [*demo_dataset("support")[:4], {"question": "<img src=x onerror=alert(1)> cost?", "expected": "x"}]
+    a = evaluate(chat(server, "support", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains])
+    b = evaluate(chat(server, "sampler", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
+                 repeats=3)
+    a.wait(60, bar=False)
+    b.wait(60, bar=False)
+    comparison = compare(a, b)
+    path = comparison.to_html(tmp_path / "report.html", title="<script>alert(1)</script> v2")
+    page = path.read_text()
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert "<script" not in page and "<img" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; v2" in page
+    assert all(line.replace("'", "&#x27;") in page for line in comparison.verdict)
+    assert page.count("<circle") == sum(1 for r in comparison.df["total_s_b"] if r == r)  # one dot per paired row
+    regressed = comparison.regressed()
+    assert len(regressed) >= 1 and page.count("<td class='regressed'>") == len(regressed)
+    assert not list(tmp_path.glob(".report.html.*"))  # written all or nothing: no temporary left

@@ -6,6 +6,8 @@ measure, and the rows that regressed before the ones that improved."""
 from __future__ import annotations
 
 import html
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import stats
@@ -208,6 +210,14 @@ class Comparison:
         unit = "asks (row and repeat)" if any("repeat" in r for r in self._rows) else "rows"
         return ("\n".join(["Comparison of two evaluations (b - a, 95% intervals):", *self.verdict])
                 + f"\n{flips['regressed']} regressed, {flips['improved']} improved, of {len(self._rows)} paired {unit}")
+
+    def to_html(self, path: str | os.PathLike[str], *, title: str = "Evaluation comparison") -> Path:
+        """A small static HTML report (the verdict, the rows that regressed then improved, a
+        latency plot): no script, no remote load; written all or nothing."""
+        from ..protocol.files import write_atomic
+        from .report import comparison_html
+
+        return write_atomic(path, comparison_html(self, title))
 
     def _repr_html_(self) -> str:
         lines = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)

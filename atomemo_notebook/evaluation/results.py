@@ -120,6 +120,7 @@ class EvalResults:
         """Rows done / failed / running, rows per second and the time left, now."""
         with self._lock:
             statuses = [r["status"] for r in self.records]
+            numbers = [r["row"] for r in self.records] if self.repeats > 1 else None
         done = sum(s in ("succeeded", "failed") for s in statuses)
         failed = sum(s == "failed" for s in statuses)
         elapsed = (self._ended or time.monotonic()) - self._started
@@ -129,7 +130,8 @@ class EvalResults:
                 "running": sum(s == "running" for s in statuses), "stopped": sum(s == "stopped" for s in statuses),
                 "rows_per_s": round(rate, 3), "elapsed_s": round(elapsed, 3),
                 "eta_s": None if self.finished or not rate else round(left / rate, 1), "finished": self.finished,
-                "error": _describe(self.error) if self.error else None, "waiting": self.waiting}
+                "error": _describe(self.error) if self.error else None, "waiting": self.waiting,
+                **({} if numbers is None else _rows_progress(numbers, statuses, self.repeats))}
 
     def wait(self, timeout: float | None = None, *, bar: bool | None = None) -> EvalResults:
         """Block until every row has ended. Outside a notebook a plain-text progress bar goes
@@ -311,6 +313,15 @@ class EvalResults:
         return EvalWidget(self)._repr_mimebundle_(**kwargs)
 
 
+def _rows_progress(numbers: list[Any], statuses: list[str], repeats: int) -> dict[str, Any]:
+    """With repeats, `done`/`total` count asks; these count input rows (a row is done when every
+    one of its repeats has ended)."""
+    ended: dict[Any, int] = {}
+    for number, status in zip(numbers, statuses, strict=True):
+        ended[number] = ended.get(number, 0) + (status in ("succeeded", "failed"))
+    return {"repeats": repeats, "rows_total": len(ended), "rows_done": sum(n == repeats for n in ended.values())}
+
+
 def _describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {error}"
 
@@ -329,8 +340,10 @@ def _draw(p: dict[str, Any], *, final: bool = False) -> None:
     width = 30
     filled = int(width * p["done"] / p["total"]) if p["total"] else width
     eta = f" eta {p['eta_s']:.0f}s" if p["eta_s"] is not None else ""
-    line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p['done']}/{p['total']} done, {p['failed']} failed, "
-            f"{p['running']} running, {p['rows_per_s']:.1f} rows/s{eta}"
+    asks = (f" asks ({p['rows_done']}/{p['rows_total']} rows x {p['repeats']})" if "repeats" in p else "")
+    unit = "asks" if asks else "rows"
+    line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p['done']}/{p['total']}{asks} done, {p['failed']} failed, "
+            f"{p['running']} running, {p['rows_per_s']:.1f} {unit}/s{eta}"
             + (f" (waiting: {p['waiting']})" if p["waiting"] else ""))
     sys.stderr.write(line + ("\n" if final else ""))
     sys.stderr.flush()

@@ -87,12 +87,15 @@ def _resampled_stat(sums: Any, counts: Any, resamples: int, seed: int) -> Any:
     n = len(sums)
     out = np.empty(resamples)
     step = max(1, CHUNK_CELLS // max(n, 1))
+    # Every row with the same number of values (no repeat missing): the count of a resample is
+    # fixed, and one gather instead of two halves the work.
+    fixed = float(counts[0]) * n if n and bool((counts == counts[0]).all()) else None
     for start in range(0, resamples, step):
         size = min(step, resamples - start)
-        idx = rng.integers(0, n, size=(size, n))
-        total, count = sums[idx].sum(axis=1), counts[idx].sum(axis=1)
+        idx = rng.integers(0, n, size=(size, n), dtype=np.int32)
+        total = sums[idx].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + size] = total / count
+            out[start:start + size] = total / (fixed if fixed is not None else counts[idx].sum(axis=1))
     return out
 
 
@@ -209,7 +212,7 @@ def quantile_difference(a: Sequence[float | None], b: Sequence[float | None], q:
     step = max(1, CHUNK_CELLS // (2 * n))
     for start in range(0, resamples, step):
         size = min(step, resamples - start)
-        idx = rng.integers(0, n, size=(size, n))
+        idx = rng.integers(0, n, size=(size, n), dtype=np.int32)
         draws[start:start + size] = np.quantile(right[idx], q, axis=1) - np.quantile(left[idx], q, axis=1)
     return _percentile_interval(estimate, draws, n, level)
 
