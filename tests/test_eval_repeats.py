@@ -78,25 +78,29 @@ def test_repeats_are_bounded_and_checked():
 def test_a_comparison_opens_with_a_verdict_and_lists_regressions_first(server):
     rows = demo_dataset("support")[:12]
     better = evaluate(chat(server, "support", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
-                      scorers=[contains], concurrency=6)
+                      scorers=[contains], repeats=3, concurrency=6)
     worse = evaluate(chat(server, "sampler", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
-                     scorers=[contains], repeats=2, concurrency=6)
+                     scorers=[contains], repeats=3, concurrency=6)
     better.wait(90, bar=False)
     worse.wait(90, bar=False)
     for_worse = compare(better, worse)
-    table = for_worse.df
-    flips = table["flip"].tolist()
-    broken = flips.count("regressed")
-    assert broken >= 1 and flips[:broken] == ["regressed"] * broken and "improved" not in flips
+    # Per ask (row and repeat): the asks the sampler missed where the support app passed come first.
+    flips = for_worse.df["flip"].tolist()
+    regressed = flips.count("regressed")
+    assert regressed >= 1 and flips[:regressed] == ["regressed"] * regressed and "improved" not in flips
+    # Per row: a row passes when all its repeats pass; the rows the sampler let down are "broken".
+    steady = set(better.by_row().query("pass_rate_contains == 1")["row"])
+    let_down = set(worse.by_row().query("pass_rate_contains < 1")["row"])
+    broken = len(steady & let_down)
     first = for_worse.verdict[0]
-    assert first.startswith("contains: ") and f"{broken} broken" in first and "0 rows fixed" in first
+    assert broken >= 1 and first.startswith("contains: B worse by 0.") and f"0 rows fixed, {broken} broken" in first
     measures = for_worse.measures_df().set_index("measure")
     assert measures.loc["contains", "difference"] < 0 and measures.loc["contains", "broken"] == broken
-    assert 0 < measures.loc["contains", "p_value"] <= 1
+    assert measures.loc["contains", "p_value"] == pytest.approx(2 / 2 ** broken if broken > 1 else 1.0)
     assert any(line.startswith("p50 latency: ") for line in for_worse.verdict)
     # The other way round, the same rows improve, and nothing regresses.
     back = compare(worse, better)
-    assert "regressed" not in back.df["flip"].tolist() and "improved" in back.df["flip"].tolist()
+    assert "regressed" not in back.df["flip"].tolist() and back.df["flip"].tolist().count("improved") == regressed
     # Seeded: the same runs give the same intervals.
     assert compare(better, worse).measures == for_worse.measures
     nodes = for_worse.node_changes().set_index("node")
@@ -116,9 +120,10 @@ def test_identical_runs_compare_as_no_difference(server):
 
 def test_a_comparison_report_is_one_static_page_that_loads_nothing(server, tmp_path):
     rows = [*demo_dataset("support")[:4], {"question": "<img src=x onerror=alert(1)> cost?", "expected": "x"}]
-    a = evaluate(chat(server, "support", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains])
-    b = evaluate(chat(server, "sampler", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
+    a = evaluate(chat(server, "support", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
                  repeats=3)
+    b = evaluate(chat(server, "sampler", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
+                 repeats=3)  # three asks in a row of a middling or hard question: at least one misses
     a.wait(60, bar=False)
     b.wait(60, bar=False)
     comparison = compare(a, b)

@@ -32,11 +32,6 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _passes(values: list[float]) -> bool | None:
-    """A pass/fail row's verdict over its repeats: most of them passed."""
-    return None if not values else sum(values) / len(values) > 0.5
-
-
 class Comparison:
     """What `compare(a, b)` found. `verdict`: one line per measure; `measures`: the numbers
     behind them; indexing it reads the per-row table (`df`), whose rows that regressed come
@@ -136,8 +131,10 @@ class Comparison:
                                      "broken": None, "p_value": None}
             a_rows, b_rows = self.a.per_row(column), self.b.per_row(column)
             if all(v in (0.0, 1.0) for values in [*a_rows.values(), *b_rows.values()] for v in values):
-                verdicts = [(_passes([x]) if x is not None else None, _passes([y]) if y is not None else None)
+                verdicts = [(None if x is None else x == 1.0, None if y is None else y == 1.0)
                             for x, y in zip(left, right, strict=True)]
+                # A row passes when every repeat passed (its mean is 1), as pass^k counts it: a
+                # row that passes two asks in three is not one a user can rely on.
                 fixed = sum(1 for x, y in verdicts if x is False and y is True)
                 broken = sum(1 for x, y in verdicts if x is True and y is False)
                 entry |= {"fixed": fixed, "broken": broken, "p_value": stats.mcnemar_exact(broken, fixed)}
@@ -226,9 +223,27 @@ class Comparison:
         return f"<div class='am-comparison'><ul>{lines}</ul>{table}</div>"
 
 
-def _fmt(value: float, unit: str = "") -> str:
-    text = f"{value:+.2f}" if abs(value) < 10 else f"{value:+.0f}"
+def _digits(*values: float) -> int:
+    """Decimals enough for the largest of an estimate and its bounds (one format for all three)."""
+    return 2 if max(abs(v) for v in values) < 10 else 0
+
+
+def _fmt(value: float, unit: str = "", digits: int | None = None) -> str:
+    text = f"{value:+.{_digits(value) if digits is None else digits}f}"
     return text + (f" {unit}" if unit else "")
+
+
+def _span(diff: stats.Interval, unit: str = "", *, magnitude: bool = False) -> str:
+    """"+0.12 [+0.05, +0.19]"; with `magnitude`, the size of a difference whose direction the
+    words already say ("worse by 0.16 [0.10, 0.22]"): bounds swapped and signs dropped."""
+    if diff.estimate is None or diff.low is None or diff.high is None:
+        raise ValueError("an interval without bounds has no span")
+    d = _digits(diff.estimate, diff.low, diff.high)
+    if magnitude:
+        value, low, high = abs(diff.estimate), abs(diff.high), abs(diff.low)
+        text = f"{value:.{d}f}" + (f" {unit}" if unit else "")
+        return f"{text} [{low:.{d}f}, {high:.{d}f}]"
+    return f"{_fmt(diff.estimate, unit, d)} [{_fmt(diff.low, '', d)}, {_fmt(diff.high, '', d)}]"
 
 
 def _score_verdict(name: str, diff: stats.Interval, entry: dict[str, Any]) -> str:
@@ -238,12 +253,11 @@ def _score_verdict(name: str, diff: stats.Interval, entry: dict[str, Any]) -> st
         return f"{name}: no rows scored in both runs"
     if diff.low is None or diff.high is None:
         return f"{name}: {_fmt(diff.estimate)} on one row, too few to say{flips}"
-    span = f"{_fmt(diff.estimate)} [{_fmt(diff.low)}, {_fmt(diff.high)}]"
     if diff.low > 0:
-        return f"{name}: B better by {span}{flips}"
+        return f"{name}: B better by {_span(diff)}{flips}"
     if diff.high < 0:
-        return f"{name}: B worse by {span}{flips}"
-    return f"{name}: no clear difference, {span}{flips}"
+        return f"{name}: B worse by {_span(diff, magnitude=True)}{flips}"
+    return f"{name}: no clear difference, {_span(diff)}{flips}"
 
 
 def _amount_verdict(name: str, diff: stats.Interval, unit: str, more: str, less: str) -> str:
@@ -251,9 +265,8 @@ def _amount_verdict(name: str, diff: stats.Interval, unit: str, more: str, less:
         return f"{name}: not measured in both runs"
     if diff.low is None or diff.high is None:
         return f"{name}: {_fmt(diff.estimate, unit)} on one row, too few to say"
-    span = f"{_fmt(diff.estimate, unit)} [{_fmt(diff.low)}, {_fmt(diff.high)}]"
     if diff.low > 0:
-        return f"{name}: B {more} by {span}"
+        return f"{name}: B {more} by {_span(diff, unit, magnitude=True)}"
     if diff.high < 0:
-        return f"{name}: B {less} by {span}"
-    return f"{name}: no clear difference, {span}"
+        return f"{name}: B {less} by {_span(diff, unit, magnitude=True)}"
+    return f"{name}: no clear difference, {_span(diff, unit)}"
