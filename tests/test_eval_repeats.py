@@ -136,3 +136,35 @@ def test_a_comparison_report_is_one_static_page_that_loads_nothing(server, tmp_p
     regressed = comparison.regressed()
     assert len(regressed) >= 1 and page.count("<td class='regressed'>") == len(regressed)
     assert not list(tmp_path.glob(".report.html.*"))  # written all or nothing: no temporary left
+
+
+def test_an_evaluation_kept_as_parquet_loads_back_whole(server, tmp_path):
+    import pyarrow.parquet as pq
+
+    rows = [{"question": q["question"], "expected": ["plan", "Team"]} for q in demo_dataset("support")[:3]]
+    results = evaluate(chat(server, "sampler", f"pq-{uuid.uuid4().hex[:6]}"), rows, query="question",
+                       scorers=[contains], repeats=2).wait(60, bar=False)
+    path = results.to_parquet(tmp_path / "run.parquet")
+    table = pq.read_table(path)
+    assert table.num_rows == 6 and {"row", "repeat", "status", "answer", "score_contains"} <= set(table.column_names)
+    assert table.column("expected").to_pylist()[0] == '["plan", "Team"]'  # a list cell kept as its JSON
+    again = load_evaluation(path)
+    assert again.system == "atomemo" and again.repeats == 2
+    assert again.df[["row", "repeat", "answer", "score_contains"]].equals(results.df[["row", "repeat", "answer",
+                                                                                      "score_contains"]])
+    assert len(again.timeline_df) == len(results.timeline_df) > 0
+    assert again.by_row()["pass_rate_contains"].tolist() == results.by_row()["pass_rate_contains"].tolist()
+
+
+def test_a_parquet_file_that_is_not_ours_is_refused_clearly(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"a": [1, 2]}), other)
+    with pytest.raises(ValueError, match=r"not an evaluation saved by results\.to_parquet"):
+        load_evaluation(other)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + b"\0" * 64)
+    with pytest.raises(ValueError, match="not a readable Parquet file"):
+        load_evaluation(broken)

@@ -70,9 +70,19 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
 
 
 def load_evaluation(path: str | Path) -> EvalResults:
-    """An evaluation rebuilt offline from its cache: every finished row, its replies folded
-    again from their saved events through the system's own adapter. Nothing is asked."""
+    """An evaluation rebuilt offline from its cache (or from `results.to_parquet()`'s file):
+    every finished row, its replies folded again from their saved events through the system's
+    own adapter. Nothing is asked."""
     from .inputs import EvalRow
+    from .parquet import is_parquet, read_parquet
+
+    if is_parquet(path):
+        system, saved_rows, records, replies = read_parquet(path)
+        saved = EvalResults(saved_rows, system)
+        for row, record, turns in zip(saved_rows, records, replies, strict=True):
+            saved.finish(row, record, turns)
+        saved.end()
+        return saved
 
     store = Cache(path, None)
     store.warn("their rows are missing, or failed with the line's error")

@@ -5,11 +5,13 @@ notebook it shows as a table whose rows open that run's chat and timeline."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.records import TIMELINE_COLUMNS, timeline_records, to_dataframe
@@ -303,6 +305,14 @@ class EvalResults:
         """Input rows whose repeats disagree (mixed verdicts or statuses)."""
         table = self.by_row()
         return [int(r) for r in table[table["flaky"]]["row"]] if len(table) else []
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Save as one Parquet file (needs pyarrow: the `parquet` extra): the table's columns,
+        plus what `load_evaluation(path)` needs to rebuild every row and timeline offline.
+        Written all or nothing."""
+        from .parquet import write_parquet
+
+        return write_parquet(self, path)
 
     def failed(self) -> list[int]:
         return [r["row"] for r in self.records if r["status"] == "failed"]
