@@ -103,3 +103,17 @@ def test_an_overlong_line_is_refused_by_number_in_a_log_and_in_an_evaluation_cac
         load_events(path)
     with pytest.raises(ValueError, match=r"long.jsonl:2: line longer than 100 characters"):
         Cache(path, "atomemo")
+
+
+def test_saving_a_log_is_all_or_nothing_and_keeps_a_lone_surrogate(recorded, tmp_path: Path):
+    from atomemo_notebook.model.replay import save_replies
+
+    chat, path = recorded
+    before = path.read_bytes()
+    with pytest.raises(TypeError):  # a header value JSON cannot hold: nothing is written
+        save_replies(path, chat.replies, app_name=object())
+    assert path.read_bytes() == before and not list(tmp_path.glob(".session.jsonl.*"))
+    chat.replies[0].events[-1].event.data["answer"] = "tail \ud800"  # a lone surrogate: UTF-8 cannot carry it
+    again = save_replies(tmp_path / "surrogate.jsonl", chat.replies)
+    (first, *_) = replay(again)
+    assert first.events[-1].event.data["answer"] == "tail \ud800"

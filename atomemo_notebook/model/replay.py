@@ -15,6 +15,7 @@ from typing import Any
 
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef, format_datetime, parse_datetime
+from ..protocol.files import write_atomic
 from ..protocol.systems import event_for, translator_for
 from .reply import Reply
 
@@ -115,10 +116,13 @@ def save_replies(path: str | Path, replies: Iterable[Reply], **header: Any) -> P
     for reply in replies:
         lines.append(reply_wire(reply))
         lines.extend(event_wires(reply))
-    with path.open("w", encoding="utf-8") as out:
-        for line in lines:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return path
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a hostile answer's "\ud800"): escaped, it round-trips
+        data = "".join(json.dumps(line) + "\n" for line in lines).encode("ascii")
+    # All or nothing: a failure leaves the file that was there, never half a log.
+    return write_atomic(path, data)
 
 
 def log_lines(path: str | Path, *, errors: str = "strict") -> Iterator[tuple[int, str]]:
