@@ -14,6 +14,7 @@ anomaly says so. The answer text is kept whole.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
 import traceback
@@ -165,6 +166,10 @@ class Reply:
         self.finished: float | None = None
         self._node_names = node_names or {}
         self._translate = translate
+        # A fresh translator folds the same events again (as_of): a stateless function is its own,
+        # a translator that keeps state per reply is made anew from its class.
+        self._fresh_translator: Callable[[], Translate] = (
+            (lambda: translate) if inspect.isfunction(translate) else type(translate))
         self._clock = clock
         self._t0 = clock()
         self._parts: list[str] = []
@@ -352,6 +357,14 @@ class Reply:
         self._done.set()
         for listener in list(self._listeners):
             listener(self, None)
+
+    def as_of(self, *, seconds: float | None = None, event: int | None = None) -> Reply:
+        """The reply as it stood `seconds` after it started, or after its first `event` events:
+        its text, node runs and statuses then (time travel). The same fold as live, over the
+        event log; a moment before the end is `streaming`, the end is the reply as it ended."""
+        from .timetravel import as_of
+
+        return as_of(self, seconds=seconds, event=event)
 
     def note_after_end(self, text: str) -> None:
         """Something the server did after this reply ended (a run that went on after Stop):
