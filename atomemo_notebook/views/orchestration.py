@@ -60,7 +60,7 @@ class Orchestrator:
         if (widget.compact or self.shared) and not self.asking:
             return  # a view of a shared chat follows only the replies it asked for
         key = f"r{next(self.keys)}"
-        self.pump = LivePump(lambda msg: widget.send(msg), reply, key)
+        self.pump = LivePump(lambda msg: widget.send(msg), reply, key)  # widget.send as it is at each flush
         widget.live = live_view(reply, key)
         widget.notice = {}
 
