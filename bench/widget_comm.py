@@ -38,7 +38,7 @@ class Wire:
 
 
 async def drive(widget: ChatWidget, rate: int, seconds: float) -> tuple[str, float]:
-    chat = widget.conversation
+    chat = widget.chat
     reply = chat._start("bench", None)
     apply = chat._apply  # the same path a real stream takes: reply, message tree, then the view
     apply(reply, event_from_wire("message_created", {"message_id": "m-bench", "conversation_id": "c-bench"}),
@@ -56,9 +56,9 @@ async def drive(widget: ChatWidget, rate: int, seconds: float) -> tuple[str, flo
     apply(reply, event_from_wire("execution_finished", {"resource": {"id": "x", "status": "succeeded"}}),
           None, None)
     chat._finish(reply)
-    assert widget._pump is not None
-    await widget._pump.done
-    widget._settle()
+    assert widget._orchestrator.pump is not None
+    await widget._orchestrator.pump.done
+    widget._orchestrator.settle()
     return reply.text, sent / elapsed
 
 

@@ -26,21 +26,21 @@ Esc stops), or ask from Python. The side panel shows each execution as a timelin
 the *Events* tab shows the raw stream."""),
         ("code", """from atomemo_notebook import ChatWidget
 
-chat = ChatWidget()  # offline demo server: the "Support Assistant" app
-chat"""),
+widget = ChatWidget()  # offline demo server: the "Support Assistant" app
+widget"""),
         ("md", "Asking from Python streams into the same widget. `ask` returns at once; `wait()` blocks until the answer is complete."),
-        ("code", CHECK + """reply = chat.ask("How much does it cost?")
+        ("code", CHECK + """reply = widget.ask("How much does it cost?")
 reply.wait()
 print(reply.text)
 print(f"{reply.status} · first token {reply.time_to_first_token * 1000:.0f} ms · "
       f"whole answer {reply.total_time:.2f} s")"""),
         ("md", "Every node run (and every tool call) is a row of the timeline, ready for pandas:"),
-        ("code", CHECK + """chat.timeline_df()[["node_name", "node_type", "status"]]"""),
+        ("code", CHECK + """widget.chat.timeline_df()[["node_name", "node_type", "status"]]"""),
         ("md", "The conversation so far, one row per message:"),
-        ("code", CHECK + """chat.history_df()[["dialogue_count", "depth", "status", "query_text"]]"""),
+        ("code", CHECK + """widget.chat.history_df()[["dialogue_count", "depth", "status", "query_text"]]"""),
         ("md", """A static snapshot of the transcript and timeline: this is what a saved notebook shows
 on GitHub or in nbconvert, where no kernel runs the widget."""),
-        ("code", "chat.snapshot()"),
+        ("code", "widget.snapshot()"),
         ("md", """## The cell magic
 
 `%%atomemo` sends the cell's text as the question; the next `%%atomemo` cell continues the
@@ -72,7 +72,7 @@ names = {node["id"]: node["name"] for node in graph["nodes"]}
 for edge in graph["edges"]:
     print(f"{names[edge['source']]:>16} -> {names[edge['target']]:<17} {edge['label'] or ''}")"""),
         ("md", "The same facts from the timeline records:"),
-        ("code", CHECK + """timeline = flaky.timeline_df()
+        ("code", CHECK + """timeline = flaky.chat.timeline_df()
 timeline[["node_name", "node_type", "status", "error"]]"""),
         ("md", """Now edit the question so that the execution fails, and compare the two versions: in the
 **Compare** tab (the answers word by word, the node runs aligned; runs in only one version shown
@@ -80,9 +80,9 @@ as such), or from Python:"""),
         ("code", CHECK + """bad = flaky.edit(reply.message_id, "Is the blue kettle in stock? fail")
 bad.wait()
 print(bad.status, "| execution:", bad.execution.status, "| answer:", repr(bad.text))
-flaky.compare(reply.message_id, bad.message_id)[["kind", "node_name", "ran_in", "status_a", "status_b", "output_differs"]]"""),
+flaky.chat.compare(reply.message_id, bad.message_id)[["kind", "node_name", "ran_in", "status_a", "status_b", "output_differs"]]"""),
         ("md", "The raw events, as the inspector tab shows them:"),
-        ("code", CHECK + """flaky.events_df()["event"].value_counts().sort_index()"""),
+        ("code", CHECK + """flaky.chat.events_df()["event"].value_counts().sort_index()"""),
         ("md", "The static snapshot (what a saved notebook shows without a kernel) holds the graph and the comparison too:"),
         ("code", "flaky.snapshot()"),
     ],
@@ -210,7 +210,7 @@ if configured:
     reply = cloud.ask("Hello! What can you do?")
     reply.wait()
     print(reply.status)
-    display(cloud.timeline_df())"""),
+    display(cloud.chat.timeline_df())"""),
     ],
     "07-other-systems": [
         ("md", """# One widget, other systems: Atomemo, Dify, Pipelit and OdysseyAI
@@ -239,12 +239,12 @@ print("same answer:", replies["atomemo"].text == replies["dify"].text)"""),
         ("md", """The timelines, side by side: the same workflow, each system's own node types (Dify calls
 the trigger `start` and writes `knowledge-retrieval`)."""),
         ("code", CHECK + """columns = ["node_name", "node_type", "status"]
-pd.concat({"atomemo": atomemo.timeline_df()[columns], "dify": dify.timeline_df()[columns]}, axis=1)"""),
+pd.concat({"atomemo": atomemo.chat.timeline_df()[columns], "dify": dify.chat.timeline_df()[columns]}, axis=1)"""),
         ("md", """What each system can do decides which controls the widget shows. Dify's service API takes
 no parent message, so there is no regenerate or edit there, and the widget says why; its Stop
 cancels the run on the server, where Atomemo's only stops listening."""),
         ("code", CHECK + """fields = ["token_streaming", "stop", "branching", "resume", "citations", "suggestions"]
-pd.DataFrame({name: {f: getattr(w.conversation.capabilities, f) for f in fields}
+pd.DataFrame({name: {f: getattr(w.chat.capabilities, f) for f in fields}
               for name, w in {"atomemo": atomemo, "dify": dify}.items()})"""),
         ("md", "Dify's extras: the sources its retrieval found (shown under the answer), and suggested next questions (chips)."),
         ("code", CHECK + """answer = replies["dify"]
@@ -269,12 +269,12 @@ pipelit"""),
         ("code", CHECK + """reply = pipelit.ask("Where is order 1042? I'm in Berlin.")
 reply.wait()
 print(reply.status, "·", reply.text[:60])
-pipelit.timeline_df()[["kind", "node_name", "node_type", "tool_name", "status"]]"""),
+pipelit.chat.timeline_df()[["kind", "node_name", "node_type", "tool_name", "status"]]"""),
         ("md", """The agent's tool calls are nested under it (Pipelit reports them as the tool node's status,
 with the agent as parent). Pipelit keeps one conversation per user and workflow and takes no
 parent message, so there is no regenerate or edit, and "New chat" clears the history on the
 server, after a second click to confirm:"""),
-        ("code", CHECK + """caps = pipelit.conversation.capabilities
+        ("code", CHECK + """caps = pipelit.chat.capabilities
 print(caps.branching_reason)
 print("new chat means:", caps.new_conversation)"""),
         ("md", """## OdysseyAI: one answer, with its steps, sources and follow-ups
@@ -289,9 +289,9 @@ odyssey"""),
         ("code", CHECK + """reply = odyssey.ask("How do I rotate my API key?")
 reply.wait()
 print(reply.status, "·", reply.suggestions)
-odyssey.timeline_df()[["node_name", "node_type", "status", "reported", "duration_ms"]]"""),
+odyssey.chat.timeline_df()[["node_name", "node_type", "status", "reported", "duration_ms"]]"""),
         ("md", "The sources, one row per citation, numbered as under the answer:"),
-        ("code", CHECK + """odyssey.sources_df()[["position", "title", "url"]]"""),
+        ("code", CHECK + """odyssey.chat.sources_df()[["position", "title", "url"]]"""),
         ("md", """## A real Dify
 
 Set `DIFY_API_KEY` (the app's key) and `DIFY_BASE_URL` (default `https://api.dify.ai/v1`) in

@@ -168,3 +168,15 @@ def test_a_parquet_file_that_is_not_ours_is_refused_clearly(tmp_path):
     broken.write_bytes(b"PAR1" + b"\0" * 64)
     with pytest.raises(ValueError, match="not a readable Parquet file"):
         load_evaluation(broken)
+
+
+def test_a_widget_is_evaluated_through_its_chat():
+    from atomemo_notebook import ChatWidget
+
+    widget = ChatWidget(demo="echo")
+    try:
+        widget.booted.result(30)
+        results = evaluate(widget, ["through the widget"], repeats=2).wait(60, bar=False)
+        assert results.df["answer"].tolist() == ["through the widget"] * 2
+    finally:
+        widget.close()

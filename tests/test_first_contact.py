@@ -81,7 +81,7 @@ def test_only_the_atomemo_key_says_where_to_find_the_ids(monkeypatch):
         assert "Chat Trigger" in message and "offline=True" in message and "k" * 20 not in message
     widget = ChatWidget(demo="support")  # the demo, forced, despite the key
     try:
-        assert widget._offline
+        assert widget._orchestrator.offline
     finally:
         widget.close()
 

@@ -348,7 +348,7 @@ def test_a_session_does_the_same_work_per_ask_at_turn_25_and_turn_200(traced):
             elif turn not in (24, 25, 199, 200):
                 widget.ask(f"turn {turn}")
                 widget.wait()
-        assert len(widget.conversation.replies) == 200 and widget.transcript["older"] == 180
+        assert len(widget.chat.replies) == 200 and widget.transcript["older"] == 180
         _flat(at[23], at[198])
     finally:
         widget.close()
@@ -393,7 +393,7 @@ def test_a_settle_builds_only_the_new_turns_timeline(server, monkeypatch):
         widget.wait()
         assert built.count(reply.message_id) == 1 and len(built) == 1, built  # nothing else rebuilt
         assert all(widget.timelines[k] is v for k, v in before.items())
-        first = widget.conversation.replies[0]
+        first = widget.chat.replies[0]
         first.fold(n.Suggestions(("and then?",)), first.elapsed())  # a change after the end
         built.clear()
         widget_module.runtime.submit(_settle(widget)).result(10)
@@ -403,7 +403,7 @@ def test_a_settle_builds_only_the_new_turns_timeline(server, monkeypatch):
 
 
 async def _settle(widget: Any) -> None:
-    widget._settle()
+    widget._orchestrator.settle()
 
 
 def test_the_snapshot_costs_what_it_shows(traced, monkeypatch):

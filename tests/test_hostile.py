@@ -601,7 +601,7 @@ def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(ser
     big = "0123456789" * 1_000_000
 
     async def stream_big() -> None:
-        chat = widget.conversation
+        chat = widget.chat
         reply = chat._start("big", None)
         chat._apply(reply, event_from_wire("message_created", {"message_id": "m-big", "conversation_id": "c-big"}),
                     None, None)
@@ -610,8 +610,8 @@ def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(ser
         chat._apply(reply, event_from_wire("execution_finished", {"resource": {"id": "x", "status": "succeeded"}}),
                     None, None)
         chat._finish(reply)
-        await widget._pump.done
-        widget._settle()
+        await widget._orchestrator.pump.done
+        widget._orchestrator.settle()
 
     runtime.submit(stream_big()).result(60)
     (turn,) = widget.transcript["turns"]

@@ -232,7 +232,7 @@ def test_the_key_is_in_no_log_line_repr_or_widget_state(odyssey, caplog):
         widget.ask(SUPPORT_Q).wait()
         widget.wait()
     assert caplog.records and key not in caplog.text
-    assert key not in repr(widget) and key not in repr(widget.conversation.client)
+    assert key not in repr(widget) and key not in repr(widget.chat.client)
     assert key not in json.dumps(widget.get_state(), default=str)
     widget.close()
 

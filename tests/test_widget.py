@@ -12,7 +12,8 @@ import pytest
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport.pipelit import PipelitClient
-from atomemo_notebook.views.widget import FLUSH_INTERVAL, _coerce_inputs
+from atomemo_notebook.views.commands import coerce_inputs
+from atomemo_notebook.views.live import FLUSH_INTERVAL
 
 from .conftest import wait_until
 
@@ -149,7 +150,7 @@ def test_stop_from_the_browser_keeps_the_partial_answer():
         assert reply.status == "stopped" and 0 < len(reply.text) < 400
         (message,) = turns(widget)
         assert message["status"] == "stopped" and message["answer"] == reply.text
-        (record,) = widget.history_records()
+        (record,) = widget.chat.history_records()
         assert record["status"] == "stopped"  # one vocabulary: not "failed" in the records
 
 
@@ -157,7 +158,7 @@ def test_hello_mid_stream_recovers_the_live_state():
     with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
         widget, rec = make(slow, "echo")
         reply = widget.ask("y" * 200)
-        wait_until(lambda: reply.chunks >= 10 and widget._pump is not None and widget._pump.sent > 0,
+        wait_until(lambda: reply.chunks >= 10 and widget._orchestrator.pump is not None and widget._orchestrator.pump.sent > 0,
                    what="text sent to the browser")
         request = browser(widget, "hello")
         snapshot = reply_to(rec, request)["result"]
@@ -174,7 +175,7 @@ def test_errors_are_shown_with_their_code_and_the_draft_kept(server):
     assert widget.notice["code"] == "TRIGGER_INPUTS_ERROR"
     assert widget.notice["draft"] == "my unsent words"
     browser(widget, "set_inputs", inputs={"tone": "calm", "repeat": "2"})
-    assert widget.conversation.inputs == {"tone": "calm", "repeat": 2}
+    assert widget.chat.inputs == {"tone": "calm", "repeat": 2}
     browser(widget, "send", text="ok")
     widget.wait()
     assert widget.notice == {} and turns(widget)[-1]["answer"] == "okok"
@@ -252,12 +253,12 @@ def test_snapshot_is_sanitized_static_html(server, tmp_path):
     assert page.startswith("<!doctype html>") and "Content-Security-Policy" in page
 
 
-def test_coerce_inputs():
+def testcoerce_inputs():
     variables = [{"variable": "repeat", "type": "number"}, {"variable": "tone", "type": "string"}]
-    assert _coerce_inputs({"repeat": "3", "tone": "x", "empty": ""}, variables) == {"repeat": 3, "tone": "x"}
-    assert _coerce_inputs({"repeat": "2.5"}, variables) == {"repeat": 2.5}
+    assert coerce_inputs({"repeat": "3", "tone": "x", "empty": ""}, variables) == {"repeat": 3, "tone": "x"}
+    assert coerce_inputs({"repeat": "2.5"}, variables) == {"repeat": 2.5}
     with pytest.raises(ValueError, match="must be a number"):
-        _coerce_inputs({"repeat": "lots"}, variables)
+        coerce_inputs({"repeat": "lots"}, variables)
 
 
 def test_a_replaced_answer_is_sent_as_a_reset(server):
@@ -268,13 +269,13 @@ def test_a_replaced_answer_is_sent_as_a_reset(server):
     widget, rec = make(server, "echo")
 
     async def recover() -> None:
-        reply = widget.conversation._start("q", None)
+        reply = widget.chat._start("q", None)
         reply.apply(event_from_wire("chat_message", {"text": "partial, then diverged"}))
         await __import__("asyncio").sleep(0.1)
         stored = Message(id="m", status="succeeded", answer="the stored answer")
         reply.apply(StreamRecovered(StreamRecovered.NAME, {"message": stored.to_wire()}))
         reply.close()
-        await widget._pump.done
+        await widget._orchestrator.pump.done
 
     runtime.submit(recover()).result(10)
     live = rec.of("live")
@@ -391,7 +392,7 @@ def test_a_pipelit_widget_lights_nodes_clears_after_asking_and_closes_its_socket
         assert {n["status"] for n in nodes} == {"succeeded"} and len(nodes) == 2  # the trigger: never reported
         agent = next(n for n in nodes if n["name"] == "Order agent")
         assert [t["name"] for t in agent["tools"]] == ["lookup_order", "get_weather", "calculator"]
-        hub = widget.conversation.client.hub
+        hub = widget.chat.client.hub
         browser(widget, "new_conversation")
         wait_until(lambda: not turns(widget), 10)
         with PipelitClient(srv.pipelit_api_key, base_url=srv.pipelit_base_url) as look:
@@ -427,7 +428,7 @@ def test_an_odyssey_widget_waits_then_shows_steps_sources_and_chips():
         browser(widget, "send", text=turn["suggestions"][0])  # a chip asks its question
         widget.wait()
         assert len(turns(widget)) == 2 and turns(widget)[1]["query"] == turn["suggestions"][0]
-        sources = widget.sources_df()
+        sources = widget.chat.sources_df()
         assert sources[sources["message_id"] == turn["id"]]["position"].tolist() == [1, 2, 3]
         widget.close()
 
@@ -449,7 +450,7 @@ def test_the_compare_command_diffs_two_versions_of_an_answer(server):
     assert [s for s in result["answer_b"] if s["op"] == "add"] == [{"op": "add", "text": "red"}]
     assert result["rows"] and all(r["ran_in"] == "both" for r in result["rows"])
     assert any(r["output_differs"] for r in result["rows"])
-    frame = widget.compare(first["id"], second["id"])
+    frame = widget.chat.compare(first["id"], second["id"])
     assert frame["output_differs"].tolist()[1:] == [r["output_differs"] for r in result["rows"]]
     refused = reply_to(rec, browser(widget, "compare", a=first["id"], b="nope"))
     assert refused["ok"] is False and "nope" in refused["error"]["message"]
@@ -501,7 +502,7 @@ def test_ask_then_wait_in_a_loop_never_finds_the_last_answer_still_streaming(ser
         reply = widget.ask(f"question {i}")
         reply.wait(30)
         assert reply.status == "succeeded"
-    assert len(widget.conversation.replies) == 25
+    assert len(widget.chat.replies) == 25
 
 
 def test_the_saved_static_copy_says_why_a_turn_failed_and_which_version_it_shows(server):

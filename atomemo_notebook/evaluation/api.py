@@ -29,7 +29,7 @@ def _chat(target: Any) -> AsyncChat:
         return connect(target, asynchronous=True)
     if isinstance(target, AsyncChat | Chat):
         return as_async(target)
-    chat = getattr(target, "conversation", None)  # a ChatWidget
+    chat = getattr(target, "chat", None)  # a ChatWidget
     if isinstance(chat, AsyncChat):
         return chat
     raise TypeError("evaluate() needs a Chat, an AsyncChat, a ChatWidget or a system name, "

@@ -12,8 +12,8 @@ import traitlets
 
 from ..protocol.systems import capabilities_of
 from ..session import runtime
+from ..views.traits import STATIC, trait
 from ..views.view_state import timeline_view
-from ..views.widget import STATIC, _trait
 from ..views.widget_protocol import EVAL_TRAITS, EvalDetailView, EvalRowView
 from .results import EvalResults
 
@@ -61,14 +61,14 @@ class EvalWidget(anywidget.AnyWidget):
     _esm = STATIC / "eval.js"
     _css = STATIC / "widget.css"
 
-    protocol = _trait("protocol", "The widget protocol's version.", EVAL_TRAITS)
-    system = _trait("system", "The system evaluated.", EVAL_TRAITS)
-    progress = _trait("progress", "Rows done / failed / running, rows per second, ETA.", EVAL_TRAITS)
-    rows = _trait("rows", "The table: one entry per row (at most MAX_TABLE_ROWS).", EVAL_TRAITS)
+    protocol = trait("protocol", "The widget protocol's version.", EVAL_TRAITS)
+    system = trait("system", "The system evaluated.", EVAL_TRAITS)
+    progress = trait("progress", "Rows done / failed / running, rows per second, ETA.", EVAL_TRAITS)
+    rows = trait("rows", "The table: one entry per row (at most MAX_TABLE_ROWS).", EVAL_TRAITS)
     hidden_rows = traitlets.Int(0, help="Rows not in the table (see results.df)").tag(sync=True)
-    score_columns = _trait("score_columns", "The scorers' columns.", EVAL_TRAITS)
+    score_columns = trait("score_columns", "The scorers' columns.", EVAL_TRAITS)
     selected = traitlets.Int(-1, help="The row whose run is shown (-1: none); set by a click.").tag(sync=True)
-    detail = _trait("detail", "The selected row's turns and timelines.", EVAL_TRAITS)
+    detail = trait("detail", "The selected row's turns and timelines.", EVAL_TRAITS)
 
     def __init__(self, results: EvalResults, **kwargs: Any) -> None:
         super().__init__(**kwargs)

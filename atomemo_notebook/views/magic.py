@@ -44,7 +44,7 @@ class AtomemoMagics(Magics):
         elif new:
             self._main.new_conversation()
         self._main.booted.result(30)
-        return self._main.conversation
+        return self._main.chat
 
     @cell_magic
     def atomemo(self, line: str, cell: str) -> Any:

@@ -173,7 +173,7 @@ class Bridge:
 
     def settle(self) -> None:
         """Wait for the widget's current answer to finish and the browser to catch up."""
-        self.wait_for(lambda: self.widget._running is None or self.widget._running.done(), what="answer")
+        self.wait_for(lambda: self.widget._orchestrator.running is None or self.widget._orchestrator.running.done(), what="answer")
         self.pump()
         # The page has drawn what it was given once the live turn (if any) is gone from it.
         self.page.wait_for_function("!document.querySelector('.am-turn.am-live')", timeout=20_000)

@@ -22,11 +22,11 @@ def widget_for(server: LocalServer, slug: str, **kwargs) -> ChatWidget:
 
 def ask_in_page(bridge: Bridge, text: str) -> None:
     bridge.pump()
-    before = len(bridge.widget._chat.replies)
+    before = len(bridge.widget.chat.replies)
     bridge.page.fill(".am-input", text)
     bridge.page.press(".am-input", "Enter")
     # A short answer can start and settle between two polls: count replies, not the live trait.
-    bridge.wait_for(lambda: len(bridge.widget._chat.replies) > before or bool(bridge.widget.notice),
+    bridge.wait_for(lambda: len(bridge.widget.chat.replies) > before or bool(bridge.widget.notice),
                     what="the reply to start")
 
 
@@ -85,7 +85,7 @@ def test_regenerate_and_sibling_navigation(page, paced):
     ask_in_page(bridge, "two")
     bridge.settle()
     page.locator(".am-turn").last.locator(".am-regenerate").click()
-    bridge.wait_for(lambda: len(bridge.widget.conversation.tree) == 3, what="regenerated message")
+    bridge.wait_for(lambda: len(bridge.widget.chat.tree) == 3, what="regenerated message")
     bridge.settle()
     counts = page.locator(".am-sibling-count").all_inner_texts()
     assert counts == ["2/2"]
@@ -102,7 +102,7 @@ def test_edit_and_resend(page, paced):
     page.locator(".am-edit-btn").click()
     page.fill(".am-edit-input", "edited question")
     page.click("text=Send edit")
-    bridge.wait_for(lambda: len(bridge.widget.conversation.tree) == 2, what="edited message")
+    bridge.wait_for(lambda: len(bridge.widget.chat.tree) == 2, what="edited message")
     bridge.settle()
     assert page.locator(".am-turn .am-query").all_inner_texts() == ["edited question"]
     assert page.locator(".am-sibling-count").inner_text() == "2/2"
@@ -144,7 +144,7 @@ def test_error_shows_its_code_and_keeps_the_draft(page, paced):
     page.fill("input[data-variable=tone]", "x" * 20)
     page.fill("input[data-variable=repeat]", "0")
     page.click(".am-inputs >> text=Apply")
-    bridge.wait_for(lambda: bridge.widget.conversation.inputs.get("repeat") == 0, what="inputs applied")
+    bridge.wait_for(lambda: bridge.widget.chat.inputs.get("repeat") == 0, what="inputs applied")
     ask_in_page(bridge, "keep these words")
     bridge.wait_for(lambda: page.locator(".am-notice").count() == 1, what="notice")
     assert page.locator(".am-notice .am-error-code").inner_text() == "TRIGGER_INPUTS_ERROR"
@@ -224,7 +224,7 @@ def test_attach_a_file_shows_a_chip_and_sends_it(page, paced):
     page.fill(".am-input", "and a question about it")
     page.click(".am-primary")
     # The file and the typed question go together: the file's turn, then the question's.
-    bridge.wait_for(lambda: len(bridge.widget.conversation.tree) == 2, what="both messages")
+    bridge.wait_for(lambda: len(bridge.widget.chat.tree) == 2, what="both messages")
     bridge.settle()
     bridge.wait_for(lambda: page.locator(".am-turn").count() == 2, what="both turns")
     first, second = page.locator(".am-turn").all()
@@ -284,14 +284,14 @@ def test_inspector_pages_searches_and_filters_by_message(page, paced):
     bridge.settle()
     page.click(".am-side-tabs .am-tab >> text=Events")
     bridge.wait_for(lambda: page.locator(".am-event").count() == 200, what="the newest page")
-    total = len(widget.conversation.replies[0].events) + len(widget.conversation.replies[1].events)
+    total = len(widget.chat.replies[0].events) + len(widget.chat.replies[1].events)
     assert page.locator(".am-event-count").inner_text() == f"{total - 199}–{total} of {total}"
     assert page.locator(".am-newer").is_disabled() and page.locator(".am-older").is_enabled()
     page.click(".am-older")
     bridge.wait_for(lambda: page.locator(".am-event-count").inner_text().startswith(f"{total - 399}–"),
                     what="the older page")
-    page.select_option(".am-event-message", widget.conversation.replies[1].message_id)
-    second = len(widget.conversation.replies[1].events)
+    page.select_option(".am-event-message", widget.chat.replies[1].message_id)
+    second = len(widget.chat.replies[1].events)
     bridge.wait_for(lambda: page.locator(".am-event-count").inner_text().endswith(f"of {second}"),
                     what="one message's events")
     page.fill(".am-event-search", "execution_finished")
@@ -413,7 +413,7 @@ def test_a_kernel_busy_running_a_cell_is_never_called_gone(page, paced):
     started = time.monotonic()
     while time.monotonic() - started < 12:  # past the 10 s a reply may take
         bridge.widget.ask("Tell me about pricing plans")
-        bridge.wait_for(lambda: bridge.widget._running is None or bridge.widget._running.done(),
+        bridge.wait_for(lambda: bridge.widget._orchestrator.running is None or bridge.widget._orchestrator.running.done(),
                         what="the answer, streamed while the cell runs")
         assert page.locator(".am-kernel-gone").count() == 0
     page.locator(".am-kernel-busy").wait_for(timeout=5_000)
