@@ -13,7 +13,7 @@ from .dify.adapter import DifyTranslator
 from .odyssey.adapter import OdysseyTranslator
 from .pipelit.adapter import PipelitTranslator
 
-__all__ = ["SYSTEMS", "event_for", "translator_for"]
+__all__ = ["SYSTEMS", "event_for", "system_label", "translator_for"]
 
 Translate = Callable[[Event], Sequence[n.Neutral]]
 
@@ -23,6 +23,14 @@ SYSTEMS: dict[str, Callable[[], Translate]] = {
     "pipelit": PipelitTranslator,
     "odyssey": OdysseyTranslator,
 }
+
+# What the widget's header chip says; Atomemo, the home system, shows none.
+LABELS = {"atomemo": "", "dify": "Dify", "pipelit": "Pipelit", "odyssey": "OdysseyAI"}
+
+
+def system_label(name: str) -> str:
+    """The system's name as people read it, or "" for the home system (no chip)."""
+    return LABELS.get(name, name)
 
 
 def translator_for(system: str | None) -> Translate:

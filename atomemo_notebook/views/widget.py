@@ -30,6 +30,7 @@ from ..model.reply import Reply
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
+from ..protocol.systems import system_label
 from . import runtime
 from .connect import as_async, connect
 from .graph import published_graph
@@ -489,6 +490,7 @@ class ChatWidget(anywidget.AnyWidget):
             "app_color": app.color if app else None,
             "description": (app.opening or app.description) if app else None,
             "system": self._system,
+            "system_label": system_label(self._system),
             "offline": self._offline,
             "demo_apps": [{"slug": d["slug"], "name": d["name"]} for d in demo_apps],
             "demo": self._chat.origin.get("demo") if self._offline else None,

@@ -22,7 +22,6 @@ layouts.useWorker(layoutWorkerSource);
 const NARROW_PX = 720;
 const TICK_MS = 100; // the live turn's elapsed-time counter
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
-const SYSTEM_NAMES: Record<string, string> = { atomemo: "Atomemo", dify: "Dify", pipelit: "Pipelit", odyssey: "OdysseyAI" };
 const CONFIRM_MS = 5000; // how long "Delete the history?" waits for its second click
 const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
 
@@ -453,9 +452,8 @@ class ChatView {
       h("span", { class: "am-emoji", text: header.app_emoji ?? "" }),
       h("span", { class: "am-app-name", text: header.app_name ?? "Chat" }),
       header.app_version ? h("span", { class: "am-version", text: header.app_version }) : null,
-      header.system && header.system !== "atomemo"
-        ? h("span", { class: "am-system", text: SYSTEM_NAMES[header.system] ?? header.system,
-          title: `Talking to ${SYSTEM_NAMES[header.system] ?? header.system}` }) : null,
+      header.system_label
+        ? h("span", { class: "am-system", text: header.system_label, title: `Talking to ${header.system_label}` }) : null,
       header.offline ? h("span", { class: "am-badge", text: "offline demo server",
         title: "An embedded server in this kernel: no key, no network" }) : null);
     const controls = h("div", { class: "am-controls" });
