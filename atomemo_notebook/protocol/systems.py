@@ -14,7 +14,7 @@ from .odyssey.system import SYSTEM as ODYSSEY
 from .pipelit.system import SYSTEM as PIPELIT
 from .system import System, Translate
 
-__all__ = ["SYSTEMS", "capabilities_of", "event_for", "system", "translator_for"]
+__all__ = ["SYSTEMS", "capabilities_of", "event_for", "system", "system_label", "translator_for"]
 
 SYSTEMS: dict[str, System] = {s.name: s for s in (ATOMEMO, DIFY, PIPELIT, ODYSSEY)}
 
@@ -45,3 +45,9 @@ def event_for(name: str | None, event: str, data: Any) -> Event:
 def capabilities_of(name: str) -> Capabilities:
     """What system `name` can do (views of saved or evaluated runs, with no backend at hand)."""
     return system(name).capabilities
+
+
+def system_label(name: str) -> str:
+    """What the widget's header names a system by: "" for the home system (no chip); a name this
+    package does not know, as it is."""
+    return SYSTEMS[name].shown_label if name in SYSTEMS else name

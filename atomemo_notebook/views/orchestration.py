@@ -15,6 +15,7 @@ from ..model.chat import LEAF, AsyncChat
 from ..model.reply import Reply
 from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
+from ..protocol.systems import system_label
 from ..session import runtime
 from ..session.connect import connect
 from .graph import published_graph
@@ -76,6 +77,7 @@ class Orchestrator:
             "app_color": app.color if app else None,
             "description": (app.opening or app.description) if app else None,
             "system": self.system,
+            "system_label": system_label(self.system),
             "offline": self.offline,
             "demo_apps": [{"slug": d["slug"], "name": d["name"]} for d in demo_apps],
             "demo": chat.origin.get("demo") if self.offline else None,

@@ -26,7 +26,7 @@ from typing_extensions import (  # noqa: UP035
     is_typeddict,
 )
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 Status = Literal["streaming", "succeeded", "failed", "stopped", "recovered", "querying", "answering",
                  "waiting"]
@@ -234,6 +234,8 @@ class HeaderView(TypedDict, total=False):
     app_color: str | None
     description: str | None
     system: str
+    system_label: str
+    """The system's name as the header's chip shows it; empty: no chip (the home system)."""
     offline: bool
     demo_apps: list[DemoAppView]
     demo: str | None

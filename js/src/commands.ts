@@ -77,3 +77,7 @@ export class CommandClient {
     this.pending.clear();
   }
 }
+
+/** A command the user asked for, sent and not awaited: a part of the view that only asks
+ * takes one of these rather than the whole client. */
+export type Act = <N extends CommandName>(name: N, args: Commands[N]["args"], buffers?: ArrayBuffer[]) => void;

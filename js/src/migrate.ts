@@ -41,6 +41,8 @@ export function migrate(state: { get(key: string): unknown }): Migrated | null {
     return { transcript: { leaf_id: text(state.get("leaf_id")), turns: path.reverse(), older: 0 }, note };
   }
   const transcript = state.get("transcript") as Partial<TranscriptView> | undefined;
-  const turns = Array.isArray(transcript?.turns) ? (transcript!.turns as V1Message[]).map(turn) : [];
+  const savedTurns = Array.isArray(transcript?.turns) ? transcript!.turns : [];
+  // v2's turns are today's (v3 only added the header's system_label): kept whole.
+  const turns = version === 2 ? savedTurns : (savedTurns as V1Message[]).map(turn);
   return { transcript: { leaf_id: text(transcript?.leaf_id), turns, older: 0 }, note };
 }

@@ -2,7 +2,7 @@
 // do not edit.
 // CI checks it with `python scripts/gen_protocol.py --check`.
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export type Status = "streaming" | "succeeded" | "failed" | "stopped" | "recovered" | "querying" | "answering" | "waiting";
 
@@ -194,6 +194,8 @@ export type HeaderView = {
   app_color?: string | null;
   description?: string | null;
   system?: string;
+  /** The system's name as the header's chip shows it; empty: no chip (the home system). */
+  system_label?: string;
   offline?: boolean;
   demo_apps?: DemoAppView[];
   demo?: string | null;
