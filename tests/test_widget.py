@@ -3,6 +3,7 @@ key anywhere the browser could see."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
+from atomemo_notebook.session import runtime
 from atomemo_notebook.transport.pipelit import PipelitClient
 from atomemo_notebook.views.commands import coerce_inputs
 from atomemo_notebook.views.live import FLUSH_INTERVAL
@@ -264,7 +266,6 @@ def testcoerce_inputs():
 def test_a_replaced_answer_is_sent_as_a_reset(server):
     from atomemo_notebook import Message, StreamRecovered
     from atomemo_notebook.protocol.atomemo.events import event_from_wire
-    from atomemo_notebook.session import runtime
 
     widget, rec = make(server, "echo")
 
@@ -516,3 +517,33 @@ def test_the_saved_static_copy_says_why_a_turn_failed_and_which_version_it_shows
     widget.regenerate(failed.message_id)
     widget.wait()
     assert "version 2 of 2" in widget.snapshot().data
+
+
+def test_a_regenerate_right_after_the_first_answer_is_not_refused_while_the_list_loads(server):
+    """The first answer of a new conversation refreshes the list of conversations; that load must
+    not keep the answer "still streaming" (a Regenerate clicked then was refused)."""
+    widget, rec = make(server)
+    orchestrator = widget._orchestrator
+    loaded = runtime.submit(_event()).result(5)  # an asyncio.Event made on the widget's loop
+    original = orchestrator.refresh_conversations
+
+    async def slow_list() -> None:
+        await loaded.wait()  # the list loads only when the test says so
+        await original()
+
+    orchestrator.refresh_conversations = slow_list  # type: ignore[method-assign]
+    try:
+        browser(widget, "send", text="first")
+        wait_until(lambda: len(turns(widget)) == 1 and not widget.live, 30)
+        request = browser(widget, "regenerate", message_id=turns(widget)[0]["id"])
+        wait_until(lambda: any(m["id"] == request for m in rec.of("reply")), 10)
+        assert "error" not in reply_to(rec, request), reply_to(rec, request)
+        widget.wait()
+        assert turns(widget)[0]["siblings"]["count"] == 2
+    finally:
+        runtime.call_soon(loaded.set)
+        widget.close()
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()

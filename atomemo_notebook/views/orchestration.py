@@ -44,6 +44,7 @@ class Orchestrator:
         self.own: Reply | None = None  # the last reply this view asked for
         self.window = WINDOW
         self.timelines: TimelineCache = {}  # the window's finished timelines, built once each
+        self.background: set[asyncio.Future[None]] = set()  # tasks beside an answer, kept until done
         chat.reply_listeners.append(self.on_reply_started)
 
     @property
@@ -137,7 +138,12 @@ class Orchestrator:
         finally:
             self.chat.reply_listeners.remove(on_start)
         if new_conversation:
-            await self.refresh_conversations()
+            # The list of conversations is refreshed beside the answer, not as its last step: the
+            # answer has settled, and a Regenerate clicked now must not be refused as "still
+            # streaming" while the list loads (it was, 1 browser run in ~50).
+            refresh = asyncio.ensure_future(self.refresh_conversations())
+            self.background.add(refresh)
+            refresh.add_done_callback(self.background.discard)
 
     async def _ask_one(self, query: str | FileRef, parent_id: Any, draft: str,
                        started: Future[Reply] | None) -> bool:
