@@ -538,6 +538,7 @@ def test_a_regenerate_right_after_the_first_answer_is_not_refused_while_the_list
         request = browser(widget, "regenerate", message_id=turns(widget)[0]["id"])
         wait_until(lambda: any(m["id"] == request for m in rec.of("reply")), 10)
         assert "error" not in reply_to(rec, request), reply_to(rec, request)
+        runtime.call_soon(loaded.set)
         widget.wait()
         assert turns(widget)[0]["siblings"]["count"] == 2
     finally:

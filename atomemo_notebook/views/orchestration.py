@@ -44,7 +44,7 @@ class Orchestrator:
         self.own: Reply | None = None  # the last reply this view asked for
         self.window = WINDOW
         self.timelines: TimelineCache = {}  # the window's finished timelines, built once each
-        self.background: set[asyncio.Future[None]] = set()  # tasks beside an answer, kept until done
+        self.listing: Future[None] | None = None  # the list of conversations, loading beside an answer
         chat.reply_listeners.append(self.on_reply_started)
 
     @property
@@ -141,9 +141,7 @@ class Orchestrator:
             # The list of conversations is refreshed beside the answer, not as its last step: the
             # answer has settled, and a Regenerate clicked now must not be refused as "still
             # streaming" while the list loads (it was, 1 browser run in ~50).
-            refresh = asyncio.ensure_future(self.refresh_conversations())
-            self.background.add(refresh)
-            refresh.add_done_callback(self.background.discard)
+            self.listing = runtime.submit(self.refresh_conversations())  # widget.wait() waits for it too
 
     async def _ask_one(self, query: str | FileRef, parent_id: Any, draft: str,
                        started: Future[Reply] | None) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -161,10 +162,12 @@ class ChatWidget(PlainStateWidget):
 
     def wait(self, timeout: float | None = 120) -> None:
         """Block until the current answer (if any) has finished and the view state is settled."""
-        running = self._orchestrator.running
-        if running is not None:
-            with contextlib.suppress(Exception):
-                running.result(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for part in ("running", "listing"):  # the answer, then the list it may refresh (read once it ends)
+            work = getattr(self._orchestrator, part)
+            if work is not None:
+                with contextlib.suppress(Exception):
+                    work.result(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def new_conversation(self) -> None:
         """A new conversation; on a system with only one (Pipelit), its history is cleared."""
