@@ -180,3 +180,16 @@ def test_a_widget_is_evaluated_through_its_chat():
         assert results.df["answer"].tolist() == ["through the widget"] * 2
     finally:
         widget.close()
+
+
+def test_the_results_table_labels_each_ask_and_opens_the_one_clicked(server):
+    from atomemo_notebook.evaluation.view import EvalWidget
+
+    results = evaluate(chat(server, "echo", f"tbl-{uuid.uuid4().hex[:6]}"), ["a", "b"], repeats=2).wait(60, bar=False)
+    widget = EvalWidget(results)
+    assert [(r["row"], r["label"]) for r in widget.rows] == [(0, "0 · 1/2"), (1, "1 · 1/2"), (2, "0 · 2/2"),
+                                                            (3, "1 · 2/2")]
+    second_ask_of_a = next(r for r in widget.rows if r["label"] == "0 · 2/2")
+    widget.selected = second_ask_of_a["row"]  # what a click sets
+    assert widget.detail["label"] == "0 · 2/2" and widget.detail["turns"][0]["query"] == "a"
+    assert results.records[widget.selected]["repeat"] == 1

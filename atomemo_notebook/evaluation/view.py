@@ -33,10 +33,15 @@ def _cut(text: Any, limit: int = CELL_CHARS) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-def _row_view(record: dict[str, Any]) -> EvalRowView:
+def _label(record: dict[str, Any], repeats: int) -> str:
+    number = str(record.get("row", ""))
+    return f"{number} · {int(record.get('repeat', 0)) + 1}/{repeats}" if repeats > 1 else number
+
+
+def _row_view(record: dict[str, Any], position: int, repeats: int) -> EvalRowView:
     scores = {k[len("score_"):]: v for k, v in record.items()
               if k.startswith("score_") and k != "score_errors" and (v is None or isinstance(v, int | float | bool))}
-    return {"row": int(record["row"]), "query": _cut(record["query"]), "status": str(record["status"]),
+    return {"row": position, "label": _label(record, repeats), "query": _cut(record["query"]), "status": str(record["status"]),
             "answer": _cut(record.get("answer")), "error": _cut(record["error"]) if record.get("error") else None,
             "failed_node": record.get("failed_node"), "total_s": record.get("total_s"), "scores": scores}
 
@@ -51,7 +56,7 @@ def _detail(results: EvalResults, row: int, tokens: bool) -> EvalDetailView:
     if not turns and record:
         turns = [{"query": str(record.get("query", "")), "answer": "", "status": str(record.get("status")),
                   "error": _cut(record.get("error")) if record.get("error") else None}]
-    return {"row": row, "turns": turns,  # type: ignore[typeddict-item]
+    return {"row": row, "label": _label(record, results.repeats) if record else str(row), "turns": turns,  # type: ignore[typeddict-item]
             "timelines": [timeline_view(r) for r in replies], "tokens": tokens}
 
 
@@ -94,15 +99,15 @@ class EvalWidget(anywidget.AnyWidget):
             self._due = False
         results = self.results
         records = list(results.records)
-        shown = records
+        shown = list(enumerate(records))  # (place in the table, record): with repeats, rows repeat
         if len(records) > MAX_TABLE_ROWS:  # the failed rows first: they are what one opens
-            shown = sorted(records, key=lambda r: r["status"] == "succeeded")[:MAX_TABLE_ROWS]
-            shown.sort(key=lambda r: r["row"])
+            shown = sorted(shown, key=lambda item: item[1]["status"] == "succeeded")[:MAX_TABLE_ROWS]
+            shown.sort(key=lambda item: item[0])
         columns = sorted({k[len("score_"):] for r in records for k in r if k.startswith("score_")
                           and k != "score_errors"})
         with self.hold_sync():
             self.progress = results.progress()
-            self.rows = [_row_view(r) for r in shown]
+            self.rows = [_row_view(record, place, results.repeats) for place, record in shown]
             self.hidden_rows = len(records) - len(shown)
             self.score_columns = columns
             if self.selected >= 0 and results.records[self.selected]["status"] not in ("running", "not run"):

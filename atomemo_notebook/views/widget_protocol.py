@@ -26,7 +26,7 @@ from typing_extensions import (  # noqa: UP035
     is_typeddict,
 )
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 Status = Literal["streaming", "succeeded", "failed", "stopped", "recovered", "querying", "answering",
                  "waiting"]
@@ -479,6 +479,9 @@ class EvalRowView(TypedDict):
     """One row of the results table (text cut short: the DataFrame has it whole)."""
 
     row: int
+    """Its place in the table (what a click selects): the input row, or one ask of it with repeats."""
+    label: str
+    """What the table shows for it: the input row's number, and which repeat ("3 · 2/5")."""
     query: str
     status: str
     answer: str
@@ -502,6 +505,10 @@ class EvalProgressView(TypedDict):
     """Why the evaluation itself failed (not a row), which ended it; null while it is well."""
     waiting: str | None
     """Why no row is asked yet (another evaluation is writing the same cache); null otherwise."""
+    repeats: NotRequired[int]
+    """With repeats, `done` and `total` count asks; these count input rows (done: every repeat ended)."""
+    rows_done: NotRequired[int]
+    rows_total: NotRequired[int]
 
 
 class EvalTurnView(TypedDict):
@@ -515,6 +522,7 @@ class EvalDetailView(TypedDict, total=False):
     """The selected row's run: its turns and their timelines."""
 
     row: int
+    label: str
     turns: list[EvalTurnView]
     timelines: list[TimelineView]
     tokens: bool

@@ -20,8 +20,10 @@ export function progressText(model: AnyModel<EvalModel>): string {
   const stopped = p.stopped ? ` · ${p.stopped} stopped` : "";
   // The run's own failure (its cache, the app) ended it: said here, as wait() raises it in Python.
   const failure = p.error ? ` · ✗ the evaluation failed: ${p.error}` : p.waiting ? ` · waiting: ${p.waiting}` : "";
-  return `${p.done}/${p.total} done · ${p.failed} failed · ${p.running} running${stopped} · `
-    + `${p.rows_per_s.toFixed(1)} rows/s${eta}${p.finished ? " · finished" : ""}${failure}`;
+  // With repeats the counts are asks; the rows (each asked `repeats` times) are said beside them.
+  const asks = p.repeats ? ` asks (${p.rows_done ?? 0}/${p.rows_total ?? 0} rows × ${p.repeats})` : "";
+  return `${p.done}/${p.total}${asks} done · ${p.failed} failed · ${p.running} running${stopped} · `
+    + `${p.rows_per_s.toFixed(1)} ${asks ? "asks" : "rows"}/s${eta}${p.finished ? " · finished" : ""}${failure}`;
 }
 
 const PREVIEW_CHARS = 300;
@@ -35,8 +37,8 @@ export function answerPreview(markdown: string): string {
 
 function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row: number) => void): HTMLElement {
   const tr = h("tr", { class: `ae-row am-status-${row.status}${selected ? " ae-selected" : ""}`,
-    attrs: { tabindex: "0", role: "button", "aria-label": `Open row ${row.row}` } },
-  h("td", { class: "ae-n", text: String(row.row) }),
+    attrs: { tabindex: "0", role: "button", "aria-label": `Open row ${row.label}` } },
+  h("td", { class: "ae-n", text: row.label }),
   h("td", { class: "ae-status", text: row.status }),
   h("td", { class: "ae-query", text: row.query, title: row.query }),
   h("td", { class: "ae-answer", text: row.error ? `⚠ ${row.error}` : answerPreview(row.answer),
@@ -51,7 +53,7 @@ function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row
 }
 
 export function renderRun(detail: EvalDetailView): HTMLElement {
-  const box = h("div", { class: "ae-run" }, h("div", { class: "ae-run-title", text: `Row ${detail.row ?? ""}` }));
+  const box = h("div", { class: "ae-run" }, h("div", { class: "ae-run-title", text: `Row ${detail.label ?? detail.row ?? ""}` }));
   const panel = h("div", { class: "am-detail-panel" });
   for (const turn of detail.turns ?? []) {
     const answer = h("div", { class: "am-answer am-md" });

@@ -42,7 +42,8 @@ export function migrate(state: { get(key: string): unknown }): Migrated | null {
   }
   const transcript = state.get("transcript") as Partial<TranscriptView> | undefined;
   const savedTurns = Array.isArray(transcript?.turns) ? transcript!.turns : [];
-  // v2's turns are today's (v3 only added the header's system_label): kept whole.
-  const turns = version === 2 ? savedTurns : (savedTurns as V1Message[]).map(turn);
+  // v2's and v3's turns are today's (v3 added the header's system_label, v4 the evaluation
+  // table's row labels): kept whole.
+  const turns = version === 2 || version === 3 ? savedTurns : (savedTurns as V1Message[]).map(turn);
   return { transcript: { leaf_id: text(transcript?.leaf_id), turns, older: 0 }, note };
 }

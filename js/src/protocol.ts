@@ -2,7 +2,7 @@
 // do not edit.
 // CI checks it with `python scripts/gen_protocol.py --check`.
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export type Status = "streaming" | "succeeded" | "failed" | "stopped" | "recovered" | "querying" | "answering" | "waiting";
 
@@ -387,7 +387,10 @@ export type CompareResult = {
 
 /** One row of the results table (text cut short: the DataFrame has it whole). */
 export type EvalRowView = {
+  /** Its place in the table (what a click selects): the input row, or one ask of it with repeats. */
   row: number;
+  /** What the table shows for it: the input row's number, and which repeat ("3 · 2/5"). */
+  label: string;
   query: string;
   status: string;
   answer: string;
@@ -411,6 +414,10 @@ export type EvalProgressView = {
   error: string | null;
   /** Why no row is asked yet (another evaluation is writing the same cache); null otherwise. */
   waiting: string | null;
+  /** With repeats, `done` and `total` count asks; these count input rows (done: every repeat ended). */
+  repeats?: number;
+  rows_done?: number;
+  rows_total?: number;
 };
 
 export type EvalTurnView = {
@@ -423,6 +430,7 @@ export type EvalTurnView = {
 /** The selected row's run: its turns and their timelines. */
 export type EvalDetailView = {
   row?: number;
+  label?: string;
   turns?: EvalTurnView[];
   timelines?: TimelineView[];
   /** Whether the system streams tokens (the timeline says "first token" or "answer"). */

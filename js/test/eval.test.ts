@@ -15,6 +15,9 @@ describe("EvalWidget views", () => {
     const broken = { ...done, done: 3, error: "OSError: [Errno 28] No space left on device" };
     expect(progressText({ get: () => broken } as never)).toBe("3/10 done · 1 failed · 0 running · 2.5 rows/s"
       + " · finished · ✗ the evaluation failed: OSError: [Errno 28] No space left on device");
+    const repeated = { ...done, total: 12, done: 12, repeats: 3, rows_done: 4, rows_total: 4 };
+    expect(progressText({ get: () => repeated } as never)).toBe("12/12 asks (4/4 rows × 3) done · 1 failed · 0 running"
+      + " · 2.5 asks/s · finished");
     const queued = { ...progress, done: 0, running: 0, eta_s: null, waiting: "another evaluation is writing e.jsonl" };
     expect(progressText({ get: () => queued } as never)).toBe("0/10 done · 1 failed · 0 running · 2.5 rows/s"
       + " · waiting: another evaluation is writing e.jsonl");
