@@ -41,7 +41,8 @@ def _label(record: dict[str, Any], repeats: int) -> str:
 def _row_view(record: dict[str, Any], position: int, repeats: int) -> EvalRowView:
     scores = {k[len("score_"):]: v for k, v in record.items()
               if k.startswith("score_") and k != "score_errors" and (v is None or isinstance(v, int | float | bool))}
-    return {"row": position, "label": _label(record, repeats), "query": _cut(record["query"]), "status": str(record["status"]),
+    return {"row": position, "label": _label(record, repeats), "query": _cut(record["query"]),
+            "status": str(record["status"]),
             "answer": _cut(record.get("answer")), "error": _cut(record["error"]) if record.get("error") else None,
             "failed_node": record.get("failed_node"), "total_s": record.get("total_s"), "scores": scores}
 
