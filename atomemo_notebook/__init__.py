@@ -30,11 +30,9 @@ from .model.reply import EventRecord, ExecutionSpan, NodeSpan, Reply, ToolSpan
 from .model.tree import MessageTree, TreeMessage
 from .protocol.atomemo.events import (
     ChatMessage,
-    Event,
     ExecutionFinished,
     ExecutionStarted,
     Heartbeat,
-    MalformedFrame,
     MessageCreated,
     NodeFinished,
     NodeStarted,
@@ -42,16 +40,16 @@ from .protocol.atomemo.events import (
     ToolCallStarted,
     ToolResponse,
 )
-from .protocol.atomemo.models import App, AppVersion, Conversation, FileRef, Message, UploadToken
+from .protocol.atomemo.models import App, AppVersion, UploadToken
 from .protocol.errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
     APITimeoutError,
     AppOrTriggerNotFoundError,
-    AtomemoError,
     AuthenticationError,
     BadRequestError,
+    ChatAPIError,
     ConflictError,
     ConversationMessageMismatchError,
     ConversationNotFoundError,
@@ -69,8 +67,10 @@ from .protocol.errors import (
     UnprocessableEntityError,
     UnresumableStreamError,
 )
+from .protocol.errors import AtomemoError as AtomemoError  # ChatAPIError's first name, kept for `except`
 from .protocol.limits import Limits
 from .protocol.neutral import Capabilities
+from .protocol.wire import Conversation, Event, FileRef, MalformedFrame, Message
 from .session.connect import connect
 from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
@@ -100,11 +100,11 @@ __all__ = [
     "AsyncEventStream",
     "AsyncOdysseyClient",
     "AsyncPipelitClient",
-    "AtomemoError",
     "AuthenticationError",
     "BadRequestError",
     "Capabilities",
     "Chat",
+    "ChatAPIError",
     "ChatMessage",
     "ChatWidget",
     "Client",

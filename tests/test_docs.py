@@ -78,6 +78,7 @@ def test_the_api_reference_covers_every_public_name() -> None:
 PUBLIC: dict[str, Any] = {name: getattr(package, name) for name in package.__all__}
 PUBLIC.update({name: getattr(server_package, name) for name in server_package.__all__})
 PUBLIC["atomemo_notebook"] = package
+PUBLIC["AtomemoError"] = package.AtomemoError  # ChatAPIError's first name: importable, out of __all__
 EVENT_TYPES = tuple(obj for obj in PUBLIC.values() if inspect.isclass(obj) and issubclass(obj, package.Event))
 CLIENTS = (package.Client, package.AsyncClient, package.DifyClient, package.AsyncDifyClient, package.PipelitClient,
            package.AsyncPipelitClient, package.OdysseyClient, package.AsyncOdysseyClient)

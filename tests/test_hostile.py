@@ -555,14 +555,14 @@ class _AppendWhileSlicing(list):
 
 
 def test_reply_text_keeps_a_chunk_appended_while_it_is_read():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     reply._parts = _AppendWhileSlicing(["a", "b"])
     assert reply.text in ("ab", "abLATE")
     assert reply.text == "abLATE"  # the late chunk is never skipped
 
 
 def test_reply_text_read_from_another_thread_while_chunks_arrive():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     done = threading.Event()
     seen: list[str] = []
 

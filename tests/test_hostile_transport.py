@@ -28,8 +28,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import atomemo_notebook as an
 from atomemo_notebook.protocol import neutral as n
-from atomemo_notebook.protocol.atomemo.events import MalformedFrame
 from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator
+from atomemo_notebook.protocol.wire import MalformedFrame
 from atomemo_notebook.transport.pipelit import AsyncPipelitClient, PipelitClient
 from atomemo_notebook.transport.socket_hub import Hub, Reconnect, Watch
 

@@ -31,10 +31,10 @@ from atomemo_notebook import (
     replay,
 )
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.atomemo.events import Event
 from atomemo_notebook.protocol.odyssey.adapter import OdysseyTranslator, answer_text
 from atomemo_notebook.protocol.odyssey.calls import BODY
 from atomemo_notebook.protocol.odyssey.events import DATA_FIELDS, SNIP_FIELDS, STEP_FIELDS, Name, parse_document
+from atomemo_notebook.protocol.wire import Event
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport.odyssey import AsyncOdysseyClient, OdysseyClient
 
