@@ -24,6 +24,7 @@ import pytest
 import atomemo_notebook as an
 from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.model.tree import MessageTree
+from atomemo_notebook.protocol.atomemo.events import ChatMessage
 from atomemo_notebook.server import LocalServer
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
@@ -573,7 +574,7 @@ def test_reply_text_read_from_another_thread_while_chunks_arrive():
     thread = threading.Thread(target=reader)
     thread.start()
     for i in range(20_000):
-        reply.apply(an.ChatMessage("chat_message", {"text": f"{i},"}))
+        reply.apply(ChatMessage("chat_message", {"text": f"{i},"}))
     done.set()
     thread.join(10)
     expected = "".join(f"{i}," for i in range(20_000))

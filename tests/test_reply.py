@@ -3,6 +3,8 @@ hand-made out-of-order and missing-event cases."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from atomemo_notebook import Client, Event, Reply
@@ -47,7 +49,10 @@ def test_support_app_folds_nodes_and_text(server, names):
     assert reply.execution is not None and reply.execution.status == "succeeded"
     assert reply.time_to_first_token is not None and reply.total_time is not None
     assert 0 <= reply.time_to_first_token <= reply.total_time
-    assert all(n.duration_ms is not None and n.duration_ms >= 0 for n in reply.nodes)
+    # Each node's span lies inside the reply, and they ran one after another.
+    assert all(0 <= n.started <= n.finished <= reply.total_time for n in reply.nodes)
+    assert all(a.finished <= b.started for a, b in pairwise(reply.nodes))
+    assert [n.duration_ms for n in reply.nodes] == [round((n.finished - n.started) * 1000, 3) for n in reply.nodes]
     assert reply.nodes[1].json_output["documents"][0]["title"] == "Plans and pricing"
     assert reply.nodes[1].json_output["topic"] == "pricing"
 

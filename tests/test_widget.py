@@ -14,7 +14,7 @@ from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport.pipelit import PipelitClient
 from atomemo_notebook.views.widget import FLUSH_INTERVAL, _coerce_inputs
 
-from .conftest import wait_until
+from .conftest import wait_until, wait_until_async
 
 
 class Recorder:
@@ -261,8 +261,8 @@ def test_coerce_inputs():
 
 
 def test_a_replaced_answer_is_sent_as_a_reset(server):
-    from atomemo_notebook import Message, StreamRecovered
-    from atomemo_notebook.protocol.atomemo.events import event_from_wire
+    from atomemo_notebook import Message
+    from atomemo_notebook.protocol.atomemo.events import StreamRecovered, event_from_wire
     from atomemo_notebook.session import runtime
 
     widget, rec = make(server, "echo")
@@ -270,7 +270,7 @@ def test_a_replaced_answer_is_sent_as_a_reset(server):
     async def recover() -> None:
         reply = widget.conversation._start("q", None)
         reply.apply(event_from_wire("chat_message", {"text": "partial, then diverged"}))
-        await __import__("asyncio").sleep(0.1)
+        await wait_until_async(lambda: bool(rec.of("live")), what="the partial answer to be sent")
         stored = Message(id="m", status="succeeded", answer="the stored answer")
         reply.apply(StreamRecovered(StreamRecovered.NAME, {"message": stored.to_wire()}))
         reply.close()
