@@ -1,4 +1,9 @@
-"""atomemo_notebook: talk to, watch and debug Atomemo chat workflows from Jupyter."""
+"""atomemo_notebook: talk to, watch and debug chat workflows (Atomemo, Dify, Pipelit, OdysseyAI)
+from Jupyter.
+
+`__all__` is the public surface, pinned by tests/test_client.py. Other names stay importable from
+their modules: Atomemo's own event and model classes from `protocol.atomemo.events` and
+`protocol.atomemo.models`, a reply's parts from `model.reply`, the message tree from `model.tree`."""
 
 from ._version import __version__
 from .evaluation import (
@@ -13,7 +18,7 @@ from .evaluation import (
     load_evaluation,
     regex,
 )
-from .model.chat import LEAF, AsyncChat, Chat
+from .model.chat import AsyncChat, Chat
 from .model.records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
@@ -26,32 +31,16 @@ from .model.records import (
     to_dataframe,
 )
 from .model.replay import EventLog, load_events, replay, replay_async
-from .model.reply import EventRecord, ExecutionSpan, NodeSpan, Reply, ToolSpan
-from .model.tree import MessageTree, TreeMessage
-from .protocol.atomemo.events import (
-    ChatMessage,
-    Event,
-    ExecutionFinished,
-    ExecutionStarted,
-    Heartbeat,
-    MalformedFrame,
-    MessageCreated,
-    NodeFinished,
-    NodeStarted,
-    StreamRecovered,
-    ToolCallStarted,
-    ToolResponse,
-)
-from .protocol.atomemo.models import App, AppVersion, Conversation, FileRef, Message, UploadToken
+from .model.reply import NodeSpan, Reply, ToolSpan
 from .protocol.errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
     APITimeoutError,
     AppOrTriggerNotFoundError,
-    AtomemoError,
     AuthenticationError,
     BadRequestError,
+    ChatAPIError,
     ConflictError,
     ConversationMessageMismatchError,
     ConversationNotFoundError,
@@ -69,10 +58,11 @@ from .protocol.errors import (
     UnprocessableEntityError,
     UnresumableStreamError,
 )
+from .protocol.errors import AtomemoError as AtomemoError  # ChatAPIError's first name, kept for `except`
 from .protocol.limits import Limits
 from .protocol.neutral import Capabilities
+from .protocol.wire import Conversation, Event, FileRef, MalformedFrame, Message
 from .session.connect import connect
-from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
 from .transport.dify import AsyncDifyClient, DifyClient
 from .transport.odyssey import AsyncOdysseyClient, OdysseyClient
@@ -83,29 +73,24 @@ from .views.widget import ChatWidget
 __all__ = [
     "EVENT_COLUMNS",
     "HISTORY_COLUMNS",
-    "LEAF",
     "SOURCE_COLUMNS",
     "TIMELINE_COLUMNS",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
     "APITimeoutError",
-    "App",
-    "AppInfo",
     "AppOrTriggerNotFoundError",
-    "AppVersion",
     "AsyncChat",
     "AsyncClient",
     "AsyncDifyClient",
     "AsyncEventStream",
     "AsyncOdysseyClient",
     "AsyncPipelitClient",
-    "AtomemoError",
     "AuthenticationError",
     "BadRequestError",
     "Capabilities",
     "Chat",
-    "ChatMessage",
+    "ChatAPIError",
     "ChatWidget",
     "Client",
     "ConflictError",
@@ -117,26 +102,17 @@ __all__ = [
     "EvalResults",
     "Event",
     "EventLog",
-    "EventRecord",
     "EventStream",
     "ExecutionFailedError",
-    "ExecutionFinished",
-    "ExecutionSpan",
-    "ExecutionStarted",
     "FileRef",
-    "Heartbeat",
     "InternalServerError",
     "LimitExceededError",
     "Limits",
     "MalformedFrame",
     "Message",
-    "MessageCreated",
     "MessageNotFoundError",
-    "MessageTree",
     "MissingAPIKeyError",
-    "NodeFinished",
     "NodeSpan",
-    "NodeStarted",
     "NotFoundError",
     "OdysseyClient",
     "ParentNotFoundError",
@@ -144,15 +120,10 @@ __all__ = [
     "PipelitClient",
     "RateLimitError",
     "Reply",
-    "StreamRecovered",
-    "ToolCallStarted",
-    "ToolResponse",
     "ToolSpan",
-    "TreeMessage",
     "TriggerInputsError",
     "UnprocessableEntityError",
     "UnresumableStreamError",
-    "UploadToken",
     "__version__",
     "compare",
     "compare_nodes",
@@ -173,7 +144,6 @@ __all__ = [
     "timeline_records",
     "to_dataframe",
 ]
-
 
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext atomemo_notebook` registers the %%atomemo cell magic."""

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from atomemo_notebook import HISTORY_COLUMNS, Message, MessageTree, history_records, to_dataframe
+from atomemo_notebook import HISTORY_COLUMNS, Message, history_records, to_dataframe
+from atomemo_notebook.model.tree import MessageTree
 
 from _common import machine, table
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from atomemo_notebook import App, Client, Conversation, FileRef, Message
+from atomemo_notebook import Client, Conversation, FileRef, Message
 from atomemo_notebook.protocol.atomemo.events import EVENT_TYPES, FIELDS, Name
+from atomemo_notebook.protocol.atomemo.models import App
 from atomemo_notebook.server import DEMO_APPS, LocalServer
 
 from .conftest import ids

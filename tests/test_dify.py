@@ -30,9 +30,10 @@ from atomemo_notebook import (
 from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol.dify.adapter import DifyTranslator
 from atomemo_notebook.protocol.dify.events import FIELDS, parse_frame
+from atomemo_notebook.protocol.wire import MalformedFrame
 from atomemo_notebook.server import LocalServer
 
-from .conftest import fault_key, maybe, wait_until
+from .conftest import fault_key, maybe, wait_until, wait_until_async
 
 
 def dify_client(kind: str, server: LocalServer, slug: str = "support", **kwargs: Any) -> Any:
@@ -168,7 +169,12 @@ def test_stop_cancels_the_run_on_the_server(server):
                        dify_close_delay=0.01).start()
     try:
         chat = dify_chat("sync", slow, "echo")
-        threading.Timer(0.6, chat.stop).start()
+
+        def stop_once_streaming() -> None:  # from another thread, as a view's Stop button does
+            wait_until(lambda: bool(chat.replies and chat.replies[-1].text), what="the answer to start")
+            chat.stop()
+
+        threading.Thread(target=stop_once_streaming, daemon=True).start()
         reply = chat.ask("stop me " * 40)
         assert reply.status == "stopped" and len(reply.text) < len("stop me " * 40)
         # The server really stopped: as Dify 1.13 does, it stores the text streamed until the
@@ -193,7 +199,7 @@ async def test_async_stop_cancels_the_run_on_the_server(server):
         chat = dify_chat("async", slow, "echo")
         assert isinstance(chat, AsyncChat)
         task = asyncio.create_task(chat.ask("stop me " * 40))
-        await asyncio.sleep(0.6)
+        await wait_until_async(lambda: bool(chat.replies and chat.replies[-1].text), what="the answer to start")
         chat.stop()
         reply = await task
         assert reply.status == "stopped"
@@ -352,7 +358,18 @@ def test_fuzz_any_dify_frames_fold_without_raising(frames):
     cannot read becomes an anomaly, never an exception."""
     reply = Reply("q", translate=DifyTranslator())
     for payload in frames:
-        reply.apply(parse_frame(payload))
+        event = parse_frame(payload)
+        # A JSON object with a string `event` must parse as that event, anything else is a
+        # malformed frame (a parser that made anomalies of everything would fold without raising too).
+        try:
+            obj = json.loads(payload)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("event"), str):
+            assert type(event) is not MalformedFrame and event.event == obj["event"]
+        else:
+            assert type(event) is MalformedFrame
+        reply.apply(event)
     reply.close()
     assert reply.done and reply.status in ("succeeded", "failed", "recovered", "stopped", "waiting")
     assert isinstance(reply.text, str)

@@ -7,7 +7,9 @@ import httpx
 import pytest
 
 import atomemo_notebook as an
+from atomemo_notebook.protocol import errors
 from atomemo_notebook.protocol.atomemo import calls
+from atomemo_notebook.protocol.atomemo.calls import CODES
 from atomemo_notebook.protocol.call import Call
 from atomemo_notebook.protocol.errors import error_class, make_api_error
 
@@ -37,7 +39,7 @@ def test_status_classes(status, cls):
      ("UNRESUMABLE_STREAM", an.UnresumableStreamError)],
 )
 def test_code_wins_over_status(code, cls):
-    assert error_class(500, code) is cls
+    assert error_class(500, code, CODES) is cls
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,7 @@ def test_code_wins_over_status(code, cls):
      '{"errorCode": "PARENT_NOT_FOUND", "message": "no parent"}'],
 )
 def test_code_is_read_from_each_body_shape(body):
-    error = make_api_error(404, body)
+    error = make_api_error(404, body, codes=CODES)
     assert isinstance(error, an.ParentNotFoundError)
     assert (error.code, error.message, error.status_code) == ("PARENT_NOT_FOUND", "no parent", 404)
     assert str(error) == "404 PARENT_NOT_FOUND: no parent"
@@ -107,3 +109,26 @@ def test_key_is_sent_only_to_the_api_host():
     assert "x-api-key" not in build(foreign).headers
     lookalike = Call("GET", "https://api.example/apix", lambda b: b, absolute=True)
     assert "x-api-key" not in build(lookalike).headers
+
+
+def test_the_root_keeps_its_first_name():
+    assert an.AtomemoError is an.ChatAPIError
+    with pytest.raises(an.AtomemoError):
+        raise an.ParentNotFoundError("no parent", status_code=404, code="PARENT_NOT_FOUND")
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), an.ChatAPIError), name
+
+
+def test_each_systems_codes_are_its_own():
+    from atomemo_notebook.protocol.systems import SYSTEMS
+
+    assert SYSTEMS["atomemo"].dialect.codes is CODES
+    dify = SYSTEMS["dify"].dialect.codes
+    # Without a system's codes the status decides; one system's code means nothing to another.
+    assert error_class(404, "PARENT_NOT_FOUND") is an.NotFoundError
+    assert error_class(404, "PARENT_NOT_FOUND", dify) is an.NotFoundError
+    assert error_class(404, "not_found", dify) is an.ConversationNotFoundError
+    assert error_class(404, "not_found", CODES) is an.NotFoundError
+    assert isinstance(make_api_error(404, '{"code": "PARENT_NOT_FOUND", "message": "x"}'), an.NotFoundError)
+    assert not isinstance(make_api_error(404, '{"code": "PARENT_NOT_FOUND", "message": "x"}'),
+                          an.ParentNotFoundError)

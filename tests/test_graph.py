@@ -27,9 +27,17 @@ EDGE = st.fixed_dictionaries({}, optional={"source": IDS, "target": IDS, "label"
                                              "edges": st.one_of(st.lists(EDGE | ANY, max_size=10), ANY)})))
 def test_fuzz_any_published_graph_folds_or_is_none(raw):
     graph = published_graph(AppInfo(name="x", graph=raw if isinstance(raw, dict) else None))
+    # Every node with a non-empty string id is a node of the graph; none at all, no graph (a
+    # folder that gave up on everything would pass the rest).
+    nodes = raw.get("nodes") if isinstance(raw, dict) else None
+    items = list(nodes.values()) if isinstance(nodes, dict) else nodes if isinstance(nodes, list) else []
+    named = {i for item in items if isinstance(item, dict)
+             for i in [item.get("id") or item.get("node_id")] if isinstance(i, str) and i}
     if graph is None:
+        assert not named
         return
     ids = {n["id"] for n in graph["nodes"]}
+    assert ids == named
     assert all(isinstance(i, str) and i for i in ids)
     assert all(e["source"] in ids and e["target"] in ids for e in graph["edges"])
     svg = static_svg(graph, {next(iter(ids)): "failed"})

@@ -24,6 +24,7 @@ import pytest
 import atomemo_notebook as an
 from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.model.tree import MessageTree
+from atomemo_notebook.protocol.atomemo.events import ChatMessage
 from atomemo_notebook.server import LocalServer
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
@@ -555,14 +556,14 @@ class _AppendWhileSlicing(list):
 
 
 def test_reply_text_keeps_a_chunk_appended_while_it_is_read():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     reply._parts = _AppendWhileSlicing(["a", "b"])
     assert reply.text in ("ab", "abLATE")
     assert reply.text == "abLATE"  # the late chunk is never skipped
 
 
 def test_reply_text_read_from_another_thread_while_chunks_arrive():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     done = threading.Event()
     seen: list[str] = []
 
@@ -573,7 +574,7 @@ def test_reply_text_read_from_another_thread_while_chunks_arrive():
     thread = threading.Thread(target=reader)
     thread.start()
     for i in range(20_000):
-        reply.apply(an.ChatMessage("chat_message", {"text": f"{i},"}))
+        reply.apply(ChatMessage("chat_message", {"text": f"{i},"}))
     done.set()
     thread.join(10)
     expected = "".join(f"{i}," for i in range(20_000))

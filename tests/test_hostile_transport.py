@@ -28,8 +28,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 import atomemo_notebook as an
 from atomemo_notebook.protocol import neutral as n
-from atomemo_notebook.protocol.atomemo.events import MalformedFrame
 from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator
+from atomemo_notebook.protocol.wire import MalformedFrame
 from atomemo_notebook.transport.pipelit import AsyncPipelitClient, PipelitClient
 from atomemo_notebook.transport.socket_hub import Hub, Reconnect, Watch
 
@@ -343,6 +343,8 @@ def test_fuzz_every_websocket_message_is_routed_or_reported_never_raised(text):
     readable = isinstance(parsed, dict) and isinstance(parsed.get("type"), str)
     if not readable:
         assert len(got) == 1  # never dropped silently
+    elif parsed.get("execution_id") == "e1":  # a readable message of the watched execution reaches it as itself
+        assert [(type(e), e.event, e.data) for e in got] == [(an.Event, parsed["type"], parsed)]
 
 
 class _FuzzHub:

@@ -31,10 +31,10 @@ from atomemo_notebook import (
     replay,
 )
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.atomemo.events import Event
 from atomemo_notebook.protocol.odyssey.adapter import OdysseyTranslator, answer_text
 from atomemo_notebook.protocol.odyssey.calls import BODY
 from atomemo_notebook.protocol.odyssey.events import DATA_FIELDS, SNIP_FIELDS, STEP_FIELDS, Name, parse_document
+from atomemo_notebook.protocol.wire import Event, MalformedFrame
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport.odyssey import AsyncOdysseyClient, OdysseyClient
 
@@ -291,7 +291,13 @@ def test_a_hostile_document_is_bounded():
 def test_fuzz_any_document_folds_without_raising(document):
     reply = Reply("q", translate=OdysseyTranslator())
     reply.apply(Event(Name.REQUEST, {"request_id": "r", "conversation_id": "c"}))
-    reply.apply(parse_document(json.dumps({"data": document})))
+    event = parse_document(json.dumps({"data": document}))
+    # An object under `data` is the answer and must parse as one; anything else is malformed.
+    if isinstance(document, dict):
+        assert type(event) is not MalformedFrame and event.event == Name.RESPONSE and event.data == document
+    else:
+        assert type(event) is MalformedFrame
+    reply.apply(event)
     reply.close()
     assert reply.done and isinstance(reply.text, str)
 

@@ -20,6 +20,7 @@ from atomemo_notebook import AsyncChat, AuthenticationError, Chat, ExecutionFail
 from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator, answer_text
 from atomemo_notebook.protocol.pipelit.events import FIELDS, Name, parse_message
+from atomemo_notebook.protocol.wire import MalformedFrame
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport.pipelit import AsyncPipelitClient, PipelitClient
 
@@ -305,7 +306,18 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow
 def test_fuzz_any_pipelit_messages_fold_without_raising(messages):
     reply = Reply("q", translate=PipelitTranslator())
     for text in messages:
-        reply.apply(parse_message(text))
+        event = parse_message(text)
+        # A JSON object with a string `type` must parse as that event; anything else is a
+        # malformed frame (so a parser that refused everything fails here).
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("type"), str):
+            assert type(event) is not MalformedFrame and event.event == obj["type"] and event.data == obj
+        else:
+            assert type(event) is MalformedFrame
+        reply.apply(event)
     reply.close()
     assert reply.done and isinstance(reply.text, str)
 

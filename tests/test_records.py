@@ -8,14 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from atomemo_notebook import (
-    HISTORY_COLUMNS,
-    TIMELINE_COLUMNS,
-    Message,
-    MessageTree,
-    history_records,
-    to_dataframe,
-)
+from atomemo_notebook import HISTORY_COLUMNS, TIMELINE_COLUMNS, Message, history_records, to_dataframe
+from atomemo_notebook.model.tree import MessageTree
 
 
 def synthetic_tree(n: int) -> MessageTree:

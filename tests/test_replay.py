@@ -48,7 +48,10 @@ def test_replay_at_n_times_speed_sleeps_the_scaled_gaps(recorded):
     replay(path, speed=4.0, sleep=waits.append)
     live_span = sum(r.events[-1].offset for r in chat.replies)
     assert sum(waits) == pytest.approx(live_span / 4.0, rel=1e-6)
-    assert all(w >= 0 for w in waits)
+    # One wait before each event: the gap since the one before it in its reply, scaled.
+    gaps = [(event.offset - before) / 4.0 for r in chat.replies
+            for before, event in zip([0.0, *(e.offset for e in r.events[:-1])], r.events, strict=True)]
+    assert waits == pytest.approx(gaps, abs=1e-9)
 
 
 def test_replay_feeds_a_view_callback(recorded):

@@ -3,6 +3,8 @@ hand-made out-of-order and missing-event cases."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from atomemo_notebook import Client, Event, Reply
@@ -25,7 +27,7 @@ def names(server: LocalServer) -> dict[str, dict[str, tuple[str, str]]]:
 
 def fold(server: LocalServer, slug: str, query: str, names) -> Reply:
     app = server.app(slug)
-    reply = Reply(query, node_names=names[slug])
+    reply = Reply(query, node_names=names[slug], system="atomemo")
     with Client(server.api_key, base_url=server.base_url) as client:
         for event in client.send_message(**ids(app), query=query, user_id="fold"):
             reply.apply(event)
@@ -47,7 +49,10 @@ def test_support_app_folds_nodes_and_text(server, names):
     assert reply.execution is not None and reply.execution.status == "succeeded"
     assert reply.time_to_first_token is not None and reply.total_time is not None
     assert 0 <= reply.time_to_first_token <= reply.total_time
-    assert all(n.duration_ms is not None and n.duration_ms >= 0 for n in reply.nodes)
+    # Each node's span lies inside the reply, and they ran one after another.
+    assert all(0 <= n.started <= n.finished <= reply.total_time for n in reply.nodes)
+    assert all(a.finished <= b.started for a, b in pairwise(reply.nodes))
+    assert [n.duration_ms for n in reply.nodes] == [round((n.finished - n.started) * 1000, 3) for n in reply.nodes]
     assert reply.nodes[1].json_output["documents"][0]["title"] == "Plans and pricing"
     assert reply.nodes[1].json_output["topic"] == "pricing"
 
@@ -89,7 +94,7 @@ def ev(name: str, **resource) -> Event:
 
 
 def test_node_finished_without_node_started_is_recorded():
-    reply = Reply("q", node_names={"n1": ("Fetch", "http_request")})
+    reply = Reply("q", node_names={"n1": ("Fetch", "http_request")}, system="atomemo")
     reply.apply(ev("node_finished", id="r1", node_id="n1", status="failed", error="boom"), 1.0)
     reply.close(offset=2.0)
     (span,) = reply.nodes
@@ -100,7 +105,7 @@ def test_node_finished_without_node_started_is_recorded():
 
 
 def test_tool_response_without_start_and_without_node():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     reply.apply(ev("tool_response", id="t1", node_id="agent", tool_name="calc", result="4"), 0.5)
     (span,) = reply.nodes
     (tool,) = span.tools
@@ -109,7 +114,7 @@ def test_tool_response_without_start_and_without_node():
 
 
 def test_missing_execution_finished_ends_failed_with_an_anomaly():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     reply.apply(ev("message_created", message_id="m", conversation_id="c"))
     reply.apply(ev("node_started", id="r", node_id="n"))
     reply.apply(ev("chat_message", text="partial"))
@@ -120,7 +125,7 @@ def test_missing_execution_finished_ends_failed_with_an_anomaly():
 
 
 def test_events_out_of_order_do_not_crash():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     for event in [
         ev("execution_finished", id="x", status="succeeded"),
         ev("tool_call_started", id="t", node_id="a", tool_name="w", args={"a": 1}),
@@ -137,7 +142,7 @@ def test_events_out_of_order_do_not_crash():
 
 
 def test_listeners_follow_the_reply_and_see_the_end():
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     seen: list[str | None] = []
     remove = reply.on_update(lambda r, e: seen.append(None if e is None else e.event))
     reply.apply(ev("chat_message", text="a"))
@@ -150,10 +155,23 @@ def test_listeners_follow_the_reply_and_see_the_end():
 
 def test_text_is_built_linearly():
     # 200k one-character chunks, reading the text after each: stays fast because only new parts join.
-    reply = Reply("q")
+    reply = Reply("q", system="atomemo")
     chunk = event_from_wire("chat_message", {"text": "x"})
     for i in range(200_000):
         reply.apply(chunk, float(i))
         if i % 1000 == 0:
             assert len(reply.text) == i + 1
     assert len(reply.text) == 200_000
+
+
+def test_a_reply_reads_its_events_with_its_systems_translator():
+    with pytest.raises(TypeError, match="system="):
+        Reply("q")
+    dify = Reply("q", system="dify")
+    dify.apply(Event("message", {"event": "message", "answer": "hi", "message_id": "m", "conversation_id": "c"}))
+    atomemo = Reply("q", system="atomemo")
+    atomemo.apply(Event("message", {"event": "message", "answer": "hi", "message_id": "m", "conversation_id": "c"}))
+    assert (dify.text, dify.message_id) == ("hi", "m")
+    assert (atomemo.text, atomemo.message_id) == ("", None)  # not an Atomemo event: Atomemo's adapter skips it
+    with pytest.raises(ValueError, match="known"):
+        Reply("q", system="nonesuch")

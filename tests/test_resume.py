@@ -7,9 +7,10 @@ import time
 import pytest
 
 import atomemo_notebook as an
-from atomemo_notebook import ChatMessage, Event, MalformedFrame, MessageCreated, StreamRecovered
+from atomemo_notebook import Event, MalformedFrame
+from atomemo_notebook.protocol.atomemo.events import ChatMessage, MessageCreated, StreamRecovered
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.transport.resume import StreamState
+from atomemo_notebook.transport.client import StreamState
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
 

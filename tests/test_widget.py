@@ -17,7 +17,7 @@ from atomemo_notebook.transport.pipelit import PipelitClient
 from atomemo_notebook.views.commands import coerce_inputs
 from atomemo_notebook.views.live import FLUSH_INTERVAL
 
-from .conftest import wait_until
+from .conftest import wait_until, wait_until_async
 
 
 class Recorder:
@@ -264,15 +264,15 @@ def testcoerce_inputs():
 
 
 def test_a_replaced_answer_is_sent_as_a_reset(server):
-    from atomemo_notebook import Message, StreamRecovered
-    from atomemo_notebook.protocol.atomemo.events import event_from_wire
+    from atomemo_notebook import Message
+    from atomemo_notebook.protocol.atomemo.events import StreamRecovered, event_from_wire
 
     widget, rec = make(server, "echo")
 
     async def recover() -> None:
         reply = widget.chat._start("q", None)
         reply.apply(event_from_wire("chat_message", {"text": "partial, then diverged"}))
-        await __import__("asyncio").sleep(0.1)
+        await wait_until_async(lambda: bool(rec.of("live")), what="the partial answer to be sent")
         stored = Message(id="m", status="succeeded", answer="the stored answer")
         reply.apply(StreamRecovered(StreamRecovered.NAME, {"message": stored.to_wire()}))
         reply.close()

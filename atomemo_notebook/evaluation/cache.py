@@ -24,8 +24,8 @@ from typing import Any
 from ..model import replay as _replay
 from ..model.replay import EventLog, ReplyLog, event_wires, log_lines, replay, reply_log, reply_wire
 from ..model.reply import Reply
-from ..protocol.atomemo.models import format_datetime
 from ..protocol.systems import translator_for
+from ..protocol.wire import format_datetime
 
 __all__ = ["ASKED_AGAIN", "FORMAT", "Cache", "CacheWarning", "CachedRow"]
 

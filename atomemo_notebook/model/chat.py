@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import neutral as n
-from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import FileRef, Message
 from ..protocol.errors import AtomemoError
 from ..protocol.limits import Limits
+from ..protocol.wire import Event, FileRef, Message
 from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backend, sync_backend
 from .compare import COMPARE_COLUMNS, compare_records
 from .records import (

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.atomemo.models import FileRef
+from ..protocol.wire import FileRef
 from .links import web_url
 from .reply import Reply
 from .tree import MessageTree

@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import FileRef, format_datetime, parse_datetime
 from ..protocol.files import write_atomic
 from ..protocol.systems import event_for, translator_for
+from ..protocol.wire import Event, FileRef, format_datetime, parse_datetime
 from .reply import Reply
 
 __all__ = [

@@ -23,17 +23,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..protocol import neutral as n
-from ..protocol.atomemo.adapter import translate as atomemo_translate
-from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import FileRef
 from ..protocol.bounded import Keeper
 from ..protocol.errors import APIError, ExecutionFailedError
 from ..protocol.limits import Limits
+from ..protocol.system import Translate
+from ..protocol.systems import translator_for
+from ..protocol.wire import Event, FileRef
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
 Listener = Callable[["Reply", "Event | None"], None]
-Translate = Callable[[Event], Sequence[n.Neutral]]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered", "waiting"})
 MAX_NOTES = 50  # messages a node said while running, kept on its span
 MAX_ANOMALIES = 500  # anomalies kept; the rest are counted in the last one
@@ -126,7 +125,11 @@ class EventRecord:
 
 
 class Reply:
-    """The growing answer to one query. Thread-safe to read while another thread applies."""
+    """The growing answer to one query. Thread-safe to read while another thread applies.
+
+    Its events are read by the translator of the system they come from: `system` names it
+    ("dify": a fresh translator of that system's), or `translate` is one (a `Chat` passes its
+    backend's)."""
 
     def __init__(
         self,
@@ -136,9 +139,15 @@ class Reply:
         node_names: dict[str, tuple[str, str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         started_at: datetime | None = None,
-        translate: Translate = atomemo_translate,
+        translate: Translate | None = None,
+        system: str | None = None,
         memory: int = DEFAULT_MEMORY,
     ) -> None:
+        if translate is None:
+            if system is None:
+                raise TypeError("Reply needs the system its events come from: system='atomemo' (or 'dify', "
+                                "'pipelit', 'odyssey'), or translate=<that system's translator>")
+            translate = translator_for(system)
         self.query = query
         self.parent_id = parent_id
         self.message_id: str | None = None

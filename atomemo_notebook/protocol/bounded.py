@@ -22,8 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .atomemo.events import Event, MalformedFrame
 from .errors import LimitExceededError
+from .wire import Event, MalformedFrame
 
 __all__ = ["CUT", "MAX_DEPTH", "MAX_ITEMS", "Keeper", "check_values", "count_values", "deep_size", "guarded",
            "is_cut"]

@@ -8,8 +8,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
-from .atomemo.events import Event
 from .errors import APIError
+from .wire import Event
 
 __all__ = ["Dialect", "no_code"]
 

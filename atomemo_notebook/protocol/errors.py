@@ -1,7 +1,7 @@
 """The one exception tree of atomemo_notebook, and the one place that maps HTTP to it.
 
-AtomemoError
- ├── MissingAPIKeyError             no key given and none in ATOMEMO_API_KEY
+ChatAPIError (also AtomemoError, its first name)
+ ├── MissingAPIKeyError             no key given and none in the system's variable (ATOMEMO_API_KEY...)
  ├── APIConnectionError             the request did not get an HTTP answer
  │    └── APITimeoutError
  ├── APIResponseValidationError     a 2xx answer that is not what the call expects
@@ -24,6 +24,11 @@ AtomemoError
       ├── UnprocessableEntityError 422
       ├── RateLimitError 429
       └── InternalServerError >= 500
+
+A status picks the class; a system's documented error code, where the body names one, picks a
+more specific one. The codes are each system's own, kept with it (`Dialect.codes`): the ones
+shown are Atomemo's (protocol/atomemo/calls.py), Dify's map onto the same classes
+(protocol/dify/calls.py).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ __all__ = [
     "AtomemoError",
     "AuthenticationError",
     "BadRequestError",
+    "ChatAPIError",
     "ConflictError",
     "ConversationMessageMismatchError",
     "ConversationNotFoundError",
@@ -63,15 +69,18 @@ __all__ = [
 EXCERPT_CHARS = 300
 
 
-class AtomemoError(Exception):
-    """Base of every error this package raises on purpose."""
+class ChatAPIError(Exception):
+    """Base of every error this package raises on purpose, whatever the system."""
 
 
-class MissingAPIKeyError(AtomemoError):
+AtomemoError = ChatAPIError  # its first name: `except AtomemoError` keeps working
+
+
+class MissingAPIKeyError(ChatAPIError):
     """No key, where one is needed: `pointing` says what points at a server of the user's own
     (a base URL, an app id...), so the offline demo must not answer in its place."""
 
-    def __init__(self, env: str = "ATOMEMO_API_KEY", pointing: str | None = None) -> None:
+    def __init__(self, env: str, pointing: str | None = None) -> None:
         where = f" for the server that {pointing} points at" if pointing else ""
         super().__init__(
             f"No API key{where}: pass api_key=... or set {env}. (The offline demo server answers only "
@@ -79,7 +88,7 @@ class MissingAPIKeyError(AtomemoError):
         )
 
 
-class APIConnectionError(AtomemoError):
+class APIConnectionError(ChatAPIError):
     """The request got no HTTP answer (the connection failed or broke), after any retries."""
 
     def __init__(self, message: str = "Connection error.") -> None:
@@ -94,7 +103,7 @@ class APITimeoutError(APIConnectionError):
         super().__init__(message)
 
 
-class APIResponseValidationError(AtomemoError):
+class APIResponseValidationError(ChatAPIError):
     """A 2xx answer that is not what the call expects (e.g. HTML instead of an event stream)."""
 
     def __init__(self, message: str, *, status_code: int, body: str) -> None:
@@ -104,7 +113,7 @@ class APIResponseValidationError(AtomemoError):
         self.body = body
 
 
-class LimitExceededError(AtomemoError):
+class LimitExceededError(ChatAPIError):
     """A line, an event or a body grew past its bound (see `Limits`); nothing more was read."""
 
     def __init__(self, limit_name: str, limit: int, message: str) -> None:
@@ -126,7 +135,7 @@ def trim_paths(text: str) -> str:
     return _PATH.sub(lambda m: "…/" + m.group(1), text)
 
 
-class ExecutionFailedError(AtomemoError):
+class ExecutionFailedError(ChatAPIError):
     """The server ran the workflow and it failed (a node raised, a run ended `failed`): not an
     HTTP answer, so no status code. `node_id` names the node that failed, where the server
     said; `code` is the server's error code (e.g. `RuntimeError`); `message` its error text,
@@ -140,7 +149,7 @@ class ExecutionFailedError(AtomemoError):
         super().__init__(f"{where}{f' ({code})' if code else ''}: {self.message}")
 
 
-class APIError(AtomemoError):
+class APIError(ChatAPIError):
     """An HTTP error answer. `code` is the API's error code when the body names one;
     `retry_after` the seconds the server asked to wait before another try (Retry-After), if any."""
 
@@ -240,24 +249,12 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
     429: RateLimitError,
 }
 
-# A documented code wins over the status: it is the more specific fact.
-CODE_ERRORS: dict[str, type[APIError]] = {
-    "APP_OR_TRIGGER_NOT_FOUND": AppOrTriggerNotFoundError,
-    "CONVERSATION_NOT_FOUND": ConversationNotFoundError,
-    "CONVERSATION_USER_ID_MISMATCH": ConversationUserIdMismatchError,
-    "CONVERSATION_MESSAGE_MISMATCH": ConversationMessageMismatchError,
-    "PARENT_NOT_FOUND": ParentNotFoundError,
-    "TRIGGER_INPUTS_ERROR": TriggerInputsError,
-    "NOT_FOUND": MessageNotFoundError,
-    "UNRESUMABLE_STREAM": UnresumableStreamError,
-}
-
-
 def error_class(status_code: int, code: str | None,
                 codes: Mapping[str, type[APIError]] | None = None) -> type[APIError]:
-    table = CODE_ERRORS if codes is None else codes
-    if code is not None and code in table:
-        return table[code]
+    """The class for an HTTP error answer: the system's `codes` name it where they know `code`
+    (a documented code is the more specific fact), else the status does."""
+    if code is not None and codes and code in codes:
+        return codes[code]
     if status_code >= 500:
         return InternalServerError
     return STATUS_ERRORS.get(status_code, APIError)
@@ -299,7 +296,7 @@ def make_api_error(
     retry_after: float | None = None,
 ) -> APIError:
     """Build the right APIError from a status and a body, JSON or not. `codes`: the system's
-    own error codes (default: Atomemo's)."""
+    own error codes (its `Dialect.codes`; none given, the status alone picks the class)."""
     try:
         body: Any = json.loads(body_text) if body_text else None
     except (ValueError, RecursionError):
@@ -311,7 +308,3 @@ def make_api_error(
     cls = error_class(status_code, code, codes)
     return cls(message, status_code=status_code, code=code, body=body, request_id=request_id,
                retry_after=retry_after)
-
-
-# Codes that say the request itself is wrong: retrying cannot help, whatever the status.
-PERMANENT_CODES = frozenset(CODE_ERRORS)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import neutral as n
-from .atomemo.events import Event
 from .dialect import Dialect
+from .wire import Event
 
 __all__ = ["Setting", "System", "Translate", "plain_event"]
 

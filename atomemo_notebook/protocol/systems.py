@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .atomemo.events import Event
 from .atomemo.system import SYSTEM as ATOMEMO
 from .dify.system import SYSTEM as DIFY
 from .neutral import Capabilities
 from .odyssey.system import SYSTEM as ODYSSEY
 from .pipelit.system import SYSTEM as PIPELIT
 from .system import System, Translate
+from .wire import Event
 
 __all__ = ["SYSTEMS", "capabilities_of", "event_for", "system", "system_label", "translator_for"]
 

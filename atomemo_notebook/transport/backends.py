@@ -17,8 +17,7 @@ from typing import Any, Protocol
 
 from ..protocol import neutral as n
 from ..protocol.atomemo.adapter import translator as atomemo_translator
-from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import App, Conversation, FileRef, Message
+from ..protocol.atomemo.models import App
 from ..protocol.dify.adapter import DifyTranslator
 from ..protocol.errors import AtomemoError, trim_paths
 from ..protocol.odyssey.adapter import OdysseyTranslator
@@ -26,6 +25,7 @@ from ..protocol.pipelit import calls as pipelit_calls
 from ..protocol.pipelit.adapter import PipelitTranslator, answer_text
 from ..protocol.pipelit.events import Name as PipelitName
 from ..protocol.systems import SYSTEMS
+from ..protocol.wire import Conversation, Event, FileRef, Message
 from .client import AsyncClient, Client
 from .dify import AsyncDifyClient, DifyClient
 from .odyssey import AsyncOdysseyClient, OdysseyClient

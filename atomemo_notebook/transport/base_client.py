@@ -7,11 +7,10 @@ import json
 import math
 import os
 import time
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from ..protocol.atomemo.dialect import ATOMEMO
 from ..protocol.bounded import check_values
 from ..protocol.call import Call
 from ..protocol.dialect import Dialect
@@ -64,9 +63,10 @@ def client_class(system: str, asynchronous: bool = False) -> type[BaseClient]:
 
 
 class BaseClient:
-    """The machinery every system's client shares; `DIALECT` says which system it speaks."""
+    """The machinery every system's client shares; `DIALECT` says which system it speaks (each
+    system's client class sets it)."""
 
-    DIALECT: Dialect = ATOMEMO
+    DIALECT: ClassVar[Dialect]
     ASYNCHRONOUS = False
 
     def __init_subclass__(cls, *, speaks: bool = False, **kwargs: Any) -> None:

@@ -1,5 +1,7 @@
-"""Client and AsyncClient: one surface; everything but the waiting lives in BaseClient,
-_calls and _resume. Every call has a deadline (its `timeout`); every body a size bound."""
+"""Client and AsyncClient (Atomemo's): one surface; everything but the waiting lives in
+BaseClient, the calls (protocol/atomemo/calls.py) and `StreamState`, the stream's decisions.
+SyncHttp and AsyncHttp are the I/O every system's client shares. Every call has a deadline
+(its `timeout`); every body a size bound."""
 
 from __future__ import annotations
 
@@ -12,16 +14,21 @@ import anyio
 import httpx
 
 from ..protocol.atomemo import calls
-from ..protocol.atomemo.models import App, Conversation, FileRef, Message, UploadToken
+from ..protocol.atomemo.dialect import ATOMEMO
+from ..protocol.atomemo.events import ChatMessage, MessageCreated, Name, StreamRecovered
+from ..protocol.atomemo.models import App, UploadToken
 from ..protocol.call import Call, Flow
+from ..protocol.errors import APIConnectionError, MessageNotFoundError
 from ..protocol.limits import Limits
+from ..protocol.wire import Conversation, Event, FileRef, Message
 from . import watchdog
 from .base_client import BaseClient
 from .inflate import Inflater
-from .resume import StreamPolicy, StreamState
+from .resume import Step, StreamPolicy
+from .retry import backoff_delay
 from .streams import AsyncEventStream, EventStream, shutdown_socket
 
-__all__ = ["AsyncClient", "AsyncHttp", "Client", "SyncHttp"]
+__all__ = ["AsyncClient", "AsyncHttp", "Client", "StreamState", "SyncHttp"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound="SyncHttp")
@@ -31,6 +38,101 @@ Upload = str | os.PathLike[str] | bytes
 
 def _timed(call: Call[T], timeout: float | None) -> Call[T]:
     return call if timeout is None else dataclasses.replace(call, timeout=timeout)
+
+
+class StreamState:
+    """Atomemo's stream policy: folds what the consumer has already seen, so a resumed stream
+    repeats nothing; when the stream can no longer be resumed, it finishes from stored history."""
+
+    def __init__(self, max_resumes: int) -> None:
+        self.max_resumes = max_resumes
+        self.message_id: str | None = None
+        self.conversation_id: str | None = None
+        self.finished = False  # execution_finished seen: the stream may end now
+        self.resumes = 0
+        self.recovered = False
+        self._delivered = 0  # non-heartbeat events passed on, the unit a replay is counted in
+        self._text: list[str] = []
+        self._check_replay = False
+        self._skip = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def accept(self, event: Event) -> bool:
+        """True when the consumer should see this event."""
+        name = event.event
+        if name == Name.CHAT_MESSAGE and not self._skip and not self._check_replay:
+            self._text.append(event.text)  # type: ignore[attr-defined]  # the hot path
+            self._delivered += 1
+            return True
+        if name == Name.HEARTBEAT:
+            return True
+        if self._skip:
+            self._skip -= 1
+            return False
+        if self._check_replay:
+            self._check_replay = False
+            if isinstance(event, MessageCreated) and event.message_id == self.message_id:
+                # The server replays from the first event: drop what was already passed on.
+                self._skip = self._delivered - 1
+                return False
+        if name == Name.CHAT_MESSAGE:
+            self._text.append(event.text)  # type: ignore[attr-defined]
+        elif name == Name.MESSAGE_CREATED and self.message_id is None:
+            self.message_id = event.message_id  # type: ignore[attr-defined]
+            self.conversation_id = event.conversation_id  # type: ignore[attr-defined]
+        elif name == Name.EXECUTION_FINISHED:
+            self.finished = True
+        self._delivered += 1
+        return True
+
+    def on_break(self, cause: BaseException | None) -> Step:
+        """The connection ended before the execution did: allow a resume, or raise."""
+        if self.message_id is None:
+            what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
+            raise APIConnectionError(
+                f"{what} before the server confirmed the message; it was not resent, "
+                "since that could create it twice"
+            )
+        if self.resumes >= self.max_resumes:
+            raise APIConnectionError(
+                f"gave up resuming message {self.message_id} after {self.resumes} tries"
+            )
+        self.resumes += 1
+        self._check_replay = True
+        self._skip = 0
+        return "resume"
+
+    def resume_call(self) -> Call[None]:
+        return calls.resume_stream(str(self.message_id))
+
+    def recovery_call(self) -> Call[list[Message]]:
+        if not self.conversation_id:
+            raise APIConnectionError("stream unresumable and its conversation is unknown")
+        return calls.get_messages(self.conversation_id, end_message_id=self.message_id, include_end=True)
+
+    def resume_delay(self) -> float:
+        # The first resume is immediate: a dropped connection is usually not a busy server.
+        return 0.0 if self.resumes <= 1 else backoff_delay(self.resumes - 1)
+
+    def recover(self, answer: Any) -> list[Event]:
+        """Finish from the stored message: the missing tail of the text, then a marker."""
+        message = next((m for m in answer if isinstance(m, Message) and m.id == self.message_id), None)
+        if message is None:
+            raise MessageNotFoundError(
+                f"message {self.message_id} is neither resumable nor in its conversation's history",
+                status_code=404, code="NOT_FOUND")
+        self.recovered = True
+        self.finished = True
+        events: list[Event] = []
+        seen = self.text
+        answer = message.answer or ""
+        if len(answer) > len(seen) and answer.startswith(seen):
+            events.append(ChatMessage(Name.CHAT_MESSAGE, {"text": answer[len(seen):]}))
+        events.append(StreamRecovered(StreamRecovered.NAME, {"message": message.to_wire()}))
+        return events
 
 
 class SyncHttp(BaseClient):
@@ -168,8 +270,7 @@ class SyncHttp(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _stream(self, call: Call[Any], policy: StreamPolicy | None = None) -> EventStream:
-        policy = StreamState(self.max_resumes) if policy is None else policy
+    def _stream(self, call: Call[Any], policy: StreamPolicy) -> EventStream:
         return EventStream(self, self._open(call, self._deadline(call)), policy)
 
 
@@ -182,6 +283,8 @@ class Client(SyncHttp, speaks=True):
     ...         print(event.event)
     """
 
+    DIALECT = ATOMEMO
+
     def send_message(
         self, *, app_id: str, trigger_id: str, query: str | FileRef, user_id: str,
         conversation_id: str | None = None, parent_id: str | None = None,
@@ -190,11 +293,12 @@ class Client(SyncHttp, speaks=True):
         """POST /chat/messages: an event stream that resumes by itself if the connection drops."""
         return self._stream(calls.send_message(
             app_id=app_id, trigger_id=trigger_id, query=query, user_id=user_id,
-            conversation_id=conversation_id, parent_id=parent_id, inputs=inputs, source=source))
+            conversation_id=conversation_id, parent_id=parent_id, inputs=inputs, source=source),
+            StreamState(self.max_resumes))
 
     def resume_stream(self, message_id: str) -> EventStream:
         """GET /chat/messages/{id}/resume_stream: the message's stream, from its first event."""
-        return self._stream(calls.resume_stream(message_id))
+        return self._stream(calls.resume_stream(message_id), StreamState(self.max_resumes))
 
     def get_app(self, app_id: str, *, timeout: float | None = None) -> App:
         """GET /chat/app/{appId} (public: no key needed)."""
@@ -361,8 +465,7 @@ class AsyncHttp(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _stream(self, call: Call[Any], policy: StreamPolicy | None = None) -> AsyncEventStream:
-        policy = StreamState(self.max_resumes) if policy is None else policy
+    async def _stream(self, call: Call[Any], policy: StreamPolicy) -> AsyncEventStream:
         response = await self._open(call, self._deadline(call))
         return AsyncEventStream(self, response, policy)
 
@@ -371,6 +474,8 @@ class AsyncHttp(BaseClient):
 class AsyncClient(AsyncHttp, speaks=True):
     """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
 
+    DIALECT = ATOMEMO
+
     async def send_message(
         self, *, app_id: str, trigger_id: str, query: str | FileRef, user_id: str,
         conversation_id: str | None = None, parent_id: str | None = None,
@@ -378,10 +483,11 @@ class AsyncClient(AsyncHttp, speaks=True):
     ) -> AsyncEventStream:
         return await self._stream(calls.send_message(
             app_id=app_id, trigger_id=trigger_id, query=query, user_id=user_id,
-            conversation_id=conversation_id, parent_id=parent_id, inputs=inputs, source=source))
+            conversation_id=conversation_id, parent_id=parent_id, inputs=inputs, source=source),
+            StreamState(self.max_resumes))
 
     async def resume_stream(self, message_id: str) -> AsyncEventStream:
-        return await self._stream(calls.resume_stream(message_id))
+        return await self._stream(calls.resume_stream(message_id), StreamState(self.max_resumes))
 
     async def get_app(self, app_id: str, *, timeout: float | None = None) -> App:
         return await self._call(_timed(calls.get_app(app_id), timeout))

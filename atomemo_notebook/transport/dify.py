@@ -9,14 +9,13 @@ from typing import Any
 
 import httpx
 
-from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import Message
 from ..protocol.call import Call
 from ..protocol.dify import calls
 from ..protocol.dify.adapter import MessageIds
 from ..protocol.dify.dialect import DIFY
 from ..protocol.dify.events import Name
 from ..protocol.errors import APIConnectionError, APIError, APITimeoutError
+from ..protocol.wire import Event, Message
 from .client import AsyncHttp, SyncHttp
 from .resume import Step
 from .retry import backoff_delay

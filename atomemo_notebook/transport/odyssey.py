@@ -11,12 +11,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ..protocol.atomemo.events import Event
 from ..protocol.call import Call
 from ..protocol.errors import APITimeoutError
 from ..protocol.odyssey import calls
 from ..protocol.odyssey.dialect import ODYSSEY
 from ..protocol.odyssey.events import Name
+from ..protocol.wire import Event
 from .client import AsyncHttp, SyncHttp
 
 __all__ = ["DEFAULT_ANSWER_TIMEOUT", "AsyncOdysseyClient", "AsyncOdysseyStream", "OdysseyClient", "OdysseyStream"]

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ..protocol.atomemo.events import Event
 from ..protocol.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -25,6 +24,7 @@ from ..protocol.errors import (
 from ..protocol.pipelit import calls
 from ..protocol.pipelit.dialect import PIPELIT
 from ..protocol.pipelit.events import ENDINGS, Name
+from ..protocol.wire import Event
 from .client import AsyncHttp, SyncHttp
 from .socket_hub import Hub, Reconnect
 

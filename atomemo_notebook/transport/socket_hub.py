@@ -33,7 +33,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import CloseCode
 
-from ..protocol.atomemo.events import Event, MalformedFrame
 from ..protocol.bounded import guarded
 from ..protocol.errors import (
     APIConnectionError,
@@ -43,6 +42,7 @@ from ..protocol.errors import (
 )
 from ..protocol.log import get_logger
 from ..protocol.pipelit.events import CONTROL, Name, parse_message
+from ..protocol.wire import Event, MalformedFrame
 from .base_client import redact
 from .retry import backoff_delay
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from ..protocol.atomemo.events import Event
 from ..protocol.bounded import guarded
 from ..protocol.errors import (
     APIConnectionError,
@@ -25,6 +24,7 @@ from ..protocol.errors import (
 )
 from ..protocol.log import get_logger
 from ..protocol.sse import FrameDecoder
+from ..protocol.wire import Event
 from . import watchdog
 from .inflate import Inflater
 from .resume import StreamPolicy

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..model.reply import Reply
-from ..protocol.atomemo.events import Event
+from ..protocol.wire import Event
 from .view_state import live_view, timeline_view
 
 FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser

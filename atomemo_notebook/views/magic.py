@@ -17,7 +17,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 
 from ..model.chat import AsyncChat
 from ..model.reply import Reply
-from ..protocol.atomemo.events import Event
+from ..protocol.wire import Event
 from ..session import runtime
 from .widget import ChatWidget
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..model.chat import LEAF, AsyncChat
 from ..model.reply import Reply
-from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import AtomemoError
 from ..protocol.systems import system_label
+from ..protocol.wire import FileRef
 from ..session import runtime
 from ..session.connect import connect
 from .graph import published_graph

@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 from ..model.compare import compare_records
 from ..model.reply import Reply
 from ..model.tree import MessageTree
-from ..protocol.atomemo.models import FileRef
+from ..protocol.wire import FileRef
 from .graph import inferred_edges, static_svg
 from .view_state import settled_path, timeline_view, turn_view
 

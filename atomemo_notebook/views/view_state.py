@@ -13,8 +13,8 @@ from typing import Any, cast
 from ..model.links import web_url
 from ..model.reply import NodeSpan, Reply
 from ..model.tree import MessageTree, TreeMessage, public_status
-from ..protocol.atomemo.models import FileRef
 from ..protocol.errors import APIError
+from ..protocol.wire import FileRef
 from .graph import inferred_edges
 from .widget_protocol import (
     AnswerFileView,

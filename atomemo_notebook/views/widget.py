@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ..model.chat import LEAF, AsyncChat, Chat
-from ..protocol.atomemo.models import FileRef
+from ..protocol.wire import FileRef
 from ..session import runtime
 from ..session.connect import as_async, connect
 from .commands import CHAT_COMMANDS

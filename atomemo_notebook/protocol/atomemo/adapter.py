@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .. import neutral as n
+from ..wire import Event, MalformedFrame
 from .events import (
     ChatMessage,
-    Event,
     ExecutionFinished,
     ExecutionStarted,
-    MalformedFrame,
     MessageCreated,
     Name,
     NodeFinished,

@@ -1,5 +1,5 @@
-"""What each API call sends and how its answer is read: no I/O here, so Client and
-AsyncClient share every decision and differ only in how they wait."""
+"""What each API call sends and how its answer is read, and Atomemo's error codes: no I/O
+here, so Client and AsyncClient share every decision and differ only in how they wait."""
 
 from __future__ import annotations
 
@@ -11,10 +11,36 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..call import Call, Flow, no_body, require
-from ..errors import APIResponseValidationError, excerpt
-from .models import App, Conversation, FileRef, Message, UploadToken
+from ..errors import (
+    APIError,
+    APIResponseValidationError,
+    AppOrTriggerNotFoundError,
+    ConversationMessageMismatchError,
+    ConversationNotFoundError,
+    ConversationUserIdMismatchError,
+    MessageNotFoundError,
+    ParentNotFoundError,
+    TriggerInputsError,
+    UnresumableStreamError,
+    excerpt,
+)
+from ..wire import Conversation, FileRef, Message
+from .models import App, UploadToken
 
 T = TypeVar("T")
+
+# Atomemo's documented error codes -> our tree. A documented code wins over the status: it is
+# the more specific fact.
+CODES: dict[str, type[APIError]] = {
+    "APP_OR_TRIGGER_NOT_FOUND": AppOrTriggerNotFoundError,
+    "CONVERSATION_NOT_FOUND": ConversationNotFoundError,
+    "CONVERSATION_USER_ID_MISMATCH": ConversationUserIdMismatchError,
+    "CONVERSATION_MESSAGE_MISMATCH": ConversationMessageMismatchError,
+    "PARENT_NOT_FOUND": ParentNotFoundError,
+    "TRIGGER_INPUTS_ERROR": TriggerInputsError,
+    "NOT_FOUND": MessageNotFoundError,
+    "UNRESUMABLE_STREAM": UnresumableStreamError,
+}
 
 
 def _items(model: Callable[[dict[str, Any]], T]) -> Callable[[Any], list[T]]:

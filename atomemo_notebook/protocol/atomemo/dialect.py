@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..dialect import Dialect
-from ..errors import CODE_ERRORS, APIError
+from ..errors import APIError
+from .calls import CODES
 from .events import parse_frame
 
 
@@ -20,7 +21,7 @@ ATOMEMO = Dialect(
     default_base_url="https://server.atomemo.ai/api",
     key_header="X-Api-Key",
     key_prefix="",
-    codes=CODE_ERRORS,
+    codes=CODES,
     parse_frame=parse_frame,
     api_path="/api",
     url_forms="https://server.atomemo.ai or https://server.atomemo.ai/api",

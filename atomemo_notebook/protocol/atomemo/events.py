@@ -2,7 +2,8 @@
 
 Every event keeps `.event` (the wire name) and `.data` (the wire payload dict, or None);
 typed attributes are read from `.data` on access, so building an event costs one object.
-Unknown names arrive as a plain `Event`; a frame that is not JSON as `MalformedFrame`.
+Unknown names arrive as a plain `Event`; a frame that is not JSON as `MalformedFrame` (both
+shared by every system: protocol/wire.py, imported here too for code that reads them from here).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .models import Message, parse_datetime
+from ..wire import MALFORMED, Event, MalformedFrame, Message, parse_datetime
 
 __all__ = [
     "FIELDS",
@@ -45,7 +46,7 @@ class Name:
     TOOL_CALL_STARTED = "tool_call_started"
     TOOL_RESPONSE = "tool_response"
     HEARTBEAT = "heartbeat"
-    MALFORMED = "_malformed_frame"  # a data payload that was not a JSON event
+    MALFORMED = MALFORMED  # a data payload that was not a JSON event
     RECOVERED = "_stream_recovered"  # the end of an unresumable stream, from stored history
 
 
@@ -67,31 +68,6 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                          frozenset({"id", "node_id", "tool_name", "result"})),
     Name.HEARTBEAT: (frozenset(), frozenset()),
 }
-
-
-class Event:
-    """One event of a message stream."""
-
-    __slots__ = ("data", "event")
-
-    def __init__(self, event: str, data: dict[str, Any] | None = None) -> None:
-        self.event = event
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(event={self.event!r}, data={self.data!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Event) and (self.event, self.data) == (other.event, other.data)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON object as it travels in a `data:` line."""
-        return {"event": self.event} if self.data is None else {"event": self.event, "data": self.data}
-
-    def _get(self, key: str, default: Any = None) -> Any:
-        return default if self.data is None else self.data.get(key, default)
 
 
 class _ResourceEvent(Event):
@@ -260,21 +236,6 @@ class Heartbeat(Event):
     """`heartbeat`: a keep-alive; it counts as life for the stream's idle deadline."""
 
     __slots__ = ()
-
-
-class MalformedFrame(Event):
-    """A `data:` payload that is not a JSON event object. Kept, so nothing is lost silently."""
-
-    __slots__ = ()
-    NAME = Name.MALFORMED
-
-    @property
-    def raw(self) -> str:
-        return str(self._get("raw", ""))
-
-    @property
-    def error(self) -> str:
-        return str(self._get("error", ""))
 
 
 class StreamRecovered(Event):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import neutral as n
-from ..atomemo.events import Event, MalformedFrame
+from ..wire import Event, MalformedFrame
 from .events import Name
 
 __all__ = ["DifyTranslator", "MessageIds", "node_status", "run_status"]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..atomemo.models import Conversation, Message
 from ..call import Call, require
 from ..errors import (
     APIError,
@@ -23,6 +22,7 @@ from ..errors import (
     RateLimitError,
     excerpt,
 )
+from ..wire import Conversation, Message
 from .events import redact_secrets
 
 __all__ = [

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..atomemo.events import Event, MalformedFrame
 from ..log import register_secret
+from ..wire import Event, MalformedFrame
 
 __all__ = ["FIELDS", "REDACTED", "Name", "parse_frame", "redact_secrets"]
 

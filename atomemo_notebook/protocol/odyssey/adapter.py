@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import neutral as n
-from ..atomemo.events import Event, MalformedFrame
+from ..wire import Event, MalformedFrame
 from .events import Name
 
 __all__ = ["MAX_SNIPS", "MAX_STEPS", "OdysseyTranslator", "answer_text"]

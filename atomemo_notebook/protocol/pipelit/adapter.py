@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import neutral as n
-from ..atomemo.events import Event, MalformedFrame
 from ..errors import trim_paths
+from ..wire import Event, MalformedFrame
 from .events import Name
 
 __all__ = ["PipelitTranslator", "answer_text"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ..atomemo.events import Event, MalformedFrame
+from ..wire import Event, MalformedFrame
 
 __all__ = ["CONTROL", "ENDINGS", "FIELDS", "Name", "parse_message"]
 
