@@ -8,23 +8,13 @@ computes with pandas (no intervals), on the same data.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
 
 from atomemo_notebook.evaluation.stats import mcnemar_exact, mean_interval, paired_difference, quantile_interval
 
-from _common import machine, table
-
-
-def best(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from _common import best, machine, table
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ datetime columns) against `pd.DataFrame(list_of_dicts, columns=...)` on the same
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -15,7 +14,7 @@ import pandas as pd
 from atomemo_notebook import HISTORY_COLUMNS, Message, history_records, to_dataframe
 from atomemo_notebook.model.tree import MessageTree
 
-from _common import machine, table
+from _common import best, machine, table
 
 
 def synthetic(n: int) -> MessageTree:
@@ -30,14 +29,6 @@ def synthetic(n: int) -> MessageTree:
         parent = f"m{i}"
     return tree
 
-
-def best(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

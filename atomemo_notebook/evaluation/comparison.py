@@ -249,24 +249,23 @@ def _span(diff: stats.Interval, unit: str = "", *, magnitude: bool = False) -> s
 def _score_verdict(name: str, diff: stats.Interval, entry: dict[str, Any]) -> str:
     flips = (f", {entry['fixed']} rows fixed, {entry['broken']} broken (McNemar p={entry['p_value']:.2g})"
              if entry.get("fixed") is not None else "")
-    if diff.estimate is None:
-        return f"{name}: no rows scored in both runs"
-    if diff.low is None or diff.high is None:
-        return f"{name}: {_fmt(diff.estimate)} on one row, too few to say{flips}"
-    if diff.low > 0:
-        return f"{name}: B better by {_span(diff)}{flips}"
-    if diff.high < 0:
-        return f"{name}: B worse by {_span(diff, magnitude=True)}{flips}"
-    return f"{name}: no clear difference, {_span(diff)}{flips}"
+    return _verdict(name, diff, "", "better", "worse", flips, missing="no rows scored in both runs")
 
 
 def _amount_verdict(name: str, diff: stats.Interval, unit: str, more: str, less: str) -> str:
+    return _verdict(name, diff, unit, more, less, "", missing="not measured in both runs")
+
+
+def _verdict(name: str, diff: stats.Interval, unit: str, more: str, less: str, flips: str, *, missing: str) -> str:
+    """One line a person reads: the direction in words when the interval excludes 0, its size
+    after ("B slower by 80 ms [40, 120]"); otherwise no clear difference, signed."""
     if diff.estimate is None:
-        return f"{name}: not measured in both runs"
+        return f"{name}: {missing}"
     if diff.low is None or diff.high is None:
-        return f"{name}: {_fmt(diff.estimate, unit)} on one row, too few to say"
+        return f"{name}: {_fmt(diff.estimate, unit)} on one row, too few to say{flips}"
     if diff.low > 0:
-        return f"{name}: B {more} by {_span(diff, unit, magnitude=True)}"
+        # A better score reads signed ("+0.12 [+0.05, +0.19]"); anything else as a size.
+        return f"{name}: B {more} by {_span(diff, unit, magnitude=bool(unit) or more != 'better')}{flips}"
     if diff.high < 0:
-        return f"{name}: B {less} by {_span(diff, unit, magnitude=True)}"
-    return f"{name}: no clear difference, {_span(diff, unit)}"
+        return f"{name}: B {less} by {_span(diff, unit, magnitude=True)}{flips}"
+    return f"{name}: no clear difference, {_span(diff, unit)}{flips}"
