@@ -32,6 +32,7 @@ from .model.records import (
 )
 from .model.replay import EventLog, load_events, replay, replay_async
 from .model.reply import NodeSpan, Reply, ToolSpan
+from .model.spans import SpanExportError, export_spans, to_spans
 from .protocol.errors import (
     APIConnectionError,
     APIError,
@@ -120,6 +121,7 @@ __all__ = [
     "PipelitClient",
     "RateLimitError",
     "Reply",
+    "SpanExportError",
     "ToolSpan",
     "TriggerInputsError",
     "UnprocessableEntityError",
@@ -133,6 +135,7 @@ __all__ = [
     "evaluate",
     "event_records",
     "exact",
+    "export_spans",
     "history_records",
     "latency_under",
     "load_evaluation",
@@ -143,6 +146,7 @@ __all__ = [
     "source_records",
     "timeline_records",
     "to_dataframe",
+    "to_spans",
 ]
 
 def load_ipython_extension(ipython: object) -> None:
