@@ -451,8 +451,9 @@ def _documents(reply: Reply) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i, c in enumerate(reply.citations[:MAX_LISTED]):
         prefix = f"retrieval.documents.{i}.document"
+        metadata = {k: v for k, v in (("title", c.title), ("source", c.source), ("url", c.url)) if v}
         out |= {f"{prefix}.content": c.snippet or c.title, f"{prefix}.id": c.url or c.title,
-                f"{prefix}.score": c.score, f"{prefix}.metadata": {"title": c.title, "source": c.source, "url": c.url}}
+                f"{prefix}.score": c.score, f"{prefix}.metadata": metadata}
     return out
 
 
