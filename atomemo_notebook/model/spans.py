@@ -33,8 +33,13 @@ from .replay import EventLog, replay
 from .reply import NodeSpan, Reply, ToolSpan
 
 if TYPE_CHECKING:
+    from openinference.semconv.trace import SpanAttributes
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.trace import SpanContext, Status
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 __all__ = ["MAX_SPANS", "MAX_VALUE", "Redact", "SpanExportError", "export_spans", "span_kind", "to_spans"]
 
@@ -76,7 +81,7 @@ def span_kind(node: NodeSpan) -> str:
     return _KINDS.get(kind, "CHAIN")
 
 
-def _otel() -> Any:
+def _otel() -> _Modules:
     """The OpenTelemetry modules, imported on first use (the optional extra `otel`)."""
     try:
         from openinference.semconv.trace import SpanAttributes
@@ -97,18 +102,20 @@ def _otel() -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class _Modules:
-    SpanAttributes: Any
-    OTLPSpanExporter: Any
-    Resource: Any
-    Event: Any
-    ReadableSpan: Any
-    SpanExportResult: Any
-    InstrumentationScope: Any
-    SpanContext: Any
-    SpanKind: Any
-    Status: Any
-    StatusCode: Any
-    TraceFlags: Any
+    """What this module uses of OpenTelemetry, once imported."""
+
+    SpanAttributes: type[SpanAttributes]
+    OTLPSpanExporter: type[OTLPSpanExporter]
+    Resource: type[Resource]
+    Event: type[Event]
+    ReadableSpan: type[ReadableSpan]
+    SpanExportResult: type[SpanExportResult]
+    InstrumentationScope: type[InstrumentationScope]
+    SpanContext: type[SpanContext]
+    SpanKind: type[SpanKind]
+    Status: type[Status]
+    StatusCode: type[StatusCode]
+    TraceFlags: type[TraceFlags]
 
 
 def _id(bits: int, parts: Sequence[str]) -> int:
@@ -123,13 +130,11 @@ def _clean(text: str) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, marked where it was cut (when the mark fits)."""
     if len(text) <= limit:
         return text
-    note = f"…[{len(text) - limit:,} more characters]"
-    if limit <= len(note) * 2:
-        return text[:limit]
-    kept = limit - len(note)
-    return text[:kept] + f"…[{len(text) - kept:,} more characters]"[: limit - kept]
+    note = f"…[cut: {len(text):,} characters in all]"
+    return text[:limit] if limit < 2 * len(note) else text[: limit - len(note)] + note
 
 
 def _json(value: Any) -> str:
@@ -189,7 +194,7 @@ class _Trace:
 
     def context(self, span_id: int) -> SpanContext:
         otel = self.otel
-        return otel.SpanContext(self.trace_id, span_id, is_remote=False,  # type: ignore[no-any-return]
+        return otel.SpanContext(self.trace_id, span_id, is_remote=False,
                                 trace_flags=otel.TraceFlags(otel.TraceFlags.SAMPLED))
 
     def take(self) -> bool:
@@ -243,7 +248,7 @@ class _Trace:
             instrumentation_scope=self.scope))
 
     def event(self, name: str, at: int, attributes: Mapping[str, Any]) -> Event:
-        return self.otel.Event(self.name(name), self.attributes(attributes), timestamp=at)  # type: ignore[no-any-return]
+        return self.otel.Event(self.name(name), self.attributes(attributes), timestamp=at)
 
     def _message(self, message: str | None) -> str | None:
         if not message:
@@ -254,9 +259,8 @@ class _Trace:
     def status(self, failed: bool, ok: bool, message: str | None) -> Status:
         otel = self.otel
         if failed:
-            return otel.Status(otel.StatusCode.ERROR,  # type: ignore[no-any-return]
-                               self._message(message))
-        return otel.Status(otel.StatusCode.OK if ok else otel.StatusCode.UNSET)  # type: ignore[no-any-return]
+            return otel.Status(otel.StatusCode.ERROR, self._message(message))
+        return otel.Status(otel.StatusCode.OK if ok else otel.StatusCode.UNSET)
 
 
 @dataclasses.dataclass
@@ -589,5 +593,5 @@ def export_spans(source: Any, *, endpoint: str | None = None, headers: Mapping[s
                 raise SpanExportError(f"the OTLP receiver at {url or 'the OTEL_EXPORTER_OTLP_* endpoint'} did not "
                                       f"take {len(batch)} spans ({start} were sent before); its log says why")
     finally:
-        exporter.shutdown()
+        exporter.shutdown()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
     return len(spans)
