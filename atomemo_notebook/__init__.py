@@ -32,7 +32,7 @@ from .model.records import (
 )
 from .model.replay import EventLog, load_events, replay, replay_async
 from .model.reply import NodeSpan, Reply, ToolSpan
-from .model.spans import SpanExportError, export_spans, to_spans
+from .model.spans import export_spans, to_spans
 from .protocol.errors import (
     APIConnectionError,
     APIError,
@@ -55,6 +55,7 @@ from .protocol.errors import (
     ParentNotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    SpanExportError,
     TriggerInputsError,
     UnprocessableEntityError,
     UnresumableStreamError,

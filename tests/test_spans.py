@@ -33,7 +33,7 @@ MS = 1_000_000
 def reply_of(events: list[tuple[float, n.Neutral]], *, close: str | None = "done", finished: float | None = None,
              query: str = "Where is order 1042?") -> Reply:
     """A reply folded from neutral events at the given offsets (seconds), as a stream would."""
-    reply = Reply(query, started_at=T0, clock=lambda: 0.0)
+    reply = Reply(query, started_at=T0, clock=lambda: 0.0, system="atomemo")
     for at, event in events:
         reply.fold(event, at)
     if close is not None:
@@ -367,7 +367,7 @@ def assert_bounded_and_valid(spans: list[ReadableSpan], max_value: int, max_span
 @given(events=hostile_events(), max_value=st.integers(0, 300), finished=st.none() | OFFSETS)
 def test_any_reply_maps_to_bounded_valid_spans(events: list[tuple[float, n.Neutral]], max_value: int,
                                                finished: float | None) -> None:
-    reply = Reply("q", started_at=T0, clock=lambda: 0.0)
+    reply = Reply("q", started_at=T0, clock=lambda: 0.0, system="atomemo")
     for at, event in events:
         reply.fold(event, at)
     if finished is not None:

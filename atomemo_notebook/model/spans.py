@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._version import __version__
-from ..protocol.atomemo.models import FileRef
+from ..protocol.errors import SpanExportError
 from ..protocol.log import scrub_secrets
+from ..protocol.wire import FileRef
 from .replay import EventLog, replay
 from .reply import NodeSpan, Reply, ToolSpan
 
@@ -67,10 +68,6 @@ _KINDS = {
 }
 # OpenInference kind -> Langfuse's observation type (Langfuse calls an LLM call a generation).
 _LANGFUSE = {"CHAIN": "chain", "AGENT": "agent", "LLM": "generation", "RETRIEVER": "retriever", "TOOL": "tool"}
-
-
-class SpanExportError(RuntimeError):
-    """The OTLP receiver did not take the spans (unreachable, refused, or an error status)."""
 
 
 def span_kind(node: NodeSpan) -> str:
