@@ -32,6 +32,7 @@ from .model.records import (
 )
 from .model.replay import EventLog, load_events, replay, replay_async
 from .model.reply import NodeSpan, Reply, ToolSpan
+from .model.spans import export_spans, to_spans
 from .protocol.errors import (
     APIConnectionError,
     APIError,
@@ -54,6 +55,7 @@ from .protocol.errors import (
     ParentNotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    SpanExportError,
     TriggerInputsError,
     UnprocessableEntityError,
     UnresumableStreamError,
@@ -120,6 +122,7 @@ __all__ = [
     "PipelitClient",
     "RateLimitError",
     "Reply",
+    "SpanExportError",
     "ToolSpan",
     "TriggerInputsError",
     "UnprocessableEntityError",
@@ -133,6 +136,7 @@ __all__ = [
     "evaluate",
     "event_records",
     "exact",
+    "export_spans",
     "history_records",
     "latency_under",
     "load_evaluation",
@@ -143,6 +147,7 @@ __all__ = [
     "source_records",
     "timeline_records",
     "to_dataframe",
+    "to_spans",
 ]
 
 def load_ipython_extension(ipython: object) -> None:

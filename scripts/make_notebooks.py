@@ -368,6 +368,88 @@ again = evaluate(connect("atomemo", demo="flaky", asynchronous=True), demo_datas
 print("asked again:", int((~again.df["cached"]).sum()), "of", len(again.df))
 compare(first, again)[["query", "status_a", "status_b", "answer_changed"]]"""),
     ],
+    "09-traces-out": [
+        ("md", """# Traces out
+
+What you watch here can go, in one call, to the tracing tool your team uses (Arize Phoenix,
+Langfuse, Jaeger, Grafana Tempo): every run as OpenTelemetry spans. This notebook stays offline:
+it makes the spans of demo runs with `to_spans` and shows them as tables; sending them is one
+more line, shown at the end. It needs the `otel` extra: `pip install 'atomemo-notebook[otel]'`."""),
+        ("code", """import pandas as pd
+
+from atomemo_notebook import connect, to_spans
+
+chat = connect("dify", demo="agent", user_id="ana")
+reply = chat.ask("Where is order 1042? I'm in Berlin.")
+spans = to_spans(chat)
+len(spans)"""),
+        ("md", """One trace per run: a root span for the workflow run, a child for each node run, and the
+agent's tool calls under the agent. Each span has its OpenInference kind (what Phoenix shows)
+and its status:"""),
+        ("code", CHECK + """def table(spans):
+    names = {s.context.span_id: s.name for s in spans}
+    return pd.DataFrame([{"span": s.name, "kind": s.attributes["openinference.span.kind"],
+                          "parent": names.get(s.parent.span_id) if s.parent else "",
+                          "status": s.status.status_code.name} for s in spans])
+
+
+table(spans)"""),
+        ("md", "Each span keeps the node run's own start and end:"),
+        ("code", """start = spans[0].start_time
+pd.DataFrame([{"span": s.name, "start_ms": (s.start_time - start) / 1e6,
+               "duration_ms": (s.end_time - s.start_time) / 1e6} for s in spans])"""),
+        ("md", "A tool call carries its name, call id, arguments and result (OTel GenAI attributes):"),
+        ("code", CHECK + """tool = next(s for s in spans if s.name == "execute_tool lookup_order")
+{k: v for k, v in tool.attributes.items() if k.startswith("gen_ai.")}"""),
+        ("md", """The root carries the conversation (`session.id`), the user, the question and the answer:"""),
+        ("code", CHECK + """root = spans[0]
+{k: root.attributes[k] for k in ("session.id", "user.id", "input.value", "gen_ai.operation.name")}"""),
+        ("md", """Trace and span ids are derived from the execution's and the node runs' ids: making (or
+sending) the spans of the same run again gives the same ids, so a tracing tool keeps one copy."""),
+        ("code", CHECK + """print([s.context.span_id for s in to_spans(chat)] == [s.context.span_id for s in spans])"""),
+        ("md", """## A run that fails
+
+The *flaky* app retries a failing HTTP request in a loop: the requests sit under their loop,
+and each failed span has status ERROR with its message, as does the run."""),
+        ("code", CHECK + """with connect("atomemo", demo="flaky") as flaky:
+    flaky.ask("Check the inventory and fail")
+    failing = to_spans(flaky)
+table(failing).assign(message=[s.status.description for s in failing])"""),
+        ("md", """## What leaves the kernel
+
+A `redact=` function sees every attribute whole before anything is sent (returning `None`
+leaves it out); any API key this process knows is replaced by `[redacted]`; values are cut to
+`max_value` characters."""),
+        ("code", CHECK + """def hide_orders(key, value):
+    if key == "user.id":
+        return None
+    return value.replace("1042", "****") if isinstance(value, str) else value
+
+
+safe = to_spans(chat, redact=hide_orders, max_value=60)
+{k: safe[0].attributes.get(k) for k in ("user.id", "input.value")}"""),
+        ("md", """## Send them
+
+One call sends every run of the session over OTLP/HTTP (not run here: it needs a receiver).
+
+```python
+# Arize Phoenix: pip install arize-phoenix; phoenix serve
+chat.export_spans("http://127.0.0.1:6006")
+
+# Langfuse: the project's public and secret key, as Basic auth
+import base64
+auth = base64.b64encode(b"pk-lf-...:sk-lf-...").decode()
+chat.export_spans("https://cloud.langfuse.com/api/public/otel", headers={"Authorization": f"Basic {auth}"})
+
+# Jaeger, Tempo or an OpenTelemetry Collector
+chat.export_spans("http://localhost:4318")
+```
+
+The same works for one reply (`reply.export_spans(...)`), a saved log
+(`export_spans(load_events(path), endpoint=...)`) and an evaluation (`results.export_spans(...,
+name="nightly")`: one trace per row, tagged with the run's name and the row's scores)."""),
+        ("code", """chat.close()"""),
+    ],
 }
 
 

@@ -278,9 +278,11 @@ PUBLIC_SURFACE = {
     # evaluation
     "evaluate", "compare", "compare_nodes", "load_evaluation", "demo_dataset", "EvalResults", "contains", "exact",
     "regex", "latency_under",
+    # traces out
+    "to_spans", "export_spans",
     # the one exception tree
     "ChatAPIError", "APIError", "APIConnectionError", "APITimeoutError", "APIResponseValidationError",
-    "LimitExceededError", "MissingAPIKeyError", "ExecutionFailedError", "BadRequestError", "AuthenticationError",
+    "LimitExceededError", "SpanExportError", "MissingAPIKeyError", "ExecutionFailedError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "ConflictError", "UnprocessableEntityError", "RateLimitError",
     "InternalServerError", "TriggerInputsError", "ConversationMessageMismatchError",
     "ConversationUserIdMismatchError", "AppOrTriggerNotFoundError", "ConversationNotFoundError",

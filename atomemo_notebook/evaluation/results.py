@@ -322,6 +322,13 @@ class EvalResults:
 
         return EvalWidget(self)._repr_mimebundle_(**kwargs)
 
+    def export_spans(self, endpoint: str | None = None, *, name: str = "evaluation", **options: Any) -> int:
+        """Each row as one trace (its runs under a root tagged with `name`, the row, its key and
+        scores), sent over OTLP/HTTP, so a tracing tool can filter this run (see `export_spans`)."""
+        from ..model.spans import export_spans
+
+        return export_spans(self, endpoint=endpoint, evaluation=name, **options)
+
 
 def _rows_progress(numbers: list[Any], statuses: list[str], repeats: int) -> dict[str, Any]:
     """With repeats, `done`/`total` count asks; these count input rows (a row is done when every

@@ -282,6 +282,13 @@ class ChatBase:
                             app_name=self.app.name if self.app else None,
                             node_names={k: list(v) for k, v in (self._node_names or {}).items()})
 
+    def export_spans(self, endpoint: str | None = None, **options: Any) -> int:
+        """Every reply this session streamed as OpenTelemetry spans, one trace per run, sent over
+        OTLP/HTTP to Phoenix, Langfuse, Jaeger... (see `export_spans`; the key never goes)."""
+        from .spans import export_spans  # spans reads chats: imported here, not at the top
+
+        return export_spans(self, endpoint=endpoint, **options)
+
 
 class Chat(ChatBase):
     """A conversation over the sync `Client`. `ask` blocks until the answer is complete;

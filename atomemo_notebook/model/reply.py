@@ -587,6 +587,12 @@ class Reply:
     def _short(self, text: str | None) -> str | None:
         return None if text is None else self._keeper.keep_text(text, ERROR_CHARS)
 
+    def export_spans(self, endpoint: str | None = None, **options: Any) -> int:
+        """This reply's run as OpenTelemetry spans, sent over OTLP/HTTP (see `export_spans`)."""
+        from .spans import export_spans  # spans reads replies: imported here, not at the top
+
+        return export_spans(self, endpoint=endpoint, **options)
+
 
 def _closed(event: Event) -> Sequence[n.Neutral]:
     return ()

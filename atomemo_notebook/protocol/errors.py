@@ -7,6 +7,7 @@ ChatAPIError (also AtomemoError, its first name)
  ├── APIResponseValidationError     a 2xx answer that is not what the call expects
  ├── LimitExceededError             an answer grew past a configured bound (names the bound)
  ├── ExecutionFailedError           the server ran the workflow and a node failed (no HTTP status)
+ ├── SpanExportError                a tracing tool (an OTLP receiver) did not take exported spans
  └── APIError                       an HTTP error answer (status_code, code, message, body)
       ├── BadRequestError 400
       │    ├── TriggerInputsError             TRIGGER_INPUTS_ERROR
@@ -61,6 +62,7 @@ __all__ = [
     "ParentNotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SpanExportError",
     "TriggerInputsError",
     "UnprocessableEntityError",
     "UnresumableStreamError",
@@ -121,6 +123,11 @@ class LimitExceededError(ChatAPIError):
         self.message = message
         self.limit_name = limit_name
         self.limit = limit
+
+
+class SpanExportError(ChatAPIError):
+    """The tracing tool's OTLP receiver did not take the spans (unreachable, refused, or an error
+    status); its log, and OpenTelemetry's, say why."""
 
 
 # An absolute path of two or more parts (POSIX, Windows, or a `<PLACEHOLDER>/` root): the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 
-__all__ = ["get_logger", "register_secret"]
+__all__ = ["get_logger", "register_secret", "scrub_secrets"]
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -23,15 +23,23 @@ def register_secret(secret: str | None) -> None:
             _secrets.add(secret)
 
 
+def scrub_secrets(text: str) -> str:
+    """`text` with every key this process knows replaced by `[redacted]` (what leaves the
+    kernel, log lines and exported spans, passes here)."""
+    if not _secrets:
+        return text
+    for secret in list(_secrets):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _secrets:
             return True
         text = record.getMessage()
-        redacted = text
-        for secret in list(_secrets):
-            if secret in redacted:
-                redacted = redacted.replace(secret, "[redacted]")
+        redacted = scrub_secrets(text)
         if redacted != text:
             record.msg, record.args = redacted, None
         return True
