@@ -43,6 +43,7 @@ from .protocol.atomemo.events import (
     ToolResponse,
 )
 from .protocol.atomemo.models import App, AppVersion, Conversation, FileRef, Message, UploadToken
+from .protocol.backend import AppInfo
 from .protocol.errors import (
     APIConnectionError,
     APIError,
@@ -72,7 +73,6 @@ from .protocol.errors import (
 from .protocol.limits import Limits
 from .protocol.neutral import Capabilities
 from .session.connect import connect
-from .transport.backends import AppInfo
 from .transport.client import AsyncClient, Client
 from .transport.dify import AsyncDifyClient, DifyClient
 from .transport.odyssey import AsyncOdysseyClient, OdysseyClient

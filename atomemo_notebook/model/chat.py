@@ -2,8 +2,9 @@
 the current leaf; `regenerate` and `edit` branch from the right parent (where the system can
 branch); records come out flat.
 
-A chat talks through a backend (transport/backends.py), which speaks its system; everything
-but waiting lives in ChatBase; the two classes only run the stream."""
+A chat talks through its system's backend (plans with no I/O, protocol/<system>/backend.py),
+run by a sync or an async driver (model/backend.py); everything but waiting lives in
+ChatBase; the two classes only run the stream and stop it, each in its own way."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import neutral as n
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import FileRef, Message
+from ..protocol.backend import AppInfo
 from ..protocol.errors import AtomemoError
 from ..protocol.limits import Limits
-from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backend, sync_backend
+from ..transport.client import AsyncHttp, SyncHttp
+from .backend import AsyncDriver, SyncDriver, backend_for
 from .compare import COMPARE_COLUMNS, compare_records
 from .records import (
     EVENT_COLUMNS,
@@ -39,7 +42,7 @@ from .tree import MessageTree
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..transport.streams import AsyncEventStream, EventStream
+    from ..transport.streams import AsyncStream, SyncStream
 
 __all__ = ["LEAF", "AsyncChat", "Chat"]
 
@@ -56,7 +59,7 @@ OnEvent = Callable[[Reply, Event], None]
 
 
 class ChatBase:
-    backend: SyncBackend | AsyncBackend
+    backend: SyncDriver | AsyncDriver
     _stopping: bool
 
     def __init__(
@@ -93,8 +96,8 @@ class ChatBase:
         return self.backend.system
 
     @property
-    def capabilities(self) -> Any:
-        """What this system can do (protocol.neutral.Capabilities)."""
+    def capabilities(self) -> n.Capabilities:
+        """What this system can do."""
         return self.backend.capabilities
 
     @property
@@ -147,8 +150,7 @@ class ChatBase:
         return reply
 
     def _limits(self) -> Limits:
-        limits = getattr(getattr(self.backend, "client", None), "limits", None)
-        return limits if isinstance(limits, Limits) else Limits()
+        return self.backend.client.limits
 
     def _let_go(self) -> None:
         """On close: the chat lets go of its replies (what they keep of the server's values goes
@@ -293,24 +295,25 @@ class Chat(ChatBase):
     started, never another thread's. `stop()` stops the ask running at that moment. An
     `on_event` callback must not ask the same Chat again (it would wait for itself)."""
 
-    backend: SyncBackend
+    backend: SyncDriver
 
-    def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
+    def __init__(self, client: SyncHttp | SyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
         Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id) or a backend.
         `connect()` builds one for you."""
         super().__init__(**kwargs)
-        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
-                                    workspace_id=workspace_id, agent_id=agent_id, memory=memory)
-        self._stream: EventStream | None = None
+        self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
+            "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
+            "agent_id": agent_id, "memory": memory}), client)
+        self._stream: SyncStream | None = None
         self._stopping = False
         self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
 
     @property
-    def client(self) -> Any:
-        return getattr(self.backend, "client", None)
+    def client(self) -> SyncHttp:
+        return self.backend.client
 
     def close(self) -> None:
         """Done with this chat: a WebSocket it shares closes with the last chat on it, a
@@ -321,7 +324,7 @@ class Chat(ChatBase):
         self.closed = True
         self._let_go()
         self.backend.release()
-        if self.owns_client and self.client is not None:
+        if self.owns_client:
             self.client.close()
 
     def __enter__(self) -> Chat:
@@ -430,7 +433,7 @@ class Chat(ChatBase):
         elif reply is not None and self.capabilities.cancel:
             # Asked to cancel, without the server's word that the run ends (Pipelit): the
             # backend watches on and says on this reply what the run did afterwards.
-            self.backend.cancel(reply)  # type: ignore[attr-defined]
+            self.backend.cancel(reply)
 
 
 class AsyncChat(ChatBase):
@@ -438,21 +441,22 @@ class AsyncChat(ChatBase):
     one event loop it runs on (not from other threads: `Chat` is the one for threads); each
     `ask` returns the Reply it started."""
 
-    backend: AsyncBackend
+    backend: AsyncDriver
 
-    def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
+    def __init__(self, client: AsyncHttp | AsyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
-                                     workspace_id=workspace_id, agent_id=agent_id, memory=memory)
+        self.backend = client if isinstance(client, AsyncDriver) else AsyncDriver(backend_for(client, {
+            "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
+            "agent_id": agent_id, "memory": memory}), client)
         self._task: asyncio.Task[Any] | None = None
         self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
 
     @property
-    def client(self) -> Any:
-        return getattr(self.backend, "client", None)
+    def client(self) -> AsyncHttp:
+        return self.backend.client
 
     async def close(self) -> None:
         """`Chat.close`, awaited."""
@@ -461,7 +465,7 @@ class AsyncChat(ChatBase):
         self.closed = True
         self._let_go()
         await self.backend.release()
-        if self.owns_client and self.client is not None:
+        if self.owns_client:
             await self.client.close()
 
     async def __aenter__(self) -> AsyncChat:
@@ -506,7 +510,7 @@ class AsyncChat(ChatBase):
         reply = self._start(query, self._parent(parent_id))
         self._stopping = False
         self._task = asyncio.current_task()
-        stream: AsyncEventStream | None = None
+        stream: AsyncStream | None = None
         try:
             stream = await self.backend.send(**self._request(reply, inputs))
             async for event in stream:
@@ -557,6 +561,6 @@ class AsyncChat(ChatBase):
             reply.stopped_on_server = True
             asyncio.get_running_loop().create_task(self.backend.stop(reply.task_id, self.user_id))
         elif reply is not None and not reply.done and self.capabilities.cancel:
-            task = asyncio.get_running_loop().create_task(self.backend.cancel(reply))  # type: ignore[attr-defined]
+            task = asyncio.get_running_loop().create_task(self.backend.cancel(reply))
             self._cancels.add(task)  # kept until done: a task only the loop references may vanish
             task.add_done_callback(self._cancels.discard)

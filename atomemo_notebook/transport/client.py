@@ -13,13 +13,13 @@ import httpx
 
 from ..protocol.atomemo import calls
 from ..protocol.atomemo.models import App, Conversation, FileRef, Message, UploadToken
-from ..protocol.call import Call, Flow
+from ..protocol.call import Call, Custom, Open, Pause, Plan, Together
 from ..protocol.limits import Limits
 from . import watchdog
 from .base_client import BaseClient
 from .inflate import Inflater
 from .resume import StreamPolicy, StreamState
-from .streams import AsyncEventStream, EventStream, shutdown_socket
+from .streams import AsyncEventStream, AsyncStream, EventStream, SyncStream, shutdown_socket
 
 __all__ = ["AsyncClient", "AsyncHttp", "Client", "SyncHttp"]
 
@@ -158,15 +158,53 @@ class SyncHttp(BaseClient):
                 continue
             return self._parse(call, response, body)
 
-    def _drive(self, flow: Flow[T], timeout: float | None) -> T:
-        """Run a flow of calls under one deadline."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+    def _drive(self, flow: Plan[T], timeout: float | None = None, *, shared: bool = True) -> T:
+        """Run a flow (or a backend's plan): its calls under one deadline (`timeout`, or the
+        client's; `shared=False`: each call under its own), its other steps by `_step`. A
+        failure is thrown into the flow, which may catch it."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout) if shared else None
         try:
-            call = next(flow)
+            step = next(flow)
             while True:
-                call = flow.send(self._call(call, deadline))
+                try:
+                    answer = self._call(step, deadline) if isinstance(step, Call) else self._step(step)
+                except Exception as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    def _step(self, step: Open | Pause | Together[Any] | Custom) -> Any:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+        elif isinstance(step, Open):  # in a flow: read to its end, quietly
+            with self.open_stream(step) as stream:
+                for _ in stream:
+                    pass
+        elif isinstance(step, Together):
+            return self._drive(step.flow, step.timeout)
+        else:
+            return self._perform(step)
+        return None
+
+    def _perform(self, step: Custom) -> Any:
+        """A system's own kind of step: its client answers it."""
+        raise TypeError(f"{type(self).__name__} cannot run {step!r}")
+
+    def run_plan(self, plan: Plan[T]) -> T:
+        """Run a backend's plan, each call under its own deadline."""
+        return self._drive(plan, shared=False)
+
+    def open_stream(self, spec: Open) -> SyncStream:
+        """Open the stream `spec` describes (a system with its own reading of it says how)."""
+        return self._stream(spec.call)
+
+    def hold(self) -> None:
+        """A chat starts using this client (one that keeps a socket counts them)."""
+
+    def release(self) -> None:
+        """A chat is done with this client."""
 
     def _stream(self, call: Call[Any], policy: StreamPolicy | None = None) -> EventStream:
         policy = StreamState(self.max_resumes) if policy is None else policy
@@ -352,14 +390,49 @@ class AsyncHttp(BaseClient):
         except TimeoutError:
             raise self._timeout_error(call) from None
 
-    async def _drive(self, flow: Flow[T], timeout: float | None) -> T:
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+    async def _drive(self, flow: Plan[T], timeout: float | None = None, *, shared: bool = True) -> T:
+        """`SyncHttp._drive`, awaited."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout) if shared else None
         try:
-            call = next(flow)
+            step = next(flow)
             while True:
-                call = flow.send(await self._call(call, deadline))
+                try:
+                    answer = await (self._call(step, deadline) if isinstance(step, Call) else self._step(step))
+                except Exception as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    async def _step(self, step: Open | Pause | Together[Any] | Custom) -> Any:
+        if isinstance(step, Pause):
+            await anyio.sleep(step.seconds)
+        elif isinstance(step, Open):
+            stream = await self.open_stream(step)
+            async with stream:
+                async for _ in stream:
+                    pass
+        elif isinstance(step, Together):
+            return await self._drive(step.flow, step.timeout)
+        else:
+            return await self._perform(step)
+        return None
+
+    async def _perform(self, step: Custom) -> Any:
+        raise TypeError(f"{type(self).__name__} cannot run {step!r}")
+
+    async def run_plan(self, plan: Plan[T]) -> T:
+        return await self._drive(plan, shared=False)
+
+    async def open_stream(self, spec: Open) -> AsyncStream:
+        return await self._stream(spec.call)
+
+    def hold(self) -> None:
+        """A chat starts using this client."""
+
+    async def release(self) -> None:
+        """A chat is done with this client."""
 
     async def _stream(self, call: Call[Any], policy: StreamPolicy | None = None) -> AsyncEventStream:
         policy = StreamState(self.max_resumes) if policy is None else policy

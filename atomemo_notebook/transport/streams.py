@@ -11,7 +11,7 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import httpx
@@ -32,7 +32,7 @@ from .resume import StreamPolicy
 if TYPE_CHECKING:
     from .client import AsyncHttp, SyncHttp
 
-__all__ = ["AsyncEventStream", "EventStream", "shutdown_socket"]
+__all__ = ["AsyncEventStream", "AsyncStream", "EventStream", "SyncStream", "shutdown_socket"]
 
 log = get_logger("atomemo_notebook.stream")
 
@@ -44,6 +44,29 @@ def shutdown_socket(response: httpx.Response) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+class SyncStream(Protocol):
+    """What a chat reads one answer from, whatever the system: its events, until the end or
+    `close()` (from any thread)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    def __iter__(self) -> Iterator[Event]: ...
+    def __enter__(self) -> SyncStream: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def close(self) -> None: ...
+
+
+class AsyncStream(Protocol):
+    """`SyncStream`, awaited."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+    async def __aenter__(self) -> AsyncStream: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def close(self) -> None: ...
 
 
 def _idle(state: StreamPolicy, default: float) -> float:
