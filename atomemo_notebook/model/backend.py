@@ -1,17 +1,17 @@
 """The port a chat talks through: a system's backend (its plans, written once with no I/O,
 protocol/<system>/backend.py) bound to a client by one of two small drivers, sync or async.
-The drivers differ only in waiting: each plan is run by the client's `_drive`, each send is
-the stream its plan describes, opened by the client."""
+The drivers differ only in waiting: each plan (the backend's, or the chat's around it) is run
+by the client's `_drive`; each send is the stream its plan describes, opened by the client."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ..protocol import neutral as n
-from ..protocol.atomemo.models import Conversation, FileRef, Message
-from ..protocol.backend import AppInfo, Backend, Upload
-from ..protocol.call import Open
+from ..protocol.atomemo.models import FileRef
+from ..protocol.backend import Backend, Upload
+from ..protocol.call import Open, Plan
 from ..protocol.system import Translate
 from ..protocol.systems import system as system_named
 from ..transport.client import AsyncHttp, SyncHttp
@@ -19,6 +19,8 @@ from ..transport.streams import AsyncStream, SyncStream
 from .reply import Reply
 
 __all__ = ["AsyncDriver", "Backend", "SyncDriver", "backend_for"]
+
+T = TypeVar("T")
 
 
 def backend_for(client: SyncHttp | AsyncHttp, where: Mapping[str, Any]) -> Backend:
@@ -64,8 +66,9 @@ class SyncDriver(_Driver):
     def release(self) -> None:
         self.client.release()
 
-    def app(self) -> AppInfo | None:
-        return self.client.run_plan(self.plans.app())
+    def run(self, plan: Plan[T]) -> T:
+        """Run a plan: the backend's, or the chat's around it."""
+        return self.client.run_plan(plan)
 
     def send(self, **request: Any) -> SyncStream:
         spec = self._send(request)
@@ -74,30 +77,15 @@ class SyncDriver(_Driver):
         return stream
 
     def stop(self, task_id: str | None, user: str) -> None:
-        self.client.run_plan(self.plans.stop(task_id, user))
+        self.run(self.plans.stop(task_id, user))
 
     def cancel(self, reply: Reply) -> None:
         """Stop, where the system can only ask to cancel: the reply hears what happens next."""
         if reply.execution_id:  # else the POST had not answered: there is nothing to cancel yet
-            self.client.run_plan(self.plans.cancel(reply.execution_id, reply.note_after_end))
-
-    def history(self, conversation_id: str, user: str) -> list[Message]:
-        return self.client.run_plan(self.plans.history(conversation_id, user))
-
-    def conversations(self, user: str) -> list[Conversation]:
-        return self.client.run_plan(self.plans.conversations(user))
-
-    def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
-        return self.client.run_plan(self.plans.follow(message_id, conversation_id, user))
+            self.run(self.plans.cancel(reply.execution_id, reply.note_after_end))
 
     def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> FileRef:
-        return self.client.run_plan(self.plans.upload(source, filename=filename, mime_type=mime_type, user=user))
-
-    def suggestions(self, message_id: str, user: str) -> list[str]:
-        return self.client.run_plan(self.plans.suggestions(message_id, user))
-
-    def clear(self, user: str) -> None:
-        self.client.run_plan(self.plans.clear(user))
+        return self.run(self.plans.upload(source, filename=filename, mime_type=mime_type, user=user))
 
 
 class AsyncDriver(_Driver):
@@ -113,8 +101,8 @@ class AsyncDriver(_Driver):
     async def release(self) -> None:
         await self.client.release()
 
-    async def app(self) -> AppInfo | None:
-        return await self.client.run_plan(self.plans.app())
+    async def run(self, plan: Plan[T]) -> T:
+        return await self.client.run_plan(plan)
 
     async def send(self, **request: Any) -> AsyncStream:
         spec = self._send(request)
@@ -123,28 +111,12 @@ class AsyncDriver(_Driver):
         return stream
 
     async def stop(self, task_id: str | None, user: str) -> None:
-        await self.client.run_plan(self.plans.stop(task_id, user))
+        await self.run(self.plans.stop(task_id, user))
 
     async def cancel(self, reply: Reply) -> None:
         if reply.execution_id:
-            await self.client.run_plan(self.plans.cancel(reply.execution_id, reply.note_after_end))
-
-    async def history(self, conversation_id: str, user: str) -> list[Message]:
-        return await self.client.run_plan(self.plans.history(conversation_id, user))
-
-    async def conversations(self, user: str) -> list[Conversation]:
-        return await self.client.run_plan(self.plans.conversations(user))
-
-    async def follow(self, message_id: str, conversation_id: str, user: str) -> list[Message]:
-        return await self.client.run_plan(self.plans.follow(message_id, conversation_id, user))
+            await self.run(self.plans.cancel(reply.execution_id, reply.note_after_end))
 
     async def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
                      user: str) -> FileRef:
-        return await self.client.run_plan(self.plans.upload(source, filename=filename, mime_type=mime_type,
-                                                            user=user))
-
-    async def suggestions(self, message_id: str, user: str) -> list[str]:
-        return await self.client.run_plan(self.plans.suggestions(message_id, user))
-
-    async def clear(self, user: str) -> None:
-        await self.client.run_plan(self.plans.clear(user))
+        return await self.run(self.plans.upload(source, filename=filename, mime_type=mime_type, user=user))

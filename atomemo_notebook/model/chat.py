@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol import neutral as n
 from ..protocol.atomemo.events import Event
-from ..protocol.atomemo.models import FileRef, Message
+from ..protocol.atomemo.models import Conversation, FileRef, Message
 from ..protocol.backend import AppInfo
+from ..protocol.call import Plan
 from ..protocol.errors import AtomemoError
 from ..protocol.limits import Limits
 from ..transport.client import AsyncHttp, SyncHttp
@@ -232,6 +233,38 @@ class ChatBase:
         self.app = app
         self._node_names = app.node_names if app else {}
 
+    # -- the chat's own plans: the backend's, and what the chat makes of their answers; the
+    # -- driver runs them (sync or async), so each is written once --------------------------
+    def _load_app(self) -> Plan[AppInfo | None]:
+        if self.app is None:
+            with contextlib.suppress(AtomemoError):  # failure is not fatal: names stay raw
+                self._set_app((yield from self.backend.plans.app()))
+        return self.app
+
+    def _history(self) -> Plan[MessageTree]:
+        if self.conversation_id is not None:
+            self._merge_history((yield from self.backend.plans.history(self.conversation_id, self.user_id)))
+        return self.tree
+
+    def _follow(self, message_id: str) -> Plan[bool]:
+        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
+        if conversation_id is None:
+            return False
+        return self._merge_final(message_id, (yield from self.backend.plans.follow(message_id, conversation_id,
+                                                                                    self.user_id)))
+
+    def _clear(self) -> Plan[None]:
+        yield from self.backend.plans.clear(self.user_id)
+        self._forget()
+
+    def _suggest(self, reply: Reply) -> Plan[None]:
+        """The questions suggested after an answer, folded in before the reply closes (views
+        draw them with the end); a failure leaves the answer without them."""
+        if self._wants_suggestions(reply):
+            with contextlib.suppress(AtomemoError):
+                questions = yield from self.backend.plans.suggestions(str(reply.message_id), self.user_id)
+                reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
+
     # -- records ------------------------------------------------------------------------
     def history_records(self) -> list[dict[str, Any]]:
         """One flat dict per message (see HISTORY_COLUMNS); call history() first to load all."""
@@ -335,29 +368,21 @@ class Chat(ChatBase):
 
     def load_app(self) -> AppInfo | None:
         """Fetch the app once, for names in the timeline and the views. Failure is not fatal."""
-        if self.app is None:
-            with contextlib.suppress(AtomemoError):
-                self._set_app(self.backend.app())
-        return self.app
+        return self.backend.run(self._load_app())
 
     def history(self) -> MessageTree:
         """Load the whole tree from the server and merge what this session saw."""
-        if self.conversation_id is not None:
-            self._merge_history(self.backend.history(self.conversation_id, self.user_id))
-        return self.tree
+        return self.backend.run(self._history())
 
-    def conversations(self) -> list[Any]:
+    def conversations(self) -> list[Conversation]:
         """This user's past conversations with the app, newest first."""
-        return self.backend.conversations(self.user_id)
+        return self.backend.run(self.backend.plans.conversations(self.user_id))
 
     def follow(self, message_id: str) -> bool:
         """Wait for a message the server is still answering (one reopened mid-run, or one we
         stopped listening to) to end, quietly, then fold the stored message in: its status and
         whole answer replace what we saw. True when the server reported the end."""
-        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
-        if conversation_id is None:
-            return False
-        return self._merge_final(message_id, self.backend.follow(message_id, conversation_id, self.user_id))
+        return self.backend.run(self._follow(message_id))
 
     def ask(self, query: str | FileRef, *, parent_id: Any = LEAF, inputs: dict[str, Any] | None = None,
             on_event: OnEvent | None = None) -> Reply:
@@ -392,10 +417,7 @@ class Chat(ChatBase):
                     yield event
                     if self._stopping:
                         break
-            if self._wants_suggestions(reply):  # before close, so views draw them with the end
-                with contextlib.suppress(AtomemoError):
-                    questions = self.backend.suggestions(str(reply.message_id), self.user_id)
-                    reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
+            self.backend.run(self._suggest(reply))
         except Exception as exc:
             if not self._stopping:
                 self._finish(reply, "failed", exc)
@@ -417,8 +439,7 @@ class Chat(ChatBase):
     def clear(self) -> None:
         """Delete the conversation on the server, for a system with only one (Pipelit); the
         chat starts empty."""
-        self.backend.clear(self.user_id)
-        self._forget()
+        self.backend.run(self._clear())
 
     def stop(self) -> None:
         """Stop the answer being streamed, from any thread (and the run, where the system can)."""
@@ -475,18 +496,13 @@ class AsyncChat(ChatBase):
         await self.close()
 
     async def load_app(self) -> AppInfo | None:
-        if self.app is None:
-            with contextlib.suppress(AtomemoError):
-                self._set_app(await self.backend.app())
-        return self.app
+        return await self.backend.run(self._load_app())
 
     async def history(self) -> MessageTree:
-        if self.conversation_id is not None:
-            self._merge_history(await self.backend.history(self.conversation_id, self.user_id))
-        return self.tree
+        return await self.backend.run(self._history())
 
-    async def conversations(self) -> list[Any]:
-        return await self.backend.conversations(self.user_id)
+    async def conversations(self) -> list[Conversation]:
+        return await self.backend.run(self.backend.plans.conversations(self.user_id))
 
     def fresh(self, conversation_id: str | None = None) -> AsyncChat:
         """Another conversation with the same app, user and inputs (a new one, or one to reopen)."""
@@ -498,11 +514,7 @@ class AsyncChat(ChatBase):
 
     async def follow(self, message_id: str) -> bool:
         """`Chat.follow`, awaited."""
-        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
-        if conversation_id is None:
-            return False
-        messages = await self.backend.follow(message_id, conversation_id, self.user_id)
-        return self._merge_final(message_id, messages)
+        return await self.backend.run(self._follow(message_id))
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:
@@ -515,10 +527,7 @@ class AsyncChat(ChatBase):
             stream = await self.backend.send(**self._request(reply, inputs))
             async for event in stream:
                 self._apply(reply, event, on_event, inputs)
-            if self._wants_suggestions(reply):
-                with contextlib.suppress(AtomemoError):
-                    questions = await self.backend.suggestions(str(reply.message_id), self.user_id)
-                    reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
+            await self.backend.run(self._suggest(reply))
         except asyncio.CancelledError:
             if not self._stopping:
                 self._finish(reply, "failed", asyncio.CancelledError("cancelled"))
@@ -547,8 +556,7 @@ class AsyncChat(ChatBase):
 
     async def clear(self) -> None:
         """`Chat.clear`, awaited."""
-        await self.backend.clear(self.user_id)
-        self._forget()
+        await self.backend.run(self._clear())
 
     def stop(self) -> None:
         """Stop the running ask (and the run, where the system can). Call it in the chat's event

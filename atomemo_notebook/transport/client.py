@@ -18,7 +18,7 @@ from ..protocol.limits import Limits
 from . import watchdog
 from .base_client import BaseClient
 from .inflate import Inflater
-from .resume import StreamPolicy, StreamState
+from .resume import Reopen, StreamPolicy, StreamState
 from .streams import AsyncEventStream, AsyncStream, EventStream, SyncStream, shutdown_socket
 
 __all__ = ["AsyncClient", "AsyncHttp", "Client", "SyncHttp"]
@@ -189,7 +189,9 @@ class SyncHttp(BaseClient):
         return None
 
     def _perform(self, step: Custom) -> Any:
-        """A system's own kind of step: its client answers it."""
+        """A system's own kind of step (its client answers it), or a broken stream's reopening."""
+        if isinstance(step, Reopen):
+            return self._open(step.call, self._deadline(step.call))
         raise TypeError(f"{type(self).__name__} cannot run {step!r}")
 
     def run_plan(self, plan: Plan[T]) -> T:
@@ -420,6 +422,8 @@ class AsyncHttp(BaseClient):
         return None
 
     async def _perform(self, step: Custom) -> Any:
+        if isinstance(step, Reopen):
+            return await self._open(step.call, self._deadline(step.call))
         raise TypeError(f"{type(self).__name__} cannot run {step!r}")
 
     async def run_plan(self, plan: Plan[T]) -> T:

@@ -19,15 +19,13 @@ import httpx
 from ..protocol.atomemo.events import Event
 from ..protocol.bounded import guarded
 from ..protocol.errors import (
-    APIConnectionError,
     APITimeoutError,
-    UnresumableStreamError,
 )
 from ..protocol.log import get_logger
 from ..protocol.sse import FrameDecoder
 from . import watchdog
 from .inflate import Inflater
-from .resume import StreamPolicy
+from .resume import StreamPolicy, after_break
 
 if TYPE_CHECKING:
     from .client import AsyncHttp, SyncHttp
@@ -183,27 +181,11 @@ class EventStream(_StreamBase):
                     cause = _idle_error(idle)
                 if self._closed or state.finished:
                     return
-                while True:
-                    step = state.on_break(cause)
-                    delay = state.resume_delay()
-                    log.debug("stream of %s broke (%r); %s %d in %.2f s", state.message_id, cause, step,
-                              state.resumes, delay)
-                    time.sleep(delay)
-                    if step == "resume":
-                        try:
-                            call = state.resume_call()
-                            self._response = self._client._open(call, self._client._deadline(call))
-                            break
-                        except UnresumableStreamError:
-                            log.debug("message %s is unresumable: recovering from history", state.message_id)
-                        except APIConnectionError as exc:
-                            cause = exc
-                            continue
-                    recovered = state.recover(self._client._call(state.recovery_call()))
-                    if recovered is None:  # not there yet: ask again after the next delay
-                        continue
-                    yield from recovered
+                after = self._client._drive(after_break(state, cause), shared=False)
+                if not isinstance(after, httpx.Response):
+                    yield from after
                     return
+                self._response = after
                 if expiry.expired:  # a watch fires once: arm a new one for the resumed connection
                     expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
                 else:
@@ -282,25 +264,9 @@ class AsyncEventStream(_StreamBase):
                 await self._response.aclose()
             if self._closed or state.finished:
                 return
-            while True:
-                step = state.on_break(cause)
-                delay = state.resume_delay()
-                log.debug("stream of %s broke (%r); %s %d in %.2f s", state.message_id, cause, step,
-                          state.resumes, delay)
-                await anyio.sleep(delay)
-                if step == "resume":
-                    try:
-                        call = state.resume_call()
-                        self._response = await self._client._open(call, self._client._deadline(call))
-                        break
-                    except UnresumableStreamError:
-                        log.debug("message %s is unresumable: recovering from history", state.message_id)
-                    except APIConnectionError as exc:
-                        cause = exc
-                        continue
-                recovered = state.recover(await self._client._call(state.recovery_call()))
-                if recovered is None:
-                    continue
-                for event in recovered:
+            after = await self._client._drive(after_break(state, cause), shared=False)
+            if not isinstance(after, httpx.Response):
+                for event in after:
                     yield event
                 return
+            self._response = after
