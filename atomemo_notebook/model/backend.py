@@ -44,9 +44,6 @@ class _Driver:
     def coordinates(self) -> dict[str, Any]:
         return self.plans.coordinates()
 
-    def _send(self, request: dict[str, Any]) -> Open:
-        return self.plans.send(**request)
-
 
 def _opened(spec: Open, message_id: str | None) -> None:
     if spec.opened is not None:
@@ -70,8 +67,8 @@ class SyncDriver(_Driver):
         """Run a plan: the backend's, or the chat's around it."""
         return self.client.run_plan(plan)
 
-    def send(self, **request: Any) -> SyncStream:
-        spec = self._send(request)
+    def open(self, spec: Open) -> SyncStream:
+        """The stream a send plan describes, opened."""
         stream = self.client.open_stream(spec)
         _opened(spec, stream.message_id)
         return stream
@@ -104,8 +101,7 @@ class AsyncDriver(_Driver):
     async def run(self, plan: Plan[T]) -> T:
         return await self.client.run_plan(plan)
 
-    async def send(self, **request: Any) -> AsyncStream:
-        spec = self._send(request)
+    async def open(self, spec: Open) -> AsyncStream:
         stream = await self.client.open_stream(spec)
         _opened(spec, stream.message_id)
         return stream

@@ -19,7 +19,7 @@ from ..protocol import neutral as n
 from ..protocol.atomemo.events import Event
 from ..protocol.atomemo.models import Conversation, FileRef, Message
 from ..protocol.backend import AppInfo
-from ..protocol.call import Plan
+from ..protocol.call import Open, Plan
 from ..protocol.errors import AtomemoError
 from ..protocol.limits import Limits
 from ..transport.client import AsyncHttp, SyncHttp
@@ -162,12 +162,11 @@ class ChatBase:
                 message.reply = None
             self.replies = []
 
-    def _request(self, reply: Reply, inputs: dict[str, Any] | None) -> dict[str, Any]:
-        return {
-            "query": reply.query, "user": self.user_id, "conversation_id": self.conversation_id,
-            "parent_id": reply.parent_id, "inputs": self.inputs if inputs is None else inputs,
-            "source": self.source,
-        }
+    def _asked(self, reply: Reply, inputs: dict[str, Any] | None) -> Open:
+        """The stream that answers `reply`, as the backend describes it (nothing opened yet)."""
+        return self.backend.plans.send(query=reply.query, user=self.user_id, conversation_id=self.conversation_id,
+                                       parent_id=reply.parent_id, inputs=self.inputs if inputs is None else inputs,
+                                       source=self.source)
 
     def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
                inputs: dict[str, Any] | None) -> None:
@@ -410,7 +409,7 @@ class Chat(ChatBase):
             started(reply)
         self._stopping = False
         try:
-            self._stream = self.backend.send(**self._request(reply, inputs))
+            self._stream = self.backend.open(self._asked(reply, inputs))
             with self._stream as events:
                 for event in events:
                     self._apply(reply, event, on_event, inputs)
@@ -524,7 +523,7 @@ class AsyncChat(ChatBase):
         self._task = asyncio.current_task()
         stream: AsyncStream | None = None
         try:
-            stream = await self.backend.send(**self._request(reply, inputs))
+            stream = await self.backend.open(self._asked(reply, inputs))
             async for event in stream:
                 self._apply(reply, event, on_event, inputs)
             await self.backend.run(self._suggest(reply))
