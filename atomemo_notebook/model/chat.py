@@ -333,8 +333,8 @@ class Chat(ChatBase):
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
-        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id) or a backend.
-        `connect()` builds one for you."""
+        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id), or another
+        chat's driver (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
