@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 import atomemo_notebook as an
 from atomemo_notebook import Event, MalformedFrame
 from atomemo_notebook.protocol.atomemo.events import ChatMessage, MessageCreated, StreamRecovered
+from atomemo_notebook.protocol.call import Call, Pause
+from atomemo_notebook.protocol.wire import Message
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport.client import StreamState
+from atomemo_notebook.transport.resume import Reopen, after_break
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
 
@@ -211,3 +215,54 @@ def test_state_recover_sends_only_the_missing_tail():
     assert isinstance(events[0], ChatMessage) and events[0].text == "lo"
     assert isinstance(events[1], StreamRecovered) and state.recovered
 
+
+
+# -- after a break, with canned answers and no server ----------------------------------------
+
+def broken_state() -> StreamState:
+    state = StreamState(max_resumes=3)
+    state.accept(MessageCreated("message_created", {"message_id": "m1", "conversation_id": "c1"}))
+    state.accept(ChatMessage("chat_message", {"text": "Hel"}))
+    return state
+
+
+def test_after_a_break_the_stream_resumes_at_once_on_a_new_connection():
+    plan = after_break(broken_state(), None)
+    first = next(plan)
+    assert isinstance(first, Pause) and first.seconds == 0.0  # the first resume does not wait
+    reopen = plan.send(None)
+    assert isinstance(reopen, Reopen) and reopen.call.path == "/chat/messages/m1/resume_stream"
+    response = httpx.Response(200)
+    with pytest.raises(StopIteration) as done:
+        plan.send(response)
+    assert done.value.value is response
+
+
+def test_an_unresumable_stream_is_finished_from_the_stored_message():
+    plan = after_break(broken_state(), None)
+    next(plan)
+    plan.send(None)  # asked to reopen: the server says the stream cannot resume
+    recovery = plan.throw(an.UnresumableStreamError("gone", status_code=410))
+    assert isinstance(recovery, Call) and recovery.params["end_message_id"] == "m1"
+    stored = Message(id="m1", conversation_id="c1", status="succeeded", query="q", answer="Hello")
+    with pytest.raises(StopIteration) as done:
+        plan.send([stored])
+    tail, marker = done.value.value
+    assert isinstance(tail, ChatMessage) and tail.text == "lo" and isinstance(marker, StreamRecovered)
+
+
+def test_a_failed_reopen_counts_as_another_break_until_the_policy_gives_up():
+    state = broken_state()
+    plan = after_break(state, None)
+    waits: list[float] = []
+
+    def every_reopen_fails() -> None:
+        step = next(plan)
+        while True:
+            if isinstance(step, Pause):
+                waits.append(step.seconds)
+            step = plan.throw(an.APIConnectionError("refused")) if isinstance(step, Reopen) else plan.send(None)
+
+    with pytest.raises(an.APIConnectionError, match="gave up resuming"):
+        every_reopen_fails()
+    assert state.resumes == 3 and waits[0] == 0.0 and len(waits) == 3 and all(w > 0 for w in waits[1:])

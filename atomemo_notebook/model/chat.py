@@ -2,8 +2,9 @@
 the current leaf; `regenerate` and `edit` branch from the right parent (where the system can
 branch); records come out flat.
 
-A chat talks through a backend (transport/backends.py), which speaks its system; everything
-but waiting lives in ChatBase; the two classes only run the stream."""
+A chat talks through its system's backend (plans with no I/O, protocol/<system>/backend.py),
+run by a sync or an async driver (model/backend.py); everything but waiting lives in
+ChatBase; the two classes only run the stream and stop it, each in its own way."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import neutral as n
+from ..protocol.backend import AppInfo
+from ..protocol.call import Open, Plan
 from ..protocol.errors import AtomemoError
 from ..protocol.limits import Limits
-from ..protocol.wire import Event, FileRef, Message
-from ..transport.backends import AppInfo, AsyncBackend, SyncBackend, async_backend, sync_backend
+from ..protocol.wire import Conversation, Event, FileRef, Message
+from ..transport.client import AsyncHttp, SyncHttp
+from .backend import AsyncDriver, SyncDriver, backend_for
 from .compare import COMPARE_COLUMNS, compare_records
 from .records import (
     EVENT_COLUMNS,
@@ -38,7 +42,7 @@ from .tree import MessageTree
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..transport.streams import AsyncEventStream, EventStream
+    from ..transport.streams import AsyncStream, SyncStream
 
 __all__ = ["LEAF", "AsyncChat", "Chat"]
 
@@ -55,7 +59,7 @@ OnEvent = Callable[[Reply, Event], None]
 
 
 class ChatBase:
-    backend: SyncBackend | AsyncBackend
+    backend: SyncDriver | AsyncDriver
     _stopping: bool
 
     def __init__(
@@ -92,8 +96,8 @@ class ChatBase:
         return self.backend.system
 
     @property
-    def capabilities(self) -> Any:
-        """What this system can do (protocol.neutral.Capabilities)."""
+    def capabilities(self) -> n.Capabilities:
+        """What this system can do."""
         return self.backend.capabilities
 
     @property
@@ -146,8 +150,7 @@ class ChatBase:
         return reply
 
     def _limits(self) -> Limits:
-        limits = getattr(getattr(self.backend, "client", None), "limits", None)
-        return limits if isinstance(limits, Limits) else Limits()
+        return self.backend.client.limits
 
     def _let_go(self) -> None:
         """On close: the chat lets go of its replies (what they keep of the server's values goes
@@ -158,12 +161,11 @@ class ChatBase:
                 message.reply = None
             self.replies = []
 
-    def _request(self, reply: Reply, inputs: dict[str, Any] | None) -> dict[str, Any]:
-        return {
-            "query": reply.query, "user": self.user_id, "conversation_id": self.conversation_id,
-            "parent_id": reply.parent_id, "inputs": self.inputs if inputs is None else inputs,
-            "source": self.source,
-        }
+    def _asked(self, reply: Reply, inputs: dict[str, Any] | None) -> Open:
+        """The stream that answers `reply`, as the backend describes it (nothing opened yet)."""
+        return self.backend.plans.send(query=reply.query, user=self.user_id, conversation_id=self.conversation_id,
+                                       parent_id=reply.parent_id, inputs=self.inputs if inputs is None else inputs,
+                                       source=self.source)
 
     def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
                inputs: dict[str, Any] | None) -> None:
@@ -228,6 +230,38 @@ class ChatBase:
     def _set_app(self, app: AppInfo | None) -> None:
         self.app = app
         self._node_names = app.node_names if app else {}
+
+    # -- the chat's own plans: the backend's, and what the chat makes of their answers; the
+    # -- driver runs them (sync or async), so each is written once --------------------------
+    def _load_app(self) -> Plan[AppInfo | None]:
+        if self.app is None:
+            with contextlib.suppress(AtomemoError):  # failure is not fatal: names stay raw
+                self._set_app((yield from self.backend.plans.app()))
+        return self.app
+
+    def _history(self) -> Plan[MessageTree]:
+        if self.conversation_id is not None:
+            self._merge_history((yield from self.backend.plans.history(self.conversation_id, self.user_id)))
+        return self.tree
+
+    def _follow(self, message_id: str) -> Plan[bool]:
+        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
+        if conversation_id is None:
+            return False
+        return self._merge_final(message_id, (yield from self.backend.plans.follow(message_id, conversation_id,
+                                                                                    self.user_id)))
+
+    def _clear(self) -> Plan[None]:
+        yield from self.backend.plans.clear(self.user_id)
+        self._forget()
+
+    def _suggest(self, reply: Reply) -> Plan[None]:
+        """The questions suggested after an answer, folded in before the reply closes (views
+        draw them with the end); a failure leaves the answer without them."""
+        if self._wants_suggestions(reply):
+            with contextlib.suppress(AtomemoError):
+                questions = yield from self.backend.plans.suggestions(str(reply.message_id), self.user_id)
+                reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
 
     # -- records ------------------------------------------------------------------------
     def history_records(self) -> list[dict[str, Any]]:
@@ -299,24 +333,25 @@ class Chat(ChatBase):
     started, never another thread's. `stop()` stops the ask running at that moment. An
     `on_event` callback must not ask the same Chat again (it would wait for itself)."""
 
-    backend: SyncBackend
+    backend: SyncDriver
 
-    def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
+    def __init__(self, client: SyncHttp | SyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
-        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id) or a backend.
-        `connect()` builds one for you."""
+        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id), or another
+        chat's driver (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
-        self.backend = sync_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
-                                    workspace_id=workspace_id, agent_id=agent_id, memory=memory)
-        self._stream: EventStream | None = None
+        self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
+            "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
+            "agent_id": agent_id, "memory": memory}), client)
+        self._stream: SyncStream | None = None
         self._stopping = False
         self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
 
     @property
-    def client(self) -> Any:
-        return getattr(self.backend, "client", None)
+    def client(self) -> SyncHttp:
+        return self.backend.client
 
     def close(self) -> None:
         """Done with this chat: a WebSocket it shares closes with the last chat on it, a
@@ -327,7 +362,7 @@ class Chat(ChatBase):
         self.closed = True
         self._let_go()
         self.backend.release()
-        if self.owns_client and self.client is not None:
+        if self.owns_client:
             self.client.close()
 
     def __enter__(self) -> Chat:
@@ -338,29 +373,21 @@ class Chat(ChatBase):
 
     def load_app(self) -> AppInfo | None:
         """Fetch the app once, for names in the timeline and the views. Failure is not fatal."""
-        if self.app is None:
-            with contextlib.suppress(AtomemoError):
-                self._set_app(self.backend.app())
-        return self.app
+        return self.backend.run(self._load_app())
 
     def history(self) -> MessageTree:
         """Load the whole tree from the server and merge what this session saw."""
-        if self.conversation_id is not None:
-            self._merge_history(self.backend.history(self.conversation_id, self.user_id))
-        return self.tree
+        return self.backend.run(self._history())
 
-    def conversations(self) -> list[Any]:
+    def conversations(self) -> list[Conversation]:
         """This user's past conversations with the app, newest first."""
-        return self.backend.conversations(self.user_id)
+        return self.backend.run(self.backend.plans.conversations(self.user_id))
 
     def follow(self, message_id: str) -> bool:
         """Wait for a message the server is still answering (one reopened mid-run, or one we
         stopped listening to) to end, quietly, then fold the stored message in: its status and
         whole answer replace what we saw. True when the server reported the end."""
-        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
-        if conversation_id is None:
-            return False
-        return self._merge_final(message_id, self.backend.follow(message_id, conversation_id, self.user_id))
+        return self.backend.run(self._follow(message_id))
 
     def ask(self, query: str | FileRef, *, parent_id: Any = LEAF, inputs: dict[str, Any] | None = None,
             on_event: OnEvent | None = None) -> Reply:
@@ -388,17 +415,14 @@ class Chat(ChatBase):
             started(reply)
         self._stopping = False
         try:
-            self._stream = self.backend.send(**self._request(reply, inputs))
+            self._stream = self.backend.open(self._asked(reply, inputs))
             with self._stream as events:
                 for event in events:
                     self._apply(reply, event, on_event, inputs)
                     yield event
                     if self._stopping:
                         break
-            if self._wants_suggestions(reply):  # before close, so views draw them with the end
-                with contextlib.suppress(AtomemoError):
-                    questions = self.backend.suggestions(str(reply.message_id), self.user_id)
-                    reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
+            self.backend.run(self._suggest(reply))
         except Exception as exc:
             if not self._stopping:
                 self._finish(reply, "failed", exc)
@@ -420,8 +444,7 @@ class Chat(ChatBase):
     def clear(self) -> None:
         """Delete the conversation on the server, for a system with only one (Pipelit); the
         chat starts empty."""
-        self.backend.clear(self.user_id)
-        self._forget()
+        self.backend.run(self._clear())
 
     def stop(self) -> None:
         """Stop the answer being streamed, from any thread (and the run, where the system can)."""
@@ -436,7 +459,7 @@ class Chat(ChatBase):
         elif reply is not None and self.capabilities.cancel:
             # Asked to cancel, without the server's word that the run ends (Pipelit): the
             # backend watches on and says on this reply what the run did afterwards.
-            self.backend.cancel(reply)  # type: ignore[attr-defined]
+            self.backend.cancel(reply)
 
 
 class AsyncChat(ChatBase):
@@ -444,21 +467,22 @@ class AsyncChat(ChatBase):
     one event loop it runs on (not from other threads: `Chat` is the one for threads); each
     `ask` returns the Reply it started."""
 
-    backend: AsyncBackend
+    backend: AsyncDriver
 
-    def __init__(self, client: Any, *, app_id: str | None = None, trigger_id: str | None = None,
+    def __init__(self, client: AsyncHttp | AsyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.backend = async_backend(client, app_id=app_id, trigger_id=trigger_id, workflow=workflow,
-                                     workspace_id=workspace_id, agent_id=agent_id, memory=memory)
+        self.backend = client if isinstance(client, AsyncDriver) else AsyncDriver(backend_for(client, {
+            "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
+            "agent_id": agent_id, "memory": memory}), client)
         self._task: asyncio.Task[Any] | None = None
         self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
 
     @property
-    def client(self) -> Any:
-        return getattr(self.backend, "client", None)
+    def client(self) -> AsyncHttp:
+        return self.backend.client
 
     async def close(self) -> None:
         """`Chat.close`, awaited."""
@@ -467,7 +491,7 @@ class AsyncChat(ChatBase):
         self.closed = True
         self._let_go()
         await self.backend.release()
-        if self.owns_client and self.client is not None:
+        if self.owns_client:
             await self.client.close()
 
     async def __aenter__(self) -> AsyncChat:
@@ -477,18 +501,13 @@ class AsyncChat(ChatBase):
         await self.close()
 
     async def load_app(self) -> AppInfo | None:
-        if self.app is None:
-            with contextlib.suppress(AtomemoError):
-                self._set_app(await self.backend.app())
-        return self.app
+        return await self.backend.run(self._load_app())
 
     async def history(self) -> MessageTree:
-        if self.conversation_id is not None:
-            self._merge_history(await self.backend.history(self.conversation_id, self.user_id))
-        return self.tree
+        return await self.backend.run(self._history())
 
-    async def conversations(self) -> list[Any]:
-        return await self.backend.conversations(self.user_id)
+    async def conversations(self) -> list[Conversation]:
+        return await self.backend.run(self.backend.plans.conversations(self.user_id))
 
     def fresh(self, conversation_id: str | None = None) -> AsyncChat:
         """Another conversation with the same app, user and inputs (a new one, or one to reopen)."""
@@ -500,11 +519,7 @@ class AsyncChat(ChatBase):
 
     async def follow(self, message_id: str) -> bool:
         """`Chat.follow`, awaited."""
-        conversation_id = self.tree[message_id].conversation_id or self.conversation_id
-        if conversation_id is None:
-            return False
-        messages = await self.backend.follow(message_id, conversation_id, self.user_id)
-        return self._merge_final(message_id, messages)
+        return await self.backend.run(self._follow(message_id))
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:
@@ -512,15 +527,12 @@ class AsyncChat(ChatBase):
         reply = self._start(query, self._parent(parent_id))
         self._stopping = False
         self._task = asyncio.current_task()
-        stream: AsyncEventStream | None = None
+        stream: AsyncStream | None = None
         try:
-            stream = await self.backend.send(**self._request(reply, inputs))
+            stream = await self.backend.open(self._asked(reply, inputs))
             async for event in stream:
                 self._apply(reply, event, on_event, inputs)
-            if self._wants_suggestions(reply):
-                with contextlib.suppress(AtomemoError):
-                    questions = await self.backend.suggestions(str(reply.message_id), self.user_id)
-                    reply.fold(n.Suggestions(tuple(questions)), reply.elapsed())
+            await self.backend.run(self._suggest(reply))
         except asyncio.CancelledError:
             if not self._stopping:
                 self._finish(reply, "failed", asyncio.CancelledError("cancelled"))
@@ -549,8 +561,7 @@ class AsyncChat(ChatBase):
 
     async def clear(self) -> None:
         """`Chat.clear`, awaited."""
-        await self.backend.clear(self.user_id)
-        self._forget()
+        await self.backend.run(self._clear())
 
     def stop(self) -> None:
         """Stop the running ask (and the run, where the system can). Call it in the chat's event
@@ -563,6 +574,6 @@ class AsyncChat(ChatBase):
             reply.stopped_on_server = True
             asyncio.get_running_loop().create_task(self.backend.stop(reply.task_id, self.user_id))
         elif reply is not None and not reply.done and self.capabilities.cancel:
-            task = asyncio.get_running_loop().create_task(self.backend.cancel(reply))  # type: ignore[attr-defined]
+            task = asyncio.get_running_loop().create_task(self.backend.cancel(reply))
             self._cancels.add(task)  # kept until done: a task only the loop references may vanish
             task.add_done_callback(self._cancels.discard)

@@ -1,5 +1,7 @@
 """One HTTP request of any system, described with no I/O: what to send, and how its answer
-is read. A flow is a small script of calls (the 3-step upload)."""
+is read. A flow is a small script of calls (the 3-step upload); a backend's plans are flows
+that may also ask to open a stream (`Open`), to wait (`Pause`), or to run a flow under one
+deadline (`Together`). Drivers (the clients' `_drive`) do the asking."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import dataclasses
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Call", "Flow", "no_body", "require"]
+__all__ = ["Call", "Custom", "Flow", "Open", "Pause", "Plan", "Together", "just", "no_body", "require"]
 
 T = TypeVar("T")
 
@@ -52,3 +54,47 @@ class Call(Generic[T]):
 Flow = Generator[Call[Any], Any, T]
 
 
+
+
+@dataclasses.dataclass(frozen=True)
+class Open:
+    """A stream to open, with no I/O: the call that starts it and what the system's client
+    needs to read what follows. A send plan returns one; inside a flow, the driver reads it
+    to its end and answers None (a failure is thrown into the flow)."""
+
+    call: Call[Any]
+    user: str | None = None  # Dify: whose stream it is (its recovery reads their messages)
+    conversation_id: str | None = None  # Dify: the conversation asked in (None: a new one)
+    topic: str | None = None  # Pipelit: the workflow whose socket channel is subscribed before the call
+    text: str | None = None  # Pipelit: the text asked
+    opened: Callable[[str], None] | None = None  # told the stream's message id once it is open
+
+
+@dataclasses.dataclass(frozen=True)
+class Pause:
+    """Wait this many seconds, then go on (answered None): a poll's interval."""
+
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Together(Generic[T]):
+    """A flow whose calls share one deadline (`timeout`, or the client's), answered with its
+    value: the 3-step upload is one operation to its caller."""
+
+    flow: Plan[T]
+    timeout: float | None = None
+
+
+class Custom:
+    """A system's own kind of step (Pipelit's watch of a stopped execution): its client answers it."""
+
+
+# A backend's plan: a flow whose steps may also open, wait, group calls, or be the system's own.
+Plan = Generator["Call[Any] | Open | Pause | Together[Any] | Custom", Any, T]
+
+
+def just(value: T) -> Plan[T]:
+    """A flow that needs nothing from the server: its value at once."""
+    yield from ()
+    return value

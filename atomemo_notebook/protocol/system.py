@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import neutral as n
 from .dialect import Dialect
 from .wire import Event
+
+if TYPE_CHECKING:
+    from .backend import MakeBackend
 
 __all__ = ["Setting", "System", "Translate", "plain_event"]
 
@@ -42,6 +45,7 @@ class System:
     dialect: Dialect
     translator: Callable[[], Translate]  # a fresh translator per reply (it may keep state)
     capabilities: n.Capabilities
+    backend: MakeBackend  # the chat's backend, from the client's base URL and connect()'s settings
     # connect()'s arguments that point a chat at a server of one's own, besides the key and
     # the base URL every system has; given without a key, they are an error, never the demo.
     settings: tuple[Setting, ...] = ()

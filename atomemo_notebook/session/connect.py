@@ -13,7 +13,8 @@ from ..protocol.errors import MissingAPIKeyError
 from ..protocol.system import System
 from ..protocol.systems import SYSTEMS
 from ..protocol.systems import system as system_named
-from ..transport.base_client import client_class
+from ..transport.base_client import BaseClient, client_class
+from ..transport.client import AsyncHttp, SyncHttp
 from . import runtime
 
 __all__ = ["DEFAULT_USER", "as_async", "connect"]
@@ -95,9 +96,8 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
                 raise ValueError(setting.missing)
     base_url = where.pop("base_url", None)
     client = client_class(spec.name, asynchronous)(key, base_url=base_url, **client_options)
-    kind = AsyncChat if asynchronous else Chat
-    chat = kind(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source,
-                memory=memory, **where)
+    chat = _chat_over(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source,
+                      memory=memory, **where)
     chat.origin = {"offline": is_offline, "demo": demo if is_offline else None}
     chat.owns_client = True
     if conversation_id is not None and isinstance(chat, Chat):
@@ -105,14 +105,23 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
     return chat
 
 
+def _chat_over(client: BaseClient, **options: Any) -> Chat | AsyncChat:
+    """A Chat over a sync client, an AsyncChat over an async one."""
+    if isinstance(client, AsyncHttp):
+        return AsyncChat(client, **options)
+    if isinstance(client, SyncHttp):
+        return Chat(client, **options)
+    raise TypeError(f"{type(client).__name__} cannot carry a chat")
+
+
 def as_async(chat: Chat | AsyncChat) -> AsyncChat:
     """The same conversation as an AsyncChat (the widget runs on an event loop)."""
     if isinstance(chat, AsyncChat):
         return chat
     client = chat.client
-    if client is None or getattr(type(client), "ASYNCHRONOUS", True):
-        raise TypeError(f"cannot run a chat over {type(client).__name__} in the widget; pass an AsyncChat")
     async_client = client_class(client.DIALECT.system, True)(client._api_key, **client.options())
+    if not isinstance(async_client, AsyncHttp):
+        raise TypeError(f"cannot run a chat over {type(client).__name__} in the widget; pass an AsyncChat")
     coordinates = chat.backend.coordinates()
     spec = system_named(chat.system)
     where = {s.name: coordinates.get(s.name) for s in spec.settings}

@@ -17,16 +17,16 @@ from ..protocol.atomemo import calls
 from ..protocol.atomemo.dialect import ATOMEMO
 from ..protocol.atomemo.events import ChatMessage, MessageCreated, Name, StreamRecovered
 from ..protocol.atomemo.models import App, UploadToken
-from ..protocol.call import Call, Flow
+from ..protocol.call import Call, Custom, Open, Pause, Plan, Together
 from ..protocol.errors import APIConnectionError, MessageNotFoundError
 from ..protocol.limits import Limits
 from ..protocol.wire import Conversation, Event, FileRef, Message
 from . import watchdog
 from .base_client import BaseClient
 from .inflate import Inflater
-from .resume import Step, StreamPolicy
+from .resume import Reopen, Step, StreamPolicy
 from .retry import backoff_delay
-from .streams import AsyncEventStream, EventStream, shutdown_socket
+from .streams import AsyncEventStream, AsyncStream, EventStream, SyncStream, shutdown_socket
 
 __all__ = ["AsyncClient", "AsyncHttp", "Client", "StreamState", "SyncHttp"]
 
@@ -260,15 +260,59 @@ class SyncHttp(BaseClient):
                 continue
             return self._parse(call, response, body)
 
-    def _drive(self, flow: Flow[T], timeout: float | None) -> T:
-        """Run a flow of calls under one deadline."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+    def _drive(self, flow: Plan[T], timeout: float | None = None, *, shared: bool = True) -> T:
+        """Run a flow (or a backend's plan): its calls under one deadline (`timeout`, or the
+        client's; `shared=False`: each call under its own), its other steps by `_step`. A
+        failure is thrown into the flow, which may catch it."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout) if shared else None
         try:
-            call = next(flow)
+            step = next(flow)
             while True:
-                call = flow.send(self._call(call, deadline))
+                try:
+                    answer = self._call(step, deadline) if isinstance(step, Call) else self._step(step)
+                except Exception as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    def _step(self, step: Open | Pause | Together[Any] | Custom) -> Any:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+        elif isinstance(step, Open):  # in a flow: read to its end, quietly
+            with self.open_stream(step) as stream:
+                for _ in stream:
+                    pass
+        elif isinstance(step, Together):
+            return self._drive(step.flow, step.timeout)
+        else:
+            return self._perform(step)
+        return None
+
+    def _perform(self, step: Custom) -> Any:
+        """A system's own kind of step (its client answers it), or a broken stream's reopening."""
+        if isinstance(step, Reopen):
+            return self._open(step.call, self._deadline(step.call))
+        raise TypeError(f"{type(self).__name__} cannot run {step!r}")
+
+    def run_plan(self, plan: Plan[T]) -> T:
+        """Run a backend's plan, each call under its own deadline."""
+        return self._drive(plan, shared=False)
+
+    def open_stream(self, spec: Open) -> SyncStream:
+        """Open the stream `spec` describes, read by the system's own policy."""
+        return self._stream(spec.call, self._policy(spec))
+
+    def _policy(self, spec: Open) -> StreamPolicy:
+        """The system's stream policy for `spec`: each client that streams says its own."""
+        raise TypeError(f"{type(self).__name__} has no stream policy")
+
+    def hold(self) -> None:
+        """A chat starts using this client (one that keeps a socket counts them)."""
+
+    def release(self) -> None:
+        """A chat is done with this client."""
 
     def _stream(self, call: Call[Any], policy: StreamPolicy) -> EventStream:
         return EventStream(self, self._open(call, self._deadline(call)), policy)
@@ -284,6 +328,9 @@ class Client(SyncHttp, speaks=True):
     """
 
     DIALECT = ATOMEMO
+
+    def _policy(self, spec: Open) -> StreamPolicy:
+        return StreamState(self.max_resumes)  # Atomemo's: resume, then recover from history
 
     def send_message(
         self, *, app_id: str, trigger_id: str, query: str | FileRef, user_id: str,
@@ -456,14 +503,54 @@ class AsyncHttp(BaseClient):
         except TimeoutError:
             raise self._timeout_error(call) from None
 
-    async def _drive(self, flow: Flow[T], timeout: float | None) -> T:
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+    async def _drive(self, flow: Plan[T], timeout: float | None = None, *, shared: bool = True) -> T:
+        """`SyncHttp._drive`, awaited."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout) if shared else None
         try:
-            call = next(flow)
+            step = next(flow)
             while True:
-                call = flow.send(await self._call(call, deadline))
+                try:
+                    answer = await (self._call(step, deadline) if isinstance(step, Call) else self._step(step))
+                except Exception as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(answer)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    async def _step(self, step: Open | Pause | Together[Any] | Custom) -> Any:
+        if isinstance(step, Pause):
+            await anyio.sleep(step.seconds)
+        elif isinstance(step, Open):
+            stream = await self.open_stream(step)
+            async with stream:
+                async for _ in stream:
+                    pass
+        elif isinstance(step, Together):
+            return await self._drive(step.flow, step.timeout)
+        else:
+            return await self._perform(step)
+        return None
+
+    async def _perform(self, step: Custom) -> Any:
+        if isinstance(step, Reopen):
+            return await self._open(step.call, self._deadline(step.call))
+        raise TypeError(f"{type(self).__name__} cannot run {step!r}")
+
+    async def run_plan(self, plan: Plan[T]) -> T:
+        return await self._drive(plan, shared=False)
+
+    async def open_stream(self, spec: Open) -> AsyncStream:
+        return await self._stream(spec.call, self._policy(spec))
+
+    def _policy(self, spec: Open) -> StreamPolicy:
+        raise TypeError(f"{type(self).__name__} has no stream policy")
+
+    def hold(self) -> None:
+        """A chat starts using this client."""
+
+    async def release(self) -> None:
+        """A chat is done with this client."""
 
     async def _stream(self, call: Call[Any], policy: StreamPolicy) -> AsyncEventStream:
         response = await self._open(call, self._deadline(call))
@@ -475,6 +562,9 @@ class AsyncClient(AsyncHttp, speaks=True):
     """Asynchronous Atomemo Chat API client; the same surface as `Client`, awaited."""
 
     DIALECT = ATOMEMO
+
+    def _policy(self, spec: Open) -> StreamPolicy:
+        return StreamState(self.max_resumes)  # Atomemo's: resume, then recover from history
 
     async def send_message(
         self, *, app_id: str, trigger_id: str, query: str | FileRef, user_id: str,

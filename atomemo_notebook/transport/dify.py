@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ..protocol.call import Call
+from ..protocol.call import Call, Open
 from ..protocol.dify import calls
 from ..protocol.dify.adapter import MessageIds
 from ..protocol.dify.dialect import DIFY
@@ -165,6 +165,9 @@ class _Dify:
     def _state(self, user: str, conversation_id: str | None) -> DifyStreamState:
         return DifyStreamState(user, conversation_id or None, self.start_timeout)
 
+    def _policy(self, spec: Open) -> DifyStreamState:
+        return self._state(spec.user or "", spec.conversation_id)
+
     def _dify_error(self, error: APIError, response: httpx.Response) -> APIError:
         if FLASK_HINT in error.message:  # keep Dify's words, not Flask's route suggestions
             trimmed = error.message.split(FLASK_HINT)[0]
@@ -183,6 +186,9 @@ class DifyClient(_Dify, SyncHttp, speaks=True):
         call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
                                    files=files, auto_generate_name=auto_generate_name)
         return self._stream(call, self._state(user, conversation_id))
+
+    def open_stream(self, spec: Open) -> EventStream:
+        return self._stream(spec.call, self._policy(spec))
 
     def run_workflow(self, *, inputs: dict[str, Any], user: str) -> EventStream:
         """A workflow app's run, streamed (`text_chunk` events carry its End node's text)."""
@@ -241,6 +247,9 @@ class AsyncDifyClient(_Dify, AsyncHttp, speaks=True):
         call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
                                    files=files, auto_generate_name=auto_generate_name)
         return await self._stream(call, self._state(user, conversation_id))
+
+    async def open_stream(self, spec: Open) -> AsyncEventStream:
+        return await self._stream(spec.call, self._policy(spec))
 
     async def run_workflow(self, *, inputs: dict[str, Any], user: str) -> AsyncEventStream:
         return await self._stream(calls.run_workflow(inputs=inputs, user=user), self._state(user, None))

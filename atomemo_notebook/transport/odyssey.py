@@ -5,15 +5,18 @@ answer, and nothing here can tell it otherwise (its API has no cancel)."""
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ..protocol.call import Call
+from ..protocol.call import Call, Open
 from ..protocol.errors import APITimeoutError
 from ..protocol.odyssey import calls
+from ..protocol.odyssey.backend import chat_call
+from ..protocol.odyssey.calls import BODY
 from ..protocol.odyssey.dialect import ODYSSEY
 from ..protocol.odyssey.events import Name
 from ..protocol.wire import Event
@@ -124,14 +127,11 @@ class _OdysseyOptions:
     def options(self) -> dict[str, Any]:
         return {**super().options(), "answer_timeout": self.answer_timeout}  # type: ignore[misc]
 
-    def _request(self, *, workspace_id: str, conversation_id: str | None, message: str, user_id: str,
-                 agent_id: str | None, memory: bool) -> _Request:
-        first = conversation_id is None  # a new conversation: its id is ours to choose
-        conversation = conversation_id or str(uuid.uuid4())
-        call = calls.chat_message(workspace_id=workspace_id, conversation_id=conversation, message=message,
-                                  user_id=user_id, agent_id=agent_id, memory=memory, first=first,
-                                  timeout=self.answer_timeout)
-        return _Request(call, conversation, workspace_id, agent_id, first)
+    def _request(self, call: Call[dict[str, Any]]) -> _Request:
+        """The question on its way, within answer_timeout; what it says of itself is in its body."""
+        body = call.json
+        return _Request(dataclasses.replace(call, timeout=self.answer_timeout), body[BODY["conversation"]],
+                        body[BODY["workspace"]], body.get(BODY["agent"]), body[BODY["first"]])
 
 
 class OdysseyClient(_OdysseyOptions, SyncHttp, speaks=True):
@@ -155,9 +155,11 @@ class OdysseyClient(_OdysseyOptions, SyncHttp, speaks=True):
     def chat(self, *, workspace_id: str, conversation_id: str | None, message: str, user_id: str,
              agent_id: str | None = None, memory: bool = True) -> OdysseyStream:
         """Ask, as a stream of two events; `conversation_id=None` starts a new conversation."""
-        return OdysseyStream(self, self._request(workspace_id=workspace_id, conversation_id=conversation_id,
-                                                 message=message, user_id=user_id, agent_id=agent_id,
-                                                 memory=memory))
+        return self.open_stream(Open(chat_call(workspace_id=workspace_id, conversation_id=conversation_id,
+                                               message=message, user_id=user_id, agent_id=agent_id, memory=memory)))
+
+    def open_stream(self, spec: Open) -> OdysseyStream:
+        return OdysseyStream(self, self._request(spec.call))
 
 
 class AsyncOdysseyClient(_OdysseyOptions, AsyncHttp, speaks=True):
@@ -178,6 +180,9 @@ class AsyncOdysseyClient(_OdysseyOptions, AsyncHttp, speaks=True):
 
     async def chat(self, *, workspace_id: str, conversation_id: str | None, message: str, user_id: str,
                    agent_id: str | None = None, memory: bool = True) -> AsyncOdysseyStream:
-        return AsyncOdysseyStream(self, self._request(workspace_id=workspace_id, conversation_id=conversation_id,
-                                                      message=message, user_id=user_id, agent_id=agent_id,
-                                                      memory=memory))
+        return await self.open_stream(Open(chat_call(workspace_id=workspace_id, conversation_id=conversation_id,
+                                                     message=message, user_id=user_id, agent_id=agent_id,
+                                                     memory=memory)))
+
+    async def open_stream(self, spec: Open) -> AsyncOdysseyStream:
+        return AsyncOdysseyStream(self, self._request(spec.call))

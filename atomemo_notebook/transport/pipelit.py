@@ -11,9 +11,10 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from ..protocol.call import Custom, Open
 from ..protocol.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -22,6 +23,7 @@ from ..protocol.errors import (
     PermissionDeniedError,
 )
 from ..protocol.pipelit import calls
+from ..protocol.pipelit.backend import Watch, late_text
 from ..protocol.pipelit.dialect import PIPELIT
 from ..protocol.pipelit.events import ENDINGS, Name
 from ..protocol.wire import Event
@@ -232,6 +234,34 @@ class AsyncPipelitStream:
             await self.close()
 
 
+def watch_after_stop(client: PipelitClient | AsyncPipelitClient, execution_id: str,
+                     note: Callable[[str], None]) -> None:
+    """Keep watching a stopped execution until it ends (or the client's execution_timeout):
+    Pipelit may run it on after the cancel, and that is said on the stopped turn, never taken
+    for a success."""
+    hub = client.hub
+
+    def deliver(item: Event | BaseException) -> None:
+        if isinstance(item, BaseException):
+            hub.unwatch(watch)  # the socket is gone: nothing more will be learned this way
+            return
+        text = late_text(item)
+        if text is not None:
+            hub.unwatch(watch)
+            note(text)
+
+    watch = hub.watch(execution_id, deliver)
+    timer = threading.Timer(client.execution_timeout, hub.unwatch, (watch,))
+    timer.daemon = True
+    timer.start()
+
+
+def _asked(spec: Open) -> tuple[str, str]:
+    if spec.topic is None or spec.text is None:
+        raise ValueError("a Pipelit stream needs the workflow (topic) and the text asked")
+    return spec.topic, spec.text
+
+
 class _PipelitOptions:
     _api_key: str | None
     base_url: str
@@ -298,11 +328,21 @@ class PipelitClient(_PipelitOptions, SyncHttp, speaks=True):
 
     def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> PipelitStream:
         """Send `text` to the workflow and watch its execution."""
-        call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)
+        return self.open_stream(Open(calls.chat(workflow, text, trigger_node_id=trigger_node_id), topic=workflow,
+                                     text=text))
+
+    def open_stream(self, spec: Open) -> PipelitStream:
+        workflow, text = _asked(spec)
         hub = self.hub
         hub.subscribe(channel(workflow), self.timeout)  # before the POST: no event can be missed
-        executed = self._call(call)
+        executed = self._call(spec.call)
         return PipelitStream(self, hub, _Watching(workflow, text, executed, self.execution_timeout, self.recover_poll))
+
+    def _perform(self, step: Custom) -> Any:
+        if not isinstance(step, Watch):
+            return super()._perform(step)
+        watch_after_stop(self, step.execution_id, step.note)
+        return None
 
     def history(self, workflow: str, *, limit: int = 10, before: str | None = None) -> calls.History:
         return self._call(calls.history(workflow, limit=limit, before=before))
@@ -342,12 +382,30 @@ class AsyncPipelitClient(_PipelitOptions, AsyncHttp, speaks=True):
         self._setup(execution_timeout, recover_poll, reconnect)
 
     async def chat(self, workflow: str, text: str, *, trigger_node_id: str | None = None) -> AsyncPipelitStream:
-        call = calls.chat(workflow, text, trigger_node_id=trigger_node_id)
+        return await self.open_stream(Open(calls.chat(workflow, text, trigger_node_id=trigger_node_id),
+                                           topic=workflow, text=text))
+
+    async def open_stream(self, spec: Open) -> AsyncPipelitStream:
+        workflow, text = _asked(spec)
         hub = self.hub
         await hub.subscribe_async(channel(workflow), self.timeout)
-        executed = await self._call(call)
+        executed = await self._call(spec.call)
         return AsyncPipelitStream(self, hub, _Watching(workflow, text, executed, self.execution_timeout,
                                                   self.recover_poll))
+
+    async def _perform(self, step: Custom) -> Any:
+        """A Watch tells its note in this loop: the socket's thread hands it over."""
+        if not isinstance(step, Watch):
+            return await super()._perform(step)
+        loop = asyncio.get_running_loop()
+        note = step.note
+
+        def told(text: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody to tell
+                loop.call_soon_threadsafe(note, text)
+
+        watch_after_stop(self, step.execution_id, told)
+        return None
 
     async def history(self, workflow: str, *, limit: int = 10, before: str | None = None) -> calls.History:
         return await self._call(calls.history(workflow, limit=limit, before=before))

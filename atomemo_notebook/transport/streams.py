@@ -11,28 +11,26 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import httpx
 
 from ..protocol.bounded import guarded
 from ..protocol.errors import (
-    APIConnectionError,
     APITimeoutError,
-    UnresumableStreamError,
 )
 from ..protocol.log import get_logger
 from ..protocol.sse import FrameDecoder
 from ..protocol.wire import Event
 from . import watchdog
 from .inflate import Inflater
-from .resume import StreamPolicy
+from .resume import StreamPolicy, after_break
 
 if TYPE_CHECKING:
     from .client import AsyncHttp, SyncHttp
 
-__all__ = ["AsyncEventStream", "EventStream", "shutdown_socket"]
+__all__ = ["AsyncEventStream", "AsyncStream", "EventStream", "SyncStream", "shutdown_socket"]
 
 log = get_logger("atomemo_notebook.stream")
 
@@ -44,6 +42,29 @@ def shutdown_socket(response: httpx.Response) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+class SyncStream(Protocol):
+    """What a chat reads one answer from, whatever the system: its events, until the end or
+    `close()` (from any thread)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    def __iter__(self) -> Iterator[Event]: ...
+    def __enter__(self) -> SyncStream: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def close(self) -> None: ...
+
+
+class AsyncStream(Protocol):
+    """`SyncStream`, awaited."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+    async def __aenter__(self) -> AsyncStream: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def close(self) -> None: ...
 
 
 def _idle(state: StreamPolicy, default: float) -> float:
@@ -160,27 +181,11 @@ class EventStream(_StreamBase):
                     cause = _idle_error(idle)
                 if self._closed or state.finished:
                     return
-                while True:
-                    step = state.on_break(cause)
-                    delay = state.resume_delay()
-                    log.debug("stream of %s broke (%r); %s %d in %.2f s", state.message_id, cause, step,
-                              state.resumes, delay)
-                    time.sleep(delay)
-                    if step == "resume":
-                        try:
-                            call = state.resume_call()
-                            self._response = self._client._open(call, self._client._deadline(call))
-                            break
-                        except UnresumableStreamError:
-                            log.debug("message %s is unresumable: recovering from history", state.message_id)
-                        except APIConnectionError as exc:
-                            cause = exc
-                            continue
-                    recovered = state.recover(self._client._call(state.recovery_call()))
-                    if recovered is None:  # not there yet: ask again after the next delay
-                        continue
-                    yield from recovered
+                after = self._client._drive(after_break(state, cause), shared=False)
+                if not isinstance(after, httpx.Response):
+                    yield from after
                     return
+                self._response = after
                 if expiry.expired:  # a watch fires once: arm a new one for the resumed connection
                     expiry = watchdog.watch(time.monotonic() + idle, lambda: shutdown_socket(self._response))
                 else:
@@ -259,25 +264,9 @@ class AsyncEventStream(_StreamBase):
                 await self._response.aclose()
             if self._closed or state.finished:
                 return
-            while True:
-                step = state.on_break(cause)
-                delay = state.resume_delay()
-                log.debug("stream of %s broke (%r); %s %d in %.2f s", state.message_id, cause, step,
-                          state.resumes, delay)
-                await anyio.sleep(delay)
-                if step == "resume":
-                    try:
-                        call = state.resume_call()
-                        self._response = await self._client._open(call, self._client._deadline(call))
-                        break
-                    except UnresumableStreamError:
-                        log.debug("message %s is unresumable: recovering from history", state.message_id)
-                    except APIConnectionError as exc:
-                        cause = exc
-                        continue
-                recovered = state.recover(await self._client._call(state.recovery_call()))
-                if recovered is None:
-                    continue
-                for event in recovered:
+            after = await self._client._drive(after_break(state, cause), shared=False)
+            if not isinstance(after, httpx.Response):
+                for event in after:
                     yield event
                 return
+            self._response = after

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import neutral as n
 from ..system import Setting, System
 from . import adapter
+from .backend import AtomemoBackend
 from .dialect import ATOMEMO
 from .events import event_from_wire
 
@@ -20,6 +21,7 @@ SYSTEM = System(
     label="Atomemo",
     dialect=ATOMEMO,
     translator=adapter.translator,
+    backend=AtomemoBackend.create,
     capabilities=n.Capabilities(token_streaming=True, stop="client", branching=True, files=True, resume=True),
     settings=(Setting("app_id", required=True, missing=IDS_HELP),
               Setting("trigger_id", required=True, missing=IDS_HELP)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import neutral as n
 from ..system import System
 from .adapter import DifyTranslator
+from .backend import DifyBackend
 from .dialect import DIFY
 
 NO_BRANCHING = ("Dify's service API takes no parent message (POST /v1/chat-messages has no "
@@ -16,6 +17,7 @@ SYSTEM = System(
     label="Dify",
     dialect=DIFY,
     translator=DifyTranslator,
+    backend=DifyBackend.create,
     capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
                                 citations=True, suggestions=True, branching_reason=NO_BRANCHING),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import neutral as n
 from ..system import Setting, System
 from .adapter import OdysseyTranslator
+from .backend import OdysseyBackend
 from .dialect import ODYSSEY
 
 NO_BRANCHING = ("OdysseyAI's chat API takes no parent message: each message continues the conversation, "
@@ -15,6 +16,7 @@ SYSTEM = System(
     label="OdysseyAI",
     dialect=ODYSSEY,
     translator=OdysseyTranslator,
+    backend=OdysseyBackend.create,
     capabilities=n.Capabilities(
         token_streaming=False, stop="client", branching=False, files=False, resume=False, citations=True,
         suggestions=True, conversations=False, branching_reason=NO_BRANCHING,

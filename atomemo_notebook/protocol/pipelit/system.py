@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import neutral as n
 from ..system import Setting, System
 from .adapter import PipelitTranslator
+from .backend import PipelitBackend
 from .dialect import PIPELIT
 
 NO_BRANCHING = ("Pipelit keeps one conversation per user and workflow, and its chat API takes no parent "
@@ -15,6 +16,7 @@ SYSTEM = System(
     label="Pipelit",
     dialect=PIPELIT,
     translator=PipelitTranslator,
+    backend=PipelitBackend.create,
     capabilities=n.Capabilities(
         token_streaming=False, stop="client", branching=False, files=False, resume=False, conversations=False,
         new_conversation="clear", branching_reason=NO_BRANCHING, cancel=True,
