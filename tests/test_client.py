@@ -305,7 +305,7 @@ def test_public_surface_is_pinned():
     ("atomemo_notebook.model.reply", ["EventRecord", "ExecutionSpan"]),
     ("atomemo_notebook.model.tree", ["MessageTree", "TreeMessage"]),
     ("atomemo_notebook.model.chat", ["LEAF"]),
-    ("atomemo_notebook.transport.backends", ["AppInfo"]),
+    ("atomemo_notebook.protocol.backend", ["AppInfo"]),
 ])
 def test_names_out_of_the_surface_are_importable_from_their_modules(module, names):
     loaded = importlib.import_module(module)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atomemo_notebook.transport.backends import AppInfo
+from atomemo_notebook.protocol.backend import AppInfo
 from atomemo_notebook.views.graph import MAX_GRAPH_NODES, published_graph, static_svg
 
 IDS = st.sampled_from(["a", "b", "c", "d", "", None, 3])

@@ -1,5 +1,5 @@
 """The neutral events: what every system's stream means, in one vocabulary. Each system's
-adapter (transport/backends/) turns its own wire events into these; the fold (model/reply.py),
+adapter (protocol/<system>/adapter.py) turns its own wire events into these; the fold (model/reply.py),
 the tree, the records and the views read only these, never a system's names.
 
 Small slotted dataclasses: one is made per wire event on the hot path."""

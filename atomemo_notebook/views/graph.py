@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 
 from ..model.reply import Reply
-from ..transport.backends import AppInfo
+from ..protocol.backend import AppInfo
 
 __all__ = ["MAX_GRAPH_NODES", "inferred_edges", "published_graph", "static_svg"]
 
