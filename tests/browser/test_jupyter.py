@@ -122,6 +122,7 @@ def test_other_systems_side_by_side_in_jupyterlab(lab_page, jupyter, artifacts):
     sources.locator("summary").click()
     assert sources.locator(".am-citation-title").first.text_content() == "Creating and rotating API keys"
     chips = dify.locator(".am-suggestion")
+    chips.nth(2).wait_for(state="visible")  # suggestions may follow the answer by a request of their own
     assert chips.count() == 3
     question = chips.first.text_content()
     page.screenshot(path=str(artifacts / "other-systems.png"))
@@ -250,6 +251,7 @@ def odyssey_cites_and_follows_up(odyssey, artifacts) -> None:
     assert popup.url == href and popup.evaluate("window.opener") is None
     popup.close()
     chips = odyssey.locator(".am-turn").last.locator(".am-suggestion")
+    chips.nth(2).wait_for(state="visible")
     assert chips.count() == 3
     question = chips.first.text_content()
     chips.first.click()
