@@ -388,3 +388,21 @@ def test_the_docs_site_builds_with_strict(tmp_path: Path) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     assert (tmp_path / "site" / "api" / "chat" / "index.html").is_file()
+
+
+def test_the_capabilities_table_says_what_each_systems_record_says():
+    """The docs' table of systems is checked against the one list of them (protocol/systems.py):
+    a system added there without its column, or a capability changed without its cell, fails."""
+    from atomemo_notebook.protocol.systems import SYSTEMS
+
+    lines = (ROOT / "docs" / "reference" / "capabilities.md").read_text().splitlines()
+    table = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
+    header, rows = table[0], {row[0]: row[1:] for row in table[2:]}
+    assert header[1:] == [s.label for s in SYSTEMS.values()]
+    for index, system in enumerate(SYSTEMS.values()):
+        caps = system.capabilities
+        assert rows["regenerate / edit (branches)"][index].startswith("yes") == caps.branching, system.name
+        assert (rows["files"][index] == "yes") == caps.files, system.name
+        assert (rows["a dropped stream"][index].startswith("resumed")) == caps.resume, system.name
+        assert (rows["sources, suggested questions"][index] != "-") == (caps.citations or caps.suggestions)
+        assert ("cancel" in rows["Stop"][index]) == (caps.stop == "server" or caps.cancel), system.name
