@@ -36,7 +36,7 @@ HISTORY_COLUMNS = (
 server reported for an answer this session received; None for one read from history)."""
 TIMELINE_COLUMNS = (
     "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
-    "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported", "tokens",
+    "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported", "tokens", "reasoning",
 )
 """The columns of `timeline_records`: one row per node run and per tool call."""
 # reported: the system told of this step only with its answer (OdysseyAI), so it has no times.
@@ -103,7 +103,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                 "tool_name": None, "status": span.status, "started_at": reply.at(span.started),
                 "finished_at": reply.at(span.finished), "duration_ms": span.duration_ms,
                 "error": span.error, "output": _output(span.json_output), "reported": span.reported,
-                "tokens": span.tokens,
+                "tokens": span.tokens, "reasoning": span.reasoning or None,
             })
             for tool in span.tools:
                 rows.append({
@@ -113,7 +113,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                     "started_at": reply.at(tool.started), "finished_at": reply.at(tool.finished),
                     "duration_ms": tool.duration_ms, "error": tool.anomaly,
                     "output": _output({"args": tool.args, "result": tool.result}), "reported": False,
-                    "tokens": None,
+                    "tokens": None, "reasoning": None,
                 })
     return rows
 

@@ -35,6 +35,7 @@ __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 Listener = Callable[["Reply", "Event | None"], None]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered", "waiting"})
 MAX_NOTES = 50  # messages a node said while running, kept on its span
+MAX_REASONING = 1_000_000  # characters of thinking one reply keeps, over all its nodes
 MAX_ANOMALIES = 500  # anomalies kept; the rest are counted in the last one
 DEFAULT_MEMORY = Limits.reply_memory
 MAX_LISTED = 1_000  # citations, suggestions and files kept of one reply
@@ -94,6 +95,13 @@ class NodeSpan:
     elapsed: float | None = None  # seconds, as the server measured them
     predecessor_id: str | None = None
     reported: bool = False  # known only after the fact: no live timing
+    # The model's thinking as it streamed (Dify's reasoning_chunk), kept apart from any answer.
+    reasoning_parts: list[str] = dataclasses.field(default_factory=list)
+    reasoning_final: bool = False
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
 
     @property
     def duration_ms(self) -> float | None:
@@ -170,6 +178,10 @@ class Reply:
         self.suggestions: list[str] = []
         self.usage: n.Usage | None = None
         self.files: list[dict[str, Any]] = []
+        # Thinking inside the answer's own `<think>` blocks: shown apart, never in `text`.
+        self.reasoning_parts: list[str] = []
+        self.reasoning_final = False
+        self._reasoning_chars = 0
         self.started_at = started_at or datetime.now(timezone.utc)
         self.first_token: float | None = None
         self.finished: float | None = None
@@ -474,6 +486,31 @@ class Reply:
             notes = span.process_data if isinstance(span.process_data, list) else []
             span.process_data = [*notes, self._keeper.keep_text(event.text)][-MAX_NOTES:]
 
+    def _on_reasoning(self, event: n.Reasoning, at: float) -> None:
+        span = None
+        if event.node_id is not None:
+            span = self._running_span(event.node_id) or next(
+                (s for s in reversed(self.nodes) if s.node_id == event.node_id), None)
+        parts = span.reasoning_parts if span is not None else self.reasoning_parts
+        text = event.text
+        if self._reasoning_chars + len(text) > MAX_REASONING:  # bounded like every input
+            text = text[:max(0, MAX_REASONING - self._reasoning_chars)]
+            if self._reasoning_chars < MAX_REASONING:
+                self._anomaly(f"reasoning past {MAX_REASONING:,} characters was left out")
+        if text:
+            self._reasoning_chars += len(text)
+            parts.append(self._keeper.keep_text(text))
+        if event.final:
+            if span is not None:
+                span.reasoning_final = True
+            else:
+                self.reasoning_final = True
+
+    @property
+    def reasoning(self) -> str:
+        """The answer's own thinking (`<think>` blocks), never part of `text`; a node's is on its run."""
+        return "".join(self.reasoning_parts)
+
     def _on_node_finished(self, event: n.NodeFinished, at: float) -> None:
         span = self._spans_by_result.get(event.run_id) or self._running_span(event.node_id)
         if span is None:
@@ -609,6 +646,7 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.NodeStarted: Reply._on_node_started,
     n.NodeStatus: Reply._on_node_status,
     n.NodeNote: Reply._on_node_note,
+    n.Reasoning: Reply._on_reasoning,
     n.NodeFinished: Reply._on_node_finished,
     n.IterationNext: Reply._on_iteration_next,
     n.ToolStarted: Reply._on_tool_started,

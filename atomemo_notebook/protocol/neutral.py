@@ -23,6 +23,7 @@ __all__ = [
     "NodeNote",
     "NodeStarted",
     "NodeStatus",
+    "Reasoning",
     "Recovered",
     "RunFinished",
     "RunPaused",
@@ -120,6 +121,16 @@ class NodeNote:
 
     run_id: str
     text: str
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Reasoning:
+    """The model's thinking, streamed: never part of the answer. `node_id`: the node that thinks
+    (None: the answer's own `<think>` block); `final`: its thinking is complete."""
+
+    node_id: str | None
+    text: str
+    final: bool = False
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -238,7 +249,7 @@ class Anomaly:
 
 
 Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | MessageEnded | NodeStarted
-           | NodeStatus | NodeNote | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
+           | NodeStatus | NodeNote | Reasoning | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
            | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
 
 

@@ -86,6 +86,7 @@ class DifyTranslator:
         self.containers: dict[str, str] = {}  # node id of a running Loop/Iteration -> its run id
         self.run_id: str | None = None
         self.chat_text = False  # the answer came as `message` chunks (a chat), not `text_chunk`s
+        self.think = ThinkSplitter()  # `<think>` blocks inside the answer: thinking, not answer
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         name = event.event
@@ -112,12 +113,21 @@ class DifyTranslator:
             return (_not_text(frame, answer),)
         if answer:
             self.chat_text = True
-            return (n.Text(answer),)
+            return self.think.split(answer)
         return NONE
 
     def _text_chunk(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         text = data.get("text")
-        return (n.Text(text),) if isinstance(text, str) and text else NONE
+        return self.think.split(text) if isinstance(text, str) and text else NONE
+
+    def _reasoning(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        # The spec puts the fields in `data`; a server that sends them beside it is read too.
+        text = data.get("reasoning", frame.get("reasoning"))
+        final = data.get("is_final", frame.get("is_final")) is True
+        node = _str(data.get("node_id", frame.get("node_id")))
+        if text is not None and not isinstance(text, str):
+            return (n.Anomaly(f"a reasoning_chunk whose reasoning is not text: {type(text).__name__}"),)
+        return (n.Reasoning(node, text or "", final),) if text or final else NONE
 
     def _replace(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         answer = frame.get("answer", data.get("text"))
@@ -130,6 +140,10 @@ class DifyTranslator:
                           "belongs_to": frame.get("belongs_to")},)),)
 
     def _end(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        held = self.think.flush()  # a tag cut short at the very end is text after all
+        return (*held, *self._ended(frame, data))
+
+    def _ended(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         meta = _dict(frame.get("metadata"))
         out: list[n.Neutral] = []
         usage = _dict(meta.get("usage"))
@@ -229,6 +243,51 @@ class DifyTranslator:
         return out
 
 
+class ThinkSplitter:
+    """Splits streamed answer text at `<think>` ... `</think>` (how many models send their
+    reasoning through Dify's answer): inside is thinking, outside is the answer, a tag cut
+    across two chunks is held back until the next one says what it is. Written here because it
+    is one small state machine over a stream, which no parser library offers for partial input."""
+
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.held = ""  # the start of what may be a tag, cut at the end of the last chunk
+
+    def split(self, chunk: str) -> Sequence[n.Neutral]:
+        text, self.held = self.held + chunk, ""
+        if not self.inside and "<" not in text:
+            return (n.Text(text),)  # the common case: plain answer text, no work
+        out: list[n.Neutral] = []
+        while text:
+            tag = self.CLOSE if self.inside else self.OPEN
+            at = text.find(tag)
+            if at >= 0:
+                self._emit(out, text[:at], final=self.inside)
+                self.inside = not self.inside
+                text = text[at + len(tag):]
+                continue
+            keep = next((k for k in range(min(len(tag) - 1, len(text)), 0, -1) if tag.startswith(text[-k:])), 0)
+            self._emit(out, text[:len(text) - keep] if keep else text, final=False)
+            self.held = text[len(text) - keep:] if keep else ""
+            break
+        return out
+
+    def _emit(self, out: list[n.Neutral], text: str, *, final: bool) -> None:
+        if self.inside:
+            if text or final:
+                out.append(n.Reasoning(None, text, final))
+        elif text:
+            out.append(n.Text(text))
+
+    def flush(self) -> Sequence[n.Neutral]:
+        held, self.held = self.held, ""
+        if not held:
+            return ()
+        return (n.Reasoning(None, held, False),) if self.inside else (n.Text(held),)
+
+
 def _not_text(frame: dict[str, Any], answer: Any) -> n.Anomaly:
     return n.Anomaly(f"a {str(frame.get('event'))[:40]} event whose answer is a {type(answer).__name__}, "
                      "not text, was dropped")
@@ -256,6 +315,7 @@ _TABLE: dict[str, Any] = {
     Name.MESSAGE: DifyTranslator._message,
     Name.AGENT_MESSAGE: DifyTranslator._message,
     Name.TEXT_CHUNK: DifyTranslator._text_chunk,
+    Name.REASONING_CHUNK: DifyTranslator._reasoning,
     Name.MESSAGE_REPLACE: DifyTranslator._replace,
     Name.TEXT_REPLACE: DifyTranslator._replace,
     Name.MESSAGE_FILE: DifyTranslator._file,

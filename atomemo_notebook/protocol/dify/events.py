@@ -38,6 +38,7 @@ class Name:
     HUMAN_INPUT_FORM_FILLED = "human_input_form_filled"
     HUMAN_INPUT_FORM_TIMEOUT = "human_input_form_timeout"
     TEXT_CHUNK = "text_chunk"
+    REASONING_CHUNK = "reasoning_chunk"  # the model's thinking, streamed (2026 spec)
     TEXT_REPLACE = "text_replace"
     ERROR = "error"
     PING = "ping"

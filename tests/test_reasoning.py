@@ -1,0 +1,136 @@
+"""Thinking kept apart from the answer: Dify's reasoning_chunk events go to their node's run,
+`<think>` blocks inside the answer go to the reply's own reasoning, whatever the chunking; the
+answer that evaluation scores never holds them. The adapter and fold without I/O, then one
+stream written through a raw socket on loopback, as a server sends it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atomemo_notebook import DifyClient
+from atomemo_notebook.model.chat import Chat
+from atomemo_notebook.model.reply import Reply
+from atomemo_notebook.protocol import neutral as n
+from atomemo_notebook.protocol.dify.adapter import DifyTranslator, ThinkSplitter
+from atomemo_notebook.protocol.wire import Event
+
+IDS = {"message_id": "m1", "conversation_id": "c1", "task_id": "t1"}
+
+
+def frames(answer_chunks: list[str], reasoning: list[tuple[str, bool]]) -> list[tuple[str, dict]]:
+    node = {"id": "run-llm", "node_id": "llm", "node_type": "llm", "title": "Think hard"}
+    out = [("workflow_started", {**IDS, "workflow_run_id": "w1", "data": {"id": "w1"}}),
+           ("node_started", {**IDS, "workflow_run_id": "w1", "data": node})]
+    out += [("reasoning_chunk", {**IDS, "data": {"reasoning": text, "node_id": "llm", "is_final": final}})
+            for text, final in reasoning]
+    out += [("node_finished", {**IDS, "workflow_run_id": "w1", "data": {**node, "status": "succeeded"}})]
+    out += [("message", {**IDS, "answer": chunk}) for chunk in answer_chunks]
+    out += [("workflow_finished", {**IDS, "workflow_run_id": "w1", "data": {"id": "w1", "status": "succeeded"}}),
+            ("message_end", {**IDS, "metadata": {}})]
+    return out
+
+
+def fold(items: list[tuple[str, dict]]) -> Reply:
+    reply = Reply("q", translate=DifyTranslator())
+    for offset, (name, data) in enumerate(items):
+        reply.apply(Event(name, data), float(offset))
+    reply.close()
+    return reply
+
+
+def test_a_nodes_reasoning_goes_to_its_run_and_never_to_the_answer():
+    reply = fold(frames(["The answer."], [("Let me ", False), ("think.", False), ("", True)]))
+    (llm,) = reply.nodes
+    assert llm.reasoning == "Let me think." and llm.reasoning_final
+    assert reply.text == "The answer." and reply.reasoning == "" and reply.status == "succeeded"
+    from atomemo_notebook.model.records import timeline_records
+
+    (row,) = timeline_records([reply])
+    assert row["reasoning"] == "Let me think."
+
+
+def test_think_blocks_in_the_answer_are_reasoning_however_the_chunks_cut_the_tags():
+    whole = "<think>first, the plan</think>The answer is 42."
+    for cut in range(1, len(whole)):
+        reply = fold(frames([whole[:cut], whole[cut:]], []))
+        assert reply.text == "The answer is 42.", cut
+        assert reply.reasoning == "first, the plan" and reply.reasoning_final, cut
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["<think>", "</think>", "<", ">", "think", "<th", "ink>", "a", "</", " "]),
+                max_size=30), st.data())
+def test_fuzz_the_splitter_loses_and_invents_nothing(pieces, data):
+    text = "".join(pieces)
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=6)))
+    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    splitter = ThinkSplitter()
+    out: list[n.Neutral] = []
+    for chunk in chunks:
+        out.extend(splitter.split(chunk))
+    out.extend(splitter.flush())
+    answer = "".join(e.text for e in out if isinstance(e, n.Text))
+    thought = "".join(e.text for e in out if isinstance(e, n.Reasoning))
+    # The same split done at once, with no chunking: the stream's answer must equal it.
+    whole = ThinkSplitter()
+    once = [*whole.split(text), *whole.flush()]
+    assert answer == "".join(e.text for e in once if isinstance(e, n.Text))
+    assert thought == "".join(e.text for e in once if isinstance(e, n.Reasoning))
+    assert len(answer) + len(thought) <= len(text)  # only tags were taken out
+    assert "<think>" not in answer or "<think>" not in text.replace("<think>", "", 1)
+
+
+def test_a_reasoning_chunk_that_is_not_text_is_an_anomaly_not_a_crash():
+    bad = frames(["ok"], [])
+    bad.insert(2, ("reasoning_chunk", {**IDS, "data": {"reasoning": {"x": 1}, "node_id": "llm"}}))
+    reply = fold(bad)
+    assert reply.text == "ok" and any("reasoning" in a for a in reply.anomalies)
+
+
+def sse_server(items: list[tuple[str, dict]]) -> tuple[str, threading.Thread]:
+    """One HTTP answer written by hand on a raw socket: the stream exactly as a server sends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    body = "".join(f"event: {name}\ndata: {json.dumps({'event': name, **data})}\n\n" for name, data in items)
+
+    def serve() -> None:
+        streamed = False
+        with listener:
+            while not streamed:  # the app's description first (answered empty), then the question
+                conn, _ = listener.accept()
+                with conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += conn.recv(65536)
+                    head, _, rest = request.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(rest) < length:
+                        rest += conn.recv(65536)
+                    if head.startswith(b"POST ") and b"/chat-messages" in head.split(b"\r\n")[0]:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                                     b"connection: close\r\n\r\n" + body.encode())
+                        streamed = True
+                    else:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                     b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", thread
+
+
+def test_thinking_over_loopback_stays_out_of_the_answer():
+    items = frames(["<think>Check the plan", " first.</th", "ink>Plans start at $9."],
+                   [("Reading the question.", False), ("", True)])
+    base_url, thread = sse_server(items)
+    with DifyClient("app-test", base_url=base_url) as client:
+        chat = Chat(client, user_id="thinker")
+        reply = chat.ask("What does it cost?")
+    thread.join(10)
+    assert reply.status == "succeeded" and reply.text == "Plans start at $9."
+    assert reply.reasoning == "Check the plan first." and reply.nodes[0].reasoning == "Reading the question."
