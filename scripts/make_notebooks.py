@@ -367,6 +367,31 @@ again = evaluate(connect("atomemo", demo="flaky", asynchronous=True), demo_datas
                  cache=cache).wait()
 print("asked again:", int((~again.df["cached"]).sum()), "of", len(again.df))
 compare(first, again)[["query", "status_a", "status_b", "answer_changed"]]"""),
+        ("md", """## Is a difference real? Repeats, and a verdict
+
+A workflow with a model in it answers differently each time, so one run per question cannot say
+whether a change made it better or worse. Say the team swaps the model for a cheaper one that
+*samples*: the demo app `sampler` is the support assistant answering right most times, not always.
+`repeats=3` asks each question three times (each its own conversation):"""),
+        ("code", """before = evaluate(connect("atomemo", demo="support", asynchronous=True), questions, query="question",
+                  scorers=[contains], repeats=3, concurrency=8).wait()
+after = evaluate(connect("atomemo", demo="sampler", asynchronous=True), questions, query="question",
+                 scorers=[contains], repeats=3, concurrency=8).wait()
+after.by_row().head(8)"""),
+        ("md", """`by_row()` lists the flaky rows first: their three answers disagree. The summary gives each
+score's mean with a 95% interval (rows resampled with their repeats), and pass@k / pass^k: the
+chance that one of three asks passes, and that all three do."""),
+        ("code", """after.summary().query("kind in ['score', 'pass@k', 'pass^k']")[["kind", "name", "mean", "mean_low", "mean_high"]]"""),
+        ("md", """`compare()` pairs the rows and opens with a verdict, one line per measure, each difference with
+its interval and, for a pass/fail score, the rows that flipped with the exact McNemar test (a row
+passes when all its repeats pass):"""),
+        ("code", """verdict = compare(before, after)
+print(verdict)"""),
+        ("md", """The rows that regressed come first; `to_html()` writes the verdict, those rows and a latency plot
+as one static page for a pull request or a wiki."""),
+        ("code", """verdict.regressed()[["row", "repeat", "query", "score_contains_a", "score_contains_b"]].head()"""),
+        ("code", """report = verdict.to_html(Path(tempfile.mkdtemp()) / "comparison.html")
+print(report.name, report.stat().st_size > 0)"""),
     ],
     "09-traces-out": [
         ("md", """# Traces out
