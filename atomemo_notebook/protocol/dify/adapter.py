@@ -244,48 +244,53 @@ class DifyTranslator:
 
 
 class ThinkSplitter:
-    """Splits streamed answer text at `<think>` ... `</think>` (how many models send their
-    reasoning through Dify's answer): inside is thinking, outside is the answer, a tag cut
-    across two chunks is held back until the next one says what it is. Written here because it
-    is one small state machine over a stream, which no parser library offers for partial input."""
+    """Splits a streamed answer that opens with `<think>` ... `</think>` (how many models send
+    their reasoning through Dify's answer): inside is thinking, after it the answer. The answer's
+    text is never held back: the start of a possible tag goes out as text at once and is taken
+    back (TextReplaced) when the tag completes, so a stream that breaks loses nothing. Written
+    here because it is one small state machine over a stream, which no parser library offers
+    for partial input."""
 
     OPEN, CLOSE = "<think>", "</think>"
 
     def __init__(self) -> None:
-        self.inside = False
-        self.held = ""  # the start of what may be a tag, cut at the end of the last chunk
+        self.state = "start"  # start (all so far may open a tag) | inside | after
+        self.prefix = ""  # at the start: what was sent as text and may yet be a tag
+        self.held = ""  # inside: the start of what may be the closing tag
 
     def split(self, chunk: str) -> Sequence[n.Neutral]:
-        text, self.held = self.held + chunk, ""
-        if not self.inside and "<" not in text:
-            return (n.Text(text),)  # the common case: plain answer text, no work
-        out: list[n.Neutral] = []
-        while text:
-            tag = self.CLOSE if self.inside else self.OPEN
-            at = text.find(tag)
-            if at >= 0:
-                self._emit(out, text[:at], final=self.inside)
-                self.inside = not self.inside
-                text = text[at + len(tag):]
-                continue
-            keep = next((k for k in range(min(len(tag) - 1, len(text)), 0, -1) if tag.startswith(text[-k:])), 0)
-            self._emit(out, text[:len(text) - keep] if keep else text, final=False)
-            self.held = text[len(text) - keep:] if keep else ""
-            break
-        return out
+        if self.state == "after":
+            return (n.Text(chunk),)  # the common case, after the first chunk: no work
+        if self.state == "start":
+            candidate = self.prefix + chunk
+            if candidate.startswith(self.OPEN):
+                taken = (n.TextReplaced(""),) if self.prefix else ()
+                self.state, self.prefix = "inside", ""
+                return (*taken, *self._inside(candidate[len(self.OPEN):]))
+            if self.OPEN.startswith(candidate):
+                self.prefix = candidate  # still maybe a tag: sent as text meanwhile
+                return (n.Text(chunk),)
+            self.state, self.prefix = "after", ""
+            return (n.Text(chunk),)
+        return self._inside(chunk)
 
-    def _emit(self, out: list[n.Neutral], text: str, *, final: bool) -> None:
-        if self.inside:
-            if text or final:
-                out.append(n.Reasoning(None, text, final))
-        elif text:
-            out.append(n.Text(text))
+    def _inside(self, chunk: str) -> Sequence[n.Neutral]:
+        text, self.held = self.held + chunk, ""
+        at = text.find(self.CLOSE)
+        if at >= 0:
+            self.state = "after"
+            rest = text[at + len(self.CLOSE):]
+            return (n.Reasoning(None, text[:at], True), *((n.Text(rest),) if rest else ()))
+        keep = next((k for k in range(min(len(self.CLOSE) - 1, len(text)), 0, -1)
+                     if self.CLOSE.startswith(text[-k:])), 0)
+        self.held = text[len(text) - keep:] if keep else ""
+        body = text[:len(text) - keep] if keep else text
+        return (n.Reasoning(None, body, False),) if body else ()
 
     def flush(self) -> Sequence[n.Neutral]:
+        """At the answer's end: thinking cut short keeps what was held of it."""
         held, self.held = self.held, ""
-        if not held:
-            return ()
-        return (n.Reasoning(None, held, False),) if self.inside else (n.Text(held),)
+        return (n.Reasoning(None, held, False),) if held and self.state == "inside" else ()
 
 
 def _not_text(frame: dict[str, Any], answer: Any) -> n.Anomaly:
