@@ -5,6 +5,7 @@ measure, and the rows that regressed before the ones that improved."""
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 from pathlib import Path
@@ -80,8 +81,9 @@ class Comparison:
         rows.sort(key=lambda r: FLIP_ORDER[r["flip"]])  # stable: each group keeps row order
         return rows
 
-    @property
+    @functools.cached_property
     def df(self) -> pd.DataFrame:
+        """The per-row table, built once (the comparison does not change after it is made)."""
         from ..model.records import to_dataframe
 
         extra = ["repeat"] if any("repeat" in r for r in self._rows) else []

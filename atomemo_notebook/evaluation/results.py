@@ -27,9 +27,7 @@ __all__ = ["SUMMARY_COLUMNS", "EvalResults"]
 SUMMARY_COLUMNS = ("kind", "name", "runs", "failed", "p50_ms", "p95_ms", "mean", "mean_low", "mean_high",
                    "p50_low_ms", "p50_high_ms", "p95_low_ms", "p95_high_ms", "note")
 BY_ROW_COLUMNS = ("row", "query", "asks", "succeeded", "agree", "flaky", "total_s_min", "total_s_max")
-# What each system reports of a run's cost (the summary says so rather than showing an empty total).
-NO_USAGE = {"odyssey": "OdysseyAI's chat API reports no token usage or cost",
-            "pipelit": "Pipelit's chat answer reports no token usage or cost"}
+
 BAR_EVERY = 0.5  # seconds between lines of the text progress bar
 
 
@@ -261,7 +259,7 @@ class EvalResults:
                                                                                  and currency else "")})
         if not any(isinstance(r.get("total_tokens"), int) for r in records) and records:
             out.append(blank | {"kind": "usage", "name": "usage", "runs": 0,
-                                "note": NO_USAGE.get(self.system, "the runs reported no token usage or cost")})
+                                "note": _no_usage(self.system)})
         return out
 
     def summary(self, *, seed: int = 0) -> pd.DataFrame:
@@ -328,6 +326,14 @@ class EvalResults:
         from ..model.spans import export_spans
 
         return export_spans(self, endpoint=endpoint, evaluation=name, **options)
+
+
+def _no_usage(system: str) -> str:
+    """Why the summary shows no usage total: the system's own reason, or that these runs had none."""
+    from ..protocol.systems import SYSTEMS
+
+    record = SYSTEMS.get(system)
+    return (record.no_usage if record else "") or "the runs reported no token usage or cost"
 
 
 def _rows_progress(numbers: list[Any], statuses: list[str], repeats: int) -> dict[str, Any]:

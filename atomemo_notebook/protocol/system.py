@@ -51,6 +51,7 @@ class System:
     settings: tuple[Setting, ...] = ()
     event: Callable[[str, Any], Event] = plain_event  # a saved event as the system's parser made it
     home: bool = False  # the package's own system: the views name no system for it
+    no_usage: str = ""  # why its answers carry no token usage or cost, when they never do
 
     @property
     def setting_names(self) -> tuple[str, ...]:

@@ -25,4 +25,5 @@ SYSTEM = System(
     settings=(Setting("workspace_id", required=True,
                       missing="with an OdysseyAI key, give workspace_id=... (or set ODYSSEY_WORKSPACE_ID)"),
               Setting("agent_id")),
+    no_usage="OdysseyAI's chat API reports no token usage or cost",
 )

@@ -24,4 +24,5 @@ SYSTEM = System(
                   "already running and may still complete the run: this turn says so if it does"),
     settings=(Setting("workflow", required=True,
                       missing="with a Pipelit key, give workflow=<the workflow's slug> (or set PIPELIT_WORKFLOW)"),),
+    no_usage="Pipelit's chat answer reports no token usage or cost",
 )
