@@ -519,6 +519,30 @@ def test_the_saved_static_copy_says_why_a_turn_failed_and_which_version_it_shows
     assert "version 2 of 2" in widget.snapshot().data
 
 
+def test_a_regenerate_clicked_the_moment_the_answer_shows_settled_is_accepted(server):
+    """The browser learns an answer has settled when the live turn clears; a Regenerate sent at
+    that very moment (the widget's coroutine has not returned yet) must be taken, not refused as
+    "still streaming" (it was, under load, in the test below)."""
+    widget, rec = make(server)
+    requests: list[int] = []
+
+    def on_live(change: dict[str, Any]) -> None:
+        if change["old"] and not change["new"] and not requests:  # the settled turn shows now
+            requests.append(browser(widget, "regenerate", message_id=turns(widget)[0]["id"]))
+
+    widget.observe(on_live, names="live")
+    try:
+        browser(widget, "send", text="first")
+        wait_until(lambda: bool(requests) and any(m["id"] == requests[0] for m in rec.of("reply")), 30)
+        assert "error" not in reply_to(rec, requests[0]), reply_to(rec, requests[0])
+        wait_until(lambda: turns(widget) and turns(widget)[0]["siblings"]["count"] == 2 and not widget.live, 30)
+        widget.wait()
+        assert turns(widget)[0]["siblings"]["count"] == 2
+    finally:
+        widget.unobserve(on_live, names="live")
+        widget.close()
+
+
 def test_a_regenerate_right_after_the_first_answer_is_not_refused_while_the_list_loads(server):
     """The first answer of a new conversation refreshes the list of conversations; that load must
     not keep the answer "still streaming" (a Regenerate clicked then was refused)."""

@@ -40,6 +40,9 @@ class Orchestrator:
         self.keys = itertools.count(1)
         self.pump: LivePump | None = None
         self.running: Future[Any] | None = None
+        # Asking, in the sense the user sees: cleared just before the settled turn is shown (not
+        # when `running` ends a moment later), so a Regenerate clicked then is not refused.
+        self.busy = False
         self.file: FileRef | None = None
         self.own: Reply | None = None  # the last reply this view asked for
         self.window = WINDOW
@@ -53,9 +56,14 @@ class Orchestrator:
 
     def submit(self, query: str | FileRef, parent_id: Any, started: Future[Reply] | None = None) -> None:
         """Start one answer on the background loop; one at a time per widget."""
-        if self.running is not None and not self.running.done():
+        if self.busy:
             raise RuntimeError("an answer is still streaming: stop it first")
-        self.running = runtime.submit(self._ask(query, parent_id, started))
+        self.busy = True
+        try:
+            self.running = runtime.submit(self._ask(query, parent_id, started))
+        except BaseException:
+            self.busy = False
+            raise
 
     def on_reply_started(self, reply: Reply) -> None:
         widget = self.widget
@@ -111,8 +119,12 @@ class Orchestrator:
                                      for c in items[:CONVERSATIONS_SHOWN]]
 
     async def _ask(self, text: str | FileRef, parent_id: Any, started: Future[Reply] | None) -> None:
-        with contextlib.suppress(Exception):  # a failed boot (no app info) must not block asking
-            await asyncio.wrap_future(self.widget.booted)
+        try:
+            with contextlib.suppress(Exception):  # a failed boot (no app info) must not block asking
+                await asyncio.wrap_future(self.widget.booted)
+        except BaseException:  # cancelled before asking: free again
+            self.busy = False
+            raise
         draft = text if isinstance(text, str) else ""
         # An attached file and a typed question go together: the file's message first, then
         # the question continuing from it (a message of this API is text or a file, not both).
@@ -124,6 +136,9 @@ class Orchestrator:
         if not isinstance(text, str) or text.strip():
             queries.append(text)
         new_conversation = self.chat.conversation_id is None
+        if not queries:
+            self.busy = False  # nothing to ask; each _ask_one frees it otherwise (never here, later:
+            return             # a Regenerate accepted in between would be marked free again)
 
         def on_start(reply: Reply) -> None:
             self.own = reply
@@ -133,7 +148,8 @@ class Orchestrator:
         self.chat.reply_listeners.append(on_start)
         try:
             for index, query in enumerate(queries):
-                if not await self._ask_one(query, parent_id if index == 0 else LEAF, draft, started):
+                last = index == len(queries) - 1
+                if not await self._ask_one(query, parent_id if index == 0 else LEAF, draft, started, last):
                     break
         finally:
             self.chat.reply_listeners.remove(on_start)
@@ -144,9 +160,10 @@ class Orchestrator:
             self.listing = runtime.submit(self.refresh_conversations())  # widget.wait() waits for it too
 
     async def _ask_one(self, query: str | FileRef, parent_id: Any, draft: str,
-                       started: Future[Reply] | None) -> bool:
+                       started: Future[Reply] | None, last: bool = True) -> bool:
         """One question, streamed and settled; False when it could not be asked."""
         self.asking = True
+        reply: Reply | None = None
         try:
             reply = await self.chat.ask(query, parent_id=parent_id)
         except (AtomemoError, ValueError, TypeError) as exc:
@@ -159,6 +176,8 @@ class Orchestrator:
             if self.pump is not None:
                 await self.pump.done
                 self.pump = None
+            if last or reply is None or reply.status in ("failed", "stopped"):
+                self.busy = False  # before the settled turn shows (see __init__)
             self.settle()
         if reply.status == "stopped":
             self.follow_running([reply.message_id])
