@@ -11,7 +11,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from ..protocol._call import Custom, Open
@@ -98,13 +98,34 @@ class _Watching:
                                   "record does not say it ended yet")
 
 
-class PipelitStream:
-    """One execution's events, sync: `_execution_created` first, then the socket's, to its end."""
+_NEXT = object()  # the machine asks its driver for the hub's next item (None: the wait ran out)
+_RECORD = object()  # the machine asks its driver for the execution's record
 
-    def __init__(self, client: PipelitClient, hub: Hub, state: _Watching) -> None:
-        self._client, self._hub, self._state = client, hub, state  # the hub it subscribed on
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._watch = hub.watch(state.execution_id, self._queue.put)
+
+def _machine(state: _Watching) -> Generator[Any, Any, None]:
+    """What both streams do after the first event, written once: yields events to pass on, or
+    _NEXT / _RECORD for its driver to answer by `send` (the sync and async loops differ only
+    in how they wait and call)."""
+    while not state.closed:
+        item = yield _NEXT
+        if item is _CLOSED:
+            return
+        if item is not None:
+            event = state.take(item)
+            if event is not None:
+                yield event
+                if event.event in ENDINGS:
+                    return
+                continue
+        if state.needs_history:
+            ended = state.from_record((yield _RECORD))
+            if ended is not None:
+                yield ended
+                return
+
+
+class _PipelitStreamBase:
+    _state: _Watching
 
     @property
     def execution_id(self) -> str:
@@ -117,6 +138,19 @@ class PipelitStream:
     @property
     def resumes(self) -> int:
         return self._state.resumes
+
+    def _timed_out(self, exc: APITimeoutError) -> BaseException:
+        """The deadline passed: a socket lost for good says so, else the timeout itself."""
+        return self._state.give_up() if self._state.lost else exc
+
+
+class PipelitStream(_PipelitStreamBase):
+    """One execution's events, sync: `_execution_created` first, then the socket's, to its end."""
+
+    def __init__(self, client: PipelitClient, hub: Hub, state: _Watching) -> None:
+        self._client, self._hub, self._state = client, hub, state  # the hub it subscribed on
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._watch = hub.watch(state.execution_id, self._queue.put)
 
     def __enter__(self) -> PipelitStream:
         return self
@@ -134,35 +168,28 @@ class PipelitStream:
     def __iter__(self) -> Iterator[Event]:
         state = self._state
         yield state.first()
+        machine, answer = _machine(state), None
         try:
-            while not state.closed:
+            while True:  # until the machine returns
                 try:
-                    item = self._queue.get(timeout=state.wait())
-                except queue.Empty:
-                    item = None
-                if item is _CLOSED:
+                    out = machine.send(answer)
+                except StopIteration:
                     return
-                if item is not None:
-                    event = state.take(item)
-                    if event is not None:
-                        yield event
-                        if event.event in ENDINGS:
-                            return
-                        continue
-                if state.needs_history:
-                    ended = state.from_record(self._client.execution(state.execution_id))
-                    if ended is not None:
-                        yield ended
-                        return
-        except APITimeoutError:
-            if state.lost:
-                raise state.give_up() from None
-            raise
+                answer = None
+                if out is _NEXT:
+                    with contextlib.suppress(queue.Empty):
+                        answer = self._queue.get(timeout=state.wait())
+                elif out is _RECORD:
+                    answer = self._client.execution(state.execution_id)
+                else:
+                    yield out
+        except APITimeoutError as exc:
+            raise self._timed_out(exc) from None
         finally:
             self.close()
 
 
-class AsyncPipelitStream:
+class AsyncPipelitStream(_PipelitStreamBase):
     """`PipelitStream`, awaited."""
 
     def __init__(self, client: AsyncPipelitClient, hub: Hub, state: _Watching) -> None:
@@ -175,18 +202,6 @@ class AsyncPipelitStream:
                 loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
         self._watch = hub.watch(state.execution_id, deliver)
-
-    @property
-    def execution_id(self) -> str:
-        return self._state.execution_id
-
-    @property
-    def message_id(self) -> str:
-        return self._state.execution_id
-
-    @property
-    def resumes(self) -> int:
-        return self._state.resumes
 
     async def __aenter__(self) -> AsyncPipelitStream:
         return self
@@ -206,30 +221,23 @@ class AsyncPipelitStream:
     async def _events(self) -> AsyncIterator[Event]:
         state = self._state
         yield state.first()
+        machine, answer = _machine(state), None
         try:
-            while not state.closed:
+            while True:  # until the machine returns
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), state.wait())
-                except TimeoutError:
-                    item = None
-                if item is _CLOSED:
+                    out = machine.send(answer)
+                except StopIteration:
                     return
-                if item is not None:
-                    event = state.take(item)
-                    if event is not None:
-                        yield event
-                        if event.event in ENDINGS:
-                            return
-                        continue
-                if state.needs_history:
-                    ended = state.from_record(await self._client.execution(state.execution_id))
-                    if ended is not None:
-                        yield ended
-                        return
-        except APITimeoutError:
-            if state.lost:
-                raise state.give_up() from None
-            raise
+                answer = None
+                if out is _NEXT:
+                    with contextlib.suppress(TimeoutError):
+                        answer = await asyncio.wait_for(self._queue.get(), state.wait())
+                elif out is _RECORD:
+                    answer = await self._client.execution(state.execution_id)
+                else:
+                    yield out
+        except APITimeoutError as exc:
+            raise self._timed_out(exc) from None
         finally:
             await self.close()
 
