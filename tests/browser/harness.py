@@ -143,14 +143,12 @@ class Bridge:
         self.page.reload()
         self.page.wait_for_function("window.__ready === true")
 
-    def pump(self) -> None:
-        """Deliver what Python said since the last pump, in order."""
-        while True:
-            try:
-                kind, a, b = self.inbox.get_nowait()
-            except queue.Empty:
-                return
-            self.page.evaluate("([k, a, b]) => window.__deliver(k, a, b)", [kind, a, b])
+    def pump(self) -> bool:
+        """Deliver what Python said since the last pump, in order; True if there was any."""
+        delivered = False
+        while self.pump_one():
+            delivered = True
+        return delivered
 
     def pump_in_one_task(self) -> int:
         """Deliver everything queued in one browser task, as messages that reach a page between
@@ -161,15 +159,31 @@ class Bridge:
         self.page.evaluate("(batch) => { for (const [k, a, b] of batch) window.__deliver(k, a, b); }", batch)
         return len(batch)
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "",
+                 step: bool = False) -> None:
+        """Deliver Python's messages until `predicate` holds. `step`: one message at a time, the
+        predicate checked after each, and nothing more delivered once it holds: for a passing
+        state such as "streaming", which a loaded machine may queue start to end between two
+        looks (a whole answer drained by one pump never showed its streaming view to the test)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.pump()
+            delivered = self.pump_one() if step else self.pump()
             if predicate():
-                self.pump()
+                if not step:
+                    self.pump()
                 return
-            self.page.wait_for_timeout(25)
+            if not delivered:
+                self.page.wait_for_timeout(25)
         raise AssertionError(f"timed out waiting for {what or predicate}")
+
+    def pump_one(self) -> bool:
+        """Deliver the next message Python said, if any."""
+        try:
+            kind, a, b = self.inbox.get_nowait()
+        except queue.Empty:
+            return False
+        self.page.evaluate("([k, a, b]) => window.__deliver(k, a, b)", [kind, a, b])
+        return True
 
     def settle(self) -> None:
         """Wait for the widget's current answer to finish and the browser to catch up."""

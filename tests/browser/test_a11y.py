@@ -47,7 +47,7 @@ def test_the_transcript_is_a_live_region_busy_while_a_turn_streams(page, paced):
     log = page.locator(".am-messages")
     assert log.get_attribute("role") == "log" and log.get_attribute("aria-live") == "polite"
     ask_in_page(bridge, "Give me the long setup guide")
-    bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming")
+    bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming", step=True)
     assert log.get_attribute("aria-busy") == "true"
     bridge.settle()
     assert log.get_attribute("aria-busy") == "false"

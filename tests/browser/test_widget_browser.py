@@ -27,13 +27,13 @@ def ask_in_page(bridge: Bridge, text: str) -> None:
     bridge.page.press(".am-input", "Enter")
     # A short answer can start and settle between two polls: count replies, not the live trait.
     bridge.wait_for(lambda: len(bridge.widget.chat.replies) > before or bool(bridge.widget.notice),
-                    what="the reply to start")
+                    what="the reply to start", step=True)  # nothing past the start: see wait_for
 
 
 def test_typed_question_streams_in_full_with_the_timeline(page, paced, artifacts):
     bridge = Bridge(page, widget_for(paced, "support"))
     ask_in_page(bridge, "Tell me about pricing plans")
-    bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming view")
+    bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming view", step=True)
     bridge.settle()
     answer = page.locator(".am-turn .am-answer").last
     assert "Starter" in answer.inner_text() and answer.locator("table").count() == 1
@@ -52,6 +52,19 @@ def test_typed_question_streams_in_full_with_the_timeline(page, paced, artifacts
     assert page.locator(".am-version").inner_text() == "v1.0"
     page.screenshot(path=str(artifacts / "harness-light.png"))
     assert bridge.dialogs == [] and bridge.foreign_requests == []
+
+
+def test_an_answer_that_reaches_the_page_in_one_burst_still_shows_it_streaming(page, paced):
+    """A loaded machine may deliver a whole answer between two looks of the page: its streaming
+    view still shows on the way (checked message by message), then the settled answer."""
+    bridge = Bridge(page, widget_for(paced, "support"))
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.widget.wait()  # the whole answer queued for the page before it sees any of it
+    assert not bridge.widget.live and bridge.inbox.qsize() > 10
+    bridge.wait_for(lambda: page.locator(".am-streaming").count() == 1, what="streaming view", step=True)
+    bridge.settle()
+    assert page.locator(".am-streaming").count() == 0
+    assert "Starter" in page.locator(".am-turn .am-answer").last.inner_text()
 
 
 def test_stop_button_stops_a_long_answer(page):
