@@ -182,7 +182,7 @@ export function renderComparison({ model, el }: RenderProps<ComparisonModel>): (
   const note = h("div", { class: "am-muted ae-note" });
   const verdict = h("ul", { class: "ac-verdict" });
   const pairBox = h("div", { class: "ae-detail ac-detail" });
-  const root = h("div", { class: "am-root ae-root ac-root" }, h("div", { class: "ae-head" },
+  const root = h("div", { class: "am-root ac-root" }, h("div", { class: "ae-head" },
     h("strong", { text: model.get("title") })), verdict, h("div", { class: "ae-scroll" }, table), note, pairBox);
   el.append(root);
   root.addEventListener("keydown", (e) => e.stopPropagation()); // JupyterLab would take Enter as its own

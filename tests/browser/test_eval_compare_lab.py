@@ -86,9 +86,9 @@ def test_a_regressed_row_opens_both_runs_side_by_side(lab_page, jupyter, artifac
 def test_a_repeated_rows_asks_open_from_its_run(lab_page, jupyter):
     page = lab_page
     open_and_run_all(page, jupyter.lab(NOTEBOOK), NOTEBOOK)
-    page.wait_for_function("document.querySelectorAll('.ae-root:not(.ac-root)').length === 1", timeout=120_000)
+    page.wait_for_function("document.querySelectorAll('.ae-root').length === 1", timeout=120_000)
     wait_idle(page)
-    table = page.locator(".ae-root:not(.ac-root)")
+    table = page.locator(".ae-root")
     table.scroll_into_view_if_needed()
     rows = table.locator("tr.ae-row")
     assert rows.count() == 6
