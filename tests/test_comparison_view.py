@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from atomemo_notebook import compare, contains, evaluate
-from atomemo_notebook.evaluation.comparison_view import ComparisonWidget
-from atomemo_notebook.evaluation.view import EvalWidget
-from atomemo_notebook.views.widget_protocol import COMPARISON_TRAITS, EVAL_TRAITS, check
+from atomemo_notebook.evaluation._comparison_view import ComparisonWidget
+from atomemo_notebook.evaluation._view import EvalWidget
+from atomemo_notebook.views._widget_protocol import COMPARISON_TRAITS, EVAL_TRAITS, check
 
 from .test_evaluate import chat
 
