@@ -106,6 +106,9 @@ def render() -> str:
     out += ["};", "", "/** Every synced trait of EvalWidget (the results table of evaluate()). */",
             "export type EvalModel = {"]
     out += [f"  {name}: {ts(hint)};" for name, hint in protocol.EVAL_TRAITS.items()]
+    out += ["};", "", "/** Every synced trait of ComparisonWidget (compare(a, b) in the notebook). */",
+            "export type ComparisonModel = {"]
+    out += [f"  {name}: {ts(hint)};" for name, hint in protocol.COMPARISON_TRAITS.items()]
     out += ["};", "", "/** Every command the browser may send, with its arguments and its result. */",
             "export type Commands = {"]
     out += [f"  {name}: {{ args: {ts(args)}; result: {ts(result)} }};"

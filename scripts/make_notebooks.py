@@ -390,6 +390,10 @@ print(verdict)"""),
         ("md", """The rows that regressed come first; `to_html()` writes the verdict, those rows and a latency plot
 as one static page for a pull request or a wiki."""),
         ("code", """verdict.regressed()[["row", "repeat", "query", "score_contains_a", "score_contains_b"]].head()"""),
+        ("md", """Shown on its own, a comparison is that verdict above its rows, the regressions first: click a
+row (or press Enter on it) to see both runs side by side, the answers word by word and the node
+runs aligned, as the chat's **Compare** tab shows two replies. `open()` shows it with a row open:"""),
+        ("code", """verdict.open(int(verdict.regressed().index[0]))"""),
         ("code", """report = verdict.to_html(Path(tempfile.mkdtemp()) / "comparison.html")
 print(report.name, report.stat().st_size > 0)"""),
     ],

@@ -8,6 +8,7 @@ as thousands of extra lines or steps, whatever the machine's speed."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -481,3 +482,61 @@ def test_view_state_updates_are_the_messages_ipywidgets_sends(server):
             ipywidgets.widgets.widget._remove_buffers = real
     finally:
         widget.close()
+
+
+@contextlib.contextmanager
+def loop_work() -> Iterator[dict[str, int]]:
+    """Tasks created and timers armed on the evaluation's loop while the block runs."""
+    from atomemo_notebook.session import _runtime as runtime
+
+    loop = runtime.loop()
+    counts = {"tasks": 0, "timers": 0}
+    call_at = loop.call_at
+
+    def factory(loop_: Any, coro: Any, **kwargs: Any) -> Any:
+        counts["tasks"] += 1
+        return asyncio.Task(coro, loop=loop_, **kwargs)
+
+    def counted_call_at(*args: Any, **kwargs: Any) -> Any:
+        counts["timers"] += 1
+        return call_at(*args, **kwargs)
+
+    def install(on: bool) -> None:
+        loop.set_task_factory(factory if on else None)
+        if on:
+            loop.call_at = counted_call_at  # type: ignore[method-assign]
+        else:
+            del loop.call_at
+
+    runtime.submit(_run(install, True)).result(10)
+    try:
+        yield counts
+    finally:
+        runtime.submit(_run(install, False)).result(10)
+
+
+async def _run(fn: Any, *args: Any) -> None:
+    fn(*args)  # on the loop's own thread
+
+
+def test_an_evaluation_creates_no_task_per_row_and_a_bounded_number_of_timers(server):
+    from atomemo_notebook import evaluate
+
+    from .test_evaluate import chat
+
+    work = {}
+    for rows in (20, 60):
+        questions = [f"{rows} row {i}" for i in range(rows)]
+        with loop_work() as counts:
+            results = evaluate(chat(server, "echo", f"work-{uuid.uuid4().hex[:6]}"), questions,
+                               concurrency=2).wait(120, bar=False)
+        assert results.progress()["done"] == rows
+        work[rows] = dict(counts)
+    # Tasks: the run and its workers, whatever the number of rows (each row was a task once;
+    # then each row's stream close was one, shielded, though the stream had ended).
+    assert work[60]["tasks"] == work[20]["tasks"] <= 6, work
+    per_row = (work[60]["timers"] - work[20]["timers"]) / 40
+    # About 8 here: the row's deadline, the request's, and each read's (httpcore's, and the
+    # stream's idle deadline); how many reads depends on how the bytes arrive, so a loose bound,
+    # which a timer per event (15 events a row) would still break.
+    assert per_row <= 15, work

@@ -47,16 +47,20 @@ class Comparison:
         self._measure_cost()
 
     # -- the per-row table ----------------------------------------------------------------------
-    def _pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        by_key = {r["key"]: r for r in self.b.records}
-        return [(left, by_key.get(left["key"], {})) for left in self.a.records]
+    def _pairs(self) -> list[tuple[int, int | None]]:
+        """Each record of a (by its place) with the one of b asked the same (its key), if any."""
+        place_in_b = {r["key"]: i for i, r in enumerate(self.b.records)}
+        return [(i, place_in_b.get(left["key"])) for i, left in enumerate(self.a.records)]
 
     def _row_table(self) -> list[dict[str, Any]]:
         scores = sorted({k for r in [*self.a.records, *self.b.records] for k in r
                          if k.startswith("score_") and k != "score_errors"})
         self._score_columns = scores
+        self._places: list[tuple[int, int | None]] = []  # per table row: its records' places in a and b
         rows = []
-        for left, right in self._pairs():
+        for place_a, place_b in self._pairs():
+            left = self.a.records[place_a]
+            right = {} if place_b is None else self.b.records[place_b]
             ta, tb = left.get("total_s"), right.get("total_s")
             row = {"row": left["row"], "query": left["query"], "status_a": left["status"],
                    "status_b": right.get("status", "absent"),
@@ -78,8 +82,10 @@ class Comparison:
                 flips.append("improved")
             row["flip"] = "regressed" if "regressed" in flips else "improved" if "improved" in flips else ""
             rows.append(row)
-        rows.sort(key=lambda r: FLIP_ORDER[r["flip"]])  # stable: each group keeps row order
-        return rows
+            self._places.append((place_a, place_b))
+        order = sorted(range(len(rows)), key=lambda i: FLIP_ORDER[rows[i]["flip"]])  # stable: groups keep row order
+        self._places = [self._places[i] for i in order]
+        return [rows[i] for i in order]
 
     @functools.cached_property
     def df(self) -> pd.DataFrame:
@@ -217,6 +223,30 @@ class Comparison:
         from ._report import comparison_html
 
         return write_atomic(path, comparison_html(self, title))
+
+    def pair(self, row: int) -> dict[str, Any]:
+        """Row `row` of the table (`df`'s index: `regressed().index[0]` is the first that
+        regressed) as its two runs side by side: both answers as a word diff, both runs' node
+        runs aligned, their errors and scores. What the widget draws when the row is opened."""
+        from ._comparison_view import pair_view
+
+        return dict(pair_view(self, row))
+
+    def open(self, row: int | None = None) -> Any:
+        """The comparison as a widget (the verdict, then the rows that regressed and improved),
+        with row `row` (`df`'s index) opened: both runs' answers and node runs side by side.
+        A click on another row opens that one."""
+        from ._comparison_view import ComparisonWidget
+
+        return ComparisonWidget(self, row)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # The widget where widgets render; the static verdict and table wherever they do not.
+        bundle = self.open()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/html"] = self._repr_html_()
+        return bundle
 
     def _repr_html_(self) -> str:
         lines = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)

@@ -14,7 +14,7 @@ from ..protocol._systems import capabilities_of
 from ..session import _runtime as runtime
 from ..views._traits import STATIC, trait
 from ..views._view_state import timeline_view
-from ..views._widget_protocol import EVAL_TRAITS, EvalDetailView, EvalRowView
+from ..views._widget_protocol import EVAL_TRAITS, EvalAskView, EvalDetailView, EvalRowView
 from ._results import EvalResults
 
 if TYPE_CHECKING:
@@ -47,6 +47,21 @@ def _row_view(record: dict[str, Any], position: int, repeats: int) -> EvalRowVie
             "failed_node": record.get("failed_node"), "total_s": record.get("total_s"), "scores": scores}
 
 
+def _passed(record: dict[str, Any]) -> bool | None:
+    """Whether every score that is a verdict passed; None when none is (or nothing was scored)."""
+    verdicts = [v for k, v in record.items() if k.startswith("score_") and isinstance(v, bool)]
+    return all(verdicts) if verdicts else None
+
+
+def _asks(results: EvalResults, row: int) -> list[EvalAskView]:
+    """Every ask of the input row that `row` (a place in the table) is one ask of, in repeat order."""
+    number = results.records[row].get("row")
+    asks = [(int(r.get("repeat", 0)), place) for place, r in enumerate(results.records) if r.get("row") == number]
+    return [{"row": place, "label": _label(results.records[place], results.repeats),
+             "status": str(results.records[place]["status"]), "passed": _passed(results.records[place])}
+            for _, place in sorted(asks)]
+
+
 def _detail(results: EvalResults, row: int, tokens: bool) -> EvalDetailView:
     replies: list[Reply] = results.replies[row] if 0 <= row < len(results.replies) else []
     record = results.records[row] if 0 <= row < len(results.records) else {}
@@ -57,8 +72,12 @@ def _detail(results: EvalResults, row: int, tokens: bool) -> EvalDetailView:
     if not turns and record:
         turns = [{"query": str(record.get("query", "")), "answer": "", "status": str(record.get("status")),
                   "error": _cut(record.get("error")) if record.get("error") else None}]
-    return {"row": row, "label": _label(record, results.repeats) if record else str(row), "turns": turns,  # type: ignore[typeddict-item]
-            "timelines": [timeline_view(r) for r in replies], "tokens": tokens}
+    view: EvalDetailView = {"row": row, "label": _label(record, results.repeats) if record else str(row),
+                            "turns": turns, "timelines": [timeline_view(r) for r in replies],  # type: ignore[typeddict-item]
+                            "tokens": tokens}
+    if record and results.repeats > 1:
+        view["asks"] = _asks(results, row)
+    return view
 
 
 class EvalWidget(anywidget.AnyWidget):

@@ -528,10 +528,12 @@ class AsyncChat(ChatBase):
         self._stopping = False
         self._task = asyncio.current_task()
         stream: AsyncStream | None = None
+        ended = False
         try:
             stream = await self.backend.open(self._asked(reply, inputs))
             async for event in stream:
                 self._apply(reply, event, on_event, inputs)
+            ended = True
             await self.backend.run(self._suggest(reply))
         except asyncio.CancelledError:
             if not self._stopping:
@@ -547,7 +549,10 @@ class AsyncChat(ChatBase):
         finally:
             self._task = None
             if stream is not None:
-                await asyncio.shield(stream.close())
+                # A stream that ended on its own has closed what it held: its close() does not
+                # wait, so no cancel can cut it short. One cut short may: its close runs
+                # shielded, in a task of its own (a task per row otherwise, for nothing).
+                await (stream.close() if ended else asyncio.shield(stream.close()))
             self._finish(reply, "stopped" if self._stopping else None)
         return reply
 

@@ -518,6 +518,17 @@ class EvalTurnView(TypedDict):
     error: str | None
 
 
+class EvalAskView(TypedDict):
+    """One of a repeated row's asks, beside the one open: a click opens it."""
+
+    row: int
+    """Its place in the table (what a click selects)."""
+    label: str
+    status: str
+    passed: bool | None
+    """Every score that is a verdict passed (null: none is, or it was not scored)."""
+
+
 class EvalDetailView(TypedDict, total=False):
     """The selected row's run: its turns and their timelines."""
 
@@ -527,6 +538,8 @@ class EvalDetailView(TypedDict, total=False):
     timelines: list[TimelineView]
     tokens: bool
     """Whether the system streams tokens (the timeline says "first token" or "answer")."""
+    asks: list[EvalAskView]
+    """With repeats: every ask of the open row (the open one among them), each to open."""
 
 
 EVAL_TRAITS: dict[str, Any] = {
@@ -541,6 +554,53 @@ EVAL_TRAITS: dict[str, Any] = {
 }
 """Every synced trait of EvalWidget. The browser sets `selected` (a row, -1 for none) and
 sends `{"type": "stop"}`; nothing else."""
+
+
+# -- ComparisonWidget: compare(a, b), its rows opening both runs side by side -------------------
+
+class ComparisonRowView(TypedDict):
+    """One paired row of a comparison's table (text cut short: `comparison.df` has it whole)."""
+
+    row: int
+    """Its place in the comparison's table (`comparison.df`'s index): what a click selects."""
+    label: str
+    """The input row's number, and which repeat ("3 · 2/5")."""
+    query: str
+    flip: Literal["regressed", "improved", ""]
+    status_a: str
+    status_b: str
+    answer_changed: bool
+    scores_a: dict[str, float | bool | None]
+    scores_b: dict[str, float | bool | None]
+
+
+class ComparisonPairView(TypedDict, total=False):
+    """The selected row's two runs side by side: the answers' word diff and the node runs
+    aligned, as the chat's Compare tab draws them; each run's error and scores."""
+
+    row: int
+    label: str
+    query: str
+    flip: str
+    compare: CompareResult
+    error_a: str | None
+    error_b: str | None
+    scores: list[tuple[str, float | bool | None, float | bool | None]]
+    """(score, A's value, B's value) for every score of either run."""
+
+
+COMPARISON_TRAITS: dict[str, Any] = {
+    "protocol": int,
+    "title": str,
+    "verdict": list[str],
+    "rows": list[ComparisonRowView],
+    "hidden_rows": int,
+    "score_columns": list[str],
+    "selected": int,
+    "pair": ComparisonPairView,
+}
+"""Every synced trait of ComparisonWidget. The browser sets `selected` (a row of the table,
+-1 for none); nothing else."""
 
 
 # -- runtime checking (tests and the contract between Python and the TS types) -----------------

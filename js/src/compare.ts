@@ -1,9 +1,14 @@
 // The Compare tab: two replies side by side (siblings after regenerate or edit, or any two
 // turns): the answers with a word-level diff, and their node runs aligned, with statuses,
 // durations and the outputs that differ marked. The kernel diffs and aligns; this draws text.
+// Also compare(a, b) of two evaluations (ComparisonWidget): its verdict, its rows (those that
+// regressed first), and the row one opens drawn as two replies are here.
+import type { RenderProps } from "@anywidget/types";
+
 import { CommandClient, CommandError } from "./commands";
 import { formatMs, h } from "./dom";
-import type { CompareResult, CompareRowView, SegmentView, TurnView, VersionView } from "./protocol";
+import type { ComparisonModel, ComparisonPairView, ComparisonRowView, CompareResult, CompareRowView, SegmentView,
+  TurnView, VersionView } from "./protocol";
 
 const LABEL_CHARS = 48;
 
@@ -124,4 +129,88 @@ export class CompareView {
       if (asked === this.asked) this.body.replaceChildren(h("div", { class: "am-error-text", text: message }));
     }
   }
+}
+
+// -- compare(a, b) of two evaluations -------------------------------------------------------------
+
+const FLIP_TEXT: Record<string, string> = { regressed: "▼ regressed", improved: "▲ improved", "": "" };
+
+function scoreText(value: number | boolean | null | undefined): string {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "boolean") return value ? "✓" : "✗";
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+function pairedRowEl(row: ComparisonRowView, scores: string[], selected: boolean, pick: (row: number) => void): HTMLElement {
+  const tr = h("tr", { class: `ae-row ac-row${row.flip ? ` ac-${row.flip}` : ""}${selected ? " ae-selected" : ""}`,
+    attrs: { tabindex: "0", role: "button", "aria-label": `Open row ${row.label}: both runs side by side` } },
+  h("td", { class: "ae-n", text: row.label }),
+  h("td", { class: "ac-flip", text: FLIP_TEXT[row.flip] ?? "" }),
+  h("td", { class: "ae-query", text: row.query, title: row.query }),
+  h("td", { class: `am-status-${row.status_a}`, text: row.status_a }),
+  h("td", { class: `am-status-${row.status_b}`, text: row.status_b }),
+  h("td", { text: row.answer_changed ? "≠" : "=" }),
+  ...scores.map((name) => h("td", { class: "ae-score",
+    text: `${scoreText(row.scores_a[name])} → ${scoreText(row.scores_b[name])}` })));
+  tr.dataset.row = String(row.row);
+  tr.addEventListener("click", () => pick(row.row));
+  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(row.row); });
+  return tr;
+}
+
+/** One paired row opened: what it asked, each run's error and scores, then both runs as the
+ * Compare tab draws two replies. */
+export function renderPair(pair: ComparisonPairView): HTMLElement {
+  const box = h("div", { class: "ac-pair" },
+    h("div", { class: "ae-run-title", text: `Row ${pair.label ?? pair.row ?? ""}${pair.flip ? ` · ${pair.flip}` : ""}` }),
+    h("div", { class: "ae-q", text: pair.query ?? "" }));
+  if (pair.error_a || pair.error_b) {
+    box.append(h("div", { class: "am-compare-pair ac-errors" },
+      h("div", { class: "am-error-text", text: pair.error_a ? `A: ${pair.error_a}` : "" }),
+      h("div", { class: "am-error-text", text: pair.error_b ? `B: ${pair.error_b}` : "" })));
+  }
+  if (pair.scores?.length) {
+    box.append(h("div", { class: "am-muted ac-scores",
+      text: pair.scores.map(([name, a, b]) => `${name}: ${scoreText(a)} → ${scoreText(b)}`).join(" · ") }));
+  }
+  if (pair.compare) box.append(renderCompare(pair.compare));
+  return box;
+}
+
+export function renderComparison({ model, el }: RenderProps<ComparisonModel>): () => void {
+  const table = h("table", { class: "ae-table ac-table" });
+  const note = h("div", { class: "am-muted ae-note" });
+  const verdict = h("ul", { class: "ac-verdict" });
+  const pairBox = h("div", { class: "ae-detail ac-detail" });
+  const root = h("div", { class: "am-root ac-root" }, h("div", { class: "ae-head" },
+    h("strong", { text: model.get("title") })), verdict, h("div", { class: "ae-scroll" }, table), note, pairBox);
+  el.append(root);
+  root.addEventListener("keydown", (e) => e.stopPropagation()); // JupyterLab would take Enter as its own
+
+  const pick = (row: number) => { model.set("selected", row); model.save_changes(); };
+  const drawTable = () => {
+    verdict.replaceChildren(...model.get("verdict").map((line) => h("li", { text: line })));
+    const scores = model.get("score_columns");
+    const selected = model.get("selected");
+    table.replaceChildren(
+      h("thead", {}, h("tr", {}, ...["#", "change", "question", "A", "B", "answer", ...scores.map((s) => `${s} A → B`)]
+        .map((name) => h("th", { text: name })))),
+      h("tbody", {}, ...model.get("rows").map((row) => pairedRowEl(row, scores, row.row === selected, pick))));
+    const hidden = model.get("hidden_rows");
+    note.textContent = hidden ? `${hidden} more rows are not drawn here: comparison.df has every row` : "";
+  };
+  const drawPair = () => {
+    const pair = model.get("pair");
+    pairBox.replaceChildren(pair && pair.compare ? renderPair(pair) : h("div", { class: "am-muted",
+      text: "Click a row to see both runs side by side: the answers and the node runs." }));
+  };
+  drawTable(); drawPair();
+  model.on("change:rows", drawTable);
+  model.on("change:selected", drawTable);
+  model.on("change:pair", drawPair);
+  return () => {
+    model.off("change:rows", drawTable);
+    model.off("change:selected", drawTable);
+    model.off("change:pair", drawPair);
+  };
 }

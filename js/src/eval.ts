@@ -5,7 +5,8 @@ import type { AnyModel, RenderProps } from "@anywidget/types";
 
 import { formatMs, h } from "./dom";
 import { renderMarkdown } from "./markdown";
-import type { EvalDetailView, EvalModel, EvalRowView } from "./protocol";
+import { renderComparison } from "./compare";
+import type { ComparisonModel, EvalDetailView, EvalModel, EvalRowView } from "./protocol";
 import { renderDetail, renderTimeline } from "./timeline";
 
 function scoreText(value: number | boolean | null | undefined): string {
@@ -52,8 +53,25 @@ function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row
   return tr;
 }
 
-export function renderRun(detail: EvalDetailView): HTMLElement {
-  const box = h("div", { class: "ae-run" }, h("div", { class: "ae-run-title", text: `Row ${detail.label ?? detail.row ?? ""}` }));
+/** A repeated row's k asks, the open one pressed: each opens its own run. */
+function asksEl(detail: EvalDetailView, pick: (row: number) => void): HTMLElement | null {
+  if (!detail.asks?.length) return null;
+  return h("div", { class: "ae-asks", attrs: { role: "group", "aria-label": "Every ask of this row" } },
+    h("span", { class: "am-muted", text: `${detail.asks.length} asks: ` }),
+    ...detail.asks.map((ask) => {
+      const mark = ask.passed === null ? "" : ask.passed ? " ✓" : " ✗";
+      const button = h("button", { class: `am-btn ae-ask am-status-${ask.status}`, text: `${ask.label}${mark}`,
+        title: `${ask.status}${ask.passed === null ? "" : ask.passed ? ", passed" : ", did not pass"}`,
+        attrs: { "aria-pressed": String(ask.row === detail.row) } });
+      button.dataset.row = String(ask.row);
+      button.addEventListener("click", () => pick(ask.row));
+      return button;
+    }));
+}
+
+export function renderRun(detail: EvalDetailView, pick: (row: number) => void = () => {}): HTMLElement {
+  const box = h("div", { class: "ae-run" }, h("div", { class: "ae-run-title", text: `Row ${detail.label ?? detail.row ?? ""}` }),
+    asksEl(detail, pick));
   const panel = h("div", { class: "am-detail-panel" });
   for (const turn of detail.turns ?? []) {
     const answer = h("div", { class: "am-answer am-md" });
@@ -107,7 +125,7 @@ function render({ model, el }: RenderProps<EvalModel>): () => void {
   };
   const drawRun = () => {
     const detail = model.get("detail");
-    run.replaceChildren(detail && detail.turns ? renderRun(detail) : h("div", { class: "am-muted",
+    run.replaceChildren(detail && detail.turns ? renderRun(detail, pick) : h("div", { class: "am-muted",
       text: "Click a row to see its answer and timeline." }));
   };
   drawProgress(); drawTable(); drawRun();
@@ -125,4 +143,8 @@ function render({ model, el }: RenderProps<EvalModel>): () => void {
   };
 }
 
-export default { render };
+// ComparisonWidget ships in this bundle too (one evaluation front end): its model has a verdict.
+export default {
+  render: (props: RenderProps<EvalModel>) => (props.model.get("verdict" as never) === undefined ? render(props)
+    : renderComparison(props as unknown as RenderProps<ComparisonModel>)),
+};

@@ -427,6 +427,16 @@ export type EvalTurnView = {
   error: string | null;
 };
 
+/** One of a repeated row's asks, beside the one open: a click opens it. */
+export type EvalAskView = {
+  /** Its place in the table (what a click selects). */
+  row: number;
+  label: string;
+  status: string;
+  /** Every score that is a verdict passed (null: none is, or it was not scored). */
+  passed: boolean | null;
+};
+
 /** The selected row's run: its turns and their timelines. */
 export type EvalDetailView = {
   row?: number;
@@ -435,6 +445,36 @@ export type EvalDetailView = {
   timelines?: TimelineView[];
   /** Whether the system streams tokens (the timeline says "first token" or "answer"). */
   tokens?: boolean;
+  /** With repeats: every ask of the open row (the open one among them), each to open. */
+  asks?: EvalAskView[];
+};
+
+/** One paired row of a comparison's table (text cut short: `comparison.df` has it whole). */
+export type ComparisonRowView = {
+  /** Its place in the comparison's table (`comparison.df`'s index): what a click selects. */
+  row: number;
+  /** The input row's number, and which repeat ("3 · 2/5"). */
+  label: string;
+  query: string;
+  flip: "regressed" | "improved" | "";
+  status_a: string;
+  status_b: string;
+  answer_changed: boolean;
+  scores_a: Record<string, number | boolean | null>;
+  scores_b: Record<string, number | boolean | null>;
+};
+
+/** The selected row's two runs side by side: the answers' word diff and the node runs aligned, as the chat's Compare tab draws them; each run's error and scores. */
+export type ComparisonPairView = {
+  row?: number;
+  label?: string;
+  query?: string;
+  flip?: string;
+  compare?: CompareResult;
+  error_a?: string | null;
+  error_b?: string | null;
+  /** (score, A's value, B's value) for every score of either run. */
+  scores?: ([string, number | boolean | null, number | boolean | null])[];
 };
 
 /** Every synced trait of ChatWidget: the anywidget model. */
@@ -461,6 +501,18 @@ export type EvalModel = {
   score_columns: string[];
   selected: number;
   detail: EvalDetailView;
+};
+
+/** Every synced trait of ComparisonWidget (compare(a, b) in the notebook). */
+export type ComparisonModel = {
+  protocol: number;
+  title: string;
+  verdict: string[];
+  rows: ComparisonRowView[];
+  hidden_rows: number;
+  score_columns: string[];
+  selected: number;
+  pair: ComparisonPairView;
 };
 
 /** Every command the browser may send, with its arguments and its result. */
