@@ -385,6 +385,40 @@ export type CompareResult = {
   rows: CompareRowView[];
 };
 
+export type TapeArgs = {
+  /** A settled turn's id, or the live reply's key. */
+  message_id: string;
+  /** Events the browser already has (0: from the start); a live reply's tape is asked again. */
+  since: number;
+  /** Patches the browser already has (a streaming reply's end may patch an event it has). */
+  patches: number;
+};
+
+/** What event `e` (0-based) changed, as a live message says it: text appended or replaced, the node runs that changed (index, new view), the timeline's other fields that changed. */
+export type TapePatch = {
+  e: number;
+  append?: string;
+  reset?: string;
+  nodes?: [number, NodeView][];
+  summary?: Record<string, unknown>;
+};
+
+/** A reply's run as patches, one fold of its event log (tape.py): the browser replays them, with checkpoints, to show any moment. Events without a visible change have no patch. */
+export type TapeView = {
+  message_id: string | null;
+  since: number;
+  /** Events covered so far (since + len(offsets_ms)). */
+  events: number;
+  offsets_ms: number[];
+  names: string[];
+  patch_since: number;
+  patches: TapePatch[];
+  /** The reply ended and every event is in: no more to ask for. */
+  done: boolean;
+  /** Why the tape stops short of the run, said plainly (too many events or characters). */
+  cut: string | null;
+};
+
 /** One row of the results table (text cut short: the DataFrame has it whole). */
 export type EvalRowView = {
   /** Its place in the table (what a click selects): the input row, or one ask of it with repeats. */
@@ -482,6 +516,7 @@ export type Commands = {
   detail: { args: DetailArgs; result: DetailResult };
   events: { args: EventsArgs; result: EventsPage };
   compare: { args: CompareArgs; result: CompareResult };
+  tape: { args: TapeArgs; result: TapeView };
 };
 
 export type CommandName = keyof Commands;
