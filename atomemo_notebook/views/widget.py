@@ -194,12 +194,23 @@ class ChatWidget(PlainStateWidget):
             raise ValueError(f"turns must be >= 1 or None, got {turns!r}")
         return HTML(self._snapshot_html(limit=turns))  # type: ignore[no-untyped-call]
 
-    def export_html(self, path: str | os.PathLike[str]) -> pathlib.Path:
+    def export_html(self, path: str | os.PathLike[str], interactive: bool = False, *,
+                    max_chars: int | None = None) -> pathlib.Path:
+        """Save the conversation as one HTML file. By default the static copy (what a saved
+        notebook shows, no script at all); `interactive=True`: the widget itself, read-only,
+        with its timeline, graph, events, compare and time travel working from disk with no
+        Python and no network (export.py; at most `max_chars` characters of data, the newest
+        turns kept whole). Written all or nothing; never holds the key."""
+        from ..protocol.files import write_atomic
+
+        if interactive:
+            from .export import EXPORT_CHARS, write_interactive
+
+            return write_interactive(path, self.chat, dict(self.header),
+                                     max_chars=EXPORT_CHARS if max_chars is None else max_chars)
         from .snapshot import page
 
-        target = pathlib.Path(path)
-        target.write_text(page(self._snapshot_html(), self.header), encoding="utf-8")
-        return target
+        return write_atomic(path, page(self._snapshot_html(), self.header))
 
     def _snapshot_html(self, *, with_live: bool = True, **bounds: Any) -> str:
         from .snapshot import snapshot_html

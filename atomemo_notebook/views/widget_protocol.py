@@ -248,6 +248,8 @@ class HeaderView(TypedDict, total=False):
     capabilities: Capabilities
     graph: GraphStructureView | None
     """The published workflow graph; None: the Graph tab infers it from each run."""
+    read_only: str
+    """Set only in an exported file (export.py): the note it shows; the view is read-only."""
 
 
 class LiveView(TypedDict, total=False):

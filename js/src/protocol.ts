@@ -208,6 +208,8 @@ export type HeaderView = {
   capabilities?: Capabilities;
   /** The published workflow graph; None: the Graph tab infers it from each run. */
   graph?: GraphStructureView | null;
+  /** Set only in an exported file (export.py): the note it shows; the view is read-only. */
+  read_only?: string;
 };
 
 export type LiveView = {

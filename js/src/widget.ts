@@ -83,6 +83,8 @@ class ChatView {
       this.renderAll();
       return;
     }
+    const exported = model.get("header")?.read_only;
+    if (exported) this.staticNote = exported; // an exported file (standalone.ts): read-only, every pane working
     this.composer.text = this.memory.draft;
     this.wire();
     this.panes.prepareGraph();
