@@ -84,6 +84,7 @@ export class TimeTravel {
     const opening = ++this.opening;
     this.id = id;
     this.liveKey = Boolean(options.live);
+    this.liveButton.hidden = !this.liveKey;
     const tape = new Tape();
     this.tape = tape;
     this.note.textContent = "Loading the run…";
@@ -96,7 +97,6 @@ export class TimeTravel {
     }
     if (opening !== this.opening) return;
     this.note.textContent = tape.cut ? `Only the start of this run can be travelled: ${tape.cut}.` : "";
-    this.liveButton.hidden = !this.liveKey;
     if (this.liveKey && !tape.done) this.poll = setInterval(() => void this.more(), LIVE_POLL_MS) as unknown as number;
     this.seek(options.atStart ? 0 : tape.events);
     this.bar.focus({ preventScroll: true });
