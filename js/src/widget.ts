@@ -310,3 +310,6 @@ export default { render };
 
 // The renderers themselves, for bench/browser_render.py and bench/graph_render.py (measured in the built bundle).
 export { GraphView, IncrementalMarkdown, layoutOf, Layouts, layouts, renderAnswer, renderMarkdown };
+// bench/timetravel.py: the tape and the timeline renderer, measured in the built bundle.
+export { renderTimeline } from "./timeline";
+export { Tape } from "./tape";
