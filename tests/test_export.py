@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.views import export
@@ -126,3 +128,27 @@ def test_the_tape_command_answers_a_turn_and_refuses_a_stranger(agent_widget):
 def test_export_bounds_are_checked(agent_widget, tmp_path):
     with pytest.raises(ValueError, match="max_chars must be >= 1"):
         export.export_data(agent_widget.chat, agent_widget.header, max_chars=0)
+
+
+FUZZ_ARGS = st.fixed_dictionaries({}, optional={
+    "message_id": st.none() | st.integers() | st.text(max_size=40),
+    "since": st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True) | st.text(max_size=5),
+    "patches": st.none() | st.integers(-2**70, 2**70) | st.text(max_size=5) | st.lists(st.integers(), max_size=2),
+})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=FUZZ_ARGS, real=st.booleans())
+def test_the_tape_command_answers_any_args_properly(agent_widget, args, real):
+    """Whatever the browser sends, the tape command answers: a tape within its bounds, or an error."""
+    widget = agent_widget
+    if real and isinstance(args.get("since"), int) and isinstance(args.get("patches"), int):
+        args = {**args, "message_id": widget.transcript["turns"][0]["id"]}
+    request = browser(widget, "tape", **args)
+    (answer,) = [m for m in widget.send.of("reply") if m["id"] == request]  # type: ignore[attr-defined]
+    if answer["ok"]:
+        tape = answer["result"]
+        assert 0 <= tape["since"] <= tape["events"] and tape["patch_since"] >= 0
+        assert len(tape["offsets_ms"]) == tape["events"] - tape["since"]
+    else:
+        assert isinstance(answer["error"]["code"], str) and answer["error"]["message"]
