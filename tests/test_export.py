@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,16 @@ def test_the_tape_command_answers_any_args_properly(agent_widget, args, real):
         assert len(tape["offsets_ms"]) == tape["events"] - tape["since"]
     else:
         assert isinstance(answer["error"]["code"], str) and answer["error"]["message"]
+
+
+def test_the_widget_s_export_button_saves_in_the_kernel_s_folder(agent_widget, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = browser(agent_widget, "export_html")
+    second = browser(agent_widget, "export_html")
+    answers = {m["id"]: m for m in agent_widget.send.of("reply")}  # type: ignore[attr-defined]
+    saved = [answers[first]["result"], answers[second]["result"]]
+    assert all(a["ok"] for a in (answers[first], answers[second]))
+    paths = [Path(s["path"]) for s in saved]
+    assert paths[0] != paths[1] and all(p.parent == tmp_path and p.name.startswith("order-agent-") for p in paths)
+    assert saved[0]["bytes"] == paths[0].stat().st_size and saved[0]["left_out"] == 0
+    assert len(data_of(paths[0].read_text())["traits"]["transcript"]["turns"]) == 2

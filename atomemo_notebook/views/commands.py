@@ -186,6 +186,14 @@ def _tape(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Any
     return widget._orchestrator.tapes.of(reply).view(args["since"], args["patches"])
 
 
+@CHAT_COMMANDS("export_html")
+def _export_html(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Any:
+    from .export import export_name, write_interactive
+
+    path, left_out = write_interactive(export_name(widget.header), widget.chat, dict(widget.header))
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "left_out": left_out}
+
+
 CHAT_COMMANDS.check_complete()
 
 

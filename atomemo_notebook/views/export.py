@@ -20,6 +20,7 @@ import html
 import json
 import os
 import pathlib
+import re
 from typing import Any
 
 from ..model.compare import word_diff
@@ -172,8 +173,22 @@ def page(data: dict[str, Any], title: str) -> str:
 
 
 def write_interactive(path: str | os.PathLike[str], chat: Any, header: dict[str, Any], *,
-                      max_chars: int = EXPORT_CHARS) -> pathlib.Path:
-    """Write the interactive file, all or nothing (write_atomic)."""
+                      max_chars: int = EXPORT_CHARS) -> tuple[pathlib.Path, int]:
+    """Write the interactive file, all or nothing (write_atomic): its path, and how many earlier
+    turns it left out."""
     data = export_data(chat, header, max_chars=max_chars)
     title = f"{header.get('app_name') or 'Atomemo chat'} (exported conversation)"
-    return write_atomic(path, page(data, title))
+    return write_atomic(path, page(data, title)), int(data["left_out"])
+
+
+def export_name(header: dict[str, Any]) -> pathlib.Path:
+    """Where the widget's Export button saves: the kernel's working directory, a name that says
+    what and when (never an existing file's)."""
+    app = re.sub(r"[^A-Za-z0-9]+", "-", str(header.get("app_name") or "chat")).strip("-").lower()[:40] or "chat"
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = pathlib.Path.cwd() / f"{app}-{stamp}.html"
+    for n in range(2, 100):
+        if not target.exists():
+            break
+        target = pathlib.Path.cwd() / f"{app}-{stamp}-{n}.html"
+    return target

@@ -207,7 +207,7 @@ class ChatWidget(PlainStateWidget):
             from .export import EXPORT_CHARS, write_interactive
 
             return write_interactive(path, self.chat, dict(self.header),
-                                     max_chars=EXPORT_CHARS if max_chars is None else max_chars)
+                                     max_chars=EXPORT_CHARS if max_chars is None else max_chars)[0]
         from .snapshot import page
 
         return write_atomic(path, page(self._snapshot_html(), self.header))

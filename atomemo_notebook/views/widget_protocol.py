@@ -491,6 +491,15 @@ class TapeView(TypedDict):
     """Why the tape stops short of the run, said plainly (too many events or characters)."""
 
 
+class ExportResult(TypedDict):
+    """Where the widget's Export button saved the conversation (the kernel's working directory)."""
+
+    path: str
+    bytes: int
+    left_out: int
+    """Earlier turns not in the file (a long conversation keeps its newest turns)."""
+
+
 COMMANDS: dict[str, tuple[Any, Any]] = {
     "hello": (NoArgs, Union[LiveSnapshot, None]),  # noqa: UP007  # read by the TS generator
     "send": (SendArgs, None),
@@ -510,6 +519,7 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "events": (EventsArgs, EventsPage),
     "compare": (CompareArgs, CompareResult),
     "tape": (TapeArgs, TapeView),
+    "export_html": (NoArgs, ExportResult),
 }
 """Every command the browser may send: name -> (args shape, result shape)."""
 

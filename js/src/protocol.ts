@@ -421,6 +421,14 @@ export type TapeView = {
   cut: string | null;
 };
 
+/** Where the widget's Export button saved the conversation (the kernel's working directory). */
+export type ExportResult = {
+  path: string;
+  bytes: number;
+  /** Earlier turns not in the file (a long conversation keeps its newest turns). */
+  left_out: number;
+};
+
 /** One row of the results table (text cut short: the DataFrame has it whole). */
 export type EvalRowView = {
   /** Its place in the table (what a click selects): the input row, or one ask of it with repeats. */
@@ -519,6 +527,7 @@ export type Commands = {
   events: { args: EventsArgs; result: EventsPage };
   compare: { args: CompareArgs; result: CompareResult };
   tape: { args: TapeArgs; result: TapeView };
+  export_html: { args: NoArgs; result: ExportResult };
 };
 
 export type CommandName = keyof Commands;

@@ -88,6 +88,9 @@ export class TimeTravel {
     const tape = new Tape();
     this.tape = tape;
     this.note.textContent = "Loading the run…";
+    this.label.textContent = ""; // nothing of another reply's tape stays shown
+    this.slider.max = "0";
+    this.slider.value = "0";
     this.hooks.opened();
     try {
       tape.append(await this.hooks.fetch(id, 0, 0));

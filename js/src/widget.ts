@@ -53,6 +53,8 @@ class ChatView {
     this.memory = memoryOf(model);
     const act = this.act;
     this.header = new Header(act);
+    this.header.exportFile = () => this.commands.call("export_html", {}).then((saved) =>
+      `Saved ${saved.path} (${Math.round(saved.bytes / 1024)} KB${saved.left_out ? `, ${saved.left_out} earlier turns left out` : ""})`);
     this.live = new LiveTurn({
       started: () => { this.renderMessages(); this.panes.syncPolling(); },
       timeline: () => this.renderTimelines(),

@@ -71,6 +71,12 @@ def tab(page: Any, name: str) -> None:
     page.click(f".am-side-tabs .am-tab:has-text('{name}')")
 
 
+def opened(page: Any) -> int:
+    """Wait for the travel bar's tape to come; its number of events."""
+    page.wait_for_function("/^event (\\d+) of \\1 ·/.test(document.querySelector('.am-travel-label')?.textContent)")
+    return int(page.get_attribute(".am-travel-slider", "max"))
+
+
 def scrub(page: Any, position: int) -> None:
     page.locator(".am-travel-slider").evaluate(
         "(el, p) => { el.value = String(p); el.dispatchEvent(new Event('input', {bubbles: true})); }", position)
@@ -103,8 +109,7 @@ def test_every_tab_and_time_travel_work_from_disk_with_no_network(page, exported
 
     # Time travel through the first run: to its middle, the answer cut, the graph half lit.
     page.locator(".am-turn").first.locator(".am-travel-btn").click()
-    page.wait_for_selector(".am-travel-slider")
-    assert int(page.get_attribute(".am-travel-slider", "max")) == exported["events"]
+    assert opened(page) == exported["events"]
     page.focus(".am-travel")
     page.keyboard.press("Home")
     page.wait_for_function("document.querySelector('.am-travel-label')?.textContent.startsWith('event 0 of')")
@@ -152,8 +157,7 @@ def test_the_xss_payloads_stay_inert_in_the_file(page, exported, artifacts):
     # A payload's turn travelled through time: drawn by the same sanitizer, as it streamed.
     turn = page.locator(".am-turn").nth(PAYLOADS.index("<script>alert(1)</script>"))
     turn.locator(".am-travel-btn").click()
-    page.wait_for_selector(".am-travel-slider")
-    for position in range(int(page.get_attribute(".am-travel-slider", "max")) + 1):
+    for position in range(opened(page) + 1):
         scrub(page, position)
         assert page.evaluate(DOM_CHECK) == [], position
     page.screenshot(path=str(artifacts / "export-xss.png"))

@@ -70,9 +70,10 @@ def test_scrub_live_and_finished_runs_in_jupyterlab(lab_page, jupyter, artifacts
     chat.locator(".am-side-tabs .am-tab", has_text="Graph").click()
     chat.locator(".am-turn").last.locator(".am-travel-btn").click()
     slider = chat.locator(".am-travel-slider")
-    slider.wait_for()
+    page.wait_for_function("(root) => /^event (\\d+) of \\1 ·/.test(root.querySelector('.am-travel-label')?.textContent)",
+                           arg=chat.element_handle(), timeout=30_000)  # the whole tape came; it opens at the end
     events = int(slider.get_attribute("max"))
-    label_starts(page, chat, f"event {events} of {events}")  # opens at the end
+    assert chat.locator(".am-travel-label").text_content().startswith(f"event {events} of {events} ·")
     middle = events // 2
     slider.evaluate("(el, p) => { el.value = String(p); el.dispatchEvent(new Event('input', {bubbles: true})); }", middle)
     label_starts(page, chat, f"event {middle} of {events}")
@@ -99,3 +100,16 @@ def test_scrub_live_and_finished_runs_in_jupyterlab(lab_page, jupyter, artifacts
     assert chat.locator(".am-travel-answer").text_content().strip() == answer
     page.keyboard.press("Escape")
     chat.locator(".am-travel").wait_for(state="detached")
+
+    # The header's Export: one file in the kernel's folder, which opens from disk with its tabs.
+    chat.locator(".am-export").click()
+    page.wait_for_function("(root) => root.querySelector('.am-export-note')?.textContent.startsWith('Saved ')",
+                           arg=chat.element_handle(), timeout=30_000)
+    (saved,) = list(jupyter.root.glob("order-agent-*.html"))
+    assert saved.name in chat.locator(".am-export-note").text_content()
+    exported = page.context.new_page()
+    exported.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
+    exported.goto(saved.as_uri())
+    exported.locator(".am-turn .am-travel-btn").wait_for()
+    assert exported.locator(".am-turn").count() == 1 and "read-only" in exported.inner_text(".am-static-note")
+    exported.close()
