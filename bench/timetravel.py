@@ -39,7 +39,7 @@ FIRST = """async ([tapeView, position]) => {
   host.append(answer, timeline);
   let md = null;
   window.__show = (moment) => {
-    if (!md || !moment.text.startsWith(md.text)) { answer.replaceChildren(); md = new IncrementalMarkdown(answer); md.append(moment.text); }
+    if (!md || !moment.text.startsWith(md.text)) { const box = document.createElement('div'); answer.replaceChildren(box); md = new IncrementalMarkdown(box); md.append(moment.text); }
     else if (moment.text.length > md.text.length) md.append(moment.text.slice(md.text.length));
     timeline.replaceChildren(renderTimeline(moment.timeline, () => {}));
   };

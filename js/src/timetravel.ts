@@ -243,8 +243,10 @@ export class TimeTravel {
     this.slider.setAttribute("aria-valuetext", this.describe());
     this.label.textContent = this.describe(moment);
     if (!this.md || !moment.text.startsWith(this.md.text)) {
-      this.answer.replaceChildren();
-      this.md = new IncrementalMarkdown(this.answer);
+      // A box of its own: frames the previous renderer still has queued draw into its old box.
+      const box = h("div", { class: "am-travel-text" });
+      this.answer.replaceChildren(box);
+      this.md = new IncrementalMarkdown(box);
       this.md.append(moment.text);
     } else if (moment.text.length > this.md.text.length) {
       this.md.append(moment.text.slice(this.md.text.length));
