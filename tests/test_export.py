@@ -166,3 +166,19 @@ def test_the_widget_s_export_button_saves_in_the_kernel_s_folder(agent_widget, t
     assert paths[0] != paths[1] and all(p.parent == tmp_path and p.name.startswith("order-agent-") for p in paths)
     assert saved[0]["bytes"] == paths[0].stat().st_size and saved[0]["left_out"] == 0
     assert len(data_of(paths[0].read_text())["traits"]["transcript"]["turns"]) == 2
+
+
+def test_a_replayed_log_joins_the_widget_and_opens_in_time_travel(agent_widget, server, tmp_path):
+    log = agent_widget.chat.save_events(tmp_path / "session.jsonl")
+    widget, recorder = make(server, "echo")
+    try:
+        replies = widget.replay(log)
+        assert [r.text for r in replies] == [r.text for r in agent_widget.chat.replies]
+        shown = [t["id"] for t in widget.transcript["turns"]]
+        assert shown[-1] == replies[-1].message_id and widget.header["travel"] == replies[-1].message_id
+        assert replies[-1].message_id in widget.timelines  # the ⏱ under it has a run to travel
+        request = browser(widget, "tape", message_id=replies[-1].message_id, since=0, patches=0)
+        (answer,) = [m for m in recorder.of("reply") if m["id"] == request]
+        assert answer["ok"] and answer["result"]["events"] == len(replies[-1].events) and answer["result"]["done"]
+    finally:
+        widget.close()

@@ -160,6 +160,30 @@ class ChatWidget(PlainStateWidget):
         parent_id, _ = self.chat.branch_point(message_id)
         return self.ask(new_query, parent_id=parent_id)
 
+    def replay(self, source: str | os.PathLike[str]) -> list[Reply]:
+        """Show a saved event log (chat.save_events()) in this widget, folded with no server: its
+        replies join the conversation shown, and the view opens the last one in time travel, at
+        its start (▶ plays it). Returns the replies, as `replay()` does."""
+        from ..model.replay import replay
+
+        if self._orchestrator.running is not None and not self._orchestrator.running.done():
+            raise RuntimeError("an answer is still streaming: stop it first")
+        replies = [r for r in replay(pathlib.Path(source)) if r.message_id]
+        if not replies:
+            raise ValueError(f"{source}: no reply with a message id to show")
+
+        def show() -> None:
+            chat = self.chat
+            for reply in replies:
+                chat.tree.add_reply(reply, source="replay")
+                chat.replies.append(reply)
+            chat.leaf_id = replies[-1].message_id
+            self._orchestrator.settle()
+            self.header = {**self.header, "travel": replies[-1].message_id}
+
+        runtime.submit(_call(show)).result(30)
+        return replies
+
     def wait(self, timeout: float | None = 120) -> None:
         """Block until the current answer (if any) has finished and the view state is settled."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -234,3 +258,8 @@ class ChatWidget(PlainStateWidget):
 
     def _on_custom(self, _: Any, content: Any, buffers: list[bytes] | None = None) -> None:
         self._commands.dispatch(self, content, buffers or [])
+
+
+async def _call(fn: Any) -> None:
+    """Run `fn` on the widget's loop, where the chat's tree changes."""
+    fn()

@@ -250,6 +250,8 @@ class HeaderView(TypedDict, total=False):
     """The published workflow graph; None: the Graph tab infers it from each run."""
     read_only: str
     """Set only in an exported file (export.py): the note it shows; the view is read-only."""
+    travel: str
+    """A replayed reply (ChatWidget.replay) the view opens in time travel, at its start."""
 
 
 class LiveView(TypedDict, total=False):

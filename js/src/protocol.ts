@@ -210,6 +210,8 @@ export type HeaderView = {
   graph?: GraphStructureView | null;
   /** Set only in an exported file (export.py): the note it shows; the view is read-only. */
   read_only?: string;
+  /** A replayed reply (ChatWidget.replay) the view opens in time travel, at its start. */
+  travel?: string;
 };
 
 export type LiveView = {

@@ -99,6 +99,7 @@ class ChatView {
     this.wire();
     this.panes.prepareGraph();
     this.renderAll();
+    this.travelReplayed();
     if (this.memory.focused) requestAnimationFrame(() => this.composer.focus());
     void this.commands.call("hello", {}).then((snapshot) => { if (snapshot) this.onLive(snapshot); },
       () => undefined);
@@ -125,6 +126,7 @@ class ChatView {
 
   private wire(): void {
     this.on("change:header", () => {
+      this.travelReplayed();
       this.panes.prepareGraph();
       this.renderHeader(); this.renderInputs(); this.renderMessages(); this.panes.renderGraph();
     });
@@ -292,6 +294,16 @@ class ChatView {
     if (!this.live.key) return null;
     const moment = this.travel.live && this.travel.travelling === this.live.key ? this.travel.moment() : null;
     return moment ? moment.timeline : this.live.timeline;
+  }
+
+  private replayedOpened: string | null = null;
+
+  /** A reply the kernel replayed (ChatWidget.replay) opens in time travel at its start, once. */
+  private travelReplayed(): void {
+    const id = this.model.get("header")?.travel;
+    if (!id || id === this.replayedOpened) return;
+    this.replayedOpened = id;
+    void this.travel.open(id, { atStart: true });
   }
 
   private travelled(): Travelled | null {

@@ -14,6 +14,7 @@ import pytest
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
 
+from .harness import Bridge
 from .test_xss import DOM_CHECK, PAYLOADS
 
 pytestmark = pytest.mark.browser
@@ -163,3 +164,30 @@ def test_the_xss_payloads_stay_inert_in_the_file(page, exported, artifacts):
     page.screenshot(path=str(artifacts / "export-xss.png"))
     assert offline.requests == [] and offline.dialogs == []
     assert page.evaluate("window.__violations") == []
+
+
+def test_a_replayed_log_opens_in_time_travel_at_its_start(page, tmp_path):
+    with LocalServer(chunk_size=7, chunk_delay=0, node_delay=0) as srv:
+        app = srv.app("agent")
+        source = ChatWidget(app["app_id"], app["trigger_id"], "recorder", api_key=srv.api_key, base_url=srv.base_url)
+        source.booted.result(10)
+        answer = source.ask("Where is order 1042? I'm in Berlin.")
+        answer.wait()
+        log = source.chat.save_events(tmp_path / "session.jsonl")
+        source.close()
+        echo = srv.app("echo")
+        widget = ChatWidget(echo["app_id"], echo["trigger_id"], "viewer", api_key=srv.api_key, base_url=srv.base_url)
+        widget.booted.result(10)
+        bridge = Bridge(page, widget)
+        widget.replay(log)
+        label = page.locator(".am-travel-label")
+        bridge.wait_for(lambda: label.count() == 1 and label.text_content().startswith("event 0 of "),
+                        what="the replayed reply open in time travel at its start")
+        assert page.locator(".am-travel-answer").get_attribute("data-chars") == "0"
+        page.select_option(".am-travel-speed", "16")
+        page.click(".am-travel-play")
+        events = len(answer.events)
+        bridge.wait_for(lambda: label.text_content().startswith(f"event {events} of {events}"), what="played to its end")
+        assert page.locator(".am-travel-answer").get_attribute("data-chars") == str(len(answer.text))
+        assert "Your order A-1042 has shipped" in page.locator(".am-travel-answer").text_content()
+        widget.close()
