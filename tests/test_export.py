@@ -128,7 +128,7 @@ def test_the_tape_command_answers_a_turn_and_refuses_a_stranger(agent_widget):
 
 def test_export_bounds_are_checked(agent_widget, tmp_path):
     with pytest.raises(ValueError, match="max_chars must be >= 1"):
-        export.export_data(agent_widget.chat, agent_widget.header, max_chars=0)
+        export.export_data(agent_widget.chat.tree, agent_widget.chat.leaf_id, agent_widget.header, max_chars=0)
 
 
 FUZZ_ARGS = st.fixed_dictionaries({}, optional={
@@ -182,3 +182,21 @@ def test_a_replayed_log_joins_the_widget_and_opens_in_time_travel(agent_widget, 
         assert answer["ok"] and answer["result"]["events"] == len(replies[-1].events) and answer["result"]["done"]
     finally:
         widget.close()
+
+
+def test_an_evaluation_row_exports_as_one_file(server: LocalServer, tmp_path):
+    from atomemo_notebook import evaluate
+
+    from .test_evaluate import chat
+
+    results = evaluate(chat(server, "flaky", "exporter"), ["Is the blue kettle in stock?",
+                                                          "Is the red chair in stock? fail"]).wait()
+    failed = results.failed()[0] if results.failed() else 1
+    page = results.export_html(failed, tmp_path / "row.html").read_text()
+    data = data_of(page)
+    (turn,) = data["traits"]["transcript"]["turns"]
+    assert turn["query"] == results.records[failed]["query"]
+    assert data["tapes"][turn["id"]]["events"] > 0 and data["traits"]["header"]["app_name"].startswith("Evaluation row")
+    assert server.api_key not in page
+    with pytest.raises(ValueError, match="row must be a table position from 0 to 1"):
+        results.export_html(2, tmp_path / "none.html")

@@ -190,7 +190,8 @@ def _tape(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Any
 def _export_html(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Any:
     from .export import export_name, write_interactive
 
-    path, left_out = write_interactive(export_name(widget.header), widget.chat, dict(widget.header))
+    path, left_out = write_interactive(export_name(widget.header), widget.chat.tree, widget.chat.leaf_id,
+                                       dict(widget.header))
     return {"path": str(path.resolve()), "bytes": path.stat().st_size, "left_out": left_out}
 
 

@@ -23,8 +23,8 @@ import pathlib
 import re
 from typing import Any
 
-from ..model.compare import word_diff
-from ..model.tree import TreeMessage
+from ..model.compare import compare_records, word_diff
+from ..model.tree import MessageTree, TreeMessage
 from ..protocol.files import write_atomic
 from .tape import tape_view
 from .traits import STATIC
@@ -68,10 +68,10 @@ def _events(reply: Any) -> list[EventRow]:
     return rows
 
 
-def _turn_data(chat: Any, message: TreeMessage) -> dict[str, Any]:
+def _turn_data(tree: MessageTree, message: TreeMessage) -> dict[str, Any]:
     """Everything the file holds of one turn: its view, and its run's timeline, tape, events
     and node details when this session streamed it."""
-    turn = turn_view(chat.tree, message, cap=None)
+    turn = turn_view(tree, message, cap=None)
     out: dict[str, Any] = {"turn": turn}
     reply = message.reply
     if reply is not None and reply.done:
@@ -100,17 +100,27 @@ def _pairs(turns: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return list(seen)[:MAX_COMPARES]
 
 
-def export_data(chat: Any, header: dict[str, Any], *, max_chars: int = EXPORT_CHARS) -> dict[str, Any]:
+def _compare(tree: MessageTree, a: str, b: str) -> list[dict[str, Any]]:
+    """The Compare tab's rows for two messages of the tree (Chat.compare_records, on the tree)."""
+    if a not in tree or b not in tree:
+        raise KeyError(f"no message {a!r} or {b!r} in this conversation")
+    reply_a, reply_b = tree[a].reply, tree[b].reply
+    return compare_records(reply_a.text if reply_a else tree[a].answer or "", reply_a,
+                           reply_b.text if reply_b else tree[b].answer or "", reply_b)
+
+
+def export_data(tree: MessageTree, leaf_id: str | None, header: dict[str, Any], *,
+                max_chars: int = EXPORT_CHARS) -> dict[str, Any]:
     """The embedded data: the traits a browser would hold, with every shown turn whole, and the
     answers to the commands the read-only view asks (details, events, tapes, comparisons)."""
     if max_chars < 1:
         raise ValueError(f"max_chars must be >= 1, got {max_chars!r}")
-    path = chat.tree.path_to(chat.leaf_id) if chat.leaf_id and chat.leaf_id in chat.tree else []
+    path = tree.path_to(leaf_id) if leaf_id and leaf_id in tree else []
     path = [m for m in path if m.reply is None or m.reply.done]  # a reply still streaming is not in the file
     kept: list[dict[str, Any]] = []
     used = 0
     for message in reversed(path[-EXPORT_TURNS:]):  # newest first: a long conversation keeps its end
-        data = _turn_data(chat, message)
+        data = _turn_data(tree, message)
         size = len(json.dumps(data, ensure_ascii=False, default=str))
         if used + size > max_chars:
             if not kept:
@@ -124,7 +134,7 @@ def export_data(chat: Any, header: dict[str, Any], *, max_chars: int = EXPORT_CH
     compares: dict[str, Any] = {}
     for a, b in _pairs(turns):
         try:
-            rows = chat.compare_records(a, b)
+            rows = _compare(tree, a, b)
         except KeyError:
             continue
         compares[f"{a}|{b}"] = compare_view(rows, word_diff(str(rows[0]["output_a"]), str(rows[0]["output_b"])))
@@ -172,11 +182,11 @@ def page(data: dict[str, Any], title: str) -> str:
             f"<script type=\"module\">{script}</script></body></html>")
 
 
-def write_interactive(path: str | os.PathLike[str], chat: Any, header: dict[str, Any], *,
-                      max_chars: int = EXPORT_CHARS) -> tuple[pathlib.Path, int]:
+def write_interactive(path: str | os.PathLike[str], tree: MessageTree, leaf_id: str | None,
+                      header: dict[str, Any], *, max_chars: int = EXPORT_CHARS) -> tuple[pathlib.Path, int]:
     """Write the interactive file, all or nothing (write_atomic): its path, and how many earlier
     turns it left out."""
-    data = export_data(chat, header, max_chars=max_chars)
+    data = export_data(tree, leaf_id, header, max_chars=max_chars)
     title = f"{header.get('app_name') or 'Atomemo chat'} (exported conversation)"
     return write_atomic(path, page(data, title)), int(data["left_out"])
 

@@ -230,7 +230,7 @@ class ChatWidget(PlainStateWidget):
         if interactive:
             from .export import EXPORT_CHARS, write_interactive
 
-            return write_interactive(path, self.chat, dict(self.header),
+            return write_interactive(path, self.chat.tree, self.chat.leaf_id, dict(self.header),
                                      max_chars=EXPORT_CHARS if max_chars is None else max_chars)[0]
         from .snapshot import page
 
