@@ -200,3 +200,22 @@ def test_an_evaluation_row_exports_as_one_file(server: LocalServer, tmp_path):
     assert server.api_key not in page
     with pytest.raises(ValueError, match="row must be a table position from 0 to 1"):
         results.export_html(2, tmp_path / "none.html")
+
+
+def test_the_evaluation_table_exports_the_selected_row(server: LocalServer, tmp_path, monkeypatch):
+    from atomemo_notebook import evaluate
+    from atomemo_notebook.evaluation.view import EvalWidget
+
+    from .test_evaluate import chat
+
+    monkeypatch.chdir(tmp_path)
+    results = evaluate(chat(server, "echo", "table-exporter"), ["hello", "world"]).wait()
+    table = EvalWidget(results)
+    sent: list[dict[str, Any]] = []
+    table.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    table._on_msg(table, {"type": "export", "row": 1}, [])
+    table._on_msg(table, {"type": "export", "row": "x"}, [])
+    saved, refused = sent
+    assert Path(saved["path"]).parent == tmp_path and "world" in Path(saved["path"]).read_text()
+    assert refused == {"type": "exported", "error": "row must be a table position, got 'x'"}
+    table.close()
