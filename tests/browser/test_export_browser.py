@@ -191,3 +191,30 @@ def test_a_replayed_log_opens_in_time_travel_at_its_start(page, tmp_path):
         assert page.locator(".am-travel-answer").get_attribute("data-chars") == str(len(answer.text))
         assert "Your order A-1042 has shipped" in page.locator(".am-travel-answer").text_content()
         widget.close()
+
+
+def test_a_loop_says_its_current_iteration(page, tmp_path):
+    with LocalServer(chunk_size=7, chunk_delay=0, node_delay=0) as srv:
+        app = srv.app("flaky")
+        widget = ChatWidget(app["app_id"], app["trigger_id"], "looper", api_key=srv.api_key, base_url=srv.base_url)
+        widget.booted.result(10)
+        widget.ask("Is the blue kettle in stock? fail").wait()
+        path = widget.export_html(tmp_path / "loop.html", interactive=True)
+        widget.close()
+    offline = Offline(page)
+    offline.open(path)
+    page.locator(".am-turn .am-travel-btn").click()
+    events = opened(page)
+    page.focus(".am-travel")
+    page.keyboard.press("Home")
+    seen = []
+    for _ in range(events):  # node by node through the run: the loop's iteration is said while it runs
+        label = page.inner_text(".am-travel-label")
+        seen.append(label)
+        if "iteration 2" in label:
+            break
+        page.keyboard.press("n")
+        page.wait_for_function("(before) => document.querySelector('.am-travel-label').textContent !== before",
+                               arg=label)
+    assert any("Retry loop: iteration 1" in s for s in seen) and "Retry loop: iteration 2" in seen[-1], seen
+    assert offline.requests == []
