@@ -121,7 +121,11 @@ export class TimeTravel {
 
   /** What is shown at the current moment, if a reply is travelled. */
   moment(): Moment | null {
-    return this.tape ? this.tape.at(this.position) : null;
+    if (!this.tape) return null;
+    const moment = this.tape.at(this.position);
+    if (moment.timeline.total_ms !== null) return moment;
+    // Mid-run the run has no total yet: the moment's own time, so running bars reach exactly it.
+    return { ...moment, timeline: { ...moment.timeline, total_ms: this.tape.timeOf(this.position) } };
   }
 
   /** The timelines as the panes should show them: the travelled one as it stood. */
