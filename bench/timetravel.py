@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 
 from atomemo_notebook import Client
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.views.tape import tape_view
+from atomemo_notebook.views._tape import tape_view
 
 from _common import machine, table
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.views import export
+from atomemo_notebook.views import _export as export
 
 from .test_widget import browser, make
 
@@ -204,7 +204,7 @@ def test_an_evaluation_row_exports_as_one_file(server: LocalServer, tmp_path):
 
 def test_the_evaluation_table_exports_the_selected_row(server: LocalServer, tmp_path, monkeypatch):
     from atomemo_notebook import evaluate
-    from atomemo_notebook.evaluation.view import EvalWidget
+    from atomemo_notebook.evaluation._view import EvalWidget
 
     from .test_evaluate import chat
 

@@ -10,9 +10,9 @@ import pytest
 
 from atomemo_notebook import Client, connect
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.views import tape as tape_module
-from atomemo_notebook.views.tape import Tape, tape_view
-from atomemo_notebook.views.view_state import timeline_view
+from atomemo_notebook.views import _tape as tape_module
+from atomemo_notebook.views._tape import Tape, tape_view
+from atomemo_notebook.views._view_state import timeline_view
 
 from .conftest import chat_of, ids
 
