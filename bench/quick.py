@@ -32,6 +32,7 @@ BENCHES = [
     ("eval_throughput", 90),
     ("graph_render", 90),
     ("eval_stats", 60),
+    ("timetravel", 90),
 ]
 
 

@@ -312,6 +312,24 @@ class EvalResults:
 
         return write_parquet(self, path)
 
+    def export_html(self, row: int, path: str | os.PathLike[str]) -> Path:
+        """One row's asks as one interactive HTML file (as ChatWidget.export_html(path,
+        interactive=True)): its question(s) and answer(s) read-only, with the timeline, graph,
+        events and time travel of each run, working from disk with no Python and no network."""
+        from ..model.tree import MessageTree
+        from ..views._export import write_interactive
+
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < len(self.rows):
+            raise ValueError(f"row must be a table position from 0 to {len(self.rows) - 1}, got {row!r}")
+        replies = [r for r in self.replies[row] if r.message_id]
+        if not replies:
+            raise ValueError(f"row {row} has no finished reply to export (status {self.records[row]['status']!r})")
+        tree = MessageTree()
+        for reply in replies:
+            tree.add_reply(reply, source="evaluation")
+        header = {"app_name": f"Evaluation row {self.records[row].get('row', row)}", "system": self.system}
+        return write_interactive(path, tree, replies[-1].message_id, header)[0]
+
     def failed(self) -> list[int]:
         return [r["row"] for r in self.records if r["status"] == "failed"]
 

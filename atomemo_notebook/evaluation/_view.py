@@ -140,3 +140,17 @@ class EvalWidget(anywidget.AnyWidget):
     def _on_msg(self, _: Any, content: Any, buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "stop":
             self.results.stop()
+        elif isinstance(content, dict) and content.get("type") == "export":
+            self._export(content.get("row"))
+
+    def _export(self, row: Any) -> None:
+        """The row's run as one interactive file in the kernel's folder; where it went, or why not."""
+        from ..views._export import export_name
+
+        try:
+            if isinstance(row, bool) or not isinstance(row, int):
+                raise ValueError(f"row must be a table position, got {row!r}")
+            path = self.results.export_html(row, export_name({"app_name": f"evaluation row {row}"}))
+            self.send({"type": "exported", "path": str(path.resolve())})
+        except (ValueError, OSError) as exc:
+            self.send({"type": "exported", "error": str(exc)})

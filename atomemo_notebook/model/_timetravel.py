@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .reply import Reply
 
-__all__ = ["as_of", "event_index"]
+__all__ = ["Refold", "as_of", "event_index"]
 
 
 def event_index(reply: Reply, seconds: float) -> int:
@@ -32,8 +32,6 @@ def as_of(reply: Reply, *, seconds: float | None = None, event: int | None = Non
     """A new Reply: `reply` after its first `event` events, or as of `seconds` after it started
     (exactly one of the two). At the end of the log it is the reply as it ended (its status,
     its end time); before, it is still `streaming`, its open node runs running."""
-    from .reply import Reply
-
     if (seconds is None) == (event is None):
         raise TypeError("as_of() takes exactly one of seconds= or event=")
     total = len(reply.events)
@@ -44,13 +42,56 @@ def as_of(reply: Reply, *, seconds: float | None = None, event: int | None = Non
     else:
         assert seconds is not None
         count = event_index(reply, float(seconds))
-    then = Reply(reply.query, parent_id=reply.parent_id, node_names=dict(reply._node_names),
-                 started_at=reply.started_at, translate=reply._fresh_translator(), clock=reply._clock)
+    then = _fresh(reply)
     for record in reply.events[:count]:
         then.apply(record.event, record.offset)
     if count == total and reply.done:
-        then.message_id = then.message_id or reply.message_id
-        then.conversation_id = then.conversation_id or reply.conversation_id
-        then.close(reply.status, reply.error, offset=reply.finished)
-        then.anomalies = list(reply.anomalies)  # the end's own notes, not those of closing again
+        _end_like(then, reply)
     return then
+
+
+class Refold:
+    """The reply's event log folded again one event at a time by the live fold (Reply.apply),
+    into one fresh Reply (`then`) that only moves forward: time travel's tape is read from it,
+    so each moment costs one event, not a fold from the start. A reply still streaming can be
+    followed: `step()` again once more events arrived. Once the log is whole and the reply done,
+    `then` is the reply as it ended, as in as_of()."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.then = _fresh(reply)
+        self.count = 0  # events folded
+        self.ended = False
+
+    def step(self) -> bool:
+        """Fold the next event (or, after the last one of a finished reply, the end); False when
+        there is nothing new yet."""
+        records = self.reply.events
+        if self.count < len(records):
+            record = records[self.count]
+            self.then.apply(record.event, record.offset)
+            self.count += 1
+        elif self.reply.done and not self.ended and self.count == len(records):
+            self.ended = True
+            _end_like(self.then, self.reply)
+            return True
+        else:
+            return False
+        if self.count == len(records) and self.reply.done and not self.ended:
+            self.ended = True
+            _end_like(self.then, self.reply)
+        return True
+
+
+def _fresh(reply: Reply) -> Reply:
+    from .reply import Reply
+
+    return Reply(reply.query, parent_id=reply.parent_id, node_names=dict(reply._node_names),
+                 started_at=reply.started_at, translate=reply._fresh_translator(), clock=reply._clock)
+
+
+def _end_like(then: Reply, reply: Reply) -> None:
+    then.message_id = then.message_id or reply.message_id
+    then.conversation_id = then.conversation_id or reply.conversation_id
+    then.close(reply.status, reply.error, offset=reply.finished)
+    then.anomalies = list(reply.anomalies)  # the end's own notes, not those of closing again

@@ -16,6 +16,7 @@ from ._view_state import EVENTS_PAGE, WINDOW, WINDOW_MAX, compare_view, error_vi
 from ._widget_protocol import COMMANDS, check
 
 if TYPE_CHECKING:
+    from ..model.reply import Reply
     from ._widget import ChatWidget
 
 Handler = Callable[[Any, Any, list[bytes]], Any]  # (widget, args checked against COMMANDS, buffers) -> result
@@ -170,6 +171,28 @@ def _events(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> A
     return events_page(widget.chat.replies, message_id=args["message_id"],
                        event_filter=args["event_filter"], search=args["search"],
                        offset=args["offset"], limit=args["limit"] or EVENTS_PAGE)
+
+
+@CHAT_COMMANDS("tape")
+def _tape(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Any:
+    pump = widget._orchestrator.pump
+    reply: Reply | None
+    if pump is not None and args["message_id"] == pump.key:
+        reply = pump.reply  # the streaming reply, by its live key
+    else:
+        reply = widget.chat.tree[args["message_id"]].reply
+    if reply is None:
+        raise KeyError(f"message {args['message_id']!r} was not streamed in this session: no events to replay")
+    return widget._orchestrator.tapes.of(reply).view(args["since"], args["patches"])
+
+
+@CHAT_COMMANDS("export_html")
+def _export_html(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Any:
+    from ._export import export_name, write_interactive
+
+    path, left_out = write_interactive(export_name(widget.header), widget.chat.tree, widget.chat.leaf_id,
+                                       dict(widget.header))
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "left_out": left_out}
 
 
 CHAT_COMMANDS.check_complete()

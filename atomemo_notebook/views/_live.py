@@ -16,6 +16,34 @@ from ._view_state import live_view, timeline_view
 FLUSH_INTERVAL = 1 / 30  # seconds between live messages to the browser
 
 
+class Delta:
+    """What changed in a reply since the last look: the text appended (or the whole text, when
+    it was replaced), a new message id, the timeline when anything but the text changed. The one
+    diff that both the live messages and the time-travel tape (tape.py) are made of."""
+
+    def __init__(self) -> None:
+        self.sent = 0  # characters of reply.text already passed on
+        self.resets = 0  # reply.text_resets already passed on
+        self.changes = -1  # reply.changes already passed on: anything but text redraws the timeline
+        self.message_id: str | None = None
+
+    def take(self, reply: Reply) -> dict[str, Any]:
+        text = reply.text
+        out: dict[str, Any] = {}
+        if reply.text_resets != self.resets:
+            self.resets = reply.text_resets
+            out["reset"] = text  # the stored answer replaced the streamed one
+        elif len(text) > self.sent:
+            out["append"] = text[self.sent:]
+        self.sent = len(text)
+        if reply.message_id != self.message_id:
+            self.message_id = out["message_id"] = reply.message_id
+        if reply.changes != self.changes:
+            self.changes = reply.changes
+            out["timeline"] = timeline_view(reply)
+        return out
+
+
 class LivePump:
     """Sends one streaming reply to the browser from the loop that owns it: the first change
     after a quiet spell schedules one flush, at least FLUSH_INTERVAL after the previous one;
@@ -27,13 +55,15 @@ class LivePump:
         self.thread = threading.get_ident()
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.seq = 0
-        self.sent = 0  # characters of reply.text already sent
-        self.resets = 0  # reply.text_resets already passed on
-        self.changes = -1  # reply.changes already passed on: anything but text redraws the timeline
-        self.message_id: str | None = None
+        self.delta = Delta()
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
         reply.on_update(self._on_event)
+
+    @property
+    def sent(self) -> int:
+        """Characters of the reply's text already sent."""
+        return self.delta.sent
 
     def _on_event(self, reply: Reply, event: Event | None) -> None:
         final = event is None
@@ -60,19 +90,8 @@ class LivePump:
         self.flush()
 
     def flush(self) -> None:
-        text = self.reply.text
         msg: dict[str, Any] = {"type": "live", "key": self.key, "status": live_view(self.reply, "")["status"]}
-        if self.reply.text_resets != self.resets:
-            self.resets = self.reply.text_resets
-            msg["reset"] = text  # the stored answer replaced the streamed one
-        elif len(text) > self.sent:
-            msg["append"] = text[self.sent:]
-        self.sent = len(text)
-        if self.reply.message_id != self.message_id:
-            self.message_id = msg["message_id"] = self.reply.message_id
-        if self.reply.changes != self.changes:
-            self.changes = self.reply.changes
-            msg["timeline"] = timeline_view(self.reply)
+        msg.update(self.delta.take(self.reply))
         if len(msg) > 3 or self.reply.done:
             self.seq += 1
             msg["seq"] = self.seq
@@ -81,5 +100,5 @@ class LivePump:
     def snapshot(self) -> dict[str, Any]:
         """What a view that (re)connects mid-answer needs to catch up (the `hello` command's answer)."""
         return {"type": "live_snapshot", "key": self.key, "seq": self.seq,
-                "text": self.reply.text[:self.sent], "message_id": self.message_id,
+                "text": self.reply.text[:self.delta.sent], "message_id": self.delta.message_id,
                 "status": live_view(self.reply, "")["status"], "timeline": timeline_view(self.reply)}

@@ -20,6 +20,7 @@ from ..session import _runtime as runtime
 from ..session._connect import connect
 from ._graph import published_graph
 from ._live import LivePump
+from ._tape import Tapes
 from ._view_state import WINDOW, TimelineCache, error_view, live_view, transcript_view, window_timelines
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Orchestrator:
         self.own: Reply | None = None  # the last reply this view asked for
         self.window = WINDOW
         self.timelines: TimelineCache = {}  # the window's finished timelines, built once each
+        self.tapes = Tapes()  # time travel's tapes, asked for by the view
         self.listing: Future[None] | None = None  # the list of conversations, loading beside an answer
         chat.reply_listeners.append(self.on_reply_started)
 

@@ -141,18 +141,21 @@ def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
     }
 
 
+def run_clock(reply: Reply) -> dict[str, Any]:
+    """The parts of a timeline that move with the text too (no `changes` counted for them)."""
+    return {"message_id": reply.message_id, "execution_id": reply.execution_id,
+            "status": public_status(reply), "ttft_ms": _ms(reply.time_to_first_token),
+            "total_ms": _ms(reply.total_time)}
+
+
 def timeline_view(reply: Reply, cap: int = OUTPUT_CAP) -> TimelineView:
     """The execution of one reply: summary and one row per node run (tools nested)."""
     spans = list(reply.nodes)  # a copy: the loop may append while we read
     depths = _depths(spans)
     nodes = [_node_view(span, i, depths[i], cap) for i, span in enumerate(spans)]
     return {
-        "message_id": reply.message_id,
-        "execution_id": reply.execution_id,
-        "status": cast(Any, public_status(reply)),
+        **run_clock(reply),  # type: ignore[typeddict-item]
         "execution_status": reply.execution.status if reply.execution else None,
-        "ttft_ms": _ms(reply.time_to_first_token),
-        "total_ms": _ms(reply.total_time),
         "nodes": nodes,
         "node_count": len(nodes),
         "failures": sum(1 for n in nodes if n["status"] == "failed"),

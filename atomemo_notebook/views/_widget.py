@@ -160,6 +160,30 @@ class ChatWidget(PlainStateWidget):
         parent_id, _ = self.chat.branch_point(message_id)
         return self.ask(new_query, parent_id=parent_id)
 
+    def replay(self, source: str | os.PathLike[str]) -> list[Reply]:
+        """Show a saved event log (chat.save_events()) in this widget, folded with no server: its
+        replies join the conversation shown, and the view opens the last one in time travel, at
+        its start (▶ plays it). Returns the replies, as `replay()` does."""
+        from ..model._replay import replay
+
+        if self._orchestrator.running is not None and not self._orchestrator.running.done():
+            raise RuntimeError("an answer is still streaming: stop it first")
+        replies = [r for r in replay(pathlib.Path(source)) if r.message_id]
+        if not replies:
+            raise ValueError(f"{source}: no reply with a message id to show")
+
+        def show() -> None:
+            chat = self.chat
+            for reply in replies:
+                chat.tree.add_reply(reply, source="replay")
+                chat.replies.append(reply)
+            chat.leaf_id = replies[-1].message_id
+            self._orchestrator.settle()
+            self.header = {**self.header, "travel": replies[-1].message_id}
+
+        runtime.submit(_call(show)).result(30)
+        return replies
+
     def wait(self, timeout: float | None = 120) -> None:
         """Block until the current answer (if any) has finished and the view state is settled."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -194,12 +218,23 @@ class ChatWidget(PlainStateWidget):
             raise ValueError(f"turns must be >= 1 or None, got {turns!r}")
         return HTML(self._snapshot_html(limit=turns))  # type: ignore[no-untyped-call]
 
-    def export_html(self, path: str | os.PathLike[str]) -> pathlib.Path:
+    def export_html(self, path: str | os.PathLike[str], interactive: bool = False, *,
+                    max_chars: int | None = None) -> pathlib.Path:
+        """Save the conversation as one HTML file. By default the static copy (what a saved
+        notebook shows, no script at all); `interactive=True`: the widget itself, read-only,
+        with its timeline, graph, events, compare and time travel working from disk with no
+        Python and no network (_export.py; at most `max_chars` characters of data, the newest
+        turns kept whole). Written all or nothing; never holds the key."""
+        from ..protocol._files import write_atomic
+
+        if interactive:
+            from ._export import EXPORT_CHARS, write_interactive
+
+            return write_interactive(path, self.chat.tree, self.chat.leaf_id, dict(self.header),
+                                     max_chars=EXPORT_CHARS if max_chars is None else max_chars)[0]
         from ._snapshot import page
 
-        target = pathlib.Path(path)
-        target.write_text(page(self._snapshot_html(), self.header), encoding="utf-8")
-        return target
+        return write_atomic(path, page(self._snapshot_html(), self.header))
 
     def _snapshot_html(self, *, with_live: bool = True, **bounds: Any) -> str:
         from ._snapshot import snapshot_html
@@ -223,3 +258,8 @@ class ChatWidget(PlainStateWidget):
 
     def _on_custom(self, _: Any, content: Any, buffers: list[bytes] | None = None) -> None:
         self._commands.dispatch(self, content, buffers or [])
+
+
+async def _call(fn: Any) -> None:
+    """Run `fn` on the widget's loop, where the chat's tree changes."""
+    fn()

@@ -248,6 +248,10 @@ class HeaderView(TypedDict, total=False):
     capabilities: Capabilities
     graph: GraphStructureView | None
     """The published workflow graph; None: the Graph tab infers it from each run."""
+    read_only: str
+    """Set only in an exported file (export.py): the note it shows; the view is read-only."""
+    travel: str
+    """A replayed reply (ChatWidget.replay) the view opens in time travel, at its start."""
 
 
 class LiveView(TypedDict, total=False):
@@ -451,6 +455,53 @@ class CompareResult(TypedDict):
     rows: list[CompareRowView]
 
 
+class TapeArgs(TypedDict):
+    message_id: str
+    """A settled turn's id, or the live reply's key."""
+    since: int
+    """Events the browser already has (0: from the start); a live reply's tape is asked again."""
+    patches: int
+    """Patches the browser already has (a streaming reply's end may patch an event it has)."""
+
+
+class TapePatch(TypedDict):
+    """What event `e` (0-based) changed, as a live message says it: text appended or replaced,
+    the node runs that changed (index, new view), the timeline's other fields that changed."""
+
+    e: int
+    append: NotRequired[str]
+    reset: NotRequired[str]
+    nodes: NotRequired[list[tuple[int, NodeView]]]
+    summary: NotRequired[dict[str, Any]]
+
+
+class TapeView(TypedDict):
+    """A reply's run as patches, one fold of its event log (tape.py): the browser replays them,
+    with checkpoints, to show any moment. Events without a visible change have no patch."""
+
+    message_id: str | None
+    since: int
+    events: int
+    """Events covered so far (since + len(offsets_ms))."""
+    offsets_ms: list[float]
+    names: list[str]
+    patch_since: int
+    patches: list[TapePatch]
+    done: bool
+    """The reply ended and every event is in: no more to ask for."""
+    cut: str | None
+    """Why the tape stops short of the run, said plainly (too many events or characters)."""
+
+
+class ExportResult(TypedDict):
+    """Where the widget's Export button saved the conversation (the kernel's working directory)."""
+
+    path: str
+    bytes: int
+    left_out: int
+    """Earlier turns not in the file (a long conversation keeps its newest turns)."""
+
+
 COMMANDS: dict[str, tuple[Any, Any]] = {
     "hello": (NoArgs, Union[LiveSnapshot, None]),  # noqa: UP007  # read by the TS generator
     "send": (SendArgs, None),
@@ -469,6 +520,8 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "detail": (DetailArgs, DetailResult),
     "events": (EventsArgs, EventsPage),
     "compare": (CompareArgs, CompareResult),
+    "tape": (TapeArgs, TapeView),
+    "export_html": (NoArgs, ExportResult),
 }
 """Every command the browser may send: name -> (args shape, result shape)."""
 

@@ -19,7 +19,7 @@ const layoutWorker = {
   },
 };
 
-await esbuild.build({ ...common, entryPoints: ["src/widget.ts", "src/eval.ts"], format: "esm",
+await esbuild.build({ ...common, entryPoints: ["src/widget.ts", "src/eval.ts", "src/standalone.ts"], format: "esm",
   outdir: "../atomemo_notebook/static", plugins: [layoutWorker] });
 
 // The stylesheet ships beside the bundle; anywidget loads it through ChatWidget._css.

@@ -123,10 +123,23 @@ function render({ model, el }: RenderProps<EvalModel>): () => void {
     const hidden = model.get("hidden_rows");
     note.textContent = hidden ? `${hidden} succeeded rows are not drawn here: results.df has every row` : "";
   };
+  // "Export this row": its run as one interactive HTML file, written by the kernel (export.py).
+  const exported = h("span", { class: "am-muted am-export-note", attrs: { role: "status" } });
+  const exportRow = h("button", { class: "am-btn am-export ae-export", text: "Export this row",
+    title: "Save this row's run as one HTML file (read-only, works offline, in the kernel's folder)" });
+  exportRow.addEventListener("click", () => {
+    exported.textContent = "Saving…";
+    model.send({ type: "export", row: model.get("selected") });
+  });
+  const onMessage = (msg: { type?: string; path?: string; error?: string }) => {
+    if (msg?.type === "exported") exported.textContent = msg.path ? `Saved ${msg.path}` : `Not saved: ${msg.error ?? ""}`;
+  };
+  model.on("msg:custom", onMessage);
   const drawRun = () => {
     const detail = model.get("detail");
-    run.replaceChildren(detail && detail.turns ? renderRun(detail, pick) : h("div", { class: "am-muted",
-      text: "Click a row to see its answer and timeline." }));
+    exported.textContent = "";
+    run.replaceChildren(...(detail && detail.turns ? [h("div", { class: "ae-export-row" }, exportRow, exported),
+      renderRun(detail, pick)] : [h("div", { class: "am-muted", text: "Click a row to see its answer and timeline." })]));
   };
   drawProgress(); drawTable(); drawRun();
   model.on("change:progress", drawProgress);
@@ -140,6 +153,7 @@ function render({ model, el }: RenderProps<EvalModel>): () => void {
     model.off("change:score_columns", drawTable);
     model.off("change:selected", drawTable);
     model.off("change:detail", drawRun);
+    model.off("msg:custom", onMessage);
   };
 }
 

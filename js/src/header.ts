@@ -17,6 +17,9 @@ export class Header {
   readonly el = h("div", { class: "am-header" });
   private confirmingClear = false; // "New chat" on a one-conversation system waits for its second click
   private state: HeaderState | null = null;
+  private exportNote = ""; // where the last export went, shown beside the button
+  /** Save the conversation as one interactive HTML file (by the kernel); resolves to what to say. */
+  exportFile: (() => Promise<string>) | null = null;
 
   constructor(private act: Act) {}
 
@@ -55,7 +58,23 @@ export class Header {
     });
     reopen.hidden = caps.conversations === false;
     controls.append(reopen, this.freshButton(caps));
+    if (this.exportFile) controls.append(this.exportButton(this.exportFile));
     this.el.replaceChildren(title, controls);
+  }
+
+  /** "Export": the conversation as one HTML file that works from disk (export.py). */
+  private exportButton(exportFile: () => Promise<string>): HTMLElement {
+    const button = h("button", { class: "am-btn am-export", text: "Export",
+      title: "Save this conversation as one HTML file (read-only, works offline, in the kernel's folder)" });
+    const note = h("span", { class: "am-muted am-export-note", text: this.exportNote, attrs: { role: "status" } });
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      note.textContent = "Saving…";
+      exportFile().then((said) => { this.exportNote = said; }, (error: unknown) => {
+        this.exportNote = `Not saved: ${(error as { view?: { message?: string } })?.view?.message ?? String(error)}`;
+      }).finally(() => { button.disabled = false; note.textContent = this.exportNote; note.title = this.exportNote; });
+    });
+    return h("span", { class: "am-export-slot" }, button, note);
   }
 
   private redraw(): void {

@@ -18,6 +18,7 @@ export class Inspector {
   private offset = -PAGE; // negative: counted back from the newest
   private asked = 0;
   private page: EventsPage | null = null;
+  private pointed: { messageId: string; seq: number } | null = null; // time travel's current event
 
   constructor(private commands: CommandClient) {
     this.types = h("select", { class: "am-select am-event-type", title: "Filter by event type",
@@ -29,6 +30,7 @@ export class Inspector {
     this.search = h("input", { class: "am-field am-event-search", attrs: { type: "search", placeholder: "Search…",
       "aria-label": "Search the events" } });
     for (const control of [this.types, this.messages]) control.addEventListener("change", () => this.first());
+
     let typing: number | undefined;
     this.search.addEventListener("input", () => {
       clearTimeout(typing);
@@ -48,8 +50,23 @@ export class Inspector {
       this.table);
   }
 
+  /** Show the page holding one message's event `seq`, that event marked (time travel's moment);
+   *  a move within the page shown asks nothing of the kernel. */
+  point(messageId: string, seq: number): void {
+    const same = this.pointed?.messageId === messageId && this.page !== null
+      && this.messages.value === messageId && !this.types.value && !this.search.value.trim();
+    this.pointed = { messageId, seq };
+    const offset = Math.floor(seq / PAGE) * PAGE;
+    if (same && this.page!.offset === offset) { this.mark(); return; }
+    this.types.value = "";
+    this.search.value = "";
+    this.offset = offset;
+    void this.refresh();
+  }
+
   /** Show the newest page with the current filters. */
   first(): void {
+    this.pointed = null;
     this.offset = -PAGE;
     void this.refresh();
   }
@@ -65,7 +82,7 @@ export class Inspector {
     let page: EventsPage;
     try {
       page = await this.commands.call("events", {
-        message_id: this.messages.value || null, event_filter: this.types.value || null,
+        message_id: this.pointed?.messageId ?? (this.messages.value || null), event_filter: this.types.value || null,
         search: this.search.value.trim() || null, offset: this.offset, limit: PAGE,
       });
     } catch {
@@ -75,16 +92,34 @@ export class Inspector {
     this.page = page;
     refill(this.types, "all events", page.types);
     refill(this.messages, "all messages", page.messages, (id, i) => `#${i + 1} ${id.slice(0, 8)}`);
+    if (this.pointed && page.messages.includes(this.pointed.messageId)) this.messages.value = this.pointed.messageId;
     const last = Math.min(page.offset + page.rows.length, page.total);
     this.counter.textContent = page.total ? `${page.offset + 1}–${last} of ${page.total}` : "no events";
     this.older.disabled = page.offset <= 0;
     this.newer.disabled = last >= page.total;
-    this.table.replaceChildren(...page.rows.map((row) =>
-      h("div", { class: "am-event" },
+    this.table.replaceChildren(...page.rows.map((row) => {
+      const el = h("div", { class: "am-event" },
         h("span", { class: "am-event-at", text: `+${formatMs(row.offset_ms)}` }),
         h("span", { class: `am-event-name am-ev-${row.event.replace(/[^\w-]/g, "")}`, text: row.event }),
         h("code", { class: "am-event-data", text: row.data.length > 400 ? `${row.data.slice(0, 400)}…` : row.data }),
-      )));
+      );
+      el.dataset.seq = String(row.seq);
+      el.dataset.messageId = row.message_id ?? "";
+      return el;
+    }));
+    this.mark();
+  }
+
+  private mark(): void {
+    const pointed = this.pointed;
+    for (const row of Array.from(this.table.querySelectorAll<HTMLElement>(".am-event"))) {
+      const current = pointed !== null && row.dataset.seq === String(pointed.seq) && row.dataset.messageId === pointed.messageId;
+      row.classList.toggle("am-event-current", current);
+      if (current) {
+        row.setAttribute("aria-current", "true");
+        row.scrollIntoView?.({ block: "nearest" });
+      } else row.removeAttribute("aria-current");
+    }
   }
 }
 

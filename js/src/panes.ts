@@ -41,6 +41,7 @@ export class Panes {
   private compare: CompareView;
   private tab: Tab = "timeline";
   private pollTimer: number | null = null;
+  private pointed: { messageId: string; seq: number } | null = null; // time travel's current event
   private shownIds = new Set<string>(); // the turns last shown: another conversation has none of them
   /** The narrow widths' strip of pane tabs. */
   readonly strip = h("div", { class: "am-panes" });
@@ -86,6 +87,15 @@ export class Panes {
   renderGraph(): void {
     if (this.tab !== "graph") return; // laid out when shown: a hidden tab costs nothing
     this.graph.update(this.source.graph(), this.source.run());
+  }
+
+  /** Time travel's current event (null: none), marked in the Events tab when it shows. */
+  point(current: { messageId: string; seq: number } | null): void {
+    const was = this.pointed;
+    this.pointed = current;
+    if (this.tab !== "events") return;
+    if (current) this.inspector.point(current.messageId, current.seq);
+    else if (was) this.inspector.first();
   }
 
   /** Shows a tab, as its own pane where the width shows one pane at a time. */
@@ -134,7 +144,10 @@ export class Panes {
     this.graph.el.hidden = tab !== "graph";
     this.detailEl.hidden = tab !== "timeline" && tab !== "graph";
     if (tab === "graph") this.renderGraph();
-    if (tab === "events") this.inspector.first();
+    if (tab === "events") {
+      if (this.pointed) this.inspector.point(this.pointed.messageId, this.pointed.seq);
+      else this.inspector.first();
+    }
     if (tab === "compare") {
       this.compare.setChoices(this.source.turns());
       void this.compare.run();

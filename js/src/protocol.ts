@@ -208,6 +208,10 @@ export type HeaderView = {
   capabilities?: Capabilities;
   /** The published workflow graph; None: the Graph tab infers it from each run. */
   graph?: GraphStructureView | null;
+  /** Set only in an exported file (export.py): the note it shows; the view is read-only. */
+  read_only?: string;
+  /** A replayed reply (ChatWidget.replay) the view opens in time travel, at its start. */
+  travel?: string;
 };
 
 export type LiveView = {
@@ -385,6 +389,48 @@ export type CompareResult = {
   rows: CompareRowView[];
 };
 
+export type TapeArgs = {
+  /** A settled turn's id, or the live reply's key. */
+  message_id: string;
+  /** Events the browser already has (0: from the start); a live reply's tape is asked again. */
+  since: number;
+  /** Patches the browser already has (a streaming reply's end may patch an event it has). */
+  patches: number;
+};
+
+/** What event `e` (0-based) changed, as a live message says it: text appended or replaced, the node runs that changed (index, new view), the timeline's other fields that changed. */
+export type TapePatch = {
+  e: number;
+  append?: string;
+  reset?: string;
+  nodes?: [number, NodeView][];
+  summary?: Record<string, unknown>;
+};
+
+/** A reply's run as patches, one fold of its event log (tape.py): the browser replays them, with checkpoints, to show any moment. Events without a visible change have no patch. */
+export type TapeView = {
+  message_id: string | null;
+  since: number;
+  /** Events covered so far (since + len(offsets_ms)). */
+  events: number;
+  offsets_ms: number[];
+  names: string[];
+  patch_since: number;
+  patches: TapePatch[];
+  /** The reply ended and every event is in: no more to ask for. */
+  done: boolean;
+  /** Why the tape stops short of the run, said plainly (too many events or characters). */
+  cut: string | null;
+};
+
+/** Where the widget's Export button saved the conversation (the kernel's working directory). */
+export type ExportResult = {
+  path: string;
+  bytes: number;
+  /** Earlier turns not in the file (a long conversation keeps its newest turns). */
+  left_out: number;
+};
+
 /** One row of the results table (text cut short: the DataFrame has it whole). */
 export type EvalRowView = {
   /** Its place in the table (what a click selects): the input row, or one ask of it with repeats. */
@@ -534,6 +580,8 @@ export type Commands = {
   detail: { args: DetailArgs; result: DetailResult };
   events: { args: EventsArgs; result: EventsPage };
   compare: { args: CompareArgs; result: CompareResult };
+  tape: { args: TapeArgs; result: TapeView };
+  export_html: { args: NoArgs; result: ExportResult };
 };
 
 export type CommandName = keyof Commands;

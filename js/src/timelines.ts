@@ -11,6 +11,7 @@ export type TimelinesState = {
   live: { timeline: TimelineView; query: string } | null; // the streaming run, when no settled one stands for it
   selected: string | null;
   tokenStreaming: boolean;
+  travelling?: string | null; // the run shown as it stood at a moment: its details are of then, not asked anew
 };
 
 export type TimelinesHooks = {
@@ -69,7 +70,7 @@ export class Timelines {
     head.addEventListener("click", () => { if (messageId) this.hooks.select(messageId); });
     const pick = (key: string, local: Detail) => {
       this.hooks.detail(local);
-      if (live || !messageId) return;
+      if (live || !messageId || state.travelling === messageId) return;
       // The trait holds outputs cut short: the whole of them comes by command.
       this.commands.call("detail", { message_id: messageId, key }).then(
         (full) => this.hooks.detail(full), () => undefined);

@@ -24,7 +24,11 @@ export type TranscriptState = {
   busy: boolean;
   selected: string | null; // the turn whose run is highlighted
   staticNote: string | null; // a saved state: read-only, with this note
+  travel?: Travelled | null; // the turn travelled through time (timetravel.ts), drawn as it stood
 };
+
+/** The turn being travelled: `is(id)` for its message id or live key; its answer and bar to show. */
+export type Travelled = { is(id: string): boolean; answer: HTMLElement; bar: HTMLElement };
 
 export type TranscriptHooks = {
   act: Act;
@@ -32,6 +36,7 @@ export type TranscriptHooks = {
   select(messageId: string): void; // a click on an answer
   failingNode(messageId: string, key: string): void; // an error's "in node …" link
   redraw(): void; // draw the list again (the view's, which draws the notice with it)
+  travel?(id: string, live: boolean): void; // ⏱: travel through this reply's run
 };
 
 export class Transcript {
@@ -125,9 +130,11 @@ export class Transcript {
         question.prepend(h("span", { class: "am-siblings am-muted", text: `‹ ${count}/${count} ›`,
           title: "A new version of this turn, streaming" }));
       }
+      const travel = state.travel && live.key && state.travel.is(live.key) ? state.travel : null;
       items.push(h("div", { class: `am-turn am-live${replaced >= 0 ? " am-new-version" : ""}` }, question,
-        h("div", { class: "am-bot" }, liveEl,
-          h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), clock))));
+        h("div", { class: "am-bot" }, travel ? travel.answer : liveEl, travel?.bar,
+          h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), clock,
+            this.travelButton(live.key!, true)))));
     }
     this.el.replaceChildren(...items);
     this.el.setAttribute("aria-busy", String(Boolean(this.live.key)));
@@ -212,6 +219,15 @@ export class Transcript {
     return row;
   }
 
+  /** ⏱: travel through a reply's run (a settled turn's, or the live one's while it streams). */
+  private travelButton(id: string, live: boolean): HTMLElement | null {
+    if (!this.hooks.travel) return null;
+    const button = h("button", { class: "am-action am-travel-btn", text: "⏱", title: "Time travel through this run",
+      attrs: { "aria-label": "Time travel through this run" } });
+    button.addEventListener("click", (e) => { e.stopPropagation(); this.hooks.travel?.(id, live); });
+    return button;
+  }
+
   private answerEl(turn: TurnView): HTMLElement {
     const known = this.answers.get(turn.id)?.length ?? turn.answer.length;
     if (turn.answer_chars > known && turn.answer_chars <= AUTO_FULL_CHARS && !this.current.staticNote
@@ -272,8 +288,11 @@ export class Transcript {
         actions.append(h("span", { class: "am-muted am-no-branch", text: "no regenerate", title: caps.regenerate_reason }));
       }
     }
+    const travelButton = timeline ? this.travelButton(turn.id, false) : null;
+    if (travelButton) actions.append(travelButton);
     meta.append(actions);
-    const bot = h("div", { class: "am-bot" }, this.answerEl(turn));
+    const travel = this.current.travel?.is(turn.id) ? this.current.travel : null;
+    const bot = h("div", { class: "am-bot" }, travel ? travel.answer : this.answerEl(turn), travel?.bar);
     if (turn.answer_chars > shown && (turn.answer_chars > AUTO_FULL_CHARS || staticNote)) {
       const rest = turn.answer_chars - shown;
       const more = h("button", { class: "am-btn am-show-all",

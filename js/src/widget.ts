@@ -19,9 +19,10 @@ import { type Memory, memoryOf } from "./memory";
 import { migrate } from "./migrate";
 import { Notices } from "./notices";
 import { Panes } from "./panes";
-import type { Capabilities, LiveMessage, LiveSnapshot, Model, TranscriptView, TurnView } from "./protocol";
+import type { Capabilities, LiveMessage, LiveSnapshot, Model, TimelineView, TranscriptView, TurnView } from "./protocol";
 import { runToDraw, Timelines } from "./timelines";
-import { Transcript } from "./transcript";
+import { TimeTravel } from "./timetravel";
+import { Transcript, type Travelled } from "./transcript";
 import layoutWorkerSource from "virtual:layout-worker";
 
 layouts.useWorker(layoutWorkerSource);
@@ -40,6 +41,7 @@ class ChatView {
   private composer: Composer;
   private timelines: Timelines;
   private panes: Panes;
+  private travel: TimeTravel;
   private selected: string | null = null; // message whose execution is highlighted
   private observer: ResizeObserver | null = null;
   private disposers: (() => void)[] = [];
@@ -51,14 +53,22 @@ class ChatView {
     this.memory = memoryOf(model);
     const act = this.act;
     this.header = new Header(act);
+    this.header.exportFile = () => this.commands.call("export_html", {}).then((saved) =>
+      `Saved ${saved.path} (${Math.round(saved.bytes / 1024)} KB${saved.left_out ? `, ${saved.left_out} earlier turns left out` : ""})`);
     this.live = new LiveTurn({
       started: () => { this.renderMessages(); this.panes.syncPolling(); },
       timeline: () => this.renderTimelines(),
       drew: () => this.transcript.follow(),
     });
+    this.travel = new TimeTravel({
+      fetch: (id, since, patches) => this.commands.call("tape", { message_id: id, since, patches }),
+      moved: () => { this.renderTimelines(); this.panes.point(this.travel.current()); },
+      opened: () => this.renderMessages(),
+    });
     this.transcript = new Transcript(this.commands, this.live, this.memory.answers, {
       act, send: (text) => this.send(text), select: (id) => this.select(id, "message"),
       failingNode: (id, key) => this.showFailingNode(id, key), redraw: () => this.renderMessages(),
+      travel: (id, live) => void this.travel.open(id, { live }),
     });
     this.composer = new Composer({ act, send: () => this.send(), stop: () => this.stop(),
       draft: (text) => { this.memory.draft = text; } });
@@ -66,8 +76,8 @@ class ChatView {
     this.timelines = new Timelines(this.commands, { select: (id) => this.select(id, "timeline"),
       detail: (detail) => this.panes.showDetail(detail) });
     this.panes = new Panes(this.root, this.commands, this.timelines.el, {
-      turns: () => this.transcriptView().turns, graph: () => this.model.get("header")?.graph, run: () => runToDraw(this.live.key ? this.live.timeline : null, this.model.get("timelines") ?? {},
-        this.selected, this.path()),
+      turns: () => this.transcriptView().turns, graph: () => this.model.get("header")?.graph,
+      run: () => runToDraw(this.liveTimeline(), this.shownTimelines(), this.travel.travelling ?? this.selected, this.path()),
       streaming: () => this.live.key !== null, remember: (tab) => { this.memory.tab = tab; },
     });
     this.root.append(this.header.el, this.panes.strip,
@@ -83,10 +93,13 @@ class ChatView {
       this.renderAll();
       return;
     }
+    const exported = model.get("header")?.read_only;
+    if (exported) this.staticNote = exported; // an exported file (standalone.ts): read-only, every pane working
     this.composer.text = this.memory.draft;
     this.wire();
     this.panes.prepareGraph();
     this.renderAll();
+    this.travelReplayed();
     if (this.memory.focused) requestAnimationFrame(() => this.composer.focus());
     void this.commands.call("hello", {}).then((snapshot) => { if (snapshot) this.onLive(snapshot); },
       () => undefined);
@@ -100,6 +113,7 @@ class ChatView {
     this.commands.dispose();
     this.panes.dispose();
     this.live.dispose();
+    this.travel.dispose();
   }
 
   // -- wiring -------------------------------------------------------------------------
@@ -112,6 +126,7 @@ class ChatView {
 
   private wire(): void {
     this.on("change:header", () => {
+      this.travelReplayed();
       this.panes.prepareGraph();
       this.renderHeader(); this.renderInputs(); this.renderMessages(); this.panes.renderGraph();
     });
@@ -248,22 +263,56 @@ class ChatView {
       transcript: this.transcriptView(), turns: this.path(), focused: Boolean(this.model.get("focus_id")),
       live: this.model.get("live"), header: this.model.get("header") ?? {}, capabilities: this.capabilities(),
       timelines: this.model.get("timelines") ?? {}, compact: Boolean(this.model.get("compact")), busy: this.busy(),
-      selected: this.selected, staticNote: this.staticNote,
+      selected: this.selected, staticNote: this.staticNote, travel: this.travelled(),
     });
     this.notices.notice(this.model.get("notice") ?? {});
     this.transcript.follow();
   }
 
   private renderTimelines(): void {
-    const timelines = this.model.get("timelines") ?? {};
+    const timelines = this.shownTimelines();
     const liveId = this.live.messageIdOr(this.model.get("live")?.message_id);
-    const liveTimeline = this.live.key && this.live.timeline && !(liveId !== null && timelines[liveId])
-      ? { timeline: this.live.timeline, query: this.model.get("live")?.query ?? "" } : null;
+    const streaming = this.liveTimeline();
+    const liveTimeline = this.live.key && streaming && !(liveId !== null && timelines[liveId])
+      ? { timeline: streaming, query: this.model.get("live")?.query ?? "" } : null;
     this.timelines.render({ turns: this.path(), timelines, live: liveTimeline, selected: this.selected,
-      tokenStreaming: this.capabilities().token_streaming });
+      tokenStreaming: this.capabilities().token_streaming, travelling: this.travel.messageId ?? this.travel.travelling });
     this.panes.renderGraph();
   }
 
+  // -- time travel --------------------------------------------------------------------
+  /** The runs' timelines as shown: the travelled one as it stood at its moment. */
+  private shownTimelines(): Record<string, TimelineView> {
+    const timelines = this.model.get("timelines") ?? {};
+    const moment = this.travel.moment();
+    const id = this.travel.live ? this.travel.messageId : this.travel.travelling;
+    return moment && id && timelines[id] ? { ...timelines, [id]: moment.timeline } : timelines;
+  }
+
+  /** The streaming run's timeline as shown: as it stood, while it is travelled. */
+  private liveTimeline(): TimelineView | null {
+    if (!this.live.key) return null;
+    const moment = this.travel.live && this.travel.travelling === this.live.key ? this.travel.moment() : null;
+    return moment ? moment.timeline : this.live.timeline;
+  }
+
+  private replayedOpened: string | null = null;
+
+  /** A reply the kernel replayed (ChatWidget.replay) opens in time travel at its start, once. */
+  private travelReplayed(): void {
+    const id = this.model.get("header")?.travel;
+    if (!id || id === this.replayedOpened) return;
+    this.replayedOpened = id;
+    void this.travel.open(id, { atStart: true });
+  }
+
+  private travelled(): Travelled | null {
+    const travel = this.travel;
+    const id = travel.travelling;
+    if (!id) return null;
+    return { is: (other) => other === id || (other !== "" && other === travel.messageId),
+      answer: travel.answer, bar: travel.bar };
+  }
 }
 
 function render({ model, el }: RenderProps<Model>): () => void {
@@ -275,3 +324,6 @@ export default { render };
 
 // The renderers themselves, for bench/browser_render.py and bench/graph_render.py (measured in the built bundle).
 export { GraphView, IncrementalMarkdown, layoutOf, Layouts, layouts, renderAnswer, renderMarkdown };
+// bench/timetravel.py: the tape and the timeline renderer, measured in the built bundle.
+export { renderTimeline } from "./timeline";
+export { Tape } from "./tape";
