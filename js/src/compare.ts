@@ -2,7 +2,7 @@
 // turns): the answers with a word-level diff, and their node runs aligned, with statuses,
 // durations and the outputs that differ marked. The kernel diffs and aligns; this draws text.
 import { CommandClient, CommandError } from "./commands";
-import { formatMs, h } from "./dom";
+import { activates, formatMs, h } from "./dom";
 import type { CompareResult, CompareRowView, SegmentView, TurnView, VersionView } from "./protocol";
 
 const LABEL_CHARS = 48;
@@ -38,8 +38,7 @@ function rowEl(row: CompareRowView, show: (row: CompareRowView) => void): HTMLEl
   h("td", { class: "am-num", text: formatMs(row.duration_ms_a) }),
   h("td", { class: "am-num", text: formatMs(row.duration_ms_b) }),
   h("td", { text: row.output_differs ? "≠ differs" : row.ran_in === "both" ? "same" : row.ran_in }));
-  tr.addEventListener("click", () => show(row));
-  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") show(row); });
+  activates(tr, () => show(row));
   return tr;
 }
 

@@ -3,7 +3,7 @@
 // that did not run dimmed, a node that ran N times badged ×N, tool calls as small satellites of
 // their agent, the failed node unmissable. Layout runs only when the structure changes; a live
 // update only restyles. Wheel or +/− zoom, drag pans, 0 or "Fit" fits; Tab reaches each node.
-import { h } from "./dom";
+import { activates, h } from "./dom";
 import { type Box, type Layout, structureKey } from "./layout";
 import { type Layouts, layouts as pageLayouts } from "./layouts";
 import type { GraphEdgeView, GraphNodeView, GraphStructureView, NodeView, TimelineView } from "./protocol";
@@ -14,6 +14,8 @@ const NAME_CHARS = 22;
 // Below this on-screen size a 12 px name is unreadable: names are not drawn (each node keeps its
 // tooltip and aria-label), which saves ~40% of a big graph's first paint; zooming in draws them.
 const LABEL_MIN_PX = 5;
+
+const PAN: Record<string, [number, number]> = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
 export type GraphPick = (node: NodeView) => void;
 
@@ -60,7 +62,7 @@ function statusOf(list: NodeView[] | undefined): string {
 
 export class GraphView {
   readonly el: HTMLElement;
-  private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: +/− zoom, 0 fits" } });
+  private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: arrows pan, +/− zoom, 0 fits, Tab reaches each node" } });
   private note = h("div", { class: "am-muted am-graph-note" });
   private farHint = h("div", { class: "am-muted am-graph-far-hint", text: "Zoom in to read the names.", attrs: { hidden: "" } });
   private svgEl: SVGSVGElement = svg("svg", { class: "am-graph" });
@@ -77,8 +79,10 @@ export class GraphView {
 
   /** `layouts`: where layouts come from (the page's cache and worker unless told). */
   constructor(private layouts: Layouts = pageLayouts) {
-    const zoomIn = h("button", { class: "am-btn am-graph-zoom", text: "+", title: "Zoom in (+)" });
-    const zoomOut = h("button", { class: "am-btn am-graph-zoom", text: "−", title: "Zoom out (−)" });
+    const zoomIn = h("button", { class: "am-btn am-graph-zoom", text: "+", title: "Zoom in (+)",
+      attrs: { "aria-label": "Zoom in" } });
+    const zoomOut = h("button", { class: "am-btn am-graph-zoom", text: "−", title: "Zoom out (−)",
+      attrs: { "aria-label": "Zoom out" } });
     const fit = h("button", { class: "am-btn am-graph-fit", text: "Fit", title: "Fit the whole graph (0)" });
     zoomIn.addEventListener("click", () => this.zoom(0.8));
     zoomOut.addEventListener("click", () => this.zoom(1.25));
@@ -105,6 +109,7 @@ export class GraphView {
       if (e.key === "+" || e.key === "=") this.zoom(0.8);
       else if (e.key === "-" || e.key === "_") this.zoom(1.25);
       else if (e.key === "0") this.fit();
+      else if (e.target === this.host && e.key in PAN) this.pan(...PAN[e.key]);
       else return;
       e.preventDefault();
     });
@@ -186,8 +191,7 @@ export class GraphView {
         const list = this.runs.get(n.id);
         if (list && list.length) this.onPick(nodeDetail(list[list.length - 1]));
       };
-      group.addEventListener("click", pick);
-      group.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+      activates(group, pick);
       nodeLayer.append(group);
       this.nodeEls.set(n.id, group);
     }
@@ -233,6 +237,12 @@ export class GraphView {
 
   private size(): { width: number; height: number } {
     return { width: this.host.clientWidth, height: this.host.clientHeight };
+  }
+
+  /** A tenth of the view along an arrow's direction. */
+  private pan(dx: number, dy: number): void {
+    this.view = { ...this.view, x: this.view.x + dx * this.view.w * 0.1, y: this.view.y + dy * this.view.h * 0.1 };
+    this.applyView();
   }
 
   private zoom(factor: number, at?: WheelEvent): void {

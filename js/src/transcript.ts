@@ -179,8 +179,10 @@ export class Transcript {
     if (!turn || staticNote) { row.append(bubble); return row; }
     const siblings = turn.siblings;
     if (siblings.count > 1) {
-      const prev = h("button", { class: "am-nav am-prev", text: "‹", title: "Previous version" });
-      const next = h("button", { class: "am-nav am-next", text: "›", title: "Next version" });
+      const prev = h("button", { class: "am-nav am-prev", text: "‹", title: "Previous version",
+        attrs: { "aria-label": "Previous version" } });
+      const next = h("button", { class: "am-nav am-next", text: "›", title: "Next version",
+        attrs: { "aria-label": "Next version" } });
       prev.disabled = !siblings.prev || busy;
       next.disabled = !siblings.next || busy;
       prev.addEventListener("click", () => { if (siblings.prev) this.hooks.act("select", { message_id: siblings.prev }); });
@@ -203,7 +205,8 @@ export class Transcript {
       return row;
     }
     if (!turn.file && caps.branching) {
-      const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend" });
+      const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend",
+        attrs: { "aria-label": "Edit & resend" } });
       edit.disabled = busy;
       edit.addEventListener("click", () => { this.editing = turn.id; this.hooks.redraw(); });
       row.append(edit);
@@ -264,7 +267,8 @@ export class Transcript {
       });
       actions.append(copy);
       if (!turn.file && caps.branching) {
-        const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate" });
+        const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate",
+          attrs: { "aria-label": "Regenerate" } });
         regen.disabled = busy;
         regen.addEventListener("click", (e) => { e.stopPropagation(); this.hooks.act("regenerate", { message_id: turn.id }); });
         actions.append(regen);
