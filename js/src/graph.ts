@@ -14,6 +14,10 @@ const NAME_CHARS = 22;
 // Below this on-screen size a 12 px name is unreadable: names are not drawn (each node keeps its
 // tooltip and aria-label), which saves ~40% of a big graph's first paint; zooming in draws them.
 const LABEL_MIN_PX = 5;
+// A name is read at 10 px or more (12 px text at 5/6 scale): below it the view says to zoom in, and
+// fit never goes below it for a small workflow, whose whole would not be worth unreadable names.
+const READABLE_SCALE = 10 / 12;
+const SMALL_GRAPH = 20;
 
 const PAN: Record<string, [number, number]> = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
@@ -65,6 +69,8 @@ export class GraphView {
   private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: arrows pan, +/− zoom, 0 fits, Tab reaches each node" } });
   private note = h("div", { class: "am-muted am-graph-note" });
   private farHint = h("div", { class: "am-muted am-graph-far-hint", text: "Zoom in to read the names.", attrs: { hidden: "" } });
+  private restHint = h("div", { class: "am-muted am-graph-rest-hint", text: "Drag, the arrows or − show the rest.",
+    attrs: { hidden: "" } });
   private svgEl: SVGSVGElement = svg("svg", { class: "am-graph" });
   private layout: Layout | null = null;
   private wanted: { key: string; published: GraphStructureView | null | undefined; run: TimelineView | null } | null = null;
@@ -88,7 +94,8 @@ export class GraphView {
     zoomOut.addEventListener("click", () => this.zoom(1.25));
     fit.addEventListener("click", () => this.fit());
     this.host.append(this.svgEl);
-    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note, this.farHint),
+    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note, this.farHint,
+      this.restHint),
       this.host);
     this.host.addEventListener("wheel", (e) => { e.preventDefault(); this.zoom(e.deltaY > 0 ? 1.15 : 1 / 1.15, e); },
       { passive: false });
@@ -231,7 +238,12 @@ export class GraphView {
   fit(size = this.size()): void {
     const layout = this.layout;
     if (!layout) return;
-    this.view = { x: 0, y: 0, w: Math.max(layout.width, 1), h: Math.max(layout.height + 16, 1) };
+    const w = Math.max(layout.width, 1), hgt = Math.max(layout.height + 16, 1);
+    const scale = size.width && size.height ? Math.min(size.width / w, size.height / hgt) : 1;
+    this.view = scale < READABLE_SCALE && this.nodeEls.size <= SMALL_GRAPH
+      // A small workflow in a narrow pane: its start at a readable size, the rest a drag away.
+      ? { x: 0, y: (hgt - size.height / READABLE_SCALE) / 2, w: size.width / READABLE_SCALE, h: size.height / READABLE_SCALE }
+      : { x: 0, y: 0, w, h: hgt };
     this.applyView(size);
   }
 
@@ -266,6 +278,8 @@ export class GraphView {
     // An unmeasured host (not yet in the page) draws them: nothing is known to be too small.
     const scale = width && height ? Math.min(width / this.view.w, height / this.view.h) : 1;
     const readable = scale * 12 >= LABEL_MIN_PX;
+    const whole = !this.layout || (this.view.x <= 1 && this.view.y <= 1 && this.view.x + this.view.w >= this.layout.width - 1
+      && this.view.y + this.view.h >= this.layout.height - 1);
     if (readable && !this.labelsDrawn) {
       this.labelsDrawn = true;
       for (const { parent, make } of this.labels) {
@@ -276,6 +290,7 @@ export class GraphView {
       }
     }
     this.svgEl.classList.toggle("am-graph-far", !readable);
-    this.farHint.hidden = readable;
+    this.farHint.hidden = scale + 1e-9 >= READABLE_SCALE;
+    this.restHint.hidden = whole;
   }
 }

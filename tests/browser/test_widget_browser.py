@@ -537,3 +537,23 @@ def test_a_regenerate_streams_in_place_as_the_new_version(page):
         bridge.settle()
         assert page.locator(".am-turn").count() == 2
         assert page.locator(".am-turn").last.locator(".am-sibling-count").inner_text() == "2/2"
+
+
+NAME_PX = """() => [...document.querySelectorAll('.am-gname')].map((t) => t.getScreenCTM().a * 12)"""
+
+
+def test_a_small_graph_fits_with_names_never_below_a_readable_size(page, paced):
+    bridge = Bridge(page, widget_for(paced, "support"), width=360)
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.settle()
+    page.click(".am-pane-tab >> text=Graph")
+    page.wait_for_function("document.querySelectorAll('.am-gnode').length === 4")
+    sizes = page.evaluate(NAME_PX)  # 4 nodes in a 330 px pane: the whole would put names at ~5 px
+    assert len(sizes) == 4 and min(sizes) >= 9.9, sizes
+    assert page.locator(".am-graph-rest-hint").is_visible() and page.locator(".am-graph-far-hint").is_hidden()
+    page.focus(".am-graph-host")
+    for _ in range(6):  # zoomed out to see it all: the names are small now, and the view says so
+        page.keyboard.press("-")
+    assert page.locator(".am-graph-rest-hint").is_hidden() and page.locator(".am-graph-far-hint").is_visible()
+    page.keyboard.press("0")  # fit: readable again
+    assert min(page.evaluate(NAME_PX)) >= 9.9 and page.locator(".am-graph-far-hint").is_hidden()
