@@ -79,7 +79,8 @@ export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true):
       "div",
       { class: `am-row am-node am-status-${node.status}`, attrs: { role: "button", tabindex: "0" } },
       h("span", { class: "am-row-name", title: `${node.name} · ${node.type}` },
-        h("span", { class: "am-dot" }), `${node.name} `, h("span", { class: "am-row-type", text: node.type })),
+        h("span", { class: "am-dot" }), h("span", { class: "am-row-label", text: node.name }), " ",
+        h("span", { class: "am-row-type", text: node.type })),
       node.reported
         // Reported after the fact: there is no timing, and an invented bar would lie.
         ? h("span", { class: "am-track am-reported", text: "reported after the answer", title: REPORTED_TITLE })

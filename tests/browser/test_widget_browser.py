@@ -557,3 +557,37 @@ def test_a_small_graph_fits_with_names_never_below_a_readable_size(page, paced):
     assert page.locator(".am-graph-rest-hint").is_hidden() and page.locator(".am-graph-far-hint").is_visible()
     page.keyboard.press("0")  # fit: readable again
     assert min(page.evaluate(NAME_PX)) >= 9.9 and page.locator(".am-graph-far-hint").is_hidden()
+
+
+CUT = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((el) => el.getClientRects().length > 0 && el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent)"""
+
+
+@pytest.mark.parametrize("system", ["odyssey", "pipelit"])
+def test_labels_are_whole_where_the_pane_has_room(page, system):
+    widget = ChatWidget(system=system, demo="support")
+    widget.booted.result(10)
+    try:
+        bridge = Bridge(page, widget, width=1000)
+        ask_in_page(bridge, "Tell me about pricing plans")
+        bridge.settle()
+        assert page.locator(".am-execution .am-node").count() >= 2
+        if system == "odyssey":  # steps reported after the answer say so in full ("reported aft…" before)
+            assert page.locator(".am-track.am-reported").count() >= 1
+        assert page.evaluate(CUT, ".am-row-name, .am-row-label, .am-track.am-reported, .am-row-dur") == []
+    finally:
+        widget.close()
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_event_filters_and_search_fit_their_pane(page, paced, width):
+    bridge = Bridge(page, widget_for(paced, "support"), width=width)
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.settle()
+    page.locator(".am-side .am-tab", has_text="Events").click()
+    bridge.wait_for(lambda: page.locator(".am-event-message option").count() > 1, what="the filters")
+    pane = page.locator(".am-inspector").bounding_box()
+    for control in (".am-event-type", ".am-event-message", ".am-event-search"):
+        box = page.locator(control).bounding_box()
+        assert pane and box and box["x"] >= pane["x"] and box["x"] + box["width"] <= pane["x"] + pane["width"] + 0.5, control
+    assert page.locator(".am-event-search").bounding_box()["width"] >= 100  # room to type in
