@@ -548,3 +548,13 @@ def test_a_regenerate_right_after_the_first_answer_is_not_refused_while_the_list
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def test_an_odyssey_demo_is_named_by_its_agent_and_new_chat_promises_no_list():
+    widget = ChatWidget(system="odyssey", demo="support")
+    try:
+        widget.booted.result(10)
+        assert widget.header["app_name"] == "Support Assistant"  # the agent's name, not its slug "support"
+        assert widget.header["capabilities"]["conversations"] is False  # so the widget shows no list
+    finally:
+        widget.close()

@@ -574,6 +574,10 @@ def test_labels_are_whole_where_the_pane_has_room(page, system):
         assert page.locator(".am-execution .am-node").count() >= 2
         if system == "odyssey":  # steps reported after the answer say so in full ("reported aft…" before)
             assert page.locator(".am-track.am-reported").count() >= 1
+            # the agent's name, not its slug; no list of conversations shown, so New chat promises none
+            assert page.locator(".am-app-name").inner_text() == "Support Assistant"
+            assert page.locator(".am-conversations").is_hidden()
+            assert "stays in the list" not in (page.get_attribute(".am-new", "title") or "")
         assert page.evaluate(CUT, ".am-row-name, .am-row-label, .am-track.am-reported, .am-row-dur") == []
     finally:
         widget.close()
