@@ -10,6 +10,15 @@ import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, 
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
 
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
+// A question is shown up to this long: laying out a 269 KB paragraph took over 100 ms at each draw.
+const QUERY_SHOWN = 4_000;
+
+/** The question as asked, its start only when it is very long (the whole is in the transcript). */
+function queryEl(query: string): HTMLElement {
+  if (query.length <= QUERY_SHOWN) return h("div", { class: "am-query", text: query });
+  return h("div", { class: "am-query am-query-cut" }, query.slice(0, QUERY_SHOWN),
+    h("span", { class: "am-muted", text: ` … and ${(query.length - QUERY_SHOWN).toLocaleString()} more characters` }));
+}
 
 /** What the list is drawn from: the traits, read by the view at each draw. */
 export type TranscriptState = {
@@ -174,7 +183,7 @@ export class Transcript {
     const bubble = h("div", { class: "am-user" });
     if (turn?.created_at) bubble.title = `asked ${new Date(turn.created_at).toLocaleString()}`;
     if (file) bubble.append(h("span", { class: "am-chip", text: `📎 ${file.filename} (${file.size} B)` }));
-    if (query) bubble.append(h("div", { class: "am-query", text: query }));
+    if (query) bubble.append(queryEl(query));
     const row = h("div", { class: "am-user-row" });
     if (!turn || staticNote) { row.append(bubble); return row; }
     const siblings = turn.siblings;

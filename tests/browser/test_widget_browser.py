@@ -595,3 +595,42 @@ def test_the_event_filters_and_search_fit_their_pane(page, paced, width):
         box = page.locator(control).bounding_box()
         assert pane and box and box["x"] >= pane["x"] and box["x"] + box["width"] <= pane["x"] + pane["width"] + 0.5, control
     assert page.locator(".am-event-search").bounding_box()["width"] >= 100  # room to type in
+
+
+LONG_PARAGRAPH = "word " * 53_800  # 269 KB on one line, as a long echo
+MANY_PARAGRAPHS = "\n\n".join(f"Paragraph {i} " + "lorem ipsum dolor sit amet " * 30 for i in range(400))  # 328 KB
+
+
+def ask_long(page, bridge: Bridge, text: str) -> None:
+    page.evaluate("(t) => { const el = document.querySelector('.am-input'); el.value = t; }", text)
+    page.press(".am-input", "Enter")
+    bridge.wait_for(lambda: len(bridge.widget.chat.replies) == 1, what="the reply to start", timeout=60)
+    bridge.settle()
+
+
+def test_a_long_one_line_echo_is_drawn_in_bounded_pieces_and_its_question_cut(page):
+    with LocalServer(chunk_size=4000, chunk_delay=0.005, node_delay=0) as srv:
+        bridge = Bridge(page, widget_for(srv, "echo"))
+        ask_long(page, bridge, LONG_PARAGRAPH)
+        page.wait_for_function("!document.querySelector('.am-streaming')")
+        # The question bubble holds its start, not 269 KB laid out again at every draw.
+        query = page.locator(".am-turn .am-query").inner_text()
+        assert len(query) < 4_100 and "more characters" in query
+        # The answer: one line cut after words into pieces parsed one by one, none of them whole.
+        sizes = page.evaluate("[...document.querySelectorAll('.am-turn .am-answer .am-block')].map((b) => +b.dataset.chars)")
+        assert len(sizes) >= 40 and max(sizes) <= 6_000, sizes
+        words = page.evaluate("document.querySelector('.am-turn .am-answer').textContent.split(/\\s+/).filter(Boolean)")
+        assert words.count("word") == 53_800  # every word, none cut
+
+
+def test_a_long_answer_lays_out_only_what_is_near_the_view(page):
+    with LocalServer(chunk_size=4000, chunk_delay=0.005, node_delay=0) as srv:
+        bridge = Bridge(page, widget_for(srv, "echo"))
+        ask_long(page, bridge, MANY_PARAGRAPHS)
+        page.wait_for_function("!document.querySelector('.am-streaming')")
+        blocks = page.locator(".am-turn .am-answer .am-block")
+        assert blocks.count() >= 55
+        # finished blocks skip layout off screen: a redraw or a follow lays out the visible ones
+        assert page.evaluate("getComputedStyle(document.querySelector('.am-block')).contentVisibility") == "auto"
+        assert page.evaluate("[...document.querySelectorAll('.am-block')].every((b) => +b.dataset.chars <= 6000)")
+        assert "Paragraph 399" in page.locator(".am-turn .am-answer").text_content()
