@@ -558,3 +558,21 @@ def test_an_odyssey_demo_is_named_by_its_agent_and_new_chat_promises_no_list():
         assert widget.header["capabilities"]["conversations"] is False  # so the widget shows no list
     finally:
         widget.close()
+
+
+def test_a_long_question_goes_into_the_traits_cut_and_says_how_long_it_is(server):
+    from atomemo_notebook.views.view_state import QUERY_CAP
+
+    widget, _ = make(server, "echo")
+    question = "word " * 53_800  # 269 KB, as a long echo
+    seen: list[dict[str, Any]] = []
+    widget.observe(lambda change: seen.append(change["new"]), names=["live"])
+    widget.ask(question)
+    widget.wait()
+    live = next(v for v in seen if v.get("key"))
+    assert len(live["query"]) == QUERY_CAP and live["query_chars"] == len(question)
+    (turn,) = turns(widget)
+    assert len(turn["query"]) == QUERY_CAP and turn["query_chars"] == len(question)
+    assert widget.chat.tree[turn["id"]].query == question  # the kernel keeps it whole
+    fallback = widget._fallback_html()  # the notebook's own static output: small too
+    assert len(fallback) < 20_000 and f"{len(question) - QUERY_CAP:,} more characters" in fallback

@@ -137,6 +137,9 @@ const TABLE_DELIMITER = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
 // A top-level list item: a piece may start there and still be a list (an indented one would
 // start a piece as an indented code block).
 const ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])\s/;
+// A list is cut before an item past this many characters: a nested list parses slowly (marked),
+// and an open list's tail is parsed again at each frame; 6 KB of it took 50-200 ms under load.
+const LIST_BLOCK = 1_500;
 
 /** Where finished blocks end: call `feed` with new text, read the blocks it returns. */
 export class BlockSplitter {
@@ -157,7 +160,7 @@ export class BlockSplitter {
       const lineStart = this.scanned;
       const line = this.text.slice(lineStart, newline);
       if (this.fenceLine === null && this.tableHead === null && ITEM.test(line)
-        && lineStart - this.committed + this.carry.length > MAX_BLOCK) {
+        && lineStart - this.committed + this.carry.length > LIST_BLOCK) {
         // A long list is cut before an item it can see (indented at most 3 spaces, so the next
         // piece starts as a list; at 4 it would be parsed as code).
         this.commit(blocks, lineStart, "");

@@ -10,14 +10,16 @@ import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, 
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
 
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
-// A question is shown up to this long: laying out a 269 KB paragraph took over 100 ms at each draw.
+// A question is shown up to this long (the traits keep as much, QUERY_CAP): laying out a 269 KB
+// paragraph took over 100 ms at each draw.
 const QUERY_SHOWN = 4_000;
 
-/** The question as asked, its start only when it is very long (the whole is in the transcript). */
-function queryEl(query: string): HTMLElement {
-  if (query.length <= QUERY_SHOWN) return h("div", { class: "am-query", text: query });
-  return h("div", { class: "am-query am-query-cut" }, query.slice(0, QUERY_SHOWN),
-    h("span", { class: "am-muted", text: ` … and ${(query.length - QUERY_SHOWN).toLocaleString()} more characters` }));
+/** The question as asked, its start only when it is very long (the whole stays in the kernel). */
+function queryEl(query: string, chars = query.length): HTMLElement {
+  const shown = query.slice(0, QUERY_SHOWN);
+  if (chars <= shown.length) return h("div", { class: "am-query", text: query });
+  return h("div", { class: "am-query am-query-cut" }, shown,
+    h("span", { class: "am-muted", text: ` … and ${(chars - shown.length).toLocaleString()} more characters` }));
 }
 
 /** What the list is drawn from: the traits, read by the view at each draw. */
@@ -128,7 +130,7 @@ export class Transcript {
     if (showLive && live && liveEl) {
       const clock = this.live.newClock();
       const waiting = state.capabilities.token_streaming ? "● streaming" : "● working (the answer arrives whole)";
-      const question = this.userBubble(live.query ?? "", live.file ?? null, null);
+      const question = this.userBubble(live.query ?? "", live.file ?? null, null, live.query_chars);
       if (replaced >= 0) {
         const count = path[replaced].siblings.count + 1;
         question.prepend(h("span", { class: "am-siblings am-muted", text: `‹ ${count}/${count} ›`,
@@ -178,12 +180,13 @@ export class Transcript {
     return box;
   }
 
-  private userBubble(query: string, file: TurnView["file"], turn: TurnView | null): HTMLElement {
+  private userBubble(query: string, file: TurnView["file"], turn: TurnView | null,
+    chars = turn?.query_chars ?? query.length): HTMLElement {
     const { busy, capabilities: caps, staticNote } = this.current;
     const bubble = h("div", { class: "am-user" });
     if (turn?.created_at) bubble.title = `asked ${new Date(turn.created_at).toLocaleString()}`;
     if (file) bubble.append(h("span", { class: "am-chip", text: `📎 ${file.filename} (${file.size} B)` }));
-    if (query) bubble.append(queryEl(query));
+    if (query) bubble.append(queryEl(query, chars));
     const row = h("div", { class: "am-user-row" });
     if (!turn || staticNote) { row.append(bubble); return row; }
     const siblings = turn.siblings;
@@ -216,7 +219,9 @@ export class Transcript {
     if (!turn.file && caps.branching) {
       const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend",
         attrs: { "aria-label": "Edit & resend" } });
-      edit.disabled = busy;
+      const cut = chars > query.length; // only its start is here: an edit would send that
+      edit.disabled = busy || cut;
+      if (cut) edit.title = "Too long to edit here: chat.edit() in Python edits it whole";
       edit.addEventListener("click", () => { this.editing = turn.id; this.hooks.redraw(); });
       row.append(edit);
     }
