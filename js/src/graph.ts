@@ -149,7 +149,9 @@ export class GraphView {
       this.layout = this.layouts.ready(key) ?? this.layouts.now(structure.nodes, structure.edges);
       this.el.dataset.layout = this.layouts.origin.get(key) ?? "main";
       this.draw(structure.nodes, structure.edges);
+      this.paint(run); // before fitting: a fit that shows part of the graph shows where the run failed
       this.fit(size);
+      return;
     }
     this.paint(run);
   }
@@ -240,10 +242,17 @@ export class GraphView {
     if (!layout) return;
     const w = Math.max(layout.width, 1), hgt = Math.max(layout.height + 16, 1);
     const scale = size.width && size.height ? Math.min(size.width / w, size.height / hgt) : 1;
-    this.view = scale < READABLE_SCALE && this.nodeEls.size <= SMALL_GRAPH
-      // A small workflow in a narrow pane: its start at a readable size, the rest a drag away.
-      ? { x: 0, y: (hgt - size.height / READABLE_SCALE) / 2, w: size.width / READABLE_SCALE, h: size.height / READABLE_SCALE }
-      : { x: 0, y: 0, w, h: hgt };
+    if (scale < READABLE_SCALE && this.nodeEls.size <= SMALL_GRAPH) {
+      // A small workflow in a narrow pane: at a readable size, its start or the node that failed
+      // in view, the rest a drag away.
+      const vw = size.width / READABLE_SCALE, vh = size.height / READABLE_SCALE;
+      const failed = [...this.runs.keys()].find((id) => statusOf(this.runs.get(id)) === "failed");
+      const box = failed ? layout.positions.get(failed) : undefined;
+      const x = box ? Math.min(Math.max(box.x + box.w / 2 - vw / 2, 0), Math.max(w - vw, 0)) : 0;
+      this.view = { x, y: (hgt - vh) / 2, w: vw, h: vh };
+    } else {
+      this.view = { x: 0, y: 0, w, h: hgt };
+    }
     this.applyView(size);
   }
 
