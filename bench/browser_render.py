@@ -1,8 +1,10 @@
 """Browser rendering: a 200 KB markdown answer streamed in 10k chunks into the built widget's
 renderer (IncrementalMarkdown, from atomemo_notebook/static/widget.js) in headless Chromium,
 against rendering the final text once and against a naive full re-parse per chunk.
+`--lab`: end to end in JupyterLab instead, question and answer through the kernel's comm, with
+the page's long-task observer: what the renderer alone does not see (laying out, the question).
 
-    python bench/browser_render.py [--quick]
+    python bench/browser_render.py [--quick | --lab]
 """
 
 from __future__ import annotations
@@ -131,10 +133,90 @@ SHAPE_SCRIPT = """async ([text, updates, naiveEvery]) => {
 }"""
 
 
+LAB_SHAPES = {  # what froze JupyterLab (issue 27.4), each asked of the echo app, which answers it back
+    "269 KB echo, one paragraph": "word " * 53_800,
+    "328 KB answer, 400 paragraphs": "\n\n".join(f"Paragraph {i} " + "lorem ipsum dolor sit amet " * 30
+                                                for i in range(400)),
+    "94 KB nested list": "".join(f"- item {i}\n  - detail {i} with **bold** text\n    - deeper {i}\n"
+                                 for i in range(1500)),
+}
+LAB_CELL = ("from atomemo_notebook import ChatWidget\nfrom atomemo_notebook.server import LocalServer\n"
+            "srv = LocalServer(chunk_size=400, chunk_delay=0.002, node_delay=0).start()\napp = srv.app('echo')\n"
+            "chat = ChatWidget(app['app_id'], app['trigger_id'], 'bench', api_key=srv.api_key, base_url=srv.base_url)\n"
+            "chat")
+OBSERVE = """() => { window.__long = []; window.__t0 = performance.now();
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })
+    .observe({type: 'longtask'}); }"""
+LONGEST = """() => window.__long.filter(([at]) => at >= window.__t0).map(([, d]) => d)"""
+
+
+def lab() -> None:
+    """Each shape asked in JupyterLab's widget (typed question, Enter, the answer streamed back
+    through the kernel), every long task of the page counted from Enter until the answer has
+    settled and a second more; beside it the same page idle for as long (the machine's noise)."""
+    import os
+    import sys
+    import tempfile
+    import time
+
+    import nbformat
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.browser.jupyter import JupyterServer, run_and_find_chat
+
+    load_before = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        root = Path(tmp) / "work"
+        root.mkdir()
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(LAB_CELL)]
+        nbformat.write(nb, root / "long.ipynb")
+        server = JupyterServer(root, Path(tmp) / "jupyter.log")
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        try:
+            for name, text in LAB_SHAPES.items():
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                chat = run_and_find_chat(page, server.lab("long.ipynb"), "long.ipynb")
+                chat.locator(".am-input").evaluate("(el, t) => { el.value = t; }", text)
+                page.evaluate(OBSERVE)
+                started = time.perf_counter()
+                chat.locator(".am-input").press("Enter")
+                chat.locator(".am-turn:not(.am-live) .am-answer").wait_for(timeout=300_000)
+                took = time.perf_counter() - started
+                page.wait_for_timeout(1000)
+                tasks = page.evaluate(LONGEST)
+                page.evaluate(OBSERVE)  # the same page, idle for as long: the machine's own noise
+                page.wait_for_timeout(int(took * 1000) + 1000)
+                idle = page.evaluate(LONGEST)
+                blocks = chat.locator(".am-turn .am-answer .am-block").count()
+                rows.append((name, f"{len(text) // 1000} KB", round(took, 1), blocks, len(tasks),
+                             max(tasks, default=0), max(idle, default=0)))
+                page.close()
+                server.shutdown_kernels()
+        finally:
+            browser.close()
+            server.stop()
+    load_after = os.getloadavg()
+    print(f"JupyterLab end to end (typed question -> kernel -> echo server -> comm -> page); {machine()}; "
+          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
+    print(table(["answer", "size", "Enter to settled s", "blocks", "tasks > 50 ms", "longest task ms",
+                 "idle page, longest ms"], rows))
+    longest = max(r[5] for r in rows)
+    verdict = "met" if longest <= 50 else "MISSED"
+    print(f"SUMMARY browser_render --lab: longest task {longest:.0f} ms over the shapes, "
+          f"{sum(r[4] for r in rows)} tasks over 50 ms (goal: none over 50 ms on a quiet machine: {verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="40 KB in 2,000 chunks, shapes at a fifth: for CI")
+    parser.add_argument("--lab", action="store_true", help="end to end in JupyterLab, the shapes that froze it")
     args = parser.parse_args()
+    if args.lab:
+        lab()
+        return
     text = markdown(40_000) if args.quick else markdown()
     chunks = 2_000 if args.quick else CHUNKS
     executable = shutil.which("chromium")

@@ -124,3 +124,15 @@ def test_each_system_is_one_record_that_every_part_reads(name):
     assert {"api_key", "base_url"} | {s.name for s in record.settings if s.required} <= set(demo)
     with connect(name, demo="echo") as chat:
         assert chat.system == name and chat.capabilities is record.capabilities
+
+
+@pytest.mark.parametrize(("system", "arg"), [("odyssey", "agent_id"), ("pipelit", "workflow")])
+def test_offline_a_setting_naming_a_demo_app_talks_to_that_app_never_another(system, arg):
+    with connect(system, offline=True, **{arg: "echo"}) as chat:
+        assert chat.origin == {"offline": True, "demo": "echo"}
+        assert chat.backend.coordinates()[arg] == "echo"
+        assert "hello there" in chat.ask("hello there").text  # the echo app, not the support one
+    with pytest.raises(ValueError, match=f"{arg}='nobody'.*its apps: support"):
+        connect(system, offline=True, **{arg: "nobody"})
+    with pytest.raises(ValueError, match="demo='support' was asked for"):
+        connect(system, demo="support", **{arg: "echo"})

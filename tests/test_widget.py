@@ -572,3 +572,31 @@ def test_a_regenerate_right_after_the_first_answer_is_not_refused_while_the_list
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def test_an_odyssey_demo_is_named_by_its_agent_and_new_chat_promises_no_list():
+    widget = ChatWidget(system="odyssey", demo="support")
+    try:
+        widget.booted.result(10)
+        assert widget.header["app_name"] == "Support Assistant"  # the agent's name, not its slug "support"
+        assert widget.header["capabilities"]["conversations"] is False  # so the widget shows no list
+    finally:
+        widget.close()
+
+
+def test_a_long_question_goes_into_the_traits_cut_and_says_how_long_it_is(server):
+    from atomemo_notebook.views._view_state import QUERY_CAP
+
+    widget, _ = make(server, "echo")
+    question = "word " * 53_800  # 269 KB, as a long echo
+    seen: list[dict[str, Any]] = []
+    widget.observe(lambda change: seen.append(change["new"]), names=["live"])
+    widget.ask(question)
+    widget.wait()
+    live = next(v for v in seen if v.get("key"))
+    assert len(live["query"]) == QUERY_CAP and live["query_chars"] == len(question)
+    (turn,) = turns(widget)
+    assert len(turn["query"]) == QUERY_CAP and turn["query_chars"] == len(question)
+    assert widget.chat.tree[turn["id"]].query == question  # the kernel keeps it whole
+    fallback = widget._fallback_html()  # the notebook's own static output: small too
+    assert len(fallback) < 20_000 and f"{len(question) - QUERY_CAP:,} more characters" in fallback

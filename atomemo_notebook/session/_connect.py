@@ -36,6 +36,22 @@ def _offline(system: System, key: str | None, offline: bool | None, settings: di
     return True
 
 
+def _demo_for(system: System, demo: str | None, given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The demo app an offline chat talks to and its settings: `demo`, else the app a given
+    setting names (OdysseyAI's agent_id="echo", Pipelit's workflow="echo"), else "support". A
+    setting no such app has is refused: another app never answers in its place."""
+    server = runtime.demo_server()
+    chosen = [s for s in given if s != "base_url" and given[s] is not None]  # the server is the demo's
+    for slug in [demo] if demo else ["support", *[s for s in server.apps if s != "support"]]:
+        where = server.demo(system.name, slug)
+        if all(where.get(name) == given[name] for name in chosen):
+            return slug, where
+    settings = ", ".join(f"{name}={given[name]!r}" for name in chosen)
+    raise ValueError(f"the offline demo has no {system.label} app with {settings}"
+                     + (f" (demo={demo!r} was asked for)" if demo else "")
+                     + f"; its apps: {', '.join(server.apps)}")
+
+
 def _split(system: System, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """connect()'s extra arguments: the system's settings, and the client's options (timeout,
     max_retries, ...). Another system's setting is a mistake worth naming, not a client option."""
@@ -84,10 +100,9 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
     forced = offline or demo is not None
     key = None if forced else (api_key or spec.env("api_key"))
     is_offline = _offline(spec, key, True if forced else offline, given)
-    demo = demo or "support"
     user = user_id or spec.env("user_id") or DEFAULT_USER
     if is_offline:
-        where = runtime.demo_server().demo(spec.name, demo)
+        demo, where = _demo_for(spec, demo, given)
         key = where.pop("api_key")
     else:
         where = {name: given.get(name) or spec.env(name) for name in spec.setting_names}

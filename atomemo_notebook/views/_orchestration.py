@@ -80,9 +80,11 @@ class Orchestrator:
         chat, widget = self.chat, self.widget
         app = await chat.load_app()
         demo_apps = runtime.demo_server().apps.values() if self.offline else ()
+        # A system that publishes no app names it by its id (OdysseyAI's agent slug): the demo's name is known.
+        demo_names = {d["slug"]: d["name"] for d in demo_apps}
         caps = chat.capabilities
         widget.header = {
-            "app_name": app.name if app else (chat.app_id or self.system),
+            "app_name": demo_names.get(app.name, app.name) if app else (chat.app_id or self.system),
             "app_version": app.version if app else "",
             "app_emoji": app.emoji if app else "",
             "app_color": app.color if app else None,

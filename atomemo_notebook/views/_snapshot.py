@@ -113,8 +113,11 @@ def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None
         if cap is not None and len(answer) > cap:
             rest = len(answer) - cap
             answer = answer[:cap] + f"\n\n*… {rest:,} more characters (run the notebook to see them)*"
+        query = turn["query"]
+        if cap is not None and len(query) > cap:  # the notebook's own output: a long question cut too
+            query = query[:cap] + f" … {len(query) - cap:,} more characters"
         view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
-        parts.append(_turn(turn["query"], turn["file"], answer, turn["status"], view,
+        parts.append(_turn(query, turn["file"], answer, turn["status"], view,
                            error=turn["error"], siblings=turn["siblings"]))
     if live is not None and not live.done:
         query = live.query.filename if isinstance(live.query, FileRef) else live.query

@@ -34,6 +34,9 @@ from ._widget_protocol import (
 )
 
 ANSWER_CAP = 4_000  # characters of one answer kept in the transcript trait
+# Characters of a question kept in the traits: a 269 KB question went whole into the live trait
+# and again into the transcript trait at each of its changes (issue 27.4); the view shows its start.
+QUERY_CAP = 4_000
 OUTPUT_CAP = 1_000  # characters of one node output / tool value kept in a timeline trait
 DETAIL_LIMIT = 200_000  # characters of one value in the detail panel (asked for on click)
 WINDOW = 20  # turns of the path in the transcript trait at first; more load on scroll
@@ -198,7 +201,8 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
     return {
         "id": message.id,
         "parent_id": message.parent_id,
-        "query": text,
+        "query": text if cap is None else text[:QUERY_CAP],
+        "query_chars": len(text),
         "file": file,
         "answer": answer if cap is None else answer[:cap],
         "answer_chars": len(answer),
@@ -288,7 +292,7 @@ def window_timelines(tree: MessageTree, transcript: TranscriptView,
 
 def live_view(reply: Reply, key: str) -> LiveView:
     text, file = _query_parts(reply.query)
-    return {"key": key, "parent_id": reply.parent_id, "query": text, "file": file,
+    return {"key": key, "parent_id": reply.parent_id, "query": text[:QUERY_CAP], "query_chars": len(text), "file": file,
             "message_id": reply.message_id, "status": cast(Any, public_status(reply))}
 
 

@@ -114,6 +114,8 @@ class TurnView(TypedDict):
     suggestions: NotRequired[list[str]]
     """Questions to ask next (the view shows them as chips under the last answer)."""
     files: NotRequired[list[AnswerFileView]]
+    query_chars: NotRequired[int]
+    """The whole question's length: `query` is cut at QUERY_CAP characters in the trait."""
 
 
 class TranscriptView(TypedDict):
@@ -258,6 +260,8 @@ class LiveView(TypedDict, total=False):
     key: str
     parent_id: str | None
     query: str
+    """Cut at QUERY_CAP characters (see query_chars)."""
+    query_chars: int
     file: FileView | None
     message_id: str | None
     status: Status

@@ -6,7 +6,7 @@
 import type { RenderProps } from "@anywidget/types";
 
 import { CommandClient, CommandError } from "./commands";
-import { formatMs, h } from "./dom";
+import { activates, formatMs, h } from "./dom";
 import type { ComparisonModel, ComparisonPairView, ComparisonRowView, CompareResult, CompareRowView, SegmentView,
   TurnView, VersionView } from "./protocol";
 
@@ -43,8 +43,7 @@ function rowEl(row: CompareRowView, show: (row: CompareRowView) => void): HTMLEl
   h("td", { class: "am-num", text: formatMs(row.duration_ms_a) }),
   h("td", { class: "am-num", text: formatMs(row.duration_ms_b) }),
   h("td", { text: row.output_differs ? "≠ differs" : row.ran_in === "both" ? "same" : row.ran_in }));
-  tr.addEventListener("click", () => show(row));
-  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") show(row); });
+  activates(tr, () => show(row));
   return tr;
 }
 

@@ -19,12 +19,14 @@ export class Composer {
       "aria-label": "Your question" },
   });
   private sendBtn = h("button", { class: "am-btn am-primary am-send", text: "Send", title: "Send (Enter)" });
-  private stopBtn = h("button", { class: "am-btn am-stop", text: "■ Stop", title: "Stop (Esc)" });
+  private stopBtn = h("button", { class: "am-btn am-stop", text: "■ Stop", title: "Stop (Esc)",
+    attrs: { "aria-label": "Stop" } });
   private attachBtn = h("button", { class: "am-btn am-attach", text: "📎", title: "Attach a file",
     attrs: { "aria-label": "Attach a file" } });
   private fileInput = h("input", { attrs: { type: "file" } });
   private chip = h("div", { class: "am-chip-slot" });
-  private inputsToggle = h("button", { class: "am-btn", text: "⚙ Inputs", title: "Trigger inputs" });
+  private inputsToggle = h("button", { class: "am-btn", text: "⚙ Inputs", title: "Trigger inputs",
+    attrs: { "aria-label": "Trigger inputs" } });
   private inputsForm = h("div", { class: "am-inputs" });
   readonly el = h("div", { class: "am-composer" },
     this.chip, this.inputsForm,
@@ -89,7 +91,8 @@ export class Composer {
 
   renderAttachment(file: AttachmentView): void {
     if (!file.filename) { this.chip.replaceChildren(); return; }
-    const remove = h("button", { class: "am-chip-x", text: "×", title: "Remove attachment" });
+    const remove = h("button", { class: "am-chip-x", text: "×", title: "Remove attachment",
+      attrs: { "aria-label": "Remove attachment" } });
     remove.addEventListener("click", () => this.hooks.act("detach", {}));
     this.chip.replaceChildren(h("span", { class: "am-chip am-attachment" },
       `📎 ${file.filename} (${file.size ?? 0} B)`, remove,

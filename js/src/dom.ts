@@ -18,6 +18,17 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+/** An element with role=button does what a button does: a click, Enter or Space. */
+export function activates(el: Element, fn: () => void): void {
+  el.addEventListener("click", fn);
+  el.addEventListener("keydown", (e) => {
+    const key = (e as KeyboardEvent).key;
+    if (key !== "Enter" && key !== " ") return;
+    e.preventDefault(); // Space would scroll the pane
+    fn();
+  });
+}
+
 export function formatMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "–";
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;

@@ -3,7 +3,7 @@
 // answers through the same markdown renderer and sanitizer as the chat.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
-import { formatMs, h } from "./dom";
+import { activates, formatMs, h } from "./dom";
 import { renderMarkdown } from "./markdown";
 import { renderComparison } from "./compare";
 import type { ComparisonModel, EvalDetailView, EvalModel, EvalRowView } from "./protocol";
@@ -48,8 +48,7 @@ function rowEl(row: EvalRowView, scores: string[], selected: boolean, pick: (row
   h("td", { class: "ae-time", text: row.total_s === null ? "–" : formatMs(row.total_s * 1000) }),
   ...scores.map((name) => h("td", { class: "ae-score", text: scoreText(row.scores[name]) })));
   tr.dataset.row = String(row.row);
-  tr.addEventListener("click", () => pick(row.row));
-  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(row.row); });
+  activates(tr, () => pick(row.row));
   return tr;
 }
 

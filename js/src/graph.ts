@@ -3,7 +3,7 @@
 // that did not run dimmed, a node that ran N times badged ×N, tool calls as small satellites of
 // their agent, the failed node unmissable. Layout runs only when the structure changes; a live
 // update only restyles. Wheel or +/− zoom, drag pans, 0 or "Fit" fits; Tab reaches each node.
-import { h } from "./dom";
+import { activates, h } from "./dom";
 import { type Box, type Layout, structureKey } from "./layout";
 import { type Layouts, layouts as pageLayouts } from "./layouts";
 import type { GraphEdgeView, GraphNodeView, GraphStructureView, NodeView, TimelineView } from "./protocol";
@@ -14,6 +14,12 @@ const NAME_CHARS = 22;
 // Below this on-screen size a 12 px name is unreadable: names are not drawn (each node keeps its
 // tooltip and aria-label), which saves ~40% of a big graph's first paint; zooming in draws them.
 const LABEL_MIN_PX = 5;
+// A name is read at 10 px or more (12 px text at 5/6 scale): below it the view says to zoom in, and
+// fit never goes below it for a small workflow, whose whole would not be worth unreadable names.
+const READABLE_SCALE = 10 / 12;
+const SMALL_GRAPH = 20;
+
+const PAN: Record<string, [number, number]> = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
 export type GraphPick = (node: NodeView) => void;
 
@@ -60,9 +66,11 @@ function statusOf(list: NodeView[] | undefined): string {
 
 export class GraphView {
   readonly el: HTMLElement;
-  private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: +/− zoom, 0 fits" } });
+  private host = h("div", { class: "am-graph-host", attrs: { tabindex: "0", "aria-label": "Workflow graph: arrows pan, +/− zoom, 0 fits, Tab reaches each node" } });
   private note = h("div", { class: "am-muted am-graph-note" });
   private farHint = h("div", { class: "am-muted am-graph-far-hint", text: "Zoom in to read the names.", attrs: { hidden: "" } });
+  private restHint = h("div", { class: "am-muted am-graph-rest-hint", text: "Drag, the arrows or − show the rest.",
+    attrs: { hidden: "" } });
   private svgEl: SVGSVGElement = svg("svg", { class: "am-graph" });
   private layout: Layout | null = null;
   private wanted: { key: string; published: GraphStructureView | null | undefined; run: TimelineView | null } | null = null;
@@ -77,14 +85,17 @@ export class GraphView {
 
   /** `layouts`: where layouts come from (the page's cache and worker unless told). */
   constructor(private layouts: Layouts = pageLayouts) {
-    const zoomIn = h("button", { class: "am-btn am-graph-zoom", text: "+", title: "Zoom in (+)" });
-    const zoomOut = h("button", { class: "am-btn am-graph-zoom", text: "−", title: "Zoom out (−)" });
+    const zoomIn = h("button", { class: "am-btn am-graph-zoom", text: "+", title: "Zoom in (+)",
+      attrs: { "aria-label": "Zoom in" } });
+    const zoomOut = h("button", { class: "am-btn am-graph-zoom", text: "−", title: "Zoom out (−)",
+      attrs: { "aria-label": "Zoom out" } });
     const fit = h("button", { class: "am-btn am-graph-fit", text: "Fit", title: "Fit the whole graph (0)" });
     zoomIn.addEventListener("click", () => this.zoom(0.8));
     zoomOut.addEventListener("click", () => this.zoom(1.25));
     fit.addEventListener("click", () => this.fit());
     this.host.append(this.svgEl);
-    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note, this.farHint),
+    this.el = h("div", { class: "am-graph-view" }, h("div", { class: "am-graph-controls" }, zoomIn, zoomOut, fit, this.note, this.farHint,
+      this.restHint),
       this.host);
     this.host.addEventListener("wheel", (e) => { e.preventDefault(); this.zoom(e.deltaY > 0 ? 1.15 : 1 / 1.15, e); },
       { passive: false });
@@ -105,6 +116,7 @@ export class GraphView {
       if (e.key === "+" || e.key === "=") this.zoom(0.8);
       else if (e.key === "-" || e.key === "_") this.zoom(1.25);
       else if (e.key === "0") this.fit();
+      else if (e.target === this.host && e.key in PAN) this.pan(...PAN[e.key]);
       else return;
       e.preventDefault();
     });
@@ -137,7 +149,9 @@ export class GraphView {
       this.layout = this.layouts.ready(key) ?? this.layouts.now(structure.nodes, structure.edges);
       this.el.dataset.layout = this.layouts.origin.get(key) ?? "main";
       this.draw(structure.nodes, structure.edges);
+      this.paint(run); // before fitting: a fit that shows part of the graph shows where the run failed
       this.fit(size);
+      return;
     }
     this.paint(run);
   }
@@ -186,8 +200,7 @@ export class GraphView {
         const list = this.runs.get(n.id);
         if (list && list.length) this.onPick(nodeDetail(list[list.length - 1]));
       };
-      group.addEventListener("click", pick);
-      group.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+      activates(group, pick);
       nodeLayer.append(group);
       this.nodeEls.set(n.id, group);
     }
@@ -227,12 +240,30 @@ export class GraphView {
   fit(size = this.size()): void {
     const layout = this.layout;
     if (!layout) return;
-    this.view = { x: 0, y: 0, w: Math.max(layout.width, 1), h: Math.max(layout.height + 16, 1) };
+    const w = Math.max(layout.width, 1), hgt = Math.max(layout.height + 16, 1);
+    const scale = size.width && size.height ? Math.min(size.width / w, size.height / hgt) : 1;
+    if (scale < READABLE_SCALE && this.nodeEls.size <= SMALL_GRAPH) {
+      // A small workflow in a narrow pane: at a readable size, its start or the node that failed
+      // in view, the rest a drag away.
+      const vw = size.width / READABLE_SCALE, vh = size.height / READABLE_SCALE;
+      const failed = [...this.runs.keys()].find((id) => statusOf(this.runs.get(id)) === "failed");
+      const box = failed ? layout.positions.get(failed) : undefined;
+      const x = box ? Math.min(Math.max(box.x + box.w / 2 - vw / 2, 0), Math.max(w - vw, 0)) : 0;
+      this.view = { x, y: (hgt - vh) / 2, w: vw, h: vh };
+    } else {
+      this.view = { x: 0, y: 0, w, h: hgt };
+    }
     this.applyView(size);
   }
 
   private size(): { width: number; height: number } {
     return { width: this.host.clientWidth, height: this.host.clientHeight };
+  }
+
+  /** A tenth of the view along an arrow's direction. */
+  private pan(dx: number, dy: number): void {
+    this.view = { ...this.view, x: this.view.x + dx * this.view.w * 0.1, y: this.view.y + dy * this.view.h * 0.1 };
+    this.applyView();
   }
 
   private zoom(factor: number, at?: WheelEvent): void {
@@ -256,6 +287,8 @@ export class GraphView {
     // An unmeasured host (not yet in the page) draws them: nothing is known to be too small.
     const scale = width && height ? Math.min(width / this.view.w, height / this.view.h) : 1;
     const readable = scale * 12 >= LABEL_MIN_PX;
+    const whole = !this.layout || (this.view.x <= 1 && this.view.y <= 1 && this.view.x + this.view.w >= this.layout.width - 1
+      && this.view.y + this.view.h >= this.layout.height - 1);
     if (readable && !this.labelsDrawn) {
       this.labelsDrawn = true;
       for (const { parent, make } of this.labels) {
@@ -266,6 +299,7 @@ export class GraphView {
       }
     }
     this.svgEl.classList.toggle("am-graph-far", !readable);
-    this.farHint.hidden = readable;
+    this.farHint.hidden = scale + 1e-9 >= READABLE_SCALE;
+    this.restHint.hidden = whole;
   }
 }

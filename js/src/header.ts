@@ -85,8 +85,11 @@ export class Header {
    *  which asks to be confirmed by a second click (nothing is deleted by one stray click). */
   private freshButton(caps: Capabilities): HTMLElement {
     if (caps.new_conversation !== "clear") {
+      // Only where the list of past conversations shows does this one stay in it.
       const fresh = h("button", { class: "am-btn am-new", text: "New chat",
-        title: "Clear the chat and start a new conversation (this one stays in the list)" });
+        title: caps.conversations === false
+          ? "Clear the chat and start a new conversation (this system keeps no list to reopen this one from)"
+          : "Clear the chat and start a new conversation (this one stays in the list)" });
       fresh.addEventListener("click", () => this.act("new_conversation", {}));
       return fresh;
     }

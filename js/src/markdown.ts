@@ -137,6 +137,9 @@ const TABLE_DELIMITER = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
 // A top-level list item: a piece may start there and still be a list (an indented one would
 // start a piece as an indented code block).
 const ITEM = /^ {0,3}(?:[-*+]|\d{1,9}[.)])\s/;
+// A list is cut before an item past this many characters: a nested list parses slowly (marked),
+// and an open list's tail is parsed again at each frame; 6 KB of it took 50-200 ms under load.
+const LIST_BLOCK = 1_500;
 
 /** Where finished blocks end: call `feed` with new text, read the blocks it returns. */
 export class BlockSplitter {
@@ -153,10 +156,11 @@ export class BlockSplitter {
     const blocks: string[] = [];
     let newline = this.text.indexOf("\n", this.scanned);
     while (newline !== -1) {
+      this.cutLongLine(blocks, newline);
       const lineStart = this.scanned;
       const line = this.text.slice(lineStart, newline);
       if (this.fenceLine === null && this.tableHead === null && ITEM.test(line)
-        && lineStart - this.committed + this.carry.length > MAX_BLOCK) {
+        && lineStart - this.committed + this.carry.length > LIST_BLOCK) {
         // A long list is cut before an item it can see (indented at most 3 spaces, so the next
         // piece starts as a list; at 4 it would be parsed as code).
         this.commit(blocks, lineStart, "");
@@ -183,7 +187,22 @@ export class BlockSplitter {
       if (this.scanned - this.committed + this.carry.length > MAX_BLOCK) this.cutLongBlock(blocks);
       newline = this.text.indexOf("\n", this.scanned);
     }
+    this.cutLongLine(blocks, this.text.length);
     return blocks;
+  }
+
+  /** One line of prose longer than a block (a 269 KB paragraph) is cut after a word, before a
+   * letter, so each piece starts as a paragraph and is parsed and laid out on its own. */
+  private cutLongLine(blocks: string[], end: number): void {
+    while (this.fenceLine === null && this.tableHead === null && end - this.scanned > MAX_BLOCK) {
+      const limit = this.scanned + MAX_BLOCK;
+      let at = limit;
+      for (let i = limit; i > this.scanned + MAX_BLOCK / 2; i--) {
+        if (/\s/.test(this.text[i - 1]) && /[A-Za-z]/.test(this.text[i])) { at = i; break; }
+      }
+      this.commit(blocks, at, "");
+      this.scanned = at;
+    }
   }
 
   /** Cut a block that grew too long at the line just scanned, keeping the next piece well formed. */
@@ -210,11 +229,13 @@ export class BlockSplitter {
   }
 }
 
-const FRAME_BUDGET = 3 * MAX_BLOCK; // characters of new text taken in per animation frame
+// New text is taken in a block's worth at a time, for at most this long per animation frame: a
+// fixed 18 KB a frame was 3 parses of a nested list, 50-70 ms on a busy machine (issue 27.4).
+const FRAME_MS = 12;
 
 /** A streaming answer inside `el`: append text; finished blocks stay, the tail is redrawn.
- * Text is taken in at most FRAME_BUDGET characters per frame, so a huge delta (a reset to a
- * long stored answer) is spread over frames instead of freezing the page. */
+ * Text is taken in for at most FRAME_MS per frame, so a huge delta (a reset to a long stored
+ * answer) is spread over frames instead of freezing the page. */
 export class IncrementalMarkdown {
   readonly el: HTMLElement;
   private splitter = new BlockSplitter();
@@ -253,7 +274,7 @@ export class IncrementalMarkdown {
 
   private step(): void {
     this.frame = null;
-    this.take(FRAME_BUDGET);
+    this.take(Infinity, performance.now() + FRAME_MS);
     if (this.pending && this.frame === null) this.frame = this.schedule(() => this.step());
   }
 
@@ -268,17 +289,19 @@ export class IncrementalMarkdown {
   end(): void {
     this.ended = true;
     this.tailDirty = true;
-    this.take(FRAME_BUDGET);
+    this.take(MAX_BLOCK);
     if (this.busy && this.frame === null) this.frame = this.schedule(() => this.step());
   }
 
-  private take(budget: number): void {
+  /** Take in up to `budget` characters, a block's worth at a time, until `until` (a time). */
+  private take(budget: number, until = Infinity): void {
     while (this.pending && budget > 0) {
-      const slice = this.pending.slice(0, Math.min(budget, this.pending.length));
+      const slice = this.pending.slice(0, Math.min(budget, MAX_BLOCK, this.pending.length));
       this.pending = this.pending.slice(slice.length);
       budget -= slice.length;
       this.addBlocks(this.splitter.feed(slice));
       this.tailDirty = true;
+      if (performance.now() >= until) break;
     }
     if (!this.tailDirty) return;
     this.tailDirty = false;

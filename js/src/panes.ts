@@ -29,11 +29,11 @@ export class Panes {
     compare: h("button", { class: "am-tab", text: "Compare", title: "Two replies side by side", attrs: { role: "tab" } }),
   };
   private paneTabs: Record<Pane, HTMLButtonElement> = {
-    chat: h("button", { class: "am-tab am-pane-tab", text: "Chat" }),
-    timeline: h("button", { class: "am-tab am-pane-tab", text: "Timeline" }),
-    graph: h("button", { class: "am-tab am-pane-tab", text: "Graph" }),
-    events: h("button", { class: "am-tab am-pane-tab", text: "Events" }),
-    compare: h("button", { class: "am-tab am-pane-tab", text: "Compare" }),
+    chat: h("button", { class: "am-tab am-pane-tab", text: "Chat", attrs: { role: "tab" } }),
+    timeline: h("button", { class: "am-tab am-pane-tab", text: "Timeline", attrs: { role: "tab" } }),
+    graph: h("button", { class: "am-tab am-pane-tab", text: "Graph", attrs: { role: "tab" } }),
+    events: h("button", { class: "am-tab am-pane-tab", text: "Events", attrs: { role: "tab" } }),
+    compare: h("button", { class: "am-tab am-pane-tab", text: "Compare", attrs: { role: "tab" } }),
   };
   private detailEl = h("div", { class: "am-detail-slot" });
   private graph = new GraphView();
@@ -44,7 +44,7 @@ export class Panes {
   private pointed: { messageId: string; seq: number } | null = null; // time travel's current event
   private shownIds = new Set<string>(); // the turns last shown: another conversation has none of them
   /** The narrow widths' strip of pane tabs. */
-  readonly strip = h("div", { class: "am-panes" });
+  readonly strip = h("div", { class: "am-panes", attrs: { role: "tablist", "aria-label": "Panes" } });
   readonly side: HTMLElement;
 
   /** `root`: the widget, whose data-pane says which pane a narrow width shows. */
@@ -53,7 +53,7 @@ export class Panes {
     this.inspector = new Inspector(commands);
     this.compare = new CompareView(commands);
     this.side = h("div", { class: "am-side" },
-      h("div", { class: "am-tabs am-side-tabs", attrs: { role: "tablist" } }, this.tabs.timeline, this.tabs.graph,
+      h("div", { class: "am-tabs am-side-tabs", attrs: { role: "tablist", "aria-label": "Run views" } }, this.tabs.timeline, this.tabs.graph,
         this.tabs.events, this.tabs.compare),
       h("div", { class: "am-tab-body" }, timelinesEl, this.graph.el, this.inspector.el, this.compare.el),
       this.detailEl);
@@ -71,6 +71,8 @@ export class Panes {
     for (const pane of ["chat", "timeline", "graph", "events", "compare"] as const) {
       this.paneTabs[pane].addEventListener("click", () => this.showPane(pane));
     }
+    arrowKeys(this.tabs, (tab) => this.showTab(tab));
+    arrowKeys(this.paneTabs, (pane) => this.showPane(pane));
     this.showTab(tab);
     this.showPane("chat");
   }
@@ -134,10 +136,7 @@ export class Panes {
   private showTab(tab: Tab): void {
     this.tab = tab;
     this.source.remember(tab);
-    for (const [name, button] of Object.entries(this.tabs)) {
-      button.classList.toggle("am-active", tab === name);
-      button.setAttribute("aria-selected", String(tab === name));
-    }
+    select(this.tabs, tab);
     this.timelinesEl.hidden = tab !== "timeline";
     this.inspector.el.hidden = tab !== "events";
     this.compare.el.hidden = tab !== "compare";
@@ -158,7 +157,30 @@ export class Panes {
   /** Narrow widths show one pane at a time: the chat (input always in view) or a side tab. */
   private showPane(pane: Pane): void {
     this.root.dataset.pane = pane;
-    for (const [name, button] of Object.entries(this.paneTabs)) button.classList.toggle("am-active", name === pane);
+    select(this.paneTabs, pane);
     if (pane !== "chat") this.showTab(pane);
   }
+}
+
+/** The shown tab is selected and the one Tab reaches; the others are a press of an arrow away. */
+function select<K extends string>(tabs: Record<K, HTMLButtonElement>, shown: K): void {
+  for (const [name, button] of Object.entries(tabs) as [K, HTMLButtonElement][]) {
+    button.classList.toggle("am-active", name === shown);
+    button.setAttribute("aria-selected", String(name === shown));
+    button.tabIndex = name === shown ? 0 : -1;
+  }
+}
+
+/** A tablist's keys (WAI-ARIA's tabs pattern): Left and Right go to the next tab round, Home
+ * and End to the first and last; the tab reached shows and takes the focus. */
+function arrowKeys<K extends string>(tabs: Record<K, HTMLButtonElement>, show: (name: K) => void): void {
+  const names = Object.keys(tabs) as K[];
+  names.forEach((name, at) => tabs[name].addEventListener("keydown", (e) => {
+    const to = e.key === "ArrowRight" ? (at + 1) % names.length : e.key === "ArrowLeft" ? (at + names.length - 1) % names.length
+      : e.key === "Home" ? 0 : e.key === "End" ? names.length - 1 : -1;
+    if (to < 0) return;
+    e.preventDefault();
+    show(names[to]);
+    tabs[names[to]].focus();
+  }));
 }

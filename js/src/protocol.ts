@@ -77,6 +77,8 @@ export type TurnView = {
   /** Questions to ask next (the view shows them as chips under the last answer). */
   suggestions?: string[];
   files?: AnswerFileView[];
+  /** The whole question's length: `query` is cut at QUERY_CAP characters in the trait. */
+  query_chars?: number;
 };
 
 export type TranscriptView = {
@@ -217,7 +219,9 @@ export type HeaderView = {
 export type LiveView = {
   key?: string;
   parent_id?: string | null;
+  /** Cut at QUERY_CAP characters (see query_chars). */
   query?: string;
+  query_chars?: number;
   file?: FileView | null;
   message_id?: string | null;
   status?: Status;

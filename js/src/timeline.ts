@@ -1,6 +1,6 @@
 // The execution timeline: a Gantt row per node run, tool calls nested under their node,
 // a summary line, and a detail panel that shows outputs as text (never as HTML).
-import { formatMs, h } from "./dom";
+import { activates, formatMs, h } from "./dom";
 import type { DetailResult, NodeView, TimelineView, ToolView } from "./protocol";
 
 export type Detail = DetailResult;
@@ -79,7 +79,8 @@ export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true):
       "div",
       { class: `am-row am-node am-status-${node.status}`, attrs: { role: "button", tabindex: "0" } },
       h("span", { class: "am-row-name", title: `${node.name} · ${node.type}` },
-        h("span", { class: "am-dot" }), `${node.name} `, h("span", { class: "am-row-type", text: node.type })),
+        h("span", { class: "am-dot" }), h("span", { class: "am-row-label", text: node.name }), " ",
+        h("span", { class: "am-row-type", text: node.type })),
       node.reported
         // Reported after the fact: there is no timing, and an invented bar would lie.
         ? h("span", { class: "am-track am-reported", text: "reported after the answer", title: REPORTED_TITLE })
@@ -91,8 +92,7 @@ export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true):
     row.dataset.key = node.key;
     row.style.setProperty("--am-depth", String(node.depth));
     const pick = () => onPick(node.key, nodeDetail(node));
-    row.addEventListener("click", pick);
-    row.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+    activates(row, pick);
     rows.append(row);
     for (const tool of node.tools) {
       const toolRow = h(
@@ -106,8 +106,7 @@ export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true):
       toolRow.style.setProperty("--am-depth", String(node.depth));
       toolRow.dataset.key = tool.key;
       const pickTool = () => onPick(tool.key, toolDetail(node, tool));
-      toolRow.addEventListener("click", pickTool);
-      toolRow.addEventListener("keydown", (e) => { if (e.key === "Enter") pickTool(); });
+      activates(toolRow, pickTool);
       rows.append(toolRow);
     }
   }

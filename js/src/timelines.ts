@@ -1,7 +1,7 @@
 // The Timeline tab: one section per run on the conversation's path (and the streaming one),
 // each a timeline of its nodes; a picked node's detail goes to the detail slot.
 import type { CommandClient } from "./commands";
-import { h } from "./dom";
+import { activates, h } from "./dom";
 import type { TimelineView, TurnView } from "./protocol";
 import { type Detail, renderTimeline } from "./timeline";
 
@@ -67,7 +67,7 @@ export class Timelines {
   private section(state: TimelinesState, messageId: string, query: string, view: TimelineView, live = false): HTMLElement {
     const head = h("div", { class: "am-execution-head", text: `${live ? "● " : ""}${query.slice(0, 80) || "(file)"}`,
       attrs: { role: "button", tabindex: "0" } });
-    head.addEventListener("click", () => { if (messageId) this.hooks.select(messageId); });
+    activates(head, () => { if (messageId) this.hooks.select(messageId); });
     const pick = (key: string, local: Detail) => {
       this.hooks.detail(local);
       if (live || !messageId || state.travelling === messageId) return;

@@ -10,6 +10,17 @@ import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, 
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
 
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
+// A question is shown up to this long (the traits keep as much, QUERY_CAP): laying out a 269 KB
+// paragraph took over 100 ms at each draw.
+const QUERY_SHOWN = 4_000;
+
+/** The question as asked, its start only when it is very long (the whole stays in the kernel). */
+function queryEl(query: string, chars = query.length): HTMLElement {
+  const shown = query.slice(0, QUERY_SHOWN);
+  if (chars <= shown.length) return h("div", { class: "am-query", text: query });
+  return h("div", { class: "am-query am-query-cut" }, shown,
+    h("span", { class: "am-muted", text: ` … and ${(chars - shown.length).toLocaleString()} more characters` }));
+}
 
 /** What the list is drawn from: the traits, read by the view at each draw. */
 export type TranscriptState = {
@@ -124,7 +135,7 @@ export class Transcript {
     if (showLive && live && liveEl) {
       const clock = this.live.newClock();
       const waiting = state.capabilities.token_streaming ? "● streaming" : "● working (the answer arrives whole)";
-      const question = this.userBubble(live.query ?? "", live.file ?? null, null);
+      const question = this.userBubble(live.query ?? "", live.file ?? null, null, live.query_chars);
       if (replaced >= 0) {
         const count = path[replaced].siblings.count + 1;
         question.prepend(h("span", { class: "am-siblings am-muted", text: `‹ ${count}/${count} ›`,
@@ -176,18 +187,21 @@ export class Transcript {
     return box;
   }
 
-  private userBubble(query: string, file: TurnView["file"], turn: TurnView | null): HTMLElement {
+  private userBubble(query: string, file: TurnView["file"], turn: TurnView | null,
+    chars = turn?.query_chars ?? query.length): HTMLElement {
     const { busy, capabilities: caps, staticNote } = this.current;
     const bubble = h("div", { class: "am-user" });
     if (turn?.created_at) bubble.title = `asked ${new Date(turn.created_at).toLocaleString()}`;
     if (file) bubble.append(h("span", { class: "am-chip", text: `📎 ${file.filename} (${file.size} B)` }));
-    if (query) bubble.append(h("div", { class: "am-query", text: query }));
+    if (query) bubble.append(queryEl(query, chars));
     const row = h("div", { class: "am-user-row" });
     if (!turn || staticNote) { row.append(bubble); return row; }
     const siblings = turn.siblings;
     if (siblings.count > 1) {
-      const prev = h("button", { class: "am-nav am-prev", text: "‹", title: "Previous version" });
-      const next = h("button", { class: "am-nav am-next", text: "›", title: "Next version" });
+      const prev = h("button", { class: "am-nav am-prev", text: "‹", title: "Previous version",
+        attrs: { "aria-label": "Previous version" } });
+      const next = h("button", { class: "am-nav am-next", text: "›", title: "Next version",
+        attrs: { "aria-label": "Next version" } });
       prev.disabled = !siblings.prev || busy;
       next.disabled = !siblings.next || busy;
       prev.addEventListener("click", () => { if (siblings.prev) this.hooks.act("select", { message_id: siblings.prev }); });
@@ -210,8 +224,11 @@ export class Transcript {
       return row;
     }
     if (!turn.file && caps.branching) {
-      const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend" });
-      edit.disabled = busy;
+      const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend",
+        attrs: { "aria-label": "Edit & resend" } });
+      const cut = chars > query.length; // only its start is here: an edit would send that
+      edit.disabled = busy || cut;
+      if (cut) edit.title = "Too long to edit here: chat.edit() in Python edits it whole";
       edit.addEventListener("click", () => { this.editing = turn.id; this.hooks.redraw(); });
       row.append(edit);
     }
@@ -280,7 +297,8 @@ export class Transcript {
       });
       actions.append(copy);
       if (!turn.file && caps.branching) {
-        const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate" });
+        const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate",
+          attrs: { "aria-label": "Regenerate" } });
         regen.disabled = busy;
         regen.addEventListener("click", (e) => { e.stopPropagation(); this.hooks.act("regenerate", { message_id: turn.id }); });
         actions.append(regen);

@@ -41,6 +41,21 @@ function streamInto(text: string, chunk: number): IncrementalMarkdown {
 }
 
 describe("BlockSplitter", () => {
+  it("cuts one long line of prose after a word, before a letter, whatever the chunking", () => {
+    const line = Array.from({ length: 12_000 }, (_, i) => (i % 7 === 1 ? "- dash **b** 1." : "word")).join(" ");
+    for (const step of [1, 997, line.length]) {
+      const splitter = new BlockSplitter();
+      const blocks: string[] = [];
+      for (let i = 0; i < line.length; i += step) blocks.push(...splitter.feed(line.slice(i, i + step)));
+      expect(blocks.length).toBeGreaterThan(5);
+      expect(blocks.join("") + splitter.tail).toBe(line); // nothing lost, nothing added
+      for (const block of [...blocks, splitter.tail]) {
+        expect(block.length).toBeLessThanOrEqual(MAX_BLOCK);
+        expect(block).toMatch(/^[A-Za-z]/); // each piece starts as a paragraph, never as "- " (a list)
+      }
+    }
+  });
+
   it("cuts at blank lines but never inside a code fence", () => {
     const splitter = new BlockSplitter();
     const blocks = splitter.feed(ANSWER);

@@ -550,3 +550,100 @@ def test_a_regenerate_streams_in_place_as_the_new_version(page):
         bridge.settle()
         assert page.locator(".am-turn").count() == 2
         assert page.locator(".am-turn").last.locator(".am-sibling-count").inner_text() == "2/2"
+
+
+NAME_PX = """() => [...document.querySelectorAll('.am-gname')].map((t) => t.getScreenCTM().a * 12)"""
+
+
+def test_a_small_graph_fits_with_names_never_below_a_readable_size(page, paced):
+    bridge = Bridge(page, widget_for(paced, "support"), width=360)
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.settle()
+    page.click(".am-pane-tab >> text=Graph")
+    page.wait_for_function("document.querySelectorAll('.am-gnode').length === 4")
+    sizes = page.evaluate(NAME_PX)  # 4 nodes in a 330 px pane: the whole would put names at ~5 px
+    assert len(sizes) == 4 and min(sizes) >= 9.9, sizes
+    assert page.locator(".am-graph-rest-hint").is_visible() and page.locator(".am-graph-far-hint").is_hidden()
+    page.focus(".am-graph-host")
+    for _ in range(6):  # zoomed out to see it all: the names are small now, and the view says so
+        page.keyboard.press("-")
+    assert page.locator(".am-graph-rest-hint").is_hidden() and page.locator(".am-graph-far-hint").is_visible()
+    page.keyboard.press("0")  # fit: readable again
+    assert min(page.evaluate(NAME_PX)) >= 9.9 and page.locator(".am-graph-far-hint").is_hidden()
+
+
+CUT = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((el) => el.getClientRects().length > 0 && el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent)"""
+
+
+@pytest.mark.parametrize("system", ["odyssey", "pipelit"])
+def test_labels_are_whole_where_the_pane_has_room(page, system):
+    widget = ChatWidget(system=system, demo="support")
+    widget.booted.result(10)
+    try:
+        bridge = Bridge(page, widget, width=1000)
+        ask_in_page(bridge, "Tell me about pricing plans")
+        bridge.settle()
+        assert page.locator(".am-execution .am-node").count() >= 2
+        if system == "odyssey":  # steps reported after the answer say so in full ("reported aft…" before)
+            assert page.locator(".am-track.am-reported").count() >= 1
+            # the agent's name, not its slug; no list of conversations shown, so New chat promises none
+            assert page.locator(".am-app-name").inner_text() == "Support Assistant"
+            assert page.locator(".am-conversations").is_hidden()
+            assert "stays in the list" not in (page.get_attribute(".am-new", "title") or "")
+        assert page.evaluate(CUT, ".am-row-name, .am-row-label, .am-track.am-reported, .am-row-dur") == []
+    finally:
+        widget.close()
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_the_event_filters_and_search_fit_their_pane(page, paced, width):
+    bridge = Bridge(page, widget_for(paced, "support"), width=width)
+    ask_in_page(bridge, "Tell me about pricing plans")
+    bridge.settle()
+    page.locator(".am-side .am-tab", has_text="Events").click()
+    bridge.wait_for(lambda: page.locator(".am-event-message option").count() > 1, what="the filters")
+    pane = page.locator(".am-inspector").bounding_box()
+    for control in (".am-event-type", ".am-event-message", ".am-event-search"):
+        box = page.locator(control).bounding_box()
+        assert pane and box and box["x"] >= pane["x"] and box["x"] + box["width"] <= pane["x"] + pane["width"] + 0.5, control
+    assert page.locator(".am-event-search").bounding_box()["width"] >= 100  # room to type in
+
+
+LONG_PARAGRAPH = "word " * 53_800  # 269 KB on one line, as a long echo
+MANY_PARAGRAPHS = "\n\n".join(f"Paragraph {i} " + "lorem ipsum dolor sit amet " * 30 for i in range(400))  # 328 KB
+
+
+def ask_long(page, bridge: Bridge, text: str) -> None:
+    page.evaluate("(t) => { const el = document.querySelector('.am-input'); el.value = t; }", text)
+    page.press(".am-input", "Enter")
+    bridge.wait_for(lambda: len(bridge.widget.chat.replies) == 1, what="the reply to start", timeout=60)
+    bridge.settle()
+
+
+def test_a_long_one_line_echo_is_drawn_in_bounded_pieces_and_its_question_cut(page):
+    with LocalServer(chunk_size=4000, chunk_delay=0.005, node_delay=0) as srv:
+        bridge = Bridge(page, widget_for(srv, "echo"))
+        ask_long(page, bridge, LONG_PARAGRAPH)
+        page.wait_for_function("!document.querySelector('.am-streaming')")
+        # The question bubble holds its start, not 269 KB laid out again at every draw.
+        query = page.locator(".am-turn .am-query").inner_text()
+        assert len(query) < 4_100 and "more characters" in query
+        # The answer: one line cut after words into pieces parsed one by one, none of them whole.
+        sizes = page.evaluate("[...document.querySelectorAll('.am-turn .am-answer .am-block')].map((b) => +b.dataset.chars)")
+        assert len(sizes) >= 40 and max(sizes) <= 6_000, sizes
+        words = page.evaluate("document.querySelector('.am-turn .am-answer').textContent.split(/\\s+/).filter(Boolean)")
+        assert words.count("word") == 53_800  # every word, none cut
+
+
+def test_a_long_answer_lays_out_only_what_is_near_the_view(page):
+    with LocalServer(chunk_size=4000, chunk_delay=0.005, node_delay=0) as srv:
+        bridge = Bridge(page, widget_for(srv, "echo"))
+        ask_long(page, bridge, MANY_PARAGRAPHS)
+        page.wait_for_function("!document.querySelector('.am-streaming')")
+        blocks = page.locator(".am-turn .am-answer .am-block")
+        assert blocks.count() >= 55
+        # finished blocks skip layout off screen: a redraw or a follow lays out the visible ones
+        assert page.evaluate("getComputedStyle(document.querySelector('.am-block')).contentVisibility") == "auto"
+        assert page.evaluate("[...document.querySelectorAll('.am-block')].every((b) => +b.dataset.chars <= 6000)")
+        assert "Paragraph 399" in page.locator(".am-turn .am-answer").text_content()
