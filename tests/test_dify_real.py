@@ -7,6 +7,7 @@ against the parts it uses, and says so. `server.unmatched` holds only requests n
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -288,11 +289,19 @@ def test_a_failed_node_shows_what_ran_and_the_error():
         # "Got: " was streamed ahead by the answer node that never ran: not the answer.
         assert reply.text == "Calling the failing service...\n"
         assert reply.run_error == "Reached maximum retries for URL http://127.0.0.1:58080/fail500"
-        # The HTTP node's run, then its two failed retries as spans of their own; the answer
-        # node after it never started.
+        # Each attempt of the HTTP node is a run of its own, one after the other (two retries:
+        # three attempts, each failed); the answer node after it never started.
         assert nodes(reply) == [("Start", "succeeded"), ("Before failing call", "succeeded"), ("HTTP", "failed"),
                                 ("HTTP", "failed"), ("HTTP", "failed")]
-        assert [s.elapsed for s in reply.nodes if s.name == "HTTP"] == pytest.approx([0.631437, 0.31349, 0.305712])
+        attempts = [s for s in reply.nodes if s.name == "HTTP"]
+        assert [s.result_id.partition("#")[2] for s in attempts] == ["", "attempt2", "attempt3"]
+        # Each retry says its attempt's time; the node's end says all three's: the last is the rest.
+        assert [s.elapsed for s in attempts] == pytest.approx([0.31349, 0.305712, 0.631437 - 0.31349 - 0.305712])
+        assert all(s.error == reply.run_error for s in attempts)
+        # One after another on the timeline: no attempt starts before the one before it ended.
+        assert all(a.finished is not None and b.started is not None and a.finished <= b.started
+                   for a, b in itertools.pairwise(attempts))
+        assert attempts[-1].finished is not None
         assert not any(e.event.event in ("error", "message_end") for e in reply.events)
         assert layout(history(chat)) == [("call the broken service", 0, 1, 1, "failed")]
         with pytest.raises(BadRequestError) as blocking:

@@ -297,7 +297,8 @@ def node_detail(reply: Reply, key: str) -> DetailResult:
             return {"title": f"{span.name} ({span.type or 'node'}) — {span.status}", "sections": [
                 ("error", span.error), ("json_output", _json_text(span.json_output, DETAIL_LIMIT)),
                 ("out_ports", json.dumps(span.out_ports) if span.out_ports else None),
-                ("anomaly", span.anomaly), ("node_id", span.node_id)]}
+                ("anomaly", span.anomaly), ("node_id", span.node_id),
+                ("agent_log", _json_text(span.agent_log.text(), DETAIL_LIMIT) if span.agent_log else None)]}
         for tool in span.tools:
             if tool.tool_call_id == key:
                 return {"title": f"{tool.tool_name} (tool of {span.name}) — {tool.status}", "sections": [
