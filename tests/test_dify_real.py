@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 from typing import Any
 
@@ -25,9 +26,7 @@ from atomemo_notebook import (
     DifyClient,
     NotFoundError,
 )
-from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol.dify import calls
-from atomemo_notebook.protocol.dify.adapter import DifyTranslator
 from atomemo_notebook.protocol.dify.events import REDACTED
 
 from .peers.replay import KEY, ReplayServer, recording
@@ -369,20 +368,47 @@ def test_a_wrong_base_url_says_which_url_and_which_form():
 def test_a_workflow_app_streams_text_chunks_and_refuses_chat():
     with replay("workflow-app") as server:
         api = DifyClient(KEY, base_url=server.origin)
-        reply = Reply("(workflow run)", translate=DifyTranslator())
-        with api.run_workflow(inputs={"name": "Ada", "delay": "1"}, user="rec-user-8") as stream:
-            for event in stream:
-                reply.apply(event)
-        reply.close()
-        assert reply.status == "succeeded"
+        chat = Chat(api, user_id="rec-user-8", app_type="workflow")
+        reply = chat.run(name="Ada", delay="1")
+        assert reply.status == "succeeded" and reply.query == "name: Ada\ndelay: 1"
+        # The End node's outputs streamed as text; the outputs themselves are the run's result.
         assert reply.text == 'Ada\n{"slept": 1.0, "note": "slow service answered"}\n200'
+        assert reply.outputs == {"name": "Ada", "body": '{"slept": 1.0, "note": "slow service answered"}',
+                                 "status": 200}
+        assert reply.message_id == reply.execution_id == "c06822d4-9d4e-4221-84e2-edb26792ef8d"
         assert nodes(reply) == [("Start", "succeeded"), ("HTTP", "succeeded"), ("End", "succeeded")]
+        (row,) = chat.history_records()
+        assert row["conversation_id"] is None and json.loads(row["outputs"])["status"] == 200
         assert api.workflow_run(str(reply.execution_id))["status"] == "succeeded"
+        blocking = api.run_workflow_blocking(inputs={"name": "Grace", "delay": "1"}, user="rec-user-8")
+        assert blocking["data"]["outputs"]["name"] == "Grace"
+        with pytest.raises(BadRequestError, match="name is required in input form"):
+            api.run_workflow_blocking(inputs={"delay": "1"}, user="rec-user-8")
+        # A slow run stopped from the chat, as recorded: its record read while it runs, then the
+        # stop, which names the run's task; the run's record says running ever after (Dify's own).
+        seen: list[str] = []
+
+        def watch_then_stop() -> None:
+            while chat.last_reply is None or chat.last_reply.execution_id != "792f6711-c541-46b6-bdab-b3e6e8f7f261":
+                time.sleep(0.01)  # a poll for the run's id, as a user's second thread would do
+            seen.append(api.workflow_run(chat.last_reply.execution_id)["status"])
+            chat.stop()
+
+        stopper = threading.Thread(target=watch_then_stop)
+        stopper.start()
+        stopped = chat.run(name="Linus", delay="20")
+        stopper.join()
+        assert seen == ["running"]
+        assert stopped.status == "stopped" and stopped.stopped_on_server and stopped.outputs is None
+        assert stopped.task_id == "e7c0b786-c309-43c1-956a-fab9664260ea"
+        assert [api.workflow_run(str(stopped.execution_id))["status"] for _ in range(6)] == ["running"] * 6
+        logs, more = api.workflow_logs(limit=10)
+        assert not more and [r["workflow_run"]["status"] for r in logs] == ["running", "succeeded", "succeeded"]
         with pytest.raises(BadRequestError) as refused:
-            Chat(api, user_id="rec-user-8").client.chat_blocking(query="hi", user="rec-user-8")
+            api.chat_blocking(query="hi", user="rec-user-8")
         assert refused.value.code == "not_chat_app"
-    # The blocking runs, the stopped run, its record polls and the logs are not asked here.
-    assert server.unmatched == []
+    # The app's description (asked by a chat before each run until it has it) was not recorded.
+    assert without_queries(server.unmatched) == APP_LOAD * 2
 
 
 # -- paging ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,6 +57,18 @@ LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of a
 """The default `parent_id` of `ask`: continue from the conversation's current leaf."""
 IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
+
+MAX_INPUT_CHARS = 200  # of one input's value in the message a run is shown as
+
+
+def inputs_message(inputs: dict[str, Any]) -> str:
+    """A run's inputs as the message it is shown and recorded as (a Dify workflow app takes
+    inputs, not a question): one `name: value` line each."""
+    lines = []
+    for name, value in inputs.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"{name}: {text[:MAX_INPUT_CHARS]}{'…' if len(text) > MAX_INPUT_CHARS else ''}")
+    return "\n".join(lines) or "(no inputs)"
 
 
 class ChatBase:
@@ -337,14 +350,15 @@ class Chat(ChatBase):
 
     def __init__(self, client: SyncHttp | SyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
-                 memory: bool = True, **kwargs: Any) -> None:
+                 memory: bool = True, app_type: str | None = None, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
-        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id), or another
+        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id, Dify's app_type
+        "workflow" for a workflow app), or another
         chat's driver (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory}), client)
+            "agent_id": agent_id, "memory": memory, "app_type": app_type}), client)
         self._stream: SyncStream | None = None
         self._stopping = False
         self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
@@ -396,6 +410,13 @@ class Chat(ChatBase):
         for _ in self._stream_turn(query, parent_id, inputs, on_event, started.append):
             pass
         return started[0]  # this ask's own: last_reply may already be another thread's
+
+    def run(self, inputs: dict[str, Any] | None = None, *, on_event: OnEvent | None = None,
+            **named: Any) -> Reply:
+        """A run of a workflow app (connect("dify", app_type="workflow")): `inputs` and the named
+        ones over the chat's. Its inputs are the turn's message; its outputs, `reply.outputs`."""
+        given = {**self.inputs, **(inputs or {}), **named}
+        return self.ask(inputs_message(given), inputs=given, on_event=on_event)
 
     def stream(self, query: str | FileRef, *, parent_id: Any = LEAF,
                inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Iterator[Event]:
@@ -471,11 +492,11 @@ class AsyncChat(ChatBase):
 
     def __init__(self, client: AsyncHttp | AsyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
-                 memory: bool = True, **kwargs: Any) -> None:
+                 memory: bool = True, app_type: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, AsyncDriver) else AsyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory}), client)
+            "agent_id": agent_id, "memory": memory, "app_type": app_type}), client)
         self._task: asyncio.Task[Any] | None = None
         self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
@@ -520,6 +541,12 @@ class AsyncChat(ChatBase):
     async def follow(self, message_id: str) -> bool:
         """`Chat.follow`, awaited."""
         return await self.backend.run(self._follow(message_id))
+
+    async def run(self, inputs: dict[str, Any] | None = None, *, on_event: OnEvent | None = None,
+                  **named: Any) -> Reply:
+        """`Chat.run`, awaited."""
+        given = {**self.inputs, **(inputs or {}), **named}
+        return await self.ask(inputs_message(given), inputs=given, on_event=on_event)
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:

@@ -31,9 +31,11 @@ HISTORY_COLUMNS = (
     "message_id", "parent_id", "conversation_id", "dialogue_count", "depth", "sibling_index",
     "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
     "source", "created_at", "updated_at", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "currency",
+    "outputs",
 )
 """The columns of `history_records`: one row per message of the tree (tokens and cost: what the
-server reported for an answer this session received; None for one read from history)."""
+server reported for an answer this session received; None for one read from history; `outputs`:
+a run's result as JSON, where the system gives one (a Dify workflow app), else None)."""
 TIMELINE_COLUMNS = (
     "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
     "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported", "tokens", "reasoning",
@@ -76,6 +78,7 @@ def history_records(tree: MessageTree) -> list[dict[str, Any]]:
             "created_at": m.created_at,
             "updated_at": m.updated_at,
             **_usage(m.reply),
+            "outputs": _output(m.reply.outputs) if m.reply is not None and m.reply.outputs is not None else None,
         })
     return rows
 

@@ -1,0 +1,198 @@
+"""Dify workflow apps (not chatflows) over loopback against the embedded server's one workflow
+app: a run's inputs are its message and its outputs the answer's data, streamed and blocking,
+stopped on the server, read back by its record and the logs; connect("dify",
+app_type="workflow") checks the setting against Dify's System record; hostile bodies and
+queries are refused with Dify's error body, never a crash."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atomemo_notebook import (
+    AsyncChat,
+    AsyncDifyClient,
+    BadRequestError,
+    Chat,
+    DifyClient,
+    MissingAPIKeyError,
+    connect,
+)
+from atomemo_notebook.model.records import history_records, timeline_records
+from atomemo_notebook.protocol.call import Call
+from atomemo_notebook.protocol.dify.workflow_app import WORKFLOW_DEMO
+from atomemo_notebook.server import LocalServer
+
+from .conftest import maybe
+
+USER = "wf-user"
+OUTPUTS = {"greeting": "Hello, Ada!", "name": "Ada", "letters": 3}
+
+
+def wf_client(kind: str, server: LocalServer) -> Any:
+    key = server.demo("dify", WORKFLOW_DEMO)["api_key"]
+    if kind == "sync":
+        return DifyClient(key, base_url=server.dify_base_url)
+    return AsyncDifyClient(key, base_url=server.dify_base_url)
+
+
+def wf_chat(kind: str, server: LocalServer) -> Chat | AsyncChat:
+    client = wf_client(kind, server)
+    if kind == "sync":
+        return Chat(client, user_id=USER, app_type="workflow")
+    return AsyncChat(client, user_id=USER, app_type="workflow")
+
+
+async def test_a_run_streams_its_nodes_and_its_outputs_are_the_answer(kind, server):
+    chat = wf_chat(kind, server)
+    reply = await maybe(chat.run(name="Ada"))
+    assert reply.status == "succeeded" and reply.outputs == OUTPUTS
+    assert reply.text == "Hello, Ada!\nAda\n3"  # the End node's outputs, streamed as text_chunks
+    assert reply.query == "name: Ada" and reply.message_id == reply.execution_id and reply.task_id
+    # The Look up node fails its first attempt and is retried: two runs of it, in turn.
+    assert [(s.name, s.status) for s in reply.nodes] == [
+        ("Start", "succeeded"), ("Look up", "failed"), ("Look up", "succeeded"), ("Compose", "succeeded"),
+        ("End", "succeeded")]
+    assert reply.nodes[1].error == "503 from the directory, retrying"
+    assert chat.app is not None and chat.app.version == "workflow"
+    assert [v["variable"] for v in chat.app.variables] == ["name", "delay"]
+    second = await maybe(chat.run({"name": "Grace"}))
+    assert second.outputs == {"greeting": "Hello, Grace!", "name": "Grace", "letters": 5}
+    rows = history_records(chat.tree)
+    assert [(r["query_text"], json.loads(r["outputs"])["name"], r["conversation_id"]) for r in rows] == [
+        ("name: Ada", "Ada", None), ("name: Grace", "Grace", None)]
+    assert [r["node_name"] for r in timeline_records([reply])] == [s.name for s in reply.nodes]
+    record = await maybe(chat.client.workflow_run(reply.execution_id))
+    assert record["status"] == "succeeded" and record["outputs"] == OUTPUTS
+    assert json.loads(record["inputs"])["name"] == "Ada"
+
+
+async def test_a_blocking_run_answers_with_its_outputs_and_a_missing_input_is_refused(kind, server):
+    client = wf_client(kind, server)
+    done = await maybe(client.run_workflow_blocking(inputs={"name": "Linus"}, user=USER))
+    assert done["data"]["status"] == "succeeded" and done["data"]["outputs"]["greeting"] == "Hello, Linus!"
+    assert done["workflow_run_id"] == done["data"]["id"] and done["task_id"]
+    with pytest.raises(BadRequestError) as missing:
+        await maybe(client.run_workflow_blocking(inputs={"delay": "1"}, user=USER))
+    assert missing.value.code == "invalid_param" and "name is required in input form" in str(missing.value)
+    with pytest.raises(BadRequestError) as chat_route:  # a workflow app is no chat app, as Dify says
+        await maybe(client.chat_blocking(query="hi", user=USER))
+    assert chat_route.value.code == "not_chat_app"
+
+
+def test_stop_ends_the_run_on_the_server_and_its_record_stays_running_as_difys_does(server):
+    chat = wf_chat("sync", server)
+    assert isinstance(chat, Chat)
+    seen = threading.Event()
+
+    def on_event(reply: Any, event: Any) -> None:
+        if event.event == "node_started":
+            seen.set()
+
+    stopper = threading.Thread(target=lambda: (seen.wait(10), chat.stop()))
+    stopper.start()
+    reply = chat.run(name="Slow", delay=30, on_event=on_event)
+    stopper.join(10)
+    assert reply.status == "stopped" and reply.stopped_on_server and reply.outputs is None
+    client = chat.client
+    assert isinstance(client, DifyClient)
+    # The run ended on the server at the stop, but its record is never updated (Dify 1.13.2's
+    # own, tests/peers/dify/workflow-app.jsonl): running in the record and in the logs.
+    record = client.workflow_run(str(reply.execution_id))
+    assert record["status"] == "running" and record["finished_at"] is None
+    logs, _more = client.workflow_logs(limit=100, status="running")
+    assert reply.execution_id in [r["workflow_run"]["id"] for r in logs]
+    # Stopping a task that does not exist, or someone else's, is a success that stops nothing.
+    assert client.stop_workflow("no-such-task", USER) == {"result": "success"}
+
+
+def test_a_stream_stopped_from_the_client_gets_the_stopped_end_and_empty_outputs(server):
+    client = wf_client("sync", server)
+    with client.run_workflow(inputs={"name": "Linus", "delay": 30}, user=USER) as stream:
+        names = []
+        for event in stream:
+            names.append(event.event)
+            if event.event == "workflow_started":
+                assert client.stop_workflow(event.data["task_id"], "someone-else") == {"result": "success"}
+                assert client.stop_workflow(event.data["task_id"], USER) == {"result": "success"}
+            if event.event == "workflow_finished":
+                finished = event.data["data"]
+    assert names[0] == "workflow_started" and names[-1] == "workflow_finished"
+    assert finished["status"] == "stopped" and finished["outputs"] == {} and finished["error"] == "Stopped by user."
+
+
+async def test_the_logs_list_runs_newest_first_in_pages_filtered(kind, server):
+    client = wf_client(kind, server)
+    marker = f"pager-{kind}"
+    for i in range(3):
+        await maybe(client.run_workflow_blocking(inputs={"name": f"{marker}-{i}"}, user=USER))
+    page, more = await maybe(client.workflow_logs(limit=2, keyword=marker))
+    assert more and len(page) == 2
+    names = [json.loads((await maybe(client.workflow_run(r["workflow_run"]["id"])))["inputs"])["name"] for r in page]
+    assert names == [f"{marker}-2", f"{marker}-1"]
+    rest, more = await maybe(client.workflow_logs(page=2, limit=2, keyword=marker))
+    assert not more and len(rest) == 1 and rest[0]["created_by_end_user"]["session_id"] == USER
+    done, _ = await maybe(client.workflow_logs(limit=100, status="succeeded", keyword=marker))
+    assert len(done) == 3
+    with pytest.raises(BadRequestError):  # our client caps the limit; a raw call past it is refused
+        await maybe(client._call(Call("GET", "/workflows/logs", lambda b: b, params={"limit": "1000"})))
+
+
+async def test_workflow_routes_on_a_chat_app_say_it_is_not_a_workflow_app(kind, server):
+    key = server.app("support")["dify_api_key"]
+    async with httpx.AsyncClient(base_url=server.dify_base_url, headers={"Authorization": f"Bearer {key}"}) as http:
+        for method, path, body in (("POST", "/workflows/run", {"inputs": {}, "user": "u"}),
+                                   ("POST", "/workflows/tasks/t1/stop", {"user": "u"}),
+                                   ("GET", "/workflows/logs", None)):
+            answer = await http.request(method, path, json=body)
+            assert answer.status_code == 400 and answer.json()["code"] == "not_workflow_app"
+
+
+def test_connect_checks_app_type_against_difys_record():
+    chat = connect("dify", app_type="workflow")
+    try:
+        reply = chat.run(name="Ada")
+        assert reply.outputs == OUTPUTS and chat.origin == {"offline": True, "demo": WORKFLOW_DEMO}
+        assert chat.backend.coordinates()["app_type"] == "workflow"
+    finally:
+        chat.close()
+    with pytest.raises(ValueError, match="app_type must be one of 'chat', 'workflow'"):
+        connect("dify", app_type="completion")
+    with pytest.raises(MissingAPIKeyError):  # a base URL points at a server: it needs its key
+        connect("dify", app_type="workflow", base_url="http://127.0.0.1:9/v1")
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=st.one_of(
+    st.dictionaries(st.sampled_from(["inputs", "user", "response_mode", "x"]),
+                    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=300),
+                                 lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids,
+                                                                                            max_size=3),
+                                 max_leaves=8), max_size=4),
+    st.builds(lambda name, delay: {"inputs": {"name": name, "delay": delay}, "user": "fz",
+                                   "response_mode": "blocking"},
+              st.text(max_size=400),
+              # never a delay the server would wait out: refused, or none
+              st.sampled_from([None, "", "abc", float("nan"), float("inf"), -1.0, 61.0, 1e300, [], {}]))))
+def test_fuzz_run_bodies_are_answered_or_refused_never_crashed(fuzz_server: LocalServer, body: dict[str, Any]):
+    key = fuzz_server.demo("dify", WORKFLOW_DEMO)["api_key"]
+    if isinstance(body.get("inputs"), dict) and "delay" in body["inputs"] and not isinstance(
+            body["inputs"]["delay"], str | list | dict | type(None)):
+        body["inputs"]["delay"] = str(body["inputs"]["delay"])  # JSON has no NaN: as text
+    answer = httpx.post(f"{fuzz_server.dify_base_url}/workflows/run", json=body, timeout=10,
+                        headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code in (200, 400), answer.text
+    if answer.status_code == 400:
+        assert answer.json()["code"] == "invalid_param"
+
+
+@pytest.fixture(scope="module")
+def fuzz_server():
+    with LocalServer(test_mode=True, node_delay=0, dify_close_delay=0.0) as srv:
+        yield srv
