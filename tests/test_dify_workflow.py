@@ -196,3 +196,34 @@ def test_fuzz_run_bodies_are_answered_or_refused_never_crashed(fuzz_server: Loca
 def fuzz_server():
     with LocalServer(test_mode=True, node_delay=0, dify_close_delay=0.0) as srv:
         yield srv
+
+
+def test_evaluate_a_workflow_app_its_columns_are_the_inputs_and_scorers_see_the_outputs(server):
+    import pandas as pd
+
+    from atomemo_notebook import evaluate
+    from atomemo_notebook.evaluation.scorers import exact
+
+    def letters(row: dict[str, Any], reply: Any) -> Any:
+        return None if reply.outputs is None else reply.outputs["letters"] == len(row["name"])
+
+    data = pd.DataFrame([{"name": "Ada", "expected": {"greeting": "Hello, Ada!"}},
+                         {"name": "Grace", "expected": {"greeting": "Hi"}},
+                         {"name": None, "delay": "1"}])  # no name: Dify refuses the run
+    results = evaluate(wf_chat("sync", server), data, scorers=[exact, letters], concurrency=2)
+    results.wait(60, bar=False)
+    df = results.df.sort_values("row")
+    assert df["status"].tolist() == ["succeeded", "succeeded", "failed"]
+    assert df["query"].tolist() == ["name: Ada", "name: Grace", "delay: 1"]
+    assert df["score_exact"].tolist()[:2] == [True, False] and df["score_letters"].tolist()[:2] == [True, True]
+    assert json.loads(df["outputs"].tolist()[0]) == OUTPUTS
+    assert "name is required in input form" in df["error"].tolist()[2]
+
+
+def test_a_workflow_row_with_no_inputs_is_refused_before_anything_is_asked():
+    from atomemo_notebook.evaluation.inputs import rows_from
+
+    (row,) = rows_from([{"name": "Ada", "inputs": {"delay": 1}, "expected": "x"}], takes_inputs=True)
+    assert row.inputs == {"delay": 1, "name": "Ada"} and row.query == "delay: 1\nname: Ada"
+    with pytest.raises(ValueError, match="row 0: no inputs"):
+        rows_from([{"expected": "x"}], takes_inputs=True)

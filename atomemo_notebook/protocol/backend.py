@@ -39,6 +39,7 @@ class Backend(Protocol):
     """What a chat asks of a system, as plans. `user` is the asking user's id."""
 
     system: str
+    takes_inputs: bool
 
     def translator(self) -> Translate: ...
     def coordinates(self) -> dict[str, Any]: ...
@@ -65,6 +66,8 @@ class BackendBase:
     system's backend says what it does differently."""
 
     system = ""
+    # A run takes inputs, not a question (a Dify workflow app): an evaluation's columns are its inputs.
+    takes_inputs = False
     no_files = "takes no files"
     no_clear = "keeps every conversation: start a new one instead of clearing"
 

@@ -54,6 +54,7 @@ class WorkflowBackend(DifyBackend):
     back as a thread (GET /workflows/logs lists them, DifyClient.workflow_logs)."""
 
     no_clear = "a Dify workflow app keeps no conversation: each run stands alone"
+    takes_inputs = True
 
     @classmethod
     def create(cls, base_url: str, where: Mapping[str, Any]) -> DifyBackend:
