@@ -227,3 +227,28 @@ def test_a_workflow_row_with_no_inputs_is_refused_before_anything_is_asked():
     assert row.inputs == {"delay": 1, "name": "Ada"} and row.query == "delay: 1\nname: Ada"
     with pytest.raises(ValueError, match="row 0: no inputs"):
         rows_from([{"expected": "x"}], takes_inputs=True)
+
+
+def test_the_widget_asks_a_workflow_app_with_its_inputs_form_and_shows_the_outputs(server):
+    from atomemo_notebook import ChatWidget
+
+    from .conftest import wait_until
+    from .test_widget import Recorder, browser, turns
+
+    key = server.demo("dify", WORKFLOW_DEMO)["api_key"]
+    widget = ChatWidget(system="dify", app_type="workflow", api_key=key, base_url=server.dify_base_url,
+                        user_id=USER)
+    widget.send = Recorder()  # type: ignore[method-assign]
+    try:
+        widget.booted.result(10)
+        assert widget.header["takes_inputs"] is True and widget.header["app_name"] == "Greeting workflow"
+        assert [v["variable"] for v in widget.header["variables"]] == ["name", "delay"]
+        browser(widget, "run", inputs={"name": "Ada", "delay": ""})
+        wait_until(lambda: bool(turns(widget)) and turns(widget)[-1]["status"] == "succeeded", what="the run")
+        (turn,) = turns(widget)
+        assert turn["query"] == "name: Ada" and json.loads(turn["outputs"]) == OUTPUTS
+        assert widget.chat.inputs == {"name": "Ada"}
+        timeline = widget.timelines[turn["id"]]
+        assert [n["name"] for n in timeline["nodes"]] == ["Start", "Look up", "Look up", "Compose", "End"]
+    finally:
+        widget.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model.chat import LEAF
+from ..model.chat import LEAF, inputs_message
 from ..model.compare import word_diff
 from ..protocol.errors import AtomemoError
 from ..session import runtime
@@ -123,6 +123,14 @@ def _pick_demo(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -
 def _set_inputs(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
     widget.chat.inputs = coerce_inputs(args["inputs"], widget.header.get("variables") or [])
     widget.header = {**widget.header, "inputs": dict(widget.chat.inputs)}
+
+
+@CHAT_COMMANDS("run", user_facing=True)
+def _run(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
+    """A workflow app's run: the form's inputs become the chat's, and the run is asked with them."""
+    widget.chat.inputs = coerce_inputs(args["inputs"], widget.header.get("variables") or [])
+    widget.header = {**widget.header, "inputs": dict(widget.chat.inputs)}
+    widget._orchestrator.submit(inputs_message(widget.chat.inputs), LEAF)
 
 
 @CHAT_COMMANDS("attach", user_facing=True)

@@ -35,6 +35,7 @@ from .widget_protocol import (
 
 ANSWER_CAP = 4_000  # characters of one answer kept in the transcript trait
 OUTPUT_CAP = 1_000  # characters of one node output / tool value kept in a timeline trait
+OUTPUTS_CAP = 100_000  # characters of a run's outputs in its turn (past it, shown as cut text)
 DETAIL_LIMIT = 200_000  # characters of one value in the detail panel (asked for on click)
 WINDOW = 20  # turns of the path in the transcript trait at first; more load on scroll
 WINDOW_MAX = 500
@@ -211,6 +212,7 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "citations": _citations(reply),
         "suggestions": [q[:SUGGESTION_CHARS] for q in reply.suggestions[:MAX_SUGGESTIONS]] if reply else [],
         "files": _answer_files(reply),
+        "outputs": None if reply is None or reply.outputs is None else _json_text(reply.outputs, OUTPUTS_CAP),
     }
 
 

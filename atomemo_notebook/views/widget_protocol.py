@@ -114,6 +114,9 @@ class TurnView(TypedDict):
     suggestions: NotRequired[list[str]]
     """Questions to ask next (the view shows them as chips under the last answer)."""
     files: NotRequired[list[AnswerFileView]]
+    outputs: NotRequired[str | None]
+    """A run's outputs as JSON text (a Dify workflow app's), cut at OUTPUTS_CAP: the view shows
+    them as a collapsible tree."""
 
 
 class TranscriptView(TypedDict):
@@ -248,6 +251,8 @@ class HeaderView(TypedDict, total=False):
     capabilities: Capabilities
     graph: GraphStructureView | None
     """The published workflow graph; None: the Graph tab infers it from each run."""
+    takes_inputs: bool
+    """A run takes inputs, not a question (a Dify workflow app): the inputs form is the message."""
 
 
 class LiveView(TypedDict, total=False):
@@ -462,6 +467,7 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "open_conversation": (OpenArgs, None),
     "pick_demo": (DemoArgs, None),
     "set_inputs": (InputsArgs, None),
+    "run": (InputsArgs, None),
     "attach": (AttachArgs, None),
     "detach": (NoArgs, None),
     "load_older": (NoArgs, None),

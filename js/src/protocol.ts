@@ -77,6 +77,8 @@ export type TurnView = {
   /** Questions to ask next (the view shows them as chips under the last answer). */
   suggestions?: string[];
   files?: AnswerFileView[];
+  /** A run's outputs as JSON text (a Dify workflow app's), cut at OUTPUT_CAP: the view shows them as a collapsible tree. */
+  outputs?: string | null;
 };
 
 export type TranscriptView = {
@@ -208,6 +210,8 @@ export type HeaderView = {
   capabilities?: Capabilities;
   /** The published workflow graph; None: the Graph tab infers it from each run. */
   graph?: GraphStructureView | null;
+  /** A run takes inputs, not a question (a Dify workflow app): the inputs form is the message. */
+  takes_inputs?: boolean;
 };
 
 export type LiveView = {
@@ -475,6 +479,7 @@ export type Commands = {
   open_conversation: { args: OpenArgs; result: null };
   pick_demo: { args: DemoArgs; result: null };
   set_inputs: { args: InputsArgs; result: null };
+  run: { args: InputsArgs; result: null };
   attach: { args: AttachArgs; result: null };
   detach: { args: NoArgs; result: null };
   load_older: { args: NoArgs; result: null };
