@@ -20,7 +20,7 @@ from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol.dify.adapter import MAX_ATTEMPTS, DifyTranslator
 from atomemo_notebook.protocol.wire import Event
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.views.view_state import node_detail
+from atomemo_notebook.views.view_state import error_view, node_detail
 
 from .conftest import maybe
 from .test_dify import dify_chat
@@ -73,6 +73,16 @@ def test_each_attempt_of_a_retried_node_is_a_run_of_its_own_one_after_another():
     assert not reply.anomalies
     rows = timeline_records([reply])
     assert [(r["node_id"], r["status"]) for r in rows] == [("http", "failed")] * 2 + [("http", "succeeded")]
+    # The failed attempts failed nothing: the turn shows no error for them.
+    assert reply.retried_runs() == {0, 1} and error_view(None, reply) is None
+
+
+def test_a_node_that_fails_every_attempt_is_the_failing_node_at_its_last_attempt():
+    reply = fold(run(("node_started", {**IDS, "data": HTTP}), retry(1), retry(2),
+                     ("node_finished", {**IDS, "data": {**HTTP, "status": "failed", "error": "gave up"}}),
+                     status="failed"))
+    view = error_view(None, reply)
+    assert view is not None and view["node_key"].startswith("run-http#attempt3") and view["message"] == "gave up"
 
 
 def test_a_node_retried_without_end_shows_at_most_max_attempts_runs_and_says_so():

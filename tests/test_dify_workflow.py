@@ -247,6 +247,7 @@ def test_the_widget_asks_a_workflow_app_with_its_inputs_form_and_shows_the_outpu
         wait_until(lambda: bool(turns(widget)) and turns(widget)[-1]["status"] == "succeeded", what="the run")
         (turn,) = turns(widget)
         assert turn["query"] == "name: Ada" and json.loads(turn["outputs"]) == OUTPUTS
+        assert turn["error"] is None  # the retried node's failed first attempt failed nothing
         assert widget.chat.inputs == {"name": "Ada"}
         timeline = widget.timelines[turn["id"]]
         assert [n["name"] for n in timeline["nodes"]] == ["Start", "Look up", "Look up", "Compose", "End"]

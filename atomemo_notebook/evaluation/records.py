@@ -28,7 +28,9 @@ def _error(reply: Reply) -> str | None:
 def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, error: str | None = None,
                cached: bool = False) -> dict[str, Any]:
     """The row's last reply decides it (a file sent before the query has its own reply)."""
-    failed = next((s.name for s in reply.nodes if s.status == "failed"), None) if reply else None
+    retried = reply.retried_runs() if reply else set()  # a retried node's failed attempts failed nothing
+    failed = next((s.name for i, s in enumerate(reply.nodes) if s.status == "failed" and i not in retried),
+                  None) if reply else None
     usage = reply.usage if reply else None
     repeat = {} if row.row is None else {"repeat": row.repeat}  # only runs asked more than once have the column
     # Only a run that gives outputs (a workflow app's) has the column: its result, as JSON text.

@@ -512,6 +512,18 @@ class Reply:
             else:
                 self.reasoning_final = True
 
+    def retried_runs(self) -> set[int]:
+        """Indexes of the node runs another run of the same node followed: failed attempts of a
+        retried node (Dify's node_retry, Pipelit's retries). They failed nothing by themselves."""
+        later: set[str] = set()
+        out: set[int] = set()
+        for index in range(len(self.nodes) - 1, -1, -1):
+            node_id = self.nodes[index].node_id
+            if node_id in later:
+                out.add(index)
+            later.add(node_id)
+        return out
+
     @property
     def reasoning(self) -> str:
         """The answer's own thinking (`<think>` blocks), never part of `text`; a node's is on its run."""

@@ -63,8 +63,9 @@ def _json_text(value: Any, limit: int) -> str | None:
 def _failed_span(reply: Reply | None) -> tuple[int, NodeSpan] | None:
     if reply is None:
         return None
+    retried = reply.retried_runs()  # a failed attempt the node's next attempt followed failed nothing
     for index in range(len(reply.nodes) - 1, -1, -1):
-        if reply.nodes[index].status == "failed":
+        if reply.nodes[index].status == "failed" and index not in retried:
             return index, reply.nodes[index]
     return None
 
