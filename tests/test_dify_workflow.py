@@ -253,3 +253,96 @@ def test_the_widget_asks_a_workflow_app_with_its_inputs_form_and_shows_the_outpu
         assert [n["name"] for n in timeline["nodes"]] == ["Start", "Look up", "Look up", "Compose", "End"]
     finally:
         widget.close()
+
+
+def workflow_socket(body: bytes) -> tuple[str, threading.Thread]:
+    """A workflow app written by hand on a raw socket: /info and /parameters answered empty,
+    then the run's stream exactly as given."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        streamed = False
+        with listener:
+            while not streamed:
+                conn, _ = listener.accept()
+                with conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += conn.recv(65536)
+                    head, _, rest = request.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(rest) < length:
+                        rest += conn.recv(65536)
+                    if head.startswith(b"POST ") and b"/workflows/run" in head.split(b"\r\n")[0]:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                                     b"connection: close\r\n\r\n" + body)
+                        streamed = True
+                    else:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                     b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", thread
+
+
+def test_hostile_outputs_over_a_raw_socket_are_kept_bounded_and_shown_as_text():
+    from atomemo_notebook.model.tree import MessageTree
+    from atomemo_notebook.views.view_state import turn_view
+
+    run = {"workflow_run_id": "r1", "task_id": "t1"}
+    deep = "[" * 500 + "]" * 500
+    wide = "{" + ",".join(f'"k{i}": "<script>alert({i})</script>"' for i in range(50_000)) + "}"
+    frames = [json.dumps({"event": "workflow_started", **run, "data": {"id": "r1", "workflow_id": "w"}}),
+              json.dumps({"event": "text_chunk", **run, "data": {"text": "<img src=x onerror=alert(1)>"}}),
+              '{"event": "workflow_finished", "workflow_run_id": "r1", "task_id": "t1", "data": {"id": "r1", '
+              f'"status": "succeeded", "outputs": {{"deep": {deep}, "wide": {wide}, "ok": 1}}}}}}']
+    body = "".join(f"data: {f}\n\n" for f in frames).encode()
+    base_url, thread = workflow_socket(body)
+    with DifyClient("app-test", base_url=base_url) as client:
+        chat = Chat(client, user_id="hostile", app_type="workflow")
+        reply = chat.run(name="x")
+    thread.join(10)
+    assert reply.status == "succeeded" and reply.message_id == "r1" and reply.text == "<img src=x onerror=alert(1)>"
+    # Kept within the reply's share of memory: nesting cut at the keeper's depth, the rest past
+    # the share left out, and an anomaly says so.
+    assert reply.outputs is not None and "deep" in reply.outputs and "nested past depth" in json.dumps(reply.outputs)
+    assert any("reply_memory" in a and "workflow_finished" in a for a in reply.anomalies)
+    tree = MessageTree()
+    view = turn_view(tree, tree.add_reply(reply))
+    assert view["outputs"] is not None and len(view["outputs"]) <= 100_000 + 100
+    (row,) = chat.history_records()
+    assert row["outputs"] is not None and len(row["outputs"]) < 50_000_000
+
+
+def test_outputs_nested_past_the_decoders_depth_are_a_malformed_frame_never_a_recursion_error():
+    from atomemo_notebook import APIConnectionError
+
+    deep = "[" * 20_000 + "]" * 20_000
+    body = ('data: {"event": "workflow_started", "workflow_run_id": "r1", "task_id": "t1", "data": {"id": "r1"}}\n\n'
+            'data: {"event": "workflow_finished", "workflow_run_id": "r1", "task_id": "t1", "data": {"id": "r1", '
+            f'"status": "succeeded", "outputs": {{"deep": {deep}}}}}}}\n\n').encode()
+    base_url, thread = workflow_socket(body)
+    with DifyClient("app-test", base_url=base_url) as client:
+        chat = Chat(client, user_id="hostile", app_type="workflow")
+        with pytest.raises(APIConnectionError, match="stream ended"):  # its end unreadable: not a success
+            chat.run(name="x")
+    thread.join(10)
+    reply = chat.last_reply
+    assert reply is not None and reply.status == "failed" and reply.outputs is None
+    assert any("RecursionError" in a for a in reply.anomalies)
+
+
+@settings(max_examples=40, deadline=None)
+@given(params=st.dictionaries(st.sampled_from(["page", "limit", "status", "keyword", "x"]),
+                              st.text(max_size=30), max_size=5))
+def test_fuzz_log_queries_are_answered_or_refused_never_crashed(fuzz_server: LocalServer, params: dict[str, str]):
+    key = fuzz_server.demo("dify", WORKFLOW_DEMO)["api_key"]
+    answer = httpx.get(f"{fuzz_server.dify_base_url}/workflows/logs", params=params, timeout=10,
+                       headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code in (200, 400), answer.text
+    body = answer.json()
+    assert body["code"] == "invalid_param" if answer.status_code == 400 else len(body["data"]) <= body["limit"]
