@@ -346,3 +346,15 @@ def test_fuzz_log_queries_are_answered_or_refused_never_crashed(fuzz_server: Loc
     assert answer.status_code in (200, 400), answer.text
     body = answer.json()
     assert body["code"] == "invalid_param" if answer.status_code == 400 else len(body["data"]) <= body["limit"]
+
+
+def test_a_saved_workflow_run_replays_with_its_outputs(server, tmp_path):
+    from atomemo_notebook.model.replay import replay
+
+    chat = wf_chat("sync", server)
+    asked = chat.run(name="Ada")
+    assert isinstance(chat, Chat)
+    (again,) = replay(chat.save_events(tmp_path / "runs.jsonl"))
+    assert (again.message_id, again.outputs, again.text, again.status) == (
+        asked.message_id, OUTPUTS, asked.text, "succeeded")
+    assert [(s.name, s.status) for s in again.nodes] == [(s.name, s.status) for s in asked.nodes]

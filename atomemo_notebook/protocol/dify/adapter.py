@@ -87,6 +87,7 @@ class DifyTranslator:
         self.containers: dict[str, str] = {}  # node id of a running Loop/Iteration -> its run id
         self.run_id: str | None = None
         self.chat_text = False  # the answer came as `message` chunks (a chat), not `text_chunk`s
+        self.workflow_app = False  # the stream is a workflow app's run (no message, no conversation)
         self.think = ThinkSplitter()  # `<think>` blocks inside the answer: thinking, not answer
         # A node run retried: its attempt now and the seconds its failed attempts took.
         self.attempts: dict[str, tuple[int, float]] = {}
@@ -105,6 +106,13 @@ class DifyTranslator:
         if not self.announced and message_id:
             self.announced = True
             out.append(n.Started(message_id, _str(frame.get("conversation_id")), _str(frame.get("task_id"))))
+        elif not self.announced and name == Name.WORKFLOW_STARTED and not _str(frame.get("conversation_id")):
+            # A workflow app's run names no message (a chatflow's every frame does): the run is
+            # the message, and its outputs are its result (protocol/dify/workflow_app.py).
+            run_id = _str(frame.get("workflow_run_id")) or _str(_dict(frame.get("data")).get("id"))
+            if run_id:
+                self.announced = self.workflow_app = True
+                out.append(n.Started(run_id, None, _str(frame.get("task_id"))))
         handler = _TABLE.get(name)
         if handler is not None:
             out.extend(handler(self, frame, _dict(frame.get("data"))))
@@ -185,6 +193,9 @@ class DifyTranslator:
             out.append(n.TextReplaced(kept if isinstance(kept, str) else "",
                                       f"the run {status}: text streamed ahead by answer nodes that never ran "
                                       "was dropped"))
+        outputs = data.get("outputs")
+        if self.workflow_app and isinstance(outputs, dict):
+            out.append(n.Outputs(outputs))
         out.append(n.RunFinished(run_id, status, _str(data.get("error"))))
         return out
 

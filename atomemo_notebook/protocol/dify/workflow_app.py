@@ -3,50 +3,29 @@ no message and no conversation (POST /v1/workflows/run, stopped by POST
 /v1/workflows/tasks/{task_id}/stop, read back by GET /v1/workflows/run/{id} and listed by GET
 /v1/workflows/logs). A chat over one shows each run as a turn: its inputs are the message, its
 run id stands for the message id, its outputs are the answer's data (the End node's outputs,
-which Dify also streams as `text_chunk` text)."""
+which Dify also streams as `text_chunk` text). The stream reads as a chatflow's does: the
+translator (adapter.py) knows a workflow app's run by its naming no message, so saved logs and
+caches of either replay alike."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from .. import neutral as n
 from ..backend import AppInfo
 from ..call import Open, Plan, just
 from ..errors import AtomemoError
-from ..system import Translate
 from ..wire import Conversation, FileRef, Message
 from . import calls
-from .adapter import DifyTranslator, _str
 from .backend import DifyBackend, dify_app
 
-__all__ = ["APP_TYPES", "WORKFLOW_DEMO", "WorkflowBackend", "WorkflowTranslator", "dify_backend"]
+__all__ = ["APP_TYPES", "WORKFLOW_DEMO", "WorkflowBackend", "dify_backend"]
 
 APP_TYPES = ("chat", "workflow")  # connect("dify", app_type=...): a chatflow (the default) or a workflow app
 WORKFLOW_DEMO = "dify-workflow"  # the embedded server's workflow app
 NO_CHAT = ("a Dify workflow app takes inputs, not a question: a run is asked with its inputs "
            "(chat.run(name='Ada'), or ask() with inputs=)")
-
-
-class WorkflowTranslator(DifyTranslator):
-    """A workflow app's stream: no message, so the run is announced as the message (its id the
-    run's); the run's outputs are kept with its end."""
-
-    def __call__(self, event: Any) -> Sequence[n.Neutral]:
-        out = list(super().__call__(event))
-        frame = event.data if isinstance(getattr(event, "data", None), dict) else {}
-        if not self.announced and event.event == "workflow_started":
-            run_id = _str(frame.get("workflow_run_id")) or _str((frame.get("data") or {}).get("id"))
-            if run_id:
-                self.announced = True
-                out.insert(0, n.Started(run_id, None, _str(frame.get("task_id"))))
-        if event.event == "workflow_finished":
-            outputs = (frame.get("data") or {}).get("outputs") if isinstance(frame.get("data"), dict) else None
-            if isinstance(outputs, dict):  # before the run's end, which ends the reply
-                at = next((i for i, x in enumerate(out) if isinstance(x, n.RunFinished)), len(out))
-                out.insert(at, n.Outputs(outputs))
-        return out
 
 
 class WorkflowBackend(DifyBackend):
@@ -59,9 +38,6 @@ class WorkflowBackend(DifyBackend):
     @classmethod
     def create(cls, base_url: str, where: Mapping[str, Any]) -> DifyBackend:
         return cls(base_url)
-
-    def translator(self) -> Translate:
-        return WorkflowTranslator()
 
     def coordinates(self) -> dict[str, Any]:
         return super().coordinates() | {"app_type": "workflow"}
