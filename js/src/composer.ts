@@ -87,7 +87,7 @@ export class Composer {
       ? "Stop listening (Esc). This system cannot cancel a run: the workflow may still finish on the server."
       : "Stop (Esc)";
     this.attachBtn.disabled = busy;
-    this.attachBtn.hidden = !caps.files;
+    this.attachBtn.hidden = !caps.files || this.runMode; // a workflow app's run takes its inputs only
     this.el.hidden = readOnly;
   }
 
@@ -106,6 +106,7 @@ export class Composer {
     this.inputsToggle.hidden = variables.length === 0 || this.runMode;
     this.input.hidden = this.runMode;
     this.sendBtn.hidden = this.busy || this.runMode;
+    if (this.runMode) this.attachBtn.hidden = true;
     if (this.runMode) this.inputsForm.hidden = false;
     const running = this.inputsForm.querySelector<HTMLButtonElement>(".am-run");
     if (running) running.disabled = this.busy;

@@ -4,7 +4,7 @@ import { Composer } from "../src/composer";
 import { MAX_CHARS, MAX_DEPTH, MAX_NODES, outputsTree } from "../src/outputs";
 import type { Capabilities } from "../src/protocol";
 
-const CAPS: Capabilities = { token_streaming: true, stop: "server", branching: false, files: false };
+const CAPS: Capabilities = { token_streaming: true, stop: "server", branching: false, files: true };
 
 describe("outputsTree", () => {
   it("shows every key and value as text, nested objects and lists as collapsible nodes", () => {
@@ -47,6 +47,8 @@ describe("Composer for a workflow app", () => {
       variables: [{ label: "Name", variable: "name", type: "string", required: true }] });
     expect(c.el.querySelector<HTMLTextAreaElement>("textarea")!.hidden).toBe(true);
     expect(c.el.querySelector<HTMLElement>(".am-send")!.hidden).toBe(true);
+    c.render(false, CAPS, false); // rendered again: still no attachment, though the system takes files
+    expect(c.el.querySelector<HTMLElement>(".am-attach")!.hidden).toBe(true);
     const field = c.el.querySelector<HTMLInputElement>("input.am-field")!;
     field.value = "Ada";
     c.el.querySelector<HTMLButtonElement>(".am-run")!.click();

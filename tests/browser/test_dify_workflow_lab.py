@@ -39,6 +39,8 @@ def test_a_workflow_app_asked_in_jupyterlab(lab_page, jupyter, artifacts):
     run.wait_for(timeout=60_000)
     assert "Greeting workflow" in (chat.locator(".am-app-name").text_content() or "")
     assert chat.locator(".am-input").is_hidden() and chat.locator(".am-send").is_hidden()
+    assert chat.locator(".am-attach").is_hidden()  # a run takes inputs, not an attachment
+    assert "Fill in the inputs below and press Run." in (chat.locator(".am-empty").first.text_content() or "")
     chat.locator('input.am-field[data-variable="name"]').fill(NAME)
     run.click()
     outputs = chat.locator(".am-turn-succeeded .am-outputs")

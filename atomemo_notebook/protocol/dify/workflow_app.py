@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..backend import AppInfo
+from ..backend import AppInfo, Upload
 from ..call import Open, Plan, just
 from ..errors import AtomemoError
 from ..wire import Conversation, FileRef, Message
@@ -60,6 +60,10 @@ class WorkflowBackend(DifyBackend):
 
     def history(self, conversation_id: str, user: str) -> Plan[list[Message]]:
         return just([])
+
+    def upload(self, source: Upload, *, filename: str | None, mime_type: str | None,
+               user: str) -> Plan[FileRef]:
+        raise ValueError("a Dify workflow app takes its files as inputs of the run, not as a message's attachment")
 
     def conversations(self, user: str) -> Plan[list[Conversation]]:
         return just([])
