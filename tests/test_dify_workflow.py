@@ -26,6 +26,7 @@ from atomemo_notebook import (
 )
 from atomemo_notebook.model.records import history_records, timeline_records
 from atomemo_notebook.protocol.call import Call
+from atomemo_notebook.protocol.dify import calls
 from atomemo_notebook.protocol.dify.workflow_app import WORKFLOW_DEMO
 from atomemo_notebook.server import LocalServer
 
@@ -358,3 +359,23 @@ def test_a_saved_workflow_run_replays_with_its_outputs(server, tmp_path):
     assert (again.message_id, again.outputs, again.text, again.status) == (
         asked.message_id, OUTPUTS, asked.text, "succeeded")
     assert [(s.name, s.status) for s in again.nodes] == [(s.name, s.status) for s in asked.nodes]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=10), kids, max_size=5),
+                    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(JSON, st.fixed_dictionaries({"data": JSON, "has_more": JSON})))
+def test_fuzz_a_logs_answer_is_read_or_refused_as_a_bad_answer(body: Any):
+    from atomemo_notebook.protocol.errors import APIResponseValidationError
+
+    call = calls.workflow_logs(limit=500)
+    assert call.params == {"page": "1", "limit": "100"}  # our limit is capped before it is sent
+    try:
+        items, more = call.parse(body)
+    except APIResponseValidationError:
+        assert not isinstance(body, dict)
+        return
+    assert isinstance(more, bool) and all(isinstance(i, dict) for i in items) and len(items) <= 100

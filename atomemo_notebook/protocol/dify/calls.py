@@ -245,8 +245,9 @@ def run_workflow(*, inputs: dict[str, Any], user: str, streaming: bool = True) -
 
 def _logs(body: Any) -> Page:
     body = _body(body, "workflow logs")
-    items = [i for i in (body.get("data") or [])[:MAX_PAGE] if isinstance(i, dict)]
-    return items, bool(body.get("has_more"))
+    data = body.get("data")
+    items = [i for i in data[:MAX_PAGE] if isinstance(i, dict)] if isinstance(data, list) else []
+    return items, body.get("has_more") is True
 
 
 MAX_PAGE = 100  # items read of one page, whatever a server sends
