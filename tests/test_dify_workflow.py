@@ -379,3 +379,15 @@ def test_fuzz_a_logs_answer_is_read_or_refused_as_a_bad_answer(body: Any):
         assert not isinstance(body, dict)
         return
     assert isinstance(more, bool) and all(isinstance(i, dict) for i in items) and len(items) <= 100
+
+
+def test_two_runs_compare_like_two_answers_their_attempts_aligned(server):
+    chat = wf_chat("sync", server)
+    assert isinstance(chat, Chat)
+    a, b = chat.run(name="Ada"), chat.run(name="Grace")
+    rows = chat.compare_records(str(a.message_id), str(b.message_id))
+    assert rows[0]["output_a"] == a.text and rows[0]["output_b"] == b.text and rows[0]["output_differs"]
+    names = [r["node_name"] for r in rows[1:]]
+    assert names == ["Start", "Look up", "Look up", "Compose", "End"]
+    assert [(r["status_a"], r["status_b"]) for r in rows[1:] if r["node_name"] == "Look up"] == [
+        ("failed", "failed"), ("succeeded", "succeeded")]
