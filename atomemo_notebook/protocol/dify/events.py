@@ -117,7 +117,7 @@ def parse_frame(payload: str) -> Event:
     try:
         obj = _decode(payload)
         name = obj["event"]
-    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # nested past the decoder's depth too
+    except (ValueError, TypeError, KeyError) as exc:
         return _malformed(payload, f"{type(exc).__name__}: {exc}")
     if not isinstance(name, str) or not isinstance(obj, dict):
         return _malformed(payload, "'event' is not a string")
