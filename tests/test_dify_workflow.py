@@ -391,3 +391,15 @@ def test_two_runs_compare_like_two_answers_their_attempts_aligned(server):
     assert names == ["Start", "Look up", "Look up", "Compose", "End"]
     assert [(r["status_a"], r["status_b"]) for r in rows[1:] if r["node_name"] == "Look up"] == [
         ("failed", "failed"), ("succeeded", "succeeded")]
+
+
+async def test_a_question_to_a_workflow_app_and_a_run_of_a_chat_app_are_clear_errors(kind, server):
+    from .test_dify import dify_chat
+
+    workflow = wf_chat(kind, server)
+    with pytest.raises(ValueError, match="takes inputs, not a question"):
+        await maybe(workflow.ask("hello", inputs={"name": "Ada"}))
+    chat_app = dify_chat(kind, server, "echo")
+    with pytest.raises(ValueError, match=r"run\(\) is for an app whose runs take inputs"):
+        await maybe(chat_app.run(name="Ada"))
+    assert not chat_app.replies  # refused before anything was asked

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..model.chat import inputs_message
+from ..protocol.backend import inputs_message
 
 __all__ = ["MAX_REPEATS", "MAX_ROWS", "EvalRow", "group_scripts", "repeat_rows", "rows_from"]
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import neutral as n
-from ..protocol.backend import AppInfo
+from ..protocol.backend import AppInfo, inputs_message
 from ..protocol.call import Open, Plan
 from ..protocol.errors import AtomemoError
 from ..protocol.limits import Limits
@@ -57,19 +56,6 @@ LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of a
 """The default `parent_id` of `ask`: continue from the conversation's current leaf."""
 IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
-
-MAX_INPUT_CHARS = 200  # of one input's value in the message a run is shown as
-
-
-def inputs_message(inputs: dict[str, Any]) -> str:
-    """A run's inputs as the message it is shown and recorded as (a Dify workflow app takes
-    inputs, not a question): one `name: value` line each."""
-    lines = []
-    for name, value in inputs.items():
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-        lines.append(f"{name}: {text[:MAX_INPUT_CHARS]}{'…' if len(text) > MAX_INPUT_CHARS else ''}")
-    return "\n".join(lines) or "(no inputs)"
-
 
 class ChatBase:
     backend: SyncDriver | AsyncDriver
@@ -161,6 +147,12 @@ class ChatBase:
         for listener in list(self.reply_listeners):
             listener(reply)
         return reply
+
+    def _run_inputs(self, inputs: dict[str, Any] | None, named: dict[str, Any]) -> dict[str, Any]:
+        if not self.backend.plans.takes_inputs:
+            raise ValueError(f"run() is for an app whose runs take inputs (connect(\"dify\", app_type=\"workflow\")); "
+                             f"ask {self.system}'s app a question with ask()")
+        return {**self.inputs, **(inputs or {}), **named}
 
     def _limits(self) -> Limits:
         return self.backend.client.limits
@@ -415,7 +407,7 @@ class Chat(ChatBase):
             **named: Any) -> Reply:
         """A run of a workflow app (connect("dify", app_type="workflow")): `inputs` and the named
         ones over the chat's. Its inputs are the turn's message; its outputs, `reply.outputs`."""
-        given = {**self.inputs, **(inputs or {}), **named}
+        given = self._run_inputs(inputs, named)
         return self.ask(inputs_message(given), inputs=given, on_event=on_event)
 
     def stream(self, query: str | FileRef, *, parent_id: Any = LEAF,
@@ -545,7 +537,7 @@ class AsyncChat(ChatBase):
     async def run(self, inputs: dict[str, Any] | None = None, *, on_event: OnEvent | None = None,
                   **named: Any) -> Reply:
         """`Chat.run`, awaited."""
-        given = {**self.inputs, **(inputs or {}), **named}
+        given = self._run_inputs(inputs, named)
         return await self.ask(inputs_message(given), inputs=given, on_event=on_event)
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,

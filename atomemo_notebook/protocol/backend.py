@@ -6,6 +6,7 @@ tests feed them canned answers (tests/test_backends.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ from .call import Open, Plan, just
 from .system import Translate
 from .wire import Conversation, FileRef, Message
 
-__all__ = ["AppInfo", "Backend", "BackendBase", "Upload"]
+__all__ = ["AppInfo", "Backend", "BackendBase", "Upload", "inputs_message"]
 
 Upload = str | os.PathLike[str] | bytes
 
@@ -33,6 +34,19 @@ class AppInfo:
     opening: str | None = None
     node_names: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     graph: dict[str, Any] | None = None  # nodes and edges, where the system publishes them
+
+
+MAX_INPUT_CHARS = 200  # of one input's value in the message a run is shown as
+
+
+def inputs_message(inputs: Mapping[str, Any]) -> str:
+    """A run's inputs as the message it is shown and recorded as (a Dify workflow app takes
+    inputs, not a question): one `name: value` line each."""
+    lines = []
+    for name, value in inputs.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"{name}: {text[:MAX_INPUT_CHARS]}{'…' if len(text) > MAX_INPUT_CHARS else ''}")
+    return "\n".join(lines) or "(no inputs)"
 
 
 class Backend(Protocol):

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model.chat import LEAF, inputs_message
+from ..model.chat import LEAF
 from ..model.compare import word_diff
+from ..protocol.backend import inputs_message
 from ..protocol.errors import AtomemoError
 from ..session import runtime
 from .view_state import EVENTS_PAGE, WINDOW, WINDOW_MAX, compare_view, error_view, events_page, node_detail

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..backend import AppInfo, Upload
+from ..backend import AppInfo, Upload, inputs_message
 from ..call import Open, Plan, just
 from ..errors import AtomemoError
 from ..wire import Conversation, FileRef, Message
@@ -49,7 +49,7 @@ class WorkflowBackend(DifyBackend):
 
     def send(self, *, query: str | FileRef, user: str, conversation_id: str | None, parent_id: str | None,
              inputs: dict[str, Any], source: str | None) -> Open:
-        if isinstance(query, FileRef):
+        if query != inputs_message(inputs):  # a question, or a file: nothing a workflow app takes
             raise ValueError(NO_CHAT)
         return Open(calls.run_workflow(inputs=inputs, user=user), user=user)
 
