@@ -26,7 +26,7 @@ from atomemo_notebook import (
     DifyClient,
     NotFoundError,
 )
-from atomemo_notebook.protocol.dify import calls
+from atomemo_notebook.protocol.dify import _calls as calls
 from atomemo_notebook.protocol.dify.events import REDACTED
 
 from .peers.replay import KEY, ReplayServer, recording

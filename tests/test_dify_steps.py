@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook import DifyClient
-from atomemo_notebook.model.agent_log import MAX_DEPTH, MAX_ENTRIES
+from atomemo_notebook.model._agent_log import MAX_DEPTH, MAX_ENTRIES
+from atomemo_notebook.model._records import timeline_records
 from atomemo_notebook.model.chat import Chat
-from atomemo_notebook.model.records import timeline_records
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.dify.adapter import MAX_ATTEMPTS, DifyTranslator
-from atomemo_notebook.protocol.wire import Event
+from atomemo_notebook.protocol._wire import Event
+from atomemo_notebook.protocol.dify._adapter import MAX_ATTEMPTS, DifyTranslator
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.views.view_state import error_view, node_detail
+from atomemo_notebook.views._view_state import error_view, node_detail
 
 from .conftest import maybe
 from .test_dify import dify_chat
@@ -132,7 +132,7 @@ def test_an_agents_log_is_a_tree_under_its_run_updated_in_place():
 
 
 def _key(reply: Reply) -> str:
-    from atomemo_notebook.views.view_state import timeline_view
+    from atomemo_notebook.views._view_state import timeline_view
 
     return next(n["key"] for n in timeline_view(reply)["nodes"] if n["node_id"] == "agent")
 

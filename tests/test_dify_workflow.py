@@ -24,10 +24,10 @@ from atomemo_notebook import (
     MissingAPIKeyError,
     connect,
 )
-from atomemo_notebook.model.records import history_records, timeline_records
-from atomemo_notebook.protocol.call import Call
-from atomemo_notebook.protocol.dify import calls
-from atomemo_notebook.protocol.dify.workflow_app import WORKFLOW_DEMO
+from atomemo_notebook.model._records import history_records, timeline_records
+from atomemo_notebook.protocol._call import Call
+from atomemo_notebook.protocol.dify import _calls as calls
+from atomemo_notebook.protocol.dify._workflow_app import WORKFLOW_DEMO
 from atomemo_notebook.server import LocalServer
 
 from .conftest import maybe
@@ -203,7 +203,7 @@ def test_evaluate_a_workflow_app_its_columns_are_the_inputs_and_scorers_see_the_
     import pandas as pd
 
     from atomemo_notebook import evaluate
-    from atomemo_notebook.evaluation.scorers import exact
+    from atomemo_notebook.evaluation._scorers import exact
 
     def letters(row: dict[str, Any], reply: Any) -> Any:
         return None if reply.outputs is None else reply.outputs["letters"] == len(row["name"])
@@ -222,7 +222,7 @@ def test_evaluate_a_workflow_app_its_columns_are_the_inputs_and_scorers_see_the_
 
 
 def test_a_workflow_row_with_no_inputs_is_refused_before_anything_is_asked():
-    from atomemo_notebook.evaluation.inputs import rows_from
+    from atomemo_notebook.evaluation._inputs import rows_from
 
     (row,) = rows_from([{"name": "Ada", "inputs": {"delay": 1}, "expected": "x"}], takes_inputs=True)
     assert row.inputs == {"delay": 1, "name": "Ada"} and row.query == "delay: 1\nname: Ada"
@@ -292,7 +292,7 @@ def workflow_socket(body: bytes) -> tuple[str, threading.Thread]:
 
 def test_hostile_outputs_over_a_raw_socket_are_kept_bounded_and_shown_as_text():
     from atomemo_notebook.model.tree import MessageTree
-    from atomemo_notebook.views.view_state import turn_view
+    from atomemo_notebook.views._view_state import turn_view
 
     run = {"workflow_run_id": "r1", "task_id": "t1"}
     deep = "[" * 500 + "]" * 500
@@ -350,7 +350,7 @@ def test_fuzz_log_queries_are_answered_or_refused_never_crashed(fuzz_server: Loc
 
 
 def test_a_saved_workflow_run_replays_with_its_outputs(server, tmp_path):
-    from atomemo_notebook.model.replay import replay
+    from atomemo_notebook.model._replay import replay
 
     chat = wf_chat("sync", server)
     asked = chat.run(name="Ada")
@@ -369,7 +369,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
 @settings(max_examples=300, deadline=None)
 @given(body=st.one_of(JSON, st.fixed_dictionaries({"data": JSON, "has_more": JSON})))
 def test_fuzz_a_logs_answer_is_read_or_refused_as_a_bad_answer(body: Any):
-    from atomemo_notebook.protocol.errors import APIResponseValidationError
+    from atomemo_notebook.protocol._errors import APIResponseValidationError
 
     call = calls.workflow_logs(limit=500)
     assert call.params == {"page": "1", "limit": "100"}  # our limit is capped before it is sent

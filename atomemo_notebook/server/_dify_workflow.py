@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..protocol.dify.workflow_app import WORKFLOW_DEMO
+from ..protocol.dify._workflow_app import WORKFLOW_DEMO
 from ._http import ApiError
 
 if TYPE_CHECKING:
