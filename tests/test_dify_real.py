@@ -7,7 +7,9 @@ against the parts it uses, and says so. `server.unmatched` holds only requests n
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import threading
 import time
 from typing import Any
 
@@ -24,9 +26,7 @@ from atomemo_notebook import (
     DifyClient,
     NotFoundError,
 )
-from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol.dify import _calls as calls
-from atomemo_notebook.protocol.dify._adapter import DifyTranslator
 from atomemo_notebook.protocol.dify.events import REDACTED
 
 from .peers.replay import KEY, ReplayServer, recording
@@ -288,11 +288,19 @@ def test_a_failed_node_shows_what_ran_and_the_error():
         # "Got: " was streamed ahead by the answer node that never ran: not the answer.
         assert reply.text == "Calling the failing service...\n"
         assert reply.run_error == "Reached maximum retries for URL http://127.0.0.1:58080/fail500"
-        # The HTTP node's run, then its two failed retries as spans of their own; the answer
-        # node after it never started.
+        # Each attempt of the HTTP node is a run of its own, one after the other (two retries:
+        # three attempts, each failed); the answer node after it never started.
         assert nodes(reply) == [("Start", "succeeded"), ("Before failing call", "succeeded"), ("HTTP", "failed"),
                                 ("HTTP", "failed"), ("HTTP", "failed")]
-        assert [s.elapsed for s in reply.nodes if s.name == "HTTP"] == pytest.approx([0.631437, 0.31349, 0.305712])
+        attempts = [s for s in reply.nodes if s.name == "HTTP"]
+        assert [s.result_id.partition("#")[2] for s in attempts] == ["", "attempt2", "attempt3"]
+        # Each retry says its attempt's time; the node's end says all three's: the last is the rest.
+        assert [s.elapsed for s in attempts] == pytest.approx([0.31349, 0.305712, 0.631437 - 0.31349 - 0.305712])
+        assert all(s.error == reply.run_error for s in attempts)
+        # One after another on the timeline: no attempt starts before the one before it ended.
+        assert all(a.finished is not None and b.started is not None and a.finished <= b.started
+                   for a, b in itertools.pairwise(attempts))
+        assert attempts[-1].finished is not None
         assert not any(e.event.event in ("error", "message_end") for e in reply.events)
         assert layout(history(chat)) == [("call the broken service", 0, 1, 1, "failed")]
         with pytest.raises(BadRequestError) as blocking:
@@ -360,20 +368,47 @@ def test_a_wrong_base_url_says_which_url_and_which_form():
 def test_a_workflow_app_streams_text_chunks_and_refuses_chat():
     with replay("workflow-app") as server:
         api = DifyClient(KEY, base_url=server.origin)
-        reply = Reply("(workflow run)", translate=DifyTranslator())
-        with api.run_workflow(inputs={"name": "Ada", "delay": "1"}, user="rec-user-8") as stream:
-            for event in stream:
-                reply.apply(event)
-        reply.close()
-        assert reply.status == "succeeded"
+        chat = Chat(api, user_id="rec-user-8", app_type="workflow")
+        reply = chat.run(name="Ada", delay="1")
+        assert reply.status == "succeeded" and reply.query == "name: Ada\ndelay: 1"
+        # The End node's outputs streamed as text; the outputs themselves are the run's result.
         assert reply.text == 'Ada\n{"slept": 1.0, "note": "slow service answered"}\n200'
+        assert reply.outputs == {"name": "Ada", "body": '{"slept": 1.0, "note": "slow service answered"}',
+                                 "status": 200}
+        assert reply.message_id == reply.execution_id == "c06822d4-9d4e-4221-84e2-edb26792ef8d"
         assert nodes(reply) == [("Start", "succeeded"), ("HTTP", "succeeded"), ("End", "succeeded")]
+        (row,) = chat.history_records()
+        assert row["conversation_id"] is None and json.loads(row["outputs"])["status"] == 200
         assert api.workflow_run(str(reply.execution_id))["status"] == "succeeded"
+        blocking = api.run_workflow_blocking(inputs={"name": "Grace", "delay": "1"}, user="rec-user-8")
+        assert blocking["data"]["outputs"]["name"] == "Grace"
+        with pytest.raises(BadRequestError, match="name is required in input form"):
+            api.run_workflow_blocking(inputs={"delay": "1"}, user="rec-user-8")
+        # A slow run stopped from the chat, as recorded: its record read while it runs, then the
+        # stop, which names the run's task; the run's record says running ever after (Dify's own).
+        seen: list[str] = []
+
+        def watch_then_stop() -> None:
+            while chat.last_reply is None or chat.last_reply.execution_id != "792f6711-c541-46b6-bdab-b3e6e8f7f261":
+                time.sleep(0.01)  # a poll for the run's id, as a user's second thread would do
+            seen.append(api.workflow_run(chat.last_reply.execution_id)["status"])
+            chat.stop()
+
+        stopper = threading.Thread(target=watch_then_stop)
+        stopper.start()
+        stopped = chat.run(name="Linus", delay="20")
+        stopper.join()
+        assert seen == ["running"]
+        assert stopped.status == "stopped" and stopped.stopped_on_server and stopped.outputs is None
+        assert stopped.task_id == "e7c0b786-c309-43c1-956a-fab9664260ea"
+        assert [api.workflow_run(str(stopped.execution_id))["status"] for _ in range(6)] == ["running"] * 6
+        logs, more = api.workflow_logs(limit=10)
+        assert not more and [r["workflow_run"]["status"] for r in logs] == ["running", "succeeded", "succeeded"]
         with pytest.raises(BadRequestError) as refused:
-            Chat(api, user_id="rec-user-8").client.chat_blocking(query="hi", user="rec-user-8")
+            api.chat_blocking(query="hi", user="rec-user-8")
         assert refused.value.code == "not_chat_app"
-    # The blocking runs, the stopped run, its record polls and the logs are not asked here.
-    assert server.unmatched == []
+    # The app's description (asked by a chat before each run until it has it) was not recorded.
+    assert without_queries(server.unmatched) == APP_LOAD * 2
 
 
 # -- paging ----------------------------------------------------------------------------------------

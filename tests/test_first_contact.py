@@ -12,7 +12,8 @@ from atomemo_notebook.protocol._systems import SYSTEMS
 from atomemo_notebook.session._connect import connect
 
 ENV = [f"{s.upper()}_{n}" for s in SYSTEMS for n in ("API_KEY", "BASE_URL", "APP_ID", "TRIGGER_ID",
-                                                       "WORKFLOW", "WORKSPACE_ID", "AGENT_ID", "USER_ID")]
+                                                       "WORKFLOW", "WORKSPACE_ID", "AGENT_ID", "USER_ID",
+                                                       "APP_TYPE")]
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,9 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-POINTING = [(name, arg) for name, system in SYSTEMS.items() for arg in system.setting_names]
+# The settings that point at a server (not those that say what kind of app: Dify's app_type).
+POINTING = [(name, arg) for name, system in SYSTEMS.items()
+            for arg in ("base_url", *(s.name for s in system.settings if s.points))]
 
 
 @pytest.mark.parametrize(("system", "arg"), POINTING)

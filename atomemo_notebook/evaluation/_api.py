@@ -47,7 +47,10 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     finished row is saved as it ends and a rerun asks only what is not there (and, with
     `rerun_failed=True`, what failed). `repeats=k` asks each row k times, each in its own
     conversation and cached on its own: `results.by_row()` shows which rows are flaky, and
-    `summary()` gives pass@k and pass^k beside every score's interval."""
+    `summary()` gives pass@k and pass^k beside every score's interval. Against a workflow app
+    (connect("dify", app_type="workflow")), a row's columns but `expected`, `conversation` and
+    `file` are the run's inputs, and scorers see its outputs (`reply.outputs`; `exact` compares
+    an expected dict with them)."""
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
     if not row_timeout > 0:
@@ -55,9 +58,10 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     for scorer in scorers:
         if not callable(scorer):
             raise TypeError(f"a scorer must be callable (row, reply) -> value, got {scorer!r}")
-    rows = repeat_rows(rows_from(data, query=query, expected=expected, inputs=inputs, conversation=conversation,
-                                 file=file), repeats)
     chat = _chat(target)
+    # A workflow app's run takes inputs, not a question: each row's columns are its inputs.
+    rows = repeat_rows(rows_from(data, query=query, expected=expected, inputs=inputs, conversation=conversation,
+                                 file=file, takes_inputs=chat.backend.plans.takes_inputs), repeats)
     store = Cache(cache, chat.system) if cache is not None else None
     if store is not None:
         store.warn(ASKED_AGAIN)

@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..protocol.backend import inputs_message
+
 __all__ = ["MAX_REPEATS", "MAX_ROWS", "EvalRow", "group_scripts", "repeat_rows", "rows_from"]
 
 MAX_ROWS = 100_000  # rows of one evaluation
@@ -52,9 +54,35 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
+def _run_inputs(item: dict[str, Any], index: int, reserved: set[str], inputs: str) -> tuple[str, dict[str, Any]]:
+    """A workflow app's row: its inputs (every column but the reserved ones, over an `inputs`
+    dict), and the message they are shown as."""
+    given = item.get(inputs)
+    base = {} if _missing(given) else given
+    if not isinstance(base, dict):
+        raise ValueError(f"row {index}: {inputs!r} must be a dict of run inputs, got {type(given).__name__}")
+    run = {**base, **{k: v for k, v in item.items() if k not in reserved and k != inputs and not _missing(v)}}
+    if not run:
+        raise ValueError(f"row {index}: no inputs (a workflow app's run takes them from the row's columns)")
+    return inputs_message(run), run
+
+
+def _query_inputs(item: dict[str, Any], index: int, query: str, inputs: str) -> tuple[str, dict[str, Any]]:
+    text = item.get(query)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"row {index}: {query!r} must be a non-empty string, got {text!r}")
+    given = item.get(inputs)
+    trigger = {} if _missing(given) else given
+    if not isinstance(trigger, dict):
+        raise ValueError(f"row {index}: {inputs!r} must be a dict of trigger inputs, got {type(given).__name__}")
+    return text, trigger
+
+
 def rows_from(data: Any, *, query: str = "query", expected: str = "expected", inputs: str = "inputs",
-              conversation: str = "conversation", file: str = "file") -> list[EvalRow]:
-    """Rows, each checked: a clear error names the first bad one, before anything is asked."""
+              conversation: str = "conversation", file: str = "file", takes_inputs: bool = False) -> list[EvalRow]:
+    """Rows, each checked: a clear error names the first bad one, before anything is asked.
+    `takes_inputs` (a workflow app): each row's columns but expected, conversation and file
+    are its inputs, and no query is needed."""
     records = _records(data)
     if len(records) > MAX_ROWS:
         raise ValueError(f"{len(records):,} rows; one evaluation asks at most {MAX_ROWS:,}")
@@ -65,13 +93,8 @@ def rows_from(data: Any, *, query: str = "query", expected: str = "expected", in
             if isinstance(record, Mapping) else {}
         if not item:
             raise TypeError(f"row {index}: expected a string or a dict, got {type(record).__name__}")
-        text = item.get(query)
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"row {index}: {query!r} must be a non-empty string, got {text!r}")
-        given = item.get(inputs)
-        trigger = {} if _missing(given) else given
-        if not isinstance(trigger, dict):
-            raise ValueError(f"row {index}: {inputs!r} must be a dict of trigger inputs, got {type(given).__name__}")
+        text, trigger = _run_inputs(item, index, {expected, conversation, file}, inputs) if takes_inputs \
+            else _query_inputs(item, index, query, inputs)
         group = item.get(conversation)
         script = None if _missing(group) else _text(group)
         attached = item.get(file)

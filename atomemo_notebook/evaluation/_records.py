@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..model.reply import Reply
@@ -27,9 +28,14 @@ def _error(reply: Reply) -> str | None:
 def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, error: str | None = None,
                cached: bool = False) -> dict[str, Any]:
     """The row's last reply decides it (a file sent before the query has its own reply)."""
-    failed = next((s.name for s in reply.nodes if s.status == "failed"), None) if reply else None
+    retried = reply.retried_runs() if reply else set()  # a retried node's failed attempts failed nothing
+    failed = next((s.name for i, s in enumerate(reply.nodes) if s.status == "failed" and i not in retried),
+                  None) if reply else None
     usage = reply.usage if reply else None
     repeat = {} if row.row is None else {"repeat": row.repeat}  # only runs asked more than once have the column
+    # Only a run that gives outputs (a workflow app's) has the column: its result, as JSON text.
+    outputs = {} if reply is None or reply.outputs is None else {
+        "outputs": json.dumps(reply.outputs, ensure_ascii=False, default=str)}
     return {
         "row": row.number, **repeat, "key": row.key, "conversation": row.conversation, "query": row.query,
         "expected": row.expected, "status": status or (reply.status if reply else "not run"),
@@ -43,5 +49,5 @@ def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, 
         "cost": usage.price if usage else None,
         "currency": usage.currency if usage and usage.price is not None else None,
         "nodes": len(reply.nodes) if reply else 0, "tool_calls": len(reply.tool_calls) if reply else 0,
-        "cached": cached,
+        "cached": cached, **outputs,
     }

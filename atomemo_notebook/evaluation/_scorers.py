@@ -20,8 +20,12 @@ def _expected(row: dict[str, Any]) -> Any:
 
 
 def exact(row: dict[str, Any], reply: Reply) -> bool | None:
-    """The answer is the expected text (ignoring surrounding white space)."""
+    """The answer is the expected text (ignoring surrounding white space); an expected dict:
+    each of its keys has that value in the run's outputs (a workflow app's)."""
     want = _expected(row)
+    if isinstance(want, dict):
+        outputs = reply.outputs or {}
+        return all(key in outputs and outputs[key] == value for key, value in want.items())
     return None if want is None else reply.text.strip() == str(want).strip()
 
 

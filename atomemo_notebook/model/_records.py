@@ -31,14 +31,18 @@ HISTORY_COLUMNS = (
     "message_id", "parent_id", "conversation_id", "dialogue_count", "depth", "sibling_index",
     "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
     "source", "created_at", "updated_at", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "currency",
+    "outputs",
 )
 """The columns of `history_records`: one row per message of the tree (tokens and cost: what the
-server reported for an answer this session received; None for one read from history)."""
+server reported for an answer this session received; None for one read from history; `outputs`:
+a run's result as JSON, where the system gives one (a Dify workflow app), else None)."""
 TIMELINE_COLUMNS = (
     "execution_id", "message_id", "kind", "node_id", "node_name", "node_type", "tool_name",
     "status", "started_at", "finished_at", "duration_ms", "error", "output", "reported", "tokens", "reasoning",
+    "agent_log",
 )
-"""The columns of `timeline_records`: one row per node run and per tool call."""
+"""The columns of `timeline_records`: one row per node run and per tool call (`agent_log`: an
+agent's log as JSON rows {id, parent_id, label, status, data, error, depth}, in tree order)."""
 # reported: the system told of this step only with its answer (OdysseyAI), so it has no times.
 SOURCE_COLUMNS = ("message_id", "position", "title", "snippet", "url", "source", "score")
 """The columns of `source_records`: one row per source an answer cites."""
@@ -74,6 +78,7 @@ def history_records(tree: MessageTree) -> list[dict[str, Any]]:
             "created_at": m.created_at,
             "updated_at": m.updated_at,
             **_usage(m.reply),
+            "outputs": _output(m.reply.outputs) if m.reply is not None and m.reply.outputs is not None else None,
         })
     return rows
 
@@ -104,6 +109,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                 "finished_at": reply.at(span.finished), "duration_ms": span.duration_ms,
                 "error": span.error, "output": _output(span.json_output), "reported": span.reported,
                 "tokens": span.tokens, "reasoning": span.reasoning or None,
+                "agent_log": _output(span.agent_log.records()) if span.agent_log else None,
             })
             for tool in span.tools:
                 rows.append({
@@ -113,7 +119,7 @@ def timeline_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
                     "started_at": reply.at(tool.started), "finished_at": reply.at(tool.finished),
                     "duration_ms": tool.duration_ms, "error": tool.anomaly,
                     "output": _output({"args": tool.args, "result": tool.result}), "reported": False,
-                    "tokens": None, "reasoning": None,
+                    "tokens": None, "reasoning": None, "agent_log": None,
                 })
     return rows
 

@@ -20,7 +20,7 @@ from ..protocol._call import Open, Plan
 from ..protocol._errors import AtomemoError
 from ..protocol._limits import Limits
 from ..protocol._wire import Conversation, Event, FileRef, Message
-from ..protocol.backend import AppInfo
+from ..protocol.backend import AppInfo, inputs_message
 from ..transport._client import AsyncHttp, SyncHttp
 from ._backend import AsyncDriver, SyncDriver, backend_for
 from ._compare import COMPARE_COLUMNS, compare_records
@@ -56,7 +56,6 @@ LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of a
 """The default `parent_id` of `ask`: continue from the conversation's current leaf."""
 IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
-
 
 class ChatBase:
     backend: SyncDriver | AsyncDriver
@@ -148,6 +147,12 @@ class ChatBase:
         for listener in list(self.reply_listeners):
             listener(reply)
         return reply
+
+    def _run_inputs(self, inputs: dict[str, Any] | None, named: dict[str, Any]) -> dict[str, Any]:
+        if not self.backend.plans.takes_inputs:
+            raise ValueError(f"run() is for an app whose runs take inputs (connect(\"dify\", app_type=\"workflow\")); "
+                             f"ask {self.system}'s app a question with ask()")
+        return {**self.inputs, **(inputs or {}), **named}
 
     def _limits(self) -> Limits:
         return self.backend.client.limits
@@ -337,14 +342,15 @@ class Chat(ChatBase):
 
     def __init__(self, client: SyncHttp | SyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
-                 memory: bool = True, **kwargs: Any) -> None:
+                 memory: bool = True, app_type: str | None = None, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
-        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id), or another
+        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id, Dify's app_type
+        "workflow" for a workflow app), or another
         chat's driver (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory}), client)
+            "agent_id": agent_id, "memory": memory, "app_type": app_type}), client)
         self._stream: SyncStream | None = None
         self._stopping = False
         self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
@@ -396,6 +402,13 @@ class Chat(ChatBase):
         for _ in self._stream_turn(query, parent_id, inputs, on_event, started.append):
             pass
         return started[0]  # this ask's own: last_reply may already be another thread's
+
+    def run(self, inputs: dict[str, Any] | None = None, *, on_event: OnEvent | None = None,
+            **named: Any) -> Reply:
+        """A run of a workflow app (connect("dify", app_type="workflow")): `inputs` and the named
+        ones over the chat's. Its inputs are the turn's message; its outputs, `reply.outputs`."""
+        given = self._run_inputs(inputs, named)
+        return self.ask(inputs_message(given), inputs=given, on_event=on_event)
 
     def stream(self, query: str | FileRef, *, parent_id: Any = LEAF,
                inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Iterator[Event]:
@@ -471,11 +484,11 @@ class AsyncChat(ChatBase):
 
     def __init__(self, client: AsyncHttp | AsyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
-                 memory: bool = True, **kwargs: Any) -> None:
+                 memory: bool = True, app_type: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, AsyncDriver) else AsyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory}), client)
+            "agent_id": agent_id, "memory": memory, "app_type": app_type}), client)
         self._task: asyncio.Task[Any] | None = None
         self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
@@ -520,6 +533,12 @@ class AsyncChat(ChatBase):
     async def follow(self, message_id: str) -> bool:
         """`Chat.follow`, awaited."""
         return await self.backend.run(self._follow(message_id))
+
+    async def run(self, inputs: dict[str, Any] | None = None, *, on_event: OnEvent | None = None,
+                  **named: Any) -> Reply:
+        """`Chat.run`, awaited."""
+        given = self._run_inputs(inputs, named)
+        return await self.ask(inputs_message(given), inputs=given, on_event=on_event)
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:

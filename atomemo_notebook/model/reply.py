@@ -29,6 +29,7 @@ from ..protocol._limits import Limits
 from ..protocol._system import Translate
 from ..protocol._systems import translator_for
 from ..protocol._wire import Event, FileRef
+from ._agent_log import AgentLog
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
@@ -98,6 +99,7 @@ class NodeSpan:
     # The model's thinking as it streamed (Dify's reasoning_chunk), kept apart from any answer.
     reasoning_parts: list[str] = dataclasses.field(default_factory=list)
     reasoning_final: bool = False
+    agent_log: AgentLog | None = None  # an agent's log entries as a tree (Dify's agent_log)
 
     @property
     def reasoning(self) -> str:
@@ -178,6 +180,7 @@ class Reply:
         self.suggestions: list[str] = []
         self.usage: n.Usage | None = None
         self.files: list[dict[str, Any]] = []
+        self.outputs: dict[str, Any] | None = None  # a run's result, where it gives one (a Dify workflow app)
         # Thinking inside the answer's own `<think>` blocks: shown apart, never in `text`.
         self.reasoning_parts: list[str] = []
         self.reasoning_final = False
@@ -438,6 +441,9 @@ class Reply:
             self.status = "failed" if event.status == "failed" else (
                 "stopped" if event.status == "stopped" else "succeeded")
 
+    def _on_outputs(self, event: n.Outputs, at: float) -> None:
+        self.outputs = self._keep(event.value)
+
     def _on_run_paused(self, event: n.RunPaused, at: float) -> None:
         # The stream ends here and the reply is final, but the turn is not: "waiting" (for a
         # person), until the server's stored message says how the run went on.
@@ -505,6 +511,18 @@ class Reply:
                 span.reasoning_final = True
             else:
                 self.reasoning_final = True
+
+    def retried_runs(self) -> set[int]:
+        """Indexes of the node runs another run of the same node followed: failed attempts of a
+        retried node (Dify's node_retry, Pipelit's retries). They failed nothing by themselves."""
+        later: set[str] = set()
+        out: set[int] = set()
+        for index in range(len(self.nodes) - 1, -1, -1):
+            node_id = self.nodes[index].node_id
+            if node_id in later:
+                out.add(index)
+            later.add(node_id)
+        return out
 
     @property
     def reasoning(self) -> str:
@@ -583,6 +601,16 @@ class Reply:
         tool.status = "failed" if event.error else "succeeded"
         tool.finished = at
 
+    def _on_agent_logged(self, event: n.AgentLogged, at: float) -> None:
+        parent = self._node_for_tool(event.node_id, event.parent_run_id, "agent_log")
+        if parent.agent_log is None:
+            parent.agent_log = AgentLog()
+        problem = parent.agent_log.update(self._short(event.entry_id) or "", self._short(event.parent_id),
+                                          self._short(event.label) or "", self._short(event.status) or "",
+                                          self._keep(event.data), self._short(event.error), at)
+        if problem:
+            self._anomaly(problem)
+
     def _on_citations(self, event: n.Citations, at: float) -> None:
         keep = self._short
         self.citations = [dataclasses.replace(c, title=keep(c.title) or "", snippet=keep(c.snippet), url=keep(c.url),
@@ -642,6 +670,7 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.RunStarted: Reply._on_run_started,
     n.RunFinished: Reply._on_run_finished,
     n.RunPaused: Reply._on_run_paused,
+    n.Outputs: Reply._on_outputs,
     n.MessageEnded: Reply._on_message_ended,
     n.NodeStarted: Reply._on_node_started,
     n.NodeStatus: Reply._on_node_status,
@@ -651,6 +680,7 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.IterationNext: Reply._on_iteration_next,
     n.ToolStarted: Reply._on_tool_started,
     n.ToolFinished: Reply._on_tool_finished,
+    n.AgentLogged: Reply._on_agent_logged,
     n.Citations: Reply._on_citations,
     n.Suggestions: Reply._on_suggestions,
     n.Usage: Reply._on_usage,

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 __all__ = [
+    "AgentLogged",
     "Anomaly",
     "Capabilities",
     "Citation",
@@ -23,6 +24,7 @@ __all__ = [
     "NodeNote",
     "NodeStarted",
     "NodeStatus",
+    "Outputs",
     "Reasoning",
     "Recovered",
     "RunFinished",
@@ -86,6 +88,13 @@ class RunPaused:
 
     execution_id: str
     node_ids: tuple[str, ...] = ()  # the nodes that wait
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Outputs:
+    """What a run gave as its result (a Dify workflow app's End node outputs): the answer's data."""
+
+    value: dict[str, Any]
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -177,6 +186,21 @@ class ToolFinished:
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
+class AgentLogged:
+    """One entry of an agent node's log, new or updated (Dify's agent_log): entries nest by
+    `parent_id` into a tree under the agent's run."""
+
+    entry_id: str
+    label: str
+    status: str  # start | success | error
+    parent_id: str | None = None
+    data: Any = None
+    error: str | None = None
+    node_id: str | None = None
+    parent_run_id: str | None = None  # the agent's run
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
 class Citation:
     title: str
     snippet: str | None = None
@@ -248,9 +272,9 @@ class Anomaly:
     text: str
 
 
-Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | MessageEnded | NodeStarted
-           | NodeStatus | NodeNote | Reasoning | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
-           | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
+Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | Outputs | MessageEnded | NodeStarted
+           | NodeStatus | NodeNote | Reasoning | NodeFinished | IterationNext | ToolStarted | ToolFinished | AgentLogged
+           | Citations | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
 
 
 @dataclasses.dataclass(frozen=True)

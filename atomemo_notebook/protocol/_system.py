@@ -36,6 +36,14 @@ class Setting:
     name: str
     required: bool = False  # a chat with a key cannot do without it
     missing: str = ""  # the error when it is required and missing
+    # Says what kind of app, not which server: given without a key, the demo still answers.
+    points: bool = True
+    choices: tuple[str, ...] = ()  # the values it takes, where it takes only some
+    demos: tuple[tuple[str, str], ...] = ()  # (value, the demo app that plays it offline)
+
+    def check(self, value: Any) -> None:
+        if self.choices and value is not None and value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)

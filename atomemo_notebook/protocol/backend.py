@@ -6,6 +6,7 @@ tests feed them canned answers (tests/test_backends.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ from ._call import Open, Plan, just
 from ._system import Translate
 from ._wire import Conversation, FileRef, Message
 
-__all__ = ["AppInfo", "Backend", "BackendBase", "Upload"]
+__all__ = ["AppInfo", "Backend", "BackendBase", "Upload", "inputs_message"]
 
 Upload = str | os.PathLike[str] | bytes
 
@@ -35,10 +36,24 @@ class AppInfo:
     graph: dict[str, Any] | None = None  # nodes and edges, where the system publishes them
 
 
+MAX_INPUT_CHARS = 200  # of one input's value in the message a run is shown as
+
+
+def inputs_message(inputs: Mapping[str, Any]) -> str:
+    """A run's inputs as the message it is shown and recorded as (a Dify workflow app takes
+    inputs, not a question): one `name: value` line each."""
+    lines = []
+    for name, value in inputs.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        lines.append(f"{name}: {text[:MAX_INPUT_CHARS]}{'…' if len(text) > MAX_INPUT_CHARS else ''}")
+    return "\n".join(lines) or "(no inputs)"
+
+
 class Backend(Protocol):
     """What a chat asks of a system, as plans. `user` is the asking user's id."""
 
     system: str
+    takes_inputs: bool
 
     def translator(self) -> Translate: ...
     def coordinates(self) -> dict[str, Any]: ...
@@ -65,6 +80,8 @@ class BackendBase:
     system's backend says what it does differently."""
 
     system = ""
+    # A run takes inputs, not a question (a Dify workflow app): an evaluation's columns are its inputs.
+    takes_inputs = False
     no_files = "takes no files"
     no_clear = "keeps every conversation: start a new one instead of clearing"
 

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from ._demo import DemoApp, validate_inputs
+from ._dify_workflow import WORKFLOW_DEMO, WorkflowApp
 from ._http import ApiError, answering_as, check_text, read_body
 from ._runs import Run
 from ._voices import DIFY
@@ -187,8 +188,11 @@ def dify_routes(emu: Emulator) -> list[Route]:
     keys = {dify_key(emu.config.api_key, app.slug): app for app in emu.apps.values()}
     ratings: dict[str, dict[str, Any]] = {}  # message id -> {"rating"}, as its history shows it
     feedback_log: dict[str, dict[str, Any]] = {}  # message id -> the row /app/feedbacks lists
+    flows = WorkflowApp(emu, dify_key(emu.config.api_key, WORKFLOW_DEMO))  # the one workflow app
 
     def app_for(request: Request) -> DemoApp:
+        if flows.owns(request):  # every route here but the workflow app's own is a chat app's
+            raise DifyError(400, "not_chat_app", "Please check if your app mode matches the right API route.")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise DifyError(401, "unauthorized",
@@ -442,6 +446,8 @@ def dify_routes(emu: Emulator) -> list[Route]:
 
     @_dify_errors
     async def parameters(request: Request) -> Response:
+        if flows.owns(request):
+            return emu.answer(flows.parameters(), emu.fault(request))
         app = app_for(request)
         fault = emu.fault(request)
         form = []
@@ -469,6 +475,8 @@ def dify_routes(emu: Emulator) -> list[Route]:
 
     @_dify_errors
     async def info(request: Request) -> Response:
+        if flows.owns(request):
+            return emu.answer(flows.info(), emu.fault(request))
         app = app_for(request)
         fault = emu.fault(request)
         return emu.answer({"name": app.name, "description": app.description, "tags": [],
@@ -503,12 +511,18 @@ def dify_routes(emu: Emulator) -> list[Route]:
 
     @_dify_errors
     async def run_workflow(request: Request) -> Response:
-        app_for(request)  # every demo app is a chatflow: this route is for workflow apps
+        if flows.owns(request):
+            emu.fault(request)
+            return await flows.run(request)
+        app_for(request)  # every demo app but the workflow app is a chatflow: this route is for workflow apps
         emu.fault(request)
         raise DifyError(400, "not_workflow_app", "Please check if your app mode matches the right API route.")
 
     @_dify_errors
     async def workflow_run(request: Request) -> Response:
+        if flows.owns(request):
+            emu.fault(request)
+            return flows.record(request.path_params["run_id"])
         app_for(request)
         fault = emu.fault(request)
         execution = emu.store.execution(request.path_params["run_id"])
@@ -526,6 +540,22 @@ def dify_routes(emu: Emulator) -> list[Route]:
             "total_tokens": outcome.get("total_tokens", 0), "created_at": _epoch(execution.get("created_at")),
             "finished_at": outcome.get("finished_at") if finished else None,
             "elapsed_time": outcome.get("elapsed_time", 0.0) if finished else 0.0}, fault)
+
+    @_dify_errors
+    async def stop_workflow(request: Request) -> Response:
+        if flows.owns(request):
+            emu.fault(request)
+            return await flows.stop(request, request.path_params["task_id"])
+        app_for(request)
+        raise DifyError(400, "not_workflow_app", "Please check if your app mode matches the right API route.")
+
+    @_dify_errors
+    async def workflow_logs(request: Request) -> Response:
+        if flows.owns(request):
+            emu.fault(request)
+            return flows.logs(request)
+        app_for(request)
+        raise DifyError(400, "not_workflow_app", "Please check if your app mode matches the right API route.")
 
     @_dify_errors
     async def feedback(request: Request) -> Response:
@@ -566,6 +596,8 @@ def dify_routes(emu: Emulator) -> list[Route]:
         Route(f"{PREFIX}/site", site, methods=["GET"]),
         Route(f"{PREFIX}/workflows/run", run_workflow, methods=["POST"]),
         Route(f"{PREFIX}/workflows/run/{{run_id}}", workflow_run, methods=["GET"]),
+        Route(f"{PREFIX}/workflows/tasks/{{task_id}}/stop", stop_workflow, methods=["POST"]),
+        Route(f"{PREFIX}/workflows/logs", workflow_logs, methods=["GET"]),
         Route(f"{PREFIX}/messages/{{message_id}}/feedbacks", feedback, methods=["POST"]),
         Route(f"{PREFIX}/app/feedbacks", feedbacks, methods=["GET"]),
         Route(f"{PREFIX}/chat-messages", chat_messages, methods=["POST"]),

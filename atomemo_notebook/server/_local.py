@@ -14,6 +14,7 @@ from ._config import ServerConfig
 from ._demo import DEMO_APPS
 from ._dify import PREFIX as DIFY_PREFIX
 from ._dify import dify_key
+from ._dify_workflow import WORKFLOW_DEMO
 from ._http import ResetBoundary
 from ._odyssey import PREFIX as ODYSSEY_PREFIX
 from ._odyssey import WORKSPACE as ODYSSEY_WORKSPACE
@@ -106,6 +107,8 @@ class LocalServer:
     def demo(self, system: str, slug: str = "support") -> dict[str, Any]:
         """What a chat needs to talk to demo app `slug` as `system` speaks: its key, base URL
         and the system's settings (connect() passes them on as they are)."""
+        if system == "dify" and slug == WORKFLOW_DEMO:  # Dify's one workflow app, no demo app of the others
+            return {"api_key": dify_key(self.api_key, slug), "base_url": self.dify_base_url}
         app = self.app(slug)
         speaks: dict[str, dict[str, Any]] = {
             "atomemo": {"api_key": self.api_key, "base_url": self.base_url,

@@ -179,13 +179,19 @@ class DifyVoice:
             return [self._run(run, D.LOOP_COMPLETED, result["execution_id"], data)]
         return [self._run(run, D.NODE_FINISHED, result["execution_id"], data)]
 
-    def _log(self, run: Ids, call: dict[str, Any], parent_run: str, status: str, payload: Any) -> str:
+    def _log(self, run: Ids, call: dict[str, Any], parent_run: str, status: str, payload: Any,
+             entry: tuple[str, str, str | None] | None = None) -> str:
+        entry_id, label, parent = entry or (call["id"], call["tool_name"], None)
         return self._frame(run, D.AGENT_LOG, data={
-            "node_execution_id": parent_run, "id": call["id"], "label": call["tool_name"], "parent_id": None,
+            "node_execution_id": parent_run, "id": entry_id, "label": label, "parent_id": parent,
             "error": None, "status": status, "data": payload, "metadata": {}, "node_id": call["node_id"]})
 
     def tool_started(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
-        return [self._log(run, call, parent_run, "start", call["args"])]
+        # Each call is a root of the agent's log; the agent's thought before it, its child.
+        thought = (f"{call['id']}:thought", "Thought", call["id"])
+        return [self._log(run, call, parent_run, "start", call["args"]),
+                self._log(run, call, parent_run, "success", {"thought": f"I will call {call['tool_name']}."},
+                          thought)]
 
     def tool_finished(self, run: Ids, call: dict[str, Any], parent_run: str) -> list[str]:
         return [self._log(run, call, parent_run, "success", call["result"])]

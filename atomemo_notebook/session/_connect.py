@@ -28,8 +28,9 @@ def _offline(system: System, key: str | None, offline: bool | None, settings: di
         return True
     if key:
         return False
-    pointing = [f"{name}=" for name in system.setting_names if settings.get(name)]
-    pointing += [f"{system.name.upper()}_{name.upper()}" for name in system.setting_names if system.env(name)]
+    points = ("base_url", *(s.name for s in system.settings if s.points))
+    pointing = [f"{name}=" for name in points if settings.get(name)]
+    pointing += [f"{system.name.upper()}_{name.upper()}" for name in points if system.env(name)]
     if pointing or offline is False:
         raise MissingAPIKeyError(f"{system.name.upper()}_API_KEY",
                                  " and ".join(pointing) if pointing else "offline=False")
@@ -84,7 +85,8 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
     """A conversation with a workflow on `system` ("atomemo", "dify", "pipelit" or "odyssey").
 
     `settings` are the system's own (`base_url` for all; Atomemo's `app_id` and `trigger_id`,
-    Pipelit's `workflow`, OdysseyAI's `workspace_id` and `agent_id`) and the client's options
+    Pipelit's `workflow`, OdysseyAI's `workspace_id` and `agent_id`, Dify's `app_type`: "workflow"
+    for a workflow app, whose runs take inputs and give outputs) and the client's options
     (`timeout`, `max_retries`, ...). Keys come from `api_key` or the system's environment
     variables (ATOMEMO_API_KEY, DIFY_API_KEY, PIPELIT_API_KEY, ODYSSEY_API_KEY, ...; each
     setting likewise: DIFY_BASE_URL, PIPELIT_WORKFLOW, ...). `memory=False`: OdysseyAI's agent
@@ -97,12 +99,21 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
     `conversation_id` loads its history at once."""
     spec = system_named(system)
     given, client_options = _split(spec, dict(settings))
+    kind = {s.name: given.get(s.name) or spec.env(s.name) for s in spec.settings if not s.points}
+    for setting in spec.settings:
+        setting.check(kind.get(setting.name))
     forced = offline or demo is not None
     key = None if forced else (api_key or spec.env("api_key"))
     is_offline = _offline(spec, key, True if forced else offline, given)
     user = user_id or spec.env("user_id") or DEFAULT_USER
     if is_offline:
-        demo, where = _demo_for(spec, demo, given)
+        # The demo that plays the kind of app asked for (Dify's workflow app), unless one is named;
+        # a kind is not a coordinate, so it is not matched against the demo's settings.
+        plays = None
+        for setting in spec.settings:
+            plays = plays or dict(setting.demos).get(kind.get(setting.name) or "")
+        demo, where = _demo_for(spec, demo or plays, {k: v for k, v in given.items() if k not in kind})
+        where |= {k: v for k, v in kind.items() if v}
         key = where.pop("api_key")
     else:
         where = {name: given.get(name) or spec.env(name) for name in spec.setting_names}

@@ -201,6 +201,17 @@ class DifyClient(_Dify, SyncHttp, speaks=True):
     def stop_workflow(self, task_id: str, user: str) -> dict[str, Any]:
         return self._call(calls.stop_workflow(task_id, user))
 
+    def run_workflow_blocking(self, *, inputs: dict[str, Any], user: str,
+                              timeout: float | None = None) -> dict[str, Any]:
+        """A workflow app's run, its answer once it ended: {task_id, workflow_run_id, data: {status, outputs...}}."""
+        call = calls.run_workflow(inputs=inputs, user=user, streaming=False)
+        return self._call(call if timeout is None else _with_timeout(call, timeout))
+
+    def workflow_logs(self, *, page: int = 1, limit: int = 20, status: str | None = None,
+                      keyword: str | None = None) -> calls.Page:
+        """A workflow app's runs, newest first, and whether there are more pages."""
+        return self._call(calls.workflow_logs(page=page, limit=limit, status=status, keyword=keyword))
+
     def chat_blocking(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                       conversation_id: str | None = None, timeout: float | None = None) -> dict[str, Any]:
         call = calls.chat_messages(query=query, user=user, inputs=inputs, conversation_id=conversation_id,
@@ -259,6 +270,15 @@ class AsyncDifyClient(_Dify, AsyncHttp, speaks=True):
 
     async def stop_workflow(self, task_id: str, user: str) -> dict[str, Any]:
         return await self._call(calls.stop_workflow(task_id, user))
+
+    async def run_workflow_blocking(self, *, inputs: dict[str, Any], user: str,
+                                    timeout: float | None = None) -> dict[str, Any]:
+        call = calls.run_workflow(inputs=inputs, user=user, streaming=False)
+        return await self._call(call if timeout is None else _with_timeout(call, timeout))
+
+    async def workflow_logs(self, *, page: int = 1, limit: int = 20, status: str | None = None,
+                            keyword: str | None = None) -> calls.Page:
+        return await self._call(calls.workflow_logs(page=page, limit=limit, status=status, keyword=keyword))
 
     async def chat_blocking(self, *, query: str, user: str, inputs: dict[str, Any] | None = None,
                             conversation_id: str | None = None,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..model._compare import word_diff
 from ..model.chat import LEAF
 from ..protocol._errors import AtomemoError
+from ..protocol.backend import inputs_message
 from ..session import _runtime as runtime
 from ._view_state import EVENTS_PAGE, WINDOW, WINDOW_MAX, compare_view, error_view, events_page, node_detail
 from ._widget_protocol import COMMANDS, check
@@ -124,6 +125,14 @@ def _pick_demo(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -
 def _set_inputs(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
     widget.chat.inputs = coerce_inputs(args["inputs"], widget.header.get("variables") or [])
     widget.header = {**widget.header, "inputs": dict(widget.chat.inputs)}
+
+
+@CHAT_COMMANDS("run", user_facing=True)
+def _run(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
+    """A workflow app's run: the form's inputs become the chat's, and the run is asked with them."""
+    widget.chat.inputs = coerce_inputs(args["inputs"], widget.header.get("variables") or [])
+    widget.header = {**widget.header, "inputs": dict(widget.chat.inputs)}
+    widget._orchestrator.submit(inputs_message(widget.chat.inputs), LEAF)
 
 
 @CHAT_COMMANDS("attach", user_facing=True)

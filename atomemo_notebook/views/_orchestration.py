@@ -99,6 +99,7 @@ class Orchestrator:
             "inputs": dict(chat.inputs),
             "examples": list(app.examples) if app else [],
             "graph": published_graph(app),
+            "takes_inputs": chat.backend.plans.takes_inputs,
             "capabilities": {"token_streaming": caps.token_streaming, "stop": caps.stop,
                              "branching": caps.branching, "files": caps.files,
                              "conversations": caps.conversations, "new_conversation": caps.new_conversation,

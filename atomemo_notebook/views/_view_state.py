@@ -38,6 +38,7 @@ ANSWER_CAP = 4_000  # characters of one answer kept in the transcript trait
 # and again into the transcript trait at each of its changes (issue 27.4); the view shows its start.
 QUERY_CAP = 4_000
 OUTPUT_CAP = 1_000  # characters of one node output / tool value kept in a timeline trait
+OUTPUTS_CAP = 100_000  # characters of a run's outputs in its turn (past it, shown as cut text)
 DETAIL_LIMIT = 200_000  # characters of one value in the detail panel (asked for on click)
 WINDOW = 20  # turns of the path in the transcript trait at first; more load on scroll
 WINDOW_MAX = 500
@@ -65,8 +66,9 @@ def _json_text(value: Any, limit: int) -> str | None:
 def _failed_span(reply: Reply | None) -> tuple[int, NodeSpan] | None:
     if reply is None:
         return None
+    retried = reply.retried_runs()  # a failed attempt the node's next attempt followed failed nothing
     for index in range(len(reply.nodes) - 1, -1, -1):
-        if reply.nodes[index].status == "failed":
+        if reply.nodes[index].status == "failed" and index not in retried:
             return index, reply.nodes[index]
     return None
 
@@ -218,6 +220,7 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "citations": _citations(reply),
         "suggestions": [q[:SUGGESTION_CHARS] for q in reply.suggestions[:MAX_SUGGESTIONS]] if reply else [],
         "files": _answer_files(reply),
+        "outputs": None if reply is None or reply.outputs is None else _json_text(reply.outputs, OUTPUTS_CAP),
     }
 
 
@@ -304,7 +307,8 @@ def node_detail(reply: Reply, key: str) -> DetailResult:
             return {"title": f"{span.name} ({span.type or 'node'}) — {span.status}", "sections": [
                 ("error", span.error), ("json_output", _json_text(span.json_output, DETAIL_LIMIT)),
                 ("out_ports", json.dumps(span.out_ports) if span.out_ports else None),
-                ("anomaly", span.anomaly), ("node_id", span.node_id)]}
+                ("anomaly", span.anomaly), ("node_id", span.node_id),
+                ("agent_log", _json_text(span.agent_log.text(), DETAIL_LIMIT) if span.agent_log else None)]}
         for tool in span.tools:
             if tool.tool_call_id == key:
                 return {"title": f"{tool.tool_name} (tool of {span.name}) — {tool.status}", "sections": [

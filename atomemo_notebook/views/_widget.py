@@ -74,6 +74,7 @@ class ChatWidget(PlainStateWidget):
         workflow: str | None = None,
         workspace_id: str | None = None,
         agent_id: str | None = None,
+        app_type: str | None = None,
         compact: bool = False,
         chat: AsyncChat | Any | None = None,
         **kwargs: Any,
@@ -92,8 +93,8 @@ class ChatWidget(PlainStateWidget):
         else:
             own = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
                           trigger_id=trigger_id, demo=demo, offline=offline, workflow=workflow,
-                          workspace_id=workspace_id, agent_id=agent_id, conversation_id=conversation_id,
-                          inputs=inputs, source="notebook", asynchronous=True)
+                          workspace_id=workspace_id, agent_id=agent_id, app_type=app_type,
+                          conversation_id=conversation_id, inputs=inputs, source="notebook", asynchronous=True)
             shared, owns = False, True
         try:
             super().__init__(compact=compact, transcript={"leaf_id": "", "turns": [], "older": 0}, **kwargs)

@@ -116,6 +116,9 @@ class TurnView(TypedDict):
     files: NotRequired[list[AnswerFileView]]
     query_chars: NotRequired[int]
     """The whole question's length: `query` is cut at QUERY_CAP characters in the trait."""
+    outputs: NotRequired[str | None]
+    """A run's outputs as JSON text (a Dify workflow app's), cut at OUTPUTS_CAP: the view shows
+    them as a collapsible tree."""
 
 
 class TranscriptView(TypedDict):
@@ -251,9 +254,11 @@ class HeaderView(TypedDict, total=False):
     graph: GraphStructureView | None
     """The published workflow graph; None: the Graph tab infers it from each run."""
     read_only: str
-    """Set only in an exported file (export.py): the note it shows; the view is read-only."""
+    """Set only in an exported file (_export.py): the note it shows; the view is read-only."""
     travel: str
     """A replayed reply (ChatWidget.replay) the view opens in time travel, at its start."""
+    takes_inputs: bool
+    """A run takes inputs, not a question (a Dify workflow app): the inputs form is the message."""
 
 
 class LiveView(TypedDict, total=False):
@@ -517,6 +522,7 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "open_conversation": (OpenArgs, None),
     "pick_demo": (DemoArgs, None),
     "set_inputs": (InputsArgs, None),
+    "run": (InputsArgs, None),
     "attach": (AttachArgs, None),
     "detach": (NoArgs, None),
     "load_older": (NoArgs, None),

@@ -78,14 +78,18 @@ export class Composer {
     if (draft && !this.input.value) this.input.value = draft;
   }
 
+  private busy = false;
+  private runMode = false; // a workflow app: the inputs form is the message, Run sends it
+
   render(busy: boolean, caps: Capabilities, readOnly: boolean): void {
-    this.sendBtn.hidden = busy;
+    this.busy = busy;
+    this.sendBtn.hidden = busy || this.runMode;
     this.stopBtn.hidden = !busy;
     this.stopBtn.title = caps.stop === "client"
       ? "Stop listening (Esc). This system cannot cancel a run: the workflow may still finish on the server."
       : "Stop (Esc)";
     this.attachBtn.disabled = busy;
-    this.attachBtn.hidden = !caps.files;
+    this.attachBtn.hidden = !caps.files || this.runMode; // a workflow app's run takes its inputs only
     this.el.hidden = readOnly;
   }
 
@@ -101,7 +105,14 @@ export class Composer {
 
   renderInputs(header: HeaderView): void {
     const variables = (header.variables ?? []).filter((v) => !v.hidden);
-    this.inputsToggle.hidden = variables.length === 0;
+    this.runMode = Boolean(header.takes_inputs);
+    this.inputsToggle.hidden = variables.length === 0 || this.runMode;
+    this.input.hidden = this.runMode;
+    this.sendBtn.hidden = this.busy || this.runMode;
+    if (this.runMode) this.attachBtn.hidden = true;
+    if (this.runMode) this.inputsForm.hidden = false;
+    const running = this.inputsForm.querySelector<HTMLButtonElement>(".am-run");
+    if (running) running.disabled = this.busy;
     if (!variables.length) { this.inputsForm.replaceChildren(); return; }
     if (this.inputsForm.contains(document.activeElement)) return; // don't clobber typing
     const inputs = header.inputs ?? {};
@@ -112,13 +123,17 @@ export class Composer {
       if (v.maxLength) field.maxLength = v.maxLength;
       return h("label", { class: "am-label" }, `${v.label}${v.required ? " *" : ""}`, field);
     });
-    const apply = h("button", { class: "am-btn", text: "Apply" });
+    // A workflow app's run is asked with the form (Run); a chat's inputs go with the next question (Apply).
+    const apply = this.runMode
+      ? h("button", { class: "am-btn am-primary am-run", text: "▶ Run", title: "Run the workflow with these inputs" })
+      : h("button", { class: "am-btn", text: "Apply" });
+    apply.disabled = this.runMode && this.busy;
     apply.addEventListener("click", () => {
       const values: Record<string, string> = {};
       for (const field of Array.from(this.inputsForm.querySelectorAll<HTMLInputElement>("input.am-field"))) {
         values[field.dataset.variable ?? ""] = field.value;
       }
-      this.hooks.act("set_inputs", { inputs: values });
+      this.hooks.act(this.runMode ? "run" : "set_inputs", { inputs: values });
     });
     this.inputsForm.replaceChildren(...fields, apply);
   }

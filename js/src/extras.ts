@@ -1,6 +1,7 @@
 // What an answer may carry under it: the sources it drew on, the files it came with, the
 // questions the system suggests asking next, and, for a failed turn, what failed.
 import { h } from "./dom";
+import { outputsTree } from "./outputs";
 import type { ErrorView, TurnView } from "./protocol";
 import { safeLink } from "./sanitize";
 
@@ -11,8 +12,9 @@ export function answerExtras(turn: TurnView, suggest: ((question: string) => voi
   const citations = turn.citations ?? [];
   const files = turn.files ?? [];
   const suggestions = suggest ? turn.suggestions ?? [] : [];
-  if (!citations.length && !files.length && !suggestions.length) return null;
+  if (!citations.length && !files.length && !suggestions.length && !turn.outputs) return null;
   const box = h("div", { class: "am-extras" });
+  if (turn.outputs) box.append(outputsTree(turn.outputs)); // a workflow run's result
   if (citations.length) {
     const details = h("details", { class: "am-citations" },
       h("summary", { text: `Sources (${citations.length})` }));

@@ -79,6 +79,8 @@ export type TurnView = {
   files?: AnswerFileView[];
   /** The whole question's length: `query` is cut at QUERY_CAP characters in the trait. */
   query_chars?: number;
+  /** A run's outputs as JSON text (a Dify workflow app's), cut at OUTPUTS_CAP: the view shows them as a collapsible tree. */
+  outputs?: string | null;
 };
 
 export type TranscriptView = {
@@ -210,10 +212,12 @@ export type HeaderView = {
   capabilities?: Capabilities;
   /** The published workflow graph; None: the Graph tab infers it from each run. */
   graph?: GraphStructureView | null;
-  /** Set only in an exported file (export.py): the note it shows; the view is read-only. */
+  /** Set only in an exported file (_export.py): the note it shows; the view is read-only. */
   read_only?: string;
   /** A replayed reply (ChatWidget.replay) the view opens in time travel, at its start. */
   travel?: string;
+  /** A run takes inputs, not a question (a Dify workflow app): the inputs form is the message. */
+  takes_inputs?: boolean;
 };
 
 export type LiveView = {
@@ -577,6 +581,7 @@ export type Commands = {
   open_conversation: { args: OpenArgs; result: null };
   pick_demo: { args: DemoArgs; result: null };
   set_inputs: { args: InputsArgs; result: null };
+  run: { args: InputsArgs; result: null };
   attach: { args: AttachArgs; result: null };
   detach: { args: NoArgs; result: null };
   load_older: { args: NoArgs; result: null };

@@ -172,8 +172,9 @@ export class Transcript {
 
   private emptyState(): HTMLElement {
     const header = this.current.header;
+    const start = header.takes_inputs ? "Fill in the inputs below and press Run." : "Ask a question to start.";
     const box = h("div", { class: "am-empty" }, h("div", { text: header.description
-      ? `${header.description} Ask a question to start.` : "Ask a question to start." }));
+      ? `${header.description} ${start}` : start }));
     const examples = header.examples ?? [];
     if (examples.length && !this.current.staticNote) {
       const chips = h("div", { class: "am-examples" });

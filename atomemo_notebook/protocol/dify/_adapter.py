@@ -17,6 +17,7 @@ from .events import Name
 __all__ = ["DifyTranslator", "MessageIds", "node_status", "run_status"]
 
 NONE: tuple[n.Neutral, ...] = ()
+MAX_ATTEMPTS = 1_000  # attempts of one node run shown as runs of their own; a server may send any number
 CONTAINERS = {Name.ITERATION_STARTED, Name.LOOP_STARTED}
 
 
@@ -86,7 +87,11 @@ class DifyTranslator:
         self.containers: dict[str, str] = {}  # node id of a running Loop/Iteration -> its run id
         self.run_id: str | None = None
         self.chat_text = False  # the answer came as `message` chunks (a chat), not `text_chunk`s
+        self.workflow_app = False  # the stream is a workflow app's run (no message, no conversation)
         self.think = ThinkSplitter()  # `<think>` blocks inside the answer: thinking, not answer
+        # A node run retried: its attempt now and the seconds its failed attempts took.
+        self.attempts: dict[str, tuple[int, float]] = {}
+        self.over: set[str] = set()  # node runs retried past MAX_ATTEMPTS (said once)
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         name = event.event
@@ -101,6 +106,13 @@ class DifyTranslator:
         if not self.announced and message_id:
             self.announced = True
             out.append(n.Started(message_id, _str(frame.get("conversation_id")), _str(frame.get("task_id"))))
+        elif not self.announced and name == Name.WORKFLOW_STARTED and not _str(frame.get("conversation_id")):
+            # A workflow app's run names no message (a chatflow's every frame does): the run is
+            # the message, and its outputs are its result (protocol/dify/_workflow_app.py).
+            run_id = _str(frame.get("workflow_run_id")) or _str(_dict(frame.get("data")).get("id"))
+            if run_id:
+                self.announced = self.workflow_app = True
+                out.append(n.Started(run_id, None, _str(frame.get("task_id"))))
         handler = _TABLE.get(name)
         if handler is not None:
             out.extend(handler(self, frame, _dict(frame.get("data"))))
@@ -181,6 +193,9 @@ class DifyTranslator:
             out.append(n.TextReplaced(kept if isinstance(kept, str) else "",
                                       f"the run {status}: text streamed ahead by answer nodes that never ran "
                                       "was dropped"))
+        outputs = data.get("outputs")
+        if self.workflow_app and isinstance(outputs, dict):
+            out.append(n.Outputs(outputs))
         out.append(n.RunFinished(run_id, status, _str(data.get("error"))))
         return out
 
@@ -204,19 +219,34 @@ class DifyTranslator:
 
     def _node_finished(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         run_id, node_id = str(data.get("id") or ""), str(data.get("node_id") or "")
+        elapsed = _seconds(data.get("elapsed_time"))
+        attempt, spent = self.attempts.pop(run_id, (1, 0.0))
+        if attempt > 1:  # the node's elapsed time covers every attempt: the last one's is the rest
+            run_id = _attempt(run_id, attempt)
+            elapsed = max(elapsed - spent, 0.0) if elapsed is not None else None
         return (n.NodeFinished(run_id, node_id, node_status(data.get("status")), data.get("outputs"),
                                _str(data.get("error")), (), data.get("inputs"), data.get("process_data"),
-                               _tokens(data), _seconds(data.get("elapsed_time")),
-                               _str(data.get("title")), _str(data.get("node_type"))),)
+                               _tokens(data), elapsed, _str(data.get("title")), _str(data.get("node_type"))),)
 
     def _retry(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
-        # A failed attempt before the node runs again: a span of its own, failed.
-        run_id = f"{data.get('id')}#retry{data.get('retry_index', 0)}"
-        node_id = str(data.get("node_id") or "")
-        return (n.NodeStarted(run_id, node_id, _str(data.get("title")), _str(data.get("node_type")),
-                              parent_run_id=self._parent(data)),
-                n.NodeFinished(run_id, node_id, "failed", data.get("outputs"), _str(data.get("error")),
-                               elapsed=_seconds(data.get("elapsed_time"))))
+        # Each attempt is a run of its node (as Pipelit's are): the attempt that failed ends
+        # here, and the next begins. node_retry names the node's run id, not the attempt's.
+        first, node_id = str(data.get("id") or ""), str(data.get("node_id") or "")
+        attempt, spent = self.attempts.get(first, (1, 0.0))
+        if attempt >= MAX_ATTEMPTS:
+            if first in self.over:
+                return NONE
+            self.over.add(first)
+            return (n.Anomaly(f"node {node_id[:80]!r} retried past {MAX_ATTEMPTS:,} attempts: "
+                              "later attempts are shown as its last"),)
+        elapsed = _seconds(data.get("elapsed_time"))
+        self.attempts[first] = (attempt + 1, spent + (elapsed or 0.0))
+        ended = _attempt(first, attempt)
+        return (n.NodeFinished(ended, node_id, "failed", data.get("outputs"), _str(data.get("error")), (),
+                               data.get("inputs"), data.get("process_data"), _tokens(data), elapsed,
+                               _str(data.get("title")), _str(data.get("node_type"))),
+                n.NodeStarted(_attempt(first, attempt + 1), node_id, _str(data.get("title")),
+                              _str(data.get("node_type")), parent_run_id=self._parent(data)))
 
     def _next(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         index = data.get("index")
@@ -225,12 +255,18 @@ class DifyTranslator:
 
     # -- tools -----------------------------------------------------------------------------
     def _agent_log(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        # Each entry is a node of the agent's log tree (its details), nested by parent_id; a
+        # root entry (a round, a call) is also a step of the agent's run on the timeline.
         call_id, label = str(data.get("id") or ""), str(data.get("label") or "agent step")
         parent, status = _str(data.get("node_execution_id")), str(data.get("status") or "")
+        entry = n.AgentLogged(call_id, label, status, _str(data.get("parent_id")), data.get("data"),
+                              _str(data.get("error")), _str(data.get("node_id")), parent)
+        if entry.parent_id is not None:
+            return (entry,)
         if status == "start":
-            return (n.ToolStarted(call_id, label, data.get("data"), parent_run_id=parent),)
+            return (n.ToolStarted(call_id, label, data.get("data"), parent_run_id=parent), entry)
         return (n.ToolFinished(call_id, label, data.get("data"), _str(data.get("error")),
-                               parent_run_id=parent),)
+                               parent_run_id=parent), entry)
 
     def _thought(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         tool = _str(frame.get("tool"))
@@ -291,6 +327,11 @@ class ThinkSplitter:
         """At the answer's end: thinking cut short keeps what was held of it."""
         held, self.held = self.held, ""
         return (n.Reasoning(None, held, False),) if held and self.state == "inside" else ()
+
+
+def _attempt(run_id: str, attempt: int) -> str:
+    """The run id of a node run's n-th attempt: the first is the run Dify names."""
+    return run_id if attempt == 1 else f"{run_id}#attempt{attempt}"
 
 
 def _not_text(frame: dict[str, Any], answer: Any) -> n.Anomaly:

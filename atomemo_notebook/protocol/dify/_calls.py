@@ -40,6 +40,7 @@ __all__ = [
     "stop_workflow",
     "suggested",
     "upload",
+    "workflow_logs",
     "workflow_run",
 ]
 
@@ -240,6 +241,28 @@ def run_workflow(*, inputs: dict[str, Any], user: str, streaming: bool = True) -
     body = {"inputs": dict(inputs), "user": require("user", user),
             "response_mode": "streaming" if streaming else "blocking"}
     return Call("POST", "/workflows/run", _object, json=body, stream=streaming)
+
+
+def _logs(body: Any) -> Page:
+    body = _body(body, "workflow logs")
+    data = body.get("data")
+    items = [i for i in data[:MAX_PAGE] if isinstance(i, dict)] if isinstance(data, list) else []
+    return items, body.get("has_more") is True
+
+
+MAX_PAGE = 100  # items read of one page, whatever a server sends
+
+
+def workflow_logs(*, page: int = 1, limit: int = 20, status: str | None = None,
+                  keyword: str | None = None) -> Call[Page]:
+    """A workflow app's runs, newest first (GET /v1/workflows/logs): each a log row whose
+    `workflow_run` is the run's record."""
+    params = {"page": str(max(1, int(page))), "limit": str(max(1, min(int(limit), MAX_PAGE)))}
+    if status:
+        params["status"] = status
+    if keyword:
+        params["keyword"] = keyword
+    return Call("GET", "/workflows/logs", _logs, params=params)
 
 
 def stop_workflow(task_id: str, user: str) -> Call[dict[str, Any]]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .. import _neutral as n
-from .._system import System
+from .._system import Setting, System
 from ._adapter import DifyTranslator
-from ._backend import DifyBackend
 from ._dialect import DIFY
+from ._workflow_app import APP_TYPES, WORKFLOW_DEMO, dify_backend
 
 NO_BRANCHING = ("Dify's service API takes no parent message (POST /v1/chat-messages has no "
                 "parent_message_id): a question always continues the conversation's last message, "
@@ -17,7 +17,9 @@ SYSTEM = System(
     label="Dify",
     dialect=DIFY,
     translator=DifyTranslator,
-    backend=DifyBackend.create,
+    backend=dify_backend,
+    # A chatflow (chat) or a workflow app: what the app is, not where; offline, the demo's workflow app.
+    settings=(Setting("app_type", points=False, choices=APP_TYPES, demos=(("workflow", WORKFLOW_DEMO),)),),
     capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
                                 citations=True, suggestions=True, branching_reason=NO_BRANCHING),
 )
