@@ -36,6 +36,7 @@ class NodeRun:
     tools: list[ToolCall] = dataclasses.field(default_factory=list)
     answer: str | None = None  # streamed as chat_message chunks while this node runs
     children: list[NodeRun] = dataclasses.field(default_factory=list)  # runs inside a Loop
+    reasoning: str | None = None  # the model's thinking, streamed before its answer (Dify's reasoning_chunk)
 
 
 @dataclasses.dataclass
@@ -393,6 +394,21 @@ def _echo(query: Any, inputs: dict[str, Any]) -> Plan:
     ])
 
 
+# -- thinker: a model that thinks aloud before it answers (Dify's reasoning_chunk) -------------
+
+def _thinker(query: Any, inputs: dict[str, Any]) -> Plan:
+    text = query_text(query)
+    thought = (f"The question is {text!r}. I should find what it really asks, check the help center "
+               "in my head, and answer in one short paragraph without repeating the question.")
+    answer = f"Here is a short answer to: {text}"
+    return Plan([
+        _trigger(query, inputs),
+        NodeRun("llm", output={"text": answer, "usage": {"prompt_tokens": 120, "completion_tokens": 60}},
+                reasoning=thought),
+        NodeRun("answer", output={"answer": answer}, answer=answer),
+    ])
+
+
 DEMO_APPS: dict[str, DemoApp] = {
     app.slug: app
     for app in [
@@ -447,6 +463,17 @@ DEMO_APPS: dict[str, DemoApp] = {
              ("answer", "Reply", "answer")],
             _sampler,
             examples=["What does it cost?", "How do I rotate my API key?"],
+        ),
+        DemoApp(
+            "thinker", "Thinking Assistant",
+            "A model that thinks before it answers: its thinking streams apart from the answer "
+            "(Dify's reasoning_chunk; the other systems' voices do not carry it).",
+            "💭", "#0891B2",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("llm", "Think and draft", "llm"),
+             ("answer", "Reply", "answer")],
+            _thinker,
+            examples=["Why is the sky blue?"],
         ),
         DemoApp(
             "echo", "Echo",

@@ -207,6 +207,9 @@ class Executor:
             await asyncio.sleep(pace.node_delay)
             for frame in voice.tool_finished(run, call, result["id"]):
                 run.emit_frame(frame)
+        thinks = getattr(voice, "reasoning", None)  # only a voice that carries thinking has it
+        if node_run.reasoning and thinks is not None:
+            await self._stream_reasoning(run, node_id, node_run.reasoning, pace, thinks)
         if node_run.answer is not None:
             await self._stream_text(run, node_run.answer, pace, answer)
         await asyncio.sleep(pace.node_delay)
@@ -221,6 +224,15 @@ class Executor:
                                          node, parent, time.monotonic() - started):
             run.emit_frame(frame)
         results.append(result)
+
+    @staticmethod
+    async def _stream_reasoning(run: Run, node_id: str, text: str, pace: Pace, thinks: Any) -> None:
+        size = pace.chunk_size
+        for start in range(0, len(text), size):
+            run.emit_frame(thinks(run, node_id, text[start:start + size], False))
+            if pace.chunk_delay:
+                await asyncio.sleep(pace.chunk_delay)
+        run.emit_frame(thinks(run, node_id, "", True))
 
     @staticmethod
     async def _stream_text(run: Run, text: str, pace: Pace, answer: list[str]) -> None:

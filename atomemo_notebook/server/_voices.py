@@ -194,6 +194,11 @@ class DifyVoice:
         return self._frame(run, D.MESSAGE, id=run.message_id, answer=chunk,
                            from_variable_selector=[self.speaking, "answer"])
 
+    def reasoning(self, run: Ids, node_id: str, chunk: str, final: bool) -> str:
+        """The model's thinking, as the 2026 spec's reasoning_chunk carries it (1.13.2 has none)."""
+        return self._frame(run, D.REASONING_CHUNK,
+                           data={"reasoning": chunk, "node_id": node_id, "is_final": final})
+
     def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]:
         # Held until the run's end: Dify sends message_end only for a run that succeeded.
         usage = dict(metadata.get("usage") or {})

@@ -49,6 +49,7 @@ STYLE = """
 .atomemo-snapshot .track{flex:1;position:relative;height:10px;background:#f3f4f6;border-radius:3px}
 .atomemo-snapshot .bar{position:absolute;top:0;height:10px;border-radius:3px;min-width:2px}
 .atomemo-snapshot .dur{width:70px;text-align:right;color:#57606a}
+.atomemo-snapshot .think summary{cursor:pointer;color:#57606a;font-size:12px}
 """
 
 
@@ -80,6 +81,8 @@ def _timeline(view: dict[str, Any]) -> str:
             f'<span class="track"><span class="bar" style="left:{left:.2f}%;width:{width:.2f}%;'
             f'background:{color}"></span></span><span class="dur">{html.escape(dur)}</span>'
             f'<span style="color:{color}">{html.escape(str(node.get("status")))}</span></div>')
+        if node.get("reasoning"):
+            rows.append(_thinking(node["reasoning"], indent=True))
         for tool in node.get("tools") or []:
             rows.append(f'<div class="row" style="padding-left:24px">🔧 {html.escape(str(tool.get("name")))}'
                         f' · {html.escape(str(tool.get("status")))}</div>')
@@ -87,6 +90,17 @@ def _timeline(view: dict[str, Any]) -> str:
                f"first token {view.get('ttft_ms') or 0:.0f} ms · {len(nodes)} nodes · "
                f"{view.get('failures', 0)} failed")
     return f'<div class="tl"><div>{summary}</div>{"".join(rows)}</div>'
+
+
+def _thinking(view: dict[str, Any], indent: bool = False) -> str:
+    """A thought, collapsed (a <details> without `open`): the static copy shows it closed, as
+    the widget does, and it is text, never markup."""
+    cut = view["chars"] - len(view["text"])
+    more = f"… ({cut:,} earlier characters)\n" if cut > 0 else ""
+    label = "Thinking" if view.get("final") else "Thinking…"
+    pad = ' style="padding-left:24px"' if indent else ""
+    return (f'<details class="think"{pad}><summary>{label} · {view["chars"]:,} characters</summary>'
+            f'<pre>{html.escape(more + view["text"])}</pre></details>')
 
 
 def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None,
@@ -165,6 +179,8 @@ def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str 
     node, and a regenerated or edited turn says which version of how many it is."""
     question = f"📎 {file.get('filename')}" if file else query
     body = render_markdown(answer)
+    if view and view.get("reasoning"):
+        body = _thinking(view["reasoning"]) + body
     if status != "succeeded":
         color = STATUS_COLORS.get(status, "#6b7280")
         said = html.escape(status) + (": " + html.escape(note) if note else "")

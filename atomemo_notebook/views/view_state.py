@@ -26,6 +26,7 @@ from .widget_protocol import (
     FileView,
     LiveView,
     NodeView,
+    ReasoningView,
     SiblingsView,
     TimelineView,
     TranscriptView,
@@ -46,6 +47,7 @@ MAX_SUGGESTIONS = 5
 SUGGESTION_CHARS = 200
 MAX_VERSIONS = 20  # versions of one turn offered by name (Compare's pickers)
 VERSION_CHARS = 60
+REASONING_CAP = 4_000  # characters of one thought kept in a trait: its newest, so a streaming one moves
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -108,6 +110,17 @@ def _depths(spans: list[NodeSpan]) -> list[int]:
     return depths
 
 
+def reasoning_view(parts: list[str], final: bool, cap: int = REASONING_CAP) -> ReasoningView | None:
+    """A thought as a trait holds it: its newest `cap` characters (a streaming thought is read
+    at its end), or None when there is none."""
+    if not parts and not final:
+        return None
+    text = "".join(parts)
+    if not text:
+        return None
+    return {"text": text[-cap:] if len(text) > cap else text, "chars": len(text), "final": final}
+
+
 def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
     return {
         "key": _node_key(span, index),
@@ -124,6 +137,7 @@ def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
         "anomaly": span.anomaly,
         "depth": depth,
         "reported": span.reported,
+        "reasoning": reasoning_view(span.reasoning_parts, span.reasoning_final),
         "tools": [
             {
                 "key": tool.tool_call_id,
@@ -158,6 +172,7 @@ def timeline_view(reply: Reply, cap: int = OUTPUT_CAP) -> TimelineView:
         "failures": sum(1 for n in nodes if n["status"] == "failed"),
         "anomalies": list(reply.anomalies),
         "edges": cast(Any, inferred_edges(reply)),
+        "reasoning": reasoning_view(reply.reasoning_parts, reply.reasoning_final),
     }
 
 

@@ -136,6 +136,18 @@ class ToolView(TypedDict):
     anomaly: str | None
 
 
+class ReasoningView(TypedDict):
+    """A model's thinking (Dify's reasoning_chunk, or an answer's `<think>` block): shown
+    collapsed as "Thinking…", never part of the answer."""
+
+    text: str
+    """Its newest REASONING_CAP characters (a long thought is cut at its start)."""
+    chars: int
+    """The whole thought's length."""
+    final: bool
+    """The thinking is complete: the block closes."""
+
+
 class NodeView(TypedDict):
     key: str
     node_id: str
@@ -154,6 +166,8 @@ class NodeView(TypedDict):
     tools: list[ToolView]
     reported: NotRequired[bool]
     """Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn."""
+    reasoning: NotRequired[ReasoningView | None]
+    """The node's thinking, when its model streamed some."""
 
 
 class GraphNodeView(TypedDict):
@@ -193,6 +207,8 @@ class TimelineView(TypedDict):
     edges: NotRequired[list[GraphEdgeView]]
     """The edges this run reveals (predecessors, start order, loops): the Graph tab draws them
     where the system publishes no graph."""
+    reasoning: NotRequired[ReasoningView | None]
+    """The answer's own thinking (a `<think>` block at its start), shown above the answer."""
 
 
 class Variable(TypedDict):

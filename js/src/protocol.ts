@@ -99,6 +99,16 @@ export type ToolView = {
   anomaly: string | null;
 };
 
+/** A model's thinking (Dify's reasoning_chunk, or an answer's `<think>` block): shown collapsed as "Thinking…", never part of the answer. */
+export type ReasoningView = {
+  /** Its newest REASONING_CAP characters (a long thought is cut at its start). */
+  text: string;
+  /** The whole thought's length. */
+  chars: number;
+  /** The thinking is complete: the block closes. */
+  final: boolean;
+};
+
 export type NodeView = {
   key: string;
   node_id: string;
@@ -117,6 +127,8 @@ export type NodeView = {
   tools: ToolView[];
   /** Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn. */
   reported?: boolean;
+  /** The node's thinking, when its model streamed some. */
+  reasoning?: ReasoningView | null;
 };
 
 export type GraphNodeView = {
@@ -154,6 +166,8 @@ export type TimelineView = {
   anomalies: string[];
   /** The edges this run reveals (predecessors, start order, loops): the Graph tab draws them where the system publishes no graph. */
   edges?: GraphEdgeView[];
+  /** The answer's own thinking (a `<think>` block at its start), shown above the answer. */
+  reasoning?: ReasoningView | null;
 };
 
 export type Variable = {

@@ -7,6 +7,7 @@ import { answerExtras, errorBox } from "./extras";
 import type { LiveTurn, Streamed } from "./live";
 import { copyText, renderAnswer } from "./markdown";
 import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, TurnView } from "./protocol";
+import { thinkingBlock } from "./thinking";
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
 
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
@@ -45,6 +46,7 @@ export class Transcript {
   private loadingOlder = false;
   private following = true; // the list stays at the bottom as answers grow, until the reader scrolls up
   private state: TranscriptState | null = null;
+  private liveSlot: HTMLElement | null = null; // where the streaming turn's thinking goes
 
   /** `answers`: the whole answers known, kept across views of the same model. */
   constructor(private commands: CommandClient, private live: LiveTurn, private answers: Map<string, string>,
@@ -125,12 +127,21 @@ export class Transcript {
         question.prepend(h("span", { class: "am-siblings am-muted", text: `‹ ${count}/${count} ›`,
           title: "A new version of this turn, streaming" }));
       }
+      this.liveSlot = h("div", { class: "am-live-thought" });
+      this.liveThought();
       items.push(h("div", { class: `am-turn am-live${replaced >= 0 ? " am-new-version" : ""}` }, question,
-        h("div", { class: "am-bot" }, liveEl,
+        h("div", { class: "am-bot" }, this.liveSlot, liveEl,
           h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), clock))));
     }
     this.el.replaceChildren(...items);
     this.el.setAttribute("aria-busy", String(Boolean(this.live.key)));
+  }
+
+  /** The streaming turn's own thinking, redrawn as its run's timeline changes (not the list). */
+  liveThought(): void {
+    const thought = this.live.timeline?.reasoning;
+    const key = this.live.key;
+    this.liveSlot?.replaceChildren(...(thought && key ? [thinkingBlock(`answer:${key}`, thought, "answer")] : []));
   }
 
   private get current(): TranscriptState {
@@ -273,7 +284,9 @@ export class Transcript {
       }
     }
     meta.append(actions);
-    const bot = h("div", { class: "am-bot" }, this.answerEl(turn));
+    const thought = timeline?.reasoning;
+    const bot = h("div", { class: "am-bot" }, thought ? thinkingBlock(`answer:${turn.id}`, thought, "answer") : null,
+      this.answerEl(turn));
     if (turn.answer_chars > shown && (turn.answer_chars > AUTO_FULL_CHARS || staticNote)) {
       const rest = turn.answer_chars - shown;
       const more = h("button", { class: "am-btn am-show-all",

@@ -53,7 +53,7 @@ class ChatView {
     this.header = new Header(act);
     this.live = new LiveTurn({
       started: () => { this.renderMessages(); this.panes.syncPolling(); },
-      timeline: () => this.renderTimelines(),
+      timeline: () => { this.renderTimelines(); this.transcript.liveThought(); },
       drew: () => this.transcript.follow(),
     });
     this.transcript = new Transcript(this.commands, this.live, this.memory.answers, {

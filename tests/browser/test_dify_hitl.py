@@ -1,0 +1,93 @@
+"""Dify as it is today, in JupyterLab 4 (Debian's Chromium): a node's thinking as a collapsed
+"Thinking…" block that streams while open and closes when final, never in the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import nbformat
+import pytest
+from playwright.sync_api import Locator, Page
+
+from .jupyter import JupyterServer, answer_of, run_and_find_chat, settled_turn
+
+pytestmark = pytest.mark.browser
+
+SERVER = ("from atomemo_notebook import ChatWidget\nfrom atomemo_notebook.server import LocalServer\n"
+          "srv = LocalServer(chunk_size=4, chunk_delay={delay}, node_delay=0).start()\n")
+NOTEBOOKS = {
+    "thinking": [SERVER.format(delay=0.08) + "app = srv.app('thinker')\n"
+                 "chat = ChatWidget(system='dify', api_key=app['dify_api_key'], base_url=srv.dify_base_url,"
+                 " user_id='thinks')\nchat"],
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[JupyterServer]:
+    root = tmp_path_factory.mktemp("dify-hitl") / "work"
+    root.mkdir()
+    for name, cells in NOTEBOOKS.items():
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        nbformat.write(nb, root / f"{name}.ipynb")
+    server = JupyterServer(root, root.parent / "jupyter.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jupyter(lab: JupyterServer) -> Iterator[JupyterServer]:
+    lab.shutdown_kernels()
+    yield lab
+    lab.shutdown_kernels()
+
+
+def open_chat(page: Page, jupyter: JupyterServer, name: str) -> Locator:
+    return run_and_find_chat(page, jupyter.lab(f"{name}.ipynb"), f"{name}.ipynb")
+
+
+def ask(chat: Locator, text: str) -> None:
+    chat.locator(".am-input").fill(text)
+    chat.locator(".am-input").press("Enter")
+
+
+def test_a_nodes_thinking_is_a_collapsed_block_that_streams_while_open_and_closes_when_final(lab_page, jupyter,
+                                                                                               artifacts):
+    page = lab_page
+    chat = open_chat(page, jupyter, "thinking")
+    chat.scroll_into_view_if_needed()
+    ask(chat, "Why is the sky blue?")
+    block = chat.locator(".am-execution.am-live .am-thinking-node")
+    block.wait_for(timeout=30_000)
+    # Collapsed at first, and still thinking.
+    assert block.evaluate("el => el.open") is False
+    assert block.locator(".am-thinking-label").text_content() == "Thinking…"
+    block.locator("summary").click()
+    # Opened while it streams: it stays open through the redraws, and its text grows.
+    first = len(block.locator(".am-thinking-text").text_content() or "")
+    page.wait_for_function(
+        """([root, first]) => { const b = root.querySelector('.am-execution.am-live .am-thinking-node');
+               return b && b.open && b.querySelector('.am-thinking-text').textContent.length > first; }""",
+        arg=[chat.element_handle(), first], timeout=30_000)
+    page.screenshot(path=str(artifacts / "dify-thinking-open.png"))
+    # Final: the block closes by itself, says it is done, and holds the whole thought.
+    settled_turn(chat, "Why is the sky blue?")
+    final = chat.locator(".am-execution").last.locator(".am-thinking-node")
+    final.wait_for(timeout=30_000)
+    page.wait_for_function(
+        """root => { const b = [...root.querySelectorAll('.am-execution .am-thinking-node')].pop();
+               return b && b.classList.contains('am-final') && !b.open; }""",
+        arg=chat.element_handle(), timeout=30_000)
+    assert final.locator(".am-thinking-label").text_content() == "Thinking"
+    thought = final.locator(".am-thinking-text").text_content() or ""
+    assert thought.startswith("The question is 'Why is the sky blue?'") and thought.endswith("the question.")
+    # Never mixed into the answer.
+    answer = answer_of(chat.locator(".am-turn").last)
+    assert answer.strip() == "Here is a short answer to: Why is the sky blue?"
+    assert chat.locator(".am-turn .am-thinking").count() == 0  # the answer itself had no <think> block
+    # Opened again by the reader, a final block stays open across redraws.
+    final.locator("summary").click()
+    page.wait_for_function(
+        "root => [...root.querySelectorAll('.am-execution .am-thinking-node')].pop().open",
+        arg=chat.element_handle(), timeout=10_000)
