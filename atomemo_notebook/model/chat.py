@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import neutral as n
 from ..protocol.backend import AppInfo
 from ..protocol.call import Open, Plan
-from ..protocol.errors import AtomemoError
+from ..protocol.errors import AtomemoError, NotFoundError
 from ..protocol.limits import Limits
 from ..protocol.wire import Conversation, Event, FileRef, Message
 from ..transport.client import AsyncHttp, SyncHttp
@@ -143,6 +143,7 @@ class ChatBase:
             raise ValueError("this chat is closed: connect() again to go on")
         reply = Reply(query, parent_id=parent_id, node_names=self._node_names,
                       translate=self.backend.translator(), memory=self._limits().reply_memory)
+        reply.responder = self._responder
         with self._lock:
             self.replies.append(reply)
         for listener in list(self.reply_listeners):
@@ -226,6 +227,37 @@ class ChatBase:
                 self.tree.add_server(message)
                 return message.status not in IN_PROGRESS
         return False
+
+    def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _form_answer(self, reply: Reply, action: str, inputs: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """The form's id and the inputs to send, checked against the form (ValueError: nothing sent)."""
+        from ..protocol.dify.forms import check_answer  # the one reading of a form's answer
+
+        form = reply.pending_input
+        if form is None or reply.message_id is None:
+            raise ValueError("this reply waits on no form")
+        if reply not in self.replies:
+            raise ValueError("this reply is another chat's: answer it with reply.respond()")
+        return form.form_id, check_answer(form, action, inputs)
+
+    def _reopen(self, reply: Reply) -> None:
+        """The form is answered: the reply streams again, and views follow it as a new one."""
+        reply.reopen()
+        for listener in list(self.reply_listeners):
+            listener(reply)
+
+    def _resumed_from_store(self, reply: Reply) -> Plan[None]:
+        """No event stream of the run here (Dify 1.13.2's service API has none): the stored
+        message, once the run has ended, ends the reply."""
+        if reply.message_id is None:
+            return
+        yield from self._follow(reply.message_id)
+        if reply.message_id in self.tree:
+            message = self.tree[reply.message_id]
+            reply.fold(n.Recovered(message.server_status or "succeeded", message.server_answer or message.answer),
+                       reply.elapsed())
 
     def _set_app(self, app: AppInfo | None) -> None:
         self.app = app
@@ -431,6 +463,33 @@ class Chat(ChatBase):
             self._stream = None
             self._finish(reply, "stopped" if self._stopping else None)
 
+    def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
+        """Answer the form `reply` waits on (`reply.pending_input`): the kernel sends `action`
+        and `inputs`, then the run's further events fold into the same reply (the timeline keeps
+        the pause). Returns when the run has ended, or paused again."""
+        form_id, answer = self._form_answer(reply, action, inputs)
+        with self._turn:
+            self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
+            self._reopen(reply)
+            spec = self.backend.plans.run_events(str(reply.execution_id), self.user_id)
+            try:
+                if spec is None:
+                    raise NotFoundError("no run event stream", status_code=404)
+                with self.backend.open(spec) as events:
+                    for event in events:
+                        self._apply(reply, event, None, None)
+            except NotFoundError:
+                self.backend.run(self._resumed_from_store(reply))
+            except Exception as exc:
+                self._finish(reply, "failed", exc)
+                raise
+            finally:
+                self._finish(reply)
+        return reply
+
+    def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
+        return self.respond(reply, action, **inputs)
+
     def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         """A new answer to `message_id`'s query: a sibling of it, under the same parent."""
         parent_id, query = self.branch_point(message_id)
@@ -550,6 +609,33 @@ class AsyncChat(ChatBase):
                 await asyncio.shield(stream.close())
             self._finish(reply, "stopped" if self._stopping else None)
         return reply
+
+    async def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
+        """`Chat.respond`, awaited."""
+        form_id, answer = self._form_answer(reply, action, inputs)
+        await self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
+        self._reopen(reply)
+        spec = self.backend.plans.run_events(str(reply.execution_id), self.user_id)
+        stream: AsyncStream | None = None
+        try:
+            if spec is None:
+                raise NotFoundError("no run event stream", status_code=404)
+            stream = await self.backend.open(spec)
+            async for event in stream:
+                self._apply(reply, event, None, None)
+        except NotFoundError:
+            await self.backend.run(self._resumed_from_store(reply))
+        except Exception as exc:
+            self._finish(reply, "failed", exc)
+            raise
+        finally:
+            if stream is not None:
+                await asyncio.shield(stream.close())
+            self._finish(reply)
+        return reply
+
+    def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
+        return self.respond(reply, action, **inputs)
 
     async def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         parent_id, query = self.branch_point(message_id)

@@ -54,6 +54,8 @@ class Backend(Protocol):
                user: str) -> Plan[FileRef]: ...
     def suggestions(self, message_id: str, user: str) -> Plan[list[str]]: ...
     def clear(self, user: str) -> Plan[None]: ...
+    def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]: ...
+    def run_events(self, run_id: str, user: str) -> Open | None: ...
 
 
 # A system's backend for one chat: made from the client's base URL and connect()'s settings.
@@ -92,3 +94,10 @@ class BackendBase:
 
     def clear(self, user: str) -> Plan[None]:
         raise ValueError(self.no_clear)
+
+    def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]:
+        raise ValueError(f"{self.system or 'this system'} asks no person for input: there is no form to answer")
+
+    def run_events(self, run_id: str, user: str) -> Open | None:
+        """The stream of a run's further events (after its form is answered), where the system has one."""
+        return None

@@ -16,6 +16,8 @@ __all__ = [
     "Citations",
     "Failed",
     "Files",
+    "InputEnded",
+    "InputRequested",
     "IterationNext",
     "MessageEnded",
     "Neutral",
@@ -27,6 +29,7 @@ __all__ = [
     "Recovered",
     "RunFinished",
     "RunPaused",
+    "RunResumed",
     "RunStarted",
     "ServerTime",
     "Started",
@@ -86,6 +89,38 @@ class RunPaused:
 
     execution_id: str
     node_ids: tuple[str, ...] = ()  # the nodes that wait
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class InputRequested:
+    """A person is asked to answer a form before the run goes on (Dify's Human Input node).
+    Never carries what answers it (Dify's form token stays in the kernel)."""
+
+    form_id: str
+    node_id: str
+    node_title: str
+    content: str  # markdown, drawn sanitized like an answer
+    fields: tuple[dict[str, Any], ...]  # {name, type, default, options}
+    actions: tuple[dict[str, str], ...]  # {id, title, style}
+    expires_at: float | None = None  # the server's epoch seconds
+    refused: str | None = None  # why it cannot be answered from here (a form too big to read)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class InputEnded:
+    """The form of `node_id` is answered (`filled`, perhaps elsewhere) or expired (`timeout`)."""
+
+    node_id: str
+    how: str  # filled | timeout
+    text: str | None = None  # what was answered, as the server renders it
+    action: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class RunResumed:
+    """A paused run goes on (its form answered): the reply streams again, in the same turn."""
+
+    execution_id: str
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -248,7 +283,8 @@ class Anomaly:
     text: str
 
 
-Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | MessageEnded | NodeStarted
+Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | RunResumed | InputRequested
+           | InputEnded | MessageEnded | NodeStarted
            | NodeStatus | NodeNote | Reasoning | NodeFinished | IterationNext | ToolStarted | ToolFinished | Citations
            | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
 

@@ -98,6 +98,11 @@ def _edit(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Non
     widget._orchestrator.submit(args["text"], parent_id)
 
 
+@CHAT_COMMANDS("respond", user_facing=True)
+def _respond(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
+    widget._orchestrator.respond(args["message_id"], args["action"], dict(args["inputs"]))
+
+
 @CHAT_COMMANDS("select")
 def _select(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
     widget.chat.select(args["message_id"])

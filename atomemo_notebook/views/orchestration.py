@@ -62,6 +62,8 @@ class Orchestrator:
         if (widget.compact or self.shared) and not self.asking:
             return  # a view of a shared chat follows only the replies it asked for
         key = f"r{next(self.keys)}"
+        if reply.message_id is not None:  # a turn that waited goes on: it streams again, not settled
+            self.settle()
         self.pump = LivePump(lambda msg: widget.send(msg), reply, key)  # widget.send as it is at each flush
         widget.live = live_view(reply, key)
         widget.notice = {}
@@ -163,6 +165,28 @@ class Orchestrator:
         if reply.status == "stopped":
             self.follow_running([reply.message_id])
         return reply.status not in ("failed", "stopped")
+
+    def respond(self, message_id: str, action: str, inputs: dict[str, str]) -> None:
+        """Answer the form the turn `message_id` waits on; the run goes on in that turn, live."""
+        if self.running is not None and not self.running.done():
+            raise RuntimeError("an answer is still streaming: stop it first")
+        reply = self.chat.tree[message_id].reply if message_id in self.chat.tree else None
+        if reply is None or reply.pending_input is None:
+            raise ValueError("this turn waits on no form (it was answered, or it is not this session's)")
+        self.running = runtime.submit(self._respond(reply, action, inputs))
+
+    async def _respond(self, reply: Reply, action: str, inputs: dict[str, str]) -> None:
+        self.asking = True
+        try:
+            await self.chat.respond(reply, action, **inputs)
+        except (AtomemoError, ValueError, TypeError) as exc:
+            self.widget.notice = {**(error_view(exc) or {}), "draft": ""}
+        finally:
+            self.asking = False
+            if self.pump is not None:
+                await self.pump.done
+                self.pump = None
+            self.settle()
 
     def follow_running(self, message_ids: list[str | None] | None = None) -> None:
         """Messages the server is still answering (reopened mid-run, or stopped by us): follow

@@ -24,6 +24,7 @@ from .widget_protocol import (
     EventRow,
     EventsPage,
     FileView,
+    FormView,
     LiveView,
     NodeView,
     ReasoningView,
@@ -47,6 +48,7 @@ MAX_SUGGESTIONS = 5
 SUGGESTION_CHARS = 200
 MAX_VERSIONS = 20  # versions of one turn offered by name (Compare's pickers)
 VERSION_CHARS = 60
+FORM_CHARS = 20_000  # characters of a form's markdown in the transcript trait
 REASONING_CAP = 4_000  # characters of one thought kept in a trait: its newest, so a streaming one moves
 
 
@@ -226,7 +228,22 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "citations": _citations(reply),
         "suggestions": [q[:SUGGESTION_CHARS] for q in reply.suggestions[:MAX_SUGGESTIONS]] if reply else [],
         "files": _answer_files(reply),
+        "form": form_view(reply) if message.status == "waiting" else None,
+        "input_outcome": reply.input_outcome if reply is not None else None,
     }
+
+
+def form_view(reply: Reply | None) -> FormView | None:
+    """The form a reply waits on, as the view draws it (bounded: read_form kept at most
+    MAX_FIELDS inputs and the content is cut here)."""
+    form = reply.pending_input if reply is not None else None
+    if form is None:
+        return None
+    return cast(FormView, {"form_id": form.form_id, "node_title": form.node_title, "content": form.content[:FORM_CHARS],
+            "fields": [{"name": str(f["name"]), "type": str(f["type"]), "default": f.get("default"),
+                        "options": list(f.get("options") or [])} for f in form.fields],
+            "actions": [{"id": a["id"], "title": a["title"], "style": a["style"]} for a in form.actions],
+            "expires_at": form.expires_at, "refused": form.refused})
 
 
 def _citations(reply: Reply | None) -> list[CitationView]:

@@ -87,6 +87,37 @@ class AnswerFileView(TypedDict):
     url: str
 
 
+class FormFieldView(TypedDict):
+    name: str
+    type: str
+    """text | paragraph | select | number"""
+    default: str | None
+    options: list[str]
+
+
+class FormActionView(TypedDict):
+    id: str
+    title: str
+    style: str
+    """primary | default | ..., as the system names its button styles."""
+
+
+class FormView(TypedDict):
+    """The form a paused run waits on (Dify's Human Input): the kernel answers it, so nothing
+    here answers it by itself (no token)."""
+
+    form_id: str
+    node_title: str
+    content: str
+    """Markdown, drawn sanitized like an answer (cut at FORM_CHARS)."""
+    fields: list[FormFieldView]
+    actions: list[FormActionView]
+    expires_at: float | None
+    """The server's epoch seconds: the view shows the time left."""
+    refused: str | None
+    """Why it cannot be answered here (a form too big to read): no buttons, this text."""
+
+
 class TurnView(TypedDict):
     """One question and its answer on the shown path."""
 
@@ -114,6 +145,10 @@ class TurnView(TypedDict):
     suggestions: NotRequired[list[str]]
     """Questions to ask next (the view shows them as chips under the last answer)."""
     files: NotRequired[list[AnswerFileView]]
+    form: NotRequired[FormView | None]
+    """The form this turn waits on (status waiting), answered from the view."""
+    input_outcome: NotRequired[str | None]
+    """How the turn's last form ended ("answered: Approve", or that it expired)."""
 
 
 class TranscriptView(TypedDict):
@@ -428,6 +463,14 @@ class DetailResult(TypedDict):
     sections: list[tuple[str, str | None]]
 
 
+class RespondArgs(TypedDict):
+    """An answer to the form a turn waits on: the kernel sends it (the token never leaves it)."""
+
+    message_id: str
+    action: str
+    inputs: dict[str, str]
+
+
 class CompareArgs(TypedDict):
     a: str
     b: str
@@ -485,6 +528,7 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "detail": (DetailArgs, DetailResult),
     "events": (EventsArgs, EventsPage),
     "compare": (CompareArgs, CompareResult),
+    "respond": (RespondArgs, None),
 }
 """Every command the browser may send: name -> (args shape, result shape)."""
 

@@ -53,6 +53,35 @@ export type AnswerFileView = {
   url: string;
 };
 
+export type FormFieldView = {
+  name: string;
+  /** text | paragraph | select | number */
+  type: string;
+  default: string | null;
+  options: string[];
+};
+
+export type FormActionView = {
+  id: string;
+  title: string;
+  /** primary | default | ..., as the system names its button styles. */
+  style: string;
+};
+
+/** The form a paused run waits on (Dify's Human Input): the kernel answers it, so nothing here answers it by itself (no token). */
+export type FormView = {
+  form_id: string;
+  node_title: string;
+  /** Markdown, drawn sanitized like an answer (cut at FORM_CHARS). */
+  content: string;
+  fields: FormFieldView[];
+  actions: FormActionView[];
+  /** The server's epoch seconds: the view shows the time left. */
+  expires_at: number | null;
+  /** Why it cannot be answered here (a form too big to read): no buttons, this text. */
+  refused: string | null;
+};
+
 /** One question and its answer on the shown path. */
 export type TurnView = {
   id: string;
@@ -77,6 +106,10 @@ export type TurnView = {
   /** Questions to ask next (the view shows them as chips under the last answer). */
   suggestions?: string[];
   files?: AnswerFileView[];
+  /** The form this turn waits on (status waiting), answered from the view. */
+  form?: FormView | null;
+  /** How the turn's last form ended ("answered: Approve", or that it expired). */
+  input_outcome?: string | null;
 };
 
 export type TranscriptView = {
@@ -362,6 +395,13 @@ export type DetailResult = {
   sections: ([string, string | null])[];
 };
 
+/** An answer to the form a turn waits on: the kernel sends it (the token never leaves it). */
+export type RespondArgs = {
+  message_id: string;
+  action: string;
+  inputs: Record<string, string>;
+};
+
 export type CompareArgs = {
   a: string;
   b: string;
@@ -496,6 +536,7 @@ export type Commands = {
   detail: { args: DetailArgs; result: DetailResult };
   events: { args: EventsArgs; result: EventsPage };
   compare: { args: CompareArgs; result: CompareResult };
+  respond: { args: RespondArgs; result: null };
 };
 
 export type CommandName = keyof Commands;

@@ -7,6 +7,7 @@ import { answerExtras, errorBox } from "./extras";
 import type { LiveTurn, Streamed } from "./live";
 import { copyText, renderAnswer } from "./markdown";
 import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, TurnView } from "./protocol";
+import { formBlock } from "./forms";
 import { thinkingBlock } from "./thinking";
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
 
@@ -256,7 +257,9 @@ export class Transcript {
       meta.append(h("span", { class: "am-stop-note", text: `you stopped listening at ${turn.stopped_at.toLocaleString()}`
         + " characters; the workflow went on and finished on the server: this is its whole answer" }));
     } else if (turn.status === "waiting") {
-      meta.append(h("span", { class: "am-stop-note", text: "the workflow waits for a person to answer its form; it goes on on the server once they do (history() shows how it ended)" }));
+      meta.append(h("span", { class: "am-stop-note", text: turn.form
+        ? "waiting for you: answer the form above and the run goes on in this turn"
+        : "the workflow waits for a person to answer its form; it goes on on the server once they do (history() shows how it ended)" }));
     } else if (turn.status === "answering" || turn.status === "querying") {
       meta.append(h("span", { class: "am-stop-note", text: "still running on the server: shown here when it ends" }));
     }
@@ -301,6 +304,8 @@ export class Transcript {
       bot.append(more);
     }
     if (turn.error) bot.append(errorBox(turn.id, turn.error, this.hooks.failingNode));
+    if (turn.form && turn.status === "waiting") bot.append(formBlock(turn, turn.form, staticNote ? null : this.hooks.act, busy));
+    if (turn.input_outcome) meta.prepend(h("span", { class: "am-muted am-form-outcome", text: `form ${turn.input_outcome}` }));
     const suggest = last && !staticNote ? (question: string) => this.hooks.send(question) : null;
     const extras = answerExtras(turn, suggest, busy);
     if (extras) bot.append(extras);

@@ -13,6 +13,7 @@ from typing import Any
 from .. import neutral as n
 from ..wire import Event, MalformedFrame
 from .events import Name
+from .forms import read_form
 
 __all__ = ["DifyTranslator", "MessageIds", "node_status", "run_status"]
 
@@ -87,6 +88,9 @@ class DifyTranslator:
         self.run_id: str | None = None
         self.chat_text = False  # the answer came as `message` chunks (a chat), not `text_chunk`s
         self.think = ThinkSplitter()  # `<think>` blocks inside the answer: thinking, not answer
+        # Folding a run that paused and went on: text it streamed while nobody listened is only
+        # in its end's outputs, so the answer there is the whole one.
+        self.resumed = False
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         name = event.event
@@ -165,8 +169,26 @@ class DifyTranslator:
 
     # -- the run ---------------------------------------------------------------------------
     def _run_started(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
-        self.run_id = _str(frame.get("workflow_run_id")) or _str(data.get("id")) or "run"
+        run_id = _str(frame.get("workflow_run_id")) or _str(data.get("id")) or "run"
+        if data.get("reason") == "resumption" or self.run_id == run_id:
+            # The same run again, after its pause: it goes on in the same turn.
+            self.run_id, self.resumed = run_id, True
+            return (n.RunResumed(run_id),)
+        self.run_id = run_id
         return (n.RunStarted(self.run_id, "running", version_id=_str(data.get("workflow_id"))),)
+
+    def _input_required(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        form = read_form(data)
+        out: list[n.Neutral] = [form]
+        if form.refused:
+            out.append(n.Anomaly(form.refused))
+        return out
+
+    def _input_ended(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        timeout = frame.get("event") == Name.HUMAN_INPUT_FORM_TIMEOUT
+        text = data.get("rendered_content")
+        return (n.InputEnded(str(data.get("node_id") or ""), "timeout" if timeout else "filled",
+                             text[:100_000] if isinstance(text, str) else None, _str(data.get("action_text"))),)
 
     def _run_finished(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         run_id = _str(frame.get("workflow_run_id")) or self.run_id or "run"
@@ -181,6 +203,12 @@ class DifyTranslator:
             out.append(n.TextReplaced(kept if isinstance(kept, str) else "",
                                       f"the run {status}: text streamed ahead by answer nodes that never ran "
                                       "was dropped"))
+        elif self.resumed and isinstance(outputs, dict) and isinstance(outputs.get("answer"), str) \
+                and outputs["answer"]:
+            whole: str = outputs["answer"]
+            if whole.startswith(ThinkSplitter.OPEN) and ThinkSplitter.CLOSE in whole:  # thinking stays apart
+                whole = whole.split(ThinkSplitter.CLOSE, 1)[1]
+            out.append(n.TextReplaced(whole))
         out.append(n.RunFinished(run_id, status, _str(data.get("error"))))
         return out
 
@@ -329,6 +357,9 @@ _TABLE: dict[str, Any] = {
     Name.WORKFLOW_STARTED: DifyTranslator._run_started,
     Name.WORKFLOW_FINISHED: DifyTranslator._run_finished,
     Name.WORKFLOW_PAUSED: DifyTranslator._run_paused,
+    Name.HUMAN_INPUT_REQUIRED: DifyTranslator._input_required,
+    Name.HUMAN_INPUT_FORM_FILLED: DifyTranslator._input_ended,
+    Name.HUMAN_INPUT_FORM_TIMEOUT: DifyTranslator._input_ended,
     Name.NODE_STARTED: DifyTranslator._node_started,
     Name.ITERATION_STARTED: DifyTranslator._node_started,
     Name.LOOP_STARTED: DifyTranslator._node_started,

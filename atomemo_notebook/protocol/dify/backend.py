@@ -11,10 +11,10 @@ from typing import Any
 
 from ..backend import AppInfo, BackendBase, Upload
 from ..call import Open, Pause, Plan
-from ..errors import AtomemoError
+from ..errors import AtomemoError, NotFoundError
 from ..system import Translate
 from ..wire import Conversation, FileRef, Message
-from . import calls
+from . import calls, forms
 from .adapter import DifyTranslator
 
 __all__ = ["FOLLOW_DEADLINE", "FOLLOW_POLL", "MAX_SUGGESTIONS", "DifyBackend", "dify_app", "dify_thread"]
@@ -158,6 +158,22 @@ class DifyBackend(BackendBase):
             yield Pause(pause)
             pause = min(pause * 2, FOLLOW_POLL[1])
         return (yield from self.history(conversation_id, user))
+
+    def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]:
+        """Send a form's answer from the kernel: the service API's route (2026), else the web-app
+        API's (1.13.2 has it only there, 404 on the service API)."""
+        token = forms.FORM_TOKENS.token(form_id)
+        if token is None:
+            raise ValueError(f"the token of form {form_id!r} is not known in this kernel (it answers only forms "
+                             "whose event this kernel read); answer it in Dify's web app")
+        try:
+            yield forms.submit_form(token, inputs=inputs, action=action, user=user)
+        except NotFoundError:
+            yield forms.submit_form(token, inputs=inputs, action=action, user=user,
+                                    web_base=forms.web_root(self.base_url))
+
+    def run_events(self, run_id: str, user: str) -> Open | None:
+        return Open(forms.workflow_events(run_id, user), user=user)
 
     def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> Plan[FileRef]:
         ref = yield calls.upload(source, user, filename=filename, mime_type=mime_type)

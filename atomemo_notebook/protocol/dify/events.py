@@ -10,6 +10,7 @@ from typing import Any
 
 from ..log import register_secret
 from ..wire import Event, MalformedFrame
+from .forms import FORM_TOKENS
 
 __all__ = ["FIELDS", "REDACTED", "Name", "parse_frame", "redact_secrets"]
 
@@ -137,6 +138,7 @@ def _redact(value: Any, depth: int) -> Any:
         for key, item in value.items():
             if key in SECRET_FIELDS and isinstance(item, str):
                 register_secret(item)
+                FORM_TOKENS.remember(value.get("form_id"), item)  # kept in the kernel, to answer the form
                 out[key] = REDACTED
             else:
                 out[key] = _redact(item, depth + 1)

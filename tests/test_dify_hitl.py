@@ -1,0 +1,194 @@
+"""A person in the loop (Dify's Human Input): a paused run's form read from its events, the
+turn waiting for you, the answer sent from the kernel (the token never leaves it), and the run
+going on in the same reply with the pause on its timeline. Over loopback against the embedded
+server's `approval` app; hostile forms through the adapter and a raw socket."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atomemo_notebook import APIError, ChatWidget, NotFoundError
+from atomemo_notebook.model.reply import Reply
+from atomemo_notebook.protocol import neutral as n
+from atomemo_notebook.protocol.dify import forms
+from atomemo_notebook.protocol.dify.adapter import DifyTranslator
+from atomemo_notebook.protocol.dify.events import REDACTED, parse_frame
+from atomemo_notebook.protocol.wire import Event
+from atomemo_notebook.views import widget_protocol as wp
+from atomemo_notebook.views.view_state import form_view
+
+from .conftest import maybe, wait_until
+from .test_dify import dify_chat
+
+QUESTION = "please approve my refund of 42 EUR"
+BEFORE = f"Sending your request for review: {QUESTION}\n"
+
+
+def statuses(reply: Reply) -> list[tuple[str, str]]:
+    return [(s.name, s.status) for s in reply.nodes]
+
+
+async def test_a_paused_turn_waits_for_you_and_its_answer_goes_on_in_the_same_reply(kind, server):
+    chat = dify_chat(kind, server, "approval", user=f"hitl-{kind}")
+    reply = await maybe(chat.ask(QUESTION))
+    assert reply.status == "waiting" and reply.text == BEFORE and reply.done
+    form = reply.pending_input
+    assert form is not None and form.node_title == "Review request"
+    assert [(f["name"], f["type"], f["default"]) for f in form.fields] == [
+        ("comment", "paragraph", "looks fine"), ("priority", "text", None)]
+    assert [a["id"] for a in form.actions] == ["approve", "reject"] and form.expires_at > time.time()
+    assert "**please approve my refund of 42 EUR**" in form.content
+    # The token answers the form: it is in no event the reply keeps.
+    raw = json.dumps([r.event.data for r in reply.events])
+    assert REDACTED in raw and forms.FORM_TOKENS.token(form.form_id) not in raw
+    assert statuses(reply)[-1] == ("Review request", "waiting")
+    assert [t["status"] for t in chat.history_records()] == ["waiting"]
+
+    same = await maybe(reply.respond("approve", priority="high"))
+    assert same is reply and reply.status == "succeeded" and reply.pending_input is None
+    assert reply.text == BEFORE + "Approved with priority high: looks fine"
+    assert reply.input_outcome == "answered: Approve"
+    # The pause stays on the timeline: the node's wait, then its run after the answer.
+    assert statuses(reply) == [("Chat Trigger", "succeeded"), ("Before review", "succeeded"),
+                               ("Review request", "paused"), ("Review request", "succeeded"),
+                               ("Approved", "succeeded")]
+    (pause,) = reply.pauses
+    assert pause[1] is not None and pause[1] >= pause[0]
+    assert not reply.anomalies, reply.anomalies
+    assert [t["status"] for t in chat.history_records()] == ["succeeded"]
+    # Once answered, the form is gone: answering again is refused here, before anything is sent.
+    with pytest.raises(ValueError, match="waits on no form"):
+        await maybe(reply.respond("reject"))
+
+
+def test_an_answer_is_checked_against_the_form_before_anything_is_sent(server):
+    chat = dify_chat("sync", server, "approval", user="hitl-check")
+    reply = chat.ask(QUESTION)
+    with pytest.raises(ValueError, match="no action 'maybe'; its actions are \\['approve', 'reject'\\]"):
+        reply.respond("maybe")
+    with pytest.raises(ValueError, match="no input 'colour'"):
+        reply.respond("approve", colour="red")
+    with pytest.raises(ValueError, match="at most 100,000 are sent"):
+        reply.respond("approve", comment="x" * 100_001)
+    assert reply.status == "waiting" and reply.pending_input is not None  # nothing was sent
+    reply.respond("reject", comment="not this time")
+    assert reply.status == "succeeded" and reply.text == BEFORE + "Rejected: not this time"
+
+
+def test_a_refused_form_token_is_a_clear_error_and_the_turn_still_waits(server, monkeypatch):
+    chat = dify_chat("sync", server, "approval", user="hitl-refused")
+    reply = chat.ask(QUESTION)
+    form = reply.pending_input
+    assert form is not None
+    monkeypatch.setattr(forms.FORM_TOKENS, "token", lambda form_id: "not-the-token-0123456789")
+    with pytest.raises(NotFoundError, match="Form not found"):
+        reply.respond("approve")
+    assert reply.status == "waiting" and reply.pending_input is form and reply.done
+    monkeypatch.undo()
+    forms_before = forms.FORM_TOKENS.token(form.form_id)
+    assert forms_before is not None
+    reply.respond("approve", priority="low")
+    assert reply.status == "succeeded"
+
+
+def test_a_pause_that_is_not_answered_in_time_expires_and_says_so(server):
+    chat = dify_chat("sync", server, "approval", user="hitl-late")
+    reply = chat.ask(QUESTION, inputs={"timeout": 0.3})
+    assert reply.status == "waiting"
+    # Nobody answers: the form expires, the run takes its timeout branch on the server, and
+    # its stored message says so (while it waited, it said waiting).
+    assert chat.follow(str(reply.message_id)) is True and chat.history_records()[0]["status"] == "waiting"
+    wait_until(lambda: chat.follow(str(reply.message_id)) and chat.history_records()[0]["status"] == "succeeded",
+               what="the form to expire on the server")
+    with pytest.raises(APIError, match="expired") as caught:
+        reply.respond("approve")
+    assert caught.value.status_code == 412
+    assert reply.status == "waiting" and reply.pending_input is not None
+    (row,) = chat.history_records()
+    assert row["status"] == "succeeded" and row["answer"].endswith("Nobody reviewed the request in time: it was not sent.")
+
+
+def hostile_form(fields: int, content: str) -> dict[str, Any]:
+    ids = {"message_id": "m1", "conversation_id": "c1", "task_id": "t1", "workflow_run_id": "w1"}
+    return {"event": "human_input_required", **ids, "data": {
+        "form_id": "f-hostile", "node_id": "hi", "node_title": "Review", "form_content": content,
+        "inputs": [{"type": "text_input", "output_variable_name": f"field{i}", "default": None}
+                   for i in range(fields)],
+        "actions": [{"id": "ok", "title": "OK", "button_style": "primary"}],
+        "form_token": "secret-token-of-a-hostile-form", "expiration_time": 4_102_444_800}}
+
+
+def test_a_10000_field_form_is_bounded_shown_refused_and_never_sent():
+    reply = Reply("q", translate=DifyTranslator())
+    reply.apply(parse_frame(json.dumps(hostile_form(10_000, "## Big"))), 0.0)
+    form = reply.pending_input
+    assert form is not None and len(form.fields) == forms.MAX_FIELDS
+    assert form.refused is not None and "10,000 inputs" in form.refused
+    assert any("10,000 inputs" in a for a in reply.anomalies)
+    view = form_view(reply)
+    wp.check(view, wp.FormView)
+    assert view is not None and len(view["fields"]) == forms.MAX_FIELDS and view["refused"] == form.refused
+    with pytest.raises(ValueError, match="10,000 inputs"):
+        forms.check_answer(form, "ok", {})
+
+
+def test_a_forms_script_and_remote_images_stay_text_the_view_draws_sanitized():
+    content = "## Review\n\n<script>alert(1)</script>\n\n![x](https://evil.example/track.png)"
+    reply = Reply("q", translate=DifyTranslator())
+    reply.apply(parse_frame(json.dumps(hostile_form(2, content))), 0.0)
+    view = form_view(reply)
+    assert view is not None and view["content"] == content  # markdown, sanitized where drawn (forms.ts)
+    assert "secret-token-of-a-hostile-form" not in json.dumps(view)
+    assert forms.FORM_TOKENS.token("f-hostile") == "secret-token-of-a-hostile-form"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["form_id", "node_id", "node_title", "form_content", "inputs", "actions",
+                                        "expiration_time", "form_token"]),
+                       st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=20),
+                                 st.lists(st.one_of(st.text(max_size=5), st.dictionaries(
+                                     st.sampled_from(["type", "output_variable_name", "default", "id", "title",
+                                                      "button_style", "options"]),
+                                     st.one_of(st.none(), st.text(max_size=5), st.integers())), st.none()),
+                                     max_size=5)), max_size=8))
+def test_fuzz_any_form_reads_without_raising_and_is_bounded(data):
+    form = forms.read_form(data)
+    assert isinstance(form, n.InputRequested) and len(form.fields) <= forms.MAX_FIELDS
+    events = DifyTranslator()(Event("human_input_required", {"event": "human_input_required", "data": data}))
+    assert events
+
+
+def test_the_widget_draws_the_form_and_its_answer_goes_on_in_the_same_turn(server):
+    app = server.app("approval")
+    widget = ChatWidget(system="dify", api_key=app["dify_api_key"], base_url=server.dify_base_url,
+                        user_id="hitl-widget")
+    sent: list[dict[str, Any]] = []
+    widget.send = lambda msg, *a, **k: sent.append(msg)  # type: ignore[method-assign]
+    widget.booted.result(10)
+    widget._on_custom(widget, {"type": "command", "id": 1, "name": "send", "args": {"text": QUESTION}}, [])
+    widget.wait()
+    (turn,) = widget.transcript["turns"]
+    wp.check(turn, wp.TurnView)
+    assert turn["status"] == "waiting" and turn["form"] is not None
+    assert [a["id"] for a in turn["form"]["actions"]] == ["approve", "reject"]
+    form_id = turn["form"]["form_id"]
+    token = forms.FORM_TOKENS.token(form_id)
+    assert token and token not in json.dumps(widget.get_state(), default=str)
+    widget._on_custom(widget, {"type": "command", "id": 2, "name": "respond", "args": {
+        "message_id": turn["id"], "action": "approve", "inputs": {"comment": "ok by me", "priority": "high"}}}, [])
+    widget.wait()
+    (turn,) = widget.transcript["turns"]
+    assert turn["status"] == "succeeded" and turn["form"] is None and turn["input_outcome"] == "answered: Approve"
+    assert turn["answer"] == BEFORE + "Approved with priority high: ok by me"
+    assert any(m.get("type") == "live" for m in sent)  # it streamed again, live, in that turn
+    timeline = widget.timelines[turn["id"]]
+    assert [nd["status"] for nd in timeline["nodes"] if nd["name"] == "Review request"] == ["paused", "succeeded"]
+    assert all(m.get("ok") is not False for m in sent if m.get("type") == "reply")
+    assert token not in json.dumps(sent, default=str)
+    widget.close()
