@@ -192,3 +192,25 @@ def test_the_widget_draws_the_form_and_its_answer_goes_on_in_the_same_turn(serve
     assert all(m.get("ok") is not False for m in sent if m.get("type") == "reply")
     assert token not in json.dumps(sent, default=str)
     widget.close()
+
+
+def test_evaluate_answers_each_rows_form_with_a_callable_or_records_the_row_paused(server):
+    from atomemo_notebook import evaluate
+
+    rows = [{"query": "refund 1", "verdict": "approve"}, {"query": "refund 2", "verdict": "reject"},
+            {"query": "refund 3", "verdict": None}]
+    seen: list[str] = []
+
+    def respond(row: dict[str, Any], form: Any) -> Any:
+        seen.append(form.node_title)
+        return None if row["verdict"] is None else (row["verdict"], {"comment": f"by {row['query']}"})
+
+    chat = dify_chat("async", server, "approval", user="hitl-eval")
+    results = evaluate(chat, rows, respond=respond).wait()
+    df = results.df
+    assert df["status"].tolist() == ["succeeded", "succeeded", "paused"] and seen == ["Review request"] * 3
+    assert df["answer"][0].endswith("Approved with priority normal: by refund 1")
+    assert df["answer"][1].endswith("Rejected: by refund 2")
+    assert df["form"].isna().tolist() == [True, True, False] and df["form"][2].startswith("Review request [Approve / Reject]: ## Please review")
+    unanswered = evaluate(dify_chat("async", server, "approval", user="hitl-eval2"), ["refund 4"]).wait()
+    assert unanswered.df["status"].tolist() == ["paused"] and "**refund 4**" in unanswered.df["form"][0]

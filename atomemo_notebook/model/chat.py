@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import neutral as n
 from ..protocol.backend import AppInfo
-from ..protocol.call import Open, Plan
-from ..protocol.errors import AtomemoError, NotFoundError
+from ..protocol.call import Open, Pause, Plan
+from ..protocol.errors import APIConnectionError, AtomemoError, NotFoundError
 from ..protocol.limits import Limits
 from ..protocol.wire import Conversation, Event, FileRef, Message
 from ..transport.client import AsyncHttp, SyncHttp
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LEAF", "AsyncChat", "Chat"]
 
+
+STORE_DEADLINE = 600.0  # seconds a run answered without an event stream is watched for its end
 
 class _Leaf:
     def __repr__(self) -> str:
@@ -253,7 +256,14 @@ class ChatBase:
         message, once the run has ended, ends the reply."""
         if reply.message_id is None:
             return
-        yield from self._follow(reply.message_id)
+        deadline, pause = time.monotonic() + STORE_DEADLINE, 0.25
+        # The stored message may still say "waiting" just after the answer went in: asked again.
+        while not (yield from self._follow(reply.message_id)) or self.tree[reply.message_id].server_status == "waiting":
+            if time.monotonic() + pause > deadline:
+                raise APIConnectionError(f"the run of message {reply.message_id} did not end within "
+                                         f"{STORE_DEADLINE:g} s of its form's answer; history() shows it once it does")
+            yield Pause(pause)
+            pause = min(pause * 2, 5.0)
         if reply.message_id in self.tree:
             message = self.tree[reply.message_id]
             reply.fold(n.Recovered(message.server_status or "succeeded", message.server_answer or message.answer),
