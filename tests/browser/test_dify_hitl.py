@@ -1,5 +1,6 @@
 """Dify as it is today, in JupyterLab 4 (Debian's Chromium): a node's thinking as a collapsed
-"Thinking…" block that streams while open and closes when final, never in the answer."""
+"Thinking…" block that streams while open and closes when final, never in the answer; a paused
+run's form drawn (sanitized), filled and submitted, the run going on in the same turn."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ NOTEBOOKS = {
     "thinking": [SERVER.format(delay=0.08) + "app = srv.app('thinker')\n"
                  "chat = ChatWidget(system='dify', api_key=app['dify_api_key'], base_url=srv.dify_base_url,"
                  " user_id='thinks')\nchat"],
+    "approval": [SERVER.format(delay=0.01) + "app = srv.app('approval')\n"
+                 "chat = ChatWidget(system='dify', api_key=app['dify_api_key'], base_url=srv.dify_base_url,"
+                 " user_id='reviews')\nchat"],
 }
 
 
@@ -91,3 +95,53 @@ def test_a_nodes_thinking_is_a_collapsed_block_that_streams_while_open_and_close
     page.wait_for_function(
         "root => [...root.querySelectorAll('.am-execution .am-thinking-node')].pop().open",
         arg=chat.element_handle(), timeout=10_000)
+
+
+HOSTILE = "refund <script>window.__pwned = 1</script> ![t](https://evil.example/track.png) please"
+
+
+def test_a_paused_runs_form_is_drawn_sanitized_filled_and_submitted_and_the_turn_goes_on(lab_page, jupyter,
+                                                                                          artifacts):
+    page = lab_page
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    chat = open_chat(page, jupyter, "approval")
+    chat.scroll_into_view_if_needed()
+    ask(chat, HOSTILE)
+    form = chat.locator(".am-turn .am-form")
+    form.wait_for(timeout=30_000)
+    turn = chat.locator(".am-turn").last
+    assert "am-turn-waiting" in (turn.get_attribute("class") or "")
+    assert "waiting for you" in (turn.locator(".am-meta").text_content() or "")
+    assert "Review request" in (form.locator(".am-form-head").text_content() or "")
+    assert form.locator(".am-form-left").text_content().strip().startswith("waiting for you ·")
+    # The content is markdown drawn like an answer: a heading, the query in bold, no script, the
+    # remote image held (not loaded).
+    assert form.locator(".am-form-content h2").text_content() == "Please review"
+    assert form.locator(".am-form-content script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert all(img.get_attribute("src") is None for img in form.locator(".am-form-content img").all())
+    assert not [u for u in requests if "evil.example" in u]
+    # Its inputs are real form fields with their defaults; its actions, buttons.
+    comment, priority = form.locator("textarea.am-form-input"), form.locator("input.am-form-input")
+    assert comment.input_value() == "looks fine" and priority.input_value() == ""
+    assert form.locator(".am-form-action").all_text_contents() == ["Approve", "Reject"]
+    comment.fill("fine by me")
+    priority.fill("high")
+    page.screenshot(path=str(artifacts / "dify-form.png"))
+    form.locator(".am-form-action", has_text="Approve").click()
+    # The run goes on in the same turn: one turn, its answer grown, the form gone, the pause kept.
+    page.wait_for_function(
+        """root => { const turns = [...root.querySelectorAll('.am-turn')];
+               const last = turns[turns.length - 1];
+               return turns.length === 1 && last && last.classList.contains('am-turn-succeeded')
+                 && (last.querySelector('.am-answer')?.textContent ?? '').includes('Approved with priority high'); }""",
+        arg=chat.element_handle(), timeout=30_000)
+    settled = chat.locator(".am-turn").last
+    assert answer_of(settled).strip().endswith("Approved with priority high: fine by me")
+    assert settled.locator(".am-form").count() == 0
+    assert "form answered: Approve" in (settled.locator(".am-meta").text_content() or "")
+    rows = chat.locator(".am-execution").last.locator(".am-node")
+    review = [r.locator(".am-row-status").text_content() for r in rows.all()
+              if "Review request" in (r.locator(".am-row-name").text_content() or "")]
+    assert review == ["paused", "succeeded"]
