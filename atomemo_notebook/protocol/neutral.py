@@ -307,3 +307,8 @@ class Capabilities:
     # Stop also asks the server to cancel the run, without its word that the run ends
     # (Pipelit): what the run did afterwards is shown on the stopped turn.
     cancel: bool = False
+    # A run may pause for a person's answer to a form (Dify's Human Input): reply.respond().
+    human_input: bool = False
+    # An answer can be rated like/dislike (with a comment): chat.feedback(); else why not.
+    feedback: bool = False
+    feedback_reason: str = ""

@@ -19,5 +19,6 @@ SYSTEM = System(
     translator=DifyTranslator,
     backend=DifyBackend.create,
     capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
-                                citations=True, suggestions=True, branching_reason=NO_BRANCHING),
+                                citations=True, suggestions=True, branching_reason=NO_BRANCHING,
+                                human_input=True, feedback=True),
 )
