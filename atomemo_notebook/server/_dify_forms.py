@@ -14,7 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ._runs import Run
@@ -88,6 +88,30 @@ def paused_form(pending: PendingForm) -> dict[str, Any]:
             "submitted": pending.submitted or pending.expired}
 
 
+def state_snapshot(events: list[str]) -> list[str]:
+    """A run's state so far, as Dify's snapshot stream replays it: its run and node events
+    again, and the answer so far as one `message_replace` (its chunks are not sent again)."""
+    out: list[str] = []
+    text: list[str] = []
+    where = 0
+    for payload in events:
+        frame = json.loads(payload)
+        name = frame.get("event")
+        if name == "message" and isinstance(frame.get("answer"), str):
+            text.append(frame["answer"])
+            continue
+        if name in ("reasoning_chunk", "tts_message"):
+            continue
+        if name == "workflow_started" and not where:
+            where = len(out) + 1
+            replace = {k: frame.get(k) for k in ("conversation_id", "message_id", "created_at", "task_id")}
+        out.append(payload)
+    if text and where:
+        out.insert(where, json.dumps({"event": "message_replace", **replace, "answer": "".join(text),
+                                      "reason": ""}))
+    return out
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
 
@@ -148,10 +172,22 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any) -> list[Route]:
         run = next((r for r in list(emu.runs.values()) if r.execution_id == run_id), None)
         if run is None:
             return _error(404, "not_found", "Workflow run not found.")
+        emu.fault(request)
         snapshot = request.query_params.get("include_state_snapshot") == "true"
         through = request.query_params.get("continue_on_pause", "true") != "false"
-        start = 0 if snapshot else len(run.events) if run.paused or run.resume_at is None else run.resume_at
-        return emu.stream(run, None, start=start, through_pause=through)
+        if not snapshot:
+            start = len(run.events) if run.paused or run.resume_at is None else run.resume_at
+            return emu.stream(run, None, start=start, through_pause=through)
+        upto = len(run.events)
+        replay = state_snapshot(run.events[:upto])
+        live = emu.stream(run, None, start=upto, through_pause=through).body_iterator
+
+        async def frames() -> Any:
+            yield "".join(f"data: {payload}\n\n" for payload in replay).encode()
+            async for piece in live:
+                yield piece
+
+        return StreamingResponse(frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     return [
         Route(f"{prefix}/form/human_input/{{token}}", read, methods=["GET"]),
