@@ -245,6 +245,18 @@ class ChatBase:
             raise ValueError("this reply is another chat's: answer it with reply.respond()")
         return form.form_id, check_answer(form, action, inputs)
 
+    def _feedback(self, message_id: str, rating: str | None, comment: str | None) -> Plan[None]:
+        """Rate an answer where the system takes it (capabilities.feedback); the history's
+        `feedback` column says it."""
+        if not self.capabilities.feedback:
+            raise ValueError(self.capabilities.feedback_reason or f"{self.system} takes no rating of an answer")
+        if rating not in ("like", "dislike", None):
+            raise ValueError(f"rating must be 'like', 'dislike' or None (taken back), got {rating!r}")
+        if message_id not in self.tree:
+            raise ValueError(f"no message {message_id!r} in this conversation")
+        yield from self.backend.plans.feedback(message_id, self.user_id, rating, comment)
+        self.tree[message_id].feedback = rating
+
     def _reopen(self, reply: Reply) -> None:
         """The form is answered: the reply streams again, and views follow it as a new one."""
         reply.reopen()
@@ -500,6 +512,11 @@ class Chat(ChatBase):
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
 
+    def feedback(self, message_id: str, rating: str | None, comment: str | None = None) -> None:
+        """Rate the answer `message_id`: "like", "dislike", or None to take the rating back,
+        with an optional comment, where the system takes it (`capabilities.feedback`)."""
+        self.backend.run(self._feedback(message_id, rating, comment))
+
     def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         """A new answer to `message_id`'s query: a sibling of it, under the same parent."""
         parent_id, query = self.branch_point(message_id)
@@ -646,6 +663,10 @@ class AsyncChat(ChatBase):
 
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
+
+    async def feedback(self, message_id: str, rating: str | None, comment: str | None = None) -> None:
+        """`Chat.feedback`, awaited."""
+        await self.backend.run(self._feedback(message_id, rating, comment))
 
     async def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         parent_id, query = self.branch_point(message_id)

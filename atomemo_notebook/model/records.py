@@ -31,6 +31,7 @@ HISTORY_COLUMNS = (
     "message_id", "parent_id", "conversation_id", "dialogue_count", "depth", "sibling_index",
     "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
     "source", "created_at", "updated_at", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "currency",
+    "feedback",
 )
 """The columns of `history_records`: one row per message of the tree (tokens and cost: what the
 server reported for an answer this session received; None for one read from history)."""
@@ -74,6 +75,7 @@ def history_records(tree: MessageTree) -> list[dict[str, Any]]:
             "created_at": m.created_at,
             "updated_at": m.updated_at,
             **_usage(m.reply),
+            "feedback": m.feedback,
         })
     return rows
 

@@ -55,6 +55,7 @@ class Backend(Protocol):
     def suggestions(self, message_id: str, user: str) -> Plan[list[str]]: ...
     def clear(self, user: str) -> Plan[None]: ...
     def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]: ...
+    def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]: ...
     def run_events(self, run_id: str, user: str) -> Open | None: ...
 
 
@@ -97,6 +98,9 @@ class BackendBase:
 
     def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]:
         raise ValueError(f"{self.system or 'this system'} asks no person for input: there is no form to answer")
+
+    def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]:
+        raise ValueError(f"{self.system or 'this system'} takes no rating of an answer")
 
     def run_events(self, run_id: str, user: str) -> Open | None:
         """The stream of a run's further events (after its form is answered), where the system has one."""

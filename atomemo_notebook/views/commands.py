@@ -103,6 +103,13 @@ def _respond(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> 
     widget._orchestrator.respond(args["message_id"], args["action"], dict(args["inputs"]))
 
 
+@CHAT_COMMANDS("feedback", user_facing=True)
+def _feedback(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
+    if not widget.chat.capabilities.feedback:
+        raise ValueError(widget.chat.capabilities.feedback_reason or "this system takes no rating of an answer")
+    runtime.submit(widget._orchestrator.feedback(args["message_id"], args["rating"], args["comment"]))
+
+
 @CHAT_COMMANDS("select")
 def _select(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
     widget.chat.select(args["message_id"])

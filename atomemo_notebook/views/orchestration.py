@@ -94,7 +94,9 @@ class Orchestrator:
                              "conversations": caps.conversations, "new_conversation": caps.new_conversation,
                              **({"regenerate_reason": caps.branching_reason}
                                 if caps.branching_reason else {}),
-                             **({"stop_note": caps.stop_note} if caps.stop_note else {})},
+                             **({"stop_note": caps.stop_note} if caps.stop_note else {}),
+                             "feedback": caps.feedback,
+                             **({"feedback_reason": caps.feedback_reason} if caps.feedback_reason else {})},
         }
         if load_history:
             with contextlib.suppress(AtomemoError):
@@ -187,6 +189,13 @@ class Orchestrator:
                 await self.pump.done
                 self.pump = None
             self.settle()
+
+    async def feedback(self, message_id: str, rating: str | None, comment: str | None) -> None:
+        try:
+            await self.chat.feedback(message_id, rating, comment)
+        except (AtomemoError, ValueError) as exc:
+            self.widget.notice = {**(error_view(exc) or {}), "draft": ""}
+        self.settle()
 
     def follow_running(self, message_ids: list[str | None] | None = None) -> None:
         """Messages the server is still answering (reopened mid-run, or stopped by us): follow

@@ -230,6 +230,7 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "files": _answer_files(reply),
         "form": form_view(reply) if message.status == "waiting" else None,
         "input_outcome": reply.input_outcome if reply is not None else None,
+        "feedback": message.feedback,
     }
 
 

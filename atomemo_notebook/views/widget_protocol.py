@@ -149,6 +149,8 @@ class TurnView(TypedDict):
     """The form this turn waits on (status waiting), answered from the view."""
     input_outcome: NotRequired[str | None]
     """How the turn's last form ended ("answered: Approve", or that it expired)."""
+    feedback: NotRequired[str | None]
+    """like | dislike: how the answer was rated (capabilities.feedback)."""
 
 
 class TranscriptView(TypedDict):
@@ -276,6 +278,10 @@ class Capabilities(TypedDict):
     """clear: "New chat" deletes the one conversation's history (after a confirmation)."""
     stop_note: NotRequired[str]
     """What a stopped turn says on this system (default: the generic note for its `stop`)."""
+    feedback: NotRequired[bool]
+    """Answers can be rated like/dislike (with a comment)."""
+    feedback_reason: NotRequired[str]
+    """Why they cannot, where the system takes no rating."""
 
 
 class HeaderView(TypedDict, total=False):
@@ -471,6 +477,14 @@ class RespondArgs(TypedDict):
     inputs: dict[str, str]
 
 
+class FeedbackArgs(TypedDict):
+    """Rate an answer: like, dislike, or null to take the rating back; a comment beside it."""
+
+    message_id: str
+    rating: Literal["like", "dislike"] | None
+    comment: str | None
+
+
 class CompareArgs(TypedDict):
     a: str
     b: str
@@ -529,6 +543,7 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "events": (EventsArgs, EventsPage),
     "compare": (CompareArgs, CompareResult),
     "respond": (RespondArgs, None),
+    "feedback": (FeedbackArgs, None),
 }
 """Every command the browser may send: name -> (args shape, result shape)."""
 

@@ -110,6 +110,8 @@ export type TurnView = {
   form?: FormView | null;
   /** How the turn's last form ended ("answered: Approve", or that it expired). */
   input_outcome?: string | null;
+  /** like | dislike: how the answer was rated (capabilities.feedback). */
+  feedback?: string | null;
 };
 
 export type TranscriptView = {
@@ -232,6 +234,10 @@ export type Capabilities = {
   new_conversation?: "new" | "clear";
   /** What a stopped turn says on this system (default: the generic note for its `stop`). */
   stop_note?: string;
+  /** Answers can be rated like/dislike (with a comment). */
+  feedback?: boolean;
+  /** Why they cannot, where the system takes no rating. */
+  feedback_reason?: string;
 };
 
 export type HeaderView = {
@@ -402,6 +408,13 @@ export type RespondArgs = {
   inputs: Record<string, string>;
 };
 
+/** Rate an answer: like, dislike, or null to take the rating back; a comment beside it. */
+export type FeedbackArgs = {
+  message_id: string;
+  rating: "like" | "dislike" | null;
+  comment: string | null;
+};
+
 export type CompareArgs = {
   a: string;
   b: string;
@@ -537,6 +550,7 @@ export type Commands = {
   events: { args: EventsArgs; result: EventsPage };
   compare: { args: CompareArgs; result: CompareResult };
   respond: { args: RespondArgs; result: null };
+  feedback: { args: FeedbackArgs; result: null };
 };
 
 export type CommandName = keyof Commands;

@@ -7,6 +7,7 @@ import { answerExtras, errorBox } from "./extras";
 import type { LiveTurn, Streamed } from "./live";
 import { copyText, renderAnswer } from "./markdown";
 import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, TurnView } from "./protocol";
+import { feedbackButtons } from "./feedback";
 import { formBlock } from "./forms";
 import { thinkingBlock } from "./thinking";
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
@@ -277,6 +278,7 @@ export class Transcript {
         void this.fullAnswer(turn).then((text) => copyText(text, copy), () => undefined);
       });
       actions.append(copy);
+      if (caps.feedback && turn.status === "succeeded") actions.append(feedbackButtons(turn, this.hooks.act, busy));
       if (!turn.file && caps.branching) {
         const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate" });
         regen.disabled = busy;

@@ -1,6 +1,6 @@
 """Dify as it is today, in JupyterLab 4 (Debian's Chromium): a node's thinking as a collapsed
 "Thinking…" block that streams while open and closes when final, never in the answer; a paused
-run's form drawn (sanitized), filled and submitted, the run going on in the same turn."""
+run's form drawn (sanitized), filled and submitted, the run going on in the same turn; an answer rated like, commented and taken back."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ NOTEBOOKS = {
     "approval": [SERVER.format(delay=0.01) + "app = srv.app('approval')\n"
                  "chat = ChatWidget(system='dify', api_key=app['dify_api_key'], base_url=srv.dify_base_url,"
                  " user_id='reviews')\nchat"],
+    "feedback": [SERVER.format(delay=0) + "app = srv.app('echo')\n"
+                 "chat = ChatWidget(system='dify', api_key=app['dify_api_key'], base_url=srv.dify_base_url,"
+                 " user_id='rates')\nchat"],
 }
 
 
@@ -145,3 +148,31 @@ def test_a_paused_runs_form_is_drawn_sanitized_filled_and_submitted_and_the_turn
     review = [r.locator(".am-row-status").text_content() for r in rows.all()
               if "Review request" in (r.locator(".am-row-name").text_content() or "")]
     assert review == ["paused", "succeeded"]
+
+
+def test_an_answer_is_rated_commented_and_the_rating_taken_back(lab_page, jupyter):
+    page = lab_page
+    chat = open_chat(page, jupyter, "feedback")
+    chat.scroll_into_view_if_needed()
+    ask(chat, "rate this answer")
+    settled_turn(chat, "rate this answer")
+    turn = chat.locator(".am-turn").last
+    like, dislike = turn.locator(".am-feedback-like"), turn.locator(".am-feedback-dislike")
+    assert like.get_attribute("aria-pressed") == "false" and dislike.get_attribute("aria-pressed") == "false"
+    like.click()
+    page.wait_for_function(
+        "root => [...root.querySelectorAll('.am-turn .am-feedback-like')].pop()?.getAttribute('aria-pressed') === 'true'",
+        arg=chat.element_handle(), timeout=20_000)
+    comment = chat.locator(".am-turn").last.locator(".am-feedback-comment")
+    comment.fill("clear and short")
+    chat.locator(".am-turn").last.locator(".am-feedback-send").click()
+    page.wait_for_function("root => !root.querySelector('.am-feedback-comment')", arg=chat.element_handle(),
+                           timeout=20_000)
+    assert chat.locator(".am-turn").last.locator(".am-feedback-sent").text_content() == "comment sent"
+    assert chat.locator(".am-turn").last.locator(".am-feedback-like").get_attribute("aria-pressed") == "true"
+    # Pressed again, the rating is taken back.
+    chat.locator(".am-turn").last.locator(".am-feedback-like").click()
+    page.wait_for_function(
+        "root => [...root.querySelectorAll('.am-turn .am-feedback-like')].pop()?.getAttribute('aria-pressed') === 'false'",
+        arg=chat.element_handle(), timeout=20_000)
+    assert chat.locator(".am-notice").count() == 0 or not (chat.locator(".am-notice").text_content() or "").strip()

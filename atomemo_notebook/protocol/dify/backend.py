@@ -172,6 +172,9 @@ class DifyBackend(BackendBase):
             yield forms.submit_form(token, inputs=inputs, action=action, user=user,
                                     web_base=forms.web_root(self.base_url))
 
+    def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]:
+        yield calls.feedback(message_id, user, rating, comment)
+
     def run_events(self, run_id: str, user: str) -> Open | None:
         return Open(forms.workflow_events(run_id, user), user=user)
 
