@@ -214,3 +214,42 @@ def test_evaluate_answers_each_rows_form_with_a_callable_or_records_the_row_paus
     assert df["form"].isna().tolist() == [True, True, False] and df["form"][2].startswith("Review request [Approve / Reject]: ## Please review")
     unanswered = evaluate(dify_chat("async", server, "approval", user="hitl-eval2"), ["refund 4"]).wait()
     assert unanswered.df["status"].tolist() == ["paused"] and "**refund 4**" in unanswered.df["form"][0]
+
+
+def test_a_paused_run_read_from_history_is_reopened_from_its_state_and_answered(server):
+    asker = dify_chat("sync", server, "approval", user="hitl-reopen")
+    first = asker.ask(QUESTION)
+    assert first.status == "waiting"
+    # Another session (a notebook opened later) finds the turn waiting in the history.
+    later = dify_chat("sync", server, "approval", user="hitl-reopen")
+    later.conversation_id = asker.conversation_id
+    later.history()
+    (row,) = later.history_records()
+    assert row["status"] == "waiting" and row["execution_id"] == first.execution_id
+    reply = later.reopen(row["message_id"])
+    assert reply.status == "waiting" and reply.text == BEFORE
+    assert reply.pending_input is not None and reply.pending_input.node_title == "Review request"
+    assert [s.name for s in reply.nodes] == [s.name for s in first.nodes]  # the state, once each
+    reply.respond("reject", comment="not now")
+    assert reply.status == "succeeded" and reply.text == BEFORE + "Rejected: not now"
+    with pytest.raises(ValueError, match="not a run waiting on a form"):
+        later.reopen(row["message_id"])
+
+
+def test_a_widget_opened_on_a_waiting_conversation_shows_its_form_and_answers_it(server):
+    asker = dify_chat("sync", server, "approval", user="hitl-reopen-w")
+    first = asker.ask(QUESTION)
+    app = server.app("approval")
+    widget = ChatWidget(system="dify", api_key=app["dify_api_key"], base_url=server.dify_base_url,
+                        user_id="hitl-reopen-w", conversation_id=asker.conversation_id)
+    widget.send = lambda msg, *a, **k: None  # type: ignore[method-assign]
+    widget.booted.result(10)
+    wait_until(lambda: (widget.transcript["turns"] or [{}])[0].get("form") is not None, what="the form to show")
+    (turn,) = widget.transcript["turns"]
+    assert turn["id"] == first.message_id and turn["status"] == "waiting"
+    widget._on_custom(widget, {"type": "command", "id": 1, "name": "respond", "args": {
+        "message_id": turn["id"], "action": "approve", "inputs": {"priority": "low"}}}, [])
+    widget.wait()
+    (turn,) = widget.transcript["turns"]
+    assert turn["status"] == "succeeded" and turn["answer"] == BEFORE + "Approved with priority low: looks fine"
+    widget.close()

@@ -92,8 +92,11 @@ def undisturbed_text(server: LocalServer) -> str:
     return faulty_chat("sync", server, {}).ask(QUESTION).text
 
 
-async def test_without_the_route_the_stored_message_finishes_the_answer(kind, server, undisturbed):
-    chat = faulty_chat(kind, server, {"/chat-messages": "drop_after=5", "/events": "status=404; times=9"})
+@pytest.mark.parametrize("drop", [2, 5, 11, 23, 37])
+async def test_without_the_route_the_stored_message_finishes_the_answer(kind, server, undisturbed, drop):
+    chat = faulty_chat(kind, server, {"/chat-messages": f"drop_after={drop}", "/events": "status=404; times=9"})
     reply = await maybe(chat.ask(QUESTION))
     assert reply.status == "recovered" and reply.recovered_status == "succeeded"
     assert reply.text == undisturbed.text
+    # Refused once, the route is not asked again: one look at it, then the stored message.
+    assert sum(r.event.event == "node_started" for r in reply.events) <= len(undisturbed.nodes)

@@ -257,6 +257,27 @@ class ChatBase:
         yield from self.backend.plans.feedback(message_id, self.user_id, rating, comment)
         self.tree[message_id].feedback = rating
 
+    def _reopened(self, message_id: str) -> tuple[Reply, Open]:
+        """A fresh reply for a message the server says waits on a form (read from history), and
+        the stream of its run's state that folds into it (its form included)."""
+        if message_id not in self.tree:
+            raise ValueError(f"no message {message_id!r} here (history() first)")
+        message = self.tree[message_id]
+        if message.status != "waiting" or not message.execution_id:
+            raise ValueError(f"message {message_id!r} is not a run waiting on a form here (history() first)")
+        if message.reply is not None and message.reply.pending_input is not None:
+            raise ValueError("this message's reply already holds its form: reply.respond()")
+        spec = self.backend.plans.run_state(message.execution_id, self.user_id)
+        if spec is None:
+            raise ValueError(f"{self.system} cannot reopen a paused run")
+        reply = Reply(message.query, parent_id=message.parent_id, node_names=self._node_names,
+                      translate=self.backend.translator(), memory=self._limits().reply_memory)
+        reply.responder = self._responder
+        with self._lock:
+            self.replies.append(reply)
+        message.reply = reply
+        return reply, spec
+
     def _reopen(self, reply: Reply) -> None:
         """The form is answered: the reply streams again, and views follow it as a new one."""
         reply.reopen()
@@ -512,6 +533,18 @@ class Chat(ChatBase):
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
 
+    def reopen(self, message_id: str) -> Reply:
+        """A run that waits on a form, read from history (another session asked it): its state
+        replayed from the server into a reply whose `pending_input` can be answered."""
+        reply, spec = self._reopened(message_id)
+        try:
+            with self.backend.open(spec) as events:
+                for event in events:
+                    reply.apply(event)
+        finally:
+            reply.close()
+        return reply
+
     def feedback(self, message_id: str, rating: str | None, comment: str | None = None) -> None:
         """Rate the answer `message_id`: "like", "dislike", or None to take the rating back,
         with an optional comment, where the system takes it (`capabilities.feedback`)."""
@@ -663,6 +696,20 @@ class AsyncChat(ChatBase):
 
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
+
+    async def reopen(self, message_id: str) -> Reply:
+        """`Chat.reopen`, awaited."""
+        reply, spec = self._reopened(message_id)
+        stream = None
+        try:
+            stream = await self.backend.open(spec)
+            async for event in stream:
+                reply.apply(event)
+        finally:
+            if stream is not None:
+                await asyncio.shield(stream.close())
+            reply.close()
+        return reply
 
     async def feedback(self, message_id: str, rating: str | None, comment: str | None = None) -> None:
         """`Chat.feedback`, awaited."""

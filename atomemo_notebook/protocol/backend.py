@@ -57,6 +57,7 @@ class Backend(Protocol):
     def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]: ...
     def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]: ...
     def run_events(self, run_id: str, user: str) -> Open | None: ...
+    def run_state(self, run_id: str, user: str) -> Open | None: ...
 
 
 # A system's backend for one chat: made from the client's base URL and connect()'s settings.
@@ -104,4 +105,8 @@ class BackendBase:
 
     def run_events(self, run_id: str, user: str) -> Open | None:
         """The stream of a run's further events (after its form is answered), where the system has one."""
+        return None
+
+    def run_state(self, run_id: str, user: str) -> Open | None:
+        """The stream of a run's state so far, ending where it pauses (a paused run reopened)."""
         return None

@@ -85,6 +85,7 @@ def paused_form(pending: PendingForm) -> dict[str, Any]:
     """A paused message's `extra_contents` entry, as 1.13.2 lists it."""
     return {"type": "human_input", "form_definition": {**pending.definition(), "form_id": pending.form_id,
                                                        "form_token": pending.token, "node_id": pending.node_id},
+            "workflow_run_id": pending.run.execution_id,
             "submitted": pending.submitted or pending.expired}
 
 

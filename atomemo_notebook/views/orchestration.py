@@ -104,6 +104,7 @@ class Orchestrator:
         await self.refresh_conversations()
         self.settle()
         self.follow_running()
+        self.reopen_waiting()
 
     async def refresh_conversations(self) -> None:
         try:
@@ -197,6 +198,24 @@ class Orchestrator:
             self.widget.notice = {**(error_view(exc) or {}), "draft": ""}
         self.settle()
 
+    def reopen_waiting(self) -> None:
+        """Turns read from history that wait on a form: their run's state is read back so the
+        form shows, and can be answered here."""
+        chat = self.chat
+        if not chat.capabilities.human_input:
+            return
+        waiting = [t["id"] for t in self.widget.transcript["turns"]
+                   if t["status"] == "waiting" and not t.get("form") and chat.tree[t["id"]].reply is None]
+        if waiting:
+            runtime.submit(self._reopen_waiting(chat, waiting))
+
+    async def _reopen_waiting(self, chat: AsyncChat, message_ids: list[str]) -> None:
+        for message_id in message_ids[-5:]:  # the newest few: each is a stream of its run's state
+            with contextlib.suppress(AtomemoError, ValueError):
+                await chat.reopen(message_id)
+        if chat is self.chat and (self.running is None or self.running.done()):
+            self.settle()
+
     def follow_running(self, message_ids: list[str | None] | None = None) -> None:
         """Messages the server is still answering (reopened mid-run, or stopped by us): follow
         each quietly to its end, then show how it really ended."""
@@ -247,6 +266,7 @@ class Orchestrator:
         self.widget.notice = {}
         self.settle()
         self.follow_running()
+        self.reopen_waiting()
         await self.refresh_conversations()
 
     async def fresh_start(self) -> None:

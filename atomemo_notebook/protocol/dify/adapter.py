@@ -91,6 +91,7 @@ class DifyTranslator:
         # Folding a run that paused and went on: text it streamed while nobody listened is only
         # in its end's outputs, so the answer there is the whole one.
         self.resumed = False
+        self.asked = False  # a form was asked for (human_input_required) in this stream
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         name = event.event
@@ -178,6 +179,7 @@ class DifyTranslator:
         return (n.RunStarted(self.run_id, "running", version_id=_str(data.get("workflow_id"))),)
 
     def _input_required(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        self.asked = True
         form = read_form(data)
         out: list[n.Neutral] = [form]
         if form.refused:
@@ -216,7 +218,16 @@ class DifyTranslator:
         run_id = _str(frame.get("workflow_run_id")) or _str(data.get("workflow_run_id")) or self.run_id or "run"
         nodes = data.get("paused_nodes")
         waiting = tuple(str(x) for x in nodes[:100] if isinstance(x, str)) if isinstance(nodes, list) else ()
-        return (n.RunPaused(run_id, waiting),)
+        out: list[n.Neutral] = []
+        reasons = data.get("reasons")
+        if not self.asked and isinstance(reasons, list):
+            # A run's state snapshot (a paused run reopened) names its form only here.
+            for reason in reasons[:20]:
+                if isinstance(reason, dict) and reason.get("TYPE") == Name.HUMAN_INPUT_REQUIRED:
+                    out.extend(self._input_required(frame, reason))
+                    break
+        out.append(n.RunPaused(run_id, waiting))
+        return out
 
     def _parent(self, data: dict[str, Any]) -> str | None:
         container = _str(data.get("iteration_id")) or _str(data.get("loop_id"))

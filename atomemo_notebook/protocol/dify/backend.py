@@ -178,6 +178,9 @@ class DifyBackend(BackendBase):
     def run_events(self, run_id: str, user: str) -> Open | None:
         return Open(forms.workflow_events(run_id, user), user=user)
 
+    def run_state(self, run_id: str, user: str) -> Open | None:
+        return Open(forms.run_snapshot(run_id, user), user=user)
+
     def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> Plan[FileRef]:
         ref = yield calls.upload(source, user, filename=filename, mime_type=mime_type)
         return dify_file(ref, filename, mime_type)

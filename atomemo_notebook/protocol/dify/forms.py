@@ -19,7 +19,7 @@ from .. import neutral as n
 from ..call import Call, require
 
 __all__ = ["FORM_TOKENS", "MAX_ACTIONS", "MAX_CONTENT", "MAX_FIELDS", "Form", "FormTokens", "check_answer",
-           "read_form", "submit_form", "web_root", "workflow_events"]
+           "read_form", "run_snapshot", "submit_form", "web_root", "workflow_events"]
 
 MAX_FIELDS = 200  # inputs one form may have: a form with more is shown refused, never answered
 MAX_ACTIONS = 20
@@ -152,6 +152,11 @@ def submit_form(token: str, *, inputs: dict[str, str], action: str, user: str,
                     needs_key=False, absolute=True, retry_statuses=frozenset())
     return Call("POST", path, _any, json={"inputs": inputs, "action": action, "user": require("user", user)},
                 retry_statuses=frozenset())
+
+
+def run_snapshot(run_id: str, user: str) -> Call[Any]:
+    """A run's state as a stream, ending where it pauses: what reopens a paused run."""
+    return workflow_events(run_id, user, snapshot=True, continue_on_pause=False)
 
 
 def workflow_events(run_id: str, user: str, *, snapshot: bool = False, continue_on_pause: bool = True) -> Call[Any]:
