@@ -253,3 +253,53 @@ def test_a_widget_opened_on_a_waiting_conversation_shows_its_form_and_answers_it
     (turn,) = widget.transcript["turns"]
     assert turn["status"] == "succeeded" and turn["answer"] == BEFORE + "Approved with priority low: looks fine"
     widget.close()
+
+
+def spec_stream(end: str) -> list[tuple[str, dict]]:
+    """The 2026 spec's human-input events as one valid SSE stream: the form asked, the run
+    paused; then, as a run's event stream goes on, the form filled elsewhere or timed out."""
+    ids = {"message_id": "m-spec", "conversation_id": "c-spec", "task_id": "t-spec", "workflow_run_id": "w-spec"}
+    node = {"id": "r-hi", "node_id": "hi", "node_type": "human-input", "title": "Review request"}
+    form = {"form_id": "f-spec", "node_id": "hi", "node_title": "Review request", "form_content": "## Review",
+            "inputs": [{"type": "paragraph", "output_variable_name": "comment", "default": None}],
+            "actions": [{"id": "approve", "title": "Approve", "button_style": "primary"}],
+            "display_in_ui": True, "form_token": "spec-token-0123456789", "resolved_default_values": {},
+            "expiration_time": 1796398569}
+    items: list[tuple[str, dict]] = [
+        ("workflow_started", {**ids, "data": {"id": "w-spec", "reason": "initial"}}),
+        ("node_started", {**ids, "data": node}),
+        ("human_input_required", {**ids, "data": form})]
+    if end == "filled":
+        items += [("human_input_form_filled", {**ids, "data": {"node_id": "hi", "node_title": "Review request",
+                                                              "rendered_content": "## Review\n\nok",
+                                                              "action_id": "approve", "action_text": "Approve"}}),
+                  ("node_finished", {**ids, "data": {**node, "status": "succeeded"}}),
+                  ("message", {**ids, "answer": "Approved."}),
+                  ("message_end", {**ids, "metadata": {}}),
+                  ("workflow_finished", {**ids, "data": {"id": "w-spec", "status": "succeeded",
+                                                         "outputs": {"answer": "Approved."}}})]
+    else:
+        items += [("human_input_form_timeout", {**ids, "data": {"node_id": "hi", "node_title": "Review request",
+                                                               "expiration_time": 1796398569}}),
+                  ("workflow_paused", {**ids, "data": {"workflow_run_id": "w-spec", "paused_nodes": ["hi"],
+                                                       "reasons": [], "status": "paused"}})]
+    return items
+
+
+@pytest.mark.parametrize("end", ["filled", "timeout"])
+def test_the_specs_human_input_events_over_a_raw_socket(end):
+    from atomemo_notebook import Chat, DifyClient
+
+    from .test_reasoning import sse_server
+
+    base_url, thread = sse_server(spec_stream(end))
+    with DifyClient("app-test", base_url=base_url) as client:
+        chat = Chat(client, user_id="spec")
+        reply = chat.ask("review this")
+    thread.join(10)
+    assert reply.pending_input is None  # the form ended in the stream itself
+    assert "spec-token-0123456789" not in json.dumps([r.event.data for r in reply.events])
+    if end == "filled":
+        assert reply.status == "succeeded" and reply.text == "Approved." and reply.input_outcome == "answered: Approve"
+    else:
+        assert reply.status == "waiting" and reply.input_outcome == "the form expired before anyone answered it"

@@ -16,7 +16,7 @@ function remember(key: string, state: Shown): void {
 }
 
 /** The block for one thought; `key` names it across redraws (a node run's key, an answer's id). */
-export function thinkingBlock(key: string, view: ReasoningView, kind: "node" | "answer"): HTMLElement {
+export function thinkingBlock(key: string, view: ReasoningView, kind: "node" | "answer"): HTMLDetailsElement {
   const before = shown.get(key);
   // Closes when final: a block the reader opened while it streamed closes as the thinking ends.
   const open = Boolean(before?.open) && !(view.final && before && !before.final);
