@@ -20,6 +20,7 @@ from ..protocol import neutral as n
 from ..protocol.backend import AppInfo
 from ..protocol.call import Open, Pause, Plan
 from ..protocol.errors import APIConnectionError, AtomemoError, NotFoundError
+from ..protocol.forms import check_answer
 from ..protocol.limits import Limits
 from ..protocol.wire import Conversation, Event, FileRef, Message
 from ..transport.client import AsyncHttp, SyncHttp
@@ -236,8 +237,6 @@ class ChatBase:
 
     def _form_answer(self, reply: Reply, action: str, inputs: dict[str, Any]) -> tuple[str, dict[str, str]]:
         """The form's id and the inputs to send, checked against the form (ValueError: nothing sent)."""
-        from ..protocol.dify.forms import check_answer  # the one reading of a form's answer
-
         form = reply.pending_input
         if form is None or reply.message_id is None:
             raise ValueError("this reply waits on no form")

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from .. import neutral as n
 from ..call import Call, require
+from ..forms import MAX_VALUE, check_answer
 
 __all__ = ["FORM_TOKENS", "MAX_ACTIONS", "MAX_CONTENT", "MAX_FIELDS", "Form", "FormTokens", "check_answer",
            "read_form", "run_snapshot", "submit_form", "web_root", "workflow_events"]
@@ -24,7 +25,6 @@ __all__ = ["FORM_TOKENS", "MAX_ACTIONS", "MAX_CONTENT", "MAX_FIELDS", "Form", "F
 MAX_FIELDS = 200  # inputs one form may have: a form with more is shown refused, never answered
 MAX_ACTIONS = 20
 MAX_CONTENT = 100_000  # characters of a form's markdown kept
-MAX_VALUE = 100_000  # characters of one answered input
 MAX_TOKENS = 1_000  # tokens remembered (the newest forms'); an older form cannot be answered from here
 FIELD_TYPES = {"text_input": "text", "text-input": "text", "paragraph": "paragraph", "select": "select",
                "number": "number"}
@@ -105,31 +105,6 @@ def read_form(data: dict[str, Any]) -> Form:
                 fields=fields, actions=tuple(a for a in read if a["id"]),
                 expires_at=float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool)
                 and math.isfinite(expires) else None, refused=refused)
-
-
-def check_answer(form: Form, action: str, inputs: dict[str, Any]) -> dict[str, str]:
-    """The inputs to send for `action`, or ValueError saying what is wrong (nothing is sent)."""
-    if form.refused:
-        raise ValueError(form.refused)
-    ids = [a["id"] for a in form.actions]
-    if action not in ids:
-        raise ValueError(f"the form {form.node_title!r} has no action {action!r}; its actions are {ids}")
-    names = {f["name"]: f for f in form.fields}
-    unknown = sorted(set(inputs) - set(names))
-    if unknown:
-        raise ValueError(f"the form {form.node_title!r} has no input {unknown[0]!r}; its inputs are {sorted(names)}")
-    out: dict[str, str] = {}
-    for name, field in names.items():
-        value = inputs.get(name, field["default"])
-        if value is None:
-            value = ""
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise ValueError(f"input {name!r} must be text or a number, got {type(value).__name__}")
-        text = str(value)
-        if len(text) > MAX_VALUE:
-            raise ValueError(f"input {name!r} is {len(text):,} characters; at most {MAX_VALUE:,} are sent")
-        out[name] = text
-    return out
 
 
 def _any(body: Any) -> Any:
