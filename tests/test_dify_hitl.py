@@ -303,3 +303,26 @@ def test_the_specs_human_input_events_over_a_raw_socket(end):
         assert reply.status == "succeeded" and reply.text == "Approved." and reply.input_outcome == "answered: Approve"
     else:
         assert reply.status == "waiting" and reply.input_outcome == "the form expired before anyone answered it"
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.one_of(st.none(), st.text(max_size=30), st.integers(), st.lists(st.integers(), max_size=3),
+                      st.dictionaries(st.sampled_from(["inputs", "action", "user", "x"]),
+                                      st.one_of(st.none(), st.text(max_size=10), st.integers(),
+                                                st.dictionaries(st.text(max_size=8), st.one_of(
+                                                    st.text(max_size=8), st.integers()), max_size=3)),
+                                      max_size=4)),
+       token=st.text(alphabet="abcXYZ019-_", min_size=1, max_size=40), web=st.booleans())
+def test_fuzz_the_form_routes_answer_clearly_whatever_they_are_sent(server, body, token, web):
+    import httpx
+
+    key = server.app("approval")["dify_api_key"]
+    root = server.dify_base_url.rsplit("/v1", 1)[0]
+    url = f"{root}/api/form/human_input/{token}" if web else f"{server.dify_base_url}/form/human_input/{token}"
+    headers = {} if web else {"Authorization": f"Bearer {key}"}
+    answer = httpx.post(url, content=json.dumps(body), headers=headers, timeout=10)
+    assert answer.status_code in (400, 404, 412), answer.text
+    assert isinstance(answer.json().get("message"), str)
+    events = httpx.get(f"{server.dify_base_url}/workflow/{token}/events", params={"user": "u"},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert events.status_code == 404 and events.json()["code"] == "not_found"
