@@ -326,3 +326,16 @@ def test_fuzz_the_form_routes_answer_clearly_whatever_they_are_sent(server, body
     events = httpx.get(f"{server.dify_base_url}/workflow/{token}/events", params={"user": "u"},
                        headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert events.status_code == 404 and events.json()["code"] == "not_found"
+
+
+async def test_a_run_that_does_not_end_within_the_deadline_after_its_answer_fails_clearly(kind, server):
+    from atomemo_notebook import APITimeoutError
+
+    chat = dify_chat(kind, server, "approval", user=f"hitl-slow-{kind}",
+                     headers={"X-Atomemo-Pace": "chunk_size=1; chunk_delay=0.03; node_delay=0"})
+    reply = await maybe(chat.ask("ok?"))
+    assert reply.status == "waiting"
+    chat.respond_deadline = 0.2  # the approved answer streams for ~1.5 s
+    with pytest.raises(APITimeoutError, match="did not end or pause again within 0.2 s"):
+        await maybe(reply.respond("approve"))
+    assert reply.done and reply.status == "failed" and reply.pending_input is None

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import neutral as n
 from ..protocol.backend import AppInfo
 from ..protocol.call import Open, Pause, Plan
-from ..protocol.errors import APIConnectionError, AtomemoError, NotFoundError
+from ..protocol.errors import APIConnectionError, APITimeoutError, AtomemoError, NotFoundError
 from ..protocol.forms import check_answer
 from ..protocol.limits import Limits
 from ..protocol.wire import Conversation, Event, FileRef, Message
+from ..transport import watchdog
 from ..transport.client import AsyncHttp, SyncHttp
 from .backend import AsyncDriver, SyncDriver, backend_for
 from .compare import COMPARE_COLUMNS, compare_records
@@ -50,6 +51,7 @@ __all__ = ["LEAF", "AsyncChat", "Chat"]
 
 
 STORE_DEADLINE = 600.0  # seconds a run answered without an event stream is watched for its end
+RESPOND_DEADLINE = 600.0  # seconds a run may take, after its form is answered, to end or pause again
 
 class _Leaf:
     def __repr__(self) -> str:
@@ -62,9 +64,15 @@ IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
 
 
+def _too_long(seconds: float) -> str:
+    return (f"the run did not end or pause again within {seconds:g} s of its form's answer "
+            "(chat.respond_deadline); history() shows how it goes on")
+
+
 class ChatBase:
     backend: SyncDriver | AsyncDriver
     _stopping: bool
+    respond_deadline = RESPOND_DEADLINE  # seconds: see respond()
 
     def __init__(
         self,
@@ -518,8 +526,15 @@ class Chat(ChatBase):
                 if spec is None:
                     raise NotFoundError("no run event stream", status_code=404)
                 with self.backend.open(spec) as events:
-                    for event in events:
-                        self._apply(reply, event, None, None)
+                    # A deadline on the whole: keep-alives alone keep a stream's idle timer happy.
+                    watch = watchdog.watch(time.monotonic() + self.respond_deadline, events.close)
+                    try:
+                        for event in events:
+                            self._apply(reply, event, None, None)
+                    finally:
+                        watch.cancel()
+                    if watch.expired and not reply.done and reply.status == "streaming":
+                        raise APITimeoutError(_too_long(self.respond_deadline))
             except NotFoundError:
                 self.backend.run(self._resumed_from_store(reply))
             except Exception as exc:
@@ -680,8 +695,16 @@ class AsyncChat(ChatBase):
             if spec is None:
                 raise NotFoundError("no run event stream", status_code=404)
             stream = await self.backend.open(spec)
-            async for event in stream:
-                self._apply(reply, event, None, None)
+            opened = stream
+
+            async def consume() -> None:
+                async for event in opened:
+                    self._apply(reply, event, None, None)
+
+            try:  # a deadline on the whole: keep-alives alone keep a stream's idle timer happy
+                await asyncio.wait_for(consume(), self.respond_deadline)
+            except asyncio.TimeoutError:
+                raise APITimeoutError(_too_long(self.respond_deadline)) from None
         except NotFoundError:
             await self.backend.run(self._resumed_from_store(reply))
         except Exception as exc:
