@@ -336,6 +336,6 @@ async def test_a_run_that_does_not_end_within_the_deadline_after_its_answer_fail
     reply = await maybe(chat.ask("ok?"))
     assert reply.status == "waiting"
     chat.respond_deadline = 0.2  # the approved answer streams for ~1.5 s
-    with pytest.raises(APITimeoutError, match="did not end or pause again within 0.2 s"):
+    with pytest.raises(APITimeoutError, match=r"did not end or pause again within 0\.2 s"):
         await maybe(reply.respond("approve"))
     assert reply.done and reply.status == "failed" and reply.pending_input is None

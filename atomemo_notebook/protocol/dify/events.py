@@ -97,6 +97,7 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # A workflow app's frames name the run, not a message.
     Name.TEXT_CHUNK: (_CHAT | {"data", "workflow_run_id"}, frozenset({"text", "from_variable_selector"})),
     Name.TEXT_REPLACE: (_CHAT | {"data"}, frozenset({"text"})),
+    Name.REASONING_CHUNK: (_CHAT | {"data", "workflow_run_id"}, frozenset({"reasoning", "node_id", "is_final"})),
     Name.ERROR: (_CHAT | {"status", "code", "message"}, frozenset()),
     Name.PING: (frozenset({"event"}), frozenset()),
     Name.TTS_MESSAGE: (_CHAT | {"audio"}, frozenset()),
