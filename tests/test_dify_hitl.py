@@ -339,3 +339,18 @@ async def test_a_run_that_does_not_end_within_the_deadline_after_its_answer_fail
     with pytest.raises(APITimeoutError, match=r"did not end or pause again within 0\.2 s"):
         await maybe(reply.respond("approve"))
     assert reply.done and reply.status == "failed" and reply.pending_input is None
+
+
+def test_the_static_copy_shows_a_waiting_turns_form_sanitized_and_read_only(server):
+    chat = dify_chat("sync", server, "approval", user="hitl-static")
+    reply = chat.ask("refund <script>alert(1)</script> please")
+    assert reply.status == "waiting"
+    from atomemo_notebook.views.snapshot import snapshot_html
+
+    page = snapshot_html({"app_name": "t"}, chat.tree, reply.message_id)
+    assert "✋ Review request" in page and "waiting for you" in page
+    assert "<h2>Please review</h2>" in page and "<script>" not in page
+    assert "inputs: comment, priority · actions: Approve / Reject" in page
+    assert "<button" not in page and "<input" not in page and "<textarea" not in page
+    token = forms.FORM_TOKENS.token(reply.pending_input.form_id)  # type: ignore[union-attr]
+    assert token and token not in page

@@ -129,7 +129,7 @@ def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None
             answer = answer[:cap] + f"\n\n*… {rest:,} more characters (run the notebook to see them)*"
         view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
         parts.append(_turn(turn["query"], turn["file"], answer, turn["status"], view,
-                           error=turn["error"], siblings=turn["siblings"]))
+                           error=turn["error"], siblings=turn["siblings"], form=turn.get("form")))
     if live is not None and not live.done:
         query = live.query.filename if isinstance(live.query, FileRef) else live.query
         parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),
@@ -173,14 +173,27 @@ def _comparison(tree: MessageTree, message: Any) -> str:
             f"{cells}</table></div>")
 
 
+def _form(form: dict[str, Any]) -> str:
+    """The form a waiting turn shows, read-only: its content sanitized like an answer, its
+    inputs and actions named (answered in the live widget, or with reply.respond())."""
+    actions = " / ".join(html.escape(str(a.get("title") or a.get("id"))) for a in form.get("actions") or [])
+    fields = ", ".join(html.escape(str(f.get("name"))) for f in form.get("fields") or [])
+    return (f'<div class="tl" style="border:1px solid #d0d7de;border-radius:6px;padding:6px 10px">'
+            f'<div><strong>✋ {html.escape(str(form.get("node_title")))}</strong> · waiting for you '
+            f"(answer it in the live widget)</div>{render_markdown(str(form.get('content') or ''))}"
+            f'<div class="note">inputs: {fields or "none"} · actions: {actions or "none"}</div></div>')
+
+
 def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "", *,
-          error: Any = None, siblings: Any = None) -> str:
+          error: Any = None, siblings: Any = None, form: Any = None) -> str:
     """One question and answer; a turn that did not succeed says how, with its error and failing
     node, and a regenerated or edited turn says which version of how many it is."""
     question = f"📎 {file.get('filename')}" if file else query
     body = render_markdown(answer)
     if view and view.get("reasoning"):
         body = _thinking(view["reasoning"]) + body
+    if form and status == "waiting":
+        body += _form(form)
     if status != "succeeded":
         color = STATUS_COLORS.get(status, "#6b7280")
         said = html.escape(status) + (": " + html.escape(note) if note else "")
