@@ -420,3 +420,26 @@ def test_the_recorded_form_is_answered_from_the_kernel_and_the_turn_ends_as_the_
         assert row["status"] == "succeeded"
         asked = without_queries(server.unmatched)
         assert "POST /v1/form/human_input/<KEY>" not in asked and "POST /api/form/human_input/<KEY>" not in asked
+
+
+def test_with_the_web_app_code_the_answered_run_is_followed_live_on_the_web_app_api():
+    """Dify 1.13.2 with connect()'s web_app_code: after the answer, a passport for the user and
+    the run's web-app event stream carry the rest of the run into the same reply (resumption,
+    the form filled, the answer's rest), as the real server sent it."""
+    from atomemo_notebook import connect
+
+    with replay("human-input-pause") as server:
+        chat = connect("dify", api_key=KEY, base_url=server.origin, user_id="rec-user-2",
+                       web_app_code="<APP_CODE>")
+        reply = chat.ask("please approve my refund of 42 EUR")
+        assert reply.status == "waiting"
+        reply.respond("approve", comment="refund ok, customer is right", priority="high")
+        assert reply.status == "succeeded" and reply.input_outcome == "answered: Approve"
+        assert reply.text == ("Sending your request for review: please approve my refund of 42 EUR\n"
+                              "Approved with priority high: refund ok, customer is right")
+        statuses = [(s.name, s.status) for s in reply.nodes]
+        assert ("Review request", "paused") in statuses and statuses[-1][1] == "succeeded"
+        assert len(reply.pauses) == 1 and reply.pauses[0][1] is not None
+        asked = without_queries(server.unmatched)
+        assert not [a for a in asked if "/api/" in a], asked  # passport and web stream were the recorded ones
+        chat.close()

@@ -419,14 +419,16 @@ class Chat(ChatBase):
 
     def __init__(self, client: SyncHttp | SyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+                 web_app_code: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
-        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id), or another
+        Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id, Dify's maybe a
+        web_app_code), or another
         chat's driver (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory}), client)
+            "agent_id": agent_id, "memory": memory, "web_app_code": web_app_code}), client)
         self._stream: SyncStream | None = None
         self._stopping = False
         self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
@@ -525,7 +527,15 @@ class Chat(ChatBase):
             try:
                 if spec is None:
                     raise NotFoundError("no run event stream", status_code=404)
-                with self.backend.open(spec) as events:
+                try:
+                    opened = self.backend.open(spec)
+                except NotFoundError:  # the service API has none (Dify 1.13): its web-app API's, if known
+                    other = self.backend.run(self.backend.plans.web_run_events(str(reply.execution_id),
+                                                                               self.user_id))
+                    if other is None:
+                        raise
+                    opened = self.backend.open(other)
+                with opened as events:
                     # A deadline on the whole: keep-alives alone keep a stream's idle timer happy.
                     watch = watchdog.watch(time.monotonic() + self.respond_deadline, events.close)
                     try:
@@ -604,11 +614,12 @@ class AsyncChat(ChatBase):
 
     def __init__(self, client: AsyncHttp | AsyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+                 web_app_code: str | None = None,
                  memory: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, AsyncDriver) else AsyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory}), client)
+            "agent_id": agent_id, "memory": memory, "web_app_code": web_app_code}), client)
         self._task: asyncio.Task[Any] | None = None
         self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
@@ -694,7 +705,14 @@ class AsyncChat(ChatBase):
         try:
             if spec is None:
                 raise NotFoundError("no run event stream", status_code=404)
-            stream = await self.backend.open(spec)
+            try:
+                stream = await self.backend.open(spec)
+            except NotFoundError:  # the service API has none (Dify 1.13): its web-app API's, if known
+                other = await self.backend.run(self.backend.plans.web_run_events(str(reply.execution_id),
+                                                                                 self.user_id))
+                if other is None:
+                    raise
+                stream = await self.backend.open(other)
             opened = stream
 
             async def consume() -> None:

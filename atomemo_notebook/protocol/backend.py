@@ -58,6 +58,7 @@ class Backend(Protocol):
     def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]: ...
     def run_events(self, run_id: str, user: str) -> Open | None: ...
     def run_state(self, run_id: str, user: str) -> Open | None: ...
+    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]: ...
 
 
 # A system's backend for one chat: made from the client's base URL and connect()'s settings.
@@ -106,6 +107,10 @@ class BackendBase:
     def run_events(self, run_id: str, user: str) -> Open | None:
         """The stream of a run's further events (after its form is answered), where the system has one."""
         return None
+
+    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]:
+        """A run's event stream by another route, where run_events' is missing (Dify 1.13's web-app API)."""
+        return just(None)
 
     def run_state(self, run_id: str, user: str) -> Open | None:
         """The stream of a run's state so far, ending where it pauses (a paused run reopened)."""

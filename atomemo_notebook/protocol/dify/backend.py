@@ -100,13 +100,15 @@ class DifyBackend(BackendBase):
     system = "dify"
     no_clear = "Dify keeps every conversation: start a new one instead of clearing"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, web_app_code: str | None = None) -> None:
         self.base_url = base_url
         self.suggests = False  # the app's parameters say it suggests questions after an answer
+        self.web_app_code = web_app_code
 
     @classmethod
     def create(cls, base_url: str, where: Mapping[str, Any]) -> DifyBackend:
-        return cls(base_url)
+        code = where.get("web_app_code")
+        return cls(base_url, code if isinstance(code, str) and code else None)
 
     def translator(self) -> Translate:
         return DifyTranslator()
@@ -177,6 +179,15 @@ class DifyBackend(BackendBase):
 
     def run_events(self, run_id: str, user: str) -> Open | None:
         return Open(forms.workflow_events(run_id, user), user=user)
+
+    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]:
+        """The run's event stream on the web-app API (Dify 1.13), with a passport for `user`:
+        only with the app's web_app_code (connect()'s setting), else None."""
+        if self.web_app_code is None:
+            return None
+        root = forms.web_root(self.base_url)
+        passport = yield forms.passport(root, self.web_app_code, user)
+        return Open(forms.web_workflow_events(root, self.web_app_code, passport, run_id), user=user)
 
     def run_state(self, run_id: str, user: str) -> Open | None:
         return Open(forms.run_snapshot(run_id, user), user=user)

@@ -17,10 +17,26 @@ from urllib.parse import quote
 
 from .. import neutral as n
 from ..call import Call, require
+from ..errors import APIResponseValidationError
 from ..forms import MAX_VALUE, check_answer
+from ..log import register_secret
 
-__all__ = ["FORM_TOKENS", "MAX_ACTIONS", "MAX_CONTENT", "MAX_FIELDS", "Form", "FormTokens", "check_answer",
-           "read_form", "run_snapshot", "submit_form", "web_root", "workflow_events"]
+__all__ = [
+    "FORM_TOKENS",
+    "MAX_ACTIONS",
+    "MAX_CONTENT",
+    "MAX_FIELDS",
+    "Form",
+    "FormTokens",
+    "check_answer",
+    "passport",
+    "read_form",
+    "run_snapshot",
+    "submit_form",
+    "web_root",
+    "web_workflow_events",
+    "workflow_events",
+]
 
 MAX_FIELDS = 200  # inputs one form may have: a form with more is shown refused, never answered
 MAX_ACTIONS = 20
@@ -127,6 +143,28 @@ def submit_form(token: str, *, inputs: dict[str, str], action: str, user: str,
                     needs_key=False, absolute=True, retry_statuses=frozenset())
     return Call("POST", path, _any, json={"inputs": inputs, "action": action, "user": require("user", user)},
                 retry_statuses=frozenset())
+
+
+def passport(web_base: str, app_code: str, user: str) -> Call[str]:
+    """A web-app passport for `user` (Dify 1.13's `GET /api/passport`): what its run event
+    stream asks for. A credential: registered with the logs' redaction, never kept elsewhere."""
+    def parse(body: Any) -> str:
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise APIResponseValidationError("the passport answer has no access_token", status_code=200,
+                                             body=repr(body)[:200])
+        register_secret(token)
+        return token
+
+    return Call("GET", f"{web_base}/api/passport", parse, params={"user_id": require("user", user)},
+                headers={"X-App-Code": app_code}, needs_key=False, absolute=True)
+
+
+def web_workflow_events(web_base: str, app_code: str, passport: str, run_id: str) -> Call[Any]:
+    """A run's events on the web-app API (Dify 1.13.2), followed live."""
+    return Call("GET", f"{web_base}/api/workflow/{quote(require('run_id', run_id), safe='')}/events", _any,
+                headers={"X-App-Code": app_code, "X-App-Passport": passport}, needs_key=False, absolute=True,
+                stream=True)
 
 
 def run_snapshot(run_id: str, user: str) -> Call[Any]:

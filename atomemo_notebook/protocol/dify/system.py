@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import neutral as n
-from ..system import System
+from ..system import Setting, System
 from .adapter import DifyTranslator
 from .backend import DifyBackend
 from .dialect import DIFY
@@ -21,4 +21,7 @@ SYSTEM = System(
     capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
                                 citations=True, suggestions=True, branching_reason=NO_BRANCHING,
                                 human_input=True, feedback=True),
+    # Dify 1.13's web-app code (the app's share link ends with it): with it, the run's event stream
+    # on the web-app API follows a run after its form is answered (the service API has none there).
+    settings=(Setting("web_app_code"),),
 )
