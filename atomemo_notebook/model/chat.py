@@ -423,8 +423,7 @@ class Chat(ChatBase):
                  memory: bool = True, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
         Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id, Dify's maybe a
-        web_app_code), or another
-        chat's driver (`chat.backend`). `connect()` builds one for you."""
+        web_app_code), or another chat's driver (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
