@@ -18,8 +18,7 @@ from .evaluation import (
     load_evaluation,
     regex,
 )
-from .model.chat import AsyncChat, Chat
-from .model.records import (
+from .model._records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
     SOURCE_COLUMNS,
@@ -30,10 +29,11 @@ from .model.records import (
     timeline_records,
     to_dataframe,
 )
-from .model.replay import EventLog, load_events, replay, replay_async
+from .model._replay import EventLog, load_events, replay, replay_async
+from .model._spans import export_spans, to_spans
+from .model.chat import AsyncChat, Chat
 from .model.reply import NodeSpan, Reply, ToolSpan
-from .model.spans import export_spans, to_spans
-from .protocol.errors import (
+from .protocol._errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
@@ -60,17 +60,17 @@ from .protocol.errors import (
     UnprocessableEntityError,
     UnresumableStreamError,
 )
-from .protocol.errors import AtomemoError as AtomemoError  # ChatAPIError's first name, kept for `except`
-from .protocol.limits import Limits
-from .protocol.neutral import Capabilities
-from .protocol.wire import Conversation, Event, FileRef, MalformedFrame, Message
-from .session.connect import connect
-from .transport.client import AsyncClient, Client
-from .transport.dify import AsyncDifyClient, DifyClient
-from .transport.odyssey import AsyncOdysseyClient, OdysseyClient
-from .transport.pipelit import AsyncPipelitClient, PipelitClient
-from .transport.streams import AsyncEventStream, EventStream
-from .views.widget import ChatWidget
+from .protocol._errors import AtomemoError as AtomemoError  # ChatAPIError's first name, kept for `except`
+from .protocol._limits import Limits
+from .protocol._neutral import Capabilities
+from .protocol._wire import Conversation, Event, FileRef, MalformedFrame, Message
+from .session._connect import connect
+from .transport._client import AsyncClient, Client
+from .transport._dify import AsyncDifyClient, DifyClient
+from .transport._odyssey import AsyncOdysseyClient, OdysseyClient
+from .transport._pipelit import AsyncPipelitClient, PipelitClient
+from .transport._streams import AsyncEventStream, EventStream
+from .views._widget import ChatWidget
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -152,6 +152,6 @@ __all__ = [
 
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext atomemo_notebook` registers the %%atomemo cell magic."""
-    from .views.magic import load_ipython_extension as load
+    from .views._magic import load_ipython_extension as load
 
     load(ipython)

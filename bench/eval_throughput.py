@@ -25,7 +25,7 @@ import httpx
 import pandas as pd
 
 from atomemo_notebook import AsyncChat, AsyncClient, evaluate
-from atomemo_notebook.session import runtime
+from atomemo_notebook.session import _runtime as runtime
 
 from _common import machine, server_process, table
 

@@ -58,7 +58,7 @@ def run(info: dict, case: str, fault: str) -> dict:
 HELD_CHILD = textwrap.dedent("""
     import gc, json, resource, sys
     from tests.hostile_server import chat_for
-    from atomemo_notebook.protocol.limits import Limits
+    from atomemo_notebook.protocol._limits import Limits
 
     def rss():
         for line in open("/proc/self/status"):

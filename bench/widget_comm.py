@@ -19,8 +19,8 @@ from typing import Any
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.protocol.atomemo.events import event_from_wire
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.session import runtime
-from atomemo_notebook.views.view_state import ANSWER_CAP
+from atomemo_notebook.session import _runtime as runtime
+from atomemo_notebook.views._view_state import ANSWER_CAP
 
 from _common import machine, table
 

@@ -1,4 +1,4 @@
-"""Write js/src/protocol.ts from atomemo_notebook/views/widget_protocol.py, the one declaration of the
+"""Write js/src/protocol.ts from atomemo_notebook/views/_widget_protocol.py, the one declaration of the
 widget protocol. `--check` fails (exit 1) when the committed file differs: CI runs that.
 
     python scripts/gen_protocol.py          # regenerate
@@ -21,7 +21,7 @@ from typing_extensions import get_args, get_origin, get_type_hints, is_typeddict
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from atomemo_notebook.views import widget_protocol as protocol  # noqa: E402
+from atomemo_notebook.views import _widget_protocol as protocol  # noqa: E402
 
 TARGET = ROOT / "js" / "src" / "protocol.ts"
 ALIASES = {"Status": protocol.Status}
@@ -88,7 +88,7 @@ def typed_dict(cls: Any) -> str:
 
 def render() -> str:
     out = [
-        "// GENERATED from atomemo_notebook/views/widget_protocol.py by scripts/gen_protocol.py;",
+        "// GENERATED from atomemo_notebook/views/_widget_protocol.py by scripts/gen_protocol.py;",
         "// do not edit.",
         "// CI checks it with `python scripts/gen_protocol.py --check`.",
         "",
@@ -124,7 +124,7 @@ def main() -> int:
         if current != text:
             print(f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_protocol.py", file=sys.stderr)
             return 1
-        print(f"{TARGET.relative_to(ROOT)} matches atomemo_notebook/views/widget_protocol.py")
+        print(f"{TARGET.relative_to(ROOT)} matches atomemo_notebook/views/_widget_protocol.py")
         return 0
     TARGET.write_text(text)
     print(f"wrote {TARGET.relative_to(ROOT)}")

@@ -22,7 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import atomemo_notebook as an
-from atomemo_notebook.protocol.limits import Limits
+from atomemo_notebook.protocol._limits import Limits
 
 SYSTEMS = ("atomemo", "dify", "pipelit", "odyssey")
 ANSWER = "the answer, whole"

@@ -1,5 +1,5 @@
 """Each system's backend, driven with canned answers and no server: its plans are generators
-of steps (protocol/call.py), so a test answers each step as the server would (the raw JSON
+of steps (protocol/_call.py), so a test answers each step as the server would (the raw JSON
 body, read by the call's own parser) and checks what the plan asked and what it made of the
 answers. The loopback suites (test_chat, test_dify, test_pipelit, test_odyssey) keep the wire."""
 
@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from atomemo_notebook.protocol.atomemo.backend import AtomemoBackend
-from atomemo_notebook.protocol.call import Call, Open, Pause, Plan, Together
-from atomemo_notebook.protocol.dify.backend import FOLLOW_POLL, MAX_SUGGESTIONS, DifyBackend
-from atomemo_notebook.protocol.errors import APIConnectionError, NotFoundError
-from atomemo_notebook.protocol.odyssey.backend import OdysseyBackend
-from atomemo_notebook.protocol.odyssey.calls import BODY
-from atomemo_notebook.protocol.pipelit.backend import PipelitBackend, Watch
-from atomemo_notebook.protocol.systems import SYSTEMS
-from atomemo_notebook.protocol.wire import FileRef
+from atomemo_notebook.protocol._call import Call, Open, Pause, Plan, Together
+from atomemo_notebook.protocol._errors import APIConnectionError, NotFoundError
+from atomemo_notebook.protocol._systems import SYSTEMS
+from atomemo_notebook.protocol._wire import FileRef
+from atomemo_notebook.protocol.atomemo._backend import AtomemoBackend
+from atomemo_notebook.protocol.dify._backend import FOLLOW_POLL, MAX_SUGGESTIONS, DifyBackend
+from atomemo_notebook.protocol.odyssey._backend import OdysseyBackend
+from atomemo_notebook.protocol.odyssey._calls import BODY
+from atomemo_notebook.protocol.pipelit._backend import PipelitBackend, Watch
 
 Answer = Callable[[Any], Any]
 

@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from atomemo_notebook import Client, DifyClient, NotFoundError, OdysseyClient, PipelitClient
-from atomemo_notebook.protocol.atomemo.dialect import ATOMEMO
-from atomemo_notebook.protocol.dify.dialect import DIFY
-from atomemo_notebook.protocol.odyssey.dialect import ODYSSEY
-from atomemo_notebook.protocol.pipelit.dialect import PIPELIT
+from atomemo_notebook.protocol.atomemo._dialect import ATOMEMO
+from atomemo_notebook.protocol.dify._dialect import DIFY
+from atomemo_notebook.protocol.odyssey._dialect import ODYSSEY
+from atomemo_notebook.protocol.pipelit._dialect import PIPELIT
 from atomemo_notebook.server import LocalServer
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook import Chat, Client
-from atomemo_notebook.model.compare import COMPARE_COLUMNS, word_diff
+from atomemo_notebook.model._compare import COMPARE_COLUMNS, word_diff
 
 
 def chat_for(server, slug: str) -> Chat:
@@ -85,7 +85,7 @@ def test_a_regenerate_draws_another_sample_and_compare_shows_it(server):
 def test_every_version_of_a_turn_is_named_by_its_own_question_and_answer(server):
     """Compare's pickers offer each version of an edited turn by what it asked and answered
     (not the shown version's question), all of them whichever version is shown."""
-    from atomemo_notebook.views.view_state import MAX_VERSIONS, turn_view
+    from atomemo_notebook.views._view_state import MAX_VERSIONS, turn_view
 
     chat = chat_for(server, "echo")
     first = chat.ask("How do I rotate my API key?")

@@ -28,9 +28,9 @@ from atomemo_notebook import (
     connect,
 )
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.dify.adapter import DifyTranslator
+from atomemo_notebook.protocol._wire import MalformedFrame
+from atomemo_notebook.protocol.dify._adapter import DifyTranslator
 from atomemo_notebook.protocol.dify.events import FIELDS, parse_frame
-from atomemo_notebook.protocol.wire import MalformedFrame
 from atomemo_notebook.server import LocalServer
 
 from .conftest import fault_key, maybe, wait_until, wait_until_async

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from atomemo_notebook import ChatWidget, connect
-from atomemo_notebook.protocol.dify import calls
-from atomemo_notebook.protocol.systems import SYSTEMS
+from atomemo_notebook.protocol._systems import SYSTEMS
+from atomemo_notebook.protocol.dify import _calls as calls
 
 from .conftest import maybe
 from .test_dify import dify_chat

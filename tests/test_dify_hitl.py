@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from atomemo_notebook import APIError, ChatWidget, NotFoundError
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol import neutral as n
-from atomemo_notebook.protocol.dify import forms
-from atomemo_notebook.protocol.dify.adapter import DifyTranslator
+from atomemo_notebook.protocol import _neutral as n
+from atomemo_notebook.protocol._wire import Event
+from atomemo_notebook.protocol.dify import _forms as forms
+from atomemo_notebook.protocol.dify._adapter import DifyTranslator
 from atomemo_notebook.protocol.dify.events import REDACTED, parse_frame
-from atomemo_notebook.protocol.wire import Event
-from atomemo_notebook.views import widget_protocol as wp
-from atomemo_notebook.views.view_state import form_view
+from atomemo_notebook.views import _widget_protocol as wp
+from atomemo_notebook.views._view_state import form_view
 
 from .conftest import maybe, wait_until
 from .test_dify import dify_chat
@@ -345,7 +345,7 @@ def test_the_static_copy_shows_a_waiting_turns_form_sanitized_and_read_only(serv
     chat = dify_chat("sync", server, "approval", user="hitl-static")
     reply = chat.ask("refund <script>alert(1)</script> please")
     assert reply.status == "waiting"
-    from atomemo_notebook.views.snapshot import snapshot_html
+    from atomemo_notebook.views._snapshot import snapshot_html
 
     page = snapshot_html({"app_name": "t"}, chat.tree, reply.message_id)
     assert "✋ Review request" in page and "waiting for you" in page

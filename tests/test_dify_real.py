@@ -25,8 +25,8 @@ from atomemo_notebook import (
     NotFoundError,
 )
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.dify import calls
-from atomemo_notebook.protocol.dify.adapter import DifyTranslator
+from atomemo_notebook.protocol.dify import _calls as calls
+from atomemo_notebook.protocol.dify._adapter import DifyTranslator
 from atomemo_notebook.protocol.dify.events import REDACTED
 
 from .peers.replay import KEY, ReplayServer, recording

@@ -5,11 +5,11 @@ app streams reasoning_chunk events), then the views built from the reply."""
 from __future__ import annotations
 
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.dify.adapter import DifyTranslator
-from atomemo_notebook.protocol.wire import Event
-from atomemo_notebook.views import widget_protocol as wp
-from atomemo_notebook.views.snapshot import snapshot_html
-from atomemo_notebook.views.view_state import REASONING_CAP, reasoning_view, timeline_view
+from atomemo_notebook.protocol._wire import Event
+from atomemo_notebook.protocol.dify._adapter import DifyTranslator
+from atomemo_notebook.views import _widget_protocol as wp
+from atomemo_notebook.views._snapshot import snapshot_html
+from atomemo_notebook.views._view_state import REASONING_CAP, reasoning_view, timeline_view
 
 from .conftest import maybe
 from .test_dify import dify_chat

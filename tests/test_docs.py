@@ -360,7 +360,7 @@ def test_the_name_check_catches_wrong_names_and_passes_right_ones() -> None:
     # Ordinary prose, commands, paths, headers, columns and right names: nothing to flag.
     right = textwrap.dedent('''
         Type a question and press `Enter`; the `status` is `succeeded` or `not run`. Run
-        `scripts/lock --upgrade`, read `protocol/sse.py`, send `Retry-After` or `x-api-key`,
+        `scripts/lock --upgrade`, read `protocol/_sse.py`, send `Retry-After` or `x-api-key`,
         set `ATOMEMO_API_KEY`. `Reply.recovered_status`, `chat.history_df()`, `stream.recovered`,
         `evaluate(..., rerun_failed=True)`, `Client(limits=Limits(body=...))`, `LocalServer()`,
         `mo.ui.anywidget(ChatWidget())`, `DifyClient.chat_blocking` and `reply.wait()` exist.
@@ -391,9 +391,9 @@ def test_the_docs_site_builds_with_strict(tmp_path: Path) -> None:
 
 
 def test_the_capabilities_table_says_what_each_systems_record_says():
-    """The docs' table of systems is checked against the one list of them (protocol/systems.py):
+    """The docs' table of systems is checked against the one list of them (protocol/_systems.py):
     a system added there without its column, or a capability changed without its cell, fails."""
-    from atomemo_notebook.protocol.systems import SYSTEMS
+    from atomemo_notebook.protocol._systems import SYSTEMS
 
     lines = (ROOT / "docs" / "reference" / "capabilities.md").read_text().splitlines()
     table = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]

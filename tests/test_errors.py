@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 import atomemo_notebook as an
-from atomemo_notebook.protocol import errors
-from atomemo_notebook.protocol.atomemo import calls
-from atomemo_notebook.protocol.atomemo.calls import CODES
-from atomemo_notebook.protocol.call import Call
-from atomemo_notebook.protocol.errors import error_class, make_api_error
+from atomemo_notebook.protocol import _errors as errors
+from atomemo_notebook.protocol._call import Call
+from atomemo_notebook.protocol._errors import error_class, make_api_error
+from atomemo_notebook.protocol.atomemo import _calls as calls
+from atomemo_notebook.protocol.atomemo._calls import CODES
 
 from .conftest import collect, fault_key, ids, make_client, maybe
 
@@ -120,7 +120,7 @@ def test_the_root_keeps_its_first_name():
 
 
 def test_each_systems_codes_are_its_own():
-    from atomemo_notebook.protocol.systems import SYSTEMS
+    from atomemo_notebook.protocol._systems import SYSTEMS
 
     assert SYSTEMS["atomemo"].dialect.codes is CODES
     dify = SYSTEMS["dify"].dialect.codes

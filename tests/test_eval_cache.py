@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook import AsyncChat, AsyncClient, evaluate, load_evaluation
-from atomemo_notebook.evaluation.cache import Cache, CacheWarning
+from atomemo_notebook.evaluation._cache import Cache, CacheWarning
 from atomemo_notebook.server import LocalServer
 
 from .conftest import wait_until
@@ -218,7 +218,7 @@ def test_bytes_that_are_not_utf8_are_that_lines_problem(server, tmp_path):
 # -- the run's own failures: raised from wait(), shown in the widget ----------------------------------
 
 def test_a_cache_that_cannot_be_written_ends_the_run_with_that_error(server, tmp_path, monkeypatch):
-    from atomemo_notebook.evaluation.view import EvalWidget
+    from atomemo_notebook.evaluation._view import EvalWidget
 
     path = tmp_path / "eval.jsonl"
     fresh_cache(server, path, ROWS[:1])
@@ -258,7 +258,7 @@ def test_a_view_that_raises_ends_the_run_with_its_error_not_silently(server):
 
 WRITER = textwrap.dedent("""
     import asyncio, json, os, resource, signal, sys
-    from atomemo_notebook.evaluation.cache import Cache
+    from atomemo_notebook.evaluation._cache import Cache
     path = sys.argv[1]
     cache = Cache(path, "atomemo")
     asyncio.run(cache.open_run(lambda: False, lambda _: None))
@@ -288,7 +288,7 @@ def test_a_line_the_disk_takes_only_part_of_is_taken_back(tmp_path):
 def test_a_row_too_big_to_read_back_is_not_written(tmp_path, monkeypatch):
     import asyncio
 
-    from atomemo_notebook.model import replay as replay_module
+    from atomemo_notebook.model import _replay as replay_module
 
     path = tmp_path / "eval.jsonl"
     cache = Cache(path, "atomemo")

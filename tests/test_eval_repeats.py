@@ -45,7 +45,7 @@ def test_each_row_is_asked_k_times_and_the_flaky_rows_come_first(server):
 
 
 def test_the_bar_counts_asks_and_rows_with_repeats(server, capsys):
-    from atomemo_notebook.evaluation.results import _draw
+    from atomemo_notebook.evaluation._results import _draw
 
     results = evaluate(chat(server, "echo", f"bar-{uuid.uuid4().hex[:6]}"), ["a", "b"], repeats=2)
     results.wait(60, bar=False)
@@ -183,7 +183,7 @@ def test_a_widget_is_evaluated_through_its_chat():
 
 
 def test_the_results_table_labels_each_ask_and_opens_the_one_clicked(server):
-    from atomemo_notebook.evaluation.view import EvalWidget
+    from atomemo_notebook.evaluation._view import EvalWidget
 
     results = evaluate(chat(server, "echo", f"tbl-{uuid.uuid4().hex[:6]}"), ["a", "b"], repeats=2).wait(60, bar=False)
     widget = EvalWidget(results)

@@ -27,7 +27,7 @@ from atomemo_notebook import (
     load_evaluation,
     regex,
 )
-from atomemo_notebook.evaluation.inputs import rows_from
+from atomemo_notebook.evaluation._inputs import rows_from
 from atomemo_notebook.server import LocalServer
 
 from .conftest import wait_until
@@ -240,7 +240,7 @@ def test_the_demo_dataset_covers_every_app_and_a_known_failure():
 
 
 def test_a_damaged_line_of_a_cache_is_skipped_by_name_and_another_systems_cache_refused(server, tmp_path):
-    from atomemo_notebook.evaluation.cache import CacheWarning
+    from atomemo_notebook.evaluation._cache import CacheWarning
 
     cache = tmp_path / "eval.jsonl"
     evaluate(chat(server, "echo", "cache-user"), ["one", "two"], cache=cache).wait(60, bar=False)
@@ -258,8 +258,8 @@ def test_a_damaged_line_of_a_cache_is_skipped_by_name_and_another_systems_cache_
 
 
 def test_the_results_widget_fills_in_live_and_opens_a_run(server):
-    from atomemo_notebook.evaluation.view import EvalWidget
-    from atomemo_notebook.views.widget_protocol import EVAL_TRAITS, check
+    from atomemo_notebook.evaluation._view import EvalWidget
+    from atomemo_notebook.views._widget_protocol import EVAL_TRAITS, check
 
     hook = Faulty(by_query=dict.fromkeys(("Check the inventory and fail", "fail twice"), "stall=1; stall_after=2"))
     results = evaluate(chat(server, "flaky", "widget-eval", hook), ["Is the blue mug in stock?",
@@ -285,7 +285,7 @@ def test_the_results_widget_fills_in_live_and_opens_a_run(server):
 
 
 def test_stop_from_the_widget_stops_the_evaluation(server):
-    from atomemo_notebook.evaluation.view import EvalWidget
+    from atomemo_notebook.evaluation._view import EvalWidget
 
     slow = {f"slow {i}": "stall=2; stall_after=2" for i in range(10)}
     results = evaluate(chat(server, "echo", "widget-stop", Faulty(by_query=slow)), list(slow), concurrency=2)
@@ -305,7 +305,7 @@ def test_every_system_evaluates_the_same_way(system, monkeypatch):
     from atomemo_notebook import connect
 
     rows = [{"query": f"{system} row {i}", "expected": f"row {i}"} for i in range(6)]
-    from atomemo_notebook.session.runtime import submit
+    from atomemo_notebook.session._runtime import submit
 
     chat = connect(system, demo="echo", asynchronous=True)
     results = evaluate(chat, rows, scorers=[contains], concurrency=3)

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from atomemo_notebook import ChatWidget, MissingAPIKeyError
-from atomemo_notebook.protocol.systems import SYSTEMS
-from atomemo_notebook.session.connect import connect
+from atomemo_notebook.protocol._systems import SYSTEMS
+from atomemo_notebook.session._connect import connect
 
 ENV = [f"{s.upper()}_{n}" for s in SYSTEMS for n in ("API_KEY", "BASE_URL", "APP_ID", "TRIGGER_ID",
                                                        "WORKFLOW", "WORKSPACE_ID", "AGENT_ID", "USER_ID")]
@@ -112,9 +112,9 @@ def test_another_systems_setting_is_named_as_a_mistake_not_passed_on():
 
 @pytest.mark.parametrize("name", SYSTEMS)
 def test_each_system_is_one_record_that_every_part_reads(name):
-    from atomemo_notebook.protocol.systems import capabilities_of, system
-    from atomemo_notebook.session import runtime
-    from atomemo_notebook.transport.base_client import client_class
+    from atomemo_notebook.protocol._systems import capabilities_of, system
+    from atomemo_notebook.session import _runtime as runtime
+    from atomemo_notebook.transport._base_client import client_class
 
     record = system(name.upper())
     assert record.name == name and record.dialect.system == name

@@ -259,7 +259,7 @@ async def _settrace(tracer: Any) -> Any:
 @contextlib.contextmanager
 def counting(server_work: Work, client_work: Work, sent: Sent) -> Iterator[None]:
     """Count on the server's thread, on the widget's loop thread and toward the browser."""
-    from atomemo_notebook.session import runtime
+    from atomemo_notebook.session import _runtime as runtime
 
     previous = runtime.submit(_settrace(client_work.tracer)).result(10)
     server_work.reset()
@@ -370,9 +370,9 @@ def _snapshot_lines(widget: Any) -> int:
 def test_a_settle_builds_only_the_new_turns_timeline(server, monkeypatch):
     """The window's other timelines are the ones built before (the same objects), and one that
     changed (a folded event after the end) is built again."""
-    from atomemo_notebook.protocol import neutral as n
-    from atomemo_notebook.views import view_state
-    from atomemo_notebook.views import widget as widget_module
+    from atomemo_notebook.protocol import _neutral as n
+    from atomemo_notebook.views import _view_state as view_state
+    from atomemo_notebook.views import _widget as widget_module
 
     widget = _widget(server, None)
     try:
@@ -409,7 +409,7 @@ async def _settle(widget: Any) -> None:
 def test_the_snapshot_costs_what_it_shows(traced, monkeypatch):
     """snapshot() shows the newest 20 turns: as many rendered, the same lines run, at 40 and at
     3,000 messages; snapshot(turns=None) renders every turn."""
-    from atomemo_notebook.views import snapshot as snapshot_module
+    from atomemo_notebook.views import _snapshot as snapshot_module
 
     server, _ = traced
     store = server.asgi_app.state.emulator.store

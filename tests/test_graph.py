@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook.protocol.backend import AppInfo
-from atomemo_notebook.views.graph import MAX_GRAPH_NODES, published_graph, static_svg
+from atomemo_notebook.views._graph import MAX_GRAPH_NODES, published_graph, static_svg
 
 IDS = st.sampled_from(["a", "b", "c", "d", "", None, 3])
 ANY = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),

@@ -595,8 +595,8 @@ def _widget(server: LocalServer, slug: str = "echo", **kwargs) -> an.ChatWidget:
 
 def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(server):
     from atomemo_notebook.protocol.atomemo.events import event_from_wire
-    from atomemo_notebook.session import runtime
-    from atomemo_notebook.views.view_state import ANSWER_CAP
+    from atomemo_notebook.session import _runtime as runtime
+    from atomemo_notebook.views._view_state import ANSWER_CAP
 
     widget = _widget(server)
     big = "0123456789" * 1_000_000
@@ -617,7 +617,7 @@ def test_a_10_mb_answer_puts_a_few_kb_in_the_traits_and_the_whole_on_request(ser
     runtime.submit(stream_big()).result(60)
     (turn,) = widget.transcript["turns"]
     assert turn["answer_chars"] == len(big) and len(turn["answer"]) == ANSWER_CAP
-    from atomemo_notebook.views.widget_protocol import TRAITS
+    from atomemo_notebook.views._widget_protocol import TRAITS
 
     state = json.dumps({name: getattr(widget, name) for name in TRAITS})  # what a saved notebook keeps
     assert len(state) < 16_000
@@ -648,7 +648,7 @@ def test_path_tail_reads_o_window_of_a_deep_conversation():
         tree.add_server(message)
     tail, total = tree.path_tail("m99999", 20)
     assert [m.id for m in tail] == [f"m{i}" for i in range(99_980, 100_000)] and total == 100_000
-    from atomemo_notebook.views.view_state import transcript_view
+    from atomemo_notebook.views._view_state import transcript_view
 
     view = transcript_view(tree, "m99999", 20)
     assert view["older"] == 99_980 and len(view["turns"]) == 20

@@ -27,11 +27,11 @@ from starlette.routing import Route
 from websockets.asyncio.server import ServerConnection, serve
 
 import atomemo_notebook as an
-from atomemo_notebook.protocol import neutral as n
-from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator
-from atomemo_notebook.protocol.wire import MalformedFrame
-from atomemo_notebook.transport.pipelit import AsyncPipelitClient, PipelitClient
-from atomemo_notebook.transport.socket_hub import Hub, Reconnect, Watch
+from atomemo_notebook.protocol import _neutral as n
+from atomemo_notebook.protocol._wire import MalformedFrame
+from atomemo_notebook.protocol.pipelit._adapter import PipelitTranslator
+from atomemo_notebook.transport._pipelit import AsyncPipelitClient, PipelitClient
+from atomemo_notebook.transport._socket_hub import Hub, Reconnect, Watch
 
 from .conftest import maybe, wait_until
 
@@ -572,8 +572,8 @@ CONVERSATIONS = st.sampled_from(["c1", "c2", None])
 @settings(max_examples=200, deadline=None)
 @given(chunks=st.lists(st.tuples(IDS, CONVERSATIONS, st.text(max_size=5)), max_size=12))
 def test_fuzz_a_dify_answer_is_exactly_its_own_messages_chunks(chunks):
-    from atomemo_notebook.protocol.dify.adapter import DifyTranslator
-    from atomemo_notebook.transport.dify import DifyStreamState
+    from atomemo_notebook.protocol.dify._adapter import DifyTranslator
+    from atomemo_notebook.transport._dify import DifyStreamState
 
     frames = [ours("message", answer="<")]
     frames += [{"event": "message", "message_id": m, "conversation_id": c, "answer": text} for m, c, text in chunks]
@@ -616,7 +616,7 @@ def test_replaying_a_chat_message_whose_text_is_not_text_is_an_anomaly(tmp_path,
                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
                                                                                       max_size=3), max_leaves=8))
 def test_fuzz_an_atomemo_chunk_is_its_text_or_an_anomaly(value):
-    from atomemo_notebook.protocol.atomemo.adapter import translate
+    from atomemo_notebook.protocol.atomemo._adapter import translate
     from atomemo_notebook.protocol.atomemo.events import ChatMessage, event_from_wire
 
     event = event_from_wire("chat_message", {"text": value})
@@ -644,8 +644,8 @@ LINKS = {
 
 def test_source_records_link_exactly_what_the_views_link():
     from atomemo_notebook.model.reply import Reply
-    from atomemo_notebook.protocol.dify.adapter import DifyTranslator
-    from atomemo_notebook.views.view_state import _citations
+    from atomemo_notebook.protocol.dify._adapter import DifyTranslator
+    from atomemo_notebook.views._view_state import _citations
 
     resources = [{"document_name": f"doc {i}", "url": url} for i, url in enumerate(LINKS)]
     reply = Reply("q", translate=DifyTranslator())

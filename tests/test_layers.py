@@ -12,7 +12,7 @@ import atomemo_notebook
 
 PACKAGE = Path(atomemo_notebook.__file__).parent
 LAYERS = {"protocol": 0, "transport": 1, "model": 2, "session": 3, "views": 4, "evaluation": 5}
-ALLOWED = {("atomemo_notebook.session.runtime", "server")}
+ALLOWED = {("atomemo_notebook.session._runtime", "server")}
 
 
 def module_name(path: Path) -> str:
@@ -56,7 +56,7 @@ def violations(path: Path, text: str | None = None) -> list[str]:
         if mine == "server" and theirs != "protocol":
             problems.append(f"{source} -> {target} (the server shares only the protocol)")
         elif theirs == "server":
-            problems.append(f"{source} -> {target} (only session.runtime starts the server)")
+            problems.append(f"{source} -> {target} (only session._runtime starts the server)")
         elif mine != "server" and LAYERS[theirs] > LAYERS[mine]:
             problems.append(f"{source} -> {target} ({mine} imports rightward, from {theirs})")
     return problems
@@ -68,11 +68,11 @@ def test_every_module_imports_only_leftward():
 
 
 def test_the_checker_catches_each_kind_of_wrong_import():
-    client = PACKAGE / "transport" / "client.py"
+    client = PACKAGE / "transport" / "_client.py"
     assert violations(client, "from ..model.chat import Chat") == [
-        "atomemo_notebook.transport.client -> atomemo_notebook.model.chat (transport imports rightward, from model)",
-        "atomemo_notebook.transport.client -> atomemo_notebook.model.chat.Chat (transport imports rightward, from model)"]
-    widget = PACKAGE / "views" / "widget.py"
+        "atomemo_notebook.transport._client -> atomemo_notebook.model.chat (transport imports rightward, from model)",
+        "atomemo_notebook.transport._client -> atomemo_notebook.model.chat.Chat (transport imports rightward, from model)"]
+    widget = PACKAGE / "views" / "_widget.py"
     assert violations(widget, "from ..server import DEMO_APPS")
     store = PACKAGE / "server" / "_store.py"
     assert violations(store, "from ..model.reply import Reply")

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from atomemo_notebook import Client
-from atomemo_notebook.protocol.log import get_logger
+from atomemo_notebook.protocol._log import get_logger
 from atomemo_notebook.server import LocalServer
 
 from .conftest import fault_key, ids

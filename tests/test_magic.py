@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-import atomemo_notebook.views.magic as magic
+import atomemo_notebook.views._magic as magic
 
 
 @pytest.fixture

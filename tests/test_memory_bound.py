@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import atomemo_notebook as an
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.bounded import CUT, Keeper, check_values, count_values, deep_size, is_cut
-from atomemo_notebook.protocol.limits import Limits
+from atomemo_notebook.protocol._bounded import CUT, Keeper, check_values, count_values, deep_size, is_cut
+from atomemo_notebook.protocol._limits import Limits
 
 from .hostile_server import ANSWER, SHAPES, SYSTEMS, HostileServer, shape
 

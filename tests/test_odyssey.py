@@ -31,12 +31,12 @@ from atomemo_notebook import (
     replay,
 )
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.odyssey.adapter import OdysseyTranslator, answer_text
-from atomemo_notebook.protocol.odyssey.calls import BODY
+from atomemo_notebook.protocol._wire import Event, MalformedFrame
+from atomemo_notebook.protocol.odyssey._adapter import OdysseyTranslator, answer_text
+from atomemo_notebook.protocol.odyssey._calls import BODY
 from atomemo_notebook.protocol.odyssey.events import DATA_FIELDS, SNIP_FIELDS, STEP_FIELDS, Name, parse_document
-from atomemo_notebook.protocol.wire import Event, MalformedFrame
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.transport.odyssey import AsyncOdysseyClient, OdysseyClient
+from atomemo_notebook.transport._odyssey import AsyncOdysseyClient, OdysseyClient
 
 from .conftest import fault_key, maybe
 
@@ -318,7 +318,7 @@ def test_fuzz_the_route_always_answers_properly(odyssey, body, user):
 
 
 def test_the_widgets_async_twin_keeps_every_option(odyssey):
-    from atomemo_notebook.session.connect import as_async
+    from atomemo_notebook.session._connect import as_async
 
     api = client("sync", odyssey, answer_timeout=42, max_retries=0)
     twin = as_async(Chat(api, workspace_id="ws-demo", agent_id="echo", user_id="u")).client

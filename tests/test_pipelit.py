@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from atomemo_notebook import AsyncChat, AuthenticationError, Chat, ExecutionFailedError, NotFoundError, connect
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.pipelit.adapter import PipelitTranslator, answer_text
+from atomemo_notebook.protocol._wire import MalformedFrame
+from atomemo_notebook.protocol.pipelit._adapter import PipelitTranslator, answer_text
 from atomemo_notebook.protocol.pipelit.events import FIELDS, Name, parse_message
-from atomemo_notebook.protocol.wire import MalformedFrame
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.transport.pipelit import AsyncPipelitClient, PipelitClient
+from atomemo_notebook.transport._pipelit import AsyncPipelitClient, PipelitClient
 
 from .conftest import fault_key, maybe
 
@@ -338,7 +338,7 @@ def test_fuzz_pipelit_routes_answer_properly(pipelit, body, slug, limit):
 
 
 def test_the_widgets_async_twin_keeps_every_option(pipelit):
-    from atomemo_notebook.session.connect import as_async
+    from atomemo_notebook.session._connect import as_async
 
     api = PipelitClient(pipelit.pipelit_api_key, base_url=pipelit.pipelit_base_url, execution_timeout=7,
                         recover_poll=0.25, max_retries=1)

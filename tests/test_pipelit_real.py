@@ -23,12 +23,12 @@ from atomemo_notebook import (
     NotFoundError,
     PipelitClient,
 )
-from atomemo_notebook.evaluation.inputs import EvalRow
-from atomemo_notebook.evaluation.records import row_record
+from atomemo_notebook.evaluation._inputs import EvalRow
+from atomemo_notebook.evaluation._records import row_record
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol.pipelit import calls
-from atomemo_notebook.transport.pipelit import _Watching
-from atomemo_notebook.transport.socket_hub import Reconnect
+from atomemo_notebook.protocol.pipelit import _calls as calls
+from atomemo_notebook.transport._pipelit import _Watching
+from atomemo_notebook.transport._socket_hub import Reconnect
 
 from .peers.replay import KEY, ReplayServer, recording
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from atomemo_notebook import DifyClient
 from atomemo_notebook.model.chat import Chat
 from atomemo_notebook.model.reply import Reply
-from atomemo_notebook.protocol import neutral as n
-from atomemo_notebook.protocol.dify.adapter import DifyTranslator, ThinkSplitter
-from atomemo_notebook.protocol.wire import Event
+from atomemo_notebook.protocol import _neutral as n
+from atomemo_notebook.protocol._wire import Event
+from atomemo_notebook.protocol.dify._adapter import DifyTranslator, ThinkSplitter
 
 IDS = {"message_id": "m1", "conversation_id": "c1", "task_id": "t1"}
 
@@ -48,7 +48,7 @@ def test_a_nodes_reasoning_goes_to_its_run_and_never_to_the_answer():
     (llm,) = reply.nodes
     assert llm.reasoning == "Let me think." and llm.reasoning_final
     assert reply.text == "The answer." and reply.reasoning == "" and reply.status == "succeeded"
-    from atomemo_notebook.model.records import timeline_records
+    from atomemo_notebook.model._records import timeline_records
 
     (row,) = timeline_records([reply])
     assert row["reasoning"] == "Let me think."

@@ -96,8 +96,8 @@ def test_bad_logs_are_clear_errors(tmp_path: Path, content, message):
 
 
 def test_an_overlong_line_is_refused_by_number_in_a_log_and_in_an_evaluation_cache(tmp_path: Path, monkeypatch):
-    from atomemo_notebook.evaluation.cache import Cache
-    from atomemo_notebook.model import replay as replay_module
+    from atomemo_notebook.evaluation._cache import Cache
+    from atomemo_notebook.model import _replay as replay_module
 
     monkeypatch.setattr(replay_module, "MAX_LINE", 100)
     path = tmp_path / "long.jsonl"
@@ -109,7 +109,7 @@ def test_an_overlong_line_is_refused_by_number_in_a_log_and_in_an_evaluation_cac
 
 
 def test_saving_a_log_is_all_or_nothing_and_keeps_a_lone_surrogate(recorded, tmp_path: Path):
-    from atomemo_notebook.model.replay import save_replies
+    from atomemo_notebook.model._replay import save_replies
 
     chat, path = recorded
     before = path.read_bytes()

@@ -9,12 +9,12 @@ import pytest
 
 import atomemo_notebook as an
 from atomemo_notebook import Event, MalformedFrame
+from atomemo_notebook.protocol._call import Call, Pause
+from atomemo_notebook.protocol._wire import Message
 from atomemo_notebook.protocol.atomemo.events import ChatMessage, MessageCreated, StreamRecovered
-from atomemo_notebook.protocol.call import Call, Pause
-from atomemo_notebook.protocol.wire import Message
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.transport.client import StreamState
-from atomemo_notebook.transport.resume import Reopen, after_break
+from atomemo_notebook.transport._client import StreamState
+from atomemo_notebook.transport._resume import Reopen, after_break
 
 from .conftest import collect, fault_key, ids, make_client, maybe, text_of
 

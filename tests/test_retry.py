@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atomemo_notebook.transport.retry import MAX_BACKOFF, MAX_RETRY_AFTER, backoff_delay, retry_after
+from atomemo_notebook.transport._retry import MAX_BACKOFF, MAX_RETRY_AFTER, backoff_delay, retry_after
 
 
 def test_backoff_doubles_to_the_cap_with_up_to_a_quarter_of_jitter():

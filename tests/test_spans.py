@@ -1,4 +1,4 @@
-"""Traces out (model/spans.py): replies made from neutral events, mapped to OpenTelemetry spans
+"""Traces out (model/_spans.py): replies made from neutral events, mapped to OpenTelemetry spans
 and passed through the SDK's own in-memory exporter; the same for the embedded demo's chats, a
 saved event log and an evaluation; and hostile replies (odd names, 10,000 nodes, runs that never
 end, parents in a cycle) always map to bounded spans that OTLP can encode."""
@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from atomemo_notebook import Reply, SpanExportError, connect, export_spans, load_events, to_spans
-from atomemo_notebook.model import spans as spans_module
-from atomemo_notebook.protocol import neutral as n
-from atomemo_notebook.protocol.log import register_secret
+from atomemo_notebook.model import _spans as spans_module
+from atomemo_notebook.protocol import _neutral as n
+from atomemo_notebook.protocol._log import register_secret
 
 T0 = datetime(2026, 12, 4, 12, 0, 0, tzinfo=timezone.utc)
 T0_NS = 1_796_385_600 * 1_000_000_000  # T0 in nanoseconds since the epoch

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook import LimitExceededError
+from atomemo_notebook.protocol._sse import FrameDecoder
+from atomemo_notebook.protocol._wire import MalformedFrame
 from atomemo_notebook.protocol.atomemo.events import parse_frame
-from atomemo_notebook.protocol.sse import FrameDecoder
-from atomemo_notebook.protocol.wire import MalformedFrame
 
 
 def frames(chunks: list[bytes], charset: str = "utf-8", **limits: int) -> list[tuple[str, str, str]]:

@@ -12,10 +12,10 @@ import pytest
 
 from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.session import runtime
-from atomemo_notebook.transport.pipelit import PipelitClient
-from atomemo_notebook.views.commands import coerce_inputs
-from atomemo_notebook.views.live import FLUSH_INTERVAL
+from atomemo_notebook.session import _runtime as runtime
+from atomemo_notebook.transport._pipelit import PipelitClient
+from atomemo_notebook.views._commands import coerce_inputs
+from atomemo_notebook.views._live import FLUSH_INTERVAL
 
 from .conftest import wait_until, wait_until_async
 
@@ -306,7 +306,7 @@ def test_an_unreachable_api_is_a_clear_error_not_a_hang():
 
 
 def test_every_trait_and_every_reply_has_the_declared_shape(server):
-    from atomemo_notebook.views.widget_protocol import COMMANDS, TRAITS, check
+    from atomemo_notebook.views._widget_protocol import COMMANDS, TRAITS, check
 
     widget, rec = make(server, "flaky")
     widget.ask("inventory?")
@@ -329,7 +329,7 @@ def test_every_trait_and_every_reply_has_the_declared_shape(server):
         assert reply["ok"], (name, reply)
         check(reply["result"], COMMANDS[name][1], f"{name} result")
     for message in rec.of("live"):
-        from atomemo_notebook.views.widget_protocol import LiveMessage
+        from atomemo_notebook.views._widget_protocol import LiveMessage
 
         check(message, LiveMessage, "live")
 
@@ -435,7 +435,7 @@ def test_an_odyssey_widget_waits_then_shows_steps_sources_and_chips():
 
 
 def test_the_compare_command_diffs_two_versions_of_an_answer(server):
-    from atomemo_notebook.views.widget_protocol import CompareResult, check
+    from atomemo_notebook.views._widget_protocol import CompareResult, check
 
     widget, rec = make(server, "echo")
     browser(widget, "send", text="the quick brown fox")

@@ -1,4 +1,4 @@
-"""The neutral wire (protocol/wire.py): every system's stream yields its Event, a frame that is
+"""The neutral wire (protocol/_wire.py): every system's stream yields its Event, a frame that is
 not JSON is its MalformedFrame, and the model and the views read its Message, Conversation and
 FileRef; Atomemo's modules still hand out the same objects for code that reads them from there."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import atomemo_notebook
-from atomemo_notebook.protocol import wire
+from atomemo_notebook.protocol import _wire as wire
 from atomemo_notebook.protocol.atomemo import events as atomemo_events
 from atomemo_notebook.protocol.atomemo import models as atomemo_models
 from atomemo_notebook.protocol.dify.events import parse_frame as dify_frame
@@ -22,7 +22,7 @@ from .test_layers import imports, module_name
 PACKAGE = Path(atomemo_notebook.__file__).parent
 SYSTEM_FOLDERS = ("atomemo", "dify", "pipelit", "odyssey")
 # Rewritten in parallel (the views' rework); after merging, /tmp/wire_rename.py moves its imports.
-PENDING = {"atomemo_notebook.views.widget"}
+PENDING = {"atomemo_notebook.views._widget"}
 
 
 @pytest.mark.parametrize("name", ["Event", "MalformedFrame"])
@@ -37,7 +37,8 @@ def test_atomemos_models_module_hands_out_the_wire_types(name):
 
 
 def test_the_old_home_of_the_stream_policy_still_answers():
-    from atomemo_notebook.transport import client, resume
+    from atomemo_notebook.transport import _client as client
+    from atomemo_notebook.transport import _resume as resume
 
     assert resume.StreamState is client.StreamState
     with pytest.raises(AttributeError):
@@ -54,7 +55,7 @@ def test_every_systems_parser_yields_the_wire_types(parse):
 
 
 def wire_names_from_a_system(path: Path, text: str | None = None) -> list[str]:
-    """Wire names this module imports from a system's folder rather than from protocol/wire.py."""
+    """Wire names this module imports from a system's folder rather than from protocol/_wire.py."""
     found = []
     for node in ast.walk(ast.parse(path.read_text() if text is None else text)):
         if isinstance(node, ast.ImportFrom):
@@ -76,6 +77,6 @@ def test_the_check_catches_a_wire_type_read_from_a_system():
     reply = PACKAGE / "model" / "reply.py"
     assert wire_names_from_a_system(reply, "from ..protocol.atomemo.events import ChatMessage, Event\n") == [
         "atomemo_notebook.protocol.atomemo.events.Event"]
-    assert wire_names_from_a_system(reply, "from ..protocol.dify.calls import Message\n") == [
-        "atomemo_notebook.protocol.dify.calls.Message"]
-    assert wire_names_from_a_system(reply, "from ..protocol.wire import Event, Message\n") == []
+    assert wire_names_from_a_system(reply, "from ..protocol.dify._calls import Message\n") == [
+        "atomemo_notebook.protocol.dify._calls.Message"]
+    assert wire_names_from_a_system(reply, "from ..protocol._wire import Event, Message\n") == []

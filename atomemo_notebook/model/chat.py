@@ -3,7 +3,7 @@ the current leaf; `regenerate` and `edit` branch from the right parent (where th
 branch); records come out flat.
 
 A chat talks through its system's backend (plans with no I/O, protocol/<system>/backend.py),
-run by a sync or an async driver (model/backend.py); everything but waiting lives in
+run by a sync or an async driver (model/_backend.py); everything but waiting lives in
 ChatBase; the two classes only run the stream and stop it, each in its own way."""
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..protocol import neutral as n
+from ..protocol import _neutral as n
+from ..protocol._call import Open, Pause, Plan
+from ..protocol._errors import APIConnectionError, APITimeoutError, AtomemoError, NotFoundError
+from ..protocol._limits import Limits
+from ..protocol._wire import Conversation, Event, FileRef, Message
 from ..protocol.backend import AppInfo
-from ..protocol.call import Open, Pause, Plan
-from ..protocol.errors import APIConnectionError, APITimeoutError, AtomemoError, NotFoundError
 from ..protocol.forms import check_answer
-from ..protocol.limits import Limits
-from ..protocol.wire import Conversation, Event, FileRef, Message
-from ..transport import watchdog
-from ..transport.client import AsyncHttp, SyncHttp
-from .backend import AsyncDriver, SyncDriver, backend_for
-from .compare import COMPARE_COLUMNS, compare_records
-from .records import (
+from ..transport import _watchdog as watchdog
+from ..transport._client import AsyncHttp, SyncHttp
+from ._backend import AsyncDriver, SyncDriver, backend_for
+from ._compare import COMPARE_COLUMNS, compare_records
+from ._records import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
     SOURCE_COLUMNS,
@@ -38,14 +38,14 @@ from .records import (
     timeline_records,
     to_dataframe,
 )
-from .replay import save_replies
+from ._replay import save_replies
 from .reply import Reply
 from .tree import MessageTree
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..transport.streams import AsyncStream, SyncStream
+    from ..transport._streams import AsyncStream, SyncStream
 
 __all__ = ["LEAF", "AsyncChat", "Chat"]
 
@@ -401,7 +401,7 @@ class ChatBase:
     def export_spans(self, endpoint: str | None = None, **options: Any) -> int:
         """Every reply this session streamed as OpenTelemetry spans, one trace per run, sent over
         OTLP/HTTP to Phoenix, Langfuse, Jaeger... (see `export_spans`; the key never goes)."""
-        from .spans import export_spans  # spans reads chats: imported here, not at the top
+        from ._spans import export_spans  # spans reads chats: imported here, not at the top
 
         return export_spans(self, endpoint=endpoint, **options)
 

@@ -2,12 +2,12 @@
 run, tool calls under their node, citations, usage, timings, and anything out of order,
 never a crash.
 
-It folds the neutral events (protocol/neutral.py) a system's adapter makes of each wire
+It folds the neutral events (protocol/_neutral.py) a system's adapter makes of each wire
 event; it keeps the wire events too (the inspector, save_events and replay show those).
 
 What it keeps of the server's values (raw event data, node inputs and outputs, tool
 arguments and results, notes, errors) is bounded by its share `memory` (Limits.reply_memory):
-past it, values are kept as previews marked where they were cut (protocol/bounded.py) and an
+past it, values are kept as previews marked where they were cut (protocol/_bounded.py) and an
 anomaly says so. The answer text is kept whole.
 """
 
@@ -22,13 +22,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..protocol import neutral as n
-from ..protocol.bounded import Keeper
-from ..protocol.errors import APIError, ExecutionFailedError
-from ..protocol.limits import Limits
-from ..protocol.system import Translate
-from ..protocol.systems import translator_for
-from ..protocol.wire import Event, FileRef
+from ..protocol import _neutral as n
+from ..protocol._bounded import Keeper
+from ..protocol._errors import APIError, ExecutionFailedError
+from ..protocol._limits import Limits
+from ..protocol._system import Translate
+from ..protocol._systems import translator_for
+from ..protocol._wire import Event, FileRef
 
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
@@ -419,7 +419,7 @@ class Reply:
         """The reply as it stood `seconds` after it started, or after its first `event` events:
         its text, node runs and statuses then (time travel). The same fold as live, over the
         event log; a moment before the end is `streaming`, the end is the reply as it ended."""
-        from .timetravel import as_of
+        from ._timetravel import as_of
 
         return as_of(self, seconds=seconds, event=event)
 
@@ -687,7 +687,7 @@ class Reply:
 
     def export_spans(self, endpoint: str | None = None, **options: Any) -> int:
         """This reply's run as OpenTelemetry spans, sent over OTLP/HTTP (see `export_spans`)."""
-        from .spans import export_spans  # spans reads replies: imported here, not at the top
+        from ._spans import export_spans  # spans reads replies: imported here, not at the top
 
         return export_spans(self, endpoint=endpoint, **options)
 

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from ..protocol.wire import FileRef, Message
+from ..protocol._wire import FileRef, Message
 from .reply import Reply
 
 __all__ = ["MessageTree", "TreeMessage", "public_status"]

@@ -1,6 +1,6 @@
 """A system's backend, written once and with no I/O: each method returns a plan (a flow of
 calls that receives each answer and returns the result) or, to send, the stream to open.
-The model's drivers run the plans over a sync or an async client (model/backend.py); unit
+The model's drivers run the plans over a sync or an async client (model/_backend.py); unit
 tests feed them canned answers (tests/test_backends.py)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from .call import Open, Plan, just
-from .system import Translate
-from .wire import Conversation, FileRef, Message
+from ._call import Open, Plan, just
+from ._system import Translate
+from ._wire import Conversation, FileRef, Message
 
 __all__ = ["AppInfo", "Backend", "BackendBase", "Upload"]
 

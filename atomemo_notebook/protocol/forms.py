@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .neutral import InputRequested
+from ._neutral import InputRequested
 
 __all__ = ["MAX_VALUE", "check_answer"]
 

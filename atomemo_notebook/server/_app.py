@@ -27,7 +27,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from ..protocol.log import get_logger
+from ..protocol._log import get_logger
 from ._config import ServerConfig
 from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
 from ._dify import PREFIX as DIFY_PREFIX

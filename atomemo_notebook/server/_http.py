@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..protocol.log import get_logger
+from ..protocol._log import get_logger
 
 log = get_logger("atomemo_notebook.server")
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..protocol.odyssey.calls import BODY, MAX_MESSAGE_CHARS
+from ..protocol.odyssey._calls import BODY, MAX_MESSAGE_CHARS
 from ._demo import DemoApp, validate_inputs
 from ._http import ApiError, answering_as, check_text
 from ._runs import Run

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..protocol.log import get_logger
+from ..protocol._log import get_logger
 from ._demo import DemoApp
 from ._http import ApiError, answering_as, check_text
 from ._runs import Run

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..protocol.log import get_logger
+from ..protocol._log import get_logger
 from ._demo import DemoApp, NodeRun, Plan
 from ._store import Store, now_iso
 from ._voices import ATOMEMO, Voice, dumps

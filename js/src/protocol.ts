@@ -1,4 +1,4 @@
-// GENERATED from atomemo_notebook/views/widget_protocol.py by scripts/gen_protocol.py;
+// GENERATED from atomemo_notebook/views/_widget_protocol.py by scripts/gen_protocol.py;
 // do not edit.
 // CI checks it with `python scripts/gen_protocol.py --check`.
 

@@ -19,7 +19,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from atomemo_notebook import ChatWidget
-from atomemo_notebook.views.widget_protocol import TRAITS
+from atomemo_notebook.views._widget_protocol import TRAITS
 
 STATIC = Path(__file__).resolve().parents[2] / "atomemo_notebook" / "static"
 ORIGIN = "http://widget.test"

@@ -3,7 +3,7 @@
 Every event keeps `.event` (the wire name) and `.data` (the wire payload dict, or None);
 typed attributes are read from `.data` on access, so building an event costs one object.
 Unknown names arrive as a plain `Event`; a frame that is not JSON as `MalformedFrame` (both
-shared by every system: protocol/wire.py, imported here too for code that reads them from here).
+shared by every system: protocol/_wire.py, imported here too for code that reads them from here).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..wire import MALFORMED, Event, MalformedFrame, Message, parse_datetime
+from .._wire import MALFORMED, Event, MalformedFrame, Message, parse_datetime
 
 __all__ = [
     "FIELDS",

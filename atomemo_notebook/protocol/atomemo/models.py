@@ -2,7 +2,7 @@
 unknown fields kept in `extra`, and `to_wire()` giving back the camelCase shape.
 
 The ones every system shares (Conversation, FileRef, Message and their base) live in
-protocol/wire.py; they are imported here too, for code that still reads them from this module."""
+protocol/_wire.py; they are imported here too, for code that still reads them from this module."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, ClassVar
 
-from ..wire import Conversation, FileRef, Message, WireModel, format_datetime, parse_datetime
+from .._wire import Conversation, FileRef, Message, WireModel, format_datetime, parse_datetime
 
 __all__ = ["App", "AppVersion", "Conversation", "FileRef", "Message", "UploadToken", "WireModel",
            "format_datetime", "parse_datetime"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..log import register_secret
-from ..wire import Event, MalformedFrame
-from .forms import FORM_TOKENS
+from .._log import register_secret
+from .._wire import Event, MalformedFrame
+from ._forms import FORM_TOKENS
 
 __all__ = ["FIELDS", "REDACTED", "Name", "parse_frame", "redact_secrets"]
 

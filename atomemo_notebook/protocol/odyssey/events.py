@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from ..wire import Event, MalformedFrame
+from .._wire import Event, MalformedFrame
 
 __all__ = ["DATA_FIELDS", "SNIP_FIELDS", "STEP_FIELDS", "Name", "parse_document"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ..wire import Event, MalformedFrame
+from .._wire import Event, MalformedFrame
 
 __all__ = ["CONTROL", "ENDINGS", "FIELDS", "Name", "parse_message"]
 

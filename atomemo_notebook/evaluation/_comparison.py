@@ -1,0 +1,273 @@
+"""Two evaluations of the same rows, compared so a person can trust the answer: per measure the
+difference b - a with a paired 95% interval (rows paired by their key, each row's repeats
+averaged), the exact McNemar test on pass/fail rows that flipped, a one-line verdict per
+measure, and the rows that regressed before the ones that improved."""
+
+from __future__ import annotations
+
+import functools
+import html
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import stats
+from ._results import EvalResults
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COMPARE_COLUMNS", "MEASURE_COLUMNS", "Comparison"]
+
+COMPARE_COLUMNS = ("row", "query", "status_a", "status_b", "answer_changed", "answer_a", "answer_b",
+                   "total_s_a", "total_s_b", "latency_ratio")
+MEASURE_COLUMNS = ("measure", "a", "b", "difference", "low", "high", "rows", "fixed", "broken", "p_value", "verdict")
+FLIP_ORDER = {"regressed": 0, "improved": 1, "": 2}
+
+
+def _base_key(key: str) -> str:
+    return key.split("~", 1)[0]  # a repeat's key is its row's plus ~r (inputs.repeat_rows)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+class Comparison:
+    """What `compare(a, b)` found. `verdict`: one line per measure; `measures`: the numbers
+    behind them; indexing it reads the per-row table (`df`), whose rows that regressed come
+    first, then the ones that improved. Shows in a notebook as the verdict and that table."""
+
+    def __init__(self, a: EvalResults, b: EvalResults, *, seed: int = 0) -> None:
+        self.a, self.b, self.seed = a, b, seed
+        self.measures: list[dict[str, Any]] = []
+        self._rows = self._row_table()
+        self._measure_scores()
+        self._measure_latency()
+        self._measure_cost()
+
+    # -- the per-row table ----------------------------------------------------------------------
+    def _pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        by_key = {r["key"]: r for r in self.b.records}
+        return [(left, by_key.get(left["key"], {})) for left in self.a.records]
+
+    def _row_table(self) -> list[dict[str, Any]]:
+        scores = sorted({k for r in [*self.a.records, *self.b.records] for k in r
+                         if k.startswith("score_") and k != "score_errors"})
+        self._score_columns = scores
+        rows = []
+        for left, right in self._pairs():
+            ta, tb = left.get("total_s"), right.get("total_s")
+            row = {"row": left["row"], "query": left["query"], "status_a": left["status"],
+                   "status_b": right.get("status", "absent"),
+                   "answer_changed": left.get("answer") != right.get("answer"),
+                   "answer_a": left.get("answer"), "answer_b": right.get("answer"), "total_s_a": ta,
+                   "total_s_b": tb,
+                   "latency_ratio": tb / ta if isinstance(ta, float) and isinstance(tb, float) and ta > 0 else None}
+            if "repeat" in left:
+                row["repeat"] = left["repeat"]
+            flips = []
+            for column in scores:
+                row[f"{column}_a"], row[f"{column}_b"] = left.get(column), right.get(column)
+                va, vb = left.get(column), right.get(column)
+                if isinstance(va, bool | int | float) and isinstance(vb, bool | int | float) and {va, vb} <= {0, 1}:
+                    flips.append("regressed" if va and not vb else "improved" if vb and not va else "")
+            if left["status"] == "succeeded" and row["status_b"] == "failed":
+                flips.append("regressed")
+            elif left["status"] == "failed" and row["status_b"] == "succeeded":
+                flips.append("improved")
+            row["flip"] = "regressed" if "regressed" in flips else "improved" if "improved" in flips else ""
+            rows.append(row)
+        rows.sort(key=lambda r: FLIP_ORDER[r["flip"]])  # stable: each group keeps row order
+        return rows
+
+    @functools.cached_property
+    def df(self) -> pd.DataFrame:
+        """The per-row table, built once (the comparison does not change after it is made)."""
+        from ..model._records import to_dataframe
+
+        extra = ["repeat"] if any("repeat" in r for r in self._rows) else []
+        columns = [*COMPARE_COLUMNS, *extra, *(f"{c}_{s}" for c in self._score_columns for s in "ab"), "flip"]
+        return to_dataframe(self._rows, columns)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.df[key]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def columns(self) -> Any:
+        return self.df.columns
+
+    def regressed(self) -> pd.DataFrame:
+        frame = self.df
+        return frame[frame["flip"] == "regressed"]
+
+    def improved(self) -> pd.DataFrame:
+        frame = self.df
+        return frame[frame["flip"] == "improved"]
+
+    # -- the measures ----------------------------------------------------------------------------
+    def _paired(self, column: str) -> tuple[list[float | None], list[float | None], list[str]]:
+        a, b = self.a.per_row(column), self.b.per_row(column)
+        key_of_a = {int(r["row"]): _base_key(r["key"]) for r in self.a.records}
+        row_of_b = {_base_key(r["key"]): int(r["row"]) for r in self.b.records}
+        left, right, keys = [], [], []
+        for row, values in a.items():
+            other = b.get(row_of_b.get(key_of_a.get(row, ""), -1))
+            if other:
+                left.append(_mean(values))
+                right.append(_mean(other))
+                keys.append(key_of_a[row])
+        return left, right, keys
+
+    def _measure_scores(self) -> None:
+        for column in self._score_columns:
+            left, right, _ = self._paired(column)
+            diff = stats.paired_difference(left, right, seed=self.seed)
+            name = column[len("score_"):]
+            entry: dict[str, Any] = {"measure": name, "a": _mean([v for v in left if v is not None]),
+                                     "b": _mean([v for v in right if v is not None]), "difference": diff.estimate,
+                                     "low": diff.low, "high": diff.high, "rows": diff.n, "fixed": None,
+                                     "broken": None, "p_value": None}
+            a_rows, b_rows = self.a.per_row(column), self.b.per_row(column)
+            if all(v in (0.0, 1.0) for values in [*a_rows.values(), *b_rows.values()] for v in values):
+                verdicts = [(None if x is None else x == 1.0, None if y is None else y == 1.0)
+                            for x, y in zip(left, right, strict=True)]
+                # A row passes when every repeat passed (its mean is 1), as pass^k counts it: a
+                # row that passes two asks in three is not one a user can rely on.
+                fixed = sum(1 for x, y in verdicts if x is False and y is True)
+                broken = sum(1 for x, y in verdicts if x is True and y is False)
+                entry |= {"fixed": fixed, "broken": broken, "p_value": stats.mcnemar_exact(broken, fixed)}
+            entry["verdict"] = _score_verdict(name, diff, entry)
+            self.measures.append(entry)
+
+    def _measure_latency(self) -> None:
+        left, right, _ = self._paired("total_s")
+        ms_a = [None if v is None else v * 1000 for v in left]
+        ms_b = [None if v is None else v * 1000 for v in right]
+        p50 = stats.quantile_difference(ms_a, ms_b, 0.5, seed=self.seed)
+        mean = stats.paired_difference(ms_a, ms_b, seed=self.seed)
+        for name, diff in (("p50 latency", p50), ("mean latency", mean)):
+            self.measures.append({"measure": name, "a": None, "b": None, "difference": diff.estimate,
+                                  "low": diff.low, "high": diff.high, "rows": diff.n, "fixed": None, "broken": None,
+                                  "p_value": None, "verdict": _amount_verdict(name, diff, "ms", "slower", "faster")})
+
+    def _measure_cost(self) -> None:
+        for column, unit in (("cost", ""), ("total_tokens", " tokens")):
+            left, right, _ = self._paired(column)
+            if not left:
+                continue
+            diff = stats.paired_difference(left, right, seed=self.seed)
+            self.measures.append({"measure": column, "a": None, "b": None, "difference": diff.estimate,
+                                  "low": diff.low, "high": diff.high, "rows": diff.n, "fixed": None, "broken": None,
+                                  "p_value": None,
+                                  "verdict": _amount_verdict(column, diff, unit.strip(), "costlier", "cheaper")})
+
+    def node_changes(self) -> pd.DataFrame:
+        """Per node: the p50 duration of both runs and the change b - a with a paired 95%
+        interval (rows where both ran the node, each row's runs of it averaged)."""
+        from ..model._records import to_dataframe
+
+        def per_row(results: EvalResults) -> dict[str, dict[str, list[float]]]:
+            key_of = {int(r["row"]): _base_key(r["key"]) for r in results.records}
+            out: dict[str, dict[str, list[float]]] = {}
+            for record in results.timeline_records():
+                if record["kind"] == "node" and record["duration_ms"] is not None:
+                    row = results.records[record["row"]]["row"]
+                    out.setdefault(record["node_name"], {}).setdefault(key_of[int(row)], []).append(
+                        float(record["duration_ms"]))
+            return out
+
+        a, b = per_row(self.a), per_row(self.b)
+        lines = []
+        for node in [*a, *(n for n in b if n not in a)]:
+            keys = [k for k in a.get(node, {}) if k in b.get(node, {})]
+            left = [_mean(a[node][k]) for k in keys]
+            right = [_mean(b[node][k]) for k in keys]
+            diff = stats.quantile_difference(left, right, 0.5, seed=self.seed)
+            all_a = [v for vs in a.get(node, {}).values() for v in vs]
+            all_b = [v for vs in b.get(node, {}).values() for v in vs]
+            lines.append({"node": node, "p50_ms_a": stats.quantile_interval(all_a, 0.5).estimate,
+                          "p50_ms_b": stats.quantile_interval(all_b, 0.5).estimate, "change_ms": diff.estimate,
+                          "low": diff.low, "high": diff.high, "rows": diff.n})
+        return to_dataframe(lines, ["node", "p50_ms_a", "p50_ms_b", "change_ms", "low", "high", "rows"])
+
+    # -- what a person reads ---------------------------------------------------------------------
+    @property
+    def verdict(self) -> list[str]:
+        return [m["verdict"] for m in self.measures]
+
+    def measures_df(self) -> pd.DataFrame:
+        from ..model._records import to_dataframe
+
+        return to_dataframe(self.measures, MEASURE_COLUMNS)
+
+    def __repr__(self) -> str:
+        flips = {f: sum(r["flip"] == f for r in self._rows) for f in ("regressed", "improved")}
+        unit = "asks (row and repeat)" if any("repeat" in r for r in self._rows) else "rows"
+        return ("\n".join(["Comparison of two evaluations (b - a, 95% intervals):", *self.verdict])
+                + f"\n{flips['regressed']} regressed, {flips['improved']} improved, of {len(self._rows)} paired {unit}")
+
+    def to_html(self, path: str | os.PathLike[str], *, title: str = "Evaluation comparison") -> Path:
+        """A small static HTML report (the verdict, the rows that regressed then improved, a
+        latency plot): no script, no remote load; written all or nothing."""
+        from ..protocol._files import write_atomic
+        from ._report import comparison_html
+
+        return write_atomic(path, comparison_html(self, title))
+
+    def _repr_html_(self) -> str:
+        lines = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)
+        table = self.df[["row", "query", "status_a", "status_b", "flip", "answer_changed"]].to_html(
+            index=False, escape=True, max_rows=50)
+        return f"<div class='am-comparison'><ul>{lines}</ul>{table}</div>"
+
+
+def _digits(*values: float) -> int:
+    """Decimals enough for the largest of an estimate and its bounds (one format for all three)."""
+    return 2 if max(abs(v) for v in values) < 10 else 0
+
+
+def _fmt(value: float, unit: str = "", digits: int | None = None) -> str:
+    text = f"{value:+.{_digits(value) if digits is None else digits}f}"
+    return text + (f" {unit}" if unit else "")
+
+
+def _span(diff: stats.Interval, unit: str = "", *, magnitude: bool = False) -> str:
+    """"+0.12 [+0.05, +0.19]"; with `magnitude`, the size of a difference whose direction the
+    words already say ("worse by 0.16 [0.10, 0.22]"): bounds swapped and signs dropped."""
+    if diff.estimate is None or diff.low is None or diff.high is None:
+        raise ValueError("an interval without bounds has no span")
+    d = _digits(diff.estimate, diff.low, diff.high)
+    if magnitude:
+        value, low, high = abs(diff.estimate), abs(diff.high), abs(diff.low)
+        text = f"{value:.{d}f}" + (f" {unit}" if unit else "")
+        return f"{text} [{low:.{d}f}, {high:.{d}f}]"
+    return f"{_fmt(diff.estimate, unit, d)} [{_fmt(diff.low, '', d)}, {_fmt(diff.high, '', d)}]"
+
+
+def _score_verdict(name: str, diff: stats.Interval, entry: dict[str, Any]) -> str:
+    flips = (f", {entry['fixed']} rows fixed, {entry['broken']} broken (McNemar p={entry['p_value']:.2g})"
+             if entry.get("fixed") is not None else "")
+    return _verdict(name, diff, "", "better", "worse", flips, missing="no rows scored in both runs")
+
+
+def _amount_verdict(name: str, diff: stats.Interval, unit: str, more: str, less: str) -> str:
+    return _verdict(name, diff, unit, more, less, "", missing="not measured in both runs")
+
+
+def _verdict(name: str, diff: stats.Interval, unit: str, more: str, less: str, flips: str, *, missing: str) -> str:
+    """One line a person reads: the direction in words when the interval excludes 0, its size
+    after ("B slower by 80 ms [40, 120]"); otherwise no clear difference, signed."""
+    if diff.estimate is None:
+        return f"{name}: {missing}"
+    if diff.low is None or diff.high is None:
+        return f"{name}: {_fmt(diff.estimate, unit)} on one row, too few to say{flips}"
+    if diff.low > 0:
+        # A better score reads signed ("+0.12 [+0.05, +0.19]"); anything else as a size.
+        return f"{name}: B {more} by {_span(diff, unit, magnitude=bool(unit) or more != 'better')}{flips}"
+    if diff.high < 0:
+        return f"{name}: B {less} by {_span(diff, unit, magnitude=True)}{flips}"
+    return f"{name}: no clear difference, {_span(diff, unit)}{flips}"

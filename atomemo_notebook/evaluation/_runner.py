@@ -1,0 +1,168 @@
+"""The evaluation loop, on the views' background event loop: units of work (a row, or a
+multi-turn script) run at bounded concurrency over one client (so one 429 slows every
+worker: the client pauses all its requests until Retry-After); each row has a deadline;
+a stop keeps every finished row. Finished rows go to the cache as they end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..model.chat import AsyncChat
+from ..model.reply import Reply
+from ..protocol._errors import AtomemoError
+from ._cache import Cache
+from ._inputs import EvalRow, group_scripts
+from ._records import row_record
+from ._scorers import Scorer, score_row
+
+if TYPE_CHECKING:
+    from ._results import EvalResults
+
+__all__ = ["run_evaluation"]
+
+
+def _scored(record: dict[str, Any], row: EvalRow, reply: Reply | None, scorers: Sequence[Scorer]) -> dict[str, Any]:
+    if reply is None or not scorers:
+        return record | {"score_errors": None}
+    scores, errors = score_row(scorers, {**row.data, "query": row.query, "expected": row.expected}, reply)
+    return record | scores | {"score_errors": "; ".join(errors) or None}
+
+
+async def _within(work: Awaitable[None], timeout: float) -> None:
+    """`work` within `timeout` seconds, else TimeoutError. asyncio.timeout (3.11+) only arms a
+    timer on the running task; wait_for (3.10) runs the work in a task of its own, one more
+    task to create and schedule for every row."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            await work
+    else:
+        await asyncio.wait_for(work, timeout)
+
+
+MAX_FORMS = 20  # forms answered for one row: a run that keeps asking is left paused
+
+# What answers a paused row's form: (the row as a dict, the form) -> an action, or (action, inputs).
+Respond = Callable[[dict[str, Any], Any], Any]
+
+
+async def _answer_forms(chat: AsyncChat, row: EvalRow, reply: Reply, respond: Respond | None) -> None:
+    """A row whose run waits on a person: `respond` answers each form (within the row's deadline);
+    without it, or when it answers None, the row stays paused with its form in the record."""
+    for _ in range(MAX_FORMS):
+        form = reply.pending_input
+        if respond is None or form is None or reply.status != "waiting":
+            return
+        said = respond({**row.data, "query": row.query, "expected": row.expected}, form)
+        if said is None:
+            return
+        action, inputs = (said, {}) if isinstance(said, str) else said
+        await chat.respond(reply, action, **dict(inputs))
+
+
+async def _ask(chat: AsyncChat, row: EvalRow, timeout: float,
+               respond: Respond | None = None) -> tuple[list[Reply], str | None]:
+    """The row's replies (a file first, if any), and why it failed when no reply says so."""
+    replies: list[Reply] = []
+
+    async def turns() -> None:
+        if row.file is not None:
+            ref = await chat.backend.upload(row.file, filename=None, mime_type=None, user=chat.user_id)
+            replies.append(await chat.ask(ref))
+        replies.append(await chat.ask(row.query, inputs=row.inputs or None))
+        await _answer_forms(chat, row, replies[-1], respond)
+
+    try:
+        await _within(turns(), timeout)  # the row's deadline
+        return replies, None
+    except TimeoutError:
+        why = f"no answer within the row's timeout of {timeout:g} s"
+    except (AtomemoError, ValueError, TypeError, OSError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    last = chat.last_reply
+    if last is not None and (not replies or replies[-1] is not last):
+        replies.append(last)
+    return replies, why
+
+
+async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], scorers: Sequence[Scorer],
+                timeout: float, cache: Cache | None, respond: Respond | None = None) -> None:
+    chat = base.fresh(None)  # its own conversation, over the same client
+    failed_before = False
+    for row in unit:
+        if failed_before:  # a script cannot go on without the turn before
+            results.finish(row, row_record(row, None, status="failed", error="an earlier turn of its "
+                                           "conversation failed"), [])
+            continue
+        results.begin(row)
+        replies, why = await _ask(chat, row, timeout, respond)
+        last = replies[-1] if replies else None
+        record = _scored(row_record(row, last, error=why, status="failed" if why and last is None else None),
+                         row, last, scorers)
+        if why is not None:
+            record["status"] = "failed"
+        results.finish(row, record, replies)
+        if cache is not None and record["status"] != "paused":  # a paused row has not ended: asked again
+            cache.store(row.key, record, replies)
+        failed_before = record["status"] != "succeeded"
+
+
+async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequence[Scorer], concurrency: int,
+                         timeout: float, cache: Cache | None, rerun_failed: bool,
+                         respond: Respond | None = None) -> None:
+    """Every row, then results.end(), always: a failure of the run itself (its cache, the app)
+    ends the run with that error, which wait() raises; a row's own failure is that row's."""
+    tasks: list[asyncio.Future[None]] = []
+    try:
+        if cache is not None and not await cache.open_run(lambda: results.stopping, results.wait_for):
+            return  # stopped while another run held the cache (one writer at a time)
+        await base.load_app()  # once: every row's chat shares what it learns (node names), not a GET each
+        todo: list[list[EvalRow]] = []
+        for unit in group_scripts(results.rows):
+            cached = [cache.rows.get(row.key) if cache else None for row in unit]
+            if all(c is not None and c.problem is None and (c.record["status"] == "succeeded" or not rerun_failed)
+                   for c in cached):
+                for row, entry in zip(unit, cached, strict=True):
+                    assert entry is not None
+                    # The row's identity is its own (the key is its content), whatever the line says.
+                    mine = {"row": row.number, "key": row.key, "query": row.query, "conversation": row.conversation}
+                    if row.row is not None:
+                        mine["repeat"] = row.repeat
+                    results.finish(row, entry.record | mine | {"cached": True}, entry.replies)
+            else:
+                todo.append(unit)  # a script runs whole again: its conversation cannot be resumed midway
+        # `concurrency` workers take the units in order: a task per worker, not one per row
+        # waiting on a semaphore (each row's task was created, scheduled, parked and woken).
+        queue = iter(todo)
+
+        async def worker() -> None:
+            for unit in queue:
+                if results.stopping:  # stopped, or the machinery failed: nothing more is asked
+                    return
+                try:
+                    await _unit(results, base, unit, scorers, timeout, cache, respond)
+                except Exception as exc:
+                    results.fail(exc)  # a row's own failure is caught in _ask: this is the run's
+                    raise
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)))]
+        results.cancel = lambda: [t.cancel() for t in tasks]
+        if tasks:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:  # a worker that raised: the machinery broke
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    raise error
+    except Exception as exc:
+        results.fail(exc)
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if cache is not None:
+            cache.close_run()  # whatever happened, even while it read the file under the lock
+        results.end()

@@ -1,0 +1,27 @@
+"""Dify's chat apps, as one unit."""
+
+from __future__ import annotations
+
+from .. import _neutral as n
+from .._system import Setting, System
+from ._adapter import DifyTranslator
+from ._backend import DifyBackend
+from ._dialect import DIFY
+
+NO_BRANCHING = ("Dify's service API takes no parent message (POST /v1/chat-messages has no "
+                "parent_message_id): a question always continues the conversation's last message, "
+                "so regenerate and edit are not possible")
+
+SYSTEM = System(
+    name="dify",
+    label="Dify",
+    dialect=DIFY,
+    translator=DifyTranslator,
+    backend=DifyBackend.create,
+    capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
+                                citations=True, suggestions=True, branching_reason=NO_BRANCHING,
+                                human_input=True, feedback=True),
+    # Dify 1.13's web-app code (the app's share link ends with it): with it, the run's event stream
+    # on the web-app API follows a run after its form is answered (the service API has none there).
+    settings=(Setting("web_app_code"),),
+)
