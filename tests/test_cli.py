@@ -50,10 +50,11 @@ def test_the_first_line_says_how_to_connect(served):
                            "odyssey_api_key", "odyssey_workspace_id", "api_key", "apps"}
     assert served["base_url"].startswith("http://127.0.0.1:") and served["base_url"].endswith("/api")
     assert served["dify_base_url"] == served["base_url"].removesuffix("/api") + "/v1"
-    assert {a["name"] for a in served["apps"]} == {"Support Assistant", "Order Agent", "Flaky Pipeline", "Sampling Assistant", "Echo"}
+    assert {a["name"] for a in served["apps"]} == {"Support Assistant", "Order Agent", "Flaky Pipeline",
+                                                   "Sampling Assistant", "Thinking Assistant", "Refund Approval", "Echo"}
     assert all(set(a) >= {"app_id", "trigger_id", "name", "dify_api_key"} for a in served["apps"])
     keys = [a["dify_api_key"] for a in served["apps"]]
-    assert len(set(keys)) == 5 and all(k.startswith("app-") and served["api_key"] not in k for k in keys)
+    assert len(set(keys)) == 7 and all(k.startswith("app-") and served["api_key"] not in k for k in keys)
 
 
 def test_dify_reference_curl_works_with_the_printed_key(served):

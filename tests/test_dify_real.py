@@ -432,3 +432,49 @@ def test_paging_backwards_and_conversations_by_last_id():
         assert api.rename_conversation(conv, "rec-user-10")["name"] == "question 1"  # no model: unchanged
     # Not asked: the conversation's variables.
     assert server.unmatched == []
+
+
+def test_the_recorded_form_is_answered_from_the_kernel_and_the_turn_ends_as_the_server_says():
+    """Dify 1.13.2 has neither the form nor the run's events on its service API (404): the
+    answer goes to the web-app API's form route (no key sent), and the run's end is read from
+    the stored message, in the same reply."""
+    with replay("human-input-pause") as server:
+        chat = chat_on(server, "rec-user-2")
+        reply = chat.ask("please approve my refund of 42 EUR")
+        form = reply.pending_input
+        assert reply.status == "waiting" and form is not None and form.node_title == "Review request"
+        assert [(f["name"], f["default"]) for f in form.fields] == [("comment", "looks fine"), ("priority", None)]
+        assert [(a["id"], a["title"], a["style"]) for a in form.actions] == [
+            ("approve", "Approve", "primary"), ("reject", "Reject", "default")]
+        assert form.expires_at == 1796398569 and "{{#$output.comment#}}" in form.content
+        reply.respond("approve", comment="refund ok, customer is right", priority="high")
+        assert reply.done and reply.pending_input is None
+        assert reply.text.endswith("Approved with priority high: refund ok, customer is right")
+        assert [(s.name, s.status) for s in reply.nodes][-1] == ("Review request", "paused")
+        (row,) = chat.history_records()
+        assert row["status"] == "succeeded"
+        asked = without_queries(server.unmatched)
+        assert "POST /v1/form/human_input/<KEY>" not in asked and "POST /api/form/human_input/<KEY>" not in asked
+
+
+def test_with_the_web_app_code_the_answered_run_is_followed_live_on_the_web_app_api():
+    """Dify 1.13.2 with connect()'s web_app_code: after the answer, a passport for the user and
+    the run's web-app event stream carry the rest of the run into the same reply (resumption,
+    the form filled, the answer's rest), as the real server sent it."""
+    from atomemo_notebook import connect
+
+    with replay("human-input-pause") as server:
+        chat = connect("dify", api_key=KEY, base_url=server.origin, user_id="rec-user-2",
+                       web_app_code="<APP_CODE>")
+        reply = chat.ask("please approve my refund of 42 EUR")
+        assert reply.status == "waiting"
+        reply.respond("approve", comment="refund ok, customer is right", priority="high")
+        assert reply.status == "succeeded" and reply.input_outcome == "answered: Approve"
+        assert reply.text == ("Sending your request for review: please approve my refund of 42 EUR\n"
+                              "Approved with priority high: refund ok, customer is right")
+        statuses = [(s.name, s.status) for s in reply.nodes]
+        assert ("Review request", "paused") in statuses and statuses[-1][1] == "succeeded"
+        assert len(reply.pauses) == 1 and reply.pauses[0][1] is not None
+        asked = without_queries(server.unmatched)
+        assert not [a for a in asked if "/api/" in a], asked  # passport and web stream were the recorded ones
+        chat.close()

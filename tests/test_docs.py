@@ -406,3 +406,7 @@ def test_the_capabilities_table_says_what_each_systems_record_says():
         assert (rows["a dropped stream"][index].startswith("resumed")) == caps.resume, system.name
         assert (rows["sources, suggested questions"][index] != "-") == (caps.citations or caps.suggestions)
         assert ("cancel" in rows["Stop"][index]) == (caps.stop == "server" or caps.cancel), system.name
+        assert (rows["a person in the loop"][index] != "-") == caps.human_input, system.name
+        feedback = rows["feedback (like / dislike, a comment)"][index]
+        assert (not feedback.startswith("-")) == caps.feedback, system.name
+        assert caps.feedback or caps.feedback_reason in feedback, system.name

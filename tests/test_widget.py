@@ -227,7 +227,7 @@ def test_offline_default_needs_no_key(monkeypatch):
     widget.send = Recorder()  # type: ignore[method-assign]
     widget.booted.result(10)
     assert widget.header["offline"] is True
-    assert {a["slug"] for a in widget.header["demo_apps"]} == {"support", "agent", "flaky", "sampler", "echo"}
+    assert {a["slug"] for a in widget.header["demo_apps"]} == {"support", "agent", "flaky", "sampler", "thinker", "approval", "echo"}
     browser(widget, "pick_demo", slug="agent")
     wait_until(lambda: widget.header.get("app_name") == "Order Agent", what="the agent app")
     assert widget.header["app_name"] == "Order Agent"

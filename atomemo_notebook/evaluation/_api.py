@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,8 @@ def _chat(target: Any) -> AsyncChat:
 def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "expected", inputs: str = "inputs",
              conversation: str = "conversation", file: str = "file", scorers: Sequence[Scorer] = (),
              concurrency: int = 4, row_timeout: float = 120.0, cache: str | Path | None = None,
-             rerun_failed: bool = False, repeats: int = 1) -> EvalResults:
+             rerun_failed: bool = False, repeats: int = 1,
+             respond: Callable[[dict[str, Any], Any], Any] | None = None) -> EvalResults:
     """Ask every row of `data` (a DataFrame, a list of strings or of dicts) of the workflow
     behind `target`, each row in a new conversation (rows sharing a `conversation` value are
     one script, asked in order), at most `concurrency` at a time, each within `row_timeout`
@@ -50,9 +51,14 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     `summary()` gives pass@k and pass^k beside every score's interval. Against a workflow app
     (connect("dify", app_type="workflow")), a row's columns but `expected`, `conversation` and
     `file` are the run's inputs, and scorers see its outputs (`reply.outputs`; `exact` compares
-    an expected dict with them)."""
+    an expected dict with them). A run that waits for a
+    person (Dify's Human Input) is answered by `respond(row, form)` -> an action id, or
+    `(action, {input: value})`, or None to leave it; without `respond` the row ends `paused`,
+    its form in the `form` column (and it is not cached: a rerun asks it again)."""
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    if respond is not None and not callable(respond):
+        raise TypeError(f"respond must be callable (row, form) -> action, got {respond!r}")
     if not row_timeout > 0:
         raise ValueError("row_timeout must be > 0 seconds")
     for scorer in scorers:
@@ -69,7 +75,7 @@ def evaluate(target: Any, data: Any, *, query: str = "query", expected: str = "e
     from ..session import _runtime as runtime
 
     results.future = runtime.submit(run_evaluation(results, chat, list(scorers), concurrency, float(row_timeout),
-                                                   store, rerun_failed))
+                                                   store, rerun_failed, respond))
     return results
 
 

@@ -45,6 +45,7 @@ _RECORD_FIELDS: dict[str, tuple[type, ...]] = {  # what the table, summary and w
     "prompt_tokens": (int, _NONE), "completion_tokens": (int, _NONE), "total_tokens": (int, _NONE),
     "cost": (int, float, _NONE), "currency": (str, _NONE), "nodes": (int,), "tool_calls": (int,), "cached": (bool,),
     "outputs": (str, _NONE),
+    "form": (str, _NONE),
 }
 _REPLY_FIELDS: dict[str, tuple[type, ...]] = {  # a reply line's (replay.reply_wire), which the rebuild trusts
     "query": (str, dict), "message_id": (str, _NONE), "parent_id": (str, _NONE), "started_at": (str, _NONE),

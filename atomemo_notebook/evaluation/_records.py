@@ -13,8 +13,9 @@ __all__ = ["ROW_COLUMNS", "row_record"]
 ROW_COLUMNS = (
     "row", "key", "conversation", "query", "expected", "status", "answer", "error", "failed_node", "message_id",
     "conversation_id", "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
-    "currency", "nodes", "tool_calls", "cached",
+    "currency", "nodes", "tool_calls", "cached", "form",
 )
+FORM_CHARS = 2_000  # of a paused row's form, shown in its record
 MAX_ERROR = 500
 
 
@@ -38,7 +39,9 @@ def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, 
         "outputs": json.dumps(reply.outputs, ensure_ascii=False, default=str)}
     return {
         "row": row.number, **repeat, "key": row.key, "conversation": row.conversation, "query": row.query,
-        "expected": row.expected, "status": status or (reply.status if reply else "not run"),
+        "expected": row.expected,
+        # A run that waits for a person is "paused" here: nobody answered its form for the row.
+        "status": status or ("paused" if reply and reply.status == "waiting" else reply.status if reply else "not run"),
         "answer": reply.text if reply else None, "error": error or (_error(reply) if reply else None),
         "failed_node": failed, "message_id": reply.message_id if reply else None,
         "conversation_id": reply.conversation_id if reply else None,
@@ -50,4 +53,14 @@ def row_record(row: EvalRow, reply: Reply | None, *, status: str | None = None, 
         "currency": usage.currency if usage and usage.price is not None else None,
         "nodes": len(reply.nodes) if reply else 0, "tool_calls": len(reply.tool_calls) if reply else 0,
         "cached": cached, **outputs,
+        "form": _form(reply),
     }
+
+
+def _form(reply: Reply | None) -> str | None:
+    """The form a paused row waits on, as text: its node, actions and content."""
+    form = reply.pending_input if reply is not None and reply.status == "waiting" else None
+    if form is None:
+        return None
+    actions = " / ".join(a["title"] for a in form.actions)
+    return f"{form.node_title} [{actions}]: {form.content}"[:FORM_CHARS]

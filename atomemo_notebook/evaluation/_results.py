@@ -121,7 +121,7 @@ class EvalResults:
         with self._lock:
             statuses = [r["status"] for r in self.records]
             numbers = [r["row"] for r in self.records] if self.repeats > 1 else None
-        done = sum(s in ("succeeded", "failed") for s in statuses)
+        done = sum(s in ("succeeded", "failed", "paused") for s in statuses)
         failed = sum(s == "failed" for s in statuses)
         elapsed = (self._ended or time.monotonic()) - self._started
         rate = done / elapsed if elapsed > 0 else 0.0
@@ -359,7 +359,7 @@ def _rows_progress(numbers: list[Any], statuses: list[str], repeats: int) -> dic
     one of its repeats has ended)."""
     ended: dict[Any, int] = {}
     for number, status in zip(numbers, statuses, strict=True):
-        ended[number] = ended.get(number, 0) + (status in ("succeeded", "failed"))
+        ended[number] = ended.get(number, 0) + (status in ("succeeded", "failed", "paused"))
     return {"repeats": repeats, "rows_total": len(ended), "rows_done": sum(n == repeats for n in ended.values())}
 
 

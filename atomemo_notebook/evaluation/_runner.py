@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..model.chat import AsyncChat
@@ -43,7 +43,28 @@ async def _within(work: Awaitable[None], timeout: float) -> None:
         await asyncio.wait_for(work, timeout)
 
 
-async def _ask(chat: AsyncChat, row: EvalRow, timeout: float) -> tuple[list[Reply], str | None]:
+MAX_FORMS = 20  # forms answered for one row: a run that keeps asking is left paused
+
+# What answers a paused row's form: (the row as a dict, the form) -> an action, or (action, inputs).
+Respond = Callable[[dict[str, Any], Any], Any]
+
+
+async def _answer_forms(chat: AsyncChat, row: EvalRow, reply: Reply, respond: Respond | None) -> None:
+    """A row whose run waits on a person: `respond` answers each form (within the row's deadline);
+    without it, or when it answers None, the row stays paused with its form in the record."""
+    for _ in range(MAX_FORMS):
+        form = reply.pending_input
+        if respond is None or form is None or reply.status != "waiting":
+            return
+        said = respond({**row.data, "query": row.query, "expected": row.expected}, form)
+        if said is None:
+            return
+        action, inputs = (said, {}) if isinstance(said, str) else said
+        await chat.respond(reply, action, **dict(inputs))
+
+
+async def _ask(chat: AsyncChat, row: EvalRow, timeout: float,
+               respond: Respond | None = None) -> tuple[list[Reply], str | None]:
     """The row's replies (a file first, if any), and why it failed when no reply says so."""
     replies: list[Reply] = []
 
@@ -52,6 +73,7 @@ async def _ask(chat: AsyncChat, row: EvalRow, timeout: float) -> tuple[list[Repl
             ref = await chat.backend.upload(row.file, filename=None, mime_type=None, user=chat.user_id)
             replies.append(await chat.ask(ref))
         replies.append(await chat.ask(row.query, inputs=row.inputs or None))
+        await _answer_forms(chat, row, replies[-1], respond)
 
     try:
         await _within(turns(), timeout)  # the row's deadline
@@ -67,7 +89,7 @@ async def _ask(chat: AsyncChat, row: EvalRow, timeout: float) -> tuple[list[Repl
 
 
 async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], scorers: Sequence[Scorer],
-                timeout: float, cache: Cache | None) -> None:
+                timeout: float, cache: Cache | None, respond: Respond | None = None) -> None:
     chat = base.fresh(None)  # its own conversation, over the same client
     failed_before = False
     for row in unit:
@@ -76,20 +98,21 @@ async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], scor
                                            "conversation failed"), [])
             continue
         results.begin(row)
-        replies, why = await _ask(chat, row, timeout)
+        replies, why = await _ask(chat, row, timeout, respond)
         last = replies[-1] if replies else None
         record = _scored(row_record(row, last, error=why, status="failed" if why and last is None else None),
                          row, last, scorers)
         if why is not None:
             record["status"] = "failed"
         results.finish(row, record, replies)
-        if cache is not None:
+        if cache is not None and record["status"] != "paused":  # a paused row has not ended: asked again
             cache.store(row.key, record, replies)
         failed_before = record["status"] != "succeeded"
 
 
 async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequence[Scorer], concurrency: int,
-                         timeout: float, cache: Cache | None, rerun_failed: bool) -> None:
+                         timeout: float, cache: Cache | None, rerun_failed: bool,
+                         respond: Respond | None = None) -> None:
     """Every row, then results.end(), always: a failure of the run itself (its cache, the app)
     ends the run with that error, which wait() raises; a row's own failure is that row's."""
     tasks: list[asyncio.Future[None]] = []
@@ -120,7 +143,7 @@ async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequenc
                 if results.stopping:  # stopped, or the machinery failed: nothing more is asked
                     return
                 try:
-                    await _unit(results, base, unit, scorers, timeout, cache)
+                    await _unit(results, base, unit, scorers, timeout, cache, respond)
                 except Exception as exc:
                     results.fail(exc)  # a row's own failure is caught in _ask: this is the run's
                     raise

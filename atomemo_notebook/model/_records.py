@@ -32,6 +32,7 @@ HISTORY_COLUMNS = (
     "sibling_count", "status", "query_text", "query_file", "answer", "execution_id", "user_id",
     "source", "created_at", "updated_at", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "currency",
     "outputs",
+    "feedback",
 )
 """The columns of `history_records`: one row per message of the tree (tokens and cost: what the
 server reported for an answer this session received; None for one read from history; `outputs`:
@@ -79,6 +80,7 @@ def history_records(tree: MessageTree) -> list[dict[str, Any]]:
             "updated_at": m.updated_at,
             **_usage(m.reply),
             "outputs": _output(m.reply.outputs) if m.reply is not None and m.reply.outputs is not None else None,
+            "feedback": m.feedback,
         })
     return rows
 

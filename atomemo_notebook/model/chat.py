@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import _neutral as n
-from ..protocol._call import Open, Plan
-from ..protocol._errors import AtomemoError
+from ..protocol._call import Open, Pause, Plan
+from ..protocol._errors import APIConnectionError, APITimeoutError, AtomemoError, NotFoundError
+from ..protocol._forms import check_answer
 from ..protocol._limits import Limits
 from ..protocol._wire import Conversation, Event, FileRef, Message
 from ..protocol.backend import AppInfo, inputs_message
+from ..transport import _watchdog as watchdog
 from ..transport._client import AsyncHttp, SyncHttp
 from ._backend import AsyncDriver, SyncDriver, backend_for
 from ._compare import COMPARE_COLUMNS, compare_records
@@ -47,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["LEAF", "AsyncChat", "Chat"]
 
 
+STORE_DEADLINE = 600.0  # seconds a run answered without an event stream is watched for its end
+RESPOND_DEADLINE = 600.0  # seconds a run may take, after its form is answered, to end or pause again
+
 class _Leaf:
     def __repr__(self) -> str:
         return "LEAF"
@@ -57,9 +63,16 @@ LEAF: Any = _Leaf()  # "continue from the current leaf", the default parent of a
 IN_PROGRESS = frozenset({"querying", "answering"})
 OnEvent = Callable[[Reply, Event], None]
 
+
+def _too_long(seconds: float) -> str:
+    return (f"the run did not end or pause again within {seconds:g} s of its form's answer "
+            "(chat.respond_deadline); history() shows how it goes on")
+
+
 class ChatBase:
     backend: SyncDriver | AsyncDriver
     _stopping: bool
+    respond_deadline = RESPOND_DEADLINE  # seconds: see respond()
 
     def __init__(
         self,
@@ -142,6 +155,7 @@ class ChatBase:
             raise ValueError("this chat is closed: connect() again to go on")
         reply = Reply(query, parent_id=parent_id, node_names=self._node_names,
                       translate=self.backend.translator(), memory=self._limits().reply_memory)
+        reply.responder = self._responder
         with self._lock:
             self.replies.append(reply)
         for listener in list(self.reply_listeners):
@@ -231,6 +245,75 @@ class ChatBase:
                 self.tree.add_server(message)
                 return message.status not in IN_PROGRESS
         return False
+
+    def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _form_answer(self, reply: Reply, action: str, inputs: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """The form's id and the inputs to send, checked against the form (ValueError: nothing sent)."""
+        form = reply.pending_input
+        if form is None or reply.message_id is None:
+            raise ValueError("this reply waits on no form")
+        if reply not in self.replies:
+            raise ValueError("this reply is another chat's: answer it with reply.respond()")
+        return form.form_id, check_answer(form, action, inputs)
+
+    def _feedback(self, message_id: str, rating: str | None, comment: str | None) -> Plan[None]:
+        """Rate an answer where the system takes it (capabilities.feedback); the history's
+        `feedback` column says it."""
+        if not self.capabilities.feedback:
+            raise ValueError(self.capabilities.feedback_reason or f"{self.system} takes no rating of an answer")
+        if rating not in ("like", "dislike", None):
+            raise ValueError(f"rating must be 'like', 'dislike' or None (taken back), got {rating!r}")
+        if message_id not in self.tree:
+            raise ValueError(f"no message {message_id!r} in this conversation")
+        yield from self.backend.plans.feedback(message_id, self.user_id, rating, comment)
+        self.tree[message_id].feedback = rating
+
+    def _reopened(self, message_id: str) -> tuple[Reply, Open]:
+        """A fresh reply for a message the server says waits on a form (read from history), and
+        the stream of its run's state that folds into it (its form included)."""
+        if message_id not in self.tree:
+            raise ValueError(f"no message {message_id!r} here (history() first)")
+        message = self.tree[message_id]
+        if message.status != "waiting" or not message.execution_id:
+            raise ValueError(f"message {message_id!r} is not a run waiting on a form here (history() first)")
+        if message.reply is not None and message.reply.pending_input is not None:
+            raise ValueError("this message's reply already holds its form: reply.respond()")
+        spec = self.backend.plans.run_state(message.execution_id, self.user_id)
+        if spec is None:
+            raise ValueError(f"{self.system} cannot reopen a paused run")
+        reply = Reply(message.query, parent_id=message.parent_id, node_names=self._node_names,
+                      translate=self.backend.translator(), memory=self._limits().reply_memory)
+        reply.responder = self._responder
+        with self._lock:
+            self.replies.append(reply)
+        message.reply = reply
+        return reply, spec
+
+    def _reopen(self, reply: Reply) -> None:
+        """The form is answered: the reply streams again, and views follow it as a new one."""
+        reply.reopen()
+        for listener in list(self.reply_listeners):
+            listener(reply)
+
+    def _resumed_from_store(self, reply: Reply) -> Plan[None]:
+        """No event stream of the run here (Dify 1.13.2's service API has none): the stored
+        message, once the run has ended, ends the reply."""
+        if reply.message_id is None:
+            return
+        deadline, pause = time.monotonic() + STORE_DEADLINE, 0.25
+        # The stored message may still say "waiting" just after the answer went in: asked again.
+        while not (yield from self._follow(reply.message_id)) or self.tree[reply.message_id].server_status == "waiting":
+            if time.monotonic() + pause > deadline:
+                raise APIConnectionError(f"the run of message {reply.message_id} did not end within "
+                                         f"{STORE_DEADLINE:g} s of its form's answer; history() shows it once it does")
+            yield Pause(pause)
+            pause = min(pause * 2, 5.0)
+        if reply.message_id in self.tree:
+            message = self.tree[reply.message_id]
+            reply.fold(n.Recovered(message.server_status or "succeeded", message.server_answer or message.answer),
+                       reply.elapsed())
 
     def _set_app(self, app: AppInfo | None) -> None:
         self.app = app
@@ -342,15 +425,16 @@ class Chat(ChatBase):
 
     def __init__(self, client: SyncHttp | SyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+                 web_app_code: str | None = None,
                  memory: bool = True, app_type: str | None = None, **kwargs: Any) -> None:
         """`client`: a sync client of any system (Atomemo's needs app_id and trigger_id,
         Pipelit's a workflow, OdysseyAI's a workspace_id and maybe an agent_id, Dify's app_type
-        "workflow" for a workflow app), or another
-        chat's driver (`chat.backend`). `connect()` builds one for you."""
+        "workflow" for a workflow app and maybe a web_app_code), or another chat's driver
+        (`chat.backend`). `connect()` builds one for you."""
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, SyncDriver) else SyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory, "app_type": app_type}), client)
+            "agent_id": agent_id, "memory": memory, "app_type": app_type, "web_app_code": web_app_code}), client)
         self._stream: SyncStream | None = None
         self._stopping = False
         self._turn = threading.Lock()  # held by the ask streaming now: asks from several threads take turns
@@ -444,6 +528,65 @@ class Chat(ChatBase):
             self._stream = None
             self._finish(reply, "stopped" if self._stopping else None)
 
+    def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
+        """Answer the form `reply` waits on (`reply.pending_input`): the kernel sends `action`
+        and `inputs`, then the run's further events fold into the same reply (the timeline keeps
+        the pause). Returns when the run has ended, or paused again."""
+        form_id, answer = self._form_answer(reply, action, inputs)
+        with self._turn:
+            self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
+            self._reopen(reply)
+            spec = self.backend.plans.run_events(str(reply.execution_id), self.user_id)
+            try:
+                if spec is None:
+                    raise NotFoundError("no run event stream", status_code=404)
+                try:
+                    opened = self.backend.open(spec)
+                except NotFoundError:  # the service API has none (Dify 1.13): its web-app API's, if known
+                    other = self.backend.run(self.backend.plans.web_run_events(str(reply.execution_id),
+                                                                               self.user_id))
+                    if other is None:
+                        raise
+                    opened = self.backend.open(other)
+                with opened as events:
+                    # A deadline on the whole: keep-alives alone keep a stream's idle timer happy.
+                    watch = watchdog.watch(time.monotonic() + self.respond_deadline, events.close)
+                    try:
+                        for event in events:
+                            self._apply(reply, event, None, None)
+                    finally:
+                        watch.cancel()
+                    if watch.expired and not reply.done and reply.status == "streaming":
+                        raise APITimeoutError(_too_long(self.respond_deadline))
+            except NotFoundError:
+                self.backend.run(self._resumed_from_store(reply))
+            except Exception as exc:
+                self._finish(reply, "failed", exc)
+                raise
+            finally:
+                self._finish(reply)
+        return reply
+
+    def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
+        return self.respond(reply, action, **inputs)
+
+    def reopen(self, message_id: str) -> Reply:
+        """A run that waits on a form, read from history (another session asked it): its state
+        replayed from the server into a reply whose `pending_input` can be answered."""
+        reply, spec = self._reopened(message_id)
+        try:
+            with self.backend.open(spec) as events:
+                for event in events:
+                    reply.apply(event)
+        finally:
+            reply.close()
+        return reply
+
+    def feedback(self, message_id: str, rating: str | None, comment: str | None = None) -> None:
+        """Rate the answer `message_id`: "like", "dislike", or None to take the rating back,
+        with an optional comment, where the system takes it (`capabilities.feedback`)."""
+        self.backend.run(self._feedback(message_id, rating, comment))
+
     def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         """A new answer to `message_id`'s query: a sibling of it, under the same parent."""
         parent_id, query = self.branch_point(message_id)
@@ -484,11 +627,12 @@ class AsyncChat(ChatBase):
 
     def __init__(self, client: AsyncHttp | AsyncDriver, *, app_id: str | None = None, trigger_id: str | None = None,
                  workflow: str | None = None, workspace_id: str | None = None, agent_id: str | None = None,
+                 web_app_code: str | None = None,
                  memory: bool = True, app_type: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend = client if isinstance(client, AsyncDriver) else AsyncDriver(backend_for(client, {
             "app_id": app_id, "trigger_id": trigger_id, "workflow": workflow, "workspace_id": workspace_id,
-            "agent_id": agent_id, "memory": memory, "app_type": app_type}), client)
+            "agent_id": agent_id, "memory": memory, "app_type": app_type, "web_app_code": web_app_code}), client)
         self._task: asyncio.Task[Any] | None = None
         self._cancels: set[asyncio.Task[Any]] = set()  # cancels sent by stop(), until they finish
         self._stopping = False
@@ -574,6 +718,66 @@ class AsyncChat(ChatBase):
                 await (stream.close() if ended else asyncio.shield(stream.close()))
             self._finish(reply, "stopped" if self._stopping else None)
         return reply
+
+    async def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
+        """`Chat.respond`, awaited."""
+        form_id, answer = self._form_answer(reply, action, inputs)
+        await self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
+        self._reopen(reply)
+        spec = self.backend.plans.run_events(str(reply.execution_id), self.user_id)
+        stream: AsyncStream | None = None
+        try:
+            if spec is None:
+                raise NotFoundError("no run event stream", status_code=404)
+            try:
+                stream = await self.backend.open(spec)
+            except NotFoundError:  # the service API has none (Dify 1.13): its web-app API's, if known
+                other = await self.backend.run(self.backend.plans.web_run_events(str(reply.execution_id),
+                                                                                 self.user_id))
+                if other is None:
+                    raise
+                stream = await self.backend.open(other)
+            opened = stream
+
+            async def consume() -> None:
+                async for event in opened:
+                    self._apply(reply, event, None, None)
+
+            try:  # a deadline on the whole: keep-alives alone keep a stream's idle timer happy
+                await asyncio.wait_for(consume(), self.respond_deadline)
+            except asyncio.TimeoutError:
+                raise APITimeoutError(_too_long(self.respond_deadline)) from None
+        except NotFoundError:
+            await self.backend.run(self._resumed_from_store(reply))
+        except Exception as exc:
+            self._finish(reply, "failed", exc)
+            raise
+        finally:
+            if stream is not None:
+                await asyncio.shield(stream.close())
+            self._finish(reply)
+        return reply
+
+    def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
+        return self.respond(reply, action, **inputs)
+
+    async def reopen(self, message_id: str) -> Reply:
+        """`Chat.reopen`, awaited."""
+        reply, spec = self._reopened(message_id)
+        stream = None
+        try:
+            stream = await self.backend.open(spec)
+            async for event in stream:
+                reply.apply(event)
+        finally:
+            if stream is not None:
+                await asyncio.shield(stream.close())
+            reply.close()
+        return reply
+
+    async def feedback(self, message_id: str, rating: str | None, comment: str | None = None) -> None:
+        """`Chat.feedback`, awaited."""
+        await self.backend.run(self._feedback(message_id, rating, comment))
 
     async def regenerate(self, message_id: str, **kwargs: Any) -> Reply:
         parent_id, query = self.branch_point(message_id)

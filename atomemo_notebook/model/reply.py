@@ -185,6 +185,12 @@ class Reply:
         self.reasoning_parts: list[str] = []
         self.reasoning_final = False
         self._reasoning_chars = 0
+        # A person's turn (Dify's Human Input): the form waiting for an answer, how the last one
+        # ended ("filled: Approve", or expired), and each pause as (from, to) offsets.
+        self.pending_input: n.InputRequested | None = None
+        self.input_outcome: str | None = None
+        self.pauses: list[tuple[float, float | None]] = []
+        self.responder: Callable[[Reply, str, dict[str, Any]], Any] | None = None  # set by the chat
         self.started_at = started_at or datetime.now(timezone.utc)
         self.first_token: float | None = None
         self.finished: float | None = None
@@ -382,6 +388,36 @@ class Reply:
         for listener in list(self._listeners):
             listener(self, None)
 
+    def respond(self, action: str, **inputs: Any) -> Any:
+        """Answer the form this reply waits on (`pending_input`) with `action` and `inputs`: the
+        kernel sends it (the form's token never leaves it), and the run goes on in this same
+        reply. With a `Chat`, returns when the run has ended or paused again; with an
+        `AsyncChat`, returns the awaitable that does."""
+        if self.pending_input is None:
+            raise ValueError(f"this reply waits on no form (status {self.status!r}); reply.pending_input is None")
+        if self.responder is None:
+            raise ValueError("this reply was not made by a chat that can answer forms (replayed or saved)")
+        return self.responder(self, action, dict(inputs))
+
+    def reopen(self) -> None:
+        """A reply that ended waiting for a person streams again (its form answered): the run's
+        further events fold into it, and its timeline keeps the pause."""
+        if not self._done.is_set():
+            return
+        self._done.clear()
+        self.error = None
+        translator: Any = self._fresh_translator()
+        if hasattr(translator, "resumed"):
+            translator.resumed = True  # what the run says at its end is the whole answer
+        if hasattr(translator, "ids") and self.message_id:  # the same message: its events are this reply's
+            translator.ids.message_id = self.message_id
+            translator.ids.conversation_id = self.conversation_id
+            translator.announced = True
+        self._translate = translator
+        self.fold(n.RunResumed(self.execution_id or "run"), self.elapsed())
+        for listener in list(self._listeners):
+            listener(self, None)
+
     def as_of(self, *, seconds: float | None = None, event: int | None = None) -> Reply:
         """The reply as it stood `seconds` after it started, or after its first `event` events:
         its text, node runs and statuses then (time travel). The same fold as live, over the
@@ -450,11 +486,36 @@ class Reply:
         if self.execution is None:
             self.execution = ExecutionSpan(id=event.execution_id, started=at)
         self.execution.status = "waiting"
+        if not self.pauses or self.pauses[-1][1] is not None:
+            self.pauses.append((at, None))
         if self.status == "streaming":
             self.status = "waiting"
         for span in self.nodes:
             if span.node_id in event.node_ids and span.status == "running":
                 span.status = "waiting"
+
+    def _on_input_requested(self, event: n.InputRequested, at: float) -> None:
+        self.pending_input = event
+        self.input_outcome = None
+
+    def _on_input_ended(self, event: n.InputEnded, at: float) -> None:
+        pending = self.pending_input
+        if pending is not None and event.node_id in ("", pending.node_id):
+            self.pending_input = None
+        self.input_outcome = (f"answered: {event.action}" if event.action else "answered") \
+            if event.how == "filled" else "the form expired before anyone answered it"
+
+    def _on_run_resumed(self, event: n.RunResumed, at: float) -> None:
+        self.pending_input = None
+        if self.pauses and self.pauses[-1][1] is None:
+            self.pauses[-1] = (self.pauses[-1][0], at)
+        if self.execution is not None and self.execution.status == "waiting":
+            self.execution.status = "running"
+        if self.status == "waiting":
+            self.status = "streaming"
+        for span in self.nodes:
+            if span.status == "waiting":  # the pause stays on the timeline: a bar until now
+                span.status, span.finished = "paused", at
 
     def _on_message_ended(self, event: n.MessageEnded, at: float) -> None:
         # Without a run around the answer (a plain chat app), the answer's end is the reply's.
@@ -671,6 +732,9 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.RunFinished: Reply._on_run_finished,
     n.RunPaused: Reply._on_run_paused,
     n.Outputs: Reply._on_outputs,
+    n.RunResumed: Reply._on_run_resumed,
+    n.InputRequested: Reply._on_input_requested,
+    n.InputEnded: Reply._on_input_ended,
     n.MessageEnded: Reply._on_message_ended,
     n.NodeStarted: Reply._on_node_started,
     n.NodeStatus: Reply._on_node_status,

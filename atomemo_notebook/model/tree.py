@@ -33,6 +33,7 @@ class TreeMessage:
     reply: Reply | None = dataclasses.field(default=None, repr=False)
     server_status: str | None = None  # the status the server last reported, if it did
     server_answer: str | None = None
+    feedback: str | None = None  # like | dislike, as rated here or as the server keeps it
 
     def refresh_from_reply(self) -> None:
         """Fold what this session saw into the message. The statuses (docs/reference/limits-and-statuses.md):
@@ -116,6 +117,7 @@ class MessageTree:
         node.inputs = dict(message.inputs)
         node.created_at = message.created_at
         node.updated_at = message.updated_at
+        node.feedback = message.feedback
         if known is None:
             self._messages[node.id] = node
         self._link(node)

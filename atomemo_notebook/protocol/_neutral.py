@@ -17,6 +17,8 @@ __all__ = [
     "Citations",
     "Failed",
     "Files",
+    "InputEnded",
+    "InputRequested",
     "IterationNext",
     "MessageEnded",
     "Neutral",
@@ -29,6 +31,7 @@ __all__ = [
     "Recovered",
     "RunFinished",
     "RunPaused",
+    "RunResumed",
     "RunStarted",
     "ServerTime",
     "Started",
@@ -95,6 +98,38 @@ class Outputs:
     """What a run gave as its result (a Dify workflow app's End node outputs): the answer's data."""
 
     value: dict[str, Any]
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class InputRequested:
+    """A person is asked to answer a form before the run goes on (Dify's Human Input node).
+    Never carries what answers it (Dify's form token stays in the kernel)."""
+
+    form_id: str
+    node_id: str
+    node_title: str
+    content: str  # markdown, drawn sanitized like an answer
+    fields: tuple[dict[str, Any], ...]  # {name, type, default, options}
+    actions: tuple[dict[str, str], ...]  # {id, title, style}
+    expires_at: float | None = None  # the server's epoch seconds
+    refused: str | None = None  # why it cannot be answered from here (a form too big to read)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class InputEnded:
+    """The form of `node_id` is answered (`filled`, perhaps elsewhere) or expired (`timeout`)."""
+
+    node_id: str
+    how: str  # filled | timeout
+    text: str | None = None  # what was answered, as the server renders it
+    action: str | None = None
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class RunResumed:
+    """A paused run goes on (its form answered): the reply streams again, in the same turn."""
+
+    execution_id: str
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -272,7 +307,8 @@ class Anomaly:
     text: str
 
 
-Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | Outputs | MessageEnded | NodeStarted
+Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | RunResumed | InputRequested
+           | InputEnded | Outputs | MessageEnded | NodeStarted
            | NodeStatus | NodeNote | Reasoning | NodeFinished | IterationNext | ToolStarted | ToolFinished | AgentLogged
            | Citations | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
 
@@ -295,3 +331,8 @@ class Capabilities:
     # Stop also asks the server to cancel the run, without its word that the run ends
     # (Pipelit): what the run did afterwards is shown on the stopped turn.
     cancel: bool = False
+    # A run may pause for a person's answer to a form (Dify's Human Input): reply.respond().
+    human_input: bool = False
+    # An answer can be rated like/dislike (with a comment): chat.feedback(); else why not.
+    feedback: bool = False
+    feedback_reason: str = ""

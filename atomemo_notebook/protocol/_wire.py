@@ -175,6 +175,7 @@ class Message(WireModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    feedback: str | None = None  # like | dislike: how the answer was rated, where the system keeps it
 
     @classmethod
     def from_wire(cls, payload: dict[str, Any]) -> Message:

@@ -193,9 +193,11 @@ class Emulator:
             self.executor.fail_unstarted(run, f"{type(exc).__name__}: {exc}")
         return run
 
-    def stream(self, run: Run, fault: Fault | None) -> StreamingResponse:
+    def stream(self, run: Run, fault: Fault | None, *, start: int = 0,
+               through_pause: bool = False) -> StreamingResponse:
         endless = fault is not None and fault.no_newline
-        frames = self._endless_line(fault.no_newline) if fault and endless else self._frames(run, fault)
+        frames = self._endless_line(fault.no_newline) if fault and endless else self._frames(run, fault, start,
+                                                                                             through_pause)
         return StreamingResponse(
             frames, media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -209,9 +211,10 @@ class Emulator:
             yield block
             await asyncio.sleep(0)
 
-    async def _frames(self, run: Run, fault: Fault | None) -> AsyncIterator[bytes]:
+    async def _frames(self, run: Run, fault: Fault | None, start: int = 0,
+                      through_pause: bool = False) -> AsyncIterator[bytes]:
         sent = 0
-        async for batch in run.follow(self.config.heartbeat_interval):
+        async for batch in run.follow(self.config.heartbeat_interval, start, through_pause):
             if not batch:
                 yield run.voice.heartbeat
                 continue

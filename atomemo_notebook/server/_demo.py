@@ -36,6 +36,11 @@ class NodeRun:
     tools: list[ToolCall] = dataclasses.field(default_factory=list)
     answer: str | None = None  # streamed as chat_message chunks while this node runs
     children: list[NodeRun] = dataclasses.field(default_factory=list)  # runs inside a Loop
+    reasoning: str | None = None  # the model's thinking, streamed before its answer (Dify's reasoning_chunk)
+    # A Human Input node: its form {title, content, fields: [{name, type, default}], actions:
+    # [{id, title, style}], timeout (s)}, and the runs its answer leads to: after(action, inputs).
+    form: dict[str, Any] | None = None
+    after: Callable[[str, dict[str, Any]], list[NodeRun]] | None = None
 
 
 @dataclasses.dataclass
@@ -393,6 +398,51 @@ def _echo(query: Any, inputs: dict[str, Any]) -> Plan:
     ])
 
 
+# -- thinker: a model that thinks aloud before it answers (Dify's reasoning_chunk) -------------
+
+def _thinker(query: Any, inputs: dict[str, Any]) -> Plan:
+    text = query_text(query)
+    thought = (f"The question is {text!r}. I should find what it really asks, check the help center "
+               "in my head, and answer in one short paragraph without repeating the question.")
+    answer = f"Here is a short answer to: {text}"
+    return Plan([
+        _trigger(query, inputs),
+        NodeRun("llm", output={"text": answer, "usage": {"prompt_tokens": 120, "completion_tokens": 60}},
+                reasoning=thought),
+        NodeRun("answer", output={"answer": answer}, answer=answer),
+    ])
+
+
+# -- approval: a person approves or rejects before the run goes on (Dify's Human Input) --------
+
+APPROVAL_TIMEOUT = 600.0  # seconds a form waits for its answer
+
+
+def _approval(query: Any, inputs: dict[str, Any]) -> Plan:
+    text = query_text(query)
+    form = {"title": "Review request", "timeout": float(inputs.get("timeout") or APPROVAL_TIMEOUT),
+            "content": f"## Please review\n\nThe user asked: **{text}**\n\n- Write a comment below\n"
+                       "- Pick a priority\n\nComment: {{#$output.comment#}}\n\nPriority: {{#$output.priority#}}",
+            "fields": [{"name": "comment", "type": "paragraph", "default": "looks fine"},
+                       {"name": "priority", "type": "text_input", "default": None}],
+            "actions": [{"id": "approve", "title": "Approve", "style": "primary"},
+                        {"id": "reject", "title": "Reject", "style": "default"}]}
+
+    def after(action: str, given: dict[str, Any]) -> list[NodeRun]:
+        if action == "approve":
+            said = f"Approved with priority {given.get('priority') or 'normal'}: {given.get('comment')}"
+            return [NodeRun("approved", output={"answer": said}, answer=said)]
+        if action == "reject":
+            said = f"Rejected: {given.get('comment')}"
+            return [NodeRun("rejected", output={"answer": said}, answer=said)]
+        said = "Nobody reviewed the request in time: it was not sent."
+        return [NodeRun("expired", output={"answer": said}, answer=said)]
+
+    before = f"Sending your request for review: {text}\n"
+    return Plan([_trigger(query, inputs), NodeRun("before", output={"answer": before}, answer=before),
+                 NodeRun("review", output={}, form=form, after=after)])
+
+
 DEMO_APPS: dict[str, DemoApp] = {
     app.slug: app
     for app in [
@@ -449,6 +499,34 @@ DEMO_APPS: dict[str, DemoApp] = {
             examples=["What does it cost?", "How do I rotate my API key?"],
         ),
         DemoApp(
+            "thinker", "Thinking Assistant",
+            "A model that thinks before it answers: its thinking streams apart from the answer "
+            "(Dify's reasoning_chunk; the other systems' voices do not carry it).",
+            "💭", "#0891B2",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("llm", "Think and draft", "llm"),
+             ("answer", "Reply", "answer")],
+            _thinker,
+            examples=["Why is the sky blue?"],
+        ),
+        DemoApp(
+            "approval", "Refund Approval",
+            "A person approves or rejects the request before the run goes on (Dify's Human Input: the "
+            "run pauses with a form; other systems take the first action with its defaults).",
+            "✋", "#B45309",
+            [("trigger", "Chat Trigger", "chat_trigger"),
+             ("before", "Before review", "answer"),
+             ("review", "Review request", "human_input"),
+             ("approved", "Approved", "answer"),
+             ("rejected", "Rejected", "answer"),
+             ("expired", "Expired", "answer")],
+            _approval,
+            variables=[Variable("Form timeout (s)", "timeout", "number")],
+            examples=["please approve my refund of 42 EUR"],
+            edges=[("trigger", "before", None), ("before", "review", None), ("review", "approved", "approve"),
+                   ("review", "rejected", "reject"), ("review", "expired", "timeout")],
+        ),
+        DemoApp(
             "echo", "Echo",
             "Streams the query back verbatim; optional variables tone (text) and repeat (number).",
             "🔁", "#059669",
@@ -495,6 +573,8 @@ def validate_inputs(app: DemoApp, inputs: Any, query: Any = "") -> str | None:
         elif var.type == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return f"variable {var.variable!r} must be a number, got {json.dumps(value)}"
+            if var.variable == "timeout" and not 0 < value <= 86_400:
+                return "variable 'timeout' must be a number of seconds above 0, at most 86400"
             if var.variable == "repeat":
                 if not (1 <= value <= MAX_REPEAT and value == int(value)):
                     return f"variable 'repeat' must be a whole number from 1 to {MAX_REPEAT}"

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from ._demo import DemoApp, validate_inputs
+from ._dify_forms import form_routes, paused_form, paused_text
 from ._dify_workflow import WORKFLOW_DEMO, WorkflowApp
 from ._http import ApiError, answering_as, check_text, read_body
 from ._runs import Run
@@ -151,12 +152,16 @@ def _message(emu: Emulator, message: dict[str, Any], feedback: dict[str, Any]) -
         if outcome.get("status") != "stopped":
             status, answer = "error", ""
             error = f"Run failed: {outcome.get('error') or 'the workflow failed'}"
+    extra: list[dict[str, Any]] = []
+    run = emu.runs.get(message["id"])
+    if run is not None and not run.done and run.form is not None:
+        status, answer, extra = "paused", paused_text(run), [paused_form(run.form)]
     return {"id": message["id"], "conversation_id": message["conversationId"],
             "parent_message_id": NIL_UUID, "inputs": message["inputs"],
             "query": query if isinstance(query, str) else json.dumps(query), "answer": answer,
             "feedback": feedback.get(message["id"]), "retriever_resources": [],
             "created_at": _epoch(message["createdAt"]), "agent_thoughts": [], "message_files": [],
-            "status": status, "error": error, "extra_contents": []}
+            "status": status, "error": error, "extra_contents": extra}
 
 
 def _same_second_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -530,6 +535,9 @@ def dify_routes(emu: Emulator) -> list[Route]:
             raise DifyError(404, "not_found", "Workflow run not found.")
         outcome = _outcome(emu, execution["message_id"]) if execution.get("message_id") else {}
         status = outcome.get("status") or ("running" if execution["status"] == "running" else execution["status"])
+        run = emu.runs.get(execution.get("message_id") or "")
+        if run is not None and run.paused:
+            status = "paused"
         if status == "stopped":
             status = "running"  # Dify 1.13 never marks a stopped run's record: it stays running
         finished = status not in ("running", "paused")
@@ -592,6 +600,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
         return emu.answer({"data": rows[-limit:]}, fault)
 
     return [
+        *form_routes(emu, PREFIX, app_for),
         Route(f"{PREFIX}/meta", meta, methods=["GET"]),
         Route(f"{PREFIX}/site", site, methods=["GET"]),
         Route(f"{PREFIX}/workflows/run", run_workflow, methods=["POST"]),

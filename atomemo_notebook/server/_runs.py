@@ -4,6 +4,7 @@ of connections. A run goes on when its connection drops; that is what resume rel
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +32,13 @@ class Run:
         self.stopping = False
         self.sample = 1  # which answer to the same question this is (a regenerate: 2, 3, ...)
         self.ended_at: float | None = None
+        self.execution_id: str | None = None
+        # A run waiting for a person (Dify's Human Input): its stream ends at the pause; a
+        # follower asked to go through pauses waits on. `resume_at`: the first event after the
+        # latest resumption (where a follower that came after it starts).
+        self.paused = False
+        self.resume_at: int | None = None
+        self.form: Any = None  # the form it waits on, or last waited on (its PendingForm)
         self._changed = asyncio.Event()
 
     @classmethod
@@ -51,21 +59,34 @@ class Run:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def pause(self) -> None:
+        self.paused = True
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused, self.resume_at = False, len(self.events)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     def finish(self) -> None:
         self.done = True
         self.ended_at = time.time()
         self._changed.set()
 
-    async def follow(self, heartbeat: float) -> AsyncIterator[list[str]]:
-        """Batches of event payloads from the first; an empty batch means 'send a heartbeat'."""
-        sent = 0
+    async def follow(self, heartbeat: float, start: int = 0, through_pause: bool = False) -> AsyncIterator[list[str]]:
+        """Batches of event payloads from the `start`th; an empty batch means 'send a heartbeat'.
+        Ends with the run, or at a pause unless `through_pause`."""
+        sent = start
         while True:
             if sent < len(self.events):
                 batch = self.events[sent:]
                 sent += len(batch)
                 yield batch
                 continue
-            if self.done:
+            if self.done or (self.paused and not through_pause):
                 return
             changed = self._changed
             try:
@@ -115,6 +136,7 @@ class Executor:
         status = "failed"
         reason: str | None = None
         execution_id = str(uuid.uuid4())
+        run.execution_id = execution_id
         execution = {"id": execution_id, "status": "running", "trigger_id": app.trigger_id,
                      "app_version_id": app.version_id, "conversation_id": run.conversation_id,
                      "created_at": now_iso()}
@@ -207,8 +229,17 @@ class Executor:
             await asyncio.sleep(pace.node_delay)
             for frame in voice.tool_finished(run, call, result["id"]):
                 run.emit_frame(frame)
+        thinks = getattr(voice, "reasoning", None)  # only a voice that carries thinking has it
+        if node_run.reasoning and thinks is not None:
+            await self._stream_reasoning(run, node_id, node_run.reasoning, pace, thinks)
         if node_run.answer is not None:
             await self._stream_text(run, node_run.answer, pace, answer)
+        after: list[NodeRun] = []
+        if node_run.form is not None:
+            action, given = await self._ask_person(run, node_run, result, node)
+            output = {**given, "__action_id": action}
+            node_run = dataclasses.replace(node_run, output=output)
+            after = node_run.after(action, given) if node_run.after is not None else []
         await asyncio.sleep(pace.node_delay)
         output = node_run.output
         if run.sample > 1 and node[1] in MODEL_NODES and isinstance(output, dict):
@@ -221,6 +252,43 @@ class Executor:
                                          node, parent, time.monotonic() - started):
             run.emit_frame(frame)
         results.append(result)
+        for next_run in after:  # the branch the person's answer chose
+            await self._play(run, app, next_run, execution_id, pace, results, answer, parent)
+
+    @staticmethod
+    async def _ask_person(run: Run, node_run: NodeRun, result: dict[str, Any],
+                          node: tuple[str, str]) -> tuple[str, dict[str, Any]]:
+        """A Human Input node: where the voice can ask (Dify), the run pauses until the form is
+        answered or expires; elsewhere the first action is taken with the defaults."""
+        form = node_run.form or {}
+        defaults = {f["name"]: f.get("default") or "" for f in form.get("fields", [])}
+        actions = [a["id"] for a in form.get("actions", [])] or ["continue"]
+        ask = getattr(run.voice, "human_input", None)
+        if ask is None:
+            return actions[0], defaults
+        from ._dify_forms import PendingForm  # the forms a person answers live with the Dify routes
+
+        pending = PendingForm.open(run, result, node, form)
+        run.form = pending
+        for frame in ask(run, result, node, form, pending):
+            run.emit_frame(frame)
+        run.pause()
+        outcome = await pending.outcome()
+        run.resume()
+        for frame in run.voice.human_input_ended(run, result, node, form, pending, outcome):  # type: ignore[attr-defined]
+            run.emit_frame(frame)
+        if outcome is None:  # expired: the timeout branch, as Dify's node takes it
+            return "__timeout", defaults
+        return outcome[0], {**defaults, **outcome[1]}
+
+    @staticmethod
+    async def _stream_reasoning(run: Run, node_id: str, text: str, pace: Pace, thinks: Any) -> None:
+        size = pace.chunk_size
+        for start in range(0, len(text), size):
+            run.emit_frame(thinks(run, node_id, text[start:start + size], False))
+            if pace.chunk_delay:
+                await asyncio.sleep(pace.chunk_delay)
+        run.emit_frame(thinks(run, node_id, "", True))
 
     @staticmethod
     async def _stream_text(run: Run, text: str, pace: Pace, answer: list[str]) -> None:

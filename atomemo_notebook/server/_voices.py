@@ -200,6 +200,56 @@ class DifyVoice:
         return self._frame(run, D.MESSAGE, id=run.message_id, answer=chunk,
                            from_variable_selector=[self.speaking, "answer"])
 
+    def reasoning(self, run: Ids, node_id: str, chunk: str, final: bool) -> str:
+        """The model's thinking, as the 2026 spec's reasoning_chunk carries it (1.13.2 has none)."""
+        return self._frame(run, D.REASONING_CHUNK,
+                           data={"reasoning": chunk, "node_id": node_id, "is_final": final})
+
+    def _form_data(self, result: dict[str, Any], node: tuple[str, str], form: dict[str, Any],
+                   pending: Any) -> dict[str, Any]:
+        return {"form_id": pending.form_id, "node_id": result["node_id"], "node_title": node[0],
+                "form_content": form["content"],
+                "inputs": [{"type": f["type"], "output_variable_name": f["name"],
+                            "default": None if f.get("default") is None else
+                            {"type": "constant", "selector": [], "value": f["default"]}} for f in form["fields"]],
+                "actions": [{"id": a["id"], "title": a["title"], "button_style": a["style"]} for a in form["actions"]],
+                "display_in_ui": True, "form_token": pending.token, "resolved_default_values": {},
+                "expiration_time": int(pending.expires_at)}
+
+    def human_input(self, run: Ids, result: dict[str, Any], node: tuple[str, str], form: dict[str, Any],
+                    pending: Any) -> list[str]:
+        """A Human Input node waits: its form, then the run's pause (1.13.2's two frames)."""
+        data = self._form_data(result, node, form, pending)
+        reason = {"TYPE": "human_input_required", **{k: v for k, v in data.items() if k != "expiration_time"}}
+        return [self._run(run, D.HUMAN_INPUT_REQUIRED, result["execution_id"], data),
+                self._run(run, D.WORKFLOW_PAUSED, result["execution_id"], {
+                    "workflow_run_id": result["execution_id"], "paused_nodes": [result["node_id"]], "outputs": {},
+                    "reasons": [reason], "status": "paused", "created_at": self.created_at, "elapsed_time": 0.0,
+                    "total_tokens": 0, "total_steps": 0})]
+
+    def human_input_ended(self, run: Ids, result: dict[str, Any], node: tuple[str, str], form: dict[str, Any],
+                          pending: Any, outcome: tuple[str, dict[str, Any]] | None) -> list[str]:
+        """The run goes on: a second workflow_started (reason resumption), the node again, and
+        the form filled (its content with the answers in) or timed out."""
+        execution_id = result["execution_id"]
+        frames = [self._run(run, D.WORKFLOW_STARTED, execution_id, {
+            "id": execution_id, "workflow_id": None, "inputs": {}, "created_at": self.created_at,
+            "reason": "resumption"})]
+        frames += self.node_started(run, result, node, None)
+        if outcome is None:
+            frames.append(self._run(run, D.HUMAN_INPUT_FORM_TIMEOUT, execution_id, {
+                "node_id": result["node_id"], "node_title": node[0], "expiration_time": int(pending.expires_at)}))
+            return frames
+        action, given = outcome
+        rendered = str(form["content"])
+        for name, value in given.items():
+            rendered = rendered.replace("{{#$output." + name + "#}}", str(value))
+        title = next((a["title"] for a in form["actions"] if a["id"] == action), action)
+        frames.append(self._run(run, D.HUMAN_INPUT_FORM_FILLED, execution_id, {
+            "node_id": result["node_id"], "node_title": node[0], "rendered_content": rendered,
+            "action_id": action, "action_text": title}))
+        return frames
+
     def answer_end(self, run: Ids, metadata: dict[str, Any]) -> list[str]:
         # Held until the run's end: Dify sends message_end only for a run that succeeded.
         usage = dict(metadata.get("usage") or {})

@@ -13,6 +13,7 @@ from ..protocol._call import Call, Open
 from ..protocol._errors import APIConnectionError, APIError, APITimeoutError
 from ..protocol._wire import Event, Message
 from ..protocol.dify import _calls as calls
+from ..protocol.dify import _forms as forms
 from ..protocol.dify._adapter import MessageIds
 from ..protocol.dify._dialect import DIFY
 from ..protocol.dify.events import Name
@@ -27,8 +28,28 @@ Upload = str | os.PathLike[str] | bytes
 RECOVERY_TRIES = 8  # the stored message may lag the stream's end: ask a few times, then fail
 
 
+RESUME_TRIES = 5  # reopenings of a run's event stream before the stored message is asked instead
+SEEN_CAP = 100_000  # events remembered to drop their replay after a resume (a run's node events)
+# Events a resumed run's state snapshot sends again: each is dropped when already seen.
+REPLAYED = frozenset({Name.WORKFLOW_STARTED, Name.NODE_STARTED, Name.NODE_FINISHED, Name.NODE_RETRY,
+                      Name.ITERATION_STARTED, Name.ITERATION_NEXT, Name.ITERATION_COMPLETED, Name.LOOP_STARTED,
+                      Name.LOOP_NEXT, Name.LOOP_COMPLETED, Name.AGENT_LOG, Name.HUMAN_INPUT_REQUIRED,
+                      Name.HUMAN_INPUT_FORM_FILLED, Name.WORKFLOW_PAUSED, Name.MESSAGE_END})
+
+
+def _replay_key(name: str, frame: dict[str, Any]) -> tuple[Any, ...]:
+    data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+    assert isinstance(data, dict)
+    return (name, str(frame.get("workflow_run_id") or ""), str(data.get("id") or data.get("form_id") or ""),
+            str(data.get("index", "")), str(data.get("retry_index", "")), str(data.get("status", "")),
+            str(data.get("reason", "")), str(data.get("node_id", "")))
+
+
 class DifyStreamState:
-    """What a Dify stream has seen, and what to do when it breaks (recover, never resume).
+    """What a Dify stream has seen, and what to do when it breaks: where the server offers a
+    run's event stream (`GET /workflow/{run_id}/events`, 2026), resume there from the run's
+    state snapshot, dropping what was seen already; else (or refused) recover from the stored
+    message, never silently short.
 
     `asked_in`: the conversation the question was asked in. Dify 1.13 answers a question into
     a conversation it does not know with 200, one `ping`, then silence for 300 s: so until the
@@ -52,6 +73,10 @@ class DifyStreamState:
         self._checking = False  # the recovery call is the conversation's lookup, not the message's
         self._workflow = False
         self._text: list[str] = []
+        self.run_id: str | None = None
+        self.reopens = 0  # resumes through the run's event stream
+        self.resume_offered = True  # until the server says it has no run event stream
+        self._seen: set[tuple[Any, ...]] = set()
 
     @property
     def idle_timeout(self) -> float | None:
@@ -67,12 +92,20 @@ class DifyStreamState:
             self.task_id = task_id if isinstance(task_id, str) and task_id else None
         self.message_id, self.conversation_id = self._ids.message_id, self._ids.conversation_id
         name = event.event
+        if name in REPLAYED:
+            key = _replay_key(name, frame)
+            if key in self._seen and self.reopens:
+                return False  # sent again by a resumed stream's state snapshot: folded already
+            if len(self._seen) < SEEN_CAP:
+                self._seen.add(key)
         if name in (Name.MESSAGE, Name.AGENT_MESSAGE) and isinstance(frame.get("answer"), str):
             self._text.append(frame["answer"])
         elif name == Name.MESSAGE_REPLACE and isinstance(frame.get("answer", ""), str | None):
             self._text = [frame.get("answer") or ""]
         elif name == Name.WORKFLOW_STARTED:
             self._workflow = True
+            run_id = frame.get("workflow_run_id")
+            self.run_id = run_id if isinstance(run_id, str) and run_id else self.run_id
         # A chat app without a workflow ends at message_end; an advanced-chat one after it, or
         # where it pauses for a person (the stream ends there, the run does not).
         ending = (Name.WORKFLOW_FINISHED, Name.WORKFLOW_PAUSED, Name.ERROR) if self._workflow else (
@@ -90,7 +123,11 @@ class DifyStreamState:
             what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
             raise APIConnectionError(f"{what} before Dify named the message; it was not resent, "
                                      "since that could create it twice")
-        if self.resumes >= RECOVERY_TRIES:
+        if self.run_id and self.resume_offered and self.reopens < RESUME_TRIES:
+            self.reopens += 1
+            self.resumes += 1
+            return "resume"
+        if self.resumes >= RECOVERY_TRIES + self.reopens:
             raise APIConnectionError(
                 f"the stream of message {self.message_id} broke and Dify cannot resume a stream; "
                 f"its stored answer did not complete after {self.resumes} looks")
@@ -100,8 +137,13 @@ class DifyStreamState:
     def resume_delay(self) -> float:
         return 0.0 if self.resumes <= 1 else backoff_delay(self.resumes - 1)
 
-    def resume_call(self) -> Call[Any]:  # pragma: no cover - Dify has no resume
-        raise APIConnectionError("Dify cannot resume a stream")
+    def resume_call(self) -> Call[Any]:
+        """The run's events from its state snapshot on: what was seen is dropped in accept()."""
+        return forms.workflow_events(str(self.run_id), self.user, snapshot=True, continue_on_pause=False)
+
+    def resume_refused(self, error: BaseException) -> None:
+        """The server has no run event stream (Dify 1.13.2's service API): recover from now on."""
+        self.resume_offered = False
 
     def recovery_call(self) -> Call[calls.Page]:
         if self._checking:  # a 404 here is the answer: ConversationNotFoundError, raised as is

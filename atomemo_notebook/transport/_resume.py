@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..protocol._call import Call, Custom, Pause, Plan
-from ..protocol._errors import APIConnectionError, UnresumableStreamError
+from ..protocol._errors import APIConnectionError, APIError, UnresumableStreamError
 from ..protocol._log import get_logger
 from ..protocol._wire import Event
 
@@ -75,6 +75,14 @@ def after_break(state: StreamPolicy, cause: BaseException | None) -> Plan[httpx.
             except APIConnectionError as exc:
                 cause = exc
                 continue
+            except APIError as exc:
+                # A system whose servers may lack the resume route (Dify before 2026): refused
+                # once, it is not asked again, and the stored message finishes the stream.
+                refused = getattr(state, "resume_refused", None)
+                if refused is None:
+                    raise
+                refused(exc)
+                log.debug("message %s: resume refused (%s); recovering from history", state.message_id, exc)
         recovered = state.recover((yield state.recovery_call()))
         if recovered is not None:  # else not there yet: ask again after the next delay
             return recovered

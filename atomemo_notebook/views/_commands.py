@@ -100,6 +100,18 @@ def _edit(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> Non
     widget._orchestrator.submit(args["text"], parent_id)
 
 
+@CHAT_COMMANDS("respond", user_facing=True)
+def _respond(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
+    widget._orchestrator.respond(args["message_id"], args["action"], dict(args["inputs"]))
+
+
+@CHAT_COMMANDS("feedback", user_facing=True)
+def _feedback(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
+    if not widget.chat.capabilities.feedback:
+        raise ValueError(widget.chat.capabilities.feedback_reason or "this system takes no rating of an answer")
+    runtime.submit(widget._orchestrator.feedback(args["message_id"], args["rating"], args["comment"]))
+
+
 @CHAT_COMMANDS("select")
 def _select(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> None:
     widget.chat.select(args["message_id"])

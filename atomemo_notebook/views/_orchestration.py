@@ -72,6 +72,8 @@ class Orchestrator:
         if (widget.compact or self.shared) and not self.asking:
             return  # a view of a shared chat follows only the replies it asked for
         key = f"r{next(self.keys)}"
+        if reply.message_id is not None:  # a turn that waited goes on: it streams again, not settled
+            self.settle()
         self.pump = LivePump(lambda msg: widget.send(msg), reply, key)  # widget.send as it is at each flush
         widget.live = live_view(reply, key)
         widget.notice = {}
@@ -105,7 +107,9 @@ class Orchestrator:
                              "conversations": caps.conversations, "new_conversation": caps.new_conversation,
                              **({"regenerate_reason": caps.branching_reason}
                                 if caps.branching_reason else {}),
-                             **({"stop_note": caps.stop_note} if caps.stop_note else {})},
+                             **({"stop_note": caps.stop_note} if caps.stop_note else {}),
+                             "feedback": caps.feedback,
+                             **({"feedback_reason": caps.feedback_reason} if caps.feedback_reason else {})},
         }
         if load_history:
             with contextlib.suppress(AtomemoError):
@@ -113,6 +117,7 @@ class Orchestrator:
         await self.refresh_conversations()
         self.settle()
         self.follow_running()
+        self.reopen_waiting()
 
     async def refresh_conversations(self) -> None:
         try:
@@ -188,6 +193,53 @@ class Orchestrator:
             self.follow_running([reply.message_id])
         return reply.status not in ("failed", "stopped")
 
+    def respond(self, message_id: str, action: str, inputs: dict[str, str]) -> None:
+        """Answer the form the turn `message_id` waits on; the run goes on in that turn, live."""
+        if self.running is not None and not self.running.done():
+            raise RuntimeError("an answer is still streaming: stop it first")
+        reply = self.chat.tree[message_id].reply if message_id in self.chat.tree else None
+        if reply is None or reply.pending_input is None:
+            raise ValueError("this turn waits on no form (it was answered, or it is not this session's)")
+        self.running = runtime.submit(self._respond(reply, action, inputs))
+
+    async def _respond(self, reply: Reply, action: str, inputs: dict[str, str]) -> None:
+        self.asking = True
+        try:
+            await self.chat.respond(reply, action, **inputs)
+        except (AtomemoError, ValueError, TypeError) as exc:
+            self.widget.notice = {**(error_view(exc) or {}), "draft": ""}
+        finally:
+            self.asking = False
+            if self.pump is not None:
+                await self.pump.done
+                self.pump = None
+            self.settle()
+
+    async def feedback(self, message_id: str, rating: str | None, comment: str | None) -> None:
+        try:
+            await self.chat.feedback(message_id, rating, comment)
+        except (AtomemoError, ValueError) as exc:
+            self.widget.notice = {**(error_view(exc) or {}), "draft": ""}
+        self.settle()
+
+    def reopen_waiting(self) -> None:
+        """Turns read from history that wait on a form: their run's state is read back so the
+        form shows, and can be answered here."""
+        chat = self.chat
+        if not chat.capabilities.human_input:
+            return
+        waiting = [t["id"] for t in self.widget.transcript["turns"]
+                   if t["status"] == "waiting" and not t.get("form") and chat.tree[t["id"]].reply is None]
+        if waiting:
+            runtime.submit(self._reopen_waiting(chat, waiting))
+
+    async def _reopen_waiting(self, chat: AsyncChat, message_ids: list[str]) -> None:
+        for message_id in message_ids[-5:]:  # the newest few: each is a stream of its run's state
+            with contextlib.suppress(AtomemoError, ValueError):
+                await chat.reopen(message_id)
+        if chat is self.chat and (self.running is None or self.running.done()):
+            self.settle()
+
     def follow_running(self, message_ids: list[str | None] | None = None) -> None:
         """Messages the server is still answering (reopened mid-run, or stopped by us): follow
         each quietly to its end, then show how it really ended."""
@@ -238,6 +290,7 @@ class Orchestrator:
         self.widget.notice = {}
         self.settle()
         self.follow_running()
+        self.reopen_waiting()
         await self.refresh_conversations()
 
     async def fresh_start(self) -> None:

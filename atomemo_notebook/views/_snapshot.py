@@ -49,6 +49,7 @@ STYLE = """
 .atomemo-snapshot .track{flex:1;position:relative;height:10px;background:#f3f4f6;border-radius:3px}
 .atomemo-snapshot .bar{position:absolute;top:0;height:10px;border-radius:3px;min-width:2px}
 .atomemo-snapshot .dur{width:70px;text-align:right;color:#57606a}
+.atomemo-snapshot .think summary{cursor:pointer;color:#57606a;font-size:12px}
 """
 
 
@@ -80,6 +81,8 @@ def _timeline(view: dict[str, Any]) -> str:
             f'<span class="track"><span class="bar" style="left:{left:.2f}%;width:{width:.2f}%;'
             f'background:{color}"></span></span><span class="dur">{html.escape(dur)}</span>'
             f'<span style="color:{color}">{html.escape(str(node.get("status")))}</span></div>')
+        if node.get("reasoning"):
+            rows.append(_thinking(node["reasoning"], indent=True))
         for tool in node.get("tools") or []:
             rows.append(f'<div class="row" style="padding-left:24px">🔧 {html.escape(str(tool.get("name")))}'
                         f' · {html.escape(str(tool.get("status")))}</div>')
@@ -87,6 +90,17 @@ def _timeline(view: dict[str, Any]) -> str:
                f"first token {view.get('ttft_ms') or 0:.0f} ms · {len(nodes)} nodes · "
                f"{view.get('failures', 0)} failed")
     return f'<div class="tl"><div>{summary}</div>{"".join(rows)}</div>'
+
+
+def _thinking(view: dict[str, Any], indent: bool = False) -> str:
+    """A thought, collapsed (a <details> without `open`): the static copy shows it closed, as
+    the widget does, and it is text, never markup."""
+    cut = view["chars"] - len(view["text"])
+    more = f"… ({cut:,} earlier characters)\n" if cut > 0 else ""
+    label = "Thinking" if view.get("final") else "Thinking…"
+    pad = ' style="padding-left:24px"' if indent else ""
+    return (f'<details class="think"{pad}><summary>{label} · {view["chars"]:,} characters</summary>'
+            f'<pre>{html.escape(more + view["text"])}</pre></details>')
 
 
 def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None,
@@ -118,7 +132,7 @@ def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None
             query = query[:cap] + f" … {len(query) - cap:,} more characters"
         view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
         parts.append(_turn(query, turn["file"], answer, turn["status"], view,
-                           error=turn["error"], siblings=turn["siblings"]))
+                           error=turn["error"], siblings=turn["siblings"], form=turn.get("form")))
     if live is not None and not live.done:
         query = live.query.filename if isinstance(live.query, FileRef) else live.query
         parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),
@@ -162,12 +176,27 @@ def _comparison(tree: MessageTree, message: Any) -> str:
             f"{cells}</table></div>")
 
 
+def _form(form: dict[str, Any]) -> str:
+    """The form a waiting turn shows, read-only: its content sanitized like an answer, its
+    inputs and actions named (answered in the live widget, or with reply.respond())."""
+    actions = " / ".join(html.escape(str(a.get("title") or a.get("id"))) for a in form.get("actions") or [])
+    fields = ", ".join(html.escape(str(f.get("name"))) for f in form.get("fields") or [])
+    return (f'<div class="tl" style="border:1px solid #d0d7de;border-radius:6px;padding:6px 10px">'
+            f'<div><strong>✋ {html.escape(str(form.get("node_title")))}</strong> · waiting for you '
+            f"(answer it in the live widget)</div>{render_markdown(str(form.get('content') or ''))}"
+            f'<div class="note">inputs: {fields or "none"} · actions: {actions or "none"}</div></div>')
+
+
 def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "", *,
-          error: Any = None, siblings: Any = None) -> str:
+          error: Any = None, siblings: Any = None, form: Any = None) -> str:
     """One question and answer; a turn that did not succeed says how, with its error and failing
     node, and a regenerated or edited turn says which version of how many it is."""
     question = f"📎 {file.get('filename')}" if file else query
     body = render_markdown(answer)
+    if view and view.get("reasoning"):
+        body = _thinking(view["reasoning"]) + body
+    if form and status == "waiting":
+        body += _form(form)
     if status != "succeeded":
         color = STATUS_COLORS.get(status, "#6b7280")
         said = html.escape(status) + (": " + html.escape(note) if note else "")

@@ -24,8 +24,10 @@ from ._widget_protocol import (
     EventRow,
     EventsPage,
     FileView,
+    FormView,
     LiveView,
     NodeView,
+    ReasoningView,
     SiblingsView,
     TimelineView,
     TranscriptView,
@@ -50,6 +52,8 @@ MAX_SUGGESTIONS = 5
 SUGGESTION_CHARS = 200
 MAX_VERSIONS = 20  # versions of one turn offered by name (Compare's pickers)
 VERSION_CHARS = 60
+FORM_CHARS = 20_000  # characters of a form's markdown in the transcript trait
+REASONING_CAP = 4_000  # characters of one thought kept in a trait: its newest, so a streaming one moves
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -113,6 +117,17 @@ def _depths(spans: list[NodeSpan]) -> list[int]:
     return depths
 
 
+def reasoning_view(parts: list[str], final: bool, cap: int = REASONING_CAP) -> ReasoningView | None:
+    """A thought as a trait holds it: its newest `cap` characters (a streaming thought is read
+    at its end), or None when there is none."""
+    if not parts and not final:
+        return None
+    text = "".join(parts)
+    if not text:
+        return None
+    return {"text": text[-cap:] if len(text) > cap else text, "chars": len(text), "final": final}
+
+
 def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
     return {
         "key": _node_key(span, index),
@@ -129,6 +144,7 @@ def _node_view(span: NodeSpan, index: int, depth: int, cap: int) -> NodeView:
         "anomaly": span.anomaly,
         "depth": depth,
         "reported": span.reported,
+        "reasoning": reasoning_view(span.reasoning_parts, span.reasoning_final),
         "tools": [
             {
                 "key": tool.tool_call_id,
@@ -166,6 +182,7 @@ def timeline_view(reply: Reply, cap: int = OUTPUT_CAP) -> TimelineView:
         "failures": sum(1 for n in nodes if n["status"] == "failed"),
         "anomalies": list(reply.anomalies),
         "edges": cast(Any, inferred_edges(reply)),
+        "reasoning": reasoning_view(reply.reasoning_parts, reply.reasoning_final),
     }
 
 
@@ -221,7 +238,23 @@ def turn_view(tree: MessageTree, message: TreeMessage, cap: int | None = ANSWER_
         "suggestions": [q[:SUGGESTION_CHARS] for q in reply.suggestions[:MAX_SUGGESTIONS]] if reply else [],
         "files": _answer_files(reply),
         "outputs": None if reply is None or reply.outputs is None else _json_text(reply.outputs, OUTPUTS_CAP),
+        "form": form_view(reply) if message.status == "waiting" else None,
+        "input_outcome": reply.input_outcome if reply is not None else None,
+        "feedback": message.feedback,
     }
+
+
+def form_view(reply: Reply | None) -> FormView | None:
+    """The form a reply waits on, as the view draws it (bounded: read_form kept at most
+    MAX_FIELDS inputs and the content is cut here)."""
+    form = reply.pending_input if reply is not None else None
+    if form is None:
+        return None
+    return cast(FormView, {"form_id": form.form_id, "node_title": form.node_title, "content": form.content[:FORM_CHARS],
+            "fields": [{"name": str(f["name"]), "type": str(f["type"]), "default": f.get("default"),
+                        "options": list(f.get("options") or [])} for f in form.fields],
+            "actions": [{"id": a["id"], "title": a["title"], "style": a["style"]} for a in form.actions],
+            "expires_at": form.expires_at, "refused": form.refused})
 
 
 def _citations(reply: Reply | None) -> list[CitationView]:

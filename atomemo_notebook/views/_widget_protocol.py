@@ -87,6 +87,37 @@ class AnswerFileView(TypedDict):
     url: str
 
 
+class FormFieldView(TypedDict):
+    name: str
+    type: str
+    """text | paragraph | select | number"""
+    default: str | None
+    options: list[str]
+
+
+class FormActionView(TypedDict):
+    id: str
+    title: str
+    style: str
+    """primary | default | ..., as the system names its button styles."""
+
+
+class FormView(TypedDict):
+    """The form a paused run waits on (Dify's Human Input): the kernel answers it, so nothing
+    here answers it by itself (no token)."""
+
+    form_id: str
+    node_title: str
+    content: str
+    """Markdown, drawn sanitized like an answer (cut at FORM_CHARS)."""
+    fields: list[FormFieldView]
+    actions: list[FormActionView]
+    expires_at: float | None
+    """The server's epoch seconds: the view shows the time left."""
+    refused: str | None
+    """Why it cannot be answered here (a form too big to read): no buttons, this text."""
+
+
 class TurnView(TypedDict):
     """One question and its answer on the shown path."""
 
@@ -119,6 +150,12 @@ class TurnView(TypedDict):
     outputs: NotRequired[str | None]
     """A run's outputs as JSON text (a Dify workflow app's), cut at OUTPUTS_CAP: the view shows
     them as a collapsible tree."""
+    form: NotRequired[FormView | None]
+    """The form this turn waits on (status waiting), answered from the view."""
+    input_outcome: NotRequired[str | None]
+    """How the turn's last form ended ("answered: Approve", or that it expired)."""
+    feedback: NotRequired[str | None]
+    """like | dislike: how the answer was rated (capabilities.feedback)."""
 
 
 class TranscriptView(TypedDict):
@@ -141,6 +178,18 @@ class ToolView(TypedDict):
     anomaly: str | None
 
 
+class ReasoningView(TypedDict):
+    """A model's thinking (Dify's reasoning_chunk, or an answer's `<think>` block): shown
+    collapsed as "Thinking…", never part of the answer."""
+
+    text: str
+    """Its newest REASONING_CAP characters (a long thought is cut at its start)."""
+    chars: int
+    """The whole thought's length."""
+    final: bool
+    """The thinking is complete: the block closes."""
+
+
 class NodeView(TypedDict):
     key: str
     node_id: str
@@ -159,6 +208,8 @@ class NodeView(TypedDict):
     tools: list[ToolView]
     reported: NotRequired[bool]
     """Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn."""
+    reasoning: NotRequired[ReasoningView | None]
+    """The node's thinking, when its model streamed some."""
 
 
 class GraphNodeView(TypedDict):
@@ -198,6 +249,8 @@ class TimelineView(TypedDict):
     edges: NotRequired[list[GraphEdgeView]]
     """The edges this run reveals (predecessors, start order, loops): the Graph tab draws them
     where the system publishes no graph."""
+    reasoning: NotRequired[ReasoningView | None]
+    """The answer's own thinking (a `<think>` block at its start), shown above the answer."""
 
 
 class Variable(TypedDict):
@@ -230,6 +283,10 @@ class Capabilities(TypedDict):
     """clear: "New chat" deletes the one conversation's history (after a confirmation)."""
     stop_note: NotRequired[str]
     """What a stopped turn says on this system (default: the generic note for its `stop`)."""
+    feedback: NotRequired[bool]
+    """Answers can be rated like/dislike (with a comment)."""
+    feedback_reason: NotRequired[str]
+    """Why they cannot, where the system takes no rating."""
 
 
 class HeaderView(TypedDict, total=False):
@@ -425,6 +482,22 @@ class DetailResult(TypedDict):
     sections: list[tuple[str, str | None]]
 
 
+class RespondArgs(TypedDict):
+    """An answer to the form a turn waits on: the kernel sends it (the token never leaves it)."""
+
+    message_id: str
+    action: str
+    inputs: dict[str, str]
+
+
+class FeedbackArgs(TypedDict):
+    """Rate an answer: like, dislike, or null to take the rating back; a comment beside it."""
+
+    message_id: str
+    rating: Literal["like", "dislike"] | None
+    comment: str | None
+
+
 class CompareArgs(TypedDict):
     a: str
     b: str
@@ -532,6 +605,8 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "compare": (CompareArgs, CompareResult),
     "tape": (TapeArgs, TapeView),
     "export_html": (NoArgs, ExportResult),
+    "respond": (RespondArgs, None),
+    "feedback": (FeedbackArgs, None),
 }
 """Every command the browser may send: name -> (args shape, result shape)."""
 

@@ -53,6 +53,35 @@ export type AnswerFileView = {
   url: string;
 };
 
+export type FormFieldView = {
+  name: string;
+  /** text | paragraph | select | number */
+  type: string;
+  default: string | null;
+  options: string[];
+};
+
+export type FormActionView = {
+  id: string;
+  title: string;
+  /** primary | default | ..., as the system names its button styles. */
+  style: string;
+};
+
+/** The form a paused run waits on (Dify's Human Input): the kernel answers it, so nothing here answers it by itself (no token). */
+export type FormView = {
+  form_id: string;
+  node_title: string;
+  /** Markdown, drawn sanitized like an answer (cut at FORM_CHARS). */
+  content: string;
+  fields: FormFieldView[];
+  actions: FormActionView[];
+  /** The server's epoch seconds: the view shows the time left. */
+  expires_at: number | null;
+  /** Why it cannot be answered here (a form too big to read): no buttons, this text. */
+  refused: string | null;
+};
+
 /** One question and its answer on the shown path. */
 export type TurnView = {
   id: string;
@@ -81,6 +110,12 @@ export type TurnView = {
   query_chars?: number;
   /** A run's outputs as JSON text (a Dify workflow app's), cut at OUTPUTS_CAP: the view shows them as a collapsible tree. */
   outputs?: string | null;
+  /** The form this turn waits on (status waiting), answered from the view. */
+  form?: FormView | null;
+  /** How the turn's last form ended ("answered: Approve", or that it expired). */
+  input_outcome?: string | null;
+  /** like | dislike: how the answer was rated (capabilities.feedback). */
+  feedback?: string | null;
 };
 
 export type TranscriptView = {
@@ -103,6 +138,16 @@ export type ToolView = {
   anomaly: string | null;
 };
 
+/** A model's thinking (Dify's reasoning_chunk, or an answer's `<think>` block): shown collapsed as "Thinking…", never part of the answer. */
+export type ReasoningView = {
+  /** Its newest REASONING_CAP characters (a long thought is cut at its start). */
+  text: string;
+  /** The whole thought's length. */
+  chars: number;
+  /** The thinking is complete: the block closes. */
+  final: boolean;
+};
+
 export type NodeView = {
   key: string;
   node_id: string;
@@ -121,6 +166,8 @@ export type NodeView = {
   tools: ToolView[];
   /** Known only after the fact (OdysseyAI's steps): no timing, so no bar is drawn. */
   reported?: boolean;
+  /** The node's thinking, when its model streamed some. */
+  reasoning?: ReasoningView | null;
 };
 
 export type GraphNodeView = {
@@ -158,6 +205,8 @@ export type TimelineView = {
   anomalies: string[];
   /** The edges this run reveals (predecessors, start order, loops): the Graph tab draws them where the system publishes no graph. */
   edges?: GraphEdgeView[];
+  /** The answer's own thinking (a `<think>` block at its start), shown above the answer. */
+  reasoning?: ReasoningView | null;
 };
 
 export type Variable = {
@@ -189,6 +238,10 @@ export type Capabilities = {
   new_conversation?: "new" | "clear";
   /** What a stopped turn says on this system (default: the generic note for its `stop`). */
   stop_note?: string;
+  /** Answers can be rated like/dislike (with a comment). */
+  feedback?: boolean;
+  /** Why they cannot, where the system takes no rating. */
+  feedback_reason?: string;
 };
 
 export type HeaderView = {
@@ -358,6 +411,20 @@ export type AnswerResult = {
 export type DetailResult = {
   title: string;
   sections: ([string, string | null])[];
+};
+
+/** An answer to the form a turn waits on: the kernel sends it (the token never leaves it). */
+export type RespondArgs = {
+  message_id: string;
+  action: string;
+  inputs: Record<string, string>;
+};
+
+/** Rate an answer: like, dislike, or null to take the rating back; a comment beside it. */
+export type FeedbackArgs = {
+  message_id: string;
+  rating: "like" | "dislike" | null;
+  comment: string | null;
 };
 
 export type CompareArgs = {
@@ -591,6 +658,8 @@ export type Commands = {
   compare: { args: CompareArgs; result: CompareResult };
   tape: { args: TapeArgs; result: TapeView };
   export_html: { args: NoArgs; result: ExportResult };
+  respond: { args: RespondArgs; result: null };
+  feedback: { args: FeedbackArgs; result: null };
 };
 
 export type CommandName = keyof Commands;

@@ -2,6 +2,7 @@
 // a summary line, and a detail panel that shows outputs as text (never as HTML).
 import { activates, formatMs, h } from "./dom";
 import type { DetailResult, NodeView, TimelineView, ToolView } from "./protocol";
+import { thinkingBlock } from "./thinking";
 
 export type Detail = DetailResult;
 const REPORTED_TITLE = "The system reported this step with its answer, after the fact: it has no start or end time";
@@ -94,6 +95,11 @@ export function renderTimeline(view: TimelineView, onPick: Pick, tokens = true):
     const pick = () => onPick(node.key, nodeDetail(node));
     activates(row, pick);
     rows.append(row);
+    if (node.reasoning) {
+      const thought = thinkingBlock(`node:${node.key}`, node.reasoning, "node");
+      thought.style.setProperty("--am-depth", String(node.depth));
+      rows.append(thought);
+    }
     for (const tool of node.tools) {
       const toolRow = h(
         "div",

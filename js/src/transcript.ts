@@ -7,6 +7,9 @@ import { answerExtras, errorBox } from "./extras";
 import type { LiveTurn, Streamed } from "./live";
 import { copyText, renderAnswer } from "./markdown";
 import type { Capabilities, HeaderView, LiveView, TimelineView, TranscriptView, TurnView } from "./protocol";
+import { feedbackButtons } from "./feedback";
+import { formBlock } from "./forms";
+import { thinkingBlock } from "./thinking";
 import { renderDetail, renderTimeline, unitsOf } from "./timeline";
 
 const AUTO_FULL_CHARS = 200_000; // a cut answer up to this long is fetched whole at once; longer ones on request
@@ -61,6 +64,7 @@ export class Transcript {
   private loadingOlder = false;
   private following = true; // the list stays at the bottom as answers grow, until the reader scrolls up
   private state: TranscriptState | null = null;
+  private liveSlot: HTMLElement | null = null; // where the streaming turn's thinking goes
 
   /** `answers`: the whole answers known, kept across views of the same model. */
   constructor(private commands: CommandClient, private live: LiveTurn, private answers: Map<string, string>,
@@ -142,13 +146,22 @@ export class Transcript {
           title: "A new version of this turn, streaming" }));
       }
       const travel = state.travel && live.key && state.travel.is(live.key) ? state.travel : null;
+      this.liveSlot = h("div", { class: "am-live-thought" });
+      this.liveThought();
       items.push(h("div", { class: `am-turn am-live${replaced >= 0 ? " am-new-version" : ""}` }, question,
-        h("div", { class: "am-bot" }, travel ? travel.answer : liveEl, travel?.bar,
+        h("div", { class: "am-bot" }, this.liveSlot, travel ? travel.answer : liveEl, travel?.bar,
           h("div", { class: "am-meta" }, h("span", { class: "am-typing", text: waiting }), clock,
             this.travelButton(live.key!, true)))));
     }
     this.el.replaceChildren(...items);
     this.el.setAttribute("aria-busy", String(Boolean(this.live.key)));
+  }
+
+  /** The streaming turn's own thinking, redrawn as its run's timeline changes (not the list). */
+  liveThought(): void {
+    const thought = this.live.timeline?.reasoning;
+    const key = this.live.key;
+    this.liveSlot?.replaceChildren(...(thought && key ? [thinkingBlock(`answer:${key}`, thought, "answer")] : []));
   }
 
   private get current(): TranscriptState {
@@ -279,7 +292,9 @@ export class Transcript {
       meta.append(h("span", { class: "am-stop-note", text: `you stopped listening at ${turn.stopped_at.toLocaleString()}`
         + " characters; the workflow went on and finished on the server: this is its whole answer" }));
     } else if (turn.status === "waiting") {
-      meta.append(h("span", { class: "am-stop-note", text: "the workflow waits for a person to answer its form; it goes on on the server once they do (history() shows how it ended)" }));
+      meta.append(h("span", { class: "am-stop-note", text: turn.form
+        ? "waiting for you: answer the form above and the run goes on in this turn"
+        : "the workflow waits for a person to answer its form; it goes on on the server once they do (history() shows how it ended)" }));
     } else if (turn.status === "answering" || turn.status === "querying") {
       meta.append(h("span", { class: "am-stop-note", text: "still running on the server: shown here when it ends" }));
     }
@@ -297,6 +312,7 @@ export class Transcript {
         void this.fullAnswer(turn).then((text) => copyText(text, copy), () => undefined);
       });
       actions.append(copy);
+      if (caps.feedback && turn.status === "succeeded") actions.append(feedbackButtons(turn, this.hooks.act, busy));
       if (!turn.file && caps.branching) {
         const regen = h("button", { class: "am-action am-regenerate", text: "↻", title: "Regenerate",
           attrs: { "aria-label": "Regenerate" } });
@@ -311,7 +327,9 @@ export class Transcript {
     if (travelButton) actions.append(travelButton);
     meta.append(actions);
     const travel = this.current.travel?.is(turn.id) ? this.current.travel : null;
-    const bot = h("div", { class: "am-bot" }, travel ? travel.answer : this.answerEl(turn), travel?.bar);
+    const thought = timeline?.reasoning;
+    const bot = h("div", { class: "am-bot" }, thought ? thinkingBlock(`answer:${turn.id}`, thought, "answer") : null,
+      travel ? travel.answer : this.answerEl(turn), travel?.bar);
     if (turn.answer_chars > shown && (turn.answer_chars > AUTO_FULL_CHARS || staticNote)) {
       const rest = turn.answer_chars - shown;
       const more = h("button", { class: "am-btn am-show-all",
@@ -326,6 +344,8 @@ export class Transcript {
       bot.append(more);
     }
     if (turn.error) bot.append(errorBox(turn.id, turn.error, this.hooks.failingNode));
+    if (turn.form && turn.status === "waiting") bot.append(formBlock(turn, turn.form, staticNote ? null : this.hooks.act, busy));
+    if (turn.input_outcome) meta.prepend(h("span", { class: "am-muted am-form-outcome", text: `form ${turn.input_outcome}` }));
     const suggest = last && !staticNote ? (question: string) => this.hooks.send(question) : null;
     const extras = answerExtras(turn, suggest, busy);
     if (extras) bot.append(extras);

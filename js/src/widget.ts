@@ -57,7 +57,7 @@ class ChatView {
       `Saved ${saved.path} (${Math.round(saved.bytes / 1024)} KB${saved.left_out ? `, ${saved.left_out} earlier turns left out` : ""})`);
     this.live = new LiveTurn({
       started: () => { this.renderMessages(); this.panes.syncPolling(); },
-      timeline: () => this.renderTimelines(),
+      timeline: () => { this.renderTimelines(); this.transcript.liveThought(); },
       drew: () => this.transcript.follow(),
     });
     this.travel = new TimeTravel({

@@ -16,13 +16,16 @@ IDS_HELP = (
     "id is also in the app's address in the editor; the trigger id is the Chat Trigger node's id). "
     "ChatWidget(demo='support') or connect(..., offline=True) uses the offline demo instead.")
 
+NO_FEEDBACK = "Atomemo's chat API takes no rating of an answer"  # nothing in its spec rates an answer
+
 SYSTEM = System(
     name="atomemo",
     label="Atomemo",
     dialect=ATOMEMO,
     translator=adapter.translator,
     backend=AtomemoBackend.create,
-    capabilities=n.Capabilities(token_streaming=True, stop="client", branching=True, files=True, resume=True),
+    capabilities=n.Capabilities(token_streaming=True, stop="client", branching=True, files=True, resume=True,
+                                feedback_reason=NO_FEEDBACK),
     settings=(Setting("app_id", required=True, missing=IDS_HELP),
               Setting("trigger_id", required=True, missing=IDS_HELP)),
     event=event_from_wire,

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import _neutral as n
 from .._wire import Event, MalformedFrame
+from ._forms import read_form
 from .events import Name
 
 __all__ = ["DifyTranslator", "MessageIds", "node_status", "run_status"]
@@ -92,6 +93,10 @@ class DifyTranslator:
         # A node run retried: its attempt now and the seconds its failed attempts took.
         self.attempts: dict[str, tuple[int, float]] = {}
         self.over: set[str] = set()  # node runs retried past MAX_ATTEMPTS (said once)
+        # Folding a run that paused and went on: text it streamed while nobody listened is only
+        # in its end's outputs, so the answer there is the whole one.
+        self.resumed = False
+        self.asked = False  # a form was asked for (human_input_required) in this stream
 
     def __call__(self, event: Event) -> Sequence[n.Neutral]:
         name = event.event
@@ -177,8 +182,27 @@ class DifyTranslator:
 
     # -- the run ---------------------------------------------------------------------------
     def _run_started(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
-        self.run_id = _str(frame.get("workflow_run_id")) or _str(data.get("id")) or "run"
+        run_id = _str(frame.get("workflow_run_id")) or _str(data.get("id")) or "run"
+        if data.get("reason") == "resumption" or self.run_id == run_id:
+            # The same run again, after its pause: it goes on in the same turn.
+            self.run_id, self.resumed = run_id, True
+            return (n.RunResumed(run_id),)
+        self.run_id = run_id
         return (n.RunStarted(self.run_id, "running", version_id=_str(data.get("workflow_id"))),)
+
+    def _input_required(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        self.asked = True
+        form = read_form(data)
+        out: list[n.Neutral] = [form]
+        if form.refused:
+            out.append(n.Anomaly(form.refused))
+        return out
+
+    def _input_ended(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
+        timeout = frame.get("event") == Name.HUMAN_INPUT_FORM_TIMEOUT
+        text = data.get("rendered_content")
+        return (n.InputEnded(str(data.get("node_id") or ""), "timeout" if timeout else "filled",
+                             text[:100_000] if isinstance(text, str) else None, _str(data.get("action_text"))),)
 
     def _run_finished(self, frame: dict[str, Any], data: dict[str, Any]) -> Sequence[n.Neutral]:
         run_id = _str(frame.get("workflow_run_id")) or self.run_id or "run"
@@ -193,7 +217,12 @@ class DifyTranslator:
             out.append(n.TextReplaced(kept if isinstance(kept, str) else "",
                                       f"the run {status}: text streamed ahead by answer nodes that never ran "
                                       "was dropped"))
-        outputs = data.get("outputs")
+        elif self.resumed and isinstance(outputs, dict) and isinstance(outputs.get("answer"), str) \
+                and outputs["answer"]:
+            whole: str = outputs["answer"]
+            if whole.startswith(ThinkSplitter.OPEN) and ThinkSplitter.CLOSE in whole:  # thinking stays apart
+                whole = whole.split(ThinkSplitter.CLOSE, 1)[1]
+            out.append(n.TextReplaced(whole))
         if self.workflow_app and isinstance(outputs, dict):
             out.append(n.Outputs(outputs))
         out.append(n.RunFinished(run_id, status, _str(data.get("error"))))
@@ -203,7 +232,16 @@ class DifyTranslator:
         run_id = _str(frame.get("workflow_run_id")) or _str(data.get("workflow_run_id")) or self.run_id or "run"
         nodes = data.get("paused_nodes")
         waiting = tuple(str(x) for x in nodes[:100] if isinstance(x, str)) if isinstance(nodes, list) else ()
-        return (n.RunPaused(run_id, waiting),)
+        out: list[n.Neutral] = []
+        reasons = data.get("reasons")
+        if not self.asked and isinstance(reasons, list):
+            # A run's state snapshot (a paused run reopened) names its form only here.
+            for reason in reasons[:20]:
+                if isinstance(reason, dict) and reason.get("TYPE") == Name.HUMAN_INPUT_REQUIRED:
+                    out.extend(self._input_required(frame, reason))
+                    break
+        out.append(n.RunPaused(run_id, waiting))
+        return out
 
     def _parent(self, data: dict[str, Any]) -> str | None:
         container = _str(data.get("iteration_id")) or _str(data.get("loop_id"))
@@ -370,6 +408,9 @@ _TABLE: dict[str, Any] = {
     Name.WORKFLOW_STARTED: DifyTranslator._run_started,
     Name.WORKFLOW_FINISHED: DifyTranslator._run_finished,
     Name.WORKFLOW_PAUSED: DifyTranslator._run_paused,
+    Name.HUMAN_INPUT_REQUIRED: DifyTranslator._input_required,
+    Name.HUMAN_INPUT_FORM_FILLED: DifyTranslator._input_ended,
+    Name.HUMAN_INPUT_FORM_TIMEOUT: DifyTranslator._input_ended,
     Name.NODE_STARTED: DifyTranslator._node_started,
     Name.ITERATION_STARTED: DifyTranslator._node_started,
     Name.LOOP_STARTED: DifyTranslator._node_started,

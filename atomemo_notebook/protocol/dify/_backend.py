@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._call import Open, Pause, Plan
-from .._errors import AtomemoError
+from .._errors import AtomemoError, NotFoundError
 from .._system import Translate
 from .._wire import Conversation, FileRef, Message
 from ..backend import AppInfo, BackendBase, Upload
 from . import _calls as calls
+from . import _forms as forms
 from ._adapter import DifyTranslator
 
 __all__ = ["FOLLOW_DEADLINE", "FOLLOW_POLL", "MAX_SUGGESTIONS", "DifyBackend", "dify_app", "dify_thread"]
@@ -100,13 +101,15 @@ class DifyBackend(BackendBase):
     system = "dify"
     no_clear = "Dify keeps every conversation: start a new one instead of clearing"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, web_app_code: str | None = None) -> None:
         self.base_url = base_url
         self.suggests = False  # the app's parameters say it suggests questions after an answer
+        self.web_app_code = web_app_code
 
     @classmethod
     def create(cls, base_url: str, where: Mapping[str, Any]) -> DifyBackend:
-        return cls(base_url)
+        code = where.get("web_app_code")
+        return cls(base_url, code if isinstance(code, str) and code else None)
 
     def translator(self) -> Translate:
         return DifyTranslator()
@@ -158,6 +161,37 @@ class DifyBackend(BackendBase):
             yield Pause(pause)
             pause = min(pause * 2, FOLLOW_POLL[1])
         return (yield from self.history(conversation_id, user))
+
+    def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]:
+        """Send a form's answer from the kernel: the service API's route (2026), else the web-app
+        API's (1.13.2 has it only there, 404 on the service API)."""
+        token = forms.FORM_TOKENS.token(form_id)
+        if token is None:
+            raise ValueError(f"the token of form {form_id!r} is not known in this kernel (it answers only forms "
+                             "whose event this kernel read); answer it in Dify's web app")
+        try:
+            yield forms.submit_form(token, inputs=inputs, action=action, user=user)
+        except NotFoundError:
+            yield forms.submit_form(token, inputs=inputs, action=action, user=user,
+                                    web_base=forms.web_root(self.base_url))
+
+    def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]:
+        yield calls.feedback(message_id, user, rating, comment)
+
+    def run_events(self, run_id: str, user: str) -> Open | None:
+        return Open(forms.workflow_events(run_id, user), user=user)
+
+    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]:
+        """The run's event stream on the web-app API (Dify 1.13), with a passport for `user`:
+        only with the app's web_app_code (connect()'s setting), else None."""
+        if self.web_app_code is None:
+            return None
+        root = forms.web_root(self.base_url)
+        passport = yield forms.passport(root, self.web_app_code, user)
+        return Open(forms.web_workflow_events(root, self.web_app_code, passport, run_id), user=user)
+
+    def run_state(self, run_id: str, user: str) -> Open | None:
+        return Open(forms.run_snapshot(run_id, user), user=user)
 
     def upload(self, source: Upload, *, filename: str | None, mime_type: str | None, user: str) -> Plan[FileRef]:
         ref = yield calls.upload(source, user, filename=filename, mime_type=mime_type)

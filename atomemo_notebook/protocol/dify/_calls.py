@@ -31,6 +31,7 @@ __all__ = [
     "chat_messages",
     "conversations",
     "delete_conversation",
+    "feedback",
     "info",
     "messages",
     "parameters",
@@ -124,7 +125,29 @@ def message_of(item: dict[str, Any], parent_id: str | None = None) -> Message:
         # The pending form holds its token (it answers the form): never kept.
         extra=redact_secrets({k: v for k, v in item.items() if k not in known}) | (
             {"error": item["error"]} if item.get("error") else {}),
+        feedback=_rating(item.get("feedback")),
     )
+
+
+def _rating(value: Any) -> str | None:
+    rating = value.get("rating") if isinstance(value, dict) else None
+    return rating if rating in ("like", "dislike") else None
+
+
+MAX_COMMENT = 10_000  # characters of a feedback comment sent
+
+
+def feedback(message_id: str, user: str, rating: str | None, content: str | None = None) -> Call[dict[str, Any]]:
+    """Rate an answer (POST /v1/messages/{id}/feedbacks): like, dislike, or None to take it back."""
+    if rating not in ("like", "dislike", None):
+        raise ValueError(f"rating must be 'like', 'dislike' or None, got {rating!r}")
+    if content is not None and (not isinstance(content, str) or len(content) > MAX_COMMENT):
+        raise ValueError(f"a feedback comment must be text of at most {MAX_COMMENT:,} characters")
+    body: dict[str, Any] = {"rating": rating, "user": require("user", user)}
+    if content:
+        body["content"] = content
+    return Call("POST", f"/messages/{quote(require('message_id', message_id), safe='')}/feedbacks", _object,
+                json=body)
 
 
 def same_second_reversed(items: list[Any], second: Any) -> list[Any]:

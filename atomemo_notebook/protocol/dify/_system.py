@@ -19,7 +19,12 @@ SYSTEM = System(
     translator=DifyTranslator,
     backend=dify_backend,
     # A chatflow (chat) or a workflow app: what the app is, not where; offline, the demo's workflow app.
-    settings=(Setting("app_type", points=False, choices=APP_TYPES, demos=(("workflow", WORKFLOW_DEMO),)),),
+    settings=(Setting("app_type", points=False, choices=APP_TYPES, demos=(("workflow", WORKFLOW_DEMO),)),
+              # Dify 1.13's web-app code (the app's share link ends with it): with it, the run's event
+              # stream on the web-app API follows a run after its form is answered (the service API
+              # has none there).
+              Setting("web_app_code")),
     capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
-                                citations=True, suggestions=True, branching_reason=NO_BRANCHING),
+                                citations=True, suggestions=True, branching_reason=NO_BRANCHING,
+                                human_input=True, feedback=True),
 )

@@ -78,4 +78,4 @@ class WorkflowBackend(DifyBackend):
 
 def dify_backend(base_url: str, where: Mapping[str, Any]) -> DifyBackend:
     """A chat's backend for a Dify app: a workflow app's where connect() says app_type="workflow"."""
-    return WorkflowBackend(base_url) if where.get("app_type") == "workflow" else DifyBackend(base_url)
+    return (WorkflowBackend if where.get("app_type") == "workflow" else DifyBackend).create(base_url, where)

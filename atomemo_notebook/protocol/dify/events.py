@@ -10,6 +10,7 @@ from typing import Any
 
 from .._log import register_secret
 from .._wire import Event, MalformedFrame
+from ._forms import FORM_TOKENS
 
 __all__ = ["FIELDS", "REDACTED", "Name", "parse_frame", "redact_secrets"]
 
@@ -96,6 +97,7 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # A workflow app's frames name the run, not a message.
     Name.TEXT_CHUNK: (_CHAT | {"data", "workflow_run_id"}, frozenset({"text", "from_variable_selector"})),
     Name.TEXT_REPLACE: (_CHAT | {"data"}, frozenset({"text"})),
+    Name.REASONING_CHUNK: (_CHAT | {"data", "workflow_run_id"}, frozenset({"reasoning", "node_id", "is_final"})),
     Name.ERROR: (_CHAT | {"status", "code", "message"}, frozenset()),
     Name.PING: (frozenset({"event"}), frozenset()),
     Name.TTS_MESSAGE: (_CHAT | {"audio"}, frozenset()),
@@ -137,6 +139,7 @@ def _redact(value: Any, depth: int) -> Any:
         for key, item in value.items():
             if key in SECRET_FIELDS and isinstance(item, str):
                 register_secret(item)
+                FORM_TOKENS.remember(value.get("form_id"), item)  # kept in the kernel, to answer the form
                 out[key] = REDACTED
             else:
                 out[key] = _redact(item, depth + 1)

@@ -11,6 +11,8 @@ from ._dialect import ODYSSEY
 NO_BRANCHING = ("OdysseyAI's chat API takes no parent message: each message continues the conversation, "
                 "so regenerate and edit are not possible")
 
+NO_FEEDBACK = "OdysseyAI's chat API takes no rating of an answer"  # nothing in its spec rates an answer
+
 SYSTEM = System(
     name="odyssey",
     label="OdysseyAI",
@@ -18,6 +20,7 @@ SYSTEM = System(
     translator=OdysseyTranslator,
     backend=OdysseyBackend.create,
     capabilities=n.Capabilities(
+        feedback_reason=NO_FEEDBACK,
         token_streaming=False, stop="client", branching=False, files=False, resume=False, citations=True,
         suggestions=True, conversations=False, branching_reason=NO_BRANCHING,
         stop_note="you stopped waiting; OdysseyAI may still finish this answer on the server, "

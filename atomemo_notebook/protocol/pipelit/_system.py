@@ -11,6 +11,8 @@ from ._dialect import PIPELIT
 NO_BRANCHING = ("Pipelit keeps one conversation per user and workflow, and its chat API takes no parent "
                 "message: a question always continues it, so regenerate and edit are not possible")
 
+NO_FEEDBACK = "Pipelit's chat API takes no rating of an answer"  # nothing in its spec rates an answer
+
 SYSTEM = System(
     name="pipelit",
     label="Pipelit",
@@ -18,6 +20,7 @@ SYSTEM = System(
     translator=PipelitTranslator,
     backend=PipelitBackend.create,
     capabilities=n.Capabilities(
+        feedback_reason=NO_FEEDBACK,
         token_streaming=False, stop="client", branching=False, files=False, resume=False, conversations=False,
         new_conversation="clear", branching_reason=NO_BRANCHING, cancel=True,
         stop_note="you stopped; Pipelit was asked to cancel the execution, but it finishes a node "
