@@ -600,3 +600,17 @@ def test_a_long_question_goes_into_the_traits_cut_and_says_how_long_it_is(server
     assert widget.chat.tree[turn["id"]].query == question  # the kernel keeps it whole
     fallback = widget._fallback_html()  # the notebook's own static output: small too
     assert len(fallback) < 20_000 and f"{len(question) - QUERY_CAP:,} more characters" in fallback
+
+
+def test_close_returns_once_the_chat_and_its_websocket_are_closed():
+    """close() is done when it returns: a Pipelit widget's WebSocket thread has ended (it was
+    closed a moment later, on the background loop, and a test's teardown could still see it)."""
+    import threading
+
+    widget = ChatWidget(system="pipelit", demo="support")
+    widget.booted.result(10)
+    widget.ask("Tell me about pricing plans").wait()
+    assert any(t.name == "atomemo-socket-hub" for t in threading.enumerate())
+    widget.close()
+    assert widget.chat.closed
+    assert [t for t in threading.enumerate() if t.name == "atomemo-socket-hub"] == []

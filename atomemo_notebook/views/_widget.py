@@ -10,6 +10,7 @@ does, and the conversation itself as `.chat`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pathlib
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
     from ..model.reply import Reply
 
 SETTLE_WAIT = 10.0  # seconds an ask waits for the view of a whole answer to settle
+CLOSE_WAIT = 10.0  # seconds close() waits for the chat (and its WebSocket) to close
+
+
+def _on_loop() -> bool:
+    """Called on the widget's own background loop: waiting there for that loop would deadlock."""
+    try:
+        return asyncio.get_running_loop() is runtime.loop()
+    except RuntimeError:
+        return False
 
 
 class ChatWidget(PlainStateWidget):
@@ -119,7 +129,10 @@ class ChatWidget(PlainStateWidget):
         # garbage collection): there is nothing of ours to close.
         run = self.__dict__.get("_orchestrator")
         if run is not None and run.owns_chat and not run.chat.closed:
-            runtime.submit(run.chat.close())
+            closing = runtime.submit(run.chat.close())
+            if not _on_loop():  # closed when close() returns (its WebSocket thread ended), within a deadline
+                with contextlib.suppress(Exception):
+                    closing.result(CLOSE_WAIT)
         super().close()
 
     # -- the Python API, mirroring the UI -------------------------------------------------
