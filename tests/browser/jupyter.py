@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -10,9 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nbformat
 from playwright.sync_api import Locator, Page
 
 SETTINGS = {
@@ -157,3 +160,21 @@ def settled_turn(chat: Locator, query: str) -> None:
 def answer_of(turn: Locator) -> str:
     """A turn's answer as text, whether or not JupyterLab is rendering its cell right now."""
     return turn.locator(".am-answer").text_content() or ""
+
+
+@contextlib.contextmanager
+def lab_with(root: Path, notebooks: dict[str, list[str]], **server_args: object) -> Iterator[JupyterServer]:
+    """A JupyterLab over `root` holding `notebooks` (file name -> its cells), each saved with a
+    kernelspec (else a "Select Kernel" dialog takes every click); kernels and server stopped at the end."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, cells in notebooks.items():
+        notebook = nbformat.v4.new_notebook()
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        nbformat.write(notebook, root / (name if name.endswith(".ipynb") else f"{name}.ipynb"))
+    server = JupyterServer(root, root.parent / "jupyter.log", **server_args)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.shutdown_kernels()
+        server.stop()

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import nbformat
 import pytest
 from playwright.sync_api import Locator, Page
 
-from .jupyter import JupyterServer, answer_of, run_and_find_chat, settled_turn
+from .jupyter import JupyterServer, answer_of, lab_with, run_and_find_chat, settled_turn
 
 pytestmark = pytest.mark.browser
 
@@ -31,16 +30,8 @@ NOTEBOOKS = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[JupyterServer]:
-    root = tmp_path_factory.mktemp("dify-hitl") / "work"
-    root.mkdir()
-    for name, cells in NOTEBOOKS.items():
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-        nbformat.write(nb, root / f"{name}.ipynb")
-    server = JupyterServer(root, root.parent / "jupyter.log")
-    yield server
-    server.stop()
+    with lab_with(tmp_path_factory.mktemp("dify-hitl") / "work", NOTEBOOKS) as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import nbformat
 import pytest
 
-from .jupyter import JupyterServer, run_and_find_chat
+from .jupyter import JupyterServer, lab_with, run_and_find_chat
 
 pytestmark = pytest.mark.browser
 
@@ -20,16 +19,8 @@ CELLS = ["from atomemo_notebook import ChatWidget\n"
 
 @pytest.fixture(scope="module")
 def jupyter(tmp_path_factory) -> Iterator[JupyterServer]:
-    root = tmp_path_factory.mktemp("jupyter-workflow") / "work"
-    root.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nbformat.write(notebook, root / "workflow.ipynb")
-    server = JupyterServer(root, root.parent / "jupyter.log")
-    yield server
-    server.shutdown_kernels()
-    server.stop()
+    with lab_with(tmp_path_factory.mktemp("jupyter-workflow") / "work", {"workflow.ipynb": CELLS}) as server:
+        yield server
 
 
 def test_a_workflow_app_asked_in_jupyterlab(lab_page, jupyter, artifacts):

@@ -7,10 +7,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 
-import nbformat
 import pytest
 
-from .jupyter import JupyterServer, open_and_run_all, wait_idle
+from .jupyter import JupyterServer, lab_with, open_and_run_all, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -32,15 +31,8 @@ CELLS = [
 @pytest.fixture(scope="module")
 def jupyter(tmp_path_factory) -> Iterator[JupyterServer]:
     root = tmp_path_factory.mktemp("jupyter-compare") / "work"
-    root.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nbformat.write(notebook, root / NOTEBOOK)
-    server = JupyterServer(root, root.parent / "jupyter.log")
-    yield server
-    server.shutdown_kernels()
-    server.stop()
+    with lab_with(root, {NOTEBOOK: CELLS}) as server:
+        yield server
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -11,11 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 from playwright.sync_api import Locator, Page
 
-from .jupyter import JupyterServer, run_and_find_chat, settled_turn
+from .jupyter import JupyterServer, lab_with, run_and_find_chat, settled_turn
 
 pytestmark = pytest.mark.browser
 
@@ -44,16 +43,8 @@ NOTEBOOKS = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[JupyterServer]:
-    root = tmp_path_factory.mktemp("ux") / "work"
-    root.mkdir()
-    for name, cells in NOTEBOOKS.items():
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-        nbformat.write(nb, root / f"{name}.ipynb")
-    server = JupyterServer(root, root.parent / "jupyter.log")
-    yield server
-    server.stop()
+    with lab_with(tmp_path_factory.mktemp("ux") / "work", NOTEBOOKS) as server:
+        yield server
 
 
 @pytest.fixture

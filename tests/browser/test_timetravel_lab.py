@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import nbformat
 import pytest
 
-from .jupyter import JupyterServer, run_and_find_chat, settled_turn
+from .jupyter import JupyterServer, lab_with, run_and_find_chat, settled_turn
 
 pytestmark = pytest.mark.browser
 
@@ -25,16 +24,8 @@ QUESTION = "Where is order 1042? I'm in Berlin."
 
 @pytest.fixture(scope="module")
 def jupyter(tmp_path_factory) -> Iterator[JupyterServer]:
-    root = tmp_path_factory.mktemp("timetravel") / "work"
-    root.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(src) for src in NOTEBOOK]
-    nbformat.write(notebook, root / "travel.ipynb")
-    server = JupyterServer(root, root.parent / "jupyter.log")
-    yield server
-    server.shutdown_kernels()
-    server.stop()
+    with lab_with(tmp_path_factory.mktemp("timetravel") / "work", {"travel.ipynb": NOTEBOOK}) as server:
+        yield server
 
 
 def label_starts(page, chat, text: str) -> None:
