@@ -614,3 +614,22 @@ def test_close_returns_once_the_chat_and_its_websocket_are_closed():
     widget.close()
     assert widget.chat.closed
     assert [t for t in threading.enumerate() if t.name == "atomemo-socket-hub"] == []
+
+
+def test_a_widget_the_garbage_collector_drops_closes_without_waiting(server):
+    """__del__ (ipywidgets closes a collected widget) must never block: at the interpreter's exit
+    the background loop no longer runs and each wait would last its whole deadline (a bench
+    that left three widgets to the collector took 30 s more)."""
+    import threading
+
+    widget, _ = make(server)
+    gate = threading.Event()
+    runtime.call_soon(gate.wait, 30)  # the background loop is busy until the test lets it go
+    try:
+        dropping = threading.Thread(target=widget.__del__)
+        dropping.start()
+        dropping.join(5)  # the loop stays blocked meanwhile: a waiting __del__ would still be here
+        assert not dropping.is_alive() and not widget.chat.closed  # asked to close, not waited for
+    finally:
+        gate.set()
+    wait_until(lambda: widget.chat.closed, 10)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import pathlib
+import sys
 import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -130,10 +131,19 @@ class ChatWidget(PlainStateWidget):
         run = self.__dict__.get("_orchestrator")
         if run is not None and run.owns_chat and not run.chat.closed:
             closing = runtime.submit(run.chat.close())
-            if not _on_loop():  # closed when close() returns (its WebSocket thread ended), within a deadline
+            # Closed when close() returns (its WebSocket thread ended), within a deadline; never
+            # waited for on the widget's own loop, by the garbage collector (__del__), or while the
+            # interpreter exits (the loop's daemon thread no longer runs: each wait would be whole).
+            if self._wait_on_close and not _on_loop() and not sys.is_finalizing():
                 with contextlib.suppress(Exception):
                     closing.result(CLOSE_WAIT)
         super().close()
+
+    _wait_on_close = True
+
+    def __del__(self) -> None:
+        self._wait_on_close = False  # a finalizer must never block
+        super().__del__()
 
     # -- the Python API, mirroring the UI -------------------------------------------------
     @property
