@@ -192,6 +192,9 @@ class Bridge:
         # The page has drawn what it was given once the live turn (if any) is gone from it.
         self.page.wait_for_function("!document.querySelector('.am-turn.am-live')", timeout=20_000)
         self.pump()
+        # Two frames rendered: a turn drawn just now is `content-visibility: auto`, and until a
+        # frame has decided it is on screen its text is skipped (innerText '' for a moment).
+        self.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def turns(widget: ChatWidget) -> list[dict[str, Any]]:
