@@ -100,3 +100,68 @@ async def test_without_the_route_the_stored_message_finishes_the_answer(kind, se
     assert reply.text == undisturbed.text
     # Refused once, the route is not asked again: one look at it, then the stored message.
     assert sum(r.event.event == "node_started" for r in reply.events) <= len(undisturbed.nodes)
+
+
+# -- a workflow app's run: it names no message, only its run ---------------------------------
+
+def faulty_workflow(kind: str, server: LocalServer, faults: dict[str, str]) -> Chat | AsyncChat:
+    """A chat over the embedded workflow app whose requests carry faults, as faulty_chat's do."""
+    from atomemo_notebook.protocol.dify._workflow_app import WORKFLOW_DEMO
+
+    key = uuid.uuid4().hex
+
+    def mark(request: httpx.Request) -> None:
+        fault = next((f"{fault}; key={key}-{part}" for part, fault in faults.items() if part in request.url.path),
+                     None)
+        if fault:
+            request.headers["X-Atomemo-Fault"] = fault
+
+    async def amark(request: httpx.Request) -> None:
+        mark(request)
+
+    api_key, base = server.demo("dify", WORKFLOW_DEMO)["api_key"], server.dify_base_url
+    if kind == "sync":
+        return Chat(DifyClient(api_key, base_url=base, http_client=httpx.Client(event_hooks={"request": [mark]})),
+                    user_id=f"wf-{key[:8]}", app_type="workflow")
+    return AsyncChat(AsyncDifyClient(api_key, base_url=base,
+                                     http_client=httpx.AsyncClient(event_hooks={"request": [amark]})),
+                     user_id=f"wf-{key[:8]}", app_type="workflow")
+
+
+def run_shape(reply: Reply) -> tuple[Any, ...]:
+    return (reply.text, reply.outputs, [(s.name, s.status) for s in reply.nodes],
+            reply.execution.status if reply.execution else None)
+
+
+@pytest.fixture(scope="module")
+def undisturbed_run(server: LocalServer) -> Reply:
+    return faulty_workflow("sync", server, {}).run(name="Ada")
+
+
+async def test_a_workflow_runs_dropped_stream_resumes_from_its_events_identical_and_nothing_doubled(
+        kind, server, undisturbed_run):
+    assert undisturbed_run.status == "succeeded" and undisturbed_run.outputs
+    total = len(undisturbed_run.events)
+    for drop in range(1, total):  # after workflow_started (the first frame names the run) to the end
+        chat = faulty_workflow(kind, server, {"/workflows/run": f"drop_after={drop}"})
+        reply = await maybe(chat.run(name="Ada"))
+        assert reply.status == "succeeded", (drop, reply.status, reply.error, reply.anomalies)
+        assert run_shape(reply) == run_shape(undisturbed_run), drop
+        assert folded(reply) == folded(undisturbed_run), drop
+        assert not reply.anomalies, (drop, reply.anomalies)
+
+
+@pytest.mark.parametrize("drop", [1, 3, 6, 9])
+async def test_without_the_route_a_workflow_runs_record_finishes_it(kind, server, undisturbed_run, drop):
+    chat = faulty_workflow(kind, server, {"/workflows/run": f"drop_after={drop}",
+                                          "/events": "status=404; times=9"})
+    reply = await maybe(chat.run(name="Ada"))
+    assert reply.status == "recovered" and reply.recovered_status == "succeeded", (reply.status, reply.error)
+    assert reply.outputs == undisturbed_run.outputs
+    assert reply.execution is not None and reply.execution.status == "succeeded"
+
+
+async def test_a_workflow_run_dropped_before_it_is_named_says_so_and_is_not_run_again(kind, server):
+    chat = faulty_workflow(kind, server, {"/workflows/run": "drop_after=0"})
+    with pytest.raises(Exception, match="before Dify named the message \\(or a workflow app's run\\)"):
+        await maybe(chat.run(name="Ada"))

@@ -36,6 +36,7 @@ from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxErr
 from ._files import Signer, file_routes
 from ._http import (
     ApiError,
+    DropConnection,
     ErrorBoundary,
     InjectedResponse,
     ResetConnection,
@@ -56,10 +57,6 @@ log = get_logger("atomemo_notebook.server")
 MALFORMED_FRAME = b'data: {"event": "chat_message", "data": {"text": oops}\n\n'
 UNKNOWN_FRAME = b'data: {"event": "mystery_event", "data": {"note": "not in the spec"}}\n\n'
 PRUNE_AFTER = 64  # runs kept before the first sweep of ended ones
-
-
-class DropConnection(Exception):
-    """Raised inside a stream on purpose: the server closes the socket mid-response."""
 
 
 class _QuietDrops(logging.Filter):

@@ -517,8 +517,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
     @_dify_errors
     async def run_workflow(request: Request) -> Response:
         if flows.owns(request):
-            emu.fault(request)
-            return await flows.run(request)
+            return await flows.run(request, emu.fault(request))
         app_for(request)  # every demo app but the workflow app is a chatflow: this route is for workflow apps
         emu.fault(request)
         raise DifyError(400, "not_workflow_app", "Please check if your app mode matches the right API route.")
@@ -600,7 +599,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
         return emu.answer({"data": rows[-limit:]}, fault)
 
     return [
-        *form_routes(emu, PREFIX, app_for),
+        *form_routes(emu, PREFIX, app_for, flows),
         Route(f"{PREFIX}/meta", meta, methods=["GET"]),
         Route(f"{PREFIX}/site", site, methods=["GET"]),
         Route(f"{PREFIX}/workflows/run", run_workflow, methods=["POST"]),

@@ -21,6 +21,7 @@ from ._runs import Run
 
 if TYPE_CHECKING:
     from ._app import Emulator
+    from ._dify_workflow import WorkflowApp
 
 MAX_FORMS = 10_000  # forms remembered (answered or not); the oldest are forgotten past it
 MAX_VALUE = 100_000  # characters of one answered input
@@ -117,8 +118,9 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
 
 
-def form_routes(emu: Emulator, prefix: str, check_key: Any) -> list[Route]:
-    """`check_key(request)`: the app a service-API key names (raises its 401)."""
+def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp) -> list[Route]:
+    """`check_key(request)`: the app a service-API key names (raises its 401); `flows`: the
+    workflow app, whose runs' events are its own."""
 
     def find(token: str) -> PendingForm | None:
         return _forms.get(token)
@@ -168,13 +170,16 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any) -> list[Route]:
         return JSONResponse({})
 
     async def events(request: Request) -> Response:
-        check_key(request)
         run_id = request.path_params["run_id"]
+        snapshot = request.query_params.get("include_state_snapshot") == "true"
+        if flows.owns(request):
+            answer = flows.events(run_id, request.query_params.get("user"), snapshot, emu.fault(request))
+            return answer or _error(404, "not_found", "Workflow run not found.")
+        check_key(request)
         run = next((r for r in list(emu.runs.values()) if r.execution_id == run_id), None)
         if run is None:
             return _error(404, "not_found", "Workflow run not found.")
         emu.fault(request)
-        snapshot = request.query_params.get("include_state_snapshot") == "true"
         through = request.query_params.get("continue_on_pause", "true") != "false"
         if not snapshot:
             start = len(run.events) if run.paused or run.resume_at is None else run.resume_at

@@ -25,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..protocol.dify._workflow_app import WORKFLOW_DEMO
-from ._http import ApiError
+from ._faults import Fault
+from ._http import ApiError, DropConnection
 
 if TYPE_CHECKING:
     from ._app import Emulator
@@ -59,6 +60,7 @@ class WorkflowRun:
         self.started = time.monotonic()
         self.elapsed, self.steps = 0.0, 0
         self.frames: list[bytes] = []
+        self.names: list[str] = []  # each frame's event name
         self.changed = asyncio.Event()
         self.stopped = asyncio.Event()
         self.done = False
@@ -102,7 +104,7 @@ class WorkflowApp:
                 "mode": "workflow", "author_name": "atomemo-notebook"}
 
     # -- running -------------------------------------------------------------------------------
-    async def run(self, request: Request) -> Response:
+    async def run(self, request: Request, fault: Fault | None = None) -> Response:
         body = await self.emu.json_body(request)
         user = body.get("user")
         if not isinstance(user, str) or not user.strip() or len(user) > MAX_NAME:
@@ -132,8 +134,31 @@ class WorkflowApp:
                 "id": run.id, "workflow_id": self.workflow_id, "status": run.status, "outputs": run.outputs,
                 "error": run.error, "elapsed_time": run.elapsed, "total_tokens": 0, "total_steps": run.steps,
                 "created_at": run.created_at, "finished_at": run.finished_at}})
-        return StreamingResponse(self._relay(run), media_type="text/event-stream",
+        return StreamingResponse(self._relay(run, fault), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
+
+    def events(self, run_id: str, user: str | None, snapshot: bool, fault: Fault | None) -> Response | None:
+        """GET /v1/workflow/{run_id}/events for a run of this app (None: no such run of this
+        user's): with the state snapshot, its events so far again, its text so far as one
+        `text_replace` after the start (as a chatflow's snapshot gives its answer as one
+        `message_replace`), then the rest live."""
+        run = self.runs.get(run_id)
+        if run is None or (user is not None and user != run.user):
+            return None
+        upto = len(run.frames)
+        replay: list[bytes] = []
+        text: list[str] = []
+        for frame, name in zip(run.frames[:upto], run.names, strict=True) if snapshot else ():
+            if name == "text_chunk":
+                text.append(json.loads(frame[len(b"data: "):])["data"]["text"])
+            else:
+                replay.append(frame)
+        if text:
+            replace = {"event": "text_replace", "workflow_run_id": run.id, "task_id": run.task_id,
+                       "data": {"text": "".join(text)}}
+            replay.insert(1, f"data: {json.dumps(replace, ensure_ascii=False)}\n\n".encode())
+        return StreamingResponse(self._relay(run, fault, start=upto, replay=b"".join(replay)),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @property
     def workflow_id(self) -> str:
@@ -142,6 +167,7 @@ class WorkflowApp:
     def _emit(self, run: WorkflowRun, event: str, data: dict[str, Any]) -> None:
         frame = {"event": event, "workflow_run_id": run.id, "task_id": run.task_id, "data": data}
         run.frames.append(f"data: {json.dumps(frame, ensure_ascii=False)}\n\n".encode())
+        run.names.append(event)
         run.changed.set()
 
     def _node(self, run: WorkflowRun, index: int) -> dict[str, Any]:
@@ -220,15 +246,20 @@ class WorkflowApp:
         run.done = True
         run.changed.set()
 
-    async def _relay(self, run: WorkflowRun) -> AsyncIterator[bytes]:
-        """A ping at once, the run's frames as they come (a ping every dify_ping_interval of
-        quiet), the close dify_close_delay after the end."""
+    async def _relay(self, run: WorkflowRun, fault: Fault | None = None, start: int = 0,
+                     replay: bytes = b"") -> AsyncIterator[bytes]:
+        """A ping at once (then `replay`), the run's frames from `start` as they come (a ping
+        every dify_ping_interval of quiet), the close dify_close_delay after the end. A fault's
+        `drop_after` breaks the connection after that many frames of the run."""
         interval = self.emu.config.dify_ping_interval
-        yield PING
-        sent = 0
+        yield PING + replay
+        sent, relayed = start, 0
         while True:
             while sent < len(run.frames):
+                if fault is not None and fault.drop_after is not None and relayed >= fault.drop_after:
+                    raise DropConnection(f"injected drop after {relayed} events")
                 sent += 1
+                relayed += 1
                 yield run.frames[sent - 1]
             if run.done:
                 break

@@ -65,6 +65,10 @@ class InjectedResponse(Exception):
         self.response = response
 
 
+class DropConnection(Exception):
+    """Raised inside a stream on purpose: the server closes the socket mid-response."""
+
+
 class ResetConnection(BaseException):
     """Fault injection: close the connection with no answer at all. A BaseException, so that
     Starlette's handlers (which would answer 500) let it through to `ErrorBoundary`."""

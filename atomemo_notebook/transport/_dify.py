@@ -72,6 +72,9 @@ class DifyStreamState:
         self.start_timeout = start_timeout if asked_in else None
         self._checking = False  # the recovery call is the conversation's lookup, not the message's
         self._workflow = False
+        # A workflow app's run: it names no message and no conversation, only its run (and task),
+        # so a break resumes or recovers by the run: its events again, else its record's outputs.
+        self.workflow_app = False
         self._text: list[str] = []
         self.run_id: str | None = None
         self.reopens = 0  # resumes through the run's event stream
@@ -106,6 +109,10 @@ class DifyStreamState:
             self._workflow = True
             run_id = frame.get("workflow_run_id")
             self.run_id = run_id if isinstance(run_id, str) and run_id else self.run_id
+            if self.message_id is None and not frame.get("conversation_id") and self.run_id:
+                self.workflow_app = True
+                task_id = frame.get("task_id")
+                self.task_id = task_id if isinstance(task_id, str) and task_id else self.task_id
         # A chat app without a workflow ends at message_end; an advanced-chat one after it, or
         # where it pauses for a person (the stream ends there, the run does not).
         ending = (Name.WORKFLOW_FINISHED, Name.WORKFLOW_PAUSED, Name.ERROR) if self._workflow else (
@@ -119,18 +126,19 @@ class DifyStreamState:
                 and not self._checking:
             self._checking = True  # silence before the message was named: is the conversation there?
             return "recover"
-        if self.message_id is None or self.conversation_id is None:
+        if not self.workflow_app and (self.message_id is None or self.conversation_id is None):
             what = "the stream ended" if cause is None else f"the connection failed ({cause!r})"
-            raise APIConnectionError(f"{what} before Dify named the message; it was not resent, "
-                                     "since that could create it twice")
+            raise APIConnectionError(f"{what} before Dify named the message (or a workflow app's run); it was "
+                                     "not resent, since that could run it twice")
         if self.run_id and self.resume_offered and self.reopens < RESUME_TRIES:
             self.reopens += 1
             self.resumes += 1
             return "resume"
         if self.resumes >= RECOVERY_TRIES + self.reopens:
+            what = f"workflow run {self.run_id}" if self.workflow_app else f"message {self.message_id}"
             raise APIConnectionError(
-                f"the stream of message {self.message_id} broke and Dify cannot resume a stream; "
-                f"its stored answer did not complete after {self.resumes} looks")
+                f"the stream of {what} broke and could not be resumed; its stored "
+                f"{'record' if self.workflow_app else 'answer'} did not complete after {self.resumes} looks")
         self.resumes += 1
         return "recover"
 
@@ -145,7 +153,9 @@ class DifyStreamState:
         """The server has no run event stream (Dify 1.13.2's service API): recover from now on."""
         self.resume_offered = False
 
-    def recovery_call(self) -> Call[calls.Page]:
+    def recovery_call(self) -> Call[Any]:
+        if self.workflow_app:  # the run's record: its status, and its outputs once it has ended
+            return calls.workflow_run(str(self.run_id))
         if self._checking:  # a 404 here is the answer: ConversationNotFoundError, raised as is
             return calls.messages(str(self.asked_in), self.user, limit=1)
         return calls.messages(str(self.conversation_id), self.user, limit=100)
@@ -159,6 +169,8 @@ class DifyStreamState:
                 f"(silent for start_timeout={self.start_timeout:g} s, or it closed the stream); the "
                 "conversation exists. It was not resent, since it may still be answered: history() "
                 "shows it if it is")
+        if self.workflow_app:
+            return self._recover_run(answer)
         items, _ = answer
         message = next((m for m in items if isinstance(m, Message) and m.id == self.message_id), None)
         if message is None or (not message.answer and message.status != "failed"):
@@ -171,6 +183,23 @@ class DifyStreamState:
         events.append(Event(Name.RECOVERED, {"event": Name.RECOVERED, "status": message.status,
                                              "answer": stored}))
         return events
+
+
+    def _recover_run(self, record: dict[str, Any]) -> list[Event] | None:
+        """A workflow app's run record, once the run has ended: its end as the stream would have
+        said it (outputs, status, error), then the marker; None while it runs (ask again)."""
+        status = record.get("status")
+        if status in (None, "running"):
+            return None
+        self.recovered = self.finished = True
+        data = {key: record.get(key) for key in ("id", "workflow_id", "status", "outputs", "error", "elapsed_time",
+                                                 "total_tokens", "total_steps", "created_at", "finished_at")}
+        data["id"] = data["id"] or self.run_id
+        end = {"event": Name.WORKFLOW_FINISHED, "workflow_run_id": self.run_id, "task_id": self.task_id,
+               "data": data}
+        # No answer to compare: a workflow app's text is its outputs, which the end above carries.
+        return [Event(Name.WORKFLOW_FINISHED, end),
+                Event(Name.RECOVERED, {"event": Name.RECOVERED, "status": str(status), "answer": None})]
 
 
 DEFAULT_START_TIMEOUT = 20.0  # seconds of silence, before a message is named, that trigger the lookup
