@@ -111,6 +111,28 @@ def test_another_systems_setting_is_named_as_a_mistake_not_passed_on():
         connect("atomemo", workspace_id="w", agent_id="a")
     with pytest.raises(ValueError, match="unknown system 'difi'; known: atomemo, dify, pipelit, odyssey"):
         connect("difi")
+    # A keyword that is neither a setting nor a client option is named, with what is taken.
+    with pytest.raises(TypeError, match="connect\\(\\) takes no nonsense: Dify's settings are base_url, app_type, "
+                                        "web_app_code; its client's options are limits, max_resumes, max_retries"):
+        connect("dify", nonsense=1)
+
+
+def test_the_widget_passes_a_systems_other_settings_and_client_options_to_its_chat(server):
+    from atomemo_notebook import ChatWidget
+
+    widget = ChatWidget(system="dify", web_app_code="app-code-1", timeout=12.5, layout={"width": "300px"},
+                        **server.demo("dify"))
+    try:
+        widget.booted.result(30)
+        assert widget.chat.backend.plans.web_app_code == "app-code-1"  # the run-events route of Dify 1.13
+        assert widget.chat.client.options()["timeout"] == 12.5
+        assert widget.layout.width == "300px"  # the widget's own traits stay the widget's
+    finally:
+        widget.close()
+    with pytest.raises(TypeError, match="connect\\(\\) takes no nonsense"):
+        ChatWidget(system="dify", nonsense=1, **server.demo("dify"))
+    with pytest.raises(TypeError, match="web_app_code: settings of a chat ChatWidget builds"):
+        ChatWidget(chat=widget.chat, web_app_code="x")
 
 
 @pytest.mark.parametrize("name", SYSTEMS)

@@ -502,8 +502,11 @@ class Reply:
         pending = self.pending_input
         if pending is not None and event.node_id in ("", pending.node_id):
             self.pending_input = None
-        self.input_outcome = (f"answered: {event.action}" if event.action else "answered") \
-            if event.how == "filled" else "the form expired before anyone answered it"
+        if event.how == "filled":
+            self.input_outcome = f"answered: {event.action}" if event.action else "answered"
+        else:  # said plainly: which form, and that the run did not go on from an answer
+            title = f" “{pending.node_title[:80]}”" if pending is not None and pending.node_title else ""
+            self.input_outcome = f"the form{title} expired before anyone answered it: no answer was sent"
 
     def _on_run_resumed(self, event: n.RunResumed, at: float) -> None:
         self.pending_input = None

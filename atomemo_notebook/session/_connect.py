@@ -5,6 +5,7 @@ nothing here names a system."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Literal, overload
 
 from .. import transport  # noqa: F401  # each system's client module registers its classes
@@ -121,7 +122,13 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
             if setting.required and not where[setting.name]:
                 raise ValueError(setting.missing)
     base_url = where.pop("base_url", None)
-    client = client_class(spec.name, asynchronous)(key, base_url=base_url, **client_options)
+    cls = client_class(spec.name, asynchronous)
+    unknown = sorted(set(client_options) - _options_of(cls))
+    if unknown:
+        raise TypeError(f"connect() takes no {', '.join(unknown)}: {spec.label}'s settings are "
+                        f"{', '.join(spec.setting_names)}; its client's options are "
+                        f"{', '.join(sorted(_options_of(cls) - {'http_client', 'base_url'}))}")
+    client = cls(key, base_url=base_url, **client_options)
     chat = _chat_over(client, user_id=user, inputs=inputs, conversation_id=conversation_id, source=source,
                       memory=memory, **where)
     chat.origin = {"offline": is_offline, "demo": demo if is_offline else None}
@@ -129,6 +136,17 @@ def connect(system: str = "atomemo", *, api_key: str | None = None, user_id: str
     if conversation_id is not None and isinstance(chat, Chat):
         chat.history()
     return chat
+
+
+def _options_of(cls: type) -> set[str]:
+    """The keywords a client class takes: each __init__ of its bases (they pass **kwargs on)."""
+    names: set[str] = set()
+    for base in cls.__mro__:
+        init = base.__dict__.get("__init__")
+        if init is not None:
+            names |= {p.name for p in inspect.signature(init).parameters.values()
+                      if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "api_key")}
+    return names
 
 
 def _chat_over(client: BaseClient, **options: Any) -> Chat | AsyncChat:

@@ -97,7 +97,14 @@ class ChatWidget(PlainStateWidget):
         # The chat first: a mistake in the arguments raises before any widget (comm) exists.
         if isinstance(app_id, AsyncChat | Chat):
             chat, app_id = app_id, None
+        # The widget's own traits (layout, ...) go to the widget; any other keyword is the chat's:
+        # another setting of the system (Dify's web_app_code) or a client option (timeout, ...).
+        traits = set(type(self).class_trait_names())
+        settings = {name: kwargs.pop(name) for name in list(kwargs) if name not in traits}
         if chat is not None:
+            if settings:
+                raise TypeError(f"{', '.join(sorted(settings))}: settings of a chat ChatWidget builds; "
+                                "the chat given is already built")
             # Another view of an existing conversation (the cell magic too): the same chat.
             own = as_async(chat)
             shared, owns = True, own is not chat  # the async twin of a sync chat is ours
@@ -105,7 +112,8 @@ class ChatWidget(PlainStateWidget):
             own = connect(system, api_key=api_key, base_url=base_url, user_id=user_id, app_id=app_id,
                           trigger_id=trigger_id, demo=demo, offline=offline, workflow=workflow,
                           workspace_id=workspace_id, agent_id=agent_id, app_type=app_type,
-                          conversation_id=conversation_id, inputs=inputs, source="notebook", asynchronous=True)
+                          conversation_id=conversation_id, inputs=inputs, source="notebook", asynchronous=True,
+                          **settings)
             shared, owns = False, True
         try:
             super().__init__(compact=compact, transcript={"leaf_id": "", "turns": [], "older": 0}, **kwargs)

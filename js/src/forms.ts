@@ -19,6 +19,31 @@ export function timeLeft(expiresAt: number | null, now = Date.now() / 1000): str
   return `${Math.round(left / 3600)} h left`;
 }
 
+const TICK_MS = 1000;
+const UNSEEN_TICKS = 10; // a form never put on the page stops its clock after this many ticks
+
+/** Keeps the form's time left true while it is on the page: the words each second, and at the
+ *  deadline the buttons off. Stops once the form has left the page (a re-render drew another). */
+function keepTime(box: HTMLElement, left: HTMLElement, form: FormView, buttons: () => HTMLButtonElement[]): void {
+  if (form.expires_at === null || timeLeft(form.expires_at) === "expired") return;
+  let seen = false;
+  let unseen = 0;
+  const timer = setInterval(() => {
+    if (!box.isConnected) {
+      if (seen || ++unseen > UNSEEN_TICKS) clearInterval(timer);
+      return;
+    }
+    seen = true;
+    const text = timeLeft(form.expires_at);
+    left.textContent = ` waiting for you · ${text}`;
+    if (text === "expired") {
+      for (const b of buttons()) b.disabled = true;
+      box.classList.add("am-form-expired");
+      clearInterval(timer);
+    }
+  }, TICK_MS);
+}
+
 function field(form: FormView, f: FormView["fields"][number]): HTMLElement {
   const id = `am-form-${form.form_id}-${f.name}`.replace(/[^A-Za-z0-9_-]/g, "_");
   let input: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
@@ -39,9 +64,10 @@ function field(form: FormView, f: FormView["fields"][number]): HTMLElement {
 export function formBlock(turn: TurnView, form: FormView, act: Act | null, busy: boolean): HTMLElement {
   const content = h("div", { class: "am-form-content am-md" });
   content.append(renderMarkdown(form.content.replace(PLACEHOLDER, (_, name: string) => `[${name}]`), false));
+  const left = h("span", { class: "am-muted am-form-left",
+    text: ` waiting for you${form.expires_at !== null ? ` · ${timeLeft(form.expires_at)}` : ""}` });
   const box = h("div", { class: "am-form", attrs: { role: "group", "aria-label": `Form: ${form.node_title}` } },
-    h("div", { class: "am-form-head" }, h("strong", { text: `✋ ${form.node_title}` }),
-      h("span", { class: "am-muted am-form-left", text: ` waiting for you${form.expires_at !== null ? ` · ${timeLeft(form.expires_at)}` : ""}` })),
+    h("div", { class: "am-form-head" }, h("strong", { text: `✋ ${form.node_title}` }), left),
     content);
   box.addEventListener("click", (e) => e.stopPropagation()); // typing in the form is not a pick of the turn
   if (form.refused) {
@@ -68,5 +94,6 @@ export function formBlock(turn: TurnView, form: FormView, act: Act | null, busy:
     buttons.append(button);
   }
   box.append(buttons);
+  if (act !== null) keepTime(box, left, form, () => Array.from(buttons.querySelectorAll("button")));
   return box;
 }

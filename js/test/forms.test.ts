@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 import { feedbackButtons } from "../src/feedback";
 import { formBlock, timeLeft } from "../src/forms";
@@ -42,6 +42,35 @@ describe("a paused run's form", () => {
     expect(refused.querySelectorAll(".am-form-action, .am-form-input").length).toBe(0);
     const expired = formBlock(TURN, { ...FORM, expires_at: 1 }, (() => undefined) as never, false);
     expect(Array.from(expired.querySelectorAll<HTMLButtonElement>(".am-form-action")).every((b) => b.disabled)).toBe(true);
+  });
+
+  it("its time left ticks while it is on the page, and at the deadline its buttons go off", () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(new Date(1_000_000_000_000));
+      const now = Date.now() / 1000;
+      const el = formBlock(TURN, { ...FORM, expires_at: now + 3 }, (() => undefined) as never, false);
+      document.body.append(el);
+      const left = el.querySelector(".am-form-left")!;
+      const buttons = () => Array.from(el.querySelectorAll<HTMLButtonElement>(".am-form-action"));
+      expect(left.textContent).toBe(" waiting for you · 3 s left");
+      vi.advanceTimersByTime(1000);
+      expect(left.textContent).toBe(" waiting for you · 2 s left");
+      expect(buttons().some((b) => b.disabled)).toBe(false);
+      vi.advanceTimersByTime(2000);
+      expect(left.textContent).toBe(" waiting for you · expired");
+      expect(buttons().every((b) => b.disabled)).toBe(true);
+      expect(vi.getTimerCount()).toBe(0); // its clock stopped
+      const gone = formBlock(TURN, { ...FORM, expires_at: now + 600 }, (() => undefined) as never, false);
+      document.body.append(gone);
+      vi.advanceTimersByTime(1000);
+      gone.remove(); // re-rendered: another form drawn in its place
+      vi.advanceTimersByTime(1000);
+      expect(vi.getTimerCount()).toBe(0);
+      el.remove();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("says the time left", () => {
