@@ -252,6 +252,9 @@ def test_the_widget_asks_a_workflow_app_with_its_inputs_form_and_shows_the_outpu
         assert widget.chat.inputs == {"name": "Ada"}
         timeline = widget.timelines[turn["id"]]
         assert [n["name"] for n in timeline["nodes"]] == ["Start", "Look up", "Look up", "Compose", "End"]
+        # What a notebook saved without its kernel shows: the outputs too, as escaped JSON text.
+        static = widget._fallback_html()
+        assert "<summary>outputs</summary>" in static and "&quot;greeting&quot;: &quot;Hello, Ada!&quot;" in static
     finally:
         widget.close()
 
@@ -331,7 +334,7 @@ def test_outputs_nested_past_the_decoders_depth_are_refused_and_the_run_is_no_su
         chat = Chat(client, user_id="hostile", app_type="workflow")
         # Its end unreadable: not a success. The run is named, so a resume by its id is tried,
         # and this one-shot server is gone by then.
-        with pytest.raises(APIConnectionError, match="stream ended|Connection refused"):
+        with pytest.raises(APIConnectionError, match=r"stream ended|Connection refused"):
             chat.run(name="x")
     thread.join(10)
     reply = chat.last_reply

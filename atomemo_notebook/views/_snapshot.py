@@ -131,8 +131,11 @@ def snapshot_html(header: dict[str, Any], tree: MessageTree, leaf_id: str | None
         if cap is not None and len(query) > cap:  # the notebook's own output: a long question cut too
             query = query[:cap] + f" … {len(query) - cap:,} more characters"
         view = timeline_view(message.reply) if message.reply is not None and message.reply.done else None
-        parts.append(_turn(query, turn["file"], answer, turn["status"], view,
-                           error=turn["error"], siblings=turn["siblings"], form=turn.get("form")))
+        outputs = turn.get("outputs")
+        if outputs and cap is not None and len(outputs) > cap:
+            outputs = outputs[:cap] + f" … {len(outputs) - cap:,} more characters"
+        parts.append(_turn(query, turn["file"], answer, turn["status"], view, error=turn["error"],
+                           siblings=turn["siblings"], form=turn.get("form"), outputs=outputs))
     if live is not None and not live.done:
         query = live.query.filename if isinstance(live.query, FileRef) else live.query
         parts.append(_turn(query, None, live.text, "streaming", timeline_view(live),
@@ -188,7 +191,7 @@ def _form(form: dict[str, Any]) -> str:
 
 
 def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str = "", *,
-          error: Any = None, siblings: Any = None, form: Any = None) -> str:
+          error: Any = None, siblings: Any = None, form: Any = None, outputs: str | None = None) -> str:
     """One question and answer; a turn that did not succeed says how, with its error and failing
     node, and a regenerated or edited turn says which version of how many it is."""
     question = f"📎 {file.get('filename')}" if file else query
@@ -197,6 +200,9 @@ def _turn(query: str, file: Any, answer: str, status: str, view: Any, note: str 
         body = _thinking(view["reasoning"]) + body
     if form and status == "waiting":
         body += _form(form)
+    if outputs:  # a workflow app's run: its outputs are its answer (JSON text, escaped)
+        body += f'<details open class="outputs"><summary>outputs</summary><pre>{html.escape(outputs)}</pre></details>'
+
     if status != "succeeded":
         color = STATUS_COLORS.get(status, "#6b7280")
         said = html.escape(status) + (": " + html.escape(note) if note else "")
