@@ -231,6 +231,39 @@ class HostileServer:
             self._sock.close()
 
 
+def one_stream_server(body: bytes, route: bytes) -> tuple[str, threading.Thread]:
+    """One stream written by hand on a raw socket, exactly as given: every request answered `{}`
+    (the app's description, its parameters) until a POST to `route`, which gets `body` as an
+    event stream; then the server is gone. Returns the base URL (`.../v1`) and its thread."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        streamed = False
+        with listener:
+            while not streamed:
+                conn, _ = listener.accept()
+                with conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += conn.recv(65536)
+                    head, _, rest = request.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(rest) < length:
+                        rest += conn.recv(65536)
+                    if head.startswith(b"POST ") and route in head.split(b"\r\n")[0]:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                                     b"connection: close\r\n\r\n" + body)
+                        streamed = True
+                    else:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                     b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", thread
+
+
 def client_for(origin: str, system: str, limits: Limits | None = None) -> Any:
     """A client of `system` for the hostile server at `origin`."""
     # OdysseyAI's base URL is its API root (`.../api`), as a server's root would become.

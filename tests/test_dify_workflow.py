@@ -31,6 +31,7 @@ from atomemo_notebook.protocol.dify._workflow_app import WORKFLOW_DEMO
 from atomemo_notebook.server import LocalServer
 
 from .conftest import maybe
+from .hostile_server import one_stream_server
 
 USER = "wf-user"
 OUTPUTS = {"greeting": "Hello, Ada!", "name": "Ada", "letters": 3}
@@ -262,35 +263,7 @@ def test_the_widget_asks_a_workflow_app_with_its_inputs_form_and_shows_the_outpu
 def workflow_socket(body: bytes) -> tuple[str, threading.Thread]:
     """A workflow app written by hand on a raw socket: /info and /parameters answered empty,
     then the run's stream exactly as given."""
-    import socket
-
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        streamed = False
-        with listener:
-            while not streamed:
-                conn, _ = listener.accept()
-                with conn:
-                    request = b""
-                    while b"\r\n\r\n" not in request:
-                        request += conn.recv(65536)
-                    head, _, rest = request.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
-                    while len(rest) < length:
-                        rest += conn.recv(65536)
-                    if head.startswith(b"POST ") and b"/workflows/run" in head.split(b"\r\n")[0]:
-                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                                     b"connection: close\r\n\r\n" + body)
-                        streamed = True
-                    else:
-                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                                     b"content-length: 2\r\nconnection: close\r\n\r\n{}")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", thread
+    return one_stream_server(body, b"/workflows/run")
 
 
 def test_hostile_outputs_over_a_raw_socket_are_kept_bounded_and_shown_as_text():

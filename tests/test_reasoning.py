@@ -6,7 +6,6 @@ stream written through a raw socket on loopback, as a server sends it."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 
 from hypothesis import given, settings
@@ -18,6 +17,8 @@ from atomemo_notebook.model.reply import Reply
 from atomemo_notebook.protocol import _neutral as n
 from atomemo_notebook.protocol._wire import Event
 from atomemo_notebook.protocol.dify._adapter import DifyTranslator, ThinkSplitter
+
+from .hostile_server import one_stream_server
 
 IDS = {"message_id": "m1", "conversation_id": "c1", "task_id": "t1"}
 
@@ -105,34 +106,8 @@ def test_a_reasoning_chunk_that_is_not_text_is_an_anomaly_not_a_crash():
 
 def sse_server(items: list[tuple[str, dict]]) -> tuple[str, threading.Thread]:
     """One HTTP answer written by hand on a raw socket: the stream exactly as a server sends it."""
-    listener = socket.create_server(("127.0.0.1", 0))
     body = "".join(f"event: {name}\ndata: {json.dumps({'event': name, **data})}\n\n" for name, data in items)
-
-    def serve() -> None:
-        streamed = False
-        with listener:
-            while not streamed:  # the app's description first (answered empty), then the question
-                conn, _ = listener.accept()
-                with conn:
-                    request = b""
-                    while b"\r\n\r\n" not in request:
-                        request += conn.recv(65536)
-                    head, _, rest = request.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
-                    while len(rest) < length:
-                        rest += conn.recv(65536)
-                    if head.startswith(b"POST ") and b"/chat-messages" in head.split(b"\r\n")[0]:
-                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                                     b"connection: close\r\n\r\n" + body.encode())
-                        streamed = True
-                    else:
-                        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                                     b"content-length: 2\r\nconnection: close\r\n\r\n{}")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1", thread
+    return one_stream_server(body.encode(), b"/chat-messages")
 
 
 def test_thinking_over_loopback_stays_out_of_the_answer():

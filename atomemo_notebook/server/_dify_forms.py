@@ -122,21 +122,24 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp) 
     """`check_key(request)`: the app a service-API key names (raises its 401); `flows`: the
     workflow app, whose runs' events are its own."""
 
-    def find(token: str) -> PendingForm | None:
-        return _forms.get(token)
-
-    async def read(request: Request) -> Response:
-        if request.url.path.startswith(prefix):
-            check_key(request)
-        pending = find(request.path_params["token"])
+    def open_form(token: str, submitted: str) -> PendingForm | JSONResponse:
+        """The form a token names while it can be answered, else Dify's error for it
+        (`submitted`: how the error for an answered form ends, as each route words it)."""
+        pending = _forms.get(token)
         if pending is None:
             return _error(404, "not_found", "Form not found.")
         if pending.expired or time.time() >= pending.expires_at:
             return _error(412, "human_input_form_expired", f"This form has expired, form_id={pending.form_id}")
         if pending.submitted:
-            return _error(412, "human_input_form_submitted", f"This form has already been submitted, "
+            return _error(412, "human_input_form_submitted", f"This form has already been submitted{submitted}, "
                                                              f"form_id={pending.form_id}")
-        return JSONResponse(pending.definition())
+        return pending
+
+    async def read(request: Request) -> Response:
+        if request.url.path.startswith(prefix):
+            check_key(request)
+        pending = open_form(request.path_params["token"], "")
+        return pending if isinstance(pending, JSONResponse) else JSONResponse(pending.definition())
 
     async def submit(request: Request) -> Response:
         service = request.url.path.startswith(prefix)
@@ -148,14 +151,9 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp) 
             return _error(400, "invalid_param", "the body must be JSON")
         if not isinstance(body, dict):
             return _error(400, "invalid_param", "the body must be a JSON object")
-        pending = find(request.path_params["token"])
-        if pending is None:
-            return _error(404, "not_found", "Form not found.")
-        if pending.expired or time.time() >= pending.expires_at:
-            return _error(412, "human_input_form_expired", f"This form has expired, form_id={pending.form_id}")
-        if pending.submitted:
-            return _error(412, "human_input_form_submitted", f"This form has already been submitted by another "
-                                                             f"user, form_id={pending.form_id}")
+        pending = open_form(request.path_params["token"], " by another user")
+        if isinstance(pending, JSONResponse):
+            return pending
         if service and not isinstance(body.get("user"), str):
             return _error(400, "invalid_param", "user is required")
         action, inputs = body.get("action"), body.get("inputs") or {}

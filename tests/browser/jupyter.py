@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import nbformat
+import pytest
 from playwright.sync_api import Locator, Page
 
 SETTINGS = {
@@ -178,3 +179,27 @@ def lab_with(root: Path, notebooks: dict[str, list[str]], **server_args: object)
     finally:
         server.shutdown_kernels()
         server.stop()
+
+
+def lab_fixtures(name: str, notebooks: dict[str, list[str]]) -> tuple[object, object]:
+    """A test module's `lab` (one JupyterLab over `notebooks` for the module) and `jupyter` (that
+    lab with no kernel running before and after each test) fixtures:
+    `lab, jupyter = lab_fixtures("ux", NOTEBOOKS)`."""
+
+    @pytest.fixture(scope="module")
+    def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+        with lab_with(tmp_path_factory.mktemp(name) / "work", notebooks) as server:
+            yield server
+
+    @pytest.fixture
+    def jupyter(lab: JupyterServer) -> Iterator[JupyterServer]:
+        lab.shutdown_kernels()
+        yield lab
+        lab.shutdown_kernels()
+
+    return lab, jupyter
+
+
+def open_chat(page: Page, jupyter: JupyterServer, name: str) -> Locator:
+    """Open notebook `name` in the lab, run it, and find its chat widget."""
+    return run_and_find_chat(page, jupyter.lab(f"{name}.ipynb"), f"{name}.ipynb")

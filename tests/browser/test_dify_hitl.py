@@ -4,12 +4,10 @@ run's form drawn (sanitized), filled and submitted, the run going on in the same
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator
 
-from .jupyter import JupyterServer, answer_of, lab_with, run_and_find_chat, settled_turn
+from .jupyter import answer_of, lab_fixtures, open_chat, settled_turn
 
 pytestmark = pytest.mark.browser
 
@@ -28,21 +26,7 @@ NOTEBOOKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[JupyterServer]:
-    with lab_with(tmp_path_factory.mktemp("dify-hitl") / "work", NOTEBOOKS) as server:
-        yield server
-
-
-@pytest.fixture
-def jupyter(lab: JupyterServer) -> Iterator[JupyterServer]:
-    lab.shutdown_kernels()
-    yield lab
-    lab.shutdown_kernels()
-
-
-def open_chat(page: Page, jupyter: JupyterServer, name: str) -> Locator:
-    return run_and_find_chat(page, jupyter.lab(f"{name}.ipynb"), f"{name}.ipynb")
+lab, jupyter = lab_fixtures("dify-hitl", NOTEBOOKS)
 
 
 def ask(chat: Locator, text: str) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Page
 
-from .jupyter import JupyterServer, lab_with, run_and_find_chat, settled_turn
+from .jupyter import lab_fixtures, open_chat, settled_turn
 
 pytestmark = pytest.mark.browser
 
@@ -41,21 +40,7 @@ NOTEBOOKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[JupyterServer]:
-    with lab_with(tmp_path_factory.mktemp("ux") / "work", NOTEBOOKS) as server:
-        yield server
-
-
-@pytest.fixture
-def jupyter(lab: JupyterServer) -> Iterator[JupyterServer]:
-    lab.shutdown_kernels()
-    yield lab
-    lab.shutdown_kernels()
-
-
-def open_chat(page: Page, jupyter: JupyterServer, name: str) -> Locator:
-    return run_and_find_chat(page, jupyter.lab(f"{name}.ipynb"), f"{name}.ipynb")
+lab, jupyter = lab_fixtures("ux", NOTEBOOKS)
 
 
 def cell_count(page: Page) -> int:
