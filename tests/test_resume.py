@@ -266,3 +266,48 @@ def test_a_failed_reopen_counts_as_another_break_until_the_policy_gives_up():
     with pytest.raises(an.APIConnectionError, match="gave up resuming"):
         every_reopen_fails()
     assert state.resumes == 3 and waits[0] == 0.0 and len(waits) == 3 and all(w > 0 for w in waits[1:])
+
+
+async def test_an_async_streams_idle_deadline_is_one_loop_timer_not_a_cancel_scope_per_read(server, echo, monkeypatch):
+    """Over a real socket the idle deadline is a timer of the loop's that shuts the socket: a
+    stall is still caught (and resumed), and no read enters a cancel scope (each costs ~20 us)."""
+    import types
+
+    from atomemo_notebook.transport import _streams, _watchdog
+
+    def no_scope(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cancel scope around a read of a socket's stream")
+
+    timers: list[_watchdog.Watch] = []
+    watch = _watchdog.watch_on_loop
+
+    def counted(deadline: float, on_expire: object) -> _watchdog.Watch:
+        timers.append(watch(deadline, on_expire))  # type: ignore[arg-type]
+        return timers[-1]
+
+    monkeypatch.setattr(_streams, "anyio", types.SimpleNamespace(CancelScope=no_scope))
+    monkeypatch.setattr(_streams.watchdog, "watch_on_loop", counted)
+    started = time.monotonic()
+    stream, events = await stream_with_fault("async", server, echo, "stall=5; stall_after=6", stream_idle_timeout=0.5)
+    assert "".join(chunks(events)) == LONG and stream.resumes >= 1
+    assert time.monotonic() - started < 4  # the stall was not waited out
+    assert len(timers) == stream.resumes + 1 and timers[0].expired  # one per connection; the first fired
+    assert all(t.cancelled for t in timers)  # none is left on the loop
+
+
+async def test_a_loop_watch_moved_later_fires_only_at_its_new_deadline():
+    import asyncio
+
+    from atomemo_notebook.transport._watchdog import watch_on_loop
+
+    fired = asyncio.Event()
+    watch = watch_on_loop(time.monotonic() + 0.05, fired.set)
+    watch.deadline = time.monotonic() + 0.3
+    await asyncio.sleep(0.1)  # past the first deadline: moved, so not yet
+    assert not watch.expired and not fired.is_set()
+    await asyncio.wait_for(fired.wait(), 5)
+    assert watch.expired and time.monotonic() >= watch.deadline
+    cancelled = watch_on_loop(time.monotonic(), fired.clear)
+    cancelled.cancel()
+    await asyncio.sleep(0.01)
+    assert not cancelled.expired and fired.is_set()

@@ -8,10 +8,11 @@ seconds, however many bytes trickled in: that ends the connection and resumes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import httpx
@@ -35,10 +36,17 @@ __all__ = ["AsyncEventStream", "AsyncStream", "EventStream", "SyncStream", "shut
 log = get_logger("atomemo_notebook.stream")
 
 
-def shutdown_socket(response: httpx.Response) -> None:
-    """Wake a recv() blocked in another thread: closing a socket does not, shutdown does."""
+def socket_of(response: httpx.Response) -> Any:
+    """The socket a response is read from, where its transport says (httpx's own transports do;
+    on an event loop, asyncio's wrapper of it, which can shut it down too)."""
     network = response.extensions.get("network_stream")
     sock = network.get_extra_info("socket") if network is not None else None
+    return sock if callable(getattr(sock, "shutdown", None)) else None
+
+
+def shutdown_socket(response: httpx.Response) -> None:
+    """Wake a recv() blocked in another thread: closing a socket does not, shutdown does."""
+    sock = socket_of(response)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -228,25 +236,36 @@ class AsyncEventStream(_StreamBase):
             cause: BaseException | None = None
             decoder = FrameDecoder(max_line=limits.line, max_event=limits.event)
             chunks = self._response.aiter_raw().__aiter__()
+            # The idle deadline: a timer of the loop's that shuts the socket, which ends the read
+            # (one per connection); a transport with no socket of its own gets a cancel scope per read.
+            abort = functools.partial(shutdown_socket, self._response)
+            expiry = watchdog.watch_on_loop(time.monotonic() + idle, abort) if socket_of(self._response) else None
             deadline = time.monotonic() + idle
             try:
                 inflater = Inflater(self._response.headers.get("content-encoding", ""))
                 while True:
-                    # The idle deadline moves only when whole events arrive, not bytes.
-                    with anyio.CancelScope(deadline=deadline) as scope:
+                    if expiry is not None:
                         try:
                             raw = await chunks.__anext__()
                         except StopAsyncIteration:
                             break
-                    if scope.cancelled_caught:
-                        cause = _idle_error(idle)
-                        break
+                    else:
+                        with anyio.CancelScope(deadline=deadline) as scope:
+                            try:
+                                raw = await chunks.__anext__()
+                            except StopAsyncIteration:
+                                break
+                        if scope.cancelled_caught:
+                            cause = _idle_error(idle)
+                            break
                     for chunk in inflater.feed(raw):
                         seen = decoder.blocks
                         frames = decoder.feed(chunk)
-                        if decoder.blocks != seen:
+                        if decoder.blocks != seen:  # the deadline moves when whole events arrive, not bytes
                             idle = _idle(state, self._client.stream_idle_timeout)
                             deadline = time.monotonic() + idle
+                            if expiry is not None:
+                                expiry.deadline = deadline
                         for sse in frames:
                             event = parse(sse.data)
                             if accept(event):
@@ -261,7 +280,11 @@ class AsyncEventStream(_StreamBase):
             except httpx.TransportError as exc:
                 cause = exc
             finally:
+                if expiry is not None:
+                    expiry.cancel()
                 await self._response.aclose()
+            if expiry is not None and expiry.expired:
+                cause = _idle_error(idle)
             if self._closed or state.finished:
                 return
             after = await self._client._drive(after_break(state, cause), shared=False)

@@ -1,12 +1,15 @@
 """Deadlines for the sync client: one daemon thread wakes at the earliest deadline and
 aborts what has passed it. A blocked socket read cannot time itself out by a total
-deadline (httpx's timeouts are per read), so something outside it has to.
+deadline (httpx's timeouts are per read), so something outside it has to. `watch_on_loop`
+is the same for a stream read on an event loop: one timer of the loop's per stream, instead
+of a cancel scope entered and left around every read (~20 us each, 16 reads an answer).
 
 A `Watch`'s deadline may be pushed later at any time (a stream does, on every event):
 that costs one attribute write; the thread notices when it wakes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import itertools
@@ -14,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Watch", "watch"]
+__all__ = ["Watch", "watch", "watch_on_loop"]
 
 
 class Watch:
@@ -81,3 +84,37 @@ def watch(deadline: float, on_expire: Callable[[], None]) -> Watch:
     """Call `on_expire()` (on the watchdog thread) once `time.monotonic()` passes the
     watch's deadline, unless it is cancelled first."""
     return _WATCHDOG.watch(deadline, on_expire)
+
+
+class _LoopWatch(Watch):
+    """A `Watch` kept by the running event loop: its timer wakes at the deadline it was set
+    for and, when the deadline was moved later since, sleeps again until then."""
+
+    __slots__ = ("_handle", "_loop")
+
+    def __init__(self, deadline: float, on_expire: Callable[[], None]) -> None:
+        super().__init__(deadline, on_expire)
+        self._loop = asyncio.get_running_loop()
+        # Deadlines are time.monotonic() seconds, whatever clock the loop keeps (uvloop's differs).
+        self._handle = self._loop.call_later(max(0.0, deadline - time.monotonic()), self._wake)
+
+    def _wake(self) -> None:
+        if self.cancelled:
+            return
+        left = self.deadline - time.monotonic()
+        if left > 0:
+            self._handle = self._loop.call_later(left, self._wake)
+            return
+        self.expired = True
+        with contextlib.suppress(Exception):
+            self.on_expire()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._handle.cancel()
+
+
+def watch_on_loop(deadline: float, on_expire: Callable[[], None]) -> Watch:
+    """`watch`, on the running event loop: `on_expire()` runs there, once its clock passes the
+    deadline (which may be moved later: one attribute write), unless cancelled first."""
+    return _LoopWatch(deadline, on_expire)
