@@ -250,12 +250,17 @@ export class TimeTravel {
       // A box of its own: frames the previous renderer still has queued draw into its old box.
       const box = h("div", { class: "am-travel-text" });
       this.answer.replaceChildren(box);
-      this.md = new IncrementalMarkdown(box);
+      const md = new IncrementalMarkdown(box);
+      md.onDraw = () => { if (this.md === md) this.answer.dataset.drawn = String(!md.busy); };
+      this.md = md;
       this.md.append(moment.text);
     } else if (moment.text.length > this.md.text.length) {
       this.md.append(moment.text.slice(this.md.text.length));
     }
+    // The text of the moment is drawn over the next frames (a long one in bounded pieces):
+    // `data-chars` says the moment's length now, `data-drawn` when all of it is on the page.
     this.answer.dataset.chars = String(moment.text.length);
+    this.answer.dataset.drawn = String(!this.md.busy);
     this.answer.classList.toggle("am-streaming", this.position < tape.events || !tape.done);
     this.hooks.moved();
   }

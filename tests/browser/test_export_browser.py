@@ -191,6 +191,8 @@ def test_a_replayed_log_opens_in_time_travel_at_its_start(page, tmp_path):
         events = len(answer.events)
         bridge.wait_for(lambda: label.text_content().startswith(f"event {events} of {events}"), what="played to its end")
         assert page.locator(".am-travel-answer").get_attribute("data-chars") == str(len(answer.text))
+        # The moment's text is drawn over the next frames: read once all of it is on the page.
+        expect(page.locator(".am-travel-answer")).to_have_attribute("data-drawn", "true")
         assert "Your order A-1042 has shipped" in page.locator(".am-travel-answer").text_content()
         widget.close()
 

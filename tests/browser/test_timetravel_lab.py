@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from .jupyter import JupyterServer, lab_with, run_and_find_chat, settled_turn
 
@@ -31,6 +32,11 @@ def jupyter(tmp_path_factory) -> Iterator[JupyterServer]:
 def label_starts(page, chat, text: str) -> None:
     page.wait_for_function("([root, text]) => root.querySelector('.am-travel-label')?.textContent.startsWith(text)",
                            arg=[chat.element_handle(), text], timeout=30_000)
+
+
+def drawn(chat) -> None:
+    """The travelled moment's text is all on the page (it is drawn over frames)."""
+    expect(chat.locator(".am-travel-answer")).to_have_attribute("data-drawn", "true", timeout=30_000)
 
 
 def test_scrub_live_and_finished_runs_in_jupyterlab(lab_page, jupyter, artifacts):
@@ -68,8 +74,9 @@ def test_scrub_live_and_finished_runs_in_jupyterlab(lab_page, jupyter, artifacts
     middle = events // 2
     slider.evaluate("(el, p) => { el.value = String(p); el.dispatchEvent(new Event('input', {bubbles: true})); }", middle)
     label_starts(page, chat, f"event {middle} of {events}")
+    drawn(chat)
     shown = chat.locator(".am-travel-answer").text_content().strip()
-    assert answer.startswith(shown[:20]) and len(shown) < len(answer)  # the answer as it stood: cut
+    assert shown and answer.startswith(shown[:20]) and len(shown) < len(answer)  # the answer as it stood: cut
     lit = chat.locator(".am-gnode.am-status-succeeded").count()
     dark = chat.locator(".am-gnode.am-status-not-run, .am-gnode.am-status-running").count()
     assert lit >= 1 and dark >= 1, (lit, dark)  # the graph half lit
@@ -88,6 +95,7 @@ def test_scrub_live_and_finished_runs_in_jupyterlab(lab_page, jupyter, artifacts
     label_starts(page, chat, f"event {events} of {events}")
     page.wait_for_function("(root) => root.querySelector('.am-travel-play').textContent.includes('Play')",
                            arg=chat.element_handle())
+    drawn(chat)
     assert chat.locator(".am-travel-answer").text_content().strip() == answer
     page.keyboard.press("Escape")
     chat.locator(".am-travel").wait_for(state="detached")
