@@ -321,7 +321,7 @@ class Capabilities:
     stop: str = "client"  # server: Stop cancels the run; client: Stop only stops listening
     branching: bool = True  # regenerate / edit as siblings
     files: bool = True
-    resume: bool = False  # a dropped stream continues where it broke
+    resume: bool = False  # a dropped stream always continues where it broke (Dify's: where its server can)
     citations: bool = False
     suggestions: bool = False
     conversations: bool = True  # more than one conversation (a list to reopen)

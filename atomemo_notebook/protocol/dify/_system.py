@@ -24,6 +24,9 @@ SYSTEM = System(
               # stream on the web-app API follows a run after its form is answered (the service API
               # has none there).
               Setting("web_app_code")),
+    # resume=False: not promised, since it depends on the server. A dropped stream is resumed from
+    # the run's event stream where the server has it (the 2026 API), else finished from the stored
+    # message (Dify 1.13): tried in that order, every time (transport/_dify.py).
     capabilities=n.Capabilities(token_streaming=True, stop="server", branching=False, files=True, resume=False,
                                 citations=True, suggestions=True, branching_reason=NO_BRANCHING,
                                 human_input=True, feedback=True),
