@@ -67,6 +67,29 @@ async def test_a_paused_turn_waits_for_you_and_its_answer_goes_on_in_the_same_re
         await maybe(reply.respond("reject"))
 
 
+async def test_the_runs_events_are_listened_to_before_the_answer_is_sent(kind, server):
+    """As Dify's own web app does (the recorded 1.13.2 opens the run's event stream, then
+    submits): whatever the run says the moment it goes on reaches the reply."""
+    chat = dify_chat(kind, server, "approval", user=f"hitl-order-{kind}")
+    sent: list[str] = []
+
+    def note(request: Any) -> None:
+        sent.append(f"{request.method} {request.url.path}")
+
+    async def anote(request: Any) -> None:
+        note(request)
+
+    chat.client._http.event_hooks["request"] = [note if kind == "sync" else anote]
+    reply = await maybe(chat.ask(QUESTION))
+    assert reply.status == "waiting"
+    sent.clear()
+    await maybe(reply.respond("approve", priority="high"))
+    assert reply.status == "succeeded"
+    events = next(i for i, line in enumerate(sent) if line.endswith("/events"))
+    answer = next(i for i, line in enumerate(sent) if line.startswith("POST") and "/form/human_input/" in line)
+    assert events < answer, sent
+
+
 def test_an_answer_is_checked_against_the_form_before_anything_is_sent(server):
     chat = dify_chat("sync", server, "approval", user="hitl-check")
     reply = chat.ask(QUESTION)

@@ -534,38 +534,54 @@ class Chat(ChatBase):
         the pause). Returns when the run has ended, or paused again."""
         form_id, answer = self._form_answer(reply, action, inputs)
         with self._turn:
-            self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
-            self._reopen(reply)
-            spec = self.backend.plans.run_events(str(reply.execution_id), self.user_id)
+            # The run's event stream first, then the answer, as Dify's own web app does: what the
+            # run says as soon as it goes on is in the stream (None: the server has no such stream).
+            opened = self._run_events(reply)
             try:
-                if spec is None:
-                    raise NotFoundError("no run event stream", status_code=404)
-                try:
-                    opened = self.backend.open(spec)
-                except NotFoundError:  # the service API has none (Dify 1.13): its web-app API's, if known
-                    other = self.backend.run(self.backend.plans.web_run_events(str(reply.execution_id),
-                                                                               self.user_id))
-                    if other is None:
-                        raise
-                    opened = self.backend.open(other)
-                with opened as events:
-                    # A deadline on the whole: keep-alives alone keep a stream's idle timer happy.
-                    watch = watchdog.watch(time.monotonic() + self.respond_deadline, events.close)
-                    try:
-                        for event in events:
-                            self._apply(reply, event, None, None)
-                    finally:
-                        watch.cancel()
-                    if watch.expired and not reply.done and reply.status == "streaming":
-                        raise APITimeoutError(_too_long(self.respond_deadline))
-            except NotFoundError:
-                self.backend.run(self._resumed_from_store(reply))
+                self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
+            except BaseException:
+                if opened is not None:
+                    opened.close()
+                raise  # refused: the turn still waits, as it was
+            self._reopen(reply)
+            try:
+                if opened is None:
+                    self.backend.run(self._resumed_from_store(reply))
+                else:
+                    with opened as events:
+                        # A deadline on the whole: keep-alives alone keep a stream's idle timer happy.
+                        watch = watchdog.watch(time.monotonic() + self.respond_deadline, events.close)
+                        try:
+                            for event in events:
+                                self._apply(reply, event, None, None)
+                        finally:
+                            watch.cancel()
+                        if watch.expired and not reply.done and reply.status == "streaming":
+                            raise APITimeoutError(_too_long(self.respond_deadline))
             except Exception as exc:
                 self._finish(reply, "failed", exc)
                 raise
             finally:
                 self._finish(reply)
         return reply
+
+    def _run_events(self, reply: Reply) -> SyncStream | None:
+        """The run's event stream, opened: the service API's, else (Dify 1.13 has none there) the
+        web-app API's where known; None when the server has neither."""
+        run_id = str(reply.execution_id)
+        spec = self.backend.plans.run_events(run_id, self.user_id)
+        if spec is None:
+            return None
+        try:
+            return self.backend.open(spec)
+        except NotFoundError:
+            other = self.backend.run(self.backend.plans.web_run_events(run_id, self.user_id))
+            if other is None:
+                return None
+            try:
+                return self.backend.open(other)
+            except NotFoundError:
+                return None
 
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
@@ -722,33 +738,28 @@ class AsyncChat(ChatBase):
     async def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
         """`Chat.respond`, awaited."""
         form_id, answer = self._form_answer(reply, action, inputs)
-        await self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
-        self._reopen(reply)
-        spec = self.backend.plans.run_events(str(reply.execution_id), self.user_id)
-        stream: AsyncStream | None = None
+        stream = await self._run_events(reply)  # first, as in Chat.respond
         try:
-            if spec is None:
-                raise NotFoundError("no run event stream", status_code=404)
-            try:
-                stream = await self.backend.open(spec)
-            except NotFoundError:  # the service API has none (Dify 1.13): its web-app API's, if known
-                other = await self.backend.run(self.backend.plans.web_run_events(str(reply.execution_id),
-                                                                                 self.user_id))
-                if other is None:
-                    raise
-                stream = await self.backend.open(other)
-            opened = stream
+            await self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
+        except BaseException:
+            if stream is not None:
+                await asyncio.shield(stream.close())
+            raise
+        self._reopen(reply)
+        try:
+            if stream is None:
+                await self.backend.run(self._resumed_from_store(reply))
+            else:
+                opened = stream
 
-            async def consume() -> None:
-                async for event in opened:
-                    self._apply(reply, event, None, None)
+                async def consume() -> None:
+                    async for event in opened:
+                        self._apply(reply, event, None, None)
 
-            try:  # a deadline on the whole: keep-alives alone keep a stream's idle timer happy
-                await asyncio.wait_for(consume(), self.respond_deadline)
-            except asyncio.TimeoutError:
-                raise APITimeoutError(_too_long(self.respond_deadline)) from None
-        except NotFoundError:
-            await self.backend.run(self._resumed_from_store(reply))
+                try:  # a deadline on the whole: keep-alives alone keep a stream's idle timer happy
+                    await asyncio.wait_for(consume(), self.respond_deadline)
+                except asyncio.TimeoutError:
+                    raise APITimeoutError(_too_long(self.respond_deadline)) from None
         except Exception as exc:
             self._finish(reply, "failed", exc)
             raise
@@ -757,6 +768,23 @@ class AsyncChat(ChatBase):
                 await asyncio.shield(stream.close())
             self._finish(reply)
         return reply
+
+    async def _run_events(self, reply: Reply) -> AsyncStream | None:
+        """`Chat._run_events`, awaited."""
+        run_id = str(reply.execution_id)
+        spec = self.backend.plans.run_events(run_id, self.user_id)
+        if spec is None:
+            return None
+        try:
+            return await self.backend.open(spec)
+        except NotFoundError:
+            other = await self.backend.run(self.backend.plans.web_run_events(run_id, self.user_id))
+            if other is None:
+                return None
+            try:
+                return await self.backend.open(other)
+            except NotFoundError:
+                return None
 
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
