@@ -121,6 +121,23 @@ def test_edit_and_resend(page, paced):
     assert page.locator(".am-sibling-count").inner_text() == "2/2"
 
 
+def test_a_dify_agents_log_is_a_tree_in_its_nodes_detail(page, paced):
+    widget = ChatWidget(system="dify", user_id="browser-agent-log", **paced.demo("dify", "agent"))
+    widget.booted.result(10)
+    bridge = Bridge(page, widget)
+    ask_in_page(bridge, "Where is order 1042? I'm in Berlin.")
+    bridge.settle()
+    page.locator(".am-node", has_text="Order agent").first.click()
+    detail = page.locator(".am-detail")
+    bridge.wait_for(lambda: "agent_log" in detail.inner_text(), what="the agent node's detail")
+    text = detail.inner_text()
+    # Each tool call a root of the log, the thought before it its child (indented under it).
+    calls = [line for line in text.splitlines() if line.startswith("• ")]
+    assert calls == [line for line in calls if "[success]" in line] and len(calls) == 3, text
+    assert calls[0].startswith("• lookup_order [success]") and "A-1042" in calls[0]
+    assert '  • Thought [success] {"thought": "I will call lookup_order."}' in text.splitlines()
+
+
 def test_timeline_details_are_text_and_failures_coloured(page, paced):
     bridge = Bridge(page, widget_for(paced, "flaky"))
     ask_in_page(bridge, "inventory?")
