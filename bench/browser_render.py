@@ -144,10 +144,18 @@ LAB_CELL = ("from atomemo_notebook import ChatWidget\nfrom atomemo_notebook.serv
             "srv = LocalServer(chunk_size=400, chunk_delay=0.002, node_delay=0).start()\napp = srv.app('echo')\n"
             "chat = ChatWidget(app['app_id'], app['trigger_id'], 'bench', api_key=srv.api_key, base_url=srv.base_url)\n"
             "chat")
-OBSERVE = """() => { window.__long = []; window.__t0 = performance.now();
+OBSERVE = """() => { window.__long = []; window.__loaf = []; window.__t0 = performance.now();
   new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })
-    .observe({type: 'longtask'}); }"""
+    .observe({type: 'longtask'});
+  // What ran in each long frame (Chromium's Long Animation Frames): where a long task comes from.
+  try { new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__loaf.push([e.startTime, e.duration,
+      e.renderStart ? e.startTime + e.duration - e.renderStart : 0, (e.scripts || []).map((s) => [s.duration,
+      `${s.invoker || s.invokerType} ${s.sourceFunctionName || ''} ${(s.sourceURL || '').split('/').pop()}`])]); })
+    .observe({type: 'long-animation-frame'}); } catch (e) {} }"""
 LONGEST = """() => window.__long.filter(([at]) => at >= window.__t0).map(([, d]) => d)"""
+# The long frames since OBSERVE: [duration, rendering ms, [[script ms, what]...]], longest first.
+WHY = """() => window.__loaf.filter(([at, d]) => at >= window.__t0 && d > 50).map(([, d, r, s]) => [d, r, s])
+  .sort((a, b) => b[0] - a[0]).slice(0, 5)"""
 
 
 def lab() -> None:
@@ -166,6 +174,7 @@ def lab() -> None:
 
     load_before = os.getloadavg()
     rows = []
+    why: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         root = Path(tmp) / "work"
         root.mkdir()
@@ -187,6 +196,7 @@ def lab() -> None:
                 took = time.perf_counter() - started
                 page.wait_for_timeout(1000)
                 tasks = page.evaluate(LONGEST)
+                why[name] = page.evaluate(WHY)
                 page.evaluate(OBSERVE)  # the same page, idle for as long: the machine's own noise
                 page.wait_for_timeout(int(took * 1000) + 1000)
                 idle = page.evaluate(LONGEST)
@@ -203,6 +213,10 @@ def lab() -> None:
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
     print(table(["answer", "size", "Enter to settled s", "blocks", "tasks > 50 ms", "longest task ms",
                  "idle page, longest ms"], rows))
+    for name, frames in why.items():  # where the long ones came from, for whoever looks next
+        for duration, rendering, scripts in frames:
+            top = ", ".join(f"{what.strip()} {ms:.0f} ms" for ms, what in sorted(scripts, reverse=True)[:3])
+            print(f"  {name}: frame {duration:.0f} ms (rendering {rendering:.0f} ms) {top or '(no script)'}")
     longest = max(r[5] for r in rows)
     verdict = "met" if longest <= 50 else "MISSED"
     print(f"SUMMARY browser_render --lab: longest task {longest:.0f} ms over the shapes, "
