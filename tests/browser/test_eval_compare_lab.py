@@ -95,3 +95,11 @@ def test_a_repeated_rows_asks_open_from_its_run(lab_page, jupyter):
                            arg=table.element_handle(), timeout=30_000)
     assert table.locator(".ae-ask").nth(2).get_attribute("aria-pressed") == "true"
     assert table.locator(".ae-run .ae-q").first.text_content() == "second"
+    # Squeezed to a narrow cell, a number and its unit stay on one line ("1.09 s", never "1.09"
+    # over "s"): each time, label and score cell's text is one line box.
+    table.evaluate("(el) => { el.style.width = '260px'; }")
+    broken = table.evaluate("""(el) => Array.from(el.querySelectorAll('td.ae-time, td.ae-n, td.ae-score'))
+      .filter((td) => td.textContent.trim()).map((td) => { const r = document.createRange();
+        r.selectNodeContents(td); return [td.textContent, r.getClientRects().length]; })
+      .filter(([, lines]) => lines !== 1)""")
+    assert broken == [], broken
