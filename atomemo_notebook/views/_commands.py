@@ -170,7 +170,8 @@ def _load_older(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) 
 def _answer(widget: ChatWidget, args: dict[str, Any], buffers: list[bytes]) -> dict[str, Any]:
     message = widget.chat.tree[args["message_id"]]
     message.refresh_from_reply()
-    return {"message_id": message.id, "answer": message.answer or ""}
+    return {"message_id": message.id, "answer": message.answer or "",
+            "query": message.query if isinstance(message.query, str) else ""}
 
 
 @CHAT_COMMANDS("detail")

@@ -475,6 +475,8 @@ class EventsPage(TypedDict):
 class AnswerResult(TypedDict):
     message_id: str
     answer: str
+    query: str
+    """The whole question ("" for a file): the trait holds it cut at QUERY_CAP, an edit needs all of it."""
 
 
 class DetailResult(TypedDict):

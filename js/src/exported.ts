@@ -84,7 +84,7 @@ export class ExportedModel {
       case "answer": {
         const turn = data.traits.transcript.turns.find((t) => t.id === id);
         if (!turn) throw new Error(`message ${id} is not in this file`);
-        return { message_id: id, answer: turn.answer };
+        return { message_id: id, answer: turn.answer, query: turn.query };
       }
       case "detail": {
         const detail = data.details[id]?.[String(args.key)];

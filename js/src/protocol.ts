@@ -406,6 +406,8 @@ export type EventsPage = {
 export type AnswerResult = {
   message_id: string;
   answer: string;
+  /** The whole question ("" for a file): the trait holds it cut at QUERY_CAP, an edit needs all of it. */
+  query: string;
 };
 
 export type DetailResult = {

@@ -61,6 +61,7 @@ export class Transcript {
   private answerEls = new Map<string, { chars: number; el: HTMLElement }>();
   private fetching = new Set<string>(); // answers being fetched whole
   private editing: string | null = null;
+  private queries = new Map<string, string>(); // whole questions fetched for an edit (the trait cuts long ones)
   private loadingOlder = false;
   private following = true; // the list stays at the bottom as answers grow, until the reader scrolls up
   private state: TranscriptState | null = null;
@@ -225,7 +226,7 @@ export class Transcript {
     }
     if (this.editing === turn.id) {
       const box = h("textarea", { class: "am-input am-edit-input", attrs: { "aria-label": "Edited question" } });
-      box.value = turn.query;
+      box.value = this.queries.get(turn.id) ?? turn.query;
       const save = h("button", { class: "am-btn am-primary", text: "Send edit" });
       const cancel = h("button", { class: "am-btn", text: "Cancel" });
       save.addEventListener("click", () => {
@@ -240,10 +241,22 @@ export class Transcript {
     if (!turn.file && caps.branching) {
       const edit = h("button", { class: "am-action am-edit-btn", text: "✎", title: "Edit & resend",
         attrs: { "aria-label": "Edit & resend" } });
-      const cut = chars > query.length; // only its start is here: an edit would send that
-      edit.disabled = busy || cut;
-      if (cut) edit.title = "Too long to edit here: chat.edit() in Python edits it whole";
-      edit.addEventListener("click", () => { this.editing = turn.id; this.hooks.redraw(); });
+      // Only the start of a long question is here: the whole of it is asked for before editing.
+      const cut = chars > query.length && !this.queries.has(turn.id);
+      edit.disabled = busy;
+      edit.addEventListener("click", () => {
+        if (!cut) {
+          this.editing = turn.id;
+          this.hooks.redraw();
+          return;
+        }
+        edit.disabled = true;
+        this.commands.call("answer", { message_id: turn.id }).then((result) => {
+          this.queries.set(turn.id, result.query);
+          this.editing = turn.id;
+          this.hooks.redraw();
+        }, () => { edit.disabled = false; });
+      });
       row.append(edit);
     }
     row.append(bubble);

@@ -138,6 +138,29 @@ def test_a_dify_agents_log_is_a_tree_in_its_nodes_detail(page, paced):
     assert '  • Thought [success] {"thought": "I will call lookup_order."}' in text.splitlines()
 
 
+def test_a_question_longer_than_the_trait_keeps_is_edited_whole(page, paced):
+    """The transcript trait keeps a question's first 4,000 characters (a 269 KB question laid out
+    whole froze JupyterLab): Edit asks the kernel for all of it, and the edit sends all of it."""
+    bridge = Bridge(page, widget_for(paced, "echo"))
+    long = "".join(f"line {i:05d} of a long question\n" for i in range(300))  # ~9,000 characters
+    reply = bridge.widget.ask(long)
+    reply.wait()
+    bridge.settle()
+    assert turns(bridge.widget)[-1]["query_chars"] == len(long) > len(turns(bridge.widget)[-1]["query"])
+    edit = page.locator(".am-edit-btn")
+    assert edit.is_enabled()
+    edit.click()
+    box = page.locator(".am-edit-input")
+    bridge.wait_for(lambda: box.count() == 1, what="the edit box, after the whole question came")
+    assert box.input_value() == long
+    box.evaluate("(el) => { el.value = el.value.replace('line 00299', 'LINE 299'); }")
+    page.click("text=Send edit")
+    bridge.wait_for(lambda: len(bridge.widget.chat.tree) == 2, what="edited message")
+    bridge.settle()
+    edited = bridge.widget.chat.replies[-1].query
+    assert edited == long.replace("line 00299", "LINE 299") and len(edited) == len(long) - 2
+
+
 def test_timeline_details_are_text_and_failures_coloured(page, paced):
     bridge = Bridge(page, widget_for(paced, "flaky"))
     ask_in_page(bridge, "inventory?")
