@@ -93,6 +93,29 @@ async def test_one_blocking_answer_becomes_steps_sources_and_follow_ups(kind, od
     await maybe(chat.client.close())
 
 
+async def test_the_agent_is_shown_by_its_id_until_an_answer_names_it(kind, odyssey):
+    """OdysseyAI publishes no agent description: the chat names the app by the agent's id, then
+    by the root agent's name its first answer gives; the widget's header follows."""
+    chat = chat_of(kind, odyssey)
+    await maybe(chat.load_app())
+    assert chat.app is not None and (chat.app.name, chat.app.provisional) == ("support", True)
+    reply = await maybe(chat.ask(SUPPORT_Q))
+    assert reply.app_name == "Support Assistant"
+    assert (chat.app.name, chat.app.provisional) == ("Support Assistant", False)
+    await maybe(chat.client.close())
+    # The widget over the same server, as a real one (a key, a base URL): its header too.
+    widget = ChatWidget(system="odyssey", api_key=odyssey.odyssey_api_key, base_url=odyssey.odyssey_base_url,
+                        workspace_id=odyssey.odyssey_workspace_id, agent_id="support", user_id="ody-named")
+    try:
+        widget.booted.result(30)
+        assert widget.header["app_name"] == "support" and widget.header["offline"] is False
+        widget.ask(SUPPORT_Q).wait()
+        widget.wait()
+        assert widget.header["app_name"] == "Support Assistant"
+    finally:
+        widget.close()
+
+
 async def test_the_next_question_continues_the_conversation(kind, odyssey):
     chat = chat_of(kind, odyssey)
     first = await maybe(chat.ask(SUPPORT_Q))

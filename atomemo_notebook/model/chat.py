@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -203,6 +204,10 @@ class ChatBase:
         reply.close(status, error)
         if reply.message_id is not None:
             self.tree.add_reply(reply)
+        app = self.app
+        if app is not None and app.provisional and reply.app_name and reply.app_name != app.name:
+            # Named now: the views show it from their next settle.
+            self.app = dataclasses.replace(app, name=reply.app_name, provisional=False)
 
     def _forget(self) -> None:
         with self._lock:

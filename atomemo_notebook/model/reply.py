@@ -178,6 +178,7 @@ class Reply:
         self.run_error: str | None = None  # why the server says the run failed
         self.citations: list[n.Citation] = []
         self.suggestions: list[str] = []
+        self.app_name: str | None = None  # the app as the answer names it (n.AppNamed), where it does
         self.usage: n.Usage | None = None
         self.files: list[dict[str, Any]] = []
         self.outputs: dict[str, Any] | None = None  # a run's result, where it gives one (a Dify workflow app)
@@ -681,6 +682,9 @@ class Reply:
                                               source=keep(c.source))
                           for c in event.items[:MAX_LISTED]]
 
+    def _on_app_named(self, event: n.AppNamed, at: float) -> None:
+        self.app_name = self._keeper.keep_text(event.name, 200)
+
     def _on_suggestions(self, event: n.Suggestions, at: float) -> None:
         self.suggestions = [self._keeper.keep_text(q, 2000) for q in event.questions[:MAX_LISTED]]
 
@@ -750,6 +754,7 @@ _FOLD: dict[type, Callable[[Reply, Any, float], None]] = {
     n.AgentLogged: Reply._on_agent_logged,
     n.Citations: Reply._on_citations,
     n.Suggestions: Reply._on_suggestions,
+    n.AppNamed: Reply._on_app_named,
     n.Usage: Reply._on_usage,
     n.Files: Reply._on_files,
     n.Failed: Reply._on_failed,

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "AgentLogged",
     "Anomaly",
+    "AppNamed",
     "Capabilities",
     "Citation",
     "Citations",
@@ -250,6 +251,14 @@ class Citations:
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
+class AppNamed:
+    """The answer names the app that gave it (OdysseyAI's root agent): where the system publishes
+    no app description, the chat takes this name for the app's."""
+
+    name: str
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
 class Suggestions:
     """Questions the system suggests asking next."""
 
@@ -310,7 +319,7 @@ class Anomaly:
 Neutral = (Started | Text | TextReplaced | RunStarted | RunFinished | RunPaused | RunResumed | InputRequested
            | InputEnded | Outputs | MessageEnded | NodeStarted
            | NodeStatus | NodeNote | Reasoning | NodeFinished | IterationNext | ToolStarted | ToolFinished | AgentLogged
-           | Citations | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly)
+           | Citations | Suggestions | Usage | Files | Failed | Recovered | ServerTime | Anomaly | AppNamed)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,8 @@ class AppInfo:
     opening: str | None = None
     node_names: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     graph: dict[str, Any] | None = None  # nodes and edges, where the system publishes them
+    # Named by its id, for want of a description (OdysseyAI): the name an answer gives replaces it.
+    provisional: bool = False
 
 
 MAX_INPUT_CHARS = 200  # of one input's value in the message a run is shown as

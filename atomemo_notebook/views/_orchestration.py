@@ -47,6 +47,7 @@ class Orchestrator:
         self.file: FileRef | None = None
         self.own: Reply | None = None  # the last reply this view asked for
         self.window = WINDOW
+        self.named_by_id = False  # the header shows the app by its id until an answer names it
         self.timelines: TimelineCache = {}  # the window's finished timelines, built once each
         self.tapes = Tapes()  # time travel's tapes, asked for by the view
         self.listing: Future[None] | None = None  # the list of conversations, loading beside an answer
@@ -85,6 +86,8 @@ class Orchestrator:
         # A system that publishes no app names it by its id (OdysseyAI's agent slug): the demo's name is known.
         demo_names = {d["slug"]: d["name"] for d in demo_apps}
         caps = chat.capabilities
+        # Shown by its id until an answer names it (OdysseyAI's agent on a real server).
+        self.named_by_id = app is not None and app.provisional and app.name not in demo_names
         widget.header = {
             "app_name": demo_names.get(app.name, app.name) if app else (chat.app_id or self.system),
             "app_version": app.version if app else "",
@@ -266,8 +269,10 @@ class Orchestrator:
             widget.timelines = window_timelines(chat.tree, transcript, self.timelines)
             if widget.compact and self.own is not None and self.own.message_id:
                 widget.focus_id = self.own.message_id
-            widget.header = {**widget.header, "conversation_id": chat.conversation_id,
-                             "inputs": dict(chat.inputs)}
+            header = {**widget.header, "conversation_id": chat.conversation_id, "inputs": dict(chat.inputs)}
+            if self.named_by_id and chat.app is not None and not chat.app.provisional:
+                header["app_name"], self.named_by_id = chat.app.name, False  # an answer named it
+            widget.header = header
             widget.live = {}
         widget._fallback.refresh()
 

@@ -90,7 +90,10 @@ class OdysseyTranslator:
         if len(steps) > MAX_STEPS:
             out.append(n.Anomaly(f"{len(steps)} steps reported; the first {MAX_STEPS} are shown"))
             steps = steps[:MAX_STEPS]
-        out.extend(self._timeline(steps, _str(data.get("rootAgentName"))))
+        root = _str(data.get("rootAgentName"))
+        out.extend(self._timeline(steps, root))
+        if root is not None:
+            out.append(n.AppNamed(root))  # OdysseyAI publishes no agent description: its answers name it
         snips = data.get("sourceSnips")
         if isinstance(snips, list):
             found = [s for s in snips[:MAX_SNIPS] if isinstance(s, dict)]

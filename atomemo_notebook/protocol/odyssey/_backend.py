@@ -22,7 +22,7 @@ __all__ = ["OdysseyBackend", "chat_call", "odyssey_app"]
 def odyssey_app(agent_id: str | None, workspace_id: str) -> AppInfo:
     """OdysseyAI publishes no app description: the agent and workspace name the chat."""
     return AppInfo(name=agent_id or "OdysseyAI", version="", description=f"workspace {workspace_id}",
-                   node_names={}, graph=None)
+                   node_names={}, graph=None, provisional=True)
 
 
 def chat_call(*, workspace_id: str, conversation_id: str | None, message: str, user_id: str,
