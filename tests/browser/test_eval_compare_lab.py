@@ -4,10 +4,12 @@ answers, both node-run lists); a repeated row's run lists its asks, each opening
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from .jupyter import JupyterServer, lab_with, open_and_run_all, wait_idle
 
@@ -95,6 +97,22 @@ def test_a_repeated_rows_asks_open_from_its_run(lab_page, jupyter):
                            arg=table.element_handle(), timeout=30_000)
     assert table.locator(".ae-ask").nth(2).get_attribute("aria-pressed") == "true"
     assert table.locator(".ae-run .ae-q").first.text_content() == "second"
+    # "Export this row": the row's run as one file in the kernel's folder, which opens from disk.
+    table.locator(".ae-export").click()
+    note = table.locator(".am-export-note")
+    expect(note).to_have_text(re.compile(r"^Saved .*\.html$"), timeout=30_000)
+    (saved,) = list(jupyter.root.glob("evaluation-row-*.html"))
+    assert saved.name in note.text_content()
+    exported = page.context.new_page()
+    requests: list[str] = []
+    exported.on("request", lambda request: requests.append(request.url))
+    exported.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
+    exported.goto(saved.as_uri())
+    exported.locator(".am-turn .am-travel-btn").first.wait_for()
+    assert exported.locator(".am-turn .am-query").first.text_content() == "second"
+    assert "read-only" in exported.inner_text(".am-static-note")
+    assert [r for r in requests if not r.startswith("file://")] == []
+    exported.close()
     # Squeezed to a narrow cell, a number and its unit stay on one line ("1.09 s", never "1.09"
     # over "s"): each time, label and score cell's text is one line box.
     table.evaluate("(el) => { el.style.width = '260px'; }")
