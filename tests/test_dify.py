@@ -307,12 +307,13 @@ async def test_blocking_mode_answers_at_once(kind, server):
 
 
 async def test_pings_keep_a_slow_stream_alive(kind):
-    # Chunks 0.6 s apart against a 0.5 s idle timeout; `event: ping` every 0.1 s.
-    slow = LocalServer(test_mode=True, chunk_size=40, chunk_delay=0.6, node_delay=0, dify_ping_interval=0.1,
+    # Chunks 1.5 s apart against a 1.2 s idle timeout; `event: ping` every 0.1 s (a margin of 12x:
+    # at 5x, a CI run on a loaded machine once saw a gap of more than 0.5 s between pings).
+    slow = LocalServer(test_mode=True, chunk_size=60, chunk_delay=1.5, node_delay=0, dify_ping_interval=0.1,
                        dify_close_delay=0.01)
     slow.start()
     try:
-        api = dify_client(kind, slow, "echo", stream_idle_timeout=0.5)
+        api = dify_client(kind, slow, "echo", stream_idle_timeout=1.2)
         stream = await maybe(api.chat_messages(query="y" * 120, user="pinged"))
         events = [e async for e in stream] if kind == "async" else list(stream)
         text = "".join(e.data.get("answer", "") for e in events if e.event == "message")

@@ -81,12 +81,12 @@ async def test_stall_past_the_idle_timeout_resumes(kind, server, echo):
 
 async def test_heartbeats_count_as_life(kind, server, echo):
     # A stream slower than the idle timeout, but with heartbeats, must not be resumed.
-    # Chunks 0.6 s apart against a 0.5 s idle timeout; heartbeats every 0.1 s (a margin of 5x,
-    # so a loaded machine's scheduling delays cannot look like silence).
-    slow = LocalServer(test_mode=True, chunk_size=40, chunk_delay=0.6, node_delay=0,
+    # Chunks 1.5 s apart against a 1.2 s idle timeout; heartbeats every 0.1 s (a margin of 12x:
+    # a CI run once saw a 0.5 s gap between heartbeats on a loaded machine, which is not silence).
+    slow = LocalServer(test_mode=True, chunk_size=60, chunk_delay=1.5, node_delay=0,
                        heartbeat_interval=0.1).start()
     try:
-        api = make_client(kind, slow, stream_idle_timeout=0.5)
+        api = make_client(kind, slow, stream_idle_timeout=1.2)
         stream = await maybe(api.send_message(**ids(echo), query="x" * 120, user_id="hb"))
         events = await collect(stream)
         assert text_of(events) == "x" * 120 and stream.resumes == 0
