@@ -14,6 +14,7 @@ from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.session import _runtime as runtime
 from atomemo_notebook.transport._pipelit import PipelitClient
+from atomemo_notebook.views import _static
 from atomemo_notebook.views._commands import coerce_inputs
 from atomemo_notebook.views._live import FLUSH_INTERVAL
 
@@ -488,7 +489,7 @@ def test_the_snapshot_holds_a_static_graph_and_comparison(server):
     widget.wait()
     widget.edit(first.message_id, "Check the inventory and <fail>")
     widget.wait()
-    html = widget._snapshot_html()
+    html = _static.conversation_html(widget)
     assert html.count("<svg") == 1 and 'data-status="failed"' in html and 'data-status="not run"' in html
     assert "Fetch inventory" in html and "Workflow graph (the last run drawn on it)" in html
     assert "Compared with the previous version of this answer" in html and "a only" in html
@@ -598,7 +599,7 @@ def test_a_long_question_goes_into_the_traits_cut_and_says_how_long_it_is(server
     (turn,) = turns(widget)
     assert len(turn["query"]) == QUERY_CAP and turn["query_chars"] == len(question)
     assert widget.chat.tree[turn["id"]].query == question  # the kernel keeps it whole
-    fallback = widget._fallback_html()  # the notebook's own static output: small too
+    fallback = _static.settled_html(widget)  # the notebook's own static output: small too
     assert len(fallback) < 20_000 and f"{len(question) - QUERY_CAP:,} more characters" in fallback
 
 
