@@ -603,6 +603,39 @@ def test_a_long_question_goes_into_the_traits_cut_and_says_how_long_it_is(server
     assert len(fallback) < 20_000 and f"{len(question) - QUERY_CAP:,} more characters" in fallback
 
 
+def test_the_view_is_followed_by_its_static_copy_which_a_cells_end_brings_up_to_date(server, monkeypatch):
+    """What a notebook saved without its kernel shows: the widget view, then the settled
+    conversation as static HTML in an output of its own, redrawn as the next cell ends."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shown: list[tuple[Any, dict[str, Any]]] = []
+    updated: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append((obj, kw)))
+    monkeypatch.setattr("IPython.display.update_display", lambda obj, **kw: updated.append((obj, kw)))
+    # Only the cell's end redraws it here (not the refresh a settle schedules, a second later).
+    monkeypatch.setattr("atomemo_notebook.views._fallback.FALLBACK_DELAY", 3600.0)
+    shell = InteractiveShell.instance()
+    try:
+        widget, _ = make(server)
+        widget._ipython_display_()
+        (view, view_kw), (static, static_kw) = shown
+        assert "application/vnd.jupyter.widget-view+json" in view and view_kw["raw"] is True
+        assert static_kw == {"raw": True, "display_id": f"atomemo-notebook-{widget.model_id}"}
+        assert static["text/html"].startswith('<div class="atomemo-fallback">')
+        assert "What does it cost?" not in static["text/html"]
+        widget.ask("What does it cost?").wait()
+        widget.wait()
+        assert updated == []
+        shell.events.trigger("post_execute")
+        ((fresh, fresh_kw),) = updated
+        assert fresh_kw == static_kw and "What does it cost?" in fresh["text/html"]
+        shell.events.trigger("post_execute")  # nothing new: not redrawn
+        assert len(updated) == 1
+        widget.close()
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_close_returns_once_the_chat_and_its_websocket_are_closed():
     """close() is done when it returns: a Pipelit widget's WebSocket thread has ended (it was
     closed a moment later, on the background loop, and a test's teardown could still see it)."""
