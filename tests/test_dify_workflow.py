@@ -29,6 +29,7 @@ from atomemo_notebook.protocol._call import Call
 from atomemo_notebook.protocol.dify import _calls as calls
 from atomemo_notebook.protocol.dify._workflow_app import WORKFLOW_DEMO
 from atomemo_notebook.server import LocalServer
+from atomemo_notebook.views import _static
 
 from .conftest import maybe
 from .hostile_server import one_stream_server
@@ -254,7 +255,7 @@ def test_the_widget_asks_a_workflow_app_with_its_inputs_form_and_shows_the_outpu
         timeline = widget.timelines[turn["id"]]
         assert [n["name"] for n in timeline["nodes"]] == ["Start", "Look up", "Look up", "Compose", "End"]
         # What a notebook saved without its kernel shows: the outputs too, as escaped JSON text.
-        static = widget._fallback_html()
+        static = _static.settled_html(widget)
         assert "<summary>outputs</summary>" in static and "&quot;greeting&quot;: &quot;Hello, Ada!&quot;" in static
     finally:
         widget.close()

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.views import _export as export
 
+from .conftest import wait_until
 from .test_widget import browser, make
 
 
@@ -182,6 +183,27 @@ def test_a_replayed_log_joins_the_widget_and_opens_in_time_travel(agent_widget, 
         assert answer["ok"] and answer["result"]["events"] == len(replies[-1].events) and answer["result"]["done"]
     finally:
         widget.close()
+
+
+def test_a_replay_is_refused_while_an_answer_streams_or_when_the_log_has_no_reply(agent_widget, tmp_path):
+    log = agent_widget.chat.save_events(tmp_path / "session.jsonl")
+    header_only = tmp_path / "header.jsonl"
+    header_only.write_text(log.read_text().splitlines()[0] + "\n")
+    with LocalServer(chunk_size=2, chunk_delay=0.02, node_delay=0) as slow:
+        widget, _ = make(slow, "echo")
+        try:
+            with pytest.raises(ValueError, match="no reply with a message id to show"):
+                widget.replay(header_only)
+            reply = widget.ask("z" * 2_000)  # a thousand chunks, 20 ms apart: still streaming below
+            wait_until(lambda: reply.chunks >= 5, what="5 chunks")
+            with pytest.raises(RuntimeError, match="an answer is still streaming: stop it first"):
+                widget.replay(log)
+            widget.stop()
+            widget.wait(10)
+            assert [t["id"] for t in widget.transcript["turns"]] == [reply.message_id]  # nothing replayed
+            assert "travel" not in widget.header
+        finally:
+            widget.close()
 
 
 def test_an_evaluation_row_exports_as_one_file(server: LocalServer, tmp_path):

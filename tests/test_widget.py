@@ -14,6 +14,7 @@ from atomemo_notebook import ChatWidget
 from atomemo_notebook.server import LocalServer
 from atomemo_notebook.session import _runtime as runtime
 from atomemo_notebook.transport._pipelit import PipelitClient
+from atomemo_notebook.views import _static
 from atomemo_notebook.views._commands import coerce_inputs
 from atomemo_notebook.views._live import FLUSH_INTERVAL
 
@@ -488,7 +489,7 @@ def test_the_snapshot_holds_a_static_graph_and_comparison(server):
     widget.wait()
     widget.edit(first.message_id, "Check the inventory and <fail>")
     widget.wait()
-    html = widget._snapshot_html()
+    html = _static.conversation_html(widget)
     assert html.count("<svg") == 1 and 'data-status="failed"' in html and 'data-status="not run"' in html
     assert "Fetch inventory" in html and "Workflow graph (the last run drawn on it)" in html
     assert "Compared with the previous version of this answer" in html and "a only" in html
@@ -598,8 +599,41 @@ def test_a_long_question_goes_into_the_traits_cut_and_says_how_long_it_is(server
     (turn,) = turns(widget)
     assert len(turn["query"]) == QUERY_CAP and turn["query_chars"] == len(question)
     assert widget.chat.tree[turn["id"]].query == question  # the kernel keeps it whole
-    fallback = widget._fallback_html()  # the notebook's own static output: small too
+    fallback = _static.settled_html(widget)  # the notebook's own static output: small too
     assert len(fallback) < 20_000 and f"{len(question) - QUERY_CAP:,} more characters" in fallback
+
+
+def test_the_view_is_followed_by_its_static_copy_which_a_cells_end_brings_up_to_date(server, monkeypatch):
+    """What a notebook saved without its kernel shows: the widget view, then the settled
+    conversation as static HTML in an output of its own, redrawn as the next cell ends."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shown: list[tuple[Any, dict[str, Any]]] = []
+    updated: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append((obj, kw)))
+    monkeypatch.setattr("IPython.display.update_display", lambda obj, **kw: updated.append((obj, kw)))
+    # Only the cell's end redraws it here (not the refresh a settle schedules, a second later).
+    monkeypatch.setattr("atomemo_notebook.views._fallback.FALLBACK_DELAY", 3600.0)
+    shell = InteractiveShell.instance()
+    try:
+        widget, _ = make(server)
+        widget._ipython_display_()
+        (view, view_kw), (static, static_kw) = shown
+        assert "application/vnd.jupyter.widget-view+json" in view and view_kw["raw"] is True
+        assert static_kw == {"raw": True, "display_id": f"atomemo-notebook-{widget.model_id}"}
+        assert static["text/html"].startswith('<div class="atomemo-fallback">')
+        assert "What does it cost?" not in static["text/html"]
+        widget.ask("What does it cost?").wait()
+        widget.wait()
+        assert updated == []
+        shell.events.trigger("post_execute")
+        ((fresh, fresh_kw),) = updated
+        assert fresh_kw == static_kw and "What does it cost?" in fresh["text/html"]
+        shell.events.trigger("post_execute")  # nothing new: not redrawn
+        assert len(updated) == 1
+        widget.close()
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def test_close_returns_once_the_chat_and_its_websocket_are_closed():

@@ -39,6 +39,14 @@ def call_soon(callback: Any, *args: Any) -> None:
     loop().call_soon_threadsafe(callback, *args)
 
 
+def on_loop() -> bool:
+    """Called on the background loop itself: waiting there for that loop would deadlock."""
+    try:
+        return asyncio.get_running_loop() is _loop
+    except RuntimeError:
+        return False
+
+
 def is_demo(base_url: str) -> bool:
     """Whether a client's base URL is this process's demo server."""
     return _server is not None and _server.running and base_url == _server.base_url

@@ -1,6 +1,7 @@
-"""The widget's chat at work on the background loop: it boots the header, asks (one answer at a
-time, an attached file first), follows answers the server is still giving, switches
-conversations and demo apps, and settles what the widget shows into its traits."""
+"""The widget's chat (built, or given) at work on the background loop: it boots the header, asks
+(one answer at a time, an attached file first), follows answers the server is still giving,
+switches conversations and demo apps, folds replayed logs in, and settles what the widget shows
+into its traits; the widget's blocking methods wait here, within deadlines."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import asyncio
 import contextlib
 import itertools
 import os
+import pathlib
+import sys
+import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from ..model.chat import LEAF, AsyncChat
+from ..model.chat import LEAF, AsyncChat, Chat
 from ..model.reply import Reply
 from ..protocol._errors import AtomemoError
 from ..protocol._systems import system_label
 from ..protocol._wire import FileRef
 from ..session import _runtime as runtime
-from ..session._connect import connect
+from ..session._connect import as_async, connect
 from ._graph import published_graph
 from ._live import LivePump
 from ._tape import Tapes
@@ -27,11 +31,29 @@ if TYPE_CHECKING:
     from ._widget import ChatWidget
 
 CONVERSATIONS_SHOWN = 100
+SETTLE_WAIT = 10.0  # seconds an ask waits for the view of a whole answer to settle
+CLOSE_WAIT = 10.0  # seconds close() waits for the chat (and its WebSocket) to close
+
+
+def chat_for(system: str, chat: Chat | AsyncChat | None, settings: dict[str, Any],
+             **coordinates: Any) -> tuple[AsyncChat, bool, bool]:
+    """The chat a widget shows, whether other views share it, and whether the widget owns (closes)
+    it: the chat given, as an AsyncChat, or one built from the system's coordinates and `settings`
+    (another setting of the system, such as Dify's web_app_code, or a client option)."""
+    if chat is not None:
+        if settings:
+            raise TypeError(f"{', '.join(sorted(settings))}: settings of a chat ChatWidget builds; "
+                            "the chat given is already built")
+        # Another view of an existing conversation (the cell magic too): the same chat.
+        own = as_async(chat)
+        return own, True, own is not chat  # the async twin of a sync chat is ours
+    return connect(system, **coordinates, source="notebook", asynchronous=True, **settings), False, True
 
 
 class Orchestrator:
     """Runs one widget's chat and keeps the widget's traits in step with it. Its coroutines run
-    on the background loop (`runtime`); the widget's blocking methods wait for them."""
+    on the background loop (`runtime`); its blocking methods (the widget's ask, wait, replay and
+    close) wait for them from the kernel's thread."""
 
     def __init__(self, widget: ChatWidget, chat: AsyncChat, *, shared: bool, owns_chat: bool) -> None:
         self.widget = widget
@@ -332,3 +354,57 @@ class Orchestrator:
             await self.attach(data, filename, mime_type)
         except AtomemoError as exc:
             self.widget.notice = {**(error_view(exc) or {}), "draft": ""}
+
+    # -- what the widget's blocking methods run, on the kernel's thread ------------------------
+    def ask(self, text: str | FileRef, parent_id: Any) -> Reply:
+        """Ask, and return the Reply once it starts. An answer that is whole but whose view is
+        still settling (a few milliseconds) is waited for first, not refused as still streaming."""
+        running, own = self.running, self.own
+        if running is not None and not running.done() and own is not None and own.done:
+            with contextlib.suppress(Exception):
+                running.result(SETTLE_WAIT)
+        started: Future[Reply] = Future()
+        self.submit(text, parent_id, started)
+        return started.result(timeout=60)
+
+    def wait(self, timeout: float | None) -> None:
+        """Block until the current answer (if any) has finished and the view state is settled."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for part in ("running", "listing"):  # the answer, then the list it may refresh (read once it ends)
+            work = getattr(self, part)
+            if work is not None:
+                with contextlib.suppress(Exception):
+                    work.result(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def replay(self, source: str | os.PathLike[str]) -> list[Reply]:
+        """Fold a saved event log into the conversation shown and open its last reply in time travel."""
+        from ..model._replay import replay
+
+        if self.running is not None and not self.running.done():
+            raise RuntimeError("an answer is still streaming: stop it first")
+        replies = [r for r in replay(pathlib.Path(source)) if r.message_id]
+        if not replies:
+            raise ValueError(f"{source}: no reply with a message id to show")
+        runtime.submit(self._show_replayed(replies)).result(30)
+        return replies
+
+    async def _show_replayed(self, replies: list[Reply]) -> None:
+        chat = self.chat  # on the loop, where the chat's tree changes
+        for reply in replies:
+            chat.tree.add_reply(reply, source="replay")
+            chat.replies.append(reply)
+        chat.leaf_id = replies[-1].message_id
+        self.settle()
+        self.widget.header = {**self.widget.header, "travel": replies[-1].message_id}
+
+    def close(self, wait: bool) -> None:
+        """Close the chat if the widget owns it. Closed when this returns (its WebSocket thread
+        ended), within a deadline; never waited for on the widget's own loop, when `wait` is
+        False (the garbage collector), or while the interpreter exits (the loop's daemon thread
+        no longer runs: each wait would be whole)."""
+        if not self.owns_chat or self.chat.closed:
+            return
+        closing = runtime.submit(self.chat.close())
+        if wait and not runtime.on_loop() and not sys.is_finalizing():
+            with contextlib.suppress(Exception):
+                closing.result(CLOSE_WAIT)
