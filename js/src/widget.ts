@@ -1,8 +1,9 @@
 // ChatWidget's front end. It renders what the Python model says (traits + live messages),
 // asks the kernel for more by command (protocol.ts), and sends the user's intents back; it
-// holds no protocol logic of a chat system of its own. This module wires the model to the
-// parts of the view, each in its own module: header, transcript (with the live turn),
-// notices, composer, and the side panes (timelines, graph, events, compare).
+// holds no protocol logic of a chat system of its own. This module assembles the parts of the
+// view, each in its own module (header, transcript with the live turn, notices, composer, the
+// side panes, time travel), draws them from what the view model reads (viewmodel.ts) when the
+// model says something changed (subscriptions.ts), and carries out the user's intents.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
 import { type Act, CommandClient, CommandError } from "./commands";
@@ -16,24 +17,25 @@ import { Layouts, layouts } from "./layouts";
 import { LiveTurn } from "./live";
 import { IncrementalMarkdown, renderAnswer, renderMarkdown } from "./markdown";
 import { type Memory, memoryOf } from "./memory";
-import { migrate } from "./migrate";
 import { Notices } from "./notices";
 import { Panes } from "./panes";
-import type { Capabilities, LiveMessage, LiveSnapshot, Model, TimelineView, TranscriptView, TurnView } from "./protocol";
-import { runToDraw, Timelines } from "./timelines";
+import type { LiveMessage, LiveSnapshot, Model } from "./protocol";
+import { subscribe } from "./subscriptions";
+import { Timelines } from "./timelines";
 import { TimeTravel } from "./timetravel";
-import { Transcript, type Travelled } from "./transcript";
+import { Transcript } from "./transcript";
+import { ViewModel } from "./viewmodel";
 import layoutWorkerSource from "virtual:layout-worker";
 
 layouts.useWorker(layoutWorkerSource);
 
 const NARROW_PX = 720;
-const DEFAULT_CAPABILITIES: Capabilities = { token_streaming: true, stop: "client", branching: true, files: true };
 
 class ChatView {
   private root = h("div", { class: "am-root", attrs: { "data-lm-suppress-shortcuts": "true", tabindex: "-1" } });
   private commands: CommandClient;
   private memory: Memory;
+  private vm: ViewModel;
   private header: Header;
   private live: LiveTurn;
   private transcript: Transcript;
@@ -42,11 +44,9 @@ class ChatView {
   private timelines: Timelines;
   private panes: Panes;
   private travel: TimeTravel;
-  private selected: string | null = null; // message whose execution is highlighted
   private observer: ResizeObserver | null = null;
-  private disposers: (() => void)[] = [];
-  private staticNote: string | null = null;
-  private staticTranscript: TranscriptView | null = null;
+  private unsubscribe: () => void = () => undefined;
+  private replayedOpened: string | null = null; // the replayed reply already opened in time travel
 
   constructor(private model: AnyModel<Model>, el: HTMLElement) {
     this.commands = new CommandClient(model);
@@ -65,6 +65,7 @@ class ChatView {
       moved: () => { this.renderTimelines(); this.panes.point(this.travel.current()); },
       opened: () => this.renderMessages(),
     });
+    this.vm = new ViewModel(model, this.live, this.travel);
     this.transcript = new Transcript(this.commands, this.live, this.memory.answers, {
       act, send: (text) => this.send(text), select: (id) => this.select(id, "message"),
       failingNode: (id, key) => this.showFailingNode(id, key), redraw: () => this.renderMessages(),
@@ -76,25 +77,19 @@ class ChatView {
     this.timelines = new Timelines(this.commands, { select: (id) => this.select(id, "timeline"),
       detail: (detail) => this.panes.showDetail(detail) });
     this.panes = new Panes(this.root, this.commands, this.timelines.el, {
-      turns: () => this.transcriptView().turns, graph: () => this.model.get("header")?.graph,
-      run: () => runToDraw(this.liveTimeline(), this.shownTimelines(), this.travel.travelling ?? this.selected, this.path()),
+      turns: () => this.vm.transcript().turns, graph: () => this.vm.headerView().graph, run: () => this.vm.run(),
       streaming: () => this.live.key !== null, remember: (tab) => { this.memory.tab = tab; },
     });
     this.root.append(this.header.el, this.panes.strip,
       h("div", { class: "am-main" }, h("div", { class: "am-chat" }, this.transcript.el, this.notices.kernelEl,
         this.notices.noticeEl, this.composer.el), this.panes.side));
     el.append(this.root);
-    const migrated = migrate(model);
-    if (migrated) {
-      // A state saved by another protocol version: shown as saved, read-only, with a note.
-      this.staticNote = migrated.note;
-      this.staticTranscript = migrated.transcript;
+    if (this.vm.migrated) {
+      // A state saved by another protocol version: shown as saved, read-only, never wired.
       this.root.classList.add("am-static");
       this.renderAll();
       return;
     }
-    const exported = model.get("header")?.read_only;
-    if (exported) this.staticNote = exported; // an exported file (standalone.ts): read-only, every pane working
     this.composer.text = this.memory.draft;
     this.wire();
     this.panes.prepareGraph();
@@ -108,7 +103,7 @@ class ChatView {
   dispose(): void {
     this.memory.draft = this.composer.text;
     this.memory.focused = this.root.contains(document.activeElement);
-    for (const off of this.disposers) off();
+    this.unsubscribe();
     this.observer?.disconnect();
     this.commands.dispose();
     this.panes.dispose();
@@ -116,36 +111,25 @@ class ChatView {
     this.travel.dispose();
   }
 
-  // -- wiring -------------------------------------------------------------------------
-  private on(event: string, fn: () => void): void {
-    // The view never sets a trait itself: every change came from the kernel, which is alive.
-    const handler = () => { this.commands.heard(); fn(); };
-    this.model.on(event, handler);
-    this.disposers.push(() => this.model.off(event, handler));
-  }
-
   private wire(): void {
-    this.on("change:header", () => {
-      this.travelReplayed();
-      this.panes.prepareGraph();
-      this.renderHeader(); this.renderInputs(); this.renderMessages(); this.panes.renderGraph();
+    this.unsubscribe = subscribe(this.model, this.commands, {
+      header: () => {
+        this.travelReplayed();
+        this.panes.prepareGraph();
+        this.renderHeader(); this.renderInputs(); this.renderMessages(); this.panes.renderGraph();
+      },
+      conversations: () => this.renderHeader(),
+      shown: () => this.renderAll(),
+      timelines: () => this.renderTimelines(),
+      transcript: () => this.panes.transcriptChanged(),
+      attachment: () => this.composer.renderAttachment(this.vm.attachment()),
+      live: () => this.onLiveTrait(),
+      message: (msg) => this.onLive(msg),
     });
-    this.on("change:conversations", () => this.renderHeader());
-    for (const name of ["transcript", "notice", "focus_id", "compact"]) this.on(`change:${name}`, () => this.renderAll());
-    this.on("change:timelines", () => this.renderTimelines());
-    this.on("change:transcript", () => this.panes.transcriptChanged());
-    this.on("change:attachment", () => this.composer.renderAttachment(this.model.get("attachment") ?? {}));
-    this.on("change:live", () => this.onLiveTrait());
-    const onCustom = (msg: LiveMessage | LiveSnapshot | { type: "reply" }) => {
-      if (this.commands.receive(msg)) return;
-      if (msg.type === "live" || msg.type === "live_snapshot") this.onLive(msg);
-    };
-    this.model.on("msg:custom", onCustom);
-    this.disposers.push(() => this.model.off("msg:custom", onCustom));
     this.commands.onKernel = (state) => this.notices.kernel(state);
     this.composer.wire();
     keepKeysAndFocus(this.root, () => {
-      if (!this.busy()) return false;
+      if (!this.vm.busy()) return false;
       this.stop(); // Esc stops from anywhere in the widget
       return true;
     });
@@ -160,14 +144,6 @@ class ChatView {
   }
 
   // -- intents ------------------------------------------------------------------------
-  private capabilities(): Capabilities {
-    return this.model.get("header")?.capabilities ?? DEFAULT_CAPABILITIES;
-  }
-
-  private busy(): boolean {
-    return Boolean(this.model.get("live")?.key);
-  }
-
   /** A command the user asked for: its failure is shown, never lost. */
   private act: Act = (name, args, buffers) => {
     this.commands.call(name, args, buffers).catch((error: unknown) => {
@@ -177,8 +153,8 @@ class ChatView {
 
   private send(text?: string): void {
     const value = text ?? this.composer.text;
-    const hasFile = Boolean(this.model.get("attachment")?.filename);
-    if (this.busy() || (!value.trim() && !hasFile)) return;
+    const hasFile = Boolean(this.vm.attachment().filename);
+    if (this.vm.busy() || (!value.trim() && !hasFile)) return;
     // A file and a typed question go together: the file first, then the question.
     this.transcript.followEnd(); // asking brings the conversation's end into view
     this.composer.focus(); // the Send button hides while answering: focus stays in the widget, so Esc stops
@@ -192,7 +168,7 @@ class ChatView {
   }
 
   private select(messageId: string, from: "message" | "timeline"): void {
-    this.selected = messageId;
+    this.vm.selected = messageId;
     this.transcript.highlight(messageId, from === "timeline");
     this.timelines.highlight(messageId, from === "message");
   }
@@ -201,6 +177,14 @@ class ChatView {
     this.panes.reveal("timeline");
     this.select(messageId, "message");
     this.timelines.flash(messageId, key);
+  }
+
+  /** A reply the kernel replayed (ChatWidget.replay) opens in time travel at its start, once. */
+  private travelReplayed(): void {
+    const id = this.vm.headerView().travel;
+    if (!id || id === this.replayedOpened) return;
+    this.replayedOpened = id;
+    void this.travel.open(id, { atStart: true });
   }
 
   // -- live stream --------------------------------------------------------------------
@@ -219,99 +203,39 @@ class ChatView {
     this.panes.syncPolling();
   }
 
-  // -- rendering ----------------------------------------------------------------------
-  private transcriptView(): TranscriptView {
-    if (this.staticTranscript) return this.staticTranscript;
-    const transcript = this.model.get("transcript");
-    return transcript && Array.isArray(transcript.turns) ? transcript : { leaf_id: "", turns: [], older: 0 };
-  }
-
-  /** The turns shown: the path, or the one turn the view is focused on. */
-  private path(): TurnView[] {
-    const turns = this.transcriptView().turns;
-    const focus = this.model.get("focus_id");
-    if (focus) return turns.filter((t) => t.id === focus);
-    return turns;
-  }
-
+  // -- rendering: each part drawn from what the view model reads -----------------------
   private renderAll(): void {
-    const compact = Boolean(this.model.get("compact"));
+    const compact = this.vm.compact();
     this.root.classList.toggle("am-compact", compact);
     this.header.el.hidden = compact;
     this.panes.side.hidden = compact;
     this.renderHeader();
     this.renderMessages();
     this.renderTimelines();
-    const busy = this.busy();
-    this.composer.render(busy, this.capabilities(), Boolean(this.staticNote));
+    const busy = this.vm.busy();
+    this.composer.render(busy, this.vm.capabilities(), Boolean(this.vm.staticNote));
     this.root.classList.toggle("am-busy", busy);
-    this.composer.renderAttachment(this.model.get("attachment") ?? {});
+    this.composer.renderAttachment(this.vm.attachment());
     this.renderInputs();
   }
 
   private renderHeader(): void {
-    this.header.render({ header: this.model.get("header") ?? {}, conversations: this.model.get("conversations") ?? [],
-      capabilities: this.capabilities(), readOnly: Boolean(this.staticNote) });
+    this.header.render(this.vm.header());
   }
 
   private renderInputs(): void {
-    this.composer.renderInputs(this.model.get("header") ?? {});
+    this.composer.renderInputs(this.vm.headerView());
   }
 
   private renderMessages(): void {
-    this.transcript.render({
-      transcript: this.transcriptView(), turns: this.path(), focused: Boolean(this.model.get("focus_id")),
-      live: this.model.get("live"), header: this.model.get("header") ?? {}, capabilities: this.capabilities(),
-      timelines: this.model.get("timelines") ?? {}, compact: Boolean(this.model.get("compact")), busy: this.busy(),
-      selected: this.selected, staticNote: this.staticNote, travel: this.travelled(),
-    });
-    this.notices.notice(this.model.get("notice") ?? {});
+    this.transcript.render(this.vm.transcriptState());
+    this.notices.notice(this.vm.notice());
     this.transcript.follow();
   }
 
   private renderTimelines(): void {
-    const timelines = this.shownTimelines();
-    const liveId = this.live.messageIdOr(this.model.get("live")?.message_id);
-    const streaming = this.liveTimeline();
-    const liveTimeline = this.live.key && streaming && !(liveId !== null && timelines[liveId])
-      ? { timeline: streaming, query: this.model.get("live")?.query ?? "" } : null;
-    this.timelines.render({ turns: this.path(), timelines, live: liveTimeline, selected: this.selected,
-      tokenStreaming: this.capabilities().token_streaming, travelling: this.travel.messageId ?? this.travel.travelling });
+    this.timelines.render(this.vm.timelinesState());
     this.panes.renderGraph();
-  }
-
-  // -- time travel --------------------------------------------------------------------
-  /** The runs' timelines as shown: the travelled one as it stood at its moment. */
-  private shownTimelines(): Record<string, TimelineView> {
-    const timelines = this.model.get("timelines") ?? {};
-    const moment = this.travel.moment();
-    const id = this.travel.live ? this.travel.messageId : this.travel.travelling;
-    return moment && id && timelines[id] ? { ...timelines, [id]: moment.timeline } : timelines;
-  }
-
-  /** The streaming run's timeline as shown: as it stood, while it is travelled. */
-  private liveTimeline(): TimelineView | null {
-    if (!this.live.key) return null;
-    const moment = this.travel.live && this.travel.travelling === this.live.key ? this.travel.moment() : null;
-    return moment ? moment.timeline : this.live.timeline;
-  }
-
-  private replayedOpened: string | null = null;
-
-  /** A reply the kernel replayed (ChatWidget.replay) opens in time travel at its start, once. */
-  private travelReplayed(): void {
-    const id = this.model.get("header")?.travel;
-    if (!id || id === this.replayedOpened) return;
-    this.replayedOpened = id;
-    void this.travel.open(id, { atStart: true });
-  }
-
-  private travelled(): Travelled | null {
-    const travel = this.travel;
-    const id = travel.travelling;
-    if (!id) return null;
-    return { is: (other) => other === id || (other !== "" && other === travel.messageId),
-      answer: travel.answer, bar: travel.bar };
   }
 }
 
