@@ -6,9 +6,10 @@
 // model says something changed (subscriptions.ts), and carries out the user's intents.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
-import { type Act, CommandClient, CommandError } from "./commands";
+import { CommandClient } from "./commands";
 import { Composer } from "./composer";
 import { h } from "./dom";
+import { Draw } from "./draw";
 import { GraphView } from "./graph";
 import { Header } from "./header";
 import { keepKeysAndFocus } from "./keys";
@@ -36,7 +37,7 @@ class ChatView {
   private commands: CommandClient;
   private memory: Memory;
   private vm: ViewModel;
-  private header: Header;
+  private draw: Draw;
   private live: LiveTurn;
   private transcript: Transcript;
   private notices: Notices;
@@ -46,29 +47,28 @@ class ChatView {
   private travel: TimeTravel;
   private observer: ResizeObserver | null = null;
   private unsubscribe: () => void = () => undefined;
-  private replayedOpened: string | null = null; // the replayed reply already opened in time travel
 
   constructor(private model: AnyModel<Model>, el: HTMLElement) {
     this.commands = new CommandClient(model);
     this.memory = memoryOf(model);
-    const act = this.act;
-    this.header = new Header(act);
-    this.header.exportFile = () => this.commands.call("export_html", {}).then((saved) =>
+    const act = this.commands.act;
+    const header = new Header(act);
+    header.exportFile = () => this.commands.call("export_html", {}).then((saved) =>
       `Saved ${saved.path} (${Math.round(saved.bytes / 1024)} KB${saved.left_out ? `, ${saved.left_out} earlier turns left out` : ""})`);
     this.live = new LiveTurn({
-      started: () => { this.renderMessages(); this.panes.syncPolling(); },
-      timeline: () => { this.renderTimelines(); this.transcript.liveThought(); },
+      started: () => { this.draw.messages(); this.panes.syncPolling(); },
+      timeline: () => { this.draw.timelines(); this.transcript.liveThought(); },
       drew: () => this.transcript.follow(),
     });
     this.travel = new TimeTravel({
       fetch: (id, since, patches) => this.commands.call("tape", { message_id: id, since, patches }),
-      moved: () => { this.renderTimelines(); this.panes.point(this.travel.current()); },
-      opened: () => this.renderMessages(),
+      moved: () => { this.draw.timelines(); this.panes.point(this.travel.current()); },
+      opened: () => this.draw.messages(),
     });
     this.vm = new ViewModel(model, this.live, this.travel);
     this.transcript = new Transcript(this.commands, this.live, this.memory.answers, {
       act, send: (text) => this.send(text), select: (id) => this.select(id, "message"),
-      failingNode: (id, key) => this.showFailingNode(id, key), redraw: () => this.renderMessages(),
+      failingNode: (id, key) => this.showFailingNode(id, key), redraw: () => this.draw.messages(),
       travel: (id, live) => void this.travel.open(id, { live }),
     });
     this.composer = new Composer({ act, send: () => this.send(), stop: () => this.stop(),
@@ -80,21 +80,23 @@ class ChatView {
       turns: () => this.vm.transcript().turns, graph: () => this.vm.headerView().graph, run: () => this.vm.run(),
       streaming: () => this.live.key !== null, remember: (tab) => { this.memory.tab = tab; },
     });
-    this.root.append(this.header.el, this.panes.strip,
+    this.draw = new Draw(this.vm, { root: this.root, header, transcript: this.transcript, notices: this.notices,
+      composer: this.composer, timelines: this.timelines, panes: this.panes });
+    this.root.append(header.el, this.panes.strip,
       h("div", { class: "am-main" }, h("div", { class: "am-chat" }, this.transcript.el, this.notices.kernelEl,
         this.notices.noticeEl, this.composer.el), this.panes.side));
     el.append(this.root);
     if (this.vm.migrated) {
       // A state saved by another protocol version: shown as saved, read-only, never wired.
       this.root.classList.add("am-static");
-      this.renderAll();
+      this.draw.all();
       return;
     }
     this.composer.text = this.memory.draft;
     this.wire();
     this.panes.prepareGraph();
-    this.renderAll();
-    this.travelReplayed();
+    this.draw.all();
+    this.travel.openReplayed(this.vm.headerView().travel);
     if (this.memory.focused) requestAnimationFrame(() => this.composer.focus());
     void this.commands.call("hello", {}).then((snapshot) => { if (snapshot) this.onLive(snapshot); },
       () => undefined);
@@ -114,15 +116,15 @@ class ChatView {
   private wire(): void {
     this.unsubscribe = subscribe(this.model, this.commands, {
       header: () => {
-        this.travelReplayed();
+        this.travel.openReplayed(this.vm.headerView().travel);
         this.panes.prepareGraph();
-        this.renderHeader(); this.renderInputs(); this.renderMessages(); this.panes.renderGraph();
+        this.draw.header(); this.draw.inputs(); this.draw.messages(); this.panes.renderGraph();
       },
-      conversations: () => this.renderHeader(),
-      shown: () => this.renderAll(),
-      timelines: () => this.renderTimelines(),
+      conversations: () => this.draw.header(),
+      shown: () => this.draw.all(),
+      timelines: () => this.draw.timelines(),
       transcript: () => this.panes.transcriptChanged(),
-      attachment: () => this.composer.renderAttachment(this.vm.attachment()),
+      attachment: () => this.draw.attachment(),
       live: () => this.onLiveTrait(),
       message: (msg) => this.onLive(msg),
     });
@@ -144,13 +146,6 @@ class ChatView {
   }
 
   // -- intents ------------------------------------------------------------------------
-  /** A command the user asked for: its failure is shown, never lost. */
-  private act: Act = (name, args, buffers) => {
-    this.commands.call(name, args, buffers).catch((error: unknown) => {
-      if (error instanceof CommandError && error.view.code === "KERNEL_UNREACHABLE") return; // shown by the notices
-    });
-  };
-
   private send(text?: string): void {
     const value = text ?? this.composer.text;
     const hasFile = Boolean(this.vm.attachment().filename);
@@ -158,12 +153,12 @@ class ChatView {
     // A file and a typed question go together: the file first, then the question.
     this.transcript.followEnd(); // asking brings the conversation's end into view
     this.composer.focus(); // the Send button hides while answering: focus stays in the widget, so Esc stops
-    this.act("send", { text: value });
+    this.commands.act("send", { text: value });
     if (text === undefined) this.composer.clear(); // restored from notice.draft if the send fails
   }
 
   private stop(): void {
-    this.act("stop", {});
+    this.commands.act("stop", {});
     if (!this.root.contains(document.activeElement)) this.composer.focus(); // the Stop button hides
   }
 
@@ -179,14 +174,6 @@ class ChatView {
     this.timelines.flash(messageId, key);
   }
 
-  /** A reply the kernel replayed (ChatWidget.replay) opens in time travel at its start, once. */
-  private travelReplayed(): void {
-    const id = this.vm.headerView().travel;
-    if (!id || id === this.replayedOpened) return;
-    this.replayedOpened = id;
-    void this.travel.open(id, { atStart: true });
-  }
-
   // -- live stream --------------------------------------------------------------------
   private onLive(msg: LiveMessage | LiveSnapshot): void {
     this.live.receive(msg, this.model.get("live")?.key);
@@ -199,43 +186,8 @@ class ChatView {
       const streamed = this.live.settle();
       if (streamed) this.transcript.keep(streamed);
     }
-    this.renderAll();
+    this.draw.all();
     this.panes.syncPolling();
-  }
-
-  // -- rendering: each part drawn from what the view model reads -----------------------
-  private renderAll(): void {
-    const compact = this.vm.compact();
-    this.root.classList.toggle("am-compact", compact);
-    this.header.el.hidden = compact;
-    this.panes.side.hidden = compact;
-    this.renderHeader();
-    this.renderMessages();
-    this.renderTimelines();
-    const busy = this.vm.busy();
-    this.composer.render(busy, this.vm.capabilities(), Boolean(this.vm.staticNote));
-    this.root.classList.toggle("am-busy", busy);
-    this.composer.renderAttachment(this.vm.attachment());
-    this.renderInputs();
-  }
-
-  private renderHeader(): void {
-    this.header.render(this.vm.header());
-  }
-
-  private renderInputs(): void {
-    this.composer.renderInputs(this.vm.headerView());
-  }
-
-  private renderMessages(): void {
-    this.transcript.render(this.vm.transcriptState());
-    this.notices.notice(this.vm.notice());
-    this.transcript.follow();
-  }
-
-  private renderTimelines(): void {
-    this.timelines.render(this.vm.timelinesState());
-    this.panes.renderGraph();
   }
 }
 
