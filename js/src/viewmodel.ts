@@ -1,7 +1,7 @@
 // What the view reads of the model at each draw, in one place: the capabilities, whether a reply
 // streams, the transcript and the path shown, the runs' timelines as time travel has them, and
-// the state each part is drawn from. It never draws and never writes a trait; the view (widget.ts)
-// hands its results to the parts.
+// the state each part is drawn from. It never draws and never writes a trait: draw.ts hands what
+// it reads to the parts.
 import type { AnyModel } from "@anywidget/types";
 
 import type { HeaderState } from "./header";

@@ -2,8 +2,8 @@
 // asks the kernel for more by command (protocol.ts), and sends the user's intents back; it
 // holds no protocol logic of a chat system of its own. This module assembles the parts of the
 // view, each in its own module (header, transcript with the live turn, notices, composer, the
-// side panes, time travel), draws them from what the view model reads (viewmodel.ts) when the
-// model says something changed (subscriptions.ts), and carries out the user's intents.
+// side panes, time travel), has them drawn from what the view model reads (draw.ts, viewmodel.ts)
+// when the model says something changed (subscriptions.ts), and carries out the user's intents.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 
 import { CommandClient } from "./commands";
