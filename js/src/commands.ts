@@ -58,6 +58,13 @@ export class CommandClient {
     });
   }
 
+  /** A command the user asked for: its failure is shown, never lost. */
+  readonly act: Act = (name, args, buffers) => {
+    this.call(name, args, buffers).catch((error: unknown) => {
+      if (error instanceof CommandError && error.view.code === "KERNEL_UNREACHABLE") return; // shown by the notices
+    });
+  };
+
   /** Feed every custom message here; returns true when it was a reply. */
   receive(msg: { type?: string; id?: number; ok?: boolean; result?: unknown; error?: ErrorView }): boolean {
     this.heard();

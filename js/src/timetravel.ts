@@ -4,7 +4,7 @@
 // moment comes from the reply's tape (tape.ts), asked of the kernel (or of an exported file).
 import { formatMs, h } from "./dom";
 import { IncrementalMarkdown } from "./markdown";
-import type { TapeView, TimelineView } from "./protocol";
+import type { TapeView } from "./protocol";
 import { ERROR, loopIterations, type Moment, NODE, Tape, TOOL } from "./tape";
 
 const LIVE_POLL_MS = 500; // a streaming reply's tape is asked again this often while travelled
@@ -29,6 +29,7 @@ export class TimeTravel {
   private skipWaits = false;
   private md: IncrementalMarkdown | null = null;
   private opening = 0;
+  private replayed: string | null = null; // the replayed reply already opened, never again
   readonly answer = h("div", { class: "am-answer am-md am-travel-answer" });
   readonly bar: HTMLElement;
   private slider = h("input", { class: "am-travel-slider", attrs: { type: "range", min: "0", max: "0", step: "1",
@@ -105,6 +106,13 @@ export class TimeTravel {
     this.bar.focus({ preventScroll: true });
   }
 
+  /** A reply the kernel replayed (ChatWidget.replay: the header's `travel`) opens at its start, once. */
+  openReplayed(id: string | null | undefined): void {
+    if (!id || id === this.replayed) return;
+    this.replayed = id;
+    void this.open(id, { atStart: true });
+  }
+
   /** Back to the present (the live reply streams on in its own place). */
   close(redraw = true): void {
     this.stop();
@@ -126,13 +134,6 @@ export class TimeTravel {
     if (moment.timeline.total_ms !== null) return moment;
     // Mid-run the run has no total yet: the moment's own time, so running bars reach exactly it.
     return { ...moment, timeline: { ...moment.timeline, total_ms: this.tape.timeOf(this.position) } };
-  }
-
-  /** The timelines as the panes should show them: the travelled one as it stood. */
-  timelines(timelines: Record<string, TimelineView>): Record<string, TimelineView> {
-    const moment = this.moment();
-    if (!moment || !this.id || this.liveKey) return timelines;
-    return { ...timelines, [this.id]: moment.timeline };
   }
 
   /** The travelled event, for the inspector: its message id and 0-based index, or null at the start. */
