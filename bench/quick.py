@@ -30,6 +30,7 @@ BENCHES = [
     ("ask_latency", 90),
     ("memory_ceiling", 60),
     ("eval_throughput", 90),
+    ("ask_overhead", 60),
     ("graph_render", 90),
     ("eval_stats", 60),
     ("timetravel", 90),
