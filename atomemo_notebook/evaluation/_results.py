@@ -272,8 +272,9 @@ class EvalResults:
 
     def by_row(self) -> pd.DataFrame:
         """One line per input row over its repeats: asks, successes, each score's pass rate,
-        whether the k asks agree (the same normalised answer, or the same verdict of every
-        scorer), and latency spread. Flaky rows (mixed verdicts) come first."""
+        whether the k asks agree (the same verdict of every scorer; with no scorer, the same
+        normalised answer), and latency spread. Flaky rows (asks that disagree, or whose runs
+        succeeded and failed) come first."""
         with self._lock:
             records = [r for r in self.records if r["status"] in ("succeeded", "failed")]
         scores = self.score_columns()
@@ -291,7 +292,9 @@ class EvalResults:
                 flaky = flaky or len(set(values)) > 1
             answers = {" ".join(str(a.get("answer") or "").lower().split()) for a in asks}
             line["agree"] = not flaky if scores else len(answers) == 1
-            line["flaky"] = flaky or len({a["status"] for a in asks}) > 1
+            # Flaky: its asks disagree on what matters: a scorer's verdict, else (no scorer to
+            # judge) the answer itself; and always on whether the run succeeded.
+            line["flaky"] = (flaky if scores else not line["agree"]) or len({a["status"] for a in asks}) > 1
             times = [float(a["total_s"]) for a in asks if a.get("total_s") is not None]
             line["total_s_min"], line["total_s_max"] = (min(times), max(times)) if times else (None, None)
             lines.append(line)
@@ -300,7 +303,8 @@ class EvalResults:
         return to_dataframe(lines, [*BY_ROW_COLUMNS[:4], *rates, *BY_ROW_COLUMNS[4:]])
 
     def flaky(self) -> list[int]:
-        """Input rows whose repeats disagree (mixed verdicts or statuses)."""
+        """Input rows whose repeats disagree (mixed verdicts; with no scorer, different answers;
+        or mixed statuses)."""
         table = self.by_row()
         return [int(r) for r in table[table["flaky"]]["row"]] if len(table) else []
 

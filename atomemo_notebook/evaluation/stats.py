@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def quantile_interval(values: Sequence[float | None], q: float, *, level: float 
     estimate = float(np.quantile(data, q))
     tail = (1 - level) / 2
     if n > 2000:  # the normal approximation to the binomial is exact enough here, and O(1)
-        spread = 1.959963984540054 * math.sqrt(n * q * (1 - q)) * (level / LEVEL)
+        spread = NormalDist().inv_cdf(1 - tail) * math.sqrt(n * q * (1 - q))
         low_rank, high_rank = math.floor(n * q - spread), math.ceil(n * q + spread)
     else:
         low_rank = 0
