@@ -139,3 +139,15 @@ def test_a_large_sample_quantile_interval_takes_its_level_from_the_normal_quanti
     assert interval.low is not None and interval.high is not None
     assert abs(int(np.searchsorted(values, interval.low)) + 1 - low_rank) <= 1
     assert abs(int(np.searchsorted(values, interval.high)) + 1 - high_rank) <= 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 101, 2000])
+@pytest.mark.parametrize("q", [0.05, 0.37, 0.5, 0.95])
+def test_a_resampled_quantile_from_ranks_is_numpys_quantile_of_the_resample(n, q):
+    from atomemo_notebook.evaluation.stats import _ranked, _resampled_quantile
+
+    rng = np.random.default_rng(n)
+    values = np.round(rng.lognormal(0, 0.4, n), 2)  # rounded: ties too
+    idx = rng.integers(0, n, size=(50, n), dtype=np.int32)
+    assert np.allclose(_resampled_quantile(_ranked(values), idx, q), np.quantile(values[idx], q, axis=1),
+                       rtol=1e-12, atol=0)

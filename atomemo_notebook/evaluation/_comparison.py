@@ -24,6 +24,7 @@ COMPARE_COLUMNS = ("row", "query", "status_a", "status_b", "answer_changed", "an
                    "total_s_a", "total_s_b", "latency_ratio")
 MEASURE_COLUMNS = ("measure", "a", "b", "difference", "low", "high", "rows", "fixed", "broken", "p_value", "verdict")
 FLIP_ORDER = {"regressed": 0, "improved": 1, "": 2}
+MEASURED = ("total_s", "cost", "total_tokens")  # per-row amounts compared beside the scores
 
 
 def _base_key(key: str) -> str:
@@ -42,15 +43,14 @@ def _groups(records: list[dict[str, Any]]) -> dict[str, list[int]]:
     return out
 
 
-def _by_key(results: EvalResults, column: str) -> dict[str, list[float]]:
-    """Row key -> the values of `column` over the row's ended asks (what the verdict averages)."""
-    key_of = {int(r["row"]): _base_key(r["key"]) for r in results.records}
-    return {key_of[row]: values for row, values in results.per_row(column).items() if row in key_of}
-
-
-def _times(records: list[dict[str, Any]]) -> list[float]:
-    return [float(r["total_s"]) for r in records if isinstance(r.get("total_s"), int | float)
-            and not isinstance(r.get("total_s"), bool)]
+def _keys(results: EvalResults) -> dict[int, str]:
+    """Input row number -> its key (a row's repeats share both)."""
+    out: dict[int, str] = {}
+    for record in results.records:
+        row = int(record["row"])
+        if row not in out:
+            out[row] = _base_key(record["key"])
+    return out
 
 
 def _status(records: list[dict[str, Any]]) -> str:
@@ -80,6 +80,15 @@ class Comparison:
     def __init__(self, a: EvalResults, b: EvalResults, *, seed: int = 0) -> None:
         self.a, self.b, self.seed = a, b, seed
         self.measures: list[dict[str, Any]] = []
+        self._keys = (_keys(a), _keys(b))
+        keys: set[str] = set().union(*a.records, *b.records)  # every record's keys at C speed
+        self._score_columns = sorted(k for k in keys if k.startswith("score_") and k != "score_errors")
+        # Every number the table and the verdict read, per row key, in one pass over each run.
+        self._values: dict[tuple[int, str], dict[str, list[float]]] = {}  # (side, column) -> key -> values
+        for side, results in enumerate((a, b)):
+            key_of = self._keys[side]
+            for column, by_row in results.per_rows([*self._score_columns, *MEASURED]).items():
+                self._values[(side, column)] = {key_of[row]: v for row, v in by_row.items() if row in key_of}
         self._rows = self._row_table()
         self._measure_scores()
         self._measure_latency()
@@ -91,9 +100,7 @@ class Comparison:
         the same per-row numbers the verdict tests: a pass/fail score passes when every ask of the
         row passed, so the rows listed as regressed are the verdict's "broken" ones (and those whose
         runs went from all succeeded to a failure); improved likewise."""
-        scores = sorted({k for r in [*self.a.records, *self.b.records] for k in r
-                         if k.startswith("score_") and k != "score_errors"})
-        self._score_columns = scores
+        scores = self._score_columns
         groups_a, groups_b = _groups(self.a.records), _groups(self.b.records)
         common = [key for key in groups_a if key in groups_b]
         if self.a.records and self.b.records and not common:
@@ -103,7 +110,7 @@ class Comparison:
         self.paired_rows = len(common)
         repeated = any(len(p) > 1 for p in [*groups_a.values(), *groups_b.values()])
         # The numbers the verdict reads (per input row, its asks' values), by row key.
-        means = {column: (_by_key(self.a, column), _by_key(self.b, column)) for column in scores}
+        means = {column: (self._by_key(0, column), self._by_key(1, column)) for column in scores}
         binary = {column: all(v in (0.0, 1.0) for side in means[column] for values in side.values() for v in values)
                   for column in scores}
         self._places: list[tuple[int, int | None]] = []  # per table row: the asks shown side by side
@@ -112,7 +119,8 @@ class Comparison:
             places_b = groups_b.get(key, [])
             left = [self.a.records[p] for p in places_a]
             right = [self.b.records[p] for p in places_b]
-            ta, tb = _mean(_times(left)), _mean(_times(right))
+            ta = _mean(self._values[(0, "total_s")].get(key, []))
+            tb = _mean(self._values[(1, "total_s")].get(key, []))
             row: dict[str, Any] = {
                 "row": left[0]["row"], "query": left[0]["query"], "status_a": _status(left),
                 "status_b": _status(right) if right else "absent",
@@ -178,17 +186,20 @@ class Comparison:
         return frame[frame["flip"] == "improved"]
 
     # -- the measures ----------------------------------------------------------------------------
+    def _by_key(self, side: int, column: str) -> dict[str, list[float]]:
+        """Row key -> the values of `column` over the row's ended asks in run a (0) or b (1):
+        what the verdict and the table both read."""
+        return self._values[(side, column)]
+
     def _paired(self, column: str) -> tuple[list[float | None], list[float | None], list[str]]:
-        a, b = self.a.per_row(column), self.b.per_row(column)
-        key_of_a = {int(r["row"]): _base_key(r["key"]) for r in self.a.records}
-        row_of_b = {_base_key(r["key"]): int(r["row"]) for r in self.b.records}
+        a, b = self._by_key(0, column), self._by_key(1, column)
         left, right, keys = [], [], []
-        for row, values in a.items():
-            other = b.get(row_of_b.get(key_of_a.get(row, ""), -1))
+        for key, values in a.items():
+            other = b.get(key)
             if other:
                 left.append(_mean(values))
                 right.append(_mean(other))
-                keys.append(key_of_a[row])
+                keys.append(key)
         return left, right, keys
 
     def _measure_scores(self) -> None:
@@ -200,7 +211,7 @@ class Comparison:
                                      "b": _mean([v for v in right if v is not None]), "difference": diff.estimate,
                                      "low": diff.low, "high": diff.high, "rows": diff.n, "fixed": None,
                                      "broken": None, "p_value": None}
-            a_rows, b_rows = self.a.per_row(column), self.b.per_row(column)
+            a_rows, b_rows = self._by_key(0, column), self._by_key(1, column)
             if all(v in (0.0, 1.0) for values in [*a_rows.values(), *b_rows.values()] for v in values):
                 verdicts = [(None if x is None else x == 1.0, None if y is None else y == 1.0)
                             for x, y in zip(left, right, strict=True)]
