@@ -251,3 +251,42 @@ def test_without_a_scorer_a_row_whose_answers_differ_is_flaky(server):
     assert (~table["agree"]).any()  # the sampler's asks of a row do not all answer alike
     assert (table["flaky"] == ~table["agree"]).all()  # no scorer: flaky is "its answers differ"
     assert results.flaky() == [int(r) for r in table[~table["agree"]]["row"]]
+
+
+@pytest.mark.parametrize(("system", "reports"), [("atomemo", False), ("dify", True), ("pipelit", True),
+                                                  ("odyssey", False)])
+def test_usage_totals_where_a_system_reports_them_and_a_note_where_it_does_not(system, reports, monkeypatch):
+    for name in ("API_KEY", "BASE_URL"):
+        monkeypatch.delenv(f"{system.upper()}_{name}", raising=False)
+    from atomemo_notebook import connect
+    from atomemo_notebook.session._runtime import submit
+
+    rows = demo_dataset("support")[:4]
+    chat = connect(system, demo="support", asynchronous=True)
+    try:
+        first = evaluate(chat, rows, query="question", scorers=[contains], repeats=2).wait(60, bar=False)
+        second = evaluate(chat, rows, query="question", scorers=[contains], repeats=2).wait(60, bar=False)
+    finally:
+        submit(chat.close()).result(10)
+    usage = first.summary().query("kind == 'usage'").set_index("name")
+    measures = set(compare(first, second).measures_df()["measure"])
+    if reports:
+        assert usage.loc["total_tokens", "runs"] == 8 and usage.loc["total_tokens", "mean"] > 0
+        assert "total_tokens" in measures  # compared like any amount, with its interval
+    else:
+        assert list(usage.index) == ["usage"] and "total_tokens" not in measures
+        assert ("OdysseyAI" in usage.loc["usage", "note"]) == (system == "odyssey")
+    overall = first.summary().query("kind == 'rows'").iloc[0]
+    assert overall["p50_ms"] is not None and overall["p95_ms"] >= overall["p50_ms"]
+    for p in ("p50", "p95"):  # every percentile with its interval, or none where 8 asks are too few
+        low, high = overall[f"{p}_low_ms"], overall[f"{p}_high_ms"]
+        assert (low != low and high != high) or low <= overall[f"{p}_ms"] <= high
+
+
+def test_a_run_compared_with_itself_changes_no_node(server):
+    run = evaluate(chat(server, "support", f"nodes-{uuid.uuid4().hex[:6]}"), ROWS, query="question",
+                   scorers=[contains]).wait(60, bar=False)
+    nodes = compare(run, run).node_changes().set_index("node")
+    assert {"Search help center", "Draft answer", "Reply"} <= set(nodes.index)
+    assert (nodes["change_ms"] == 0).all() and (nodes["low"] == 0).all() and (nodes["high"] == 0).all()
+    assert (nodes["rows"] > 0).all() and (nodes["p50_ms_a"] == nodes["p50_ms_b"]).all()
