@@ -84,16 +84,18 @@ def test_a_comparison_opens_with_a_verdict_and_lists_regressions_first(server):
     better.wait(90, bar=False)
     worse.wait(90, bar=False)
     for_worse = compare(better, worse)
-    # Per ask (row and repeat): the asks the sampler missed where the support app passed come first.
+    # Per input row: the rows the sampler let down where the support app passed every ask come first.
     flips = for_worse.df["flip"].tolist()
     regressed = flips.count("regressed")
-    assert regressed >= 1 and flips[:regressed] == ["regressed"] * regressed and "improved" not in flips
+    assert len(flips) == 12 and regressed >= 1 and flips[:regressed] == ["regressed"] * regressed
+    assert "improved" not in flips
     # Per row: a row passes when all its repeats pass; the rows the sampler let down are "broken".
     steady = set(better.by_row().query("pass_rate_contains == 1")["row"])
     let_down = set(worse.by_row().query("pass_rate_contains < 1")["row"])
     broken = len(steady & let_down)
     first = for_worse.verdict[0]
     assert broken >= 1 and first.startswith("contains: B worse by 0.") and f"0 rows fixed, {broken} broken" in first
+    assert regressed == broken  # the table lists the rows the verdict counts
     measures = for_worse.measures_df().set_index("measure")
     assert measures.loc["contains", "difference"] < 0 and measures.loc["contains", "broken"] == broken
     assert measures.loc["contains", "p_value"] == pytest.approx(2 / 2 ** broken if broken > 1 else 1.0)
@@ -193,3 +195,98 @@ def test_the_results_table_labels_each_ask_and_opens_the_one_clicked(server):
     widget.selected = second_ask_of_a["row"]  # what a click sets
     assert widget.detail["label"] == "0 · 2/2" and widget.detail["turns"][0]["query"] == "a"
     assert results.records[widget.selected]["repeat"] == 1
+
+
+def test_the_rows_listed_as_regressed_and_improved_are_the_verdicts_broken_and_fixed(server):
+    # Neither run is perfect (two runs of the sampling app, three asks a row) and one side asked
+    # once: whatever the draws, the table lists exactly the rows the verdict counts.
+    rows = demo_dataset("support")[:12]
+
+    def run(repeats: int):
+        return evaluate(chat(server, "sampler", f"flip-{uuid.uuid4().hex[:6]}"), rows, query="question",
+                        scorers=[contains], repeats=repeats, concurrency=6).wait(90, bar=False)
+
+    first, second, once = run(3), run(3), run(1)
+    for a, b in ((first, second), (second, first), (once, first), (first, once)):
+        comparison = compare(a, b)
+        line = comparison.measures_df().set_index("measure").loc["contains"]
+        assert len(comparison) == 12 and comparison.paired_rows == 12  # one line per input row
+        assert len(comparison.regressed()) == line["broken"] and len(comparison.improved()) == line["fixed"]
+        assert set(comparison.df["asks_a"]) == {a.repeats} and set(comparison.df["asks_b"]) == {b.repeats}
+        for place in comparison.regressed().index:  # opened: B's ask that let the row down
+            pair = comparison.pair(int(place))
+            assert pair["flip"] == "regressed" and ", B ask " in pair["label"]
+            record_b = b.records[comparison._places[int(place)][1]]
+            assert record_b["score_contains"] in (0, False) or record_b["status"] != "succeeded"
+
+
+def test_a_slower_or_costlier_b_reads_its_interval_low_to_high():
+    from atomemo_notebook.evaluation._comparison import _amount_verdict
+    from atomemo_notebook.evaluation.stats import Interval
+
+    assert _amount_verdict("p50 latency", Interval(80, 40, 120, 50), "ms", "slower", "faster") == \
+        "p50 latency: B slower by 80 ms [40, 120]"
+    assert _amount_verdict("p50 latency", Interval(-80, -120, -40, 50), "ms", "slower", "faster") == \
+        "p50 latency: B faster by 80 ms [40, 120]"
+    # A cost per ask of a few thousandths keeps two significant digits, not "0.00 [0.00, 0.00]".
+    assert _amount_verdict("cost", Interval(0.002, 0.001, 0.003, 50), "", "costlier", "cheaper") == \
+        "cost: B costlier by 0.0020 [0.0010, 0.0030]"
+
+
+def test_runs_of_different_rows_are_refused_by_name(server):
+    a = evaluate(chat(server, "echo", f"keys-{uuid.uuid4().hex[:6]}"), ["one", "two"]).wait(60, bar=False)
+    b = evaluate(chat(server, "echo", f"keys-{uuid.uuid4().hex[:6]}"), ["three"]).wait(60, bar=False)
+    with pytest.raises(ValueError, match=r"share no row \(2 rows in a, 1 in b\)"):
+        compare(a, b)
+    partly = evaluate(chat(server, "echo", f"keys-{uuid.uuid4().hex[:6]}"), ["one"]).wait(60, bar=False)
+    comparison = compare(a, partly)
+    assert comparison.paired_rows == 1 and "of 1 rows in both (1 only in a)" in repr(comparison)
+    assert list(comparison.df.sort_values("row")["status_b"]) == ["succeeded", "absent"]
+
+
+def test_without_a_scorer_a_row_whose_answers_differ_is_flaky(server):
+    results = evaluate(chat(server, "sampler", f"noscore-{uuid.uuid4().hex[:6]}"), demo_dataset("support")[:12],
+                       query="question", repeats=3, concurrency=6).wait(90, bar=False)
+    table = results.by_row()
+    assert (~table["agree"]).any()  # the sampler's asks of a row do not all answer alike
+    assert (table["flaky"] == ~table["agree"]).all()  # no scorer: flaky is "its answers differ"
+    assert results.flaky() == [int(r) for r in table[~table["agree"]]["row"]]
+
+
+@pytest.mark.parametrize(("system", "reports"), [("atomemo", False), ("dify", True), ("pipelit", True),
+                                                  ("odyssey", False)])
+def test_usage_totals_where_a_system_reports_them_and_a_note_where_it_does_not(system, reports, monkeypatch):
+    for name in ("API_KEY", "BASE_URL"):
+        monkeypatch.delenv(f"{system.upper()}_{name}", raising=False)
+    from atomemo_notebook import connect
+    from atomemo_notebook.session._runtime import submit
+
+    rows = demo_dataset("support")[:4]
+    chat = connect(system, demo="support", asynchronous=True)
+    try:
+        first = evaluate(chat, rows, query="question", scorers=[contains], repeats=2).wait(60, bar=False)
+        second = evaluate(chat, rows, query="question", scorers=[contains], repeats=2).wait(60, bar=False)
+    finally:
+        submit(chat.close()).result(10)
+    usage = first.summary().query("kind == 'usage'").set_index("name")
+    measures = set(compare(first, second).measures_df()["measure"])
+    if reports:
+        assert usage.loc["total_tokens", "runs"] == 8 and usage.loc["total_tokens", "mean"] > 0
+        assert "total_tokens" in measures  # compared like any amount, with its interval
+    else:
+        assert list(usage.index) == ["usage"] and "total_tokens" not in measures
+        assert ("OdysseyAI" in usage.loc["usage", "note"]) == (system == "odyssey")
+    overall = first.summary().query("kind == 'rows'").iloc[0]
+    assert overall["p50_ms"] is not None and overall["p95_ms"] >= overall["p50_ms"]
+    for p in ("p50", "p95"):  # every percentile with its interval, or none where 8 asks are too few
+        low, high = overall[f"{p}_low_ms"], overall[f"{p}_high_ms"]
+        assert (low != low and high != high) or low <= overall[f"{p}_ms"] <= high
+
+
+def test_a_run_compared_with_itself_changes_no_node(server):
+    run = evaluate(chat(server, "support", f"nodes-{uuid.uuid4().hex[:6]}"), ROWS, query="question",
+                   scorers=[contains]).wait(60, bar=False)
+    nodes = compare(run, run).node_changes().set_index("node")
+    assert {"Search help center", "Draft answer", "Reply"} <= set(nodes.index)
+    assert (nodes["change_ms"] == 0).all() and (nodes["low"] == 0).all() and (nodes["high"] == 0).all()
+    assert (nodes["rows"] > 0).all() and (nodes["p50_ms_a"] == nodes["p50_ms_b"]).all()

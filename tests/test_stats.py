@@ -123,3 +123,31 @@ def test_pass_at_k_and_pass_hat_k():
     assert pass_hat_k(4, 2, 2) == pytest.approx(1 / 6)
     with pytest.raises(ValueError):
         pass_at_k(3, 4, 1)
+
+
+@pytest.mark.parametrize("level", [0.80, 0.95, 0.99])
+def test_a_large_sample_quantile_interval_takes_its_level_from_the_normal_quantile(level):
+    # Past 2,000 values the ranks come from the normal approximation: they must match the exact
+    # binomial ranks (computed here with numpy) within a rank, at every level, not only at 95%.
+    rng = np.random.default_rng(7)
+    values = np.sort(rng.exponential(100.0, size=4000))
+    interval = quantile_interval(list(values), 0.5, level=level)
+    n, tail = len(values), (1 - level) / 2
+    cdf = np.cumsum([math.comb(n, i) for i in range(n + 1)]) / 2 ** n  # Binomial(n, 1/2), exact
+    low_rank = int(np.searchsorted(cdf, tail, side="right"))
+    high_rank = int(np.searchsorted(cdf, 1 - tail, side="left")) + 1
+    assert interval.low is not None and interval.high is not None
+    assert abs(int(np.searchsorted(values, interval.low)) + 1 - low_rank) <= 1
+    assert abs(int(np.searchsorted(values, interval.high)) + 1 - high_rank) <= 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 101, 2000])
+@pytest.mark.parametrize("q", [0.05, 0.37, 0.5, 0.95])
+def test_a_resampled_quantile_from_ranks_is_numpys_quantile_of_the_resample(n, q):
+    from atomemo_notebook.evaluation.stats import _ranked, _resampled_quantile
+
+    rng = np.random.default_rng(n)
+    values = np.round(rng.lognormal(0, 0.4, n), 2)  # rounded: ties too
+    idx = rng.integers(0, n, size=(50, n), dtype=np.int32)
+    assert np.allclose(_resampled_quantile(_ranked(values), idx, q), np.quantile(values[idx], q, axis=1),
+                       rtol=1e-12, atol=0)

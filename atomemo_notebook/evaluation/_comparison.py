@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ COMPARE_COLUMNS = ("row", "query", "status_a", "status_b", "answer_changed", "an
                    "total_s_a", "total_s_b", "latency_ratio")
 MEASURE_COLUMNS = ("measure", "a", "b", "difference", "low", "high", "rows", "fixed", "broken", "p_value", "verdict")
 FLIP_ORDER = {"regressed": 0, "improved": 1, "": 2}
+MEASURED = ("total_s", "cost", "total_tokens")  # per-row amounts compared beside the scores
 
 
 def _base_key(key: str) -> str:
@@ -33,6 +35,43 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _groups(records: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Row key -> the places of its asks (its repeats), in the order the rows came."""
+    out: dict[str, list[int]] = {}
+    for place, record in enumerate(records):
+        out.setdefault(_base_key(record["key"]), []).append(place)
+    return out
+
+
+def _keys(results: EvalResults) -> dict[int, str]:
+    """Input row number -> its key (a row's repeats share both)."""
+    out: dict[int, str] = {}
+    for record in results.records:
+        row = int(record["row"])
+        if row not in out:
+            out[row] = _base_key(record["key"])
+    return out
+
+
+def _status(records: list[dict[str, Any]]) -> str:
+    """A row's status over its asks: theirs when they agree, else "mixed"."""
+    statuses = {str(r["status"]) for r in records}
+    return statuses.pop() if len(statuses) == 1 else "mixed"
+
+
+def _all_succeeded(records: list[dict[str, Any]]) -> bool:
+    return all(r["status"] == "succeeded" for r in records)
+
+
+def _first_miss(records: list[dict[str, Any]], scores: list[str]) -> int:
+    """The repeat of a row's first ask that failed or scored 0 (0 when none did)."""
+    for index, record in enumerate(records):
+        if record["status"] != "succeeded" or any(
+                isinstance(record.get(c), bool | int | float) and record.get(c) == 0 for c in scores):
+            return index
+    return 0
+
+
 class Comparison:
     """What `compare(a, b)` found. `verdict`: one line per measure; `measures`: the numbers
     behind them; indexing it reads the per-row table (`df`), whose rows that regressed come
@@ -41,46 +80,74 @@ class Comparison:
     def __init__(self, a: EvalResults, b: EvalResults, *, seed: int = 0) -> None:
         self.a, self.b, self.seed = a, b, seed
         self.measures: list[dict[str, Any]] = []
+        self._keys = (_keys(a), _keys(b))
+        keys: set[str] = set().union(*a.records, *b.records)  # every record's keys at C speed
+        self._score_columns = sorted(k for k in keys if k.startswith("score_") and k != "score_errors")
+        # Every number the table and the verdict read, per row key, in one pass over each run.
+        self._values: dict[tuple[int, str], dict[str, list[float]]] = {}  # (side, column) -> key -> values
+        for side, results in enumerate((a, b)):
+            key_of = self._keys[side]
+            for column, by_row in results.per_rows([*self._score_columns, *MEASURED]).items():
+                self._values[(side, column)] = {key_of[row]: v for row, v in by_row.items() if row in key_of}
         self._rows = self._row_table()
         self._measure_scores()
         self._measure_latency()
         self._measure_cost()
 
     # -- the per-row table ----------------------------------------------------------------------
-    def _pairs(self) -> list[tuple[int, int | None]]:
-        """Each record of a (by its place) with the one of b asked the same (its key), if any."""
-        place_in_b = {r["key"]: i for i, r in enumerate(self.b.records)}
-        return [(i, place_in_b.get(left["key"])) for i, left in enumerate(self.a.records)]
-
     def _row_table(self) -> list[dict[str, Any]]:
-        scores = sorted({k for r in [*self.a.records, *self.b.records] for k in r
-                         if k.startswith("score_") and k != "score_errors"})
-        self._score_columns = scores
-        self._places: list[tuple[int, int | None]] = []  # per table row: its records' places in a and b
+        """One line per input row (its asks in either run together, paired by the row's key), with
+        the same per-row numbers the verdict tests: a pass/fail score passes when every ask of the
+        row passed, so the rows listed as regressed are the verdict's "broken" ones (and those whose
+        runs went from all succeeded to a failure); improved likewise."""
+        scores = self._score_columns
+        groups_a, groups_b = _groups(self.a.records), _groups(self.b.records)
+        common = [key for key in groups_a if key in groups_b]
+        if self.a.records and self.b.records and not common:
+            raise ValueError(
+                f"these two evaluations share no row ({len(groups_a)} rows in a, {len(groups_b)} in b): rows are "
+                "paired by their key (the question, its inputs and expected answer), so compare runs of the same rows")
+        self.paired_rows = len(common)
+        repeated = any(len(p) > 1 for p in [*groups_a.values(), *groups_b.values()])
+        # The numbers the verdict reads (per input row, its asks' values), by row key.
+        means = {column: (self._by_key(0, column), self._by_key(1, column)) for column in scores}
+        binary = {column: all(v in (0.0, 1.0) for side in means[column] for values in side.values() for v in values)
+                  for column in scores}
+        self._places: list[tuple[int, int | None]] = []  # per table row: the asks shown side by side
         rows = []
-        for place_a, place_b in self._pairs():
-            left = self.a.records[place_a]
-            right = {} if place_b is None else self.b.records[place_b]
-            ta, tb = left.get("total_s"), right.get("total_s")
-            row = {"row": left["row"], "query": left["query"], "status_a": left["status"],
-                   "status_b": right.get("status", "absent"),
-                   "answer_changed": left.get("answer") != right.get("answer"),
-                   "answer_a": left.get("answer"), "answer_b": right.get("answer"), "total_s_a": ta,
-                   "total_s_b": tb,
-                   "latency_ratio": tb / ta if isinstance(ta, float) and isinstance(tb, float) and ta > 0 else None}
-            if "repeat" in left:
-                row["repeat"] = left["repeat"]
+        for key, places_a in groups_a.items():
+            places_b = groups_b.get(key, [])
+            left = [self.a.records[p] for p in places_a]
+            right = [self.b.records[p] for p in places_b]
+            ta = _mean(self._values[(0, "total_s")].get(key, []))
+            tb = _mean(self._values[(1, "total_s")].get(key, []))
+            row: dict[str, Any] = {
+                "row": left[0]["row"], "query": left[0]["query"], "status_a": _status(left),
+                "status_b": _status(right) if right else "absent",
+                "answer_changed": bool(right) and {r.get("answer") for r in left} != {r.get("answer") for r in right},
+                "total_s_a": ta, "total_s_b": tb,
+                "latency_ratio": tb / ta if ta is not None and tb is not None and ta > 0 else None}
+            if repeated:
+                row["asks_a"], row["asks_b"] = len(left), len(right)
             flips = []
             for column in scores:
-                row[f"{column}_a"], row[f"{column}_b"] = left.get(column), right.get(column)
-                va, vb = left.get(column), right.get(column)
-                if isinstance(va, bool | int | float) and isinstance(vb, bool | int | float) and {va, vb} <= {0, 1}:
-                    flips.append("regressed" if va and not vb else "improved" if vb and not va else "")
-            if left["status"] == "succeeded" and row["status_b"] == "failed":
+                va, vb = _mean(means[column][0].get(key, [])), _mean(means[column][1].get(key, []))
+                row[f"{column}_a"], row[f"{column}_b"] = va, vb
+                if binary[column] and va is not None and vb is not None:
+                    flips.append("regressed" if va == 1.0 > vb else "improved" if vb == 1.0 > va else "")
+            if right and _all_succeeded(left) and not _all_succeeded(right):
                 flips.append("regressed")
-            elif left["status"] == "failed" and row["status_b"] == "succeeded":
+            elif right and _all_succeeded(right) and not _all_succeeded(left):
                 flips.append("improved")
             row["flip"] = "regressed" if "regressed" in flips else "improved" if "improved" in flips else ""
+            # The asks shown side by side: where the row let down, its first ask that did (and the
+            # other run's ask of the same repeat); otherwise each run's first.
+            shown = _first_miss(right, scores) if row["flip"] == "regressed" else (
+                _first_miss(left, scores) if row["flip"] == "improved" else 0)
+            place_a = places_a[min(shown, len(places_a) - 1)]
+            place_b = places_b[min(shown, len(places_b) - 1)] if places_b else None
+            row["answer_a"] = self.a.records[place_a].get("answer")
+            row["answer_b"] = None if place_b is None else self.b.records[place_b].get("answer")
             rows.append(row)
             self._places.append((place_a, place_b))
         order = sorted(range(len(rows)), key=lambda i: FLIP_ORDER[rows[i]["flip"]])  # stable: groups keep row order
@@ -92,7 +159,7 @@ class Comparison:
         """The per-row table, built once (the comparison does not change after it is made)."""
         from ..model._records import to_dataframe
 
-        extra = ["repeat"] if any("repeat" in r for r in self._rows) else []
+        extra = ["asks_a", "asks_b"] if any("asks_a" in r for r in self._rows) else []
         columns = [*COMPARE_COLUMNS, *extra, *(f"{c}_{s}" for c in self._score_columns for s in "ab"), "flip"]
         return to_dataframe(self._rows, columns)
 
@@ -107,25 +174,32 @@ class Comparison:
         return self.df.columns
 
     def regressed(self) -> pd.DataFrame:
+        """The rows that went from pass to fail: a pass/fail score that every ask of the row passed
+        in a and not in b (the verdict's "broken" rows), or asks that all succeeded in a and not in b."""
         frame = self.df
         return frame[frame["flip"] == "regressed"]
 
     def improved(self) -> pd.DataFrame:
+        """The rows that went from fail to pass (the verdict's "fixed" rows, and runs that failed in a
+        and all succeeded in b)."""
         frame = self.df
         return frame[frame["flip"] == "improved"]
 
     # -- the measures ----------------------------------------------------------------------------
+    def _by_key(self, side: int, column: str) -> dict[str, list[float]]:
+        """Row key -> the values of `column` over the row's ended asks in run a (0) or b (1):
+        what the verdict and the table both read."""
+        return self._values[(side, column)]
+
     def _paired(self, column: str) -> tuple[list[float | None], list[float | None], list[str]]:
-        a, b = self.a.per_row(column), self.b.per_row(column)
-        key_of_a = {int(r["row"]): _base_key(r["key"]) for r in self.a.records}
-        row_of_b = {_base_key(r["key"]): int(r["row"]) for r in self.b.records}
+        a, b = self._by_key(0, column), self._by_key(1, column)
         left, right, keys = [], [], []
-        for row, values in a.items():
-            other = b.get(row_of_b.get(key_of_a.get(row, ""), -1))
+        for key, values in a.items():
+            other = b.get(key)
             if other:
                 left.append(_mean(values))
                 right.append(_mean(other))
-                keys.append(key_of_a[row])
+                keys.append(key)
         return left, right, keys
 
     def _measure_scores(self) -> None:
@@ -137,7 +211,7 @@ class Comparison:
                                      "b": _mean([v for v in right if v is not None]), "difference": diff.estimate,
                                      "low": diff.low, "high": diff.high, "rows": diff.n, "fixed": None,
                                      "broken": None, "p_value": None}
-            a_rows, b_rows = self.a.per_row(column), self.b.per_row(column)
+            a_rows, b_rows = self._by_key(0, column), self._by_key(1, column)
             if all(v in (0.0, 1.0) for values in [*a_rows.values(), *b_rows.values()] for v in values):
                 verdicts = [(None if x is None else x == 1.0, None if y is None else y == 1.0)
                             for x, y in zip(left, right, strict=True)]
@@ -212,9 +286,11 @@ class Comparison:
 
     def __repr__(self) -> str:
         flips = {f: sum(r["flip"] == f for r in self._rows) for f in ("regressed", "improved")}
-        unit = "asks (row and repeat)" if any("repeat" in r for r in self._rows) else "rows"
+        absent = len(self._rows) - self.paired_rows
         return ("\n".join(["Comparison of two evaluations (b - a, 95% intervals):", *self.verdict])
-                + f"\n{flips['regressed']} regressed, {flips['improved']} improved, of {len(self._rows)} paired {unit}")
+                + f"\n{flips['regressed']} rows regressed, {flips['improved']} improved, "
+                  f"of {self.paired_rows} rows in both"
+                + (f" ({absent} only in a)" if absent else ""))
 
     def to_html(self, path: str | os.PathLike[str], *, title: str = "Evaluation comparison") -> Path:
         """A small static HTML report (the verdict, the rows that regressed then improved, a
@@ -256,8 +332,14 @@ class Comparison:
 
 
 def _digits(*values: float) -> int:
-    """Decimals enough for the largest of an estimate and its bounds (one format for all three)."""
-    return 2 if max(abs(v) for v in values) < 10 else 0
+    """Decimals enough for two significant digits of the largest of an estimate and its bounds
+    (one format for all three): 0.12, 0.0031 (a cost per ask), 80."""
+    largest = max(abs(v) for v in values)
+    if largest >= 10:
+        return 0
+    if largest == 0 or largest >= 0.1:
+        return 2
+    return min(-math.floor(math.log10(largest)) + 1, 12)
 
 
 def _fmt(value: float, unit: str = "", digits: int | None = None) -> str:
@@ -271,8 +353,9 @@ def _span(diff: stats.Interval, unit: str = "", *, magnitude: bool = False) -> s
     if diff.estimate is None or diff.low is None or diff.high is None:
         raise ValueError("an interval without bounds has no span")
     d = _digits(diff.estimate, diff.low, diff.high)
-    if magnitude:
-        value, low, high = abs(diff.estimate), abs(diff.high), abs(diff.low)
+    if magnitude:  # both bounds on one side of 0 here: their sizes, smaller first
+        value = abs(diff.estimate)
+        low, high = sorted((abs(diff.low), abs(diff.high)))
         text = f"{value:.{d}f}" + (f" {unit}" if unit else "")
         return f"{text} [{low:.{d}f}, {high:.{d}f}]"
     return f"{_fmt(diff.estimate, unit, d)} [{_fmt(diff.low, '', d)}, {_fmt(diff.high, '', d)}]"

@@ -22,9 +22,17 @@ if TYPE_CHECKING:
 __all__ = ["ComparisonWidget", "pair_view", "row_views"]
 
 
-def _label(row: dict[str, Any], repeats: int) -> str:
-    number = str(row.get("row", ""))
-    return f"{number} · {int(row.get('repeat', 0)) + 1}/{repeats}" if "repeat" in row and repeats > 1 else number
+def _label(row: dict[str, Any]) -> str:
+    return str(row.get("row", ""))
+
+
+def _pair_label(row: dict[str, Any], record_a: dict[str, Any], record_b: dict[str, Any]) -> str:
+    """The row, and which of its asks are side by side when it was asked more than once."""
+    if "asks_a" not in row:
+        return _label(row)
+    shown = [f"{side} ask {int(record.get('repeat', 0)) + 1}/{row[f'asks_{side.lower()}']}"
+             for side, record in (("A", record_a), ("B", record_b)) if record]
+    return f"{_label(row)} · {', '.join(shown)}"
 
 
 def _scores(row: dict[str, Any], columns: list[str], side: str) -> dict[str, float | bool | None]:
@@ -39,8 +47,7 @@ def row_views(comparison: Comparison) -> list[ComparisonRowView]:
     """The table's rows as the widget draws them: at most MAX_TABLE_ROWS, in the table's order
     (so the rows that flipped, which come first, are always among them)."""
     columns = comparison._score_columns
-    repeats = max(comparison.a.repeats, comparison.b.repeats)
-    return [{"row": place, "label": _label(row, repeats), "query": _cut(row["query"]), "flip": row["flip"],
+    return [{"row": place, "label": _label(row), "query": _cut(row["query"]), "flip": row["flip"],
              "status_a": str(row["status_a"]), "status_b": str(row["status_b"]),
              "answer_changed": bool(row["answer_changed"]), "scores_a": _scores(row, columns, "a"),
              "scores_b": _scores(row, columns, "b")}
@@ -71,7 +78,7 @@ def pair_view(comparison: Comparison, place: int) -> ComparisonPairView:
     result["status_b"] = result["status_b"] or str(row["status_b"])
     columns = comparison._score_columns
     scores_a, scores_b = _scores(row, columns, "a"), _scores(row, columns, "b")
-    return {"row": place, "label": _label(row, max(comparison.a.repeats, comparison.b.repeats)),
+    return {"row": place, "label": _pair_label(row, record_a, record_b),
             "query": _cut(row["query"], ANSWER_CHARS), "flip": str(row["flip"]),
             "compare": result,  # type: ignore[typeddict-item]
             "error_a": _cut(record_a["error"]) if record_a.get("error") else None,

@@ -197,15 +197,22 @@ class EvalResults:
             return [r for r in self.records if r["status"] in ("succeeded", "failed")]
 
     def score_columns(self) -> list[str]:
-        return sorted({k for r in self._ended_records() for k in r if k.startswith("score_") and k != "score_errors"})
+        keys: set[str] = set().union(*self._ended_records())  # every record's keys at C speed
+        return sorted(k for k in keys if k.startswith("score_") and k != "score_errors")
 
     def per_row(self, column: str) -> dict[int, list[float]]:
         """Input row -> the numeric values of `column` over its ended asks (its repeats)."""
-        out: dict[int, list[float]] = {}
+        return self.per_rows([column])[column]
+
+    def per_rows(self, columns: list[str]) -> dict[str, dict[int, list[float]]]:
+        """`per_row` of several columns in one pass over the records."""
+        out: dict[str, dict[int, list[float]]] = {column: {} for column in columns}
         for r in self._ended_records():
-            value = r.get(column)
-            if isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value)):
-                out.setdefault(int(r["row"]), []).append(float(value))
+            row = int(r["row"])
+            for column in columns:
+                value = r.get(column)
+                if isinstance(value, int | float) and value == value:  # not NaN
+                    out[column].setdefault(row, []).append(float(value))
         return out
 
     def summary_records(self, *, seed: int = 0) -> list[dict[str, Any]]:
@@ -228,8 +235,10 @@ class EvalResults:
                         "p50_ms": _percentile(e["durations"], 0.5), "p95_ms": _percentile(e["durations"], 0.95)}
                for name, e in nodes.items()]
         records = self._ended_records()
-        for column in self.score_columns():
-            by_row = self.per_row(column)
+        scores = self.score_columns()
+        score_values = self.per_rows(scores)
+        for column in scores:
+            by_row = score_values[column]
             interval = stats.mean_interval(list(by_row.values()), seed=seed)
             out.append(blank | {"kind": "score", "name": column[len("score_"):],
                                 "runs": sum(len(v) for v in by_row.values()), "mean": interval.estimate,
@@ -272,8 +281,9 @@ class EvalResults:
 
     def by_row(self) -> pd.DataFrame:
         """One line per input row over its repeats: asks, successes, each score's pass rate,
-        whether the k asks agree (the same normalised answer, or the same verdict of every
-        scorer), and latency spread. Flaky rows (mixed verdicts) come first."""
+        whether the k asks agree (the same verdict of every scorer; with no scorer, the same
+        normalised answer), and latency spread. Flaky rows (asks that disagree, or whose runs
+        succeeded and failed) come first."""
         with self._lock:
             records = [r for r in self.records if r["status"] in ("succeeded", "failed")]
         scores = self.score_columns()
@@ -291,7 +301,9 @@ class EvalResults:
                 flaky = flaky or len(set(values)) > 1
             answers = {" ".join(str(a.get("answer") or "").lower().split()) for a in asks}
             line["agree"] = not flaky if scores else len(answers) == 1
-            line["flaky"] = flaky or len({a["status"] for a in asks}) > 1
+            # Flaky: its asks disagree on what matters: a scorer's verdict, else (no scorer to
+            # judge) the answer itself; and always on whether the run succeeded.
+            line["flaky"] = (flaky if scores else not line["agree"]) or len({a["status"] for a in asks}) > 1
             times = [float(a["total_s"]) for a in asks if a.get("total_s") is not None]
             line["total_s_min"], line["total_s_max"] = (min(times), max(times)) if times else (None, None)
             lines.append(line)
@@ -300,7 +312,8 @@ class EvalResults:
         return to_dataframe(lines, [*BY_ROW_COLUMNS[:4], *rates, *BY_ROW_COLUMNS[4:]])
 
     def flaky(self) -> list[int]:
-        """Input rows whose repeats disagree (mixed verdicts or statuses)."""
+        """Input rows whose repeats disagree (mixed verdicts; with no scorer, different answers;
+        or mixed statuses)."""
         table = self.by_row()
         return [int(r) for r in table[table["flaky"]]["row"]] if len(table) else []
 

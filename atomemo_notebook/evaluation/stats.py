@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,6 +86,15 @@ def _resampled_stat(sums: Any, counts: Any, resamples: int, seed: int) -> Any:
     np = _numpy()
     rng = np.random.default_rng(seed)
     n = len(sums)
+    if n:
+        distinct, freq = np.unique(np.stack([sums, counts], axis=1), axis=0, return_counts=True)
+        if len(distinct) * 8 <= n:
+            # Few distinct rows (pass/fail scores: at most k+1 sums of k repeats, 2k+1 paired
+            # differences): a resample of n rows is fully described by how many of each distinct
+            # row it drew, a multinomial draw. The same distribution, with no n-wide gather.
+            drawn = rng.multinomial(n, freq / n, size=resamples).astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (drawn @ distinct[:, 0]) / (drawn @ distinct[:, 1])
     out = np.empty(resamples)
     step = max(1, CHUNK_CELLS // max(n, 1))
     # Every row with the same number of values (no repeat missing): the count of a resample is
@@ -152,7 +162,13 @@ def mcnemar_exact(broken: int, fixed: int) -> float:
     n = broken + fixed
     if n == 0:
         return 1.0
-    tail: float = sum(math.comb(n, i) for i in range(min(broken, fixed) + 1)) / 2 ** n
+    # Exact, in integers: C(n, i) term by term from the one before (O(k) big-integer steps, not
+    # a fresh C(n, i) each: thousands of flipped rows take milliseconds), one division at the end.
+    term = total = 1
+    for i in range(min(broken, fixed)):
+        term = term * (n - i) // (i + 1)
+        total += term
+    tail: float = total / 2 ** n
     return min(1.0, 2 * tail)
 
 
@@ -182,7 +198,7 @@ def quantile_interval(values: Sequence[float | None], q: float, *, level: float 
     estimate = float(np.quantile(data, q))
     tail = (1 - level) / 2
     if n > 2000:  # the normal approximation to the binomial is exact enough here, and O(1)
-        spread = 1.959963984540054 * math.sqrt(n * q * (1 - q)) * (level / LEVEL)
+        spread = NormalDist().inv_cdf(1 - tail) * math.sqrt(n * q * (1 - q))
         low_rank, high_rank = math.floor(n * q - spread), math.ceil(n * q + spread)
     else:
         low_rank = 0
@@ -210,11 +226,36 @@ def quantile_difference(a: Sequence[float | None], b: Sequence[float | None], q:
     rng = np.random.default_rng(seed)
     draws = np.empty(resamples)
     step = max(1, CHUNK_CELLS // (2 * n))
+    sides = [_ranked(right), _ranked(left)]
     for start in range(0, resamples, step):
         size = min(step, resamples - start)
         idx = rng.integers(0, n, size=(size, n), dtype=np.int32)
-        draws[start:start + size] = np.quantile(right[idx], q, axis=1) - np.quantile(left[idx], q, axis=1)
+        high, low = (_resampled_quantile(ranked, idx, q) for ranked in sides)
+        draws[start:start + size] = high - low
     return _percentile_interval(estimate, draws, n, level)
+
+
+def _ranked(values: Any) -> tuple[Any, Any]:
+    """(each value's rank, the values sorted): a resample's order statistics are its ranks'."""
+    np = _numpy()
+    order = np.argsort(values, kind="stable")
+    rank = np.empty(len(values), dtype=np.int32)
+    rank[order] = np.arange(len(values), dtype=np.int32)
+    return rank, values[order]
+
+
+def _resampled_quantile(ranked: tuple[Any, Any], idx: Any, q: float) -> Any:
+    """np.quantile(values[idx], q, axis=1) (its default, linear method), found by partitioning
+    the drawn ranks at the one or two order statistics it needs: about 3x faster than quantile
+    on the values, with the same result."""
+    np = _numpy()
+    rank, ordered = ranked
+    position = (idx.shape[1] - 1) * q
+    low = math.floor(position)
+    frac = position - low
+    drawn = np.partition(rank[idx], [low, low + 1] if frac else [low], axis=1)
+    below = ordered[drawn[:, low]]
+    return below + (ordered[drawn[:, low + 1]] - below) * frac if frac else below
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
