@@ -178,6 +178,9 @@ WRONG = [  # (what is done to line 2's JSON, what the warning says)
     (lambda r: r.update(type="rwo"), r"unknown line type 'rwo'"),
     (lambda r: r["replies"][0].update(finished="later"), r"'replies\[0\].finished' must be"),
     (lambda r: r["replies"][0].update(query=[1]), r"'replies\[0\].query' must be a string or an object"),
+    (lambda r: r["replies"][0].update(node_names=[1]), r"'replies\[0\].node_names' must be an object, got a list"),
+    (lambda r: r["replies"][0].update(node_names={"n1": "Reply"}),
+     r"'replies\[0\]'.node_names\['n1'\] must be \[name, type\], got a string"),
 ]
 
 
@@ -409,7 +412,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                                                                                       max_size=3), max_leaves=6)
 FIELDS = ["key", "record", "replies", "type", "record.status", "record.query", "record.total_s", "replies.0",
           "replies.0.events", "replies.0.query", "replies.0.events.0", "replies.0.events.0.offset",
-          "replies.0.events.0.data", "replies.0.events.0.event", "replies.0.events.0.seq"]
+          "replies.0.events.0.data", "replies.0.events.0.event", "replies.0.events.0.seq", "replies.0.node_names"]
 
 
 def _set(item: Any, dotted: str, value: Any) -> None:

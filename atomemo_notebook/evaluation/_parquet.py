@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..model._replay import MAX_LINE, event_wires, reply_wire
+from ..model._replay import MAX_LINE
 from ..protocol._files import write_atomic
-from ._cache import _check_record, _rebuild
+from ._cache import _check_record, _rebuild, reply_item
 from ._inputs import EvalRow
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ def write_parquet(results: EvalResults, path: str | os.PathLike[str]) -> Path:
         for name in frame_columns:
             columns[name].append(_cell(record.get(name)))
         columns["_record"].append(json.dumps(record, ensure_ascii=False, default=str))
-        columns["_replies"].append(json.dumps([reply_wire(r) | {"events": event_wires(r)} for r in turns],
-                                              ensure_ascii=False, default=str))
+        columns["_replies"].append(json.dumps([reply_item(r) for r in turns], ensure_ascii=False, default=str))
     arrays = {}
     for name, values in columns.items():
         kinds = {type(v) for v in values if v is not None}
