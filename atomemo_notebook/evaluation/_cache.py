@@ -28,6 +28,7 @@ from ..model._replay import EventLog, ReplyLog, event_wires, log_lines, replay, 
 from ..model.reply import Reply
 from ..protocol._systems import translator_for
 from ..protocol._wire import format_datetime
+from ._inputs import MAX_REPEATS, MAX_ROWS
 
 __all__ = ["ASKED_AGAIN", "FORMAT", "Cache", "CacheWarning", "CachedRow", "reply_item"]
 
@@ -38,6 +39,7 @@ STATUSES = ("succeeded", "failed", "stopped")  # a row's status once it has ende
 LOCK_POLL = 0.1  # seconds between tries for a lock another run holds
 ASKED_AGAIN = "their rows are asked again"
 WARN_LINES = 20  # skipped lines named one by one in a warning; the rest are counted
+SAID = 300  # characters of an error the rebuild met, quoted in its own
 
 _NONE = type(None)
 _RECORD_FIELDS: dict[str, tuple[type, ...]] = {  # what the table, summary and widget do arithmetic on or show
@@ -47,8 +49,9 @@ _RECORD_FIELDS: dict[str, tuple[type, ...]] = {  # what the table, summary and w
     "prompt_tokens": (int, _NONE), "completion_tokens": (int, _NONE), "total_tokens": (int, _NONE),
     "cost": (int, float, _NONE), "currency": (str, _NONE), "nodes": (int,), "tool_calls": (int,), "cached": (bool,),
     "outputs": (str, _NONE),
-    "form": (str, _NONE),
+    "form": (str, _NONE), "repeat": (int,),
 }
+_RECORD_BOUNDS = {"row": MAX_ROWS, "repeat": MAX_REPEATS}  # as evaluate() bounds them: a row's place, its ask
 _REPLY_FIELDS: dict[str, tuple[type, ...]] = {  # a reply line's (replay.reply_wire), which the rebuild trusts
     "query": (str, dict), "message_id": (str, _NONE), "parent_id": (str, _NONE), "started_at": (str, _NONE),
     "status": (str,), "finished": (int, float, _NONE), "node_names": (dict,),
@@ -73,6 +76,12 @@ def _kind(value: Any) -> str:
         type(value), f"the number {value!r:.40}" if isinstance(value, int | float) else type(value).__name__)
 
 
+def _said(exc: BaseException) -> str:
+    """What an exception of the rebuild says, short: it may quote a hostile value whole."""
+    text = str(exc)
+    return text if len(text) <= SAID else f"{text[:SAID]}... ({len(text):,} characters)"
+
+
 def _check_fields(item: dict[str, Any], fields: dict[str, tuple[type, ...]], where: str) -> None:
     for name, types in fields.items():
         value = item.get(name)
@@ -87,6 +96,9 @@ def _check_record(record: Any) -> dict[str, Any]:
         if name not in record:
             raise ValueError(f"'record' has no {name!r}")
     _check_fields(record, _RECORD_FIELDS, "record")
+    for name, bound in _RECORD_BOUNDS.items():
+        if name in record and not 0 <= record[name] < bound:
+            raise ValueError(f"'record.{name}' must be from 0 to {bound - 1:,}, got {record[name]!r:.40}")
     if record["status"] not in STATUSES:
         raise ValueError(f"'record.status' must be one of {', '.join(STATUSES)}, got {record['status']!r:.40}")
     return record
@@ -134,24 +146,24 @@ def _rebuild(replies: Any, system: str | None, number: int) -> list[Reply]:
         try:
             log = reply_log(saved, system)
         except KeyError as exc:
-            raise ValueError(f"{where} has no {exc}") from None
+            raise ValueError(f"{where} has no {_said(exc)}") from None
         except Exception as exc:
-            raise ValueError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise ValueError(f"{where}: {type(exc).__name__}: {_said(exc)}") from None
         for seq, item in enumerate(events):
             if not isinstance(item, dict):
                 raise ValueError(f"{where}.events[{seq}] must be an object, got {_kind(item)}")
             try:
                 log.add(number, item)
             except KeyError as exc:
-                raise ValueError(f"{where}.events[{seq}] has no {exc}") from None
+                raise ValueError(f"{where}.events[{seq}] has no {_said(exc)}") from None
             except Exception as exc:
-                raise ValueError(f"{where}.events[{seq}]: {type(exc).__name__}: {exc}") from None
+                raise ValueError(f"{where}.events[{seq}]: {type(exc).__name__}: {_said(exc)}") from None
         logs.append((log, names))
     try:  # each reply with its own names: a row's turns may have run two versions of the app
         return [reply for log, names in logs
                 for reply in replay(EventLog({"system": system, "node_names": names}, [log]))]
     except Exception as exc:
-        raise ValueError(f"'replies' do not replay: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"'replies' do not replay: {type(exc).__name__}: {_said(exc)}") from None
 
 
 def _header_fragment(line: str) -> bool:
