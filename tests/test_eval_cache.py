@@ -605,3 +605,16 @@ def test_fuzz_a_hostile_parquet_file_loads_or_is_refused_naming_file_and_row(pri
     assert set(results.df["status"]) <= {"succeeded", "failed", "stopped"}
     results.summary()
 
+
+def test_a_missing_pyarrow_is_named_with_its_extra_on_save_and_on_load(server, tmp_path, monkeypatch):
+    results = evaluate(chat(server, f"nopq-{uuid.uuid4().hex[:8]}"), ROWS[:1]).wait(60, bar=False)
+    saved = results.to_parquet(tmp_path / "saved.parquet")
+    for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(ImportError, match=r"need pyarrow: pip install 'atomemo-notebook\[parquet\]'"):
+        results.to_parquet(tmp_path / "new.parquet")
+    assert not list(tmp_path.glob("*new.parquet*"))  # nothing written, not even a temporary
+    with pytest.raises(ImportError, match=r"need pyarrow: pip install 'atomemo-notebook\[parquet\]'"):
+        load_evaluation(saved)
