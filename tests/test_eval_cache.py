@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from atomemo_notebook import AsyncChat, AsyncClient, evaluate, load_evaluation
@@ -178,6 +179,12 @@ WRONG = [  # (what is done to line 2's JSON, what the warning says)
     (lambda r: r.update(type="rwo"), r"unknown line type 'rwo'"),
     (lambda r: r["replies"][0].update(finished="later"), r"'replies\[0\].finished' must be"),
     (lambda r: r["replies"][0].update(query=[1]), r"'replies\[0\].query' must be a string or an object"),
+    (lambda r: r["replies"][0].update(node_names=[1]), r"'replies\[0\].node_names' must be an object, got a list"),
+    (lambda r: r["replies"][0].update(node_names={"n1": "Reply"}),
+     r"'replies\[0\]'.node_names\['n1'\] must be \[name, type\], got a string"),
+    (lambda r: r["record"].update(repeat="x"), r"'record.repeat' must be a whole number, got a string"),
+    (lambda r: r["record"].update(repeat=100), r"'record.repeat' must be from 0 to 99, got 100"),
+    (lambda r: r["record"].update(row=-1), r"'record.row' must be from 0 to 99,999, got -1"),
 ]
 
 
@@ -409,7 +416,8 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                                                                                       max_size=3), max_leaves=6)
 FIELDS = ["key", "record", "replies", "type", "record.status", "record.query", "record.total_s", "replies.0",
           "replies.0.events", "replies.0.query", "replies.0.events.0", "replies.0.events.0.offset",
-          "replies.0.events.0.data", "replies.0.events.0.event", "replies.0.events.0.seq"]
+          "replies.0.events.0.data", "replies.0.events.0.event", "replies.0.events.0.seq", "replies.0.node_names",
+          "record.repeat"]
 
 
 def _set(item: Any, dotted: str, value: Any) -> None:
@@ -482,3 +490,131 @@ def test_fuzz_a_damaged_cache_never_hangs_never_stays_unreadable_and_loses_no_ro
         again, asked_again, _ = run(server, path)  # and what was asked again was kept
         assert asked_again == 0 and again.df["cached"].all()
         offline(path)  # the file reads: never left unreadable
+
+
+# -- the Parquet file: the same reader of records and replies, behind a table ----------------------------
+
+PQ_FIELDS = ["record", "record.row", "record.repeat", "record.key", "record.query", "record.status",
+             "record.total_s", "record.expected", "replies", "replies.0", "replies.0.node_names",
+             "replies.0.events", "replies.0.events.0", "replies.0.events.0.data", "replies.0.events.0.seq"]
+PQ_META = ["format", "version", "system"]
+PQ_SLACK = 4096  # characters a row's text may grow by before the bound the fuzz sets
+HUGE = st.integers(0, 3 * PQ_SLACK).map(lambda n: "ü" * n)  # past that bound, and short of it
+
+
+def pq_column(data: st.DataObject, rows: int) -> Any:
+    """A column of any type pyarrow writes: numbers, text, bytes, lists, objects, all null."""
+    import pyarrow as pa
+
+    kind = data.draw(st.sampled_from(["int", "float", "text", "bytes", "bool", "list", "struct", "null"]), label="type")
+    values = {"int": st.integers(-(2**63), 2**63 - 1), "float": st.floats(), "text": st.text(max_size=20) | HUGE,
+              "bytes": st.binary(max_size=20), "bool": st.booleans(), "list": st.lists(st.integers(0, 9), max_size=3),
+              "struct": st.fixed_dictionaries({"a": st.integers(0, 9)}), "null": st.none()}[kind]
+    cells = data.draw(st.lists(st.none() | values, min_size=rows, max_size=rows), label="cells")
+    return pa.array(cells, type=pa.null() if kind == "null" else None)
+
+
+def pq_damage(data: st.DataObject, table: Any) -> tuple[Any, int | None]:
+    """The pristine table, then one of: a field of one row's JSON set to anything, a column of
+    another type, a column gone, a metadata value changed. The row damaged, if one was."""
+    how = data.draw(st.sampled_from(["field", "column", "drop", "meta"]), label="damage")
+    name = data.draw(st.sampled_from(["_record", "_replies", "answer"]), label="column")
+    if how == "field":
+        row = data.draw(st.integers(0, table.num_rows - 1), label="row")
+        column = "_record" if (field := data.draw(st.sampled_from(PQ_FIELDS), label="field")).startswith("record") \
+            else "_replies"
+        cells = table.column(column).to_pylist()
+        item = {"record": json.loads(cells[row])} if column == "_record" else {"replies": json.loads(cells[row])}
+        _set(item, field, data.draw(JSON_VALUES | HUGE, label="value"))
+        cells[row] = json.dumps(item["record" if column == "_record" else "replies"], ensure_ascii=False)
+        return table.set_column(table.column_names.index(column), column, [cells]), row
+    if how == "column":
+        return table.set_column(table.column_names.index(name), name, pq_column(data, table.num_rows)), None
+    if how == "drop":
+        return table.drop_columns([name]), None
+    meta = dict(table.schema.metadata)
+    key = data.draw(st.sampled_from(PQ_META), label="key")
+    meta[key.encode()] = data.draw(st.text(max_size=8) | HUGE | st.sampled_from(["atomemo", "pipelit", "1", "2"]),
+                                   label="meta").encode("utf-8", "surrogatepass")
+    return table.replace_schema_metadata(meta), None
+
+
+RECORD = {"row": 0, "key": "k", "status": "succeeded", "query": "q"}
+HOSTILE_PQ = [  # (its _record cells, _replies cells, metadata changed, what the error says after the file's name)
+    ([json.dumps(RECORD | {"repeat": "x"})], ["[]"], {}, r": row 0: 'record.repeat' must be a whole number"),
+    ([json.dumps(RECORD), json.dumps(RECORD | {"repeat": -1})], ["[]", "[]"], {}, r": row 1: 'record.repeat' must be"),
+    ([json.dumps(RECORD | {"row": 10**9})], ["[]"], {}, r": row 0: 'record.row' must be from 0 to 99,999"),
+    (["[" * 100_000], ["[]"], {}, r": row 0: JSON nested too deeply"),
+    ([json.dumps(RECORD)], ['[{"query": "q", "status": "succeeded", "node_names": {"n": [1, 2]}}]'], {},
+     r": row 0: 'replies\[0\]'.node_names\['n'\] must be \[name, type\]"),
+    ([json.dumps(RECORD)], ["[]"], {"system": "nope"}, r" holds runs of system 'nope'; this package reads atomemo"),
+    ([json.dumps(RECORD)], ["[]"], {"system": None}, r" holds runs of system ''"),
+    ([json.dumps(RECORD)], ["[]"], {"version": "2"}, r": evaluation file version '2' is not one this package reads"),
+]
+
+
+@pytest.mark.parametrize(("records", "replies", "meta", "message"), HOSTILE_PQ)
+def test_a_hostile_parquet_record_is_refused_naming_file_and_row(tmp_path, records, replies, meta, message):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    saved = {"format": "atomemo-notebook/evaluation+parquet", "version": "1", "system": "atomemo"} | meta
+    table = pa.table({"_record": records, "_replies": replies}).replace_schema_metadata(
+        {k: v for k, v in saved.items() if v is not None})
+    path = tmp_path / "hostile.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(ValueError, match="^" + re.escape(str(path)) + message):
+        load_evaluation(path)
+
+
+@pytest.fixture(scope="module")
+def pristine_parquet(server: LocalServer) -> Any:
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as folder:
+        results = evaluate(chat(server, f"pq-{uuid.uuid4().hex[:8]}"), ROWS[:3], repeats=2).wait(60, bar=False)
+        return pq.read_table(results.to_parquet(Path(folder) / "pristine.parquet"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_a_hostile_parquet_file_loads_or_is_refused_naming_file_and_row(pristine_parquet, data):
+    import pyarrow.parquet as pq
+
+    from atomemo_notebook.evaluation import _parquet
+
+    table, row = pq_damage(data, pristine_parquet)
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        longest = max(len(c or "") for name in ("_record", "_replies") for c in pristine_parquet.column(name).to_pylist())
+        patch.setattr(_parquet, "MAX_LINE", longest + PQ_SLACK)  # the bound on a row's text, one a fuzz can pass
+        path = Path(folder) / "eval.parquet"
+        pq.write_table(table, path)
+        refused = ""
+        try:
+            results = load_evaluation(path)
+        except ValueError as exc:
+            refused = str(exc)
+    if refused:  # a refusal is a ValueError naming the file, and the row when one is wrong; short, whatever it held
+        assert refused.startswith(str(path)) and len(refused) < 1000, refused
+        assert row is None or f": row {row}: " in refused, refused
+        event("refused")
+        return
+    event("loaded")
+    assert len(results.df) == table.num_rows and results.finished  # or it loads, every row of it
+    assert set(results.df["status"]) <= {"succeeded", "failed", "stopped"}
+    results.summary()
+
+
+def test_a_missing_pyarrow_is_named_with_its_extra_on_save_and_on_load(server, tmp_path, monkeypatch):
+    results = evaluate(chat(server, f"nopq-{uuid.uuid4().hex[:8]}"), ROWS[:1]).wait(60, bar=False)
+    saved = results.to_parquet(tmp_path / "saved.parquet")
+    for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(ImportError, match=r"need pyarrow: pip install 'atomemo-notebook\[parquet\]'"):
+        results.to_parquet(tmp_path / "new.parquet")
+    assert not list(tmp_path.glob("*new.parquet*"))  # nothing written, not even a temporary
+    with pytest.raises(ImportError, match=r"need pyarrow: pip install 'atomemo-notebook\[parquet\]'"):
+        load_evaluation(saved)

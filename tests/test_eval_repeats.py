@@ -155,6 +155,7 @@ def test_an_evaluation_kept_as_parquet_loads_back_whole(server, tmp_path):
     assert again.df[["row", "repeat", "answer", "score_contains"]].equals(results.df[["row", "repeat", "answer",
                                                                                       "score_contains"]])
     assert len(again.timeline_df) == len(results.timeline_df) > 0
+    assert again.timeline_df["node_name"].tolist() == results.timeline_df["node_name"].tolist()  # names, not ids
     assert again.by_row()["pass_rate_contains"].tolist() == results.by_row()["pass_rate_contains"].tolist()
 
 

@@ -6,7 +6,9 @@ crash mid-write) or not a row of the right shape is skipped with a warning namin
 line, and its row is asked again. Every append starts on a fresh line and is one write of a
 whole line, taken back if the disk refuses part of it. One run at a time writes a cache: it
 holds an exclusive lock on the file, so a second process's run waits, then asks only what the
-first did not. Replies are rebuilt through the system's own adapter, offline, as it is read."""
+first did not. Replies are rebuilt through the system's own adapter, offline, as it is read,
+each with the node names its live run had from the app's description (Atomemo's and Pipelit's
+events name a node by its id only)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ from ..model._replay import EventLog, ReplyLog, event_wires, log_lines, replay, 
 from ..model.reply import Reply
 from ..protocol._systems import translator_for
 from ..protocol._wire import format_datetime
+from ._inputs import MAX_REPEATS, MAX_ROWS
 
-__all__ = ["ASKED_AGAIN", "FORMAT", "Cache", "CacheWarning", "CachedRow"]
+__all__ = ["ASKED_AGAIN", "FORMAT", "Cache", "CacheWarning", "CachedRow", "reply_item"]
 
 FORMAT = "atomemo-notebook/evaluation"
 VERSION = 1
@@ -36,6 +39,7 @@ STATUSES = ("succeeded", "failed", "stopped")  # a row's status once it has ende
 LOCK_POLL = 0.1  # seconds between tries for a lock another run holds
 ASKED_AGAIN = "their rows are asked again"
 WARN_LINES = 20  # skipped lines named one by one in a warning; the rest are counted
+SAID = 300  # characters of an error the rebuild met, quoted in its own
 
 _NONE = type(None)
 _RECORD_FIELDS: dict[str, tuple[type, ...]] = {  # what the table, summary and widget do arithmetic on or show
@@ -45,11 +49,12 @@ _RECORD_FIELDS: dict[str, tuple[type, ...]] = {  # what the table, summary and w
     "prompt_tokens": (int, _NONE), "completion_tokens": (int, _NONE), "total_tokens": (int, _NONE),
     "cost": (int, float, _NONE), "currency": (str, _NONE), "nodes": (int,), "tool_calls": (int,), "cached": (bool,),
     "outputs": (str, _NONE),
-    "form": (str, _NONE),
+    "form": (str, _NONE), "repeat": (int,),
 }
+_RECORD_BOUNDS = {"row": MAX_ROWS, "repeat": MAX_REPEATS}  # as evaluate() bounds them: a row's place, its ask
 _REPLY_FIELDS: dict[str, tuple[type, ...]] = {  # a reply line's (replay.reply_wire), which the rebuild trusts
     "query": (str, dict), "message_id": (str, _NONE), "parent_id": (str, _NONE), "started_at": (str, _NONE),
-    "status": (str,), "finished": (int, float, _NONE),
+    "status": (str,), "finished": (int, float, _NONE), "node_names": (dict,),
 }
 
 
@@ -71,6 +76,12 @@ def _kind(value: Any) -> str:
         type(value), f"the number {value!r:.40}" if isinstance(value, int | float) else type(value).__name__)
 
 
+def _said(exc: BaseException) -> str:
+    """What an exception of the rebuild says, short: it may quote a hostile value whole."""
+    text = str(exc)
+    return text if len(text) <= SAID else f"{text[:SAID]}... ({len(text):,} characters)"
+
+
 def _check_fields(item: dict[str, Any], fields: dict[str, tuple[type, ...]], where: str) -> None:
     for name, types in fields.items():
         value = item.get(name)
@@ -85,6 +96,9 @@ def _check_record(record: Any) -> dict[str, Any]:
         if name not in record:
             raise ValueError(f"'record' has no {name!r}")
     _check_fields(record, _RECORD_FIELDS, "record")
+    for name, bound in _RECORD_BOUNDS.items():
+        if name in record and not 0 <= record[name] < bound:
+            raise ValueError(f"'record.{name}' must be from 0 to {bound - 1:,}, got {record[name]!r:.40}")
     if record["status"] not in STATUSES:
         raise ValueError(f"'record.status' must be one of {', '.join(STATUSES)}, got {record['status']!r:.40}")
     return record
@@ -95,16 +109,36 @@ def _kind_of(kind: type) -> str:
             dict: "an object"}[kind]
 
 
+def reply_item(reply: Reply) -> dict[str, Any]:
+    """A reply as the cache and the Parquet file keep it: its line, the names of the nodes it ran
+    as the live run knew them (from the app's description, which the events may not repeat), and
+    its events. Only the nodes it ran: the app's whole map would be kept again on every row."""
+    known = reply._node_names
+    names = {s.node_id: list(known[s.node_id]) for s in reply.nodes if s.node_id in known}
+    return reply_wire(reply) | {"node_names": names, "events": event_wires(reply)}
+
+
+def _node_names(saved: dict[str, Any], where: str) -> dict[str, list[str]]:
+    """A saved reply's node names, checked (bounded with the line that holds them); none in a
+    file written before they were kept: its nodes are then named by their ids."""
+    names = saved.get("node_names", {})
+    for node, pair in names.items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            raise ValueError(f"{where}.node_names[{node!r:.40}] must be [name, type], got {_kind(pair)}")
+    return dict(names)
+
+
 def _rebuild(replies: Any, system: str | None, number: int) -> list[Reply]:
     """The row's replies folded again from their saved events; a ValueError says which part is wrong."""
     if not isinstance(replies, list):
         raise ValueError(f"'replies' must be a list, got {_kind(replies)}")
-    logs: list[ReplyLog] = []
+    logs: list[tuple[ReplyLog, dict[str, list[str]]]] = []
     for index, saved in enumerate(replies):
         where = f"'replies[{index}]'"
         if not isinstance(saved, dict):
             raise ValueError(f"{where} must be an object, got {_kind(saved)}")
         _check_fields(saved, _REPLY_FIELDS, f"replies[{index}]")
+        names = _node_names(saved, where)
         events = saved.get("events", [])
         if not isinstance(events, list):
             raise ValueError(f"{where}.events must be a list, got {_kind(events)}")
@@ -112,23 +146,24 @@ def _rebuild(replies: Any, system: str | None, number: int) -> list[Reply]:
         try:
             log = reply_log(saved, system)
         except KeyError as exc:
-            raise ValueError(f"{where} has no {exc}") from None
+            raise ValueError(f"{where} has no {_said(exc)}") from None
         except Exception as exc:
-            raise ValueError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise ValueError(f"{where}: {type(exc).__name__}: {_said(exc)}") from None
         for seq, item in enumerate(events):
             if not isinstance(item, dict):
                 raise ValueError(f"{where}.events[{seq}] must be an object, got {_kind(item)}")
             try:
                 log.add(number, item)
             except KeyError as exc:
-                raise ValueError(f"{where}.events[{seq}] has no {exc}") from None
+                raise ValueError(f"{where}.events[{seq}] has no {_said(exc)}") from None
             except Exception as exc:
-                raise ValueError(f"{where}.events[{seq}]: {type(exc).__name__}: {exc}") from None
-        logs.append(log)
-    try:
-        return replay(EventLog({"system": system}, logs))
+                raise ValueError(f"{where}.events[{seq}]: {type(exc).__name__}: {_said(exc)}") from None
+        logs.append((log, names))
+    try:  # each reply with its own names: a row's turns may have run two versions of the app
+        return [reply for log, names in logs
+                for reply in replay(EventLog({"system": system, "node_names": names}, [log]))]
     except Exception as exc:
-        raise ValueError(f"'replies' do not replay: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"'replies' do not replay: {type(exc).__name__}: {_said(exc)}") from None
 
 
 def _header_fragment(line: str) -> bool:
@@ -357,7 +392,7 @@ class Cache:
 
     def store(self, key: str, record: dict[str, Any], replies: list[Reply]) -> None:
         item = {"type": "row", "key": key, "record": record,
-                "replies": [reply_wire(r) | {"events": event_wires(r)} for r in replies]}
+                "replies": [reply_item(r) for r in replies]}
         line, data = _encode(item)
         if len(line) > _replay.MAX_LINE:  # a line the reader would refuse is not written
             warnings.warn(CacheWarning(f"{self.path}: row {record.get('row')} is too big to cache "

@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..model._replay import MAX_LINE, event_wires, reply_wire
+from ..model._replay import MAX_LINE
 from ..protocol._files import write_atomic
-from ._cache import _check_record, _rebuild
-from ._inputs import EvalRow
+from ..protocol._systems import SYSTEMS
+from ._cache import _check_record, _rebuild, _said, reply_item
+from ._inputs import MAX_REPEATS, MAX_ROWS, EvalRow
 
 if TYPE_CHECKING:
     from ._results import EvalResults
@@ -61,8 +62,7 @@ def write_parquet(results: EvalResults, path: str | os.PathLike[str]) -> Path:
         for name in frame_columns:
             columns[name].append(_cell(record.get(name)))
         columns["_record"].append(json.dumps(record, ensure_ascii=False, default=str))
-        columns["_replies"].append(json.dumps([reply_wire(r) | {"events": event_wires(r)} for r in turns],
-                                              ensure_ascii=False, default=str))
+        columns["_replies"].append(json.dumps([reply_item(r) for r in turns], ensure_ascii=False, default=str))
     arrays = {}
     for name, values in columns.items():
         kinds = {type(v) for v in values if v is not None}
@@ -76,8 +76,38 @@ def write_parquet(results: EvalResults, path: str | os.PathLike[str]) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+def _meta(table: Any, path: str | os.PathLike[str]) -> str:
+    """The system whose runs the file holds, from its metadata; a ValueError names what is wrong."""
+    saved = table.schema.metadata or {}
+    meta: dict[str, str] = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in saved.items()}
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is Parquet, but not an evaluation saved by results.to_parquet()")
+    version = meta.get("version", "")
+    if not (version.isascii() and version.isdigit() and len(version) < 6) or int(version) > VERSION:
+        raise ValueError(f"{path}: evaluation file version {version!r:.40} is not one this package reads "
+                         f"(up to {VERSION}); upgrade atomemo-notebook")
+    system = meta.get("system", "")
+    if system not in SYSTEMS:  # no default here: to_parquet() always names it
+        raise ValueError(f"{path} holds runs of system {system!r:.40}; this package reads {', '.join(SYSTEMS)}")
+    if "_record" not in table.column_names or "_replies" not in table.column_names:
+        raise ValueError(f"{path} lacks the _record and _replies columns that rebuild an evaluation")
+    if table.num_rows > MAX_ROWS * MAX_REPEATS:
+        raise ValueError(f"{path}: {table.num_rows:,} rows is more than one evaluation asks "
+                         f"({MAX_ROWS * MAX_REPEATS:,})")
+    return system
+
+
+def _row(number: int, record: dict[str, Any], repeated: bool) -> EvalRow:
+    # The record is checked (_check_record): row and repeat are whole numbers in their bounds.
+    return EvalRow(index=number, key=str(record.get("key", number)), query=str(record.get("query", "")), inputs={},
+                   expected=record.get("expected"), conversation=record.get("conversation"), file=None,
+                   data=dict(record), repeat=int(record.get("repeat", 0)),
+                   row=int(record.get("row", 0)) if repeated else None)
+
+
 def read_parquet(path: str | os.PathLike[str]) -> tuple[str, list[EvalRow], list[dict[str, Any]], list[list[Any]]]:
-    """(system, rows, records, replies) of a saved evaluation; a ValueError names what is wrong."""
+    """(system, rows, records, replies) of a saved evaluation; a ValueError names the file, and
+    the row when one is wrong, whatever its cells hold."""
     pa = _pyarrow()
     size = os.path.getsize(path)
     if size > MAX_PARQUET_BYTES:
@@ -85,29 +115,29 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[str, list[EvalRow], list
     try:
         table = pa.parquet.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path} is not a readable Parquet file: {exc}") from None
-    meta = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (table.schema.metadata or {}).items()}
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is Parquet, but not an evaluation saved by results.to_parquet()")
-    if "_record" not in table.column_names or "_replies" not in table.column_names:
-        raise ValueError(f"{path} lacks the _record and _replies columns that rebuild an evaluation")
-    system = meta.get("system") or None
-    saved, saved_replies = table.column("_record").to_pylist(), table.column("_replies").to_pylist()
+        raise ValueError(f"{path} is not a readable Parquet file: {_said(exc)}") from None
+    system = _meta(table, path)
+    try:
+        saved, saved_replies = table.column("_record").to_pylist(), table.column("_replies").to_pylist()
+    except Exception as exc:  # a column of a type pyarrow cannot give as Python values is the file's fault
+        raise ValueError(f"{path}: its _record and _replies columns do not read: {type(exc).__name__}: "
+                         f"{_said(exc)}") from None
     records: list[dict[str, Any]] = []
     replies: list[list[Any]] = []
     for number, (text, turns) in enumerate(zip(saved, saved_replies, strict=True)):
-        if not isinstance(text, str) or not isinstance(turns, str) or max(len(text), len(turns)) > MAX_LINE:
-            raise ValueError(f"{path}: row {number} has no record, or one too big to read")
+        if not isinstance(text, str) or not isinstance(turns, str):
+            raise ValueError(f"{path}: row {number}: _record and _replies must be text (JSON), got "
+                             f"{type(text).__name__} and {type(turns).__name__}")
+        if max(len(text), len(turns)) > MAX_LINE:
+            raise ValueError(f"{path}: row {number}: more than {MAX_LINE:,} characters to read")
         try:
             record = _check_record(json.loads(text))
             rebuilt = _rebuild(json.loads(turns), system, number)
-        except (ValueError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            raise ValueError(f"{path}: row {number}: JSON nested too deeply") from None
+        except ValueError as exc:  # json.JSONDecodeError is one
             raise ValueError(f"{path}: row {number}: {exc}") from None
         records.append(record)
         replies.append(rebuilt)
     repeated = any("repeat" in r for r in records)
-    rows = [EvalRow(index=i, key=str(r.get("key", i)), query=str(r.get("query", "")), inputs={},
-                    expected=r.get("expected"), conversation=r.get("conversation"), file=None, data=dict(r),
-                    repeat=int(r.get("repeat", 0)), row=int(r.get("row", 0)) if repeated else None)
-            for i, r in enumerate(records)]
-    return str(system), rows, records, replies
+    return system, [_row(i, r, repeated) for i, r in enumerate(records)], records, replies
