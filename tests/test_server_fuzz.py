@@ -226,7 +226,8 @@ def known_runs(server: LocalServer) -> dict[str, Any]:
                        timeout=20)
     chat_run = next(json.loads(line[5:])["workflow_run_id"] for line in asked.text.splitlines()
                     if line.startswith("data:") and '"workflow_run_id"' in line)
-    return {"flow": (ran.json()["workflow_run_id"], flow_key), "chat": (chat_run, chat_key)}
+    return {"flow": (ran.json()["workflow_run_id"], flow_key), "chat": (chat_run, chat_key),
+            "other app": server.app("support")["dify_api_key"]}  # a chatflow that owns neither
 
 
 def run_events_answer(response: httpx.Response, run_id: str | None) -> list[dict[str, Any]]:
@@ -282,7 +283,7 @@ def test_fuzz_a_runs_events_answer_a_dify_error_or_its_stream(server, known_runs
         params += [(name, v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")) for v in values]
     auth = f"Bearer {key}" if data.draw(st.booleans()) else data.draw(st.one_of(
         st.sampled_from([f"bearer  {key}", f"Bearer {known_runs['flow'][1]}", f"Bearer {known_runs['chat'][1]}",
-                         "Bearer", "Basic x", ""]),
+                         f"Bearer {known_runs['other app']}", "Bearer", "Basic x", ""]),
         LATIN.map(lambda t: f"Bearer {t}".strip()), st.none()))
     headers = {"Authorization": auth} if auth is not None else {}
     fault = data.draw(st.one_of(st.none(), st.none(), LATIN))
@@ -305,8 +306,9 @@ def test_fuzz_a_runs_events_answer_a_dify_error_or_its_stream(server, known_runs
     assert not web or response.status_code == 404
     if not readable:
         return
-    if all(value == "fz-user" for name, value in params if name == "user"):  # its own user, or none named
-        assert response.status_code == 200, response.text[:300]
+    # Its own user, or none named: the stream; another user's: not found (as Dify scopes runs).
+    own = all(value == "fz-user" for name, value in params if name == "user")
+    assert response.status_code == (200 if own else 404), response.text[:300]
     if response.status_code == 200:
         # The run is over: its snapshot is the whole run once, from its start to its end; without
         # the snapshot nothing is left to follow (pings only).
@@ -317,7 +319,7 @@ def test_fuzz_a_runs_events_answer_a_dify_error_or_its_stream(server, known_runs
 
 
 def test_a_runs_events_still_stream_after_the_fuzzing(server, known_runs):
-    for real, key in known_runs.values():
+    for real, key in (known_runs["flow"], known_runs["chat"]):
         with httpx.stream("GET", f"{server.dify_base_url}/workflow/{real}/events", timeout=20,
                           params={"user": "fz-user", "include_state_snapshot": "true"},
                           headers={"Authorization": f"Bearer {key}"}) as response:

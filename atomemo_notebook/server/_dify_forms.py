@@ -120,9 +120,10 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
 
 
-def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp,
+def form_routes(emu: Emulator, prefix: str, check_key: Any, find: Any, flows: WorkflowApp,
                 dify_errors: Callable[[Handler], Handler]) -> list[Route]:
-    """`check_key(request)`: the app a service-API key names (raises its 401); `flows`: the
+    """`check_key(request)`: the app a service-API key names (raises its 401); `find(app,
+    conversation_id, user)`: that app's Dify conversation of that user, or None; `flows`: the
     workflow app, whose runs' events are its own; `dify_errors`: answers an error the shared
     helpers raise (a malformed fault header) in Dify's shape, as every other Dify route does."""
 
@@ -180,9 +181,13 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp,
         if flows.owns(request):
             answer = flows.events(run_id, request.query_params.get("user"), snapshot, emu.fault(request))
             return answer or _error(404, "not_found", "Workflow run not found.")
-        check_key(request)
+        app = check_key(request)
         run = next((r for r in list(emu.runs.values()) if r.execution_id == run_id), None)
-        if run is None:
+        conv = None if run is None else emu.store.get_conversation(run.conversation_id)
+        # A run of this app's, asked through Dify (not another app's, nor an Atomemo API run),
+        # and of the user named, if one is (as the workflow app's runs are).
+        user = request.query_params.get("user")
+        if run is None or conv is None or find(app, conv["id"], conv["userId"] if user is None else user) is None:
             return _error(404, "not_found", "Workflow run not found.")
         emu.fault(request)
         through = request.query_params.get("continue_on_pause", "true") != "false"
