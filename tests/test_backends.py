@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from atomemo_notebook.protocol._call import Call, Open, Pause, Plan, Together
+from atomemo_notebook.protocol._call import Call, Listen, Open, Pause, Plan, Together
 from atomemo_notebook.protocol._errors import APIConnectionError, NotFoundError
 from atomemo_notebook.protocol._systems import SYSTEMS
 from atomemo_notebook.protocol._wire import FileRef
@@ -47,7 +47,9 @@ def nothing(step: Any) -> Any:
 
 
 def paths(steps: list[Any]) -> list[str]:
-    return [f"{s.method} {s.path}" if isinstance(s, Call) else type(s).__name__ for s in steps]
+    calls = [s.spec.call if isinstance(s, Listen) else s for s in steps]
+    return [("Listen " if isinstance(s, Listen) else "") + f"{c.method} {c.path}" if isinstance(c, Call)
+            else type(s).__name__ for s, c in zip(steps, calls, strict=True)]
 
 
 def test_every_system_record_makes_its_backend():
@@ -174,6 +176,56 @@ def test_dify_sends_a_file_beside_a_short_text():
     assert (spec.user, spec.conversation_id) == ("u", None)
     assert spec.call.json["query"] == "[file: cat.png]"
     assert spec.call.json["files"] == [{"type": "image", "transfer_method": "local_file", "upload_file_id": "f1"}]
+
+
+STREAM = object()  # what a driver answers a Listen with: the stream it opened
+
+
+def test_dify_run_events_opens_the_service_apis_stream():
+    stream, steps = drive(DifyBackend("http://x/v1", web_app_code="code").run_events("run-1", "u"),
+                          lambda step: STREAM)
+    assert paths(steps) == ["Listen GET /workflow/run-1/events"]
+    assert stream is STREAM and steps[0].spec.user == "u"
+    assert steps[0].spec.call.params == {"user": "u", "include_state_snapshot": "false", "continue_on_pause": "true"}
+
+
+def test_dify_run_events_falls_back_to_the_web_app_apis_stream_on_a_404():
+    def answer(step: Any) -> Any:
+        if isinstance(step, Call):
+            return {"access_token": "pass-1"}
+        if step.spec.call.absolute:
+            return STREAM
+        raise NotFoundError("no such route", status_code=404)  # Dify 1.13: none on the service API
+
+    stream, steps = drive(DifyBackend("http://x/v1", web_app_code="code").run_events("run-1", "u"), answer)
+    assert paths(steps) == ["Listen GET /workflow/run-1/events", "GET http://x/api/passport",
+                            "Listen GET http://x/api/workflow/run-1/events"]
+    assert stream is STREAM and steps[1].params == {"user_id": "u"}
+    assert steps[2].spec.call.headers == {"X-App-Code": "code", "X-App-Passport": "pass-1"}
+    assert steps[2].spec.user == "u" and not steps[2].spec.call.needs_key
+
+
+def test_dify_run_events_is_none_where_the_server_has_neither_stream():
+    def answer(step: Any) -> Any:
+        if isinstance(step, Call):
+            return {"access_token": "pass-1"}
+        raise NotFoundError("no such route", status_code=404)
+
+    stream, steps = drive(DifyBackend("http://x/v1", web_app_code="code").run_events("run-1", "u"), answer)
+    assert stream is None and len(steps) == 3
+    # No web_app_code: the web-app API is not tried (its passport needs the code).
+    stream, steps = drive(DifyBackend("http://x/v1").run_events("run-1", "u"), answer)
+    assert stream is None and paths(steps) == ["Listen GET /workflow/run-1/events"]
+    # Other systems have no such stream: nothing asked.
+    assert drive(AtomemoBackend("a", "t").run_events("run-1", "u"), nothing) == (None, [])
+
+
+def test_dify_run_events_leaves_other_failures_to_its_caller():
+    def refuse(step: Any) -> Any:
+        raise APIConnectionError("refused")
+
+    with pytest.raises(APIConnectionError):
+        drive(DifyBackend("http://x/v1", web_app_code="code").run_events("run-1", "u"), refuse)
 
 
 # -- Pipelit -------------------------------------------------------------------------------------

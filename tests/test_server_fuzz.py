@@ -4,18 +4,21 @@ and the server stays healthy afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import httpx_sse
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from atomemo_notebook.protocol.dify._workflow_app import WORKFLOW_DEMO
 from atomemo_notebook.server import LocalServer
-from atomemo_notebook.server._faults import FaultSyntaxError, parse_fault
+from atomemo_notebook.server._faults import FAULT_HEADER, FaultSyntaxError, parse_fault
 
 # Text with everything JSON can carry: lone surrogates, NULs, controls, astral characters.
 WILD_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=24)
@@ -199,6 +202,130 @@ def test_fuzz_dify_every_get_and_path(dify, data):
     dify_proper(dify.post(f"/chat-messages/{segment}/stop", json={"user": text}))
     dify_proper(dify.post(f"/conversations/{segment}/name", json={"user": text, "name": text}))
     dify_proper(dify.request("DELETE", f"/conversations/{segment}", json={"user": text}))
+
+
+# -- a run's events (GET /v1/workflow/{run_id}/events) ---------------------------------------------
+
+# The web-app API's root, where Dify 1.13 has a run's events (a client's fallback): the emulator
+# has none there, so each answer there must be a clear 404.
+WEB_APP = "/api"
+PATHISH = ["", ".", "..", "../..", "a/b", "%2e%2e", "%2F", "..%2F..%2Finfo", "\\", "?x=1", "#f", " ", "%00", "%ff%fe"]
+FLAG = st.sampled_from(["true", "false"]) | st.sampled_from(["TRUE", "1", "0", "", "null"]) | WILD_TEXT
+# What a header can carry (no spaces around it: the client refuses to send those).
+LATIN = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
+
+
+@pytest.fixture(scope="module")
+def known_runs(server: LocalServer) -> dict[str, Any]:
+    """A finished run of the workflow app and one of a chatflow, with the keys that own them."""
+    flow_key, chat_key = server.demo("dify", WORKFLOW_DEMO)["api_key"], server.app("echo")["dify_api_key"]
+    ran = httpx.post(f"{server.dify_base_url}/workflows/run", headers={"Authorization": f"Bearer {flow_key}"},
+                     json={"inputs": {"name": "Ada"}, "user": "fz-user", "response_mode": "blocking"}, timeout=20)
+    asked = httpx.post(f"{server.dify_base_url}/chat-messages", headers={"Authorization": f"Bearer {chat_key}"},
+                       json={"query": "hi", "user": "fz-user", "inputs": {}, "response_mode": "streaming"},
+                       timeout=20)
+    chat_run = next(json.loads(line[5:])["workflow_run_id"] for line in asked.text.splitlines()
+                    if line.startswith("data:") and '"workflow_run_id"' in line)
+    return {"flow": (ran.json()["workflow_run_id"], flow_key), "chat": (chat_run, chat_key),
+            "other app": server.app("support")["dify_api_key"]}  # a chatflow that owns neither
+
+
+def run_events_answer(response: httpx.Response, run_id: str | None) -> list[dict[str, Any]]:
+    """The route's answer read whole: a Dify error (or the no-route page), else a valid event
+    stream of run `run_id`'s events (None: no stream may be answered). Its events' bodies."""
+    if response.url.path.startswith("/v1/"):
+        dify_proper(response)
+    else:
+        proper(response)
+    if response.status_code != 200:
+        assert 400 <= response.status_code < 500, response.status_code
+        return []
+    assert run_id is not None, f"a stream answered for a run this request cannot read: {response.url}"
+    assert response.headers["content-type"].startswith("text/event-stream")
+    frames = []
+    for sse in httpx_sse.EventSource(response).iter_sse():
+        if sse.event == "ping":
+            continue
+        frame = json.loads(sse.data)
+        assert isinstance(frame, dict) and isinstance(frame.get("event"), str), frame
+        assert frame.get("workflow_run_id") in (run_id, None), frame
+        frames.append(frame)
+    return frames
+
+
+def once_from_start_to_end(frames: list[dict[str, Any]]) -> bool:
+    """A finished run's events, whole and not doubled: started once, finished once, last."""
+    names = [f["event"] for f in frames]
+    return names[:1] == ["workflow_started"] and names[-1:] == ["workflow_finished"] \
+        and names.count("workflow_started") == names.count("workflow_finished") == 1
+
+
+@settings(FUZZ, max_examples=200)  # ~20 ms each: enough to reach a readable run with every flag
+@given(data=st.data())
+def test_fuzz_a_runs_events_answer_a_dify_error_or_its_stream(server, known_runs, data):
+    owner = data.draw(st.sampled_from(["flow", "chat"]))
+    real, key = known_runs[owner]
+    # Half the time the run's own id and key, so that hostile flags and headers reach the run.
+    run_id = real if data.draw(st.booleans()) else data.draw(st.one_of(
+        st.just(real.upper()), st.just(real + "x"), st.just(real[:-1]),
+        st.sampled_from(PATHISH),  # as they are: a slash or a dot may change the route
+        WILD_TEXT.map(lambda t: quote(t.encode("utf-8", "surrogatepass"), safe="")),
+        st.integers(1_000, 60_000).map(lambda n: "x" * n),  # huge
+        st.text(min_size=500, max_size=2_000).map(lambda t: quote(t.encode("utf-8", "surrogatepass"), safe="")),
+    ))
+    web = data.draw(st.sampled_from([False, False, False, True]))
+    params: list[tuple[str, str]] = []
+    for name, usual, value in (("user", "fz-user", st.just("another") | WILD_TEXT),
+                               ("include_state_snapshot", "true", FLAG), ("continue_on_pause", "false", FLAG),
+                               ("x", "", WILD_TEXT)):
+        # The usual value, absent, or anything once or twice.
+        values = data.draw(st.one_of(st.just([usual]), st.just([]), st.lists(value, min_size=1, max_size=2)))
+        params += [(name, v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")) for v in values]
+    auth = f"Bearer {key}" if data.draw(st.booleans()) else data.draw(st.one_of(
+        st.sampled_from([f"bearer  {key}", f"Bearer {known_runs['flow'][1]}", f"Bearer {known_runs['chat'][1]}",
+                         f"Bearer {known_runs['other app']}", "Bearer", "Basic x", ""]),
+        LATIN.map(lambda t: f"Bearer {t}".strip()), st.none()))
+    headers = {"Authorization": auth} if auth is not None else {}
+    fault = data.draw(st.one_of(st.none(), st.none(), LATIN))
+    with contextlib.suppress(FaultSyntaxError):
+        if fault is not None:
+            parse_fault(fault)
+            fault = None  # a well-formed fault misbehaves on purpose: only broken ones are sent
+    if fault is not None:
+        headers[FAULT_HEADER] = fault
+    for name in data.draw(st.sets(st.sampled_from(["Accept", "Last-Event-ID", "X-App-Code", "X-App-Passport",
+                                                    "Cache-Control", "Range"]), max_size=3)):
+        headers[name] = data.draw(LATIN)
+    url = f"{server.origin}{WEB_APP if web else '/v1'}/workflow/{run_id}/events"
+    with httpx.Client(timeout=20) as client, client.stream("GET", url, params=params, headers=headers) as response:
+        response.read()
+        # A stream only for the run's own id, on the service API, under a key that can read it.
+        readable = (run_id == real and not web and fault is None
+                    and auth is not None and auth.split(None, 1)[1:] == [key])
+        frames = run_events_answer(response, real if readable else None)
+    assert not web or response.status_code == 404
+    if not readable:
+        return
+    # Its own user, or none named: the stream; another user's: not found (as Dify scopes runs).
+    own = all(value == "fz-user" for name, value in params if name == "user")
+    assert response.status_code == (200 if own else 404), response.text[:300]
+    if response.status_code == 200:
+        # The run is over: its snapshot is the whole run once, from its start to its end; without
+        # the snapshot nothing is left to follow (pings only).
+        if dict(params).get("include_state_snapshot") == "true":  # the last one given, as the server reads it
+            assert once_from_start_to_end(frames)
+        else:
+            assert frames == []
+
+
+def test_a_runs_events_still_stream_after_the_fuzzing(server, known_runs):
+    for real, key in (known_runs["flow"], known_runs["chat"]):
+        with httpx.stream("GET", f"{server.dify_base_url}/workflow/{real}/events", timeout=20,
+                          params={"user": "fz-user", "include_state_snapshot": "true"},
+                          headers={"Authorization": f"Bearer {key}"}) as response:
+            response.read()
+            frames = run_events_answer(response, real)
+        assert once_from_start_to_end(frames)
 
 
 def test_healthy_after_all_the_fuzzing(api, server):

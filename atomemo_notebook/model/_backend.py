@@ -73,6 +73,12 @@ class SyncDriver(_Driver):
         _opened(spec, stream.message_id)
         return stream
 
+    def run_events(self, run_id: str, user: str) -> SyncStream | None:
+        """The run's further events, open for the caller to read (the backend's plan picks the
+        route), or None where the server has no such stream."""
+        stream: SyncStream | None = self.run(self.plans.run_events(run_id, user))  # a Listen's answer
+        return stream
+
     def stop(self, task_id: str | None, user: str) -> None:
         self.run(self.plans.stop(task_id, user))
 
@@ -104,6 +110,10 @@ class AsyncDriver(_Driver):
     async def open(self, spec: Open) -> AsyncStream:
         stream = await self.client.open_stream(spec)
         _opened(spec, stream.message_id)
+        return stream
+
+    async def run_events(self, run_id: str, user: str) -> AsyncStream | None:
+        stream: AsyncStream | None = await self.run(self.plans.run_events(run_id, user))
         return stream
 
     async def stop(self, task_id: str | None, user: str) -> None:

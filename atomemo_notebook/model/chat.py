@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol import _neutral as n
 from ..protocol._call import Open, Pause, Plan
-from ..protocol._errors import APIConnectionError, APITimeoutError, AtomemoError, NotFoundError
+from ..protocol._errors import APIConnectionError, APITimeoutError, AtomemoError
 from ..protocol._forms import check_answer
 from ..protocol._limits import Limits
 from ..protocol._wire import Conversation, Event, FileRef, Message
@@ -541,7 +541,7 @@ class Chat(ChatBase):
         with self._turn:
             # The run's event stream first, then the answer, as Dify's own web app does: what the
             # run says as soon as it goes on is in the stream (None: the server has no such stream).
-            opened = self._run_events(reply)
+            opened = self.backend.run_events(str(reply.execution_id), self.user_id)
             try:
                 self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
             except BaseException:
@@ -569,24 +569,6 @@ class Chat(ChatBase):
             finally:
                 self._finish(reply)
         return reply
-
-    def _run_events(self, reply: Reply) -> SyncStream | None:
-        """The run's event stream, opened: the service API's, else (Dify 1.13 has none there) the
-        web-app API's where known; None when the server has neither."""
-        run_id = str(reply.execution_id)
-        spec = self.backend.plans.run_events(run_id, self.user_id)
-        if spec is None:
-            return None
-        try:
-            return self.backend.open(spec)
-        except NotFoundError:
-            other = self.backend.run(self.backend.plans.web_run_events(run_id, self.user_id))
-            if other is None:
-                return None
-            try:
-                return self.backend.open(other)
-            except NotFoundError:
-                return None
 
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)
@@ -743,7 +725,7 @@ class AsyncChat(ChatBase):
     async def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
         """`Chat.respond`, awaited."""
         form_id, answer = self._form_answer(reply, action, inputs)
-        stream = await self._run_events(reply)  # first, as in Chat.respond
+        stream = await self.backend.run_events(str(reply.execution_id), self.user_id)  # first, as in Chat.respond
         try:
             await self.backend.run(self.backend.plans.answer_form(form_id, action, answer, self.user_id))
         except BaseException:
@@ -773,23 +755,6 @@ class AsyncChat(ChatBase):
                 await asyncio.shield(stream.close())
             self._finish(reply)
         return reply
-
-    async def _run_events(self, reply: Reply) -> AsyncStream | None:
-        """`Chat._run_events`, awaited."""
-        run_id = str(reply.execution_id)
-        spec = self.backend.plans.run_events(run_id, self.user_id)
-        if spec is None:
-            return None
-        try:
-            return await self.backend.open(spec)
-        except NotFoundError:
-            other = await self.backend.run(self.backend.plans.web_run_events(run_id, self.user_id))
-            if other is None:
-                return None
-            try:
-                return await self.backend.open(other)
-            except NotFoundError:
-                return None
 
     def _responder(self, reply: Reply, action: str, inputs: dict[str, Any]) -> Any:
         return self.respond(reply, action, **inputs)

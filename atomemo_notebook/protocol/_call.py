@@ -1,7 +1,7 @@
 """One HTTP request of any system, described with no I/O: what to send, and how its answer
 is read. A flow is a small script of calls (the 3-step upload); a backend's plans are flows
-that may also ask to open a stream (`Open`), to wait (`Pause`), or to run a flow under one
-deadline (`Together`). Drivers (the clients' `_drive`) do the asking."""
+that may also ask to open a stream (`Open`; `Listen` to hand it back open), to wait (`Pause`),
+or to run a flow under one deadline (`Together`). Drivers (the clients' `_drive`) do the asking."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Call", "Custom", "Flow", "Open", "Pause", "Plan", "Together", "just", "no_body", "require"]
+__all__ = ["Call", "Custom", "Flow", "Listen", "Open", "Pause", "Plan", "Together", "just", "no_body", "require"]
 
 T = TypeVar("T")
 
@@ -71,6 +71,15 @@ class Open:
 
 
 @dataclasses.dataclass(frozen=True)
+class Listen:
+    """A stream to open and hand back unread: the driver answers with the open stream, whose
+    reader is the plan's caller (a plan that tries one route, then another on a 404). A
+    failure to open is thrown into the plan. A send's `opened` is not told: this is no send."""
+
+    spec: Open
+
+
+@dataclasses.dataclass(frozen=True)
 class Pause:
     """Wait this many seconds, then go on (answered None): a poll's interval."""
 
@@ -90,8 +99,9 @@ class Custom:
     """A system's own kind of step (Pipelit's watch of a stopped execution): its client answers it."""
 
 
-# A backend's plan: a flow whose steps may also open, wait, group calls, or be the system's own.
-Plan = Generator["Call[Any] | Open | Pause | Together[Any] | Custom", Any, T]
+# A backend's plan: a flow whose steps may also open (to read, or to hand back), wait, group
+# calls, or be the system's own.
+Plan = Generator["Call[Any] | Open | Listen | Pause | Together[Any] | Custom", Any, T]
 
 
 def just(value: T) -> Plan[T]:

@@ -73,9 +73,8 @@ class Backend(Protocol):
     def clear(self, user: str) -> Plan[None]: ...
     def answer_form(self, form_id: str, action: str, inputs: dict[str, str], user: str) -> Plan[None]: ...
     def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]: ...
-    def run_events(self, run_id: str, user: str) -> Open | None: ...
+    def run_events(self, run_id: str, user: str) -> Plan[Any]: ...
     def run_state(self, run_id: str, user: str) -> Open | None: ...
-    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]: ...
 
 
 # A system's backend for one chat: made from the client's base URL and connect()'s settings.
@@ -123,12 +122,9 @@ class BackendBase:
     def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]:
         raise ValueError(f"{self.system or 'this system'} takes no rating of an answer")
 
-    def run_events(self, run_id: str, user: str) -> Open | None:
-        """The stream of a run's further events (after its form is answered), where the system has one."""
-        return None
-
-    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]:
-        """A run's event stream by another route, where run_events' is missing (Dify 1.13's web-app API)."""
+    def run_events(self, run_id: str, user: str) -> Plan[Any]:
+        """The stream of a run's further events (after its form is answered), open (a `Listen`
+        step's answer) where the system has one; else None."""
         return just(None)
 
     def run_state(self, run_id: str, user: str) -> Open | None:

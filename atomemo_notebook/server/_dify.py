@@ -599,7 +599,7 @@ def dify_routes(emu: Emulator) -> list[Route]:
         return emu.answer({"data": rows[-limit:]}, fault)
 
     return [
-        *form_routes(emu, PREFIX, app_for, flows),
+        *form_routes(emu, PREFIX, app_for, find, flows, _dify_errors),
         Route(f"{PREFIX}/meta", meta, methods=["GET"]),
         Route(f"{PREFIX}/site", site, methods=["GET"]),
         Route(f"{PREFIX}/workflows/run", run_workflow, methods=["POST"]),

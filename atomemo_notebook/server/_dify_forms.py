@@ -11,12 +11,14 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ._http import Handler
 from ._runs import Run
 
 if TYPE_CHECKING:
@@ -118,9 +120,12 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, "status": status}, status_code=status)
 
 
-def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp) -> list[Route]:
-    """`check_key(request)`: the app a service-API key names (raises its 401); `flows`: the
-    workflow app, whose runs' events are its own."""
+def form_routes(emu: Emulator, prefix: str, check_key: Any, find: Any, flows: WorkflowApp,
+                dify_errors: Callable[[Handler], Handler]) -> list[Route]:
+    """`check_key(request)`: the app a service-API key names (raises its 401); `find(app,
+    conversation_id, user)`: that app's Dify conversation of that user, or None; `flows`: the
+    workflow app, whose runs' events are its own; `dify_errors`: answers an error the shared
+    helpers raise (a malformed fault header) in Dify's shape, as every other Dify route does."""
 
     def open_form(token: str, submitted: str) -> PendingForm | JSONResponse:
         """The form a token names while it can be answered, else Dify's error for it
@@ -135,12 +140,14 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp) 
                                                              f"form_id={pending.form_id}")
         return pending
 
+    @dify_errors
     async def read(request: Request) -> Response:
         if request.url.path.startswith(prefix):
             check_key(request)
         pending = open_form(request.path_params["token"], "")
         return pending if isinstance(pending, JSONResponse) else JSONResponse(pending.definition())
 
+    @dify_errors
     async def submit(request: Request) -> Response:
         service = request.url.path.startswith(prefix)
         if service:
@@ -167,15 +174,20 @@ def form_routes(emu: Emulator, prefix: str, check_key: Any, flows: WorkflowApp) 
         pending.answer(str(action), dict(inputs))
         return JSONResponse({})
 
+    @dify_errors
     async def events(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         snapshot = request.query_params.get("include_state_snapshot") == "true"
         if flows.owns(request):
             answer = flows.events(run_id, request.query_params.get("user"), snapshot, emu.fault(request))
             return answer or _error(404, "not_found", "Workflow run not found.")
-        check_key(request)
+        app = check_key(request)
         run = next((r for r in list(emu.runs.values()) if r.execution_id == run_id), None)
-        if run is None:
+        conv = None if run is None else emu.store.get_conversation(run.conversation_id)
+        # A run of this app's, asked through Dify (not another app's, nor an Atomemo API run),
+        # and of the user named, if one is (as the workflow app's runs are).
+        user = request.query_params.get("user")
+        if run is None or conv is None or find(app, conv["id"], conv["userId"] if user is None else user) is None:
             return _error(404, "not_found", "Workflow run not found.")
         emu.fault(request)
         through = request.query_params.get("continue_on_pause", "true") != "false"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from ..protocol._call import Call, Custom, Open, Pause, Plan, Together
+from ..protocol._call import Call, Custom, Listen, Open, Pause, Plan, Together
 from ..protocol._errors import APIConnectionError, MessageNotFoundError
 from ..protocol._limits import Limits
 from ..protocol._wire import Conversation, Event, FileRef, Message
@@ -277,13 +277,15 @@ class SyncHttp(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _step(self, step: Open | Pause | Together[Any] | Custom) -> Any:
+    def _step(self, step: Open | Listen | Pause | Together[Any] | Custom) -> Any:
         if isinstance(step, Pause):
             time.sleep(step.seconds)
         elif isinstance(step, Open):  # in a flow: read to its end, quietly
             with self.open_stream(step) as stream:
                 for _ in stream:
                     pass
+        elif isinstance(step, Listen):  # handed back open: the plan's caller reads it
+            return self.open_stream(step.spec)
         elif isinstance(step, Together):
             return self._drive(step.flow, step.timeout)
         else:
@@ -518,7 +520,7 @@ class AsyncHttp(BaseClient):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _step(self, step: Open | Pause | Together[Any] | Custom) -> Any:
+    async def _step(self, step: Open | Listen | Pause | Together[Any] | Custom) -> Any:
         if isinstance(step, Pause):
             await anyio.sleep(step.seconds)
         elif isinstance(step, Open):
@@ -526,6 +528,8 @@ class AsyncHttp(BaseClient):
             async with stream:
                 async for _ in stream:
                     pass
+        elif isinstance(step, Listen):
+            return await self.open_stream(step.spec)
         elif isinstance(step, Together):
             return await self._drive(step.flow, step.timeout)
         else:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .._call import Open, Pause, Plan
+from .._call import Listen, Open, Pause, Plan
 from .._errors import AtomemoError, NotFoundError
 from .._system import Translate
 from .._wire import Conversation, FileRef, Message
@@ -178,17 +178,22 @@ class DifyBackend(BackendBase):
     def feedback(self, message_id: str, user: str, rating: str | None, comment: str | None) -> Plan[None]:
         yield calls.feedback(message_id, user, rating, comment)
 
-    def run_events(self, run_id: str, user: str) -> Open | None:
-        return Open(forms.workflow_events(run_id, user), user=user)
-
-    def web_run_events(self, run_id: str, user: str) -> Plan[Open | None]:
-        """The run's event stream on the web-app API (Dify 1.13), with a passport for `user`:
-        only with the app's web_app_code (connect()'s setting), else None."""
+    def run_events(self, run_id: str, user: str) -> Plan[Any]:
+        """The run's event stream, open: the service API's, else (Dify 1.13 has none there, 404)
+        the web-app API's, with a passport for `user`, where the app's web_app_code is known
+        (connect()'s setting); None when the server has neither."""
+        try:
+            return (yield Listen(Open(forms.workflow_events(run_id, user), user=user)))
+        except NotFoundError:
+            pass
         if self.web_app_code is None:
             return None
         root = forms.web_root(self.base_url)
         passport = yield forms.passport(root, self.web_app_code, user)
-        return Open(forms.web_workflow_events(root, self.web_app_code, passport, run_id), user=user)
+        try:
+            return (yield Listen(Open(forms.web_workflow_events(root, self.web_app_code, passport, run_id), user=user)))
+        except NotFoundError:
+            return None
 
     def run_state(self, run_id: str, user: str) -> Open | None:
         return Open(forms.run_snapshot(run_id, user), user=user)
