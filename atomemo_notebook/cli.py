@@ -23,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                        help="let upload-by-URL fetch loopback and private addresses (tests only)")
     serve.add_argument("--resume-window", type=float, default=120.0,
                        help="seconds a finished stream stays resumable (default 120)")
+    serve.add_argument("--seed", type=int, default=None,
+                       help="fix the sampler demo app's draws (default: fresh each start)")
     args = parser.parse_args(argv)
 
     from .server import LocalServer
     server = LocalServer(host=args.host, port=args.port, db=args.db, api_key=args.api_key,
                          test_mode=args.test_mode, resume_window=args.resume_window,
-                         allow_loopback_urls=args.allow_loopback_urls)
+                         allow_loopback_urls=args.allow_loopback_urls, seed=args.seed)
     server.start()
     # One JSON line first, so scripts can read it before anything else is printed.
     info = server.info()

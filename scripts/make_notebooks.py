@@ -367,35 +367,71 @@ again = evaluate(connect("atomemo", demo="flaky", asynchronous=True), demo_datas
                  cache=cache).wait()
 print("asked again:", int((~again.df["cached"]).sum()), "of", len(again.df))
 compare(first, again)[["query", "status_a", "status_b", "answer_changed"]]"""),
-        ("md", """## Is a difference real? Repeats, and a verdict
+        ("md", """## Is a difference real? Run, change the app version, run again, read the verdict
 
 A workflow with a model in it answers differently each time, so one run per question cannot say
-whether a change made it better or worse. Say the team swaps the model for a cheaper one that
-*samples*: the demo app `sampler` is the support assistant answering right most times, not always.
-`repeats=3` asks each question three times (each its own conversation):"""),
-        ("code", """before = evaluate(connect("atomemo", demo="support", asynchronous=True), questions, query="question",
-                  scorers=[contains], repeats=3, concurrency=8).wait()
-after = evaluate(connect("atomemo", demo="sampler", asynchronous=True), questions, query="question",
-                 scorers=[contains], repeats=3, concurrency=8).wait()
-after.by_row().head(8)"""),
+whether a change made it better or worse. The loop that answers it: **run** the questions against
+the app, **change the app version** (a new prompt, another model), **run again**, and **read the
+verdict** of the two runs compared.
+
+The embedded server cannot publish a new version of an app: each demo app has one. So here two
+demo apps play the two versions: the *Support Assistant* (`support`) is the version in use, and the
+*Sampling Assistant* (`sampler`) **stands for the changed version**: the same workflow with a
+cheaper model that *samples*, answering right most times, not always (each ask drawn afresh). With
+a real Atomemo you would publish the new version and run the same cell again, unchanged.
+
+The sampler draws on the server. `LocalServer(seed=0)` is a server of our own whose draws are the
+same every time this notebook runs: the verdicts below are the ones you will read too (the shared
+demo server that `connect(demo=...)` starts draws afresh each time)."""),
+        ("code", """from atomemo_notebook.server import LocalServer
+
+server = LocalServer(seed=0).start()
+
+
+def app(version):  # the app under test; the two demo apps stand for its two versions
+    return connect("atomemo", **server.demo("atomemo", version), asynchronous=True)"""),
+        ("md", """**1. Run.** `repeats=3` asks each question three times, each its own conversation:"""),
+        ("code", CHECK + """before = evaluate(app("support"), questions, query="question", scorers=[contains], repeats=3,
+                  concurrency=8).wait()
+print(f"{len(before.df)} asks, {len(before.flaky())} flaky rows")"""),
+        ("md", """**2. Change the app version** (here: the app that stands for it), and **3. run again**, the
+same questions:"""),
+        ("code", CHECK + """after = evaluate(app("sampler"), questions, query="question", scorers=[contains], repeats=3,
+                 concurrency=8).wait()
+after.by_row()[["row", "query", "asks", "pass_rate_contains", "flaky"]].head(8)"""),
         ("md", """`by_row()` lists the flaky rows first: their three answers disagree. The summary gives each
 score's mean with a 95% interval (rows resampled with their repeats), and pass@k / pass^k: the
 chance that one of three asks passes, and that all three do."""),
-        ("code", """after.summary().query("kind in ['score', 'pass@k', 'pass^k']")[["kind", "name", "mean", "mean_low", "mean_high"]]"""),
-        ("md", """`compare()` pairs the rows and opens with a verdict, one line per measure, each difference with
-its interval and, for a pass/fail score, the rows that flipped with the exact McNemar test (a row
-passes when all its repeats pass):"""),
-        ("code", """verdict = compare(before, after)
-print(verdict)"""),
-        ("md", """The rows that regressed come first; `to_html()` writes the verdict, those rows and a latency plot
+        ("code", CHECK + """after.summary().query("kind in ['score', 'pass@k', 'pass^k']")[["kind", "name", "mean", "mean_low", "mean_high"]]"""),
+        ("md", """**4. Read the verdict.** `compare()` pairs the rows and opens with a verdict, one line per
+measure: the difference b - a with its 95% interval and, for a pass/fail score, the rows that
+flipped with the exact McNemar test (a row passes when all its repeats pass):"""),
+        ("code", CHECK + """verdict = compare(before, after)
+print(verdict.verdict[0])
+print(len(verdict.regressed()), "rows regressed,", len(verdict.improved()), "improved")"""),
+        ("md", """The whole verdict adds latency and cost lines. Timing is not seeded: those lines change from
+run to run, within their intervals."""),
+        ("code", """print(verdict)"""),
+        ("md", """The rows that regressed come first (each score the mean of the row's three asks: those are
+the verdict's broken rows); `to_html()` writes the verdict, those rows and a latency plot
 as one static page for a pull request or a wiki."""),
-        ("code", """verdict.regressed()[["row", "repeat", "query", "score_contains_a", "score_contains_b"]].head()"""),
+        ("code", """verdict.regressed()[["row", "query", "score_contains_a", "score_contains_b"]].head()"""),
         ("md", """Shown on its own, a comparison is that verdict above its rows, the regressions first: click a
 row (or press Enter on it) to see both runs side by side, the answers word by word and the node
 runs aligned, as the chat's **Compare** tab shows two replies. `open()` shows it with a row open:"""),
         ("code", """verdict.open(int(verdict.regressed().index[0]))"""),
         ("code", """report = verdict.to_html(Path(tempfile.mkdtemp()) / "comparison.html")
 print(report.name, report.stat().st_size > 0)"""),
+        ("md", """Is a verdict just chance? Run the changed version once more and compare it with itself (an A/A
+comparison): new draws, other rows flaky, yet no clear difference. A 95% interval misses a
+difference of 0 one time in twenty by chance alone, so a verdict that matters is one far from 0,
+with many rows flipped one way."""),
+        ("code", CHECK + """again = evaluate(app("sampler"), questions, query="question", scorers=[contains], repeats=3,
+                 concurrency=8).wait()
+print("flaky rows, first run:", after.flaky())
+print("flaky rows, this run: ", again.flaky())
+print(compare(after, again).verdict[0])"""),
+        ("code", """server.close()"""),
     ],
     "09-traces-out": [
         ("md", """# Traces out

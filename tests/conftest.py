@@ -34,11 +34,27 @@ def _no_socket_left_open() -> Iterator[None]:
     assert not hubs, f"{len(hubs)} socket hub(s) still open after the test: close the chats it made"
 
 
+FAST: dict[str, Any] = {"test_mode": True, "allow_loopback_urls": True, "chunk_size": 4, "chunk_delay": 0, "node_delay": 0,
+        "heartbeat_interval": 1.0, "dify_ping_interval": 1.0, "dify_close_delay": 0.01}
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
-    """Fast pacing, faults allowed: the counterpart of the client tests."""
-    with LocalServer(test_mode=True, allow_loopback_urls=True, chunk_size=4, chunk_delay=0,
-                     node_delay=0, heartbeat_interval=1.0, dify_ping_interval=1.0, dify_close_delay=0.01) as srv:
+    """Fast pacing, faults allowed: the counterpart of the client tests. Its sampler demo app
+    draws unseeded: a test asking it on this server asserts only what holds whatever it draws."""
+    with LocalServer(**FAST) as srv:
+        yield srv
+
+
+SEED = 0
+
+
+@pytest.fixture
+def seeded() -> Iterator[LocalServer]:
+    """A server of the test's own, its sampler's draws fixed by SEED: the test gets the same
+    answers, so exact counts, whichever tests ran before it (the session server's sampler has
+    been asked by them)."""
+    with LocalServer(seed=SEED, **FAST) as srv:
         yield srv
 
 

@@ -16,10 +16,10 @@ from .test_evaluate import Faulty, chat
 ROWS = demo_dataset("support")[:9]
 
 
-def test_each_row_is_asked_k_times_and_the_flaky_rows_come_first(server):
+def test_each_row_is_asked_k_times_and_the_flaky_rows_come_first(seeded):
     user = f"rep-{uuid.uuid4().hex[:8]}"
     hook = Faulty()
-    results = evaluate(chat(server, "sampler", user, hook), ROWS, query="question", scorers=[contains], repeats=3,
+    results = evaluate(chat(seeded, "sampler", user, hook), ROWS, query="question", scorers=[contains], repeats=3,
                        concurrency=6).wait(90, bar=False)
     df = results.df
     assert hook.posts == 27 and len(df) == 27 and list(df.columns[:2]) == ["row", "repeat"]
@@ -28,8 +28,8 @@ def test_each_row_is_asked_k_times_and_the_flaky_rows_come_first(server):
     by_row = results.by_row()
     assert len(by_row) == 9 and (by_row["asks"] == 3).all()
     flaky = by_row[by_row["flaky"]]
-    # Middling and hard questions of the sampler miss at least one ask in any three: flaky.
-    assert len(flaky) >= 3 and list(by_row["flaky"][: len(flaky)]) == [True] * len(flaky)
+    # The sampler's draws are seeded: 4 of the 9 rows miss some asks but not all (flaky).
+    assert len(flaky) == 4 and list(by_row["flaky"][: len(flaky)]) == [True] * len(flaky)
     assert ((flaky["pass_rate_contains"] > 0) & (flaky["pass_rate_contains"] < 1)).all()
     assert not by_row[~by_row["flaky"]]["agree"].eq(False).any()
     assert results.flaky() == [int(r) for r in flaky["row"]]
@@ -75,26 +75,27 @@ def test_repeats_are_bounded_and_checked():
         evaluate("atomemo", ["a"], repeats=True)
 
 
-def test_a_comparison_opens_with_a_verdict_and_lists_regressions_first(server):
+def test_a_comparison_opens_with_a_verdict_and_lists_regressions_first(seeded):
     rows = demo_dataset("support")[:12]
-    better = evaluate(chat(server, "support", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
+    better = evaluate(chat(seeded, "support", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
                       scorers=[contains], repeats=3, concurrency=6)
-    worse = evaluate(chat(server, "sampler", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
+    worse = evaluate(chat(seeded, "sampler", f"cmp-{uuid.uuid4().hex[:6]}"), rows, query="question",
                      scorers=[contains], repeats=3, concurrency=6)
     better.wait(90, bar=False)
     worse.wait(90, bar=False)
     for_worse = compare(better, worse)
-    # Per input row: the rows the sampler let down where the support app passed every ask come first.
+    # Per input row: the rows the sampler let down where the support app passed every ask come first
+    # (seeded: 8 of them).
     flips = for_worse.df["flip"].tolist()
     regressed = flips.count("regressed")
-    assert len(flips) == 12 and regressed >= 1 and flips[:regressed] == ["regressed"] * regressed
+    assert len(flips) == 12 and regressed == 8 and flips[:regressed] == ["regressed"] * regressed
     assert "improved" not in flips
     # Per row: a row passes when all its repeats pass; the rows the sampler let down are "broken".
     steady = set(better.by_row().query("pass_rate_contains == 1")["row"])
     let_down = set(worse.by_row().query("pass_rate_contains < 1")["row"])
     broken = len(steady & let_down)
     first = for_worse.verdict[0]
-    assert broken >= 1 and first.startswith("contains: B worse by 0.") and f"0 rows fixed, {broken} broken" in first
+    assert broken == 8 and first.startswith("contains: B worse by 0.") and f"0 rows fixed, {broken} broken" in first
     assert regressed == broken  # the table lists the rows the verdict counts
     measures = for_worse.measures_df().set_index("measure")
     assert measures.loc["contains", "difference"] < 0 and measures.loc["contains", "broken"] == broken
@@ -109,6 +110,25 @@ def test_a_comparison_opens_with_a_verdict_and_lists_regressions_first(server):
     assert {"Search help center", "Draft answer", "Reply"} <= set(nodes.index)
 
 
+def test_two_runs_of_the_sampler_are_independent_draws_with_no_difference_between_them(seeded):
+    """An A/A comparison: the same questions asked twice of the same sampling app. Each ask draws
+    afresh (the answers differ), and neither run is systematically better: the interval of the
+    paired difference covers 0. Seeded, so it cannot flake (unseeded, a 95% interval would miss
+    0 one time in twenty, by chance alone)."""
+    rows = demo_dataset("support")[:20]
+    first, second = (evaluate(chat(seeded, "sampler", f"aa-{uuid.uuid4().hex[:6]}"), rows, query="question",
+                              scorers=[contains], repeats=3, concurrency=6).wait(90, bar=False) for _ in "ab")
+    same = compare(first, second)
+    line = same.measures_df().set_index("measure").loc["contains"]
+    assert line["rows"] == 20 and line["low"] < 0 < line["high"], line
+    assert same.verdict[0].startswith("contains: no clear difference")
+    # Independent draws, not a replay: some rows' three answers differ between the runs (the
+    # repeats of a row compared as a set, whichever of them arrived first).
+    answers = [run.df.groupby("row")["answer"].apply(sorted).tolist() for run in (first, second)]
+    changed = sum(x != y for x, y in zip(*answers, strict=True))
+    assert changed == 5 and first.flaky() != second.flaky()  # seeded: 5 of the 20 rows
+
+
 def test_identical_runs_compare_as_no_difference(server):
     rows = demo_dataset("support")[:6]
     run = evaluate(chat(server, "support", f"same-{uuid.uuid4().hex[:6]}"), rows, query="question",
@@ -120,12 +140,12 @@ def test_identical_runs_compare_as_no_difference(server):
     assert set(same.df["flip"]) == {""}
 
 
-def test_a_comparison_report_is_one_static_page_that_loads_nothing(server, tmp_path):
+def test_a_comparison_report_is_one_static_page_that_loads_nothing(seeded, tmp_path):
     rows = [*demo_dataset("support")[:4], {"question": "<img src=x onerror=alert(1)> cost?", "expected": "x"}]
-    a = evaluate(chat(server, "support", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
+    a = evaluate(chat(seeded, "support", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
                  repeats=3)
-    b = evaluate(chat(server, "sampler", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
-                 repeats=3)  # three asks in a row of a middling or hard question: at least one misses
+    b = evaluate(chat(seeded, "sampler", f"rep-{uuid.uuid4().hex[:6]}"), rows, query="question", scorers=[contains],
+                 repeats=3)  # seeded: the sampler misses 4 asks, in 2 rows, the support app answers
     a.wait(60, bar=False)
     b.wait(60, bar=False)
     comparison = compare(a, b)
@@ -136,7 +156,7 @@ def test_a_comparison_report_is_one_static_page_that_loads_nothing(server, tmp_p
     assert all(line.replace("'", "&#x27;") in page for line in comparison.verdict)
     assert page.count("<circle") == sum(1 for r in comparison.df["total_s_b"] if r == r)  # one dot per paired row
     regressed = comparison.regressed()
-    assert len(regressed) >= 1 and page.count("<td class='regressed'>") == len(regressed)
+    assert len(regressed) == 2 and page.count("<td class='regressed'>") == len(regressed)  # rows, not asks
     assert not list(tmp_path.glob(".report.html.*"))  # written all or nothing: no temporary left
 
 
@@ -144,6 +164,7 @@ def test_an_evaluation_kept_as_parquet_loads_back_whole(server, tmp_path):
     import pyarrow.parquet as pq
 
     rows = [{"question": q["question"], "expected": ["plan", "Team"]} for q in demo_dataset("support")[:3]]
+    # Unseeded sampler: what is saved is compared with what is loaded, true whatever it drew.
     results = evaluate(chat(server, "sampler", f"pq-{uuid.uuid4().hex[:6]}"), rows, query="question",
                        scorers=[contains], repeats=2).wait(60, bar=False)
     path = results.to_parquet(tmp_path / "run.parquet")

@@ -332,12 +332,13 @@ class Comparison:
 
 
 def _digits(*values: float) -> int:
-    """Decimals enough for two significant digits of the largest of an estimate and its bounds
-    (one format for all three): 0.12, 0.0031 (a cost per ask), 80."""
+    """Two decimals (0.12, 0.08), or enough for two significant digits when even the largest of
+    an estimate and its bounds is below 0.01 (0.0031: a cost per ask); none from 10 (80 ms).
+    One format for all three."""
     largest = max(abs(v) for v in values)
     if largest >= 10:
         return 0
-    if largest == 0 or largest >= 0.1:
+    if largest == 0 or largest >= 0.01:
         return 2
     return min(-math.floor(math.log10(largest)) + 1, 12)
 

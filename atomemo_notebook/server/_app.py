@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from ..protocol._log import get_logger
 from ._config import ServerConfig
-from ._demo import DEMO_APPS, DemoApp, query_text, validate_inputs
+from ._demo import DemoApp, demo_apps, query_text, validate_inputs
 from ._dify import PREFIX as DIFY_PREFIX
 from ._dify import dify_http_error, dify_routes
 from ._faults import FAULT_HEADER, PACE_HEADER, Fault, FaultBook, FaultSyntaxError, parse_pairs
@@ -92,7 +92,7 @@ class Emulator:
         self.faults = FaultBook()
         self.background: set[asyncio.Task[None]] = set()  # tasks that outlive their request
         self.pipelit_sockets: Any = None
-        self.apps: dict[str, DemoApp] = {app.id: app for app in DEMO_APPS.values()}
+        self.apps: dict[str, DemoApp] = {app.id: app for app in demo_apps(config.seed).values()}
         for app in self.apps.values():
             self.store.put_app(app.wire())
 

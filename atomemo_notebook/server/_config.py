@@ -33,6 +33,9 @@ class ServerConfig:
     # Pipelit 0.3.16 forwards at most one WebSocket frame per 50 ms per socket (its Redis
     # listener sleeps after each message); tests set 0.
     pipelit_frame_gap: float = 0.05
+    # The sampler demo app's draws: a seed makes them repeatable (tests, a notebook whose output
+    # is checked); None draws a fresh seed per server, as a model at temperature > 0 answers.
+    seed: int | None = None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)

@@ -1,11 +1,14 @@
-"""The demo apps: deterministic workflows (same query, same stream) built from
-realistic Atomemo node types. Each app turns a query into a Plan; _runs plays it."""
+"""The demo apps: workflows built from realistic Atomemo node types, deterministic (same query,
+same stream) except the sampler, which draws per ask as a model does. Each app turns a query
+into a Plan; _runs plays it."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -355,35 +358,58 @@ def _flaky(query: Any, inputs: dict[str, Any]) -> Plan:
 # -- sampler: the support assistant, as a model that samples: right most times, not always --
 
 HEDGE = "I am not sure about that one. Please check the help center or ask again.\n"
-MAX_SAMPLED = 10_000  # questions whose ask count is remembered (a demo, not a store)
-_asks: dict[str, int] = {}
-_asks_lock = threading.Lock()
+MISS_RATE = (0.0, 1 / 3, 1 / 2)  # per difficulty (easy, middling, hard): the chance one ask misses
+MAX_SAMPLED = 10_000  # questions whose ask count one sampler remembers (a demo, not a store)
 
 
-def _sampled(text: str) -> int:
-    """Which ask of this question this is, in this process (0, 1, 2, ...)."""
-    with _asks_lock:
-        if len(_asks) >= MAX_SAMPLED and text not in _asks:
-            _asks.clear()
-        n = _asks.get(text, 0)
-        _asks[text] = n + 1
-    return n
+def difficulty(text: str) -> int:
+    """0 easy, 1 middling, 2 hard: fixed by the question's text, as a hard question stays hard."""
+    return int.from_bytes(text.encode()[:64].ljust(4, b"\0")[-4:], "big") % 3
 
 
-def _sampler(query: Any, inputs: dict[str, Any]) -> Plan:
-    """The support answer, except on some asks: a question's difficulty (from its text) decides
-    which. Easy questions are always answered; middling ones miss every third ask, hard ones
-    every other, so any run of 3 asks of them disagrees: repeats show flaky rows, offline, and
-    deterministically (no random number is drawn)."""
-    text = query_text(query)
-    support = _support(query, inputs)
-    difficulty = int.from_bytes(text.encode()[:64].ljust(4, b"\0")[-4:], "big") % 3  # 0 easy, 1 middling, 2 hard
-    n = _sampled(text)
-    if (difficulty == 1 and n % 3 == 2) or (difficulty == 2 and n % 2 == 1):
-        runs = [*support.runs[:-2], NodeRun("llm", output={"text": HEDGE, "sample": n + 1}),
+class Sampler:
+    """The support answer, except on some asks, drawn independently per ask as a model at
+    temperature > 0 samples: an easy question (a third of them, by its text) is always answered,
+    a middling one misses with chance 1/3, a hard one with chance 1/2: over questions spread
+    evenly, about 72% of asks are answered as the support app answers them (its own misses
+    aside) and the rest hedge. Repeats show flaky rows offline; two runs of the same questions
+    are exchangeable (an A/A comparison shows no systematic difference). One per server; `seed`
+    (ServerConfig.seed, LocalServer(seed=...)) fixes the draws.
+
+    Each draw hashes (seed, question, how many times this sampler was asked it before): the same
+    seed gives every question the same sequence of draws whatever order concurrent asks arrive
+    in, which a shared random.Random consumed in arrival order would not. The count is only that
+    nonce: every draw is a fresh uniform number, so the second run of a question is no likelier
+    to miss than the first."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be a whole number or None, got {type(seed).__name__}")
+        self.seed = secrets.randbits(64) if seed is None else seed
+        self._asks: dict[str, int] = {}
+        self._epoch = 0  # bumped when the counts are forgotten, so no draw is ever repeated
+        self._lock = threading.Lock()
+
+    def draw(self, text: str) -> float:
+        """A fresh uniform number in [0, 1) for this ask of `text`."""
+        with self._lock:
+            if len(self._asks) >= MAX_SAMPLED and text not in self._asks:
+                self._asks.clear()
+                self._epoch += 1
+            n = self._asks.get(text, 0)
+            self._asks[text] = n + 1
+            nonce = f"{self.seed}/{self._epoch}/{n}/"
+        digest = hashlib.blake2b((nonce + text).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2 ** 64
+
+    def __call__(self, query: Any, inputs: dict[str, Any]) -> Plan:
+        text = query_text(query)
+        support = _support(query, inputs)
+        if self.draw(text) >= MISS_RATE[difficulty(text)]:
+            return support
+        runs = [*support.runs[:-2], NodeRun("llm", output={"text": HEDGE}),
                 NodeRun("answer", output={"answer": HEDGE}, answer=HEDGE)]
         return dataclasses.replace(support, runs=runs)
-    return support
 
 
 # -- echo: streams the query back verbatim; custom variables validated ----------------------
@@ -495,7 +521,7 @@ DEMO_APPS: dict[str, DemoApp] = {
              ("retrieval", "Search help center", "knowledge_retrieval"),
              ("llm", "Draft answer", "llm"),
              ("answer", "Reply", "answer")],
-            _sampler,
+            Sampler(),  # one per server: demo_apps(seed) makes it
             examples=["What does it cost?", "How do I rotate my API key?"],
         ),
         DemoApp(
@@ -541,6 +567,14 @@ DEMO_APPS: dict[str, DemoApp] = {
         ),
     ]
 }
+
+
+def demo_apps(seed: int | None = None) -> dict[str, DemoApp]:
+    """The demo apps of one server: DEMO_APPS, with a sampler of its own (its draws seeded by
+    `seed`, or by fresh randomness when None), so no ask on one server moves another's draws."""
+    return {slug: dataclasses.replace(app, plan=Sampler(seed)) if isinstance(app.plan, Sampler) else app
+            for slug, app in DEMO_APPS.items()}
+
 
 MAX_REPEAT = 1_000_000
 MAX_ANSWER_CHARS = 1_000_000  # what one run may stream: bounds every input that multiplies work

@@ -24,7 +24,8 @@ from ._pipelit import pipelit_key
 
 
 class LocalServer:
-    """Run the embedded Atomemo-compatible server in this process.
+    """Run the embedded Atomemo-compatible server in this process. Keyword arguments are
+    ServerConfig fields; `seed=0` fixes the sampler demo app's draws (same questions, same answers).
 
     >>> with LocalServer() as server:
     ...     client = Client(server.api_key, base_url=server.base_url)
