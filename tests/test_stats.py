@@ -151,3 +151,15 @@ def test_a_resampled_quantile_from_ranks_is_numpys_quantile_of_the_resample(n, q
     idx = rng.integers(0, n, size=(50, n), dtype=np.int32)
     assert np.allclose(_resampled_quantile(_ranked(values), idx, q), np.quantile(values[idx], q, axis=1),
                        rtol=1e-12, atol=0)
+
+
+def test_a_bound_that_is_zero_is_not_float_noise_with_a_sign():
+    # Means of three pass/fail asks (thirds) summed in a different order: a bound of exactly 0
+    # came out as +8e-18 or -3e-18, so "no clear difference" read as "B better" or "B worse".
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        a, b = rng.binomial(3, 0.7, 20) / 3, rng.binomial(3, 0.7, 20) / 3
+        for s in range(3):
+            interval = paired_difference(list(a), list(b), seed=s)
+            assert interval.low is not None and interval.high is not None
+            assert not (0 < abs(interval.low) < 1e-9) and not (0 < abs(interval.high) < 1e-9), (seed, s, interval)

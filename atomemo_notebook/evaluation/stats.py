@@ -115,8 +115,13 @@ def _percentile_interval(estimate: float, draws: Any, n: int, level: float) -> I
     if n < 2 or not len(draws):
         return Interval(estimate, None, None, n, level)
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return Interval(estimate, float(low), float(high), n, level)
+    low, high = (float(v) for v in np.percentile(draws, [tail, 100 - tail]))
+    # A bound that is 0 in exact arithmetic can come out as +-1e-18 (sums of thirds, say): its
+    # sign would turn "no clear difference" into "better" or "worse". Float noise that small
+    # against the interval's own size is 0.
+    spread = max(abs(low), abs(high))
+    low, high = (0.0 if abs(v) <= 1e-9 * spread else v for v in (low, high))
+    return Interval(estimate, low, high, n, level)
 
 
 def mean_interval(values: Sequence[Sequence[float | None]] | Sequence[float | None], *, level: float = LEVEL,
