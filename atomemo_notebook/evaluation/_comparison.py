@@ -43,16 +43,6 @@ def _groups(records: list[dict[str, Any]]) -> dict[str, list[int]]:
     return out
 
 
-def _keys(results: EvalResults) -> dict[int, str]:
-    """Input row number -> its key (a row's repeats share both)."""
-    out: dict[int, str] = {}
-    for record in results.records:
-        row = int(record["row"])
-        if row not in out:
-            out[row] = _base_key(record["key"])
-    return out
-
-
 def _status(records: list[dict[str, Any]]) -> str:
     """A row's status over its asks: theirs when they agree, else "mixed"."""
     statuses = {str(r["status"]) for r in records}
@@ -80,7 +70,10 @@ class Comparison:
     def __init__(self, a: EvalResults, b: EvalResults, *, seed: int = 0) -> None:
         self.a, self.b, self.seed = a, b, seed
         self.measures: list[dict[str, Any]] = []
-        self._keys = (_keys(a), _keys(b))
+        # Each run's asks by row key (a row's repeats share it), and row number -> key, from them.
+        self._groups = (_groups(a.records), _groups(b.records))
+        self._keys = tuple({int(results.records[places[0]]["row"]): key for key, places in groups.items()}
+                           for results, groups in zip((a, b), self._groups, strict=True))
         keys: set[str] = set().union(*a.records, *b.records)  # every record's keys at C speed
         self._score_columns = sorted(k for k in keys if k.startswith("score_") and k != "score_errors")
         # Every number the table and the verdict read, per row key, in one pass over each run.
@@ -101,7 +94,7 @@ class Comparison:
         row passed, so the rows listed as regressed are the verdict's "broken" ones (and those whose
         runs went from all succeeded to a failure); improved likewise."""
         scores = self._score_columns
-        groups_a, groups_b = _groups(self.a.records), _groups(self.b.records)
+        groups_a, groups_b = self._groups
         common = [key for key in groups_a if key in groups_b]
         if self.a.records and self.b.records and not common:
             raise ValueError(
