@@ -18,9 +18,10 @@ import inspect
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, overload
 
 from ..protocol import _neutral as n
 from ..protocol._bounded import Keeper
@@ -31,7 +32,7 @@ from ..protocol._systems import translator_for
 from ..protocol._wire import Event, FileRef
 from ._agent_log import AgentLog
 
-__all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
+__all__ = ["EventLog", "EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
 
 Listener = Callable[["Reply", "Event | None"], None]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered", "waiting"})
@@ -134,6 +135,71 @@ class EventRecord:
     event: Event
 
 
+# A reply keeps its events in columns (offsets, kinds, names, data), not as an object per event:
+# Python's cyclic garbage collector walks every container object that lives, on each full
+# collection, and an evaluation keeps thousands of replies; in columns most events' data (a dict
+# of a text chunk: atoms only) is left alone by it. `kind` is the event's class as a number in
+# this registry: the classes are few and fixed.
+_KINDS: list[type[Event]] = []
+_KIND_OF: dict[type[Event], int] = {}
+
+
+def _kind(cls: type[Event]) -> int:
+    kind = _KIND_OF.get(cls)
+    if kind is None:
+        with _REGISTERING:
+            kind = _KIND_OF.get(cls)
+            if kind is None:
+                _KINDS.append(cls)
+                kind = _KIND_OF[cls] = len(_KINDS) - 1
+    return kind
+
+
+class EventLog(Sequence[EventRecord]):
+    """A reply's events, read as `EventRecord`s (made as they are read, from its columns)."""
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, columns: tuple[array[float], array[int], list[str], list[Any]]) -> None:
+        self._columns = columns
+
+    def __len__(self) -> int:
+        return len(self._columns[3])  # the column filled last: every other one is as long
+
+    def _record(self, index: int) -> EventRecord:
+        offsets, kinds, names, data = self._columns
+        return EventRecord(offsets[index], _KINDS[kinds[index]](names[index], data[index]))
+
+    def __iter__(self) -> Iterator[EventRecord]:
+        for index in range(len(self)):  # the length now: another thread may be appending
+            yield self._record(index)
+
+    @overload
+    def __getitem__(self, index: int) -> EventRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[EventRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> EventRecord | list[EventRecord]:
+        if isinstance(index, slice):
+            return [self._record(i) for i in range(*index.indices(len(self)))]
+        count = len(self)
+        if not -count <= index < count:
+            raise IndexError("event index out of range")
+        return self._record(index % count)
+
+    def __repr__(self) -> str:
+        return f"EventLog({len(self)} events)"
+
+
+_REGISTERING = threading.Lock()
+# One lock for every reply's lazily joined text, and one for making a reply's waiter: a lock (and
+# an Event's condition, lock and deque) per reply would be objects the collector walks per reply,
+# for critical sections of a few instructions.
+_TEXT_LOCK = threading.Lock()
+_WAITER_LOCK = threading.Lock()
+
+
 class Reply:
     """The growing answer to one query. Thread-safe to read while another thread applies.
 
@@ -165,7 +231,8 @@ class Reply:
         self.status = "streaming"
         self.execution: ExecutionSpan | None = None
         self.nodes: list[NodeSpan] = []
-        self.events: list[EventRecord] = []
+        # The events (see EventLog): arrival offsets, classes (a number each), names and data.
+        self._columns: tuple[array[float], array[int], list[str], list[Any]] = (array("d"), array("H"), [], [])
         self.anomalies: list[str] = []
         self.error: BaseException | None = None
         self.recovered_status: str | None = None
@@ -199,18 +266,17 @@ class Reply:
         self._translate = translate
         # A fresh translator folds the same events again (as_of): a stateless function is its own,
         # a translator that keeps state per reply is made anew from its class.
-        self._fresh_translator: Callable[[], Translate] = (
-            (lambda: translate) if inspect.isfunction(translate) else type(translate))
+        self._translator_kind: Any = translate if inspect.isfunction(translate) else type(translate)
         self._clock = clock
         self._t0 = clock()
         self._parts: list[str] = []
         self._text = ""
         self._joined = 0
-        self._text_lock = threading.Lock()
         self._spans_by_result: dict[str, NodeSpan] = {}
         self._tools_by_id: dict[str, ToolSpan] = {}
         self._listeners: list[Listener] = []
-        self._done = threading.Event()
+        self._finished = False
+        self._waiter: threading.Event | None = None  # made when a thread first waits
         self._keeper = Keeper(memory)
         self._memo: dict[int, Any] | None = None  # values kept while one event is applied
         self._anomalies_over = 0
@@ -226,10 +292,19 @@ class Reply:
 
     # -- reading ------------------------------------------------------------------------
     @property
+    def events(self) -> EventLog:
+        """Every wire event of this reply as it arrived (kept within its share of memory)."""
+        return EventLog(self._columns)
+
+    def _fresh_translator(self) -> Translate:
+        kind = self._translator_kind
+        return kind if inspect.isfunction(kind) else kind()
+
+    @property
     def text(self) -> str:
         """The answer so far. Joined lazily: appending stays O(1), reading is O(new text).
         Safe from any thread: the parts' length is read once, and readers take turns."""
-        with self._text_lock:
+        with _TEXT_LOCK:
             count = len(self._parts)
             if self._joined != count:
                 self._text += "".join(self._parts[self._joined:count])
@@ -242,7 +317,7 @@ class Reply:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._finished
 
     @property
     def execution_id(self) -> str | None:
@@ -267,7 +342,13 @@ class Reply:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the reply is final; True if it is."""
-        return self._done.wait(timeout)
+        with _WAITER_LOCK:
+            if self._finished:
+                return True
+            waiter = self._waiter
+            if waiter is None:
+                waiter = self._waiter = threading.Event()
+        return waiter.wait(timeout)
 
     def on_update(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(reply, event)` after each event, and with event=None at the end."""
@@ -307,7 +388,11 @@ class Reply:
             if kept_data is not data:
                 event = type(event)(event.event, kept_data)
         self._memo = None
-        self.events.append(EventRecord(at, event))
+        offsets, kinds, names, values = self._columns
+        offsets.append(at)
+        kinds.append(_kind(type(event)))
+        names.append(event.event)
+        values.append(event.data)  # last: a reader counts the events by this column
         if keeper.cut_values != cut:
             self._note_cut(event.event)
         for listener in list(self._listeners):
@@ -361,7 +446,7 @@ class Reply:
     def close(self, status: str | None = None, error: BaseException | None = None,
               offset: float | None = None) -> None:
         """End the reply: the stream ended, was stopped, or failed with `error`."""
-        if self._done.is_set():
+        if self._finished:
             return
         self.finished = self._clock() - self._t0 if offset is None else offset
         if error is not None:
@@ -385,7 +470,15 @@ class Reply:
             else:
                 self._anomaly(f"node {span.name} ({span.node_id}) never finished")
         self._translate = _closed  # the adapter's state (ids, runs) is no longer needed
-        self._done.set()
+        if self.pending_input is None:
+            # No form to answer: let go of the chat (a finished reply that held it kept every
+            # reply of its conversation alive in a cycle only the garbage collector could end).
+            self.responder = None
+        with _WAITER_LOCK:
+            self._finished = True
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.set()
         for listener in list(self._listeners):
             listener(self, None)
 
@@ -403,9 +496,12 @@ class Reply:
     def reopen(self) -> None:
         """A reply that ended waiting for a person streams again (its form answered): the run's
         further events fold into it, and its timeline keeps the pause."""
-        if not self._done.is_set():
-            return
-        self._done.clear()
+        with _WAITER_LOCK:
+            if not self._finished:
+                return
+            self._finished = False
+            if self._waiter is not None:
+                self._waiter.clear()
         self.error = None
         translator: Any = self._fresh_translator()
         if hasattr(translator, "resumed"):
@@ -451,7 +547,7 @@ class Reply:
             return  # nothing changes: no redraw, nothing to note
         if self.first_token is None:
             self.first_token = at
-        with self._text_lock:
+        with _TEXT_LOCK:
             self._parts = [event.text]
             self._text, self._joined = "", 0
         self.text_resets += 1
@@ -709,7 +805,7 @@ class Reply:
         self.status = "recovered"
         if event.answer is not None and event.answer != self.text:
             self._anomaly("recovered answer differs from the streamed text; kept the stored one")
-            with self._text_lock:
+            with _TEXT_LOCK:
                 self._parts = [event.answer]
                 self._text, self._joined = "", 0
             self.text_resets += 1
