@@ -7,7 +7,9 @@ the reply's fold (translate, keep within its share, record each event).
 Why in-process: with no socket and no server in the timing, what is left is the client's
 own CPU per ask, which a shared machine's load moves far less than a loopback ratio (see
 eval_throughput.py for that one). The answer is replayed through httpx's MockTransport, so
-both sides still build the request and read the response through httpx.
+both sides still build the request and read the response through httpx; the replayed response
+names a socket (one that does nothing), so the client takes the path a real connection takes:
+a loop timer for the stream's idle deadline, not a cancel scope around every read.
 
     python bench/ask_overhead.py [--asks 2000] [--rounds 7] [--quick]
 """
@@ -48,6 +50,18 @@ def record() -> Recorded:
             return app, list(response.iter_raw())
 
 
+class _Socket:
+    def shutdown(self, how: int) -> None:  # what the idle deadline would call: nothing to wake here
+        pass
+
+
+class _NetworkStream:
+    """What httpx's own transports put in `response.extensions["network_stream"]`."""
+
+    def get_extra_info(self, name: str) -> object:
+        return _Socket() if name == "socket" else None
+
+
 def replaying(recorded: Recorded) -> httpx.MockTransport:
     app, chunks = recorded
 
@@ -58,7 +72,8 @@ def replaying(recorded: Recorded) -> httpx.MockTransport:
     async def answer(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":  # the app, read once (evaluate() loads it before its rows)
             return httpx.Response(200, headers={"content-type": "application/json"}, content=stream([app]))
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream(chunks))
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream(chunks),
+                              extensions={"network_stream": _NetworkStream()})
     return httpx.MockTransport(answer)
 
 

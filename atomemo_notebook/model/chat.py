@@ -511,7 +511,8 @@ class Chat(ChatBase):
 
     def _stream_one(self, query: str | FileRef, parent_id: Any, inputs: dict[str, Any] | None,
                     on_event: OnEvent | None, started: Callable[[Reply], None] | None) -> Iterator[Event]:
-        self.load_app()
+        if self.app is None:  # once it is known, not a plan run per ask
+            self.load_app()
         reply = self._start(query, self._parent(parent_id))
         if started is not None:
             started(reply)
@@ -524,7 +525,8 @@ class Chat(ChatBase):
                     yield event
                     if self._stopping:
                         break
-            self.backend.run(self._suggest(reply))
+            if self._wants_suggestions(reply):
+                self.backend.run(self._suggest(reply))
         except Exception as exc:
             if not self._stopping:
                 self._finish(reply, "failed", exc)
@@ -689,7 +691,8 @@ class AsyncChat(ChatBase):
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:
-        await self.load_app()
+        if self.app is None:  # once it is known, not a plan run per ask
+            await self.load_app()
         reply = self._start(query, self._parent(parent_id))
         self._stopping = False
         self._task = asyncio.current_task()
@@ -700,7 +703,8 @@ class AsyncChat(ChatBase):
             async for event in stream:
                 self._apply(reply, event, on_event, inputs)
             ended = True
-            await self.backend.run(self._suggest(reply))
+            if self._wants_suggestions(reply):
+                await self.backend.run(self._suggest(reply))
         except asyncio.CancelledError:
             if not self._stopping:
                 self._finish(reply, "failed", asyncio.CancelledError("cancelled"))
