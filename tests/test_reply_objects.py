@@ -82,6 +82,27 @@ def test_events_read_back_as_records_of_their_own_class():
         events[-4]
     assert next(reversed(events)).offset == 1.0 and events.index(events[1]) == 1
     assert "3 events" in repr(events)
+    # What a reader of many events reads alone, without a record or an event per event.
+    assert [events.name(i) for i in range(3)] == ["node_started", "chat_message", "custom_event"] == events.names()
+    assert events.offset(-1) == 1.0 and events.data(0) is node.data and events.event(1).text == "hi"
+    with pytest.raises(IndexError):
+        events.name(3)
+    # Compared like the list it was: with a list, a tuple, or another reply's events.
+    assert events == list(events) and events == tuple(events) and reply.events == events
+    assert Reply("q", system="atomemo").events == [] and events != [] and events != "abc"
+    head = events.first(2)
+    reply.apply(event_from_wire("chat_message", {"text": "later"}), offset=2.0)
+    assert len(head) == 2 and head == events[:2] and len(events) == 4  # the prefix stays as it was
+    assert len(events.first(99)) == 4 and len(events.first(-1)) == 0
+
+
+def test_a_replys_events_are_not_the_saved_event_log():
+    import atomemo_notebook
+
+    reply = answer(2)
+    assert not isinstance(reply.events, atomemo_notebook.EventLog)  # replay() reads a saved log, by its own name
+    with pytest.raises(TypeError):
+        hash(reply.events)
 
 
 def test_reading_events_while_another_thread_applies():

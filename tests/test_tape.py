@@ -48,7 +48,7 @@ class Partial:
     """A finished reply seen while it streamed: its first events, not yet done."""
 
     def __init__(self, reply: Any, events: int) -> None:
-        self.reply, self.events, self.done = reply, reply.events[:events], False
+        self.reply, self.events, self.done = reply, reply.events.first(events), False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.reply, name)

@@ -139,12 +139,14 @@ def event_records(replies: Iterable[Reply]) -> list[dict[str, Any]]:
     """The raw events of each reply with their arrival offsets."""
     rows = []
     for reply in replies:
-        for seq, record in enumerate(reply.events):
+        events = reply.events
+        for seq in range(len(events)):  # by column: no record object per event
+            offset = events.offset(seq)
             rows.append({
                 "message_id": reply.message_id, "seq": seq,
-                "offset_ms": round(record.offset * 1000.0, 3),
-                "received_at": reply.at(record.offset), "event": record.event.event,
-                "data": record.event.data,
+                "offset_ms": round(offset * 1000.0, 3),
+                "received_at": reply.at(offset), "event": events.name(seq),
+                "data": events.data(seq),
             })
     return rows
 

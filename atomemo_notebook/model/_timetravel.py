@@ -17,11 +17,11 @@ def event_index(reply: Reply, seconds: float) -> int:
     """How many of the reply's events had arrived `seconds` after it started."""
     if seconds != seconds:  # NaN: no moment at all
         raise ValueError("seconds must be a number, got NaN")
-    records = reply.events
-    low, high = 0, len(records)
+    events = reply.events
+    low, high = 0, len(events)
     while low < high:  # offsets never decrease: the first event later than `seconds`
         middle = (low + high) // 2
-        if records[middle].offset <= seconds:
+        if events.offset(middle) <= seconds:
             low = middle + 1
         else:
             high = middle
@@ -43,8 +43,9 @@ def as_of(reply: Reply, *, seconds: float | None = None, event: int | None = Non
         assert seconds is not None
         count = event_index(reply, float(seconds))
     then = _fresh(reply)
-    for record in reply.events[:count]:
-        then.apply(record.event, record.offset)
+    events = reply.events
+    for seq in range(count):
+        then.apply(events.event(seq), events.offset(seq))
     if count == total and reply.done:
         _end_like(then, reply)
     return then
@@ -66,18 +67,17 @@ class Refold:
     def step(self) -> bool:
         """Fold the next event (or, after the last one of a finished reply, the end); False when
         there is nothing new yet."""
-        records = self.reply.events
-        if self.count < len(records):
-            record = records[self.count]
-            self.then.apply(record.event, record.offset)
+        events = self.reply.events
+        if self.count < len(events):
+            self.then.apply(events.event(self.count), events.offset(self.count))
             self.count += 1
-        elif self.reply.done and not self.ended and self.count == len(records):
+        elif self.reply.done and not self.ended and self.count == len(events):
             self.ended = True
             _end_like(self.then, self.reply)
             return True
         else:
             return False
-        if self.count == len(records) and self.reply.done and not self.ended:
+        if self.count == len(events) and self.reply.done and not self.ended:
             self.ended = True
             _end_like(self.then, self.reply)
         return True

@@ -32,7 +32,7 @@ from ..protocol._systems import translator_for
 from ..protocol._wire import Event, FileRef
 from ._agent_log import AgentLog
 
-__all__ = ["EventLog", "EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ToolSpan"]
+__all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ReplyEvents", "ToolSpan"]
 
 Listener = Callable[["Reply", "Event | None"], None]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered", "waiting"})
@@ -155,8 +155,11 @@ def _kind(cls: type[Event]) -> int:
     return kind
 
 
-class EventLog(Sequence[EventRecord]):
-    """A reply's events, read as `EventRecord`s (made as they are read, from its columns)."""
+class ReplyEvents(Sequence[EventRecord]):
+    """A reply's events as they arrived, read as `EventRecord`s (each made when read, from the
+    reply's columns). Readers of many events that need only some of each (a name to filter on,
+    an offset to search by) read those alone: `name(i)`, `offset(i)`, `data(i)`, `event(i)`.
+    Not `atomemo_notebook.EventLog`, the saved log `replay()` reads (`save_events` writes it)."""
 
     __slots__ = ("_columns",)
 
@@ -166,9 +169,40 @@ class EventLog(Sequence[EventRecord]):
     def __len__(self) -> int:
         return len(self._columns[3])  # the column filled last: every other one is as long
 
-    def _record(self, index: int) -> EventRecord:
+    def _at(self, index: int) -> int:
+        count = len(self)
+        if not -count <= index < count:
+            raise IndexError("event index out of range")
+        return index % count
+
+    def name(self, index: int) -> str:
+        return self._columns[2][self._at(index)]
+
+    def names(self) -> list[str]:
+        """Every event's name, in order (a copy: the reply may go on streaming)."""
+        return self._columns[2][:len(self)]
+
+    def offset(self, index: int) -> float:
+        """Seconds from the reply's start to the event's arrival."""
+        return self._columns[0][self._at(index)]
+
+    def data(self, index: int) -> Any:
+        return self._columns[3][self._at(index)]
+
+    def event(self, index: int) -> Event:
+        """The event, of its own class (the class it was applied as)."""
+        _, kinds, names, data = self._columns
+        index = self._at(index)
+        return _KINDS[kinds[index]](names[index], data[index])
+
+    def first(self, count: int) -> ReplyEvents:
+        """The first `count` events, kept apart from the reply (it may go on streaming)."""
         offsets, kinds, names, data = self._columns
-        return EventRecord(offsets[index], _KINDS[kinds[index]](names[index], data[index]))
+        count = max(0, min(count, len(self)))
+        return ReplyEvents((offsets[:count], kinds[:count], names[:count], data[:count]))
+
+    def _record(self, index: int) -> EventRecord:
+        return EventRecord(self._columns[0][index], self.event(index))
 
     def __iter__(self) -> Iterator[EventRecord]:
         for index in range(len(self)):  # the length now: another thread may be appending
@@ -183,13 +217,18 @@ class EventLog(Sequence[EventRecord]):
     def __getitem__(self, index: int | slice) -> EventRecord | list[EventRecord]:
         if isinstance(index, slice):
             return [self._record(i) for i in range(*index.indices(len(self)))]
-        count = len(self)
-        if not -count <= index < count:
-            raise IndexError("event index out of range")
-        return self._record(index % count)
+        return self._record(self._at(index))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same records in a list, a tuple or another reply's events."""
+        if isinstance(other, ReplyEvents | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"EventLog({len(self)} events)"
+        return f"ReplyEvents({len(self)} events)"
 
 
 _REGISTERING = threading.Lock()
@@ -231,7 +270,7 @@ class Reply:
         self.status = "streaming"
         self.execution: ExecutionSpan | None = None
         self.nodes: list[NodeSpan] = []
-        # The events (see EventLog): arrival offsets, classes (a number each), names and data.
+        # The events (see ReplyEvents): arrival offsets, classes (a number each), names and data.
         self._columns: tuple[array[float], array[int], list[str], list[Any]] = (array("d"), array("H"), [], [])
         self.anomalies: list[str] = []
         self.error: BaseException | None = None
@@ -292,9 +331,9 @@ class Reply:
 
     # -- reading ------------------------------------------------------------------------
     @property
-    def events(self) -> EventLog:
+    def events(self) -> ReplyEvents:
         """Every wire event of this reply as it arrived (kept within its share of memory)."""
-        return EventLog(self._columns)
+        return ReplyEvents(self._columns)
 
     def _fresh_translator(self) -> Translate:
         kind = self._translator_kind
@@ -474,11 +513,10 @@ class Reply:
             # No form to answer: let go of the chat (a finished reply that held it kept every
             # reply of its conversation alive in a cycle only the garbage collector could end).
             self.responder = None
-        with _WAITER_LOCK:
+        with _WAITER_LOCK:  # set under the lock: a reopen() from another thread comes before or after
             self._finished = True
-            waiter = self._waiter
-        if waiter is not None:
-            waiter.set()
+            if self._waiter is not None:
+                self._waiter.set()
         for listener in list(self._listeners):
             listener(self, None)
 

@@ -400,7 +400,7 @@ class Client(SyncHttp, speaks=True):
 
 
 class AsyncHttp(BaseClient):
-    """The async I/O every system's client shares; the deadline is a cancel scope."""
+    """The async I/O every system's client shares; a call's deadline is a scope around the whole call (`_deadline`)."""
 
     ASYNCHRONOUS = True
 
@@ -431,7 +431,7 @@ class AsyncHttp(BaseClient):
         if self._owns_http:
             await self._http.aclose()
 
-    # -- I/O: the deadline is a cancel scope around the whole call ----------------------
+    # -- I/O: the deadline is one scope around the whole call (`_deadline`) -------------
     async def _open(self, call: Call[Any], deadline: float) -> httpx.Response:
         try:
             async with _deadline(deadline):

@@ -59,12 +59,13 @@ def _details(reply: Any, timeline: dict[str, Any]) -> dict[str, DetailResult]:
 
 def _events(reply: Any) -> list[EventRow]:
     rows: list[EventRow] = []
-    for seq, record in enumerate(list(reply.events)):
-        data = record.event.data
+    events = reply.events
+    for seq in range(len(events)):  # the length now: a streaming reply may grow meanwhile
+        data, offset = events.data(seq), events.offset(seq)
         text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, indent=2, default=str)
         rows.append({"message_id": reply.message_id, "seq": seq,
-                     "offset_ms": None if record.offset is None else round(record.offset * 1000.0, 1),
-                     "event": record.event.event, "data": _cut(text, EVENT_CHARS) or ""})
+                     "offset_ms": None if offset is None else round(offset * 1000.0, 1),
+                     "event": events.name(seq), "data": _cut(text, EVENT_CHARS) or ""})
     return rows
 
 

@@ -50,9 +50,8 @@ class Tape:
                 break
             grew = refold.count > before
             if grew:
-                record = records[refold.count - 1]
-                self.offsets_ms.append(round((record.offset or 0.0) * 1000.0, 1))
-                self.names.append(record.event.event)
+                self.offsets_ms.append(round((records.offset(refold.count - 1) or 0.0) * 1000.0, 1))
+                self.names.append(records.name(refold.count - 1))
             patch = self._patch(refold.count - 1, self.delta.take(refold.then))
             if patch is None:
                 continue

@@ -364,23 +364,22 @@ def events_page(replies: list[Reply], *, message_id: str | None, event_filter: s
             messages.append(reply.message_id)
         if message_id not in (None, "", reply.message_id):
             continue
-        events = list(reply.events)
-        for seq, record in enumerate(events):
-            name = record.event.event
+        events = reply.events  # read by column: a record is made only for the rows of the page
+        for seq, name in enumerate(events.names()):
             types.add(name)
             if event_filter and name != event_filter:
                 continue
             if needle and needle not in name.lower() and needle not in json.dumps(
-                    record.event.data, ensure_ascii=False, default=str).lower():
+                    events.data(seq), ensure_ascii=False, default=str).lower():
                 continue
             matches.append((reply, seq))
     total = len(matches)
     start = max(total + offset, 0) if offset < 0 else min(offset, total)
     rows: list[EventRow] = []
     for reply, seq in matches[start:start + limit]:
-        record = reply.events[seq]
-        rows.append({"message_id": reply.message_id, "seq": seq, "offset_ms": _ms(record.offset),
-                     "event": record.event.event, "data": _json_text(record.event.data, 2_000) or ""})
+        events = reply.events
+        rows.append({"message_id": reply.message_id, "seq": seq, "offset_ms": _ms(events.offset(seq)),
+                     "event": events.name(seq), "data": _json_text(events.data(seq), 2_000) or ""})
     return {"rows": rows, "total": total, "offset": start, "types": sorted(types), "messages": messages}
 
 
