@@ -61,6 +61,15 @@ async def test_a_paused_turn_waits_for_you_and_its_answer_goes_on_in_the_same_re
     (pause,) = reply.pauses
     assert pause[1] is not None and pause[1] >= pause[0]
     assert not reply.anomalies, reply.anomalies
+    # Time travel through the pause: waiting until the answer went, streaming again after it
+    # (the refold resumes where the live reply did: the answer is no event of the stream).
+    events = reply.events
+    resumed = next(k for k in range(len(events)) if events.offset(k) >= pause[1])
+    seen = [reply.as_of(event=k).status for k in range(len(events) + 1)]
+    assert seen[resumed] == "waiting" and seen[-1] == "succeeded", seen
+    assert set(seen[resumed + 1:-1]) == {"streaming"}, seen
+    assert reply.as_of(seconds=pause[1]).status == "streaming"  # answered, nothing new yet
+    assert reply.as_of(event=len(events)).pauses == reply.pauses
     assert [t["status"] for t in chat.history_records()] == ["succeeded"]
     # Once answered, the form is gone: answering again is refused here, before anything is sent.
     with pytest.raises(ValueError, match="waits on no form"):

@@ -44,8 +44,14 @@ def as_of(reply: Reply, *, seconds: float | None = None, event: int | None = Non
         count = event_index(reply, float(seconds))
     then = _fresh(reply)
     events = reply.events
+    resumes = _resumes(reply)
     for seq in range(count):
-        then.apply(events.event(seq), events.offset(seq))
+        offset = events.offset(seq)
+        while resumes and resumes[0] <= offset:  # the run went on (its form answered) before this event
+            then.resume_at(resumes.pop(0))
+        then.apply(events.event(seq), offset)
+    while seconds is not None and resumes and resumes[0] <= seconds:
+        then.resume_at(resumes.pop(0))
     if count == total and reply.done:
         _end_like(then, reply)
     return then
@@ -62,6 +68,7 @@ class Refold:
         self.reply = reply
         self.then = _fresh(reply)
         self.count = 0  # events folded
+        self.resumed = 0  # of the reply's pauses, those whose end was folded
         self.ended = False
 
     def step(self) -> bool:
@@ -69,7 +76,12 @@ class Refold:
         there is nothing new yet."""
         events = self.reply.events
         if self.count < len(events):
-            self.then.apply(events.event(self.count), events.offset(self.count))
+            offset = events.offset(self.count)
+            resumes = _resumes(self.reply)
+            while self.resumed < len(resumes) and resumes[self.resumed] <= offset:
+                self.then.resume_at(resumes[self.resumed])
+                self.resumed += 1
+            self.then.apply(events.event(self.count), offset)
             self.count += 1
         elif self.reply.done and not self.ended and self.count == len(events):
             self.ended = True
@@ -81,6 +93,12 @@ class Refold:
             self.ended = True
             _end_like(self.then, self.reply)
         return True
+
+
+def _resumes(reply: Reply) -> list[float]:
+    """Where the live reply went on after each pause (its form answered): a refold resumes there.
+    Not in the event log: the answer was the kernel's own request, not an event of the stream."""
+    return [end for _, end in list(reply.pauses) if end is not None]
 
 
 def _fresh(reply: Reply) -> Reply:

@@ -541,6 +541,14 @@ class Reply:
             if self._waiter is not None:
                 self._waiter.clear()
         self.error = None
+        self.resume_at(self.elapsed())
+        for listener in list(self._listeners):
+            listener(self, None)
+
+    def resume_at(self, offset: float) -> None:
+        """The run goes on at `offset` after a pause (its form answered): its further events are
+        read by a fresh translator, as the continuation of this same message. Time travel calls
+        it where the live reply was reopened (each pause's end), so a refold resumes there too."""
         translator: Any = self._fresh_translator()
         if hasattr(translator, "resumed"):
             translator.resumed = True  # what the run says at its end is the whole answer
@@ -549,9 +557,7 @@ class Reply:
             translator.ids.conversation_id = self.conversation_id
             translator.announced = True
         self._translate = translator
-        self.fold(n.RunResumed(self.execution_id or "run"), self.elapsed())
-        for listener in list(self._listeners):
-            listener(self, None)
+        self.fold(n.RunResumed(self.execution_id or "run"), offset)
 
     def as_of(self, *, seconds: float | None = None, event: int | None = None) -> Reply:
         """The reply as it stood `seconds` after it started, or after its first `event` events:
