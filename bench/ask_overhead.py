@@ -1,8 +1,12 @@
 """Where a row's client CPU goes: one real echo answer (recorded from the embedded server
 over loopback), replayed in-process to (a) a bare httpx loop (stream, split lines,
 json.loads, keep the text and the status) and (b) `AsyncChat.ask`, the call evaluate()
-makes for each row; then the stages of (b) alone: the SSE decoder and frame parser, and
-the reply's fold (translate, keep within its share, record each event).
+makes for each row; between them, the layers of (b) added one at a time, each measured in
+place (the same request, the same stream): the SSE decoder and frame parser on the bare
+stream, then the transport (AsyncClient.send_message read to its end: the request's plan
+and deadline, the stream's state and idle timer), then a Reply folding each event. A stage
+timed alone in a tight loop reads about half of what it costs in place (warm caches), so
+the layers are measured in place.
 
 Why in-process: with no socket and no server in the timing, what is left is the client's
 own CPU per ask, which a shared machine's load moves far less than a loopback ratio (see
@@ -112,23 +116,41 @@ def ours(recorded: Recorded, asks: int) -> None:
 
 
 def decode_parse(recorded: Recorded, asks: int) -> None:
-    _, chunks = recorded
-    for _ in range(asks):
-        decoder = FrameDecoder()
-        for chunk in chunks:
-            for frame in decoder.feed(chunk):
-                parse_frame(frame.data)
+    """The bare loop's request and stream, read by our SSE decoder and frame parser."""
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=replaying(recorded)) as http:
+            for _ in range(asks):
+                async with http.stream("POST", "http://bench/chat/messages", json={"query": QUERY}) as response:
+                    decoder = FrameDecoder()
+                    async for raw in response.aiter_raw():
+                        for frame in decoder.feed(raw):
+                            parse_frame(frame.data)
+                await asyncio.sleep(0)
+    asyncio.run(run())
 
 
-def fold(recorded: Recorded, asks: int) -> None:
-    _, chunks = recorded
-    decoder = FrameDecoder()
-    events = [parse_frame(frame.data) for chunk in chunks for frame in decoder.feed(chunk)]
-    for _ in range(asks):
-        reply = Reply(QUERY, system="atomemo")
-        for event in events:
-            reply.apply(event)
-        reply.close()
+def transport(recorded: Recorded, asks: int, *, fold: bool = False) -> None:
+    """AsyncClient.send_message read to its end; with `fold`, a Reply applies each event."""
+    async def run() -> None:
+        http = httpx.AsyncClient(transport=replaying(recorded))
+        api = AsyncClient("bench-key", base_url="http://bench", http_client=http)
+        for _ in range(asks):
+            reply = Reply(QUERY, system="atomemo") if fold else None
+            stream = await api.send_message(app_id="app", trigger_id="trigger", query=QUERY, user_id="bench")
+            async for event in stream:
+                if reply is not None:
+                    reply.apply(event)
+            await stream.close()
+            if reply is not None:
+                reply.close()
+                assert reply.status == "succeeded"
+            await asyncio.sleep(0)
+        await http.aclose()
+    asyncio.run(run())
+
+
+def folded(recorded: Recorded, asks: int) -> None:
+    transport(recorded, asks, fold=True)
 
 
 def cpu_per_ask(run: Callable[[Recorded, int], None], recorded: Recorded, asks: int, rounds: int) -> float:
@@ -155,22 +177,27 @@ def main() -> None:
     events = sum(1 for chunk in chunks for _ in decoder.feed(chunk))
     bare(recorded, 50)  # warm both (imports, first-use caches)
     ours(recorded, 50)
-    measured = {}
-    for name, run in (("bare", bare), ("ours", ours), ("decode+parse", decode_parse), ("fold", fold)):
-        measured[name] = cpu_per_ask(run, recorded, args.asks, args.rounds)
+    stages = (("bare", bare), ("decode", decode_parse), ("transport", transport), ("fold", folded), ("ours", ours))
+    for _, run in stages:
+        run(recorded, 50)  # each path warm before any is timed
+    measured = {name: cpu_per_ask(run, recorded, args.asks, args.rounds) for name, run in stages}
     extra = measured["ours"] - measured["bare"]
+    steps = {"transport": measured["transport"] - measured["decode"], "fold": measured["fold"] - measured["transport"],
+             "chat": measured["ours"] - measured["fold"]}
     print(f"client CPU per ask, in-process replay of one echo answer ({events} events, "
           f"{sum(map(len, chunks)):,} bytes); median of {args.rounds} rounds of {args.asks} asks; {machine()}")
-    print(table(["what", "CPU us/ask", "share of ours"], [
-        ("(a) bare httpx: stream, lines, json.loads", measured["bare"], measured["bare"] / measured["ours"]),
-        ("(b) AsyncChat.ask (a row of evaluate())", measured["ours"], 1.0),
-        ("  of it: SSE decoder + frame parser", measured["decode+parse"], measured["decode+parse"] / measured["ours"]),
-        ("  of it: the reply's fold of every event", measured["fold"], measured["fold"] / measured["ours"]),
-        ("(b) - (a): the client's own work per ask", extra, extra / measured["ours"]),
+    print(table(["what (each row adds one layer of (b), measured in place)", "CPU us/ask", "added"], [
+        ("(a) bare httpx: stream, lines, json.loads", measured["bare"], "-"),
+        ("  the same stream, our SSE decoder + frame parser", measured["decode"], measured["decode"] - measured["bare"]),
+        ("  + our transport: send_message read to the end", measured["transport"], steps["transport"]),
+        ("  + a Reply folding each event", measured["fold"], steps["fold"]),
+        ("(b) AsyncChat.ask (a row of evaluate())", measured["ours"], steps["chat"]),
+        ("(b) - (a): the client's own work per ask", extra, "-"),
     ]))
     print(f"SUMMARY ask_overhead: client CPU per {events}-event answer, in-process: AsyncChat.ask "
-          f"{measured['ours']:.0f} us, a bare httpx loop {measured['bare']:.0f} us; of ask's {extra:.0f} us more, the "
-          f"fold {measured['fold']:.0f} us, decode+parse {measured['decode+parse']:.0f} us (a report: no goal)")
+          f"{measured['ours']:.0f} us, a bare httpx loop {measured['bare']:.0f} us; of the {extra:.0f} us more: "
+          f"transport {steps['transport']:.0f}, the reply's fold {steps['fold']:.0f}, the chat {steps['chat']:.0f}, "
+          f"our decoder+parser {measured['decode'] - measured['bare']:+.0f} against the bare loop's (a report: no goal)")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,28 @@ def test_text_chunks_keep_no_object_each():
     gc.collect()  # as a full collection leaves them: dicts of atoms untracked
     # An object per chunk (a record and its event) was 4,000 more for the large one.
     assert tracked_from(large) - tracked_from(small) <= 2, (tracked_from(small), tracked_from(large))
-    assert tracked_from(large) < 60
+    # And few at all: the reply, its columns, its text; no empty list for citations, files,
+    # anomalies, pauses or thinking it never had (made when first used: below).
+    assert tracked_from(large) <= 16, tracked_from(large)
+    assert large.citations == [] and large.pauses == [] and large.anomalies == []
+    large.anomalies.append("a note")  # made when read, kept: what is put in stays
+    large.files = [{"name": "a.txt"}]
+    assert large.anomalies == ["a note"] and large.files == [{"name": "a.txt"}]
+
+
+def test_a_node_run_keeps_no_empty_list_and_its_ports_as_said(server: LocalServer):
+    from atomemo_notebook.model.reply import NodeSpan
+
+    span = NodeSpan(result_id="r", node_id="n", name="Node", type="llm")
+    gc.collect()
+    assert tracked_from(span) == 1  # the span alone: no list for tools, thinking or ports
+    assert span.tools == [] and span.out_ports == [] and span.reasoning == ""
+    with Client(server.api_key, base_url=server.base_url) as client:
+        reply = Chat(client, **ids(server.app("support")), user_id="objects").ask("refund please")
+    assert reply.status == "succeeded" and all(node.status == "succeeded" for node in reply.nodes)
+    # The branch taken is the port a node reports; a node that reports none has none.
+    ports = {node.name: node.out_ports for node in reply.nodes}
+    assert any(ports.values()) and all(isinstance(p, list) for p in ports.values()), ports
 
 
 def test_events_read_back_as_records_of_their_own_class():

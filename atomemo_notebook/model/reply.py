@@ -21,7 +21,7 @@ import traceback
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 from ..protocol import _neutral as n
 from ..protocol._bounded import Keeper
@@ -35,6 +35,7 @@ from ._agent_log import AgentLog
 __all__ = ["EventRecord", "ExecutionSpan", "NodeSpan", "Reply", "ReplyEvents", "ToolSpan"]
 
 Listener = Callable[["Reply", "Event | None"], None]
+T = TypeVar("T")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "stopped", "recovered", "waiting"})
 MAX_NOTES = 50  # messages a node said while running, kept on its span
 MAX_REASONING = 1_000_000  # characters of thinking one reply keeps, over all its nodes
@@ -50,6 +51,46 @@ SERVER_TIME_SLACK = 300.0
 
 def _ms(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else round((end - start) * 1000.0, 3)
+
+
+_MAKING = threading.Lock()
+
+
+class _Made(Generic[T]):
+    """A list attribute made when first read or written. A reply without citations, files,
+    anomalies, pauses or thinking (most of them), a node run without tools, thinking or out
+    ports, keeps no empty list for each: each would be one more object the garbage collector
+    walks again on every full collection, for every reply an evaluation keeps."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = f"_made_{name}"
+
+    @overload
+    def __get__(self, reply: None, owner: type) -> _Made[T]: ...
+
+    @overload
+    def __get__(self, reply: object, owner: type) -> list[T]: ...
+
+    # By getattr/setattr on a private name, not through `__dict__`: reading an instance's
+    # __dict__ makes one (a dict object per instance, where its values were kept inline).
+    def __get__(self, reply: object | None, owner: type) -> _Made[T] | list[T]:
+        if reply is None:
+            return self
+        made: list[T] | None = getattr(reply, self._key, None)
+        if made is None:
+            with _MAKING:  # two threads reading at once make one list
+                made = getattr(reply, self._key, None)
+                if made is None:
+                    made = []
+                    setattr(reply, self._key, made)
+        return made
+
+    def __set__(self, reply: object, value: list[T]) -> None:
+        setattr(reply, self._key, value)
+
+    def __delete__(self, reply: object) -> None:
+        if getattr(reply, self._key, None) is not None:
+            setattr(reply, self._key, None)  # empty again (made anew when read)
 
 
 @dataclasses.dataclass
@@ -83,11 +124,9 @@ class NodeSpan:
     # waiting | running | succeeded | failed | break | skipped; "stopped" if we stopped first
     status: str = "running"
     json_output: Any = None
-    out_ports: list[int] = dataclasses.field(default_factory=list)
     error: str | None = None
     started: float | None = None
     finished: float | None = None
-    tools: list[ToolSpan] = dataclasses.field(default_factory=list)
     anomaly: str | None = None
     parent_run_id: str | None = None  # the Loop/Iteration run this one ran inside
     iterations: int = 0  # rounds of a Loop/Iteration run
@@ -97,10 +136,12 @@ class NodeSpan:
     elapsed: float | None = None  # seconds, as the server measured them
     predecessor_id: str | None = None
     reported: bool = False  # known only after the fact: no live timing
-    # The model's thinking as it streamed (Dify's reasoning_chunk), kept apart from any answer.
-    reasoning_parts: list[str] = dataclasses.field(default_factory=list)
     reasoning_final: bool = False
     agent_log: AgentLog | None = None  # an agent's log entries as a tree (Dify's agent_log)
+    # Made when first used (not fields: no empty list kept for a run without them).
+    out_ports = _Made[int]()  # the ports the run went on by
+    tools = _Made[ToolSpan]()  # an agent's tool calls
+    reasoning_parts = _Made[str]()  # the model's thinking as it streamed (Dify's reasoning_chunk)
 
     @property
     def reasoning(self) -> str:
@@ -246,6 +287,14 @@ class Reply:
     ("dify": a fresh translator of that system's), or `translate` is one (a `Chat` passes its
     backend's)."""
 
+    # What the answer said besides its text, and what happened to it: made when first used.
+    anomalies = _Made[str]()
+    citations = _Made[n.Citation]()
+    suggestions = _Made[str]()
+    files = _Made[dict[str, Any]]()
+    reasoning_parts = _Made[str]()  # thinking inside the answer's own `<think>` blocks
+    pauses = _Made[tuple[float, "float | None"]]()  # each pause for a person, (from, to) offsets
+
     def __init__(
         self,
         query: str | FileRef,
@@ -272,7 +321,6 @@ class Reply:
         self.nodes: list[NodeSpan] = []
         # The events (see ReplyEvents): arrival offsets, classes (a number each), names and data.
         self._columns: tuple[array[float], array[int], list[str], list[Any]] = (array("d"), array("H"), [], [])
-        self.anomalies: list[str] = []
         self.error: BaseException | None = None
         self.recovered_status: str | None = None
         # The run was stopped on the server (its stream said so, or the stop API was called),
@@ -282,21 +330,16 @@ class Reply:
         self.changes = 0  # times anything but the text changed (views redraw the timeline)
         self.task_id: str | None = None
         self.run_error: str | None = None  # why the server says the run failed
-        self.citations: list[n.Citation] = []
-        self.suggestions: list[str] = []
         self.app_name: str | None = None  # the app as the answer names it (n.AppNamed), where it does
         self.usage: n.Usage | None = None
-        self.files: list[dict[str, Any]] = []
         self.outputs: dict[str, Any] | None = None  # a run's result, where it gives one (a Dify workflow app)
-        # Thinking inside the answer's own `<think>` blocks: shown apart, never in `text`.
-        self.reasoning_parts: list[str] = []
+        # Thinking inside the answer's own `<think>` blocks (reasoning_parts): never in `text`.
         self.reasoning_final = False
         self._reasoning_chars = 0
         # A person's turn (Dify's Human Input): the form waiting for an answer, how the last one
-        # ended ("filled: Approve", or expired), and each pause as (from, to) offsets.
+        # ended ("filled: Approve", or expired); each pause is in `pauses`.
         self.pending_input: n.InputRequested | None = None
         self.input_outcome: str | None = None
-        self.pauses: list[tuple[float, float | None]] = []
         self.responder: Callable[[Reply, str, dict[str, Any]], Any] | None = None  # set by the chat
         self.started_at = started_at or datetime.now(timezone.utc)
         self.first_token: float | None = None
@@ -313,7 +356,7 @@ class Reply:
         self._joined = 0
         self._spans_by_result: dict[str, NodeSpan] = {}
         self._tools_by_id: dict[str, ToolSpan] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: list[Listener] | None = None  # made by the first on_update
         self._finished = False
         self._waiter: threading.Event | None = None  # made when a thread first waits
         self._keeper = Keeper(memory)
@@ -391,8 +434,11 @@ class Reply:
 
     def on_update(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(reply, event)` after each event, and with event=None at the end."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        listeners = self._listeners
+        if listeners is None:
+            listeners = self._listeners = []
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
 
     def elapsed(self) -> float:
         """Seconds since the question was sent."""
@@ -434,8 +480,9 @@ class Reply:
         values.append(event.data)  # last: a reader counts the events by this column
         if keeper.cut_values != cut:
             self._note_cut(event.event)
-        for listener in list(self._listeners):
-            listener(self, event)
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener(self, event)
 
     def _keep(self, value: Any) -> Any:
         return self._keeper.keep(value, self._memo)
@@ -517,7 +564,7 @@ class Reply:
             self._finished = True
             if self._waiter is not None:
                 self._waiter.set()
-        for listener in list(self._listeners):
+        for listener in list(self._listeners or ()):
             listener(self, None)
 
     def respond(self, action: str, **inputs: Any) -> Any:
@@ -542,7 +589,7 @@ class Reply:
                 self._waiter.clear()
         self.error = None
         self.resume_at(self.elapsed())
-        for listener in list(self._listeners):
+        for listener in list(self._listeners or ()):
             listener(self, None)
 
     def resume_at(self, offset: float) -> None:
@@ -573,7 +620,7 @@ class Reply:
         at the end) so views redraw. From any thread."""
         self._anomaly(text)
         self.changes += 1
-        for listener in list(self._listeners):
+        for listener in list(self._listeners or ()):
             listener(self, None)
 
     def _on_started(self, event: n.Started, at: float) -> None:
@@ -747,7 +794,10 @@ class Reply:
         if event.type and not span.type:  # queued by id alone (Pipelit's node_enqueued): named at its end
             span.type = event.type
         span.json_output = self._keep(event.output)
-        span.out_ports = list(event.ports[:1000])
+        if event.ports:
+            span.out_ports = list(event.ports[:1000])
+        else:
+            del span.out_ports
         span.error = self._short(event.error)
         span.finished = None if span.reported else at
         if event.inputs is not None:
