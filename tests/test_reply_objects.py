@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import threading
 import types
+import weakref
 from typing import Any
 
 import pytest
@@ -175,13 +176,19 @@ def test_a_finished_reply_lets_go_of_its_chat(server: LocalServer):
 
 
 def test_dropped_evaluation_is_freed_without_the_collector(server: LocalServer):
-    """Rows' replies in no cycle: dropping the results frees them at once (the collector had
-    ~90 objects a row to find and free, each a full walk of the heap to reach)."""
+    """Rows' replies in no cycle: dropping the results frees every reply at once, by reference
+    counting, with the collector switched off (each was in a cycle with its chat, ~90 objects a
+    row, left to a full collection, which walks the whole heap, to find)."""
     async_client = AsyncClient(server.api_key, base_url=server.base_url)
     chat = AsyncChat(async_client, **ids(server.app("echo")), user_id="objects-eval")
     results: Any = evaluate(chat, [f"question {i}" for i in range(20)], concurrency=4).wait(120, bar=False)
     assert (results.df["status"] == "succeeded").all()
-    gc.collect()
-    del results
-    found = gc.collect()
-    assert found < 3 * 20, found
+    replies = [weakref.ref(reply) for row in results.replies for reply in row]
+    assert len(replies) == 20
+    gc.disable()  # nothing but reference counting may free them
+    try:
+        del results
+        alive = sum(ref() is not None for ref in replies)
+    finally:
+        gc.enable()
+    assert alive == 0, f"{alive} of 20 replies outlived their results"
