@@ -85,7 +85,9 @@ def test_two_hundred_rows_with_429s_and_drops_none_lost_none_twice(server):
     assert len(df) == 200 and df["row"].tolist() == list(range(200))
     assert set(df["status"]) <= {"succeeded", "failed"}
     assert df[df["status"] == "failed"]["error"].notna().all()  # a failure says why
-    assert (df["status"] == "succeeded").sum() == 200 and (df["answer"] == df["query"]).all()
+    lost = df[df["status"] != "succeeded"][["row", "status", "error"]].to_dict("records")
+    assert not lost, (lost, hook.posts, hook.refused)  # which row, and why: seen once in ~90 runs
+    assert (df["answer"] == df["query"]).all()
     stored = server_messages(server, "echo", user)
     assert len(stored) == 200 and sorted(m["query"] for m in stored) == sorted(questions)  # none twice
     assert hook.refused >= 20 and hook.posts == 200 + hook.refused  # every 429 was asked again, nothing else was
