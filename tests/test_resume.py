@@ -311,3 +311,37 @@ async def test_a_loop_watch_moved_later_fires_only_at_its_new_deadline():
     cancelled.cancel()
     await asyncio.sleep(0.01)
     assert not cancelled.expired and fired.is_set()
+
+
+@pytest.mark.parametrize("scope", ["deadline_scope", "anyio_deadline_scope"])
+async def test_a_deadline_scope_ends_awaited_work_at_its_deadline_and_only_then(scope):
+    """The scope a call and an evaluated row run in: asyncio's on 3.11+, anyio's before (both
+    tested here, whichever this Python picks)."""
+    import asyncio
+
+    from atomemo_notebook.transport import _watchdog
+
+    within = getattr(_watchdog, scope)
+    never = asyncio.Event()
+
+    async def waits(at: float) -> None:
+        async with within(at):
+            await never.wait()
+
+    async def ended(at: float) -> BaseException | None:
+        task = asyncio.ensure_future(waits(at))
+        done, _ = await asyncio.wait({task}, timeout=10)  # a scope that never fires fails here
+        assert task in done, "the deadline never ended the work"
+        return task.exception()
+
+    assert isinstance(await ended(time.monotonic() - 1), TimeoutError)  # already past: at the first wait
+    started = time.monotonic()
+    assert isinstance(await ended(time.monotonic() + 0.2), TimeoutError)
+    assert 0.15 <= time.monotonic() - started < 5
+    async with within(time.monotonic() + 30):  # work done in time: nothing raised
+        await asyncio.sleep(0)
+    task = asyncio.ensure_future(waits(time.monotonic() + 30))
+    await asyncio.sleep(0)
+    task.cancel()  # a stop from outside stays a cancellation, never a timeout
+    with pytest.raises(asyncio.CancelledError):
+        await task

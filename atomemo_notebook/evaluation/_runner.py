@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..model.chat import AsyncChat
 from ..model.reply import Reply
 from ..protocol._errors import AtomemoError
+from ..transport._watchdog import deadline_scope
 from ._cache import Cache
 from ._inputs import EvalRow, group_scripts
 from ._records import row_record
@@ -33,14 +34,10 @@ def _scored(record: dict[str, Any], row: EvalRow, reply: Reply | None, scorers: 
 
 
 async def _within(work: Awaitable[None], timeout: float) -> None:
-    """`work` within `timeout` seconds, else TimeoutError. asyncio.timeout (3.11+) only arms a
-    timer on the running task; wait_for (3.10) runs the work in a task of its own, one more
-    task to create and schedule for every row."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(timeout):
-            await work
-    else:
-        await asyncio.wait_for(work, timeout)
+    """`work` within `timeout` seconds, else TimeoutError (the transport's deadline scope: no
+    task of its own per row)."""
+    async with deadline_scope(time.monotonic() + timeout):
+        await work
 
 
 MAX_FORMS = 20  # forms answered for one row: a run that keeps asking is left paused

@@ -5,14 +5,9 @@ SyncHttp and AsyncHttp are the I/O every system's client shares. Every call has 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import os
-import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import anyio
@@ -39,22 +34,6 @@ T = TypeVar("T")
 S = TypeVar("S", bound="SyncHttp")
 A = TypeVar("A", bound="AsyncHttp")
 Upload = str | os.PathLike[str] | bytes
-
-
-def _deadline(at: float) -> AbstractAsyncContextManager[Any]:
-    """A scope that raises TimeoutError once time.monotonic() passes `at`. On 3.11+ asyncio's
-    own (it arms one timer on the task: ~4 us a call, against anyio's ~11); the client runs on
-    asyncio either way (its streams' idle timers are the loop's)."""
-    if sys.version_info >= (3, 11):
-        loop = asyncio.get_running_loop()
-        return asyncio.timeout_at(loop.time() + max(at - time.monotonic(), 0.0))
-    return _anyio_deadline(at)
-
-
-@contextlib.asynccontextmanager
-async def _anyio_deadline(at: float) -> AsyncIterator[None]:
-    with anyio.fail_after(max(at - time.monotonic(), 0.0)):
-        yield
 
 
 def _timed(call: Call[T], timeout: float | None) -> Call[T]:
@@ -400,7 +379,8 @@ class Client(SyncHttp, speaks=True):
 
 
 class AsyncHttp(BaseClient):
-    """The async I/O every system's client shares; a call's deadline is a scope around the whole call (`_deadline`)."""
+    """The async I/O every system's client shares; a call's deadline is one scope around the
+    whole call (`deadline_scope`)."""
 
     ASYNCHRONOUS = True
 
@@ -431,10 +411,10 @@ class AsyncHttp(BaseClient):
         if self._owns_http:
             await self._http.aclose()
 
-    # -- I/O: the deadline is one scope around the whole call (`_deadline`) -------------
+    # -- I/O: the deadline is one scope around the whole call (`deadline_scope`) -------------
     async def _open(self, call: Call[Any], deadline: float) -> httpx.Response:
         try:
-            async with _deadline(deadline):
+            async with watchdog.deadline_scope(deadline):
                 return await self._open_within(call, deadline)
         except TimeoutError:
             raise self._timeout_error(call) from None
@@ -506,7 +486,7 @@ class AsyncHttp(BaseClient):
     async def _call(self, call: Call[T], deadline: float | None = None) -> T:
         deadline = self._deadline(call) if deadline is None else deadline
         try:
-            async with _deadline(deadline):
+            async with watchdog.deadline_scope(deadline):
                 attempt = 0
                 while True:
                     attempt += 1

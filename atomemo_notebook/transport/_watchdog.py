@@ -13,11 +13,16 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-__all__ = ["Watch", "watch", "watch_on_loop"]
+import anyio
+
+__all__ = ["Watch", "deadline_scope", "watch", "watch_on_loop"]
 
 
 class Watch:
@@ -118,3 +123,21 @@ def watch_on_loop(deadline: float, on_expire: Callable[[], None]) -> Watch:
     """`watch`, on the running event loop: `on_expire()` runs there, once its clock passes the
     deadline (which may be moved later: one attribute write), unless cancelled first."""
     return _LoopWatch(deadline, on_expire)
+
+
+def deadline_scope(at: float) -> AbstractAsyncContextManager[Any]:
+    """On an event loop: a scope around awaited work that raises TimeoutError once
+    time.monotonic() passes `at` (a call's deadline, an evaluated row's). On 3.11+ asyncio's own
+    (it arms one timer on the task: ~4 us, against anyio's ~11, and no task of its own as
+    wait_for made); anyio's scope on 3.10."""
+    if sys.version_info >= (3, 11):
+        loop = asyncio.get_running_loop()
+        return asyncio.timeout_at(loop.time() + max(at - time.monotonic(), 0.0))
+    return anyio_deadline_scope(at)
+
+
+@contextlib.asynccontextmanager
+async def anyio_deadline_scope(at: float) -> AsyncIterator[None]:
+    """`deadline_scope` before 3.11 (anyio's cancel scope)."""
+    with anyio.fail_after(max(at - time.monotonic(), 0.0)):
+        yield
