@@ -118,6 +118,20 @@ def test_events_read_back_as_records_of_their_own_class():
     assert len(events.first(99)) == 4 and len(events.first(-1)) == 0
 
 
+def test_event_classes_made_on_the_fly_are_bounded_and_lose_no_event(monkeypatch):
+    from atomemo_notebook.model import reply as reply_module
+
+    monkeypatch.setattr(reply_module, "MAX_KINDS", len(reply_module._KINDS) + 2)
+    reply = Reply("q", system="atomemo")
+    made = [type(f"Made{i}", (Event,), {"__slots__": ()}) for i in range(5)]
+    for i, cls in enumerate(made):
+        reply.apply(cls(f"made_{i}", {"i": i}))
+    events = reply.events
+    assert [type(e.event) for e in events] == [*made[:2], Event, Event, Event]  # past the bound: plain
+    assert [(e.event.event, e.event.data) for e in events] == [(f"made_{i}", {"i": i}) for i in range(5)]
+    assert len(reply_module._KINDS) == reply_module.MAX_KINDS
+
+
 def test_a_replys_events_are_not_the_saved_event_log():
     import atomemo_notebook
 

@@ -180,9 +180,12 @@ class EventRecord:
 # Python's cyclic garbage collector walks every container object that lives, on each full
 # collection, and an evaluation keeps thousands of replies; in columns most events' data (a dict
 # of a text chunk: atoms only) is left alone by it. `kind` is the event's class as a number in
-# this registry: the classes are few and fixed.
-_KINDS: list[type[Event]] = []
-_KIND_OF: dict[type[Event], int] = {}
+# this registry: the systems' classes are few and fixed. Bounded all the same (a caller may apply
+# events of classes it makes on the fly): past MAX_KINDS a new class is kept as a plain Event,
+# its name and data whole.
+MAX_KINDS = 1_000
+_KINDS: list[type[Event]] = [Event]
+_KIND_OF: dict[type[Event], int] = {Event: 0}
 
 
 def _kind(cls: type[Event]) -> int:
@@ -191,6 +194,8 @@ def _kind(cls: type[Event]) -> int:
         with _REGISTERING:
             kind = _KIND_OF.get(cls)
             if kind is None:
+                if len(_KINDS) >= MAX_KINDS:
+                    return 0
                 _KINDS.append(cls)
                 kind = _KIND_OF[cls] = len(_KINDS) - 1
     return kind
