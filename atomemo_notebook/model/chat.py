@@ -187,6 +187,19 @@ class ChatBase:
                                        parent_id=reply.parent_id, inputs=self.inputs if inputs is None else inputs,
                                        source=self.source)
 
+    def _apply_all(self, reply: Reply, events: list[Event], on_event: OnEvent | None,
+                   inputs: dict[str, Any] | None) -> None:
+        if on_event is not None:
+            for event in events:
+                self._apply(reply, event, on_event, inputs)
+            return
+        start = 0
+        while reply.message_id is None and start < len(events):  # until the message is named
+            self._apply(reply, events[start], None, inputs)
+            start += 1
+        if start < len(events):
+            reply.apply_all(events[start:] if start else events)  # the rest in one go
+
     def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
                inputs: dict[str, Any] | None) -> None:
         known = reply.message_id is not None
@@ -700,8 +713,8 @@ class AsyncChat(ChatBase):
         ended = False
         try:
             stream = await self.backend.open(self._asked(reply, inputs))
-            async for event in stream:
-                self._apply(reply, event, on_event, inputs)
+            async for batch in stream.batches():  # what arrived together, folded in one go
+                self._apply_all(reply, batch, on_event, inputs)
             ended = True
             if self._wants_suggestions(reply):
                 await self.backend.run(self._suggest(reply))

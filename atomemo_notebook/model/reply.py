@@ -461,33 +461,39 @@ class Reply:
     def apply(self, event: Event, offset: float | None = None) -> None:
         """Fold one wire event (through the system's adapter) and tell the listeners. The
         adapter reads the whole event; the reply keeps it, and what it folds, within its share."""
-        at = self._clock() - self._t0 if offset is None else offset
+        self.apply_all((event,), offset)
+
+    def apply_all(self, events: Sequence[Event], offset: float | None = None) -> None:
+        """`apply` each of `events`, in order: events that arrived together (one read of the
+        stream), so one reading of the clock places them all."""
+        arrived = self._clock() - self._t0 if offset is None else offset
         keeper = self._keeper
-        cut = keeper.cut_values
-        memo: dict[int, Any] = {}
-        self._memo = memo
-        arrived = at
-        for neutral in self._translate(event):
-            if type(neutral) is n.ServerTime:
-                at = self._server_offset(neutral.seconds, arrived)
-                continue
-            self.fold(neutral, at)
-        data = event.data
-        if data is not None:
-            kept_data = keeper.keep(data, memo)
-            if kept_data is not data:
-                event = type(event)(event.event, kept_data)
-        self._memo = None
         offsets, kinds, names, values = self._columns
-        offsets.append(at)
-        kinds.append(_kind(type(event)))
-        names.append(event.event)
-        values.append(event.data)  # last: a reader counts the events by this column
-        if keeper.cut_values != cut:
-            self._note_cut(event.event)
-        if self._listeners:
-            for listener in list(self._listeners):
-                listener(self, event)
+        for event in events:
+            at = arrived
+            cut = keeper.cut_values
+            memo: dict[int, Any] = {}
+            self._memo = memo
+            for neutral in self._translate(event):
+                if type(neutral) is n.ServerTime:
+                    at = self._server_offset(neutral.seconds, arrived)
+                    continue
+                self.fold(neutral, at)
+            data = event.data
+            if data is not None:
+                kept_data = keeper.keep(data, memo)
+                if kept_data is not data:
+                    event = type(event)(event.event, kept_data)
+            self._memo = None
+            offsets.append(at)
+            kinds.append(_kind(type(event)))
+            names.append(event.event)
+            values.append(event.data)  # last: a reader counts the events by this column
+            if keeper.cut_values != cut:
+                self._note_cut(event.event)
+            if self._listeners:
+                for listener in list(self._listeners):
+                    listener(self, event)
 
     def _keep(self, value: Any) -> Any:
         return self._keeper.keep(value, self._memo)

@@ -5,6 +5,7 @@ SyncHttp and AsyncHttp are the I/O every system's client shares. Every call has 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import time
@@ -49,6 +50,8 @@ class StreamState:
         self.message_id: str | None = None
         self.conversation_id: str | None = None
         self.finished = False  # execution_finished seen: the stream may end now
+        self.final = False  # the server ends an Atomemo stream itself, right after its run
+        self.idle_timeout: float | None = None  # the client's stream_idle_timeout, always
         self.resumes = 0
         self.recovered = False
         self._delivered = 0  # non-heartbeat events passed on, the unit a replay is counted in
@@ -400,6 +403,8 @@ class AsyncHttp(BaseClient):
                          stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes, limits=limits)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(follow_redirects=False)
+        self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None  # see _send_one
+        self._untraced = False  # its transport answered without a trace event: not gated
 
     async def __aenter__(self: A) -> A:
         return self
@@ -444,17 +449,57 @@ class AsyncHttp(BaseClient):
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """One request, and the redirects the HTTP client follows, hop by hop (see _next_hop)."""
-        response = await self._http.send(request, stream=True, follow_redirects=False)
+        response = await self._send_one(request)
         hops = 0
         try:
             while (following := self._next_hop(self._http, response, hops)) is not None:
                 await response.aclose()
                 hops += 1
-                response = await self._http.send(following, stream=True, follow_redirects=False)
+                response = await self._send_one(following)
         except BaseException:
             await response.aclose()
             raise
         return response
+
+    async def _send_one(self, request: httpx.Request) -> httpx.Response:
+        """`http.send`, one request at a time until it holds a connection. httpcore's pool gives
+        the same idle connection to every request that starts in the same turn of the loop; all
+        but one then retry the whole assignment, which checks each idle connection's socket
+        (at concurrency 8, ~2.5 retries a request: most of what a row of evaluate() cost more
+        than a bare loop). The gate is let go at the request's first trace event (httpcore's
+        `trace` extension): by then it holds its connection. A transport that answers without
+        a trace event (a mock, a custom one) is not gated again."""
+        if self._untraced:
+            return await self._http.send(request, stream=True, follow_redirects=False)
+        gate = self._start_gate()
+        await gate.acquire()
+        heard = False
+
+        async def started(name: str, info: dict[str, Any]) -> None:
+            nonlocal heard
+            if not heard:
+                heard = True
+                gate.release()
+                request.extensions.pop("trace", None)  # nothing more to hear: no call per later step
+
+        request.extensions["trace"] = started
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+        except BaseException:
+            if not heard:  # it failed (or was cancelled) before its first step
+                await started("failed", {})
+            raise
+        if not heard:  # answered without a trace event: this transport sends none
+            await started("untraced", {})
+            self._untraced = True
+        return response
+
+    def _start_gate(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        gate = self._gate
+        if gate is None or gate[0] is not loop:  # a lock belongs to one loop
+            gate = self._gate = (loop, asyncio.Lock())
+        return gate[1]
 
     async def _read(self, response: httpx.Response, limit: int, *, keep_partial: bool = False) -> bytes:
         chunks: list[bytes] = []

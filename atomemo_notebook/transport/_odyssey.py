@@ -5,11 +5,12 @@ answer, and nothing here can tell it otherwise (its API has no cancel)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 from ..protocol._call import Call, Open
@@ -110,7 +111,12 @@ class AsyncOdysseyStream:
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[Event]:
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        async with contextlib.aclosing(self._events()) as events:
+            async for event in events:
+                yield [event]
+
+    async def _events(self) -> AsyncGenerator[Event, None]:
         yield self._request.sent
         data: dict[str, Any] = await self._client._call(self._request.call)
         yield Event(Name.RESPONSE, data)

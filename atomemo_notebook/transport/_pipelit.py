@@ -11,7 +11,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from ..protocol._call import Custom, Open
@@ -218,7 +218,12 @@ class AsyncPipelitStream(_PipelitStreamBase):
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[Event]:
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        async with contextlib.aclosing(self._events()) as events:
+            async for event in events:
+                yield [event]
+
+    async def _events(self) -> AsyncGenerator[Event, None]:
         state = self._state
         yield state.first()
         machine, answer = _machine(state), None

@@ -32,6 +32,12 @@ class StreamPolicy(Protocol):
     finished: bool
     resumes: int
     recovered: bool
+    # Nothing more matters: the stream ends now, not when the server closes (Dify holds ~1 s).
+    final: bool
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """The silence allowed now, when shorter than the client's stream_idle_timeout (None: that one)."""
 
     def accept(self, event: Event) -> bool: ...
     def on_break(self, cause: BaseException | None) -> Step: ...

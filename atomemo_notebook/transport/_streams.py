@@ -11,7 +11,7 @@ import contextlib
 import functools
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -70,6 +70,7 @@ class AsyncStream(Protocol):
     @property
     def message_id(self) -> str | None: ...
     def __aiter__(self) -> AsyncIterator[Event]: ...
+    def batches(self) -> AsyncIterator[list[Event]]: ...
     async def __aenter__(self) -> AsyncStream: ...
     async def __aexit__(self, *exc: object) -> None: ...
     async def close(self) -> None: ...
@@ -78,14 +79,8 @@ class AsyncStream(Protocol):
 def _idle(state: StreamPolicy, default: float) -> float:
     """The silence allowed now: a policy may allow less for a while (Dify, before the message
     is named)."""
-    shorter = getattr(state, "idle_timeout", None)
-    return min(default, shorter) if isinstance(shorter, int | float) and shorter > 0 else default
-
-
-def _final(state: StreamPolicy) -> bool:
-    """The policy says nothing more matters (Dify keeps the connection ~1 s after its run's
-    end): the stream ends at once, rather than when the server closes."""
-    return getattr(state, "final", False) is True
+    shorter = state.idle_timeout
+    return min(default, shorter) if shorter is not None and shorter > 0 else default
 
 
 def _idle_error(seconds: float) -> APITimeoutError:
@@ -175,7 +170,7 @@ class EventStream(_StreamBase):
                                 event = parse(sse.data)
                                 if accept(event):
                                     yield event
-                                if _final(state):
+                                if state.final:  # nothing more matters (see StreamPolicy.final)
                                     return
                     for sse in decoder.flush():
                         event = parse(sse.data)
@@ -228,7 +223,18 @@ class AsyncEventStream(_StreamBase):
         self._closed = True
         await self._response.aclose()
 
+    def batches(self) -> AsyncIterator[list[Event]]:
+        """The events as they arrive together: one list per network read (what a chat folds in
+        one go; iterating the stream itself gives them one at a time)."""
+        return self._batches()
+
     async def _events(self) -> AsyncIterator[Event]:
+        async with contextlib.aclosing(self._batches()) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def _batches(self) -> AsyncGenerator[list[Event], None]:
         state, accept, parse = self._state, self._state.accept, _parser(self._client)
         idle = _idle(state, self._client.stream_idle_timeout)
         limits = self._client.limits
@@ -266,17 +272,21 @@ class AsyncEventStream(_StreamBase):
                             deadline = time.monotonic() + idle
                             if expiry is not None:
                                 expiry.deadline = deadline
+                        batch: list[Event] = []
                         for sse in frames:
                             event = parse(sse.data)
                             if accept(event):
-                                yield event
-                            if _final(state):
+                                batch.append(event)
+                            if state.final:  # nothing more matters (see StreamPolicy.final)
+                                if batch:
+                                    yield batch
                                 return
+                        if batch:
+                            yield batch
                 if cause is None:
-                    for sse in decoder.flush():
-                        event = parse(sse.data)
-                        if accept(event):
-                            yield event
+                    batch = [event for sse in decoder.flush() if accept(event := parse(sse.data))]
+                    if batch:
+                        yield batch
             except httpx.TransportError as exc:
                 cause = exc
             finally:
@@ -289,7 +299,7 @@ class AsyncEventStream(_StreamBase):
                 return
             after = await self._client._drive(after_break(state, cause), shared=False)
             if not isinstance(after, httpx.Response):
-                for event in after:
-                    yield event
+                if after:
+                    yield list(after)
                 return
             self._response = after
