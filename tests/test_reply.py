@@ -175,3 +175,28 @@ def test_a_reply_reads_its_events_with_its_systems_translator():
     assert (atomemo.text, atomemo.message_id) == ("", None)  # not an Atomemo event: Atomemo's adapter skips it
     with pytest.raises(ValueError, match="known"):
         Reply("q", system="nonesuch")
+
+
+def test_text_chunks_folded_without_a_neutral_event_fold_as_with_one(server):
+    """Atomemo's translator says which events are plain text chunks (`text_of`): a reply appends
+    those directly. Folding the same answer through the same translator without that shortcut
+    gives the same reply, field for field, including a chunk with no text or a non-string one."""
+    from atomemo_notebook.protocol.atomemo._adapter import translate
+
+    with Client(server.api_key, base_url=server.base_url) as client, \
+            client.send_message(**ids(server.app("support")), query="refund for order 7",
+                                user_id="fast") as stream:
+        events = list(stream)
+    events[3:3] = [event_from_wire("chat_message", {"text": 7}), event_from_wire("chat_message", None),
+                   event_from_wire("chat_message", {"text": ""})]
+    fast = Reply("q", system="atomemo", clock=lambda: 0.0)
+    slow = Reply("q", translate=lambda e: translate(e), clock=lambda: 0.0)  # no text_of on it
+    for reply in (fast, slow):
+        reply.apply_all(events[:6])
+        for i, event in enumerate(events[6:]):
+            reply.apply(event, float(i))
+        reply.close()
+    assert sum(1 for e in events if translate.text_of(e) is not None) >= 3  # the shortcut was taken
+    for field in ("text", "chunks", "first_token", "changes", "status", "anomalies", "message_id"):
+        assert getattr(fast, field) == getattr(slow, field), field
+    assert fast.events == slow.events and [n.status for n in fast.nodes] == [n.status for n in slow.nodes]

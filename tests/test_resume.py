@@ -345,3 +345,39 @@ async def test_a_deadline_scope_ends_awaited_work_at_its_deadline_and_only_then(
     task.cancel()  # a stop from outside stays a cancellation, never a timeout
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_a_connections_socket_is_asked_for_once_however_many_answers_it_carries():
+    """httpcore's stream builds every attribute of its socket anew on each question (a
+    getpeername() among them): a kept-alive connection is asked once. A stream that cannot be
+    weakly referred to is asked each time, and still answers."""
+    from atomemo_notebook.transport._streams import socket_of
+
+    class Sock:
+        def shutdown(self, how: int) -> None:
+            pass
+
+    class Network:
+        def __init__(self) -> None:
+            self.asked = 0
+            self.sock = Sock()
+
+        def get_extra_info(self, name: str) -> object:
+            self.asked += 1
+            return self.sock if name == "socket" else None
+
+    class Pinned:
+        __slots__ = ("asked", "sock")  # no __weakref__
+
+        def get_extra_info(self, name: str) -> object:
+            self.asked += 1
+            return self.sock if name == "socket" else None
+
+    shared = Network()
+    answers = [httpx.Response(200, extensions={"network_stream": shared}) for _ in range(5)]
+    assert all(socket_of(a) is shared.sock for a in answers) and shared.asked == 1
+    assert socket_of(httpx.Response(200)) is None
+    pinned = Pinned()
+    pinned.asked, pinned.sock = 0, Sock()
+    assert socket_of(httpx.Response(200, extensions={"network_stream": pinned})) is pinned.sock
+    assert socket_of(httpx.Response(200, extensions={"network_stream": pinned})) is pinned.sock and pinned.asked == 2

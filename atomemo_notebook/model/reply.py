@@ -469,16 +469,24 @@ class Reply:
         arrived = self._clock() - self._t0 if offset is None else offset
         keeper = self._keeper
         offsets, kinds, names, values = self._columns
+        # A system whose plain text chunks need nothing but appending says which events are
+        # one (`text_of` on its translator): most of an answer's events, folded without a
+        # neutral event each.
+        text_of = getattr(self._translate, "text_of", None)
         for event in events:
             at = arrived
             cut = keeper.cut_values
             memo: dict[int, Any] = {}
             self._memo = memo
-            for neutral in self._translate(event):
-                if type(neutral) is n.ServerTime:
-                    at = self._server_offset(neutral.seconds, arrived)
-                    continue
-                self.fold(neutral, at)
+            text = None if text_of is None else text_of(event)
+            if text is not None:
+                self._add_text(text, at)
+            else:
+                for neutral in self._translate(event):
+                    if type(neutral) is n.ServerTime:
+                        at = self._server_offset(neutral.seconds, arrived)
+                        continue
+                    self.fold(neutral, at)
             data = event.data
             if data is not None:
                 kept_data = keeper.keep(data, memo)
@@ -640,9 +648,12 @@ class Reply:
         self.task_id = event.task_id
 
     def _on_text(self, event: n.Text, at: float) -> None:
+        self._add_text(event.text, at)
+
+    def _add_text(self, text: str, at: float) -> None:
         if self.first_token is None:
             self.first_token = at
-        self._parts.append(event.text)
+        self._parts.append(text)
 
     def _on_text_replaced(self, event: n.TextReplaced, at: float) -> None:
         if event.text == self.text:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import socket
+import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,11 +38,34 @@ __all__ = ["AsyncEventStream", "AsyncStream", "EventStream", "SyncStream", "shut
 log = get_logger("atomemo_notebook.stream")
 
 
+# Each connection's socket, by its network stream: httpcore's stream asks anyio, which builds
+# every attribute of the socket anew on each question (a getpeername() among them, ~15 us),
+# and a kept-alive connection carries answer after answer.
+_SOCKETS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_SOCKETS_LOCK = threading.Lock()
+
+
 def socket_of(response: httpx.Response) -> Any:
     """The socket a response is read from, where its transport says (httpx's own transports do;
     on an event loop, asyncio's wrapper of it, which can shut it down too)."""
     network = response.extensions.get("network_stream")
-    sock = network.get_extra_info("socket") if network is not None else None
+    if network is None:
+        return None
+    try:
+        with _SOCKETS_LOCK:
+            return _SOCKETS[network]
+    except KeyError:
+        pass
+    except TypeError:  # a stream that cannot be weakly referred to: asked each time
+        return _socket(network)
+    sock = _socket(network)
+    with _SOCKETS_LOCK:
+        _SOCKETS[network] = sock
+    return sock
+
+
+def _socket(network: Any) -> Any:
+    sock = network.get_extra_info("socket")
     return sock if callable(getattr(sock, "shutdown", None)) else None
 
 

@@ -31,10 +31,21 @@ def _created(e: MessageCreated) -> Sequence[n.Neutral]:
     return (n.Started(e.message_id, e.conversation_id or None),)
 
 
+def text_of(e: Event) -> str | None:
+    """The chunk of a plain text event (one `translate` makes a lone `n.Text` of), else None:
+    a reply appends it to the answer without the neutral event (the hot path)."""
+    if e.event == Name.CHAT_MESSAGE and e.data is not None:
+        value = e.data.get("text")
+        if value.__class__ is str:
+            return value
+    return None
+
+
 def _text(e: ChatMessage) -> Sequence[n.Neutral]:
-    value = e.data.get("text") if e.data else None
-    if isinstance(value, str):
+    value = text_of(e)
+    if value is not None:
         return (n.Text(value),)
+    value = e.data.get("text") if e.data else None
     what = "no text" if value is None else f"a {type(value).__name__} for its text"
     return (n.Anomaly(f"a chat_message with {what} was dropped: the answer may miss a chunk"),)
 
@@ -95,6 +106,9 @@ def translate(event: Event) -> Sequence[n.Neutral]:
     if type(event) is Event:  # a hand-made event: give it its typed class first
         event = event_from_wire(event.event, event.data)
     return handler(event)
+
+
+translate.text_of = text_of  # type: ignore[attr-defined]  # see Reply.apply_all
 
 
 def translator() -> Translator:
