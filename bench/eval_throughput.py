@@ -122,6 +122,10 @@ def main() -> None:
                 # ratio is taken within the pair (a shared host's load moves between rounds).
                 for name, run in sides if round_ % 2 == 0 else sides[::-1]:
                     rows = questions(args.rows, round_ * 100 + concurrency)
+                    # Each run starts from a settled heap: what the collector does in it is the run's
+                    # own doing, not the garbage of the run before (or the imports' first full
+                    # collection, ~40 ms, which fell in whichever run came first).
+                    gc.collect()
                     cpu, collected, started = cpu_seconds(), collector.seconds, time.perf_counter()
                     count = run(info, rows, concurrency)
                     elapsed, used = time.perf_counter() - started, cpu_seconds() - cpu

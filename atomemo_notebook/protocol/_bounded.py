@@ -154,6 +154,10 @@ def _small(value: Any) -> bool:
     most SMALL_STRING characters (iterative; stops at the first sign it is not)."""
     if type(value) is not dict and type(value) is not list:
         return False
+    if len(value) == 1 and type(value) is dict:  # most events' data (a text chunk): no walk
+        for only in value.values():
+            if type(only) is str:
+                return len(only) <= SMALL_STRING
     budget = SMALL_NODES
     stack = [value]
     while stack:

@@ -91,7 +91,10 @@ class FrameDecoder:
         for line in lines:
             if line:
                 self._in_block = True
-                self._field(line)
+                if line[:6] == "data: ":  # nearly every line: no field parsing (see _field)
+                    self._add_data(line[6:])
+                else:
+                    self._field(line)
                 continue
             if self._in_block:
                 self.blocks += 1
@@ -116,13 +119,7 @@ class FrameDecoder:
         if value[:1] == " ":
             value = value[1:]
         if name == "data":
-            self._data.append(value)
-            self._data_size += len(value) + 1
-            if self._data_size > self.max_event:
-                size, self._data, self._data_size = self._data_size, [], 0
-                raise LimitExceededError("max_event", self.max_event,
-                                         f"an SSE event's data grew past {size:,} characters "
-                                         f"(limit max_event={self.max_event:,})")
+            self._add_data(value)
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -130,6 +127,15 @@ class FrameDecoder:
                 self.last_event_id = value
         elif name == "retry" and value.isascii() and value.isdigit():
             self.retry = int(value)
+
+    def _add_data(self, value: str) -> None:
+        self._data.append(value)
+        self._data_size += len(value) + 1
+        if self._data_size > self.max_event:
+            size, self._data, self._data_size = self._data_size, [], 0
+            raise LimitExceededError("max_event", self.max_event,
+                                     f"an SSE event's data grew past {size:,} characters "
+                                     f"(limit max_event={self.max_event:,})")
 
     def _dispatch(self) -> ServerSentEvent:
         data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)

@@ -19,6 +19,7 @@ from ..protocol._errors import APIConnectionError, MessageNotFoundError
 from ..protocol._limits import Limits
 from ..protocol._wire import Conversation, Event, FileRef, Message
 from ..protocol.atomemo import _calls as calls
+from ..protocol.atomemo._adapter import text_of
 from ..protocol.atomemo._dialect import ATOMEMO
 from ..protocol.atomemo.events import ChatMessage, MessageCreated, Name, StreamRecovered
 from ..protocol.atomemo.models import App, UploadToken
@@ -67,7 +68,7 @@ class StreamState:
         """True when the consumer should see this event."""
         name = event.event
         if name == Name.CHAT_MESSAGE and not self._skip and not self._check_replay:
-            self._text.append(event.text)  # type: ignore[attr-defined]  # the hot path
+            self._text.append(text_of(event) or "")  # the hot path
             self._delivered += 1
             return True
         if name == Name.HEARTBEAT:
@@ -82,7 +83,7 @@ class StreamState:
                 self._skip = self._delivered - 1
                 return False
         if name == Name.CHAT_MESSAGE:
-            self._text.append(event.text)  # type: ignore[attr-defined]
+            self._text.append(text_of(event) or "")
         elif name == Name.MESSAGE_CREATED and self.message_id is None:
             self.message_id = event.message_id  # type: ignore[attr-defined]
             self.conversation_id = event.conversation_id  # type: ignore[attr-defined]
