@@ -37,7 +37,7 @@ def markdown(size: int = 200_000) -> str:
     return "".join(parts)[:size]
 
 
-SCRIPT = """async ([text, chunks, naiveEvery]) => {
+SCRIPT = """async ([text, chunks, naiveEvery, updates]) => {
   const { IncrementalMarkdown, renderMarkdown } = await import('/widget.js');
   const pieces = [];
   const step = Math.ceil(text.length / chunks);
@@ -53,7 +53,10 @@ SCRIPT = """async ([text, chunks, naiveEvery]) => {
 
   // (1) the final text, rendered once: one parse of the whole text (the baseline), and the
   // same text through the block renderer in one go
-  const single = measure(() => { box().append(renderMarkdown(text)); });
+  // (the median of 5: one render alone moved the ratio between 0.9x and 1.9x from run to run)
+  const singles = [];
+  for (let i = 0; i < 5; i++) singles.push(measure(() => { box().append(renderMarkdown(text)); }));
+  const single = singles.sort((a, b) => a - b)[2];
   let el = box();
   const singleBlocks = measure(() => {
     const md = new IncrementalMarkdown(el, () => 0); md.append(text); md.flush(); });
@@ -65,11 +68,12 @@ SCRIPT = """async ([text, chunks, naiveEvery]) => {
   for (const piece of pieces) { const t = measure(() => { md.append(piece); md.flush(); }); total += t; longest = Math.max(longest, t); }
   const perChunk = { total, longest, text: el.textContent.length };
 
-  // (3) incremental, as the widget delivers: <= 30 messages/s over a 10 s stream = 300 batches
+  // (3) incremental, as the widget delivers: <= 30 messages/s, so a stream of 200 KB over 10 s is
+  // 300 batches (and a shorter answer fewer: the same characters per batch, whatever its length)
   el = box();
   md = new IncrementalMarkdown(el, () => 0);
   total = 0; longest = 0;
-  const batch = Math.ceil(pieces.length / 300);
+  const batch = Math.ceil(pieces.length / updates);
   for (let i = 0; i < pieces.length; i += batch) {
     const joined = pieces.slice(i, i + batch).join('');
     const t = measure(() => { md.append(joined); md.flush(); }); total += t; longest = Math.max(longest, t);
@@ -233,6 +237,10 @@ def main() -> None:
         return
     text = markdown(40_000) if args.quick else markdown()
     chunks = 2_000 if args.quick else CHUNKS
+    # As the widget delivers (<= 30 messages/s): 300 updates for the full 200 KB, as many
+    # characters per update for a shorter text (300 updates of a fifth of it measured ~3x more
+    # work per character than the full text's, against the same goal).
+    updates = max(1, round(300 * len(text) / len(markdown())))
     executable = shutil.which("chromium")
     assert executable, "needs Debian chromium"
     with sync_playwright() as p:
@@ -251,7 +259,7 @@ def main() -> None:
         page.goto("http://bench.test/")
         page.evaluate("""() => { window.__long = []; new PerformanceObserver((l) => {
             for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({entryTypes: ['longtask']}); }""")
-        result = page.evaluate(SCRIPT, [text, chunks, NAIVE_EVERY])
+        result = page.evaluate(SCRIPT, [text, chunks, NAIVE_EVERY, updates])
         longtasks = page.evaluate("window.__long")
         shaped = {name: page.evaluate(SHAPE_SCRIPT, [body, 300, 10])
                   for name, body in shapes(0.2 if args.quick else 1.0).items()}
@@ -263,7 +271,7 @@ def main() -> None:
          result["singleBlocks"] / single, result["singleBlocks"]),
         ("incremental, tail redrawn per chunk (worst case)", result["perChunk"]["total"],
          result["perChunk"]["total"] / single, result["perChunk"]["longest"]),
-        ("incremental, as the widget delivers (300 updates)", result["coalesced"]["total"],
+        (f"incremental, as the widget delivers ({updates} updates)", result["coalesced"]["total"],
          result["coalesced"]["total"] / single, result["coalesced"]["longest"]),
         (f"naive full re-parse per chunk (every {NAIVE_EVERY}th measured, x{NAIVE_EVERY})",
          result["naive"]["total"], result["naive"]["total"] / single, result["naive"]["longest"]),
@@ -283,7 +291,7 @@ def main() -> None:
     ratio = rows[3][2]
     longest = max(rows[2][3], rows[3][3], *(r[1] for r in shape_rows))
     verdict = "met" if ratio <= 2.0 and longest <= 50 else "MISSED"
-    print(f"SUMMARY browser_render: as delivered {ratio:.2f}x the single render, worst case per chunk "
+    print(f"SUMMARY browser_render: as delivered ({updates} updates) {ratio:.2f}x the single render, worst case per chunk "
           f"{rows[2][2]:.2f}x, naive {rows[4][2]:.0f}x; longest task {longest:.1f} ms over every shape "
           f"(target <= 2x and no task over ~50 ms: {verdict})")
 
