@@ -92,48 +92,64 @@ def _answer() -> httpx.Response:
     return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream())
 
 
-async def test_a_transport_without_trace_events_is_not_serialized() -> None:
-    """A mock (or any transport that sends no trace events) answers the first request with the
-    gate held; from then on its requests are not gated: 8 at once all arrive before any ends."""
+async def test_a_transport_that_is_not_httpxs_own_is_never_gated() -> None:
+    """A mock (any transport but httpx's own might answer without a trace event, or buffer a whole
+    answer first) is not gated: 8 requests at once all arrive before any is answered, the first
+    included."""
     inside = 0
     all_in = asyncio.Event()
 
     async def handler(request: httpx.Request) -> httpx.Response:
         nonlocal inside
-        if b"first" not in request.content:
-            inside += 1
-            if inside == WORKERS:
-                all_in.set()
-            await asyncio.wait_for(all_in.wait(), 10)  # a gated 2nd request would never come
+        inside += 1
+        if inside == WORKERS:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 10)  # a gated second request would never come
         return _answer()
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         api = AsyncClient("sk-test", base_url="http://mock", http_client=http)
         chat = AsyncChat(api, app_id="a", trigger_id="t", user_id="u")
         chat.app = AppInfo(name="mock")  # as loaded: the mock serves no app description
-        assert (await chat.fresh(None).ask("first")).status == "succeeded"
         replies = await asyncio.gather(*(chat.fresh(None).ask(f"q{i}") for i in range(WORKERS)))
     assert [r.status for r in replies] == ["succeeded"] * WORKERS and inside == WORKERS
 
 
-async def test_a_request_cancelled_while_it_holds_the_gate_lets_the_next_one_go() -> None:
-    started = asyncio.Event()
+def _post(http: httpx.AsyncClient, server: LocalServer, app: dict[str, str], query: str) -> httpx.Request:
+    body = {"appId": app["app_id"], "triggerId": app["trigger_id"], "query": query, "userId": "gate"}
+    return http.build_request("POST", f"{server.base_url}/chat/messages", json=body,
+                              headers={"X-Api-Key": server.api_key, "Accept": "text/event-stream"})
 
-    async def handler(request: httpx.Request) -> httpx.Response:
-        if b"stuck" in request.content:
-            started.set()
-            await asyncio.Event().wait()  # never answers: cancelled below
-        return _answer()
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        api = AsyncClient("sk-test", base_url="http://mock", http_client=http)
-        chat = AsyncChat(api, app_id="a", trigger_id="t", user_id="u")
-        chat.app = AppInfo(name="mock")  # as loaded: the mock serves no app description
-        stuck = asyncio.ensure_future(chat.fresh(None).ask("stuck"))
-        await asyncio.wait_for(started.wait(), 10)
-        stuck.cancel()
+async def _until(predicate: object, what: str) -> None:
+    for _ in range(1000):
+        if predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not within 10 s: {what}")
+
+
+async def test_a_request_waiting_for_a_connection_holds_only_its_origins_gate(
+        server: LocalServer, seeded: LocalServer, echo: dict[str, str]) -> None:
+    """One connection to the server, held by an open answer; a second request to it waits in the
+    pool, holding that origin's gate. A request to another origin (with a pool of its own) goes
+    at once, and when the second is cancelled its gate is free for the next."""
+    other = f"{seeded.base_url.split('/api')[0]}"
+    mounted = {f"{other.rstrip('/')}": httpx.AsyncHTTPTransport()}
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=1), mounts=mounted) as http:
+        api = AsyncClient(server.api_key, base_url=server.base_url, http_client=http)
+        held = await api._send_one(_post(http, server, echo, "held open"))  # the pool's one connection
+        waiting = asyncio.ensure_future(api._send_one(_post(http, server, echo, "waits for it")))
+        await _until(lambda: any(g.locked() for g in api._gates.values()), "the second request holds its gate")
+        elsewhere = await asyncio.wait_for(
+            api._send_one(_post(http, seeded, seeded.app("echo"), "another origin")), 10)
+        assert elsewhere.status_code == 200 and not waiting.done()
+        await elsewhere.aclose()
+        waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await stuck
-        reply = await asyncio.wait_for(chat.fresh(None).ask("next"), 10)
-    assert reply.status == "succeeded" and reply.text == "hi"
-
+            await waiting
+        assert not any(g.locked() for g in api._gates.values())  # the cancelled request let go
+        await held.aclose()
+        after = await asyncio.wait_for(api._send_one(_post(http, server, echo, "after")), 10)
+        assert after.status_code == 200
+        await after.aclose()

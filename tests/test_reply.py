@@ -200,3 +200,24 @@ def test_text_chunks_folded_without_a_neutral_event_fold_as_with_one(server):
     for field in ("text", "chunks", "first_token", "changes", "status", "anomalies", "message_id"):
         assert getattr(fast, field) == getattr(slow, field), field
     assert fast.events == slow.events and [n.status for n in fast.nodes] == [n.status for n in slow.nodes]
+
+
+def test_a_reply_closed_by_a_listener_mid_batch_takes_no_more_text():
+    """`apply_all` is `apply` event by event: a listener that closes the reply stops the rest
+    of the batch's text as it stops the next `apply`'s; and a hand-made event whose data is not
+    an object is an anomaly, not a crash."""
+    def folded(one_by_one: bool) -> Reply:
+        reply = Reply("q", system="atomemo", clock=lambda: 0.0)
+        reply.on_update(lambda r, e: r.close() if e is not None and r.text == "a" else None)
+        events = [event_from_wire("chat_message", {"text": t}) for t in "abc"]
+        if one_by_one:
+            for event in events:
+                reply.apply(event)
+        else:
+            reply.apply_all(events)
+        return reply
+
+    assert folded(True).text == folded(False).text == "a"
+    odd = Reply("q", system="atomemo")
+    odd.apply(Event("chat_message", ["not", "an", "object"]))  # type: ignore[arg-type]
+    assert odd.text == "" and any("chat_message" in a for a in odd.anomalies)

@@ -351,6 +351,10 @@ class Reply:
         self.finished: float | None = None
         self._node_names = node_names or {}
         self._translate = translate
+        # A system whose plain text chunks need nothing but appending says which events are one
+        # (`text_of` on its translator): most of an answer's events, folded without a neutral
+        # event each (apply_all). Set with the translator, always (_use).
+        self._text_of: Callable[[Event], str | None] | None = getattr(translate, "text_of", None)
         # A fresh translator folds the same events again (as_of): a stateless function is its own,
         # a translator that keeps state per reply is made anew from its class.
         self._translator_kind: Any = translate if inspect.isfunction(translate) else type(translate)
@@ -469,15 +473,12 @@ class Reply:
         arrived = self._clock() - self._t0 if offset is None else offset
         keeper = self._keeper
         offsets, kinds, names, values = self._columns
-        # A system whose plain text chunks need nothing but appending says which events are
-        # one (`text_of` on its translator): most of an answer's events, folded without a
-        # neutral event each.
-        text_of = getattr(self._translate, "text_of", None)
         for event in events:
             at = arrived
             cut = keeper.cut_values
             memo: dict[int, Any] = {}
             self._memo = memo
+            text_of = self._text_of  # per event: a listener may close the reply mid-batch
             text = None if text_of is None else text_of(event)
             if text is not None:
                 self._add_text(text, at)
@@ -502,6 +503,10 @@ class Reply:
             if self._listeners:
                 for listener in list(self._listeners):
                     listener(self, event)
+
+    def _use(self, translate: Translate) -> None:
+        self._translate = translate
+        self._text_of = getattr(translate, "text_of", None)
 
     def _keep(self, value: Any) -> Any:
         return self._keeper.keep(value, self._memo)
@@ -574,7 +579,7 @@ class Reply:
                 continue  # it waits for a person: not finished, and not lost either
             else:
                 self._anomaly(f"node {span.name} ({span.node_id}) never finished")
-        self._translate = _closed  # the adapter's state (ids, runs) is no longer needed
+        self._use(_closed)  # the adapter's state (ids, runs) is no longer needed
         if self.pending_input is None:
             # No form to answer: let go of the chat (a finished reply that held it kept every
             # reply of its conversation alive in a cycle only the garbage collector could end).
@@ -622,7 +627,7 @@ class Reply:
             translator.ids.message_id = self.message_id
             translator.ids.conversation_id = self.conversation_id
             translator.announced = True
-        self._translate = translator
+        self._use(translator)
         self.fold(n.RunResumed(self.execution_id or "run"), offset)
 
     def as_of(self, *, seconds: float | None = None, event: int | None = None) -> Reply:

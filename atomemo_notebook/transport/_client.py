@@ -382,6 +382,9 @@ class Client(SyncHttp, speaks=True):
         return self._call(_timed(calls.download_url(res_key), timeout))
 
 
+MAX_GATES = 64  # origins a client keeps a start gate for (see AsyncHttp._send_one)
+
+
 class AsyncHttp(BaseClient):
     """The async I/O every system's client shares; a call's deadline is one scope around the
     whole call (`deadline_scope`)."""
@@ -404,7 +407,9 @@ class AsyncHttp(BaseClient):
                          stream_idle_timeout=stream_idle_timeout, max_resumes=max_resumes, limits=limits)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(follow_redirects=False)
-        self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None  # see _send_one
+        # See _send_one: a gate per origin, on the loop the client runs on.
+        self._gates: dict[tuple[str, str, int | None], asyncio.Lock] = {}
+        self._gates_loop: asyncio.AbstractEventLoop | None = None
         self._untraced = False  # its transport answered without a trace event: not gated
 
     async def __aenter__(self: A) -> A:
@@ -463,16 +468,19 @@ class AsyncHttp(BaseClient):
         return response
 
     async def _send_one(self, request: httpx.Request) -> httpx.Response:
-        """`http.send`, one request at a time until it holds a connection. httpcore's pool gives
-        the same idle connection to every request that starts in the same turn of the loop; all
-        but one then retry the whole assignment, which checks each idle connection's socket
-        (at concurrency 8, ~2.5 retries a request: most of what a row of evaluate() cost more
-        than a bare loop). The gate is let go at the request's first trace event (httpcore's
-        `trace` extension): by then it holds its connection. A transport that answers without
-        a trace event (a mock, a custom one) is not gated again."""
-        if self._untraced:
+        """`http.send`, one request to an origin at a time until it holds a connection.
+
+        httpcore's pool gives the same idle connection to every request that starts in the same
+        turn of the loop; all but one then retry the whole assignment, which checks each idle
+        connection's socket (at concurrency 8, ~2.5 retries a request: most of what a row of
+        evaluate() cost more than a bare loop). The gate is let go at the request's first trace
+        event (httpcore's `trace` extension): by then it holds its connection. Only httpx's own
+        transport is gated (it sends trace events; a mock or another transport might only answer,
+        and hold the gate through its whole answer), and one origin's requests never wait on
+        another's (a connection serves one origin; a mounted or proxied one has its own pool)."""
+        gate = self._start_gate(request.url) if self._gated(request.url) else None
+        if gate is None:
             return await self._http.send(request, stream=True, follow_redirects=False)
-        gate = self._start_gate()
         await gate.acquire()
         heard = False
 
@@ -490,17 +498,32 @@ class AsyncHttp(BaseClient):
             if not heard:  # it failed (or was cancelled) before its first step
                 await started("failed", {})
             raise
-        if not heard:  # answered without a trace event: this transport sends none
+        if not heard:  # answered without a trace event: a transport of httpx's kind that sends none
             await started("untraced", {})
             self._untraced = True
         return response
 
-    def _start_gate(self) -> asyncio.Lock:
+    def _gated(self, url: httpx.URL) -> bool:
+        if self._untraced:
+            return False
+        # httpx names no public way to ask which transport a URL goes to: without this one, no gate.
+        pick = getattr(self._http, "_transport_for_url", None)
+        try:
+            return pick is not None and isinstance(pick(url), httpx.AsyncHTTPTransport)
+        except Exception:  # whatever it raises, the request is sent ungated
+            return False
+
+    def _start_gate(self, url: httpx.URL) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
-        gate = self._gate
-        if gate is None or gate[0] is not loop:  # a lock belongs to one loop
-            gate = self._gate = (loop, asyncio.Lock())
-        return gate[1]
+        if self._gates_loop is not loop:  # a lock belongs to one loop
+            self._gates_loop, self._gates = loop, {}
+        origin = (url.scheme, url.host, url.port)
+        gate = self._gates.get(origin)
+        if gate is None:
+            if len(self._gates) >= MAX_GATES:  # bounded: a held gate stays with its holder, unharmed
+                self._gates.clear()
+            gate = self._gates[origin] = asyncio.Lock()
+        return gate
 
     async def _read(self, response: httpx.Response, limit: int, *, keep_partial: bool = False) -> bytes:
         chunks: list[bytes] = []

@@ -230,6 +230,7 @@ class AsyncEventStream(_StreamBase):
         self._response = response
         self._state = state
         self._closed = False
+        self._reader: AsyncGenerator[list[Event], None] | None = None  # made by the first read
         self._iterator = self._events()
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -248,13 +249,15 @@ class AsyncEventStream(_StreamBase):
         self._closed = True
         await self._response.aclose()
 
-    def batches(self) -> AsyncIterator[list[Event]]:
+    def batches(self) -> AsyncGenerator[list[Event], None]:
         """The events as they arrive together: one list per network read (what a chat folds in
-        one go; iterating the stream itself gives them one at a time)."""
-        return self._batches()
+        one go; iterating the stream itself gives them one at a time, from the same reader)."""
+        if self._reader is None:
+            self._reader = self._batches()
+        return self._reader
 
     async def _events(self) -> AsyncIterator[Event]:
-        async with contextlib.aclosing(self._batches()) as batches:
+        async with contextlib.aclosing(self.batches()) as batches:
             async for batch in batches:
                 for event in batch:
                     yield event

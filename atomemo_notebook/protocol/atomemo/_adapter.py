@@ -34,8 +34,9 @@ def _created(e: MessageCreated) -> Sequence[n.Neutral]:
 def text_of(e: Event) -> str | None:
     """The chunk of a plain text event (one `translate` makes a lone `n.Text` of), else None:
     a reply appends it to the answer without the neutral event (the hot path)."""
-    if e.event == Name.CHAT_MESSAGE and e.data is not None:
-        value = e.data.get("text")
+    data = e.data
+    if e.event == Name.CHAT_MESSAGE and data.__class__ is dict:  # a hand-made event may hold anything
+        value = data.get("text")
         if value.__class__ is str:
             return value
     return None
