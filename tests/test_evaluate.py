@@ -42,6 +42,7 @@ class Faulty:
         self.every_429, self.every_drop = every_429, every_drop
         self.by_query = by_query or {}
         self.sent_at: list[float] = []
+        self.queries: list[Any] = []  # in the order sent, as sent_at
         self._lock = threading.Lock()
 
     async def __call__(self, request: httpx.Request) -> None:
@@ -52,6 +53,7 @@ class Faulty:
             n = self.posts
         self.sent_at.append(time.monotonic())
         query = json.loads(request.content).get("query")
+        self.queries.append(query)
         fault = self.by_query.pop(query, None) if isinstance(query, str) else None  # once per query
         if fault is None and self.every_429 and n % self.every_429 == 0:
             fault = "status=429; retry_after=0.05"
@@ -106,6 +108,10 @@ def test_a_429_pauses_every_worker_until_its_retry_after(server):
     # went first; every later request waited until the pause ended.
     later = list(hook.sent_at[4:])
     assert later and min(later) >= refused_at + 0.5
+    # ... and the refused one went first when it ended, before the requests that were only
+    # paused (it woke last before, so a server refusing by arrival order could refuse it again).
+    after = [q for q, at in zip(hook.queries, hook.sent_at, strict=True) if at >= refused_at + 0.5]
+    assert after[0] == "first" and hook.queries.count("first") == 2
 
 
 def test_stop_keeps_finished_rows_and_a_rerun_asks_only_the_rest(server, tmp_path):

@@ -211,10 +211,15 @@ class BaseClient:
         """Seconds every request of this client still waits after a 429 (0 when none)."""
         return max(self._paused_until - time.monotonic(), 0.0)
 
-    def _pause_before_send(self, deadline: float) -> float:
+    def _pause_before_send(self, deadline: float, *, retrying: bool = False) -> float:
         """Seconds to wait before sending, while a 429 pauses this client; a pause longer than
-        a client waits (60 s) or than this call's deadline fails the call at once, unsent."""
+        a client waits (60 s) or than this call's deadline fails the call at once, unsent.
+        A request tried before (`retrying`) goes first when the pause ends: the others wait
+        RETRIES_FIRST longer. Otherwise the refused one woke last, behind every request that was
+        only paused, and a server refusing by arrival order could refuse it every time."""
         pause = self._pause_left()
+        if pause and not retrying:
+            pause += RETRIES_FIRST
         if pause and (pause > MAX_RETRY_AFTER or not self._fits(pause, deadline)):
             raise RateLimitError(f"not sent: a 429 asked this client to wait {pause:.1f} s more, longer than "
                                  "this call can wait", status_code=429, retry_after=round(pause, 1))
@@ -346,6 +351,9 @@ class BaseClient:
             status_code=response.status_code,
             body=body,
         )
+
+
+RETRIES_FIRST = 0.002  # seconds a new request waits past a 429's pause, so the retried ones go first
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

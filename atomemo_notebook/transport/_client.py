@@ -176,7 +176,7 @@ class SyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
-            pause = self._pause_before_send(deadline)
+            pause = self._pause_before_send(deadline, retrying=attempt > 1)
             if pause:
                 time.sleep(pause)
             try:
@@ -434,7 +434,7 @@ class AsyncHttp(BaseClient):
         attempt = 0
         while True:
             attempt += 1
-            pause = self._pause_before_send(deadline)
+            pause = self._pause_before_send(deadline, retrying=attempt > 1)
             if pause:
                 await anyio.sleep(pause)
             try:
