@@ -51,31 +51,21 @@ def _text(e: ChatMessage) -> Sequence[n.Neutral]:
     return (n.Anomaly(f"a chat_message with {what} was dropped: the answer may miss a chunk"),)
 
 
-# The run and node events read their `resource` once (each typed property reads it again): the
-# same fields, as the event classes give them (ids and statuses as strings, ports as a list).
-
 def _run_started(e: ExecutionStarted) -> Sequence[n.Neutral]:
-    r = e.resource
-    return (n.RunStarted(str(r.get("id", "")), str(r.get("status", "")) or "running", r.get("trigger_id"),
-                         r.get("app_version_id")),)
+    return (n.RunStarted(e.execution_id, e.status or "running", e.trigger_id, e.app_version_id),)
 
 
 def _run_finished(e: ExecutionFinished) -> Sequence[n.Neutral]:
-    r = e.resource
-    error = r.get("error")
-    return (n.RunFinished(str(r.get("id", "")), str(r.get("status", "")), error if isinstance(error, str) else None),)
+    error = e.resource.get("error")
+    return (n.RunFinished(e.execution_id, e.status, error if isinstance(error, str) else None),)
 
 
 def _node_started(e: NodeStarted) -> Sequence[n.Neutral]:
-    r = e.resource
-    return (n.NodeStarted(str(r.get("id", "")), str(r.get("node_id", ""))),)
+    return (n.NodeStarted(e.result_id, e.node_id),)
 
 
 def _node_finished(e: NodeFinished) -> Sequence[n.Neutral]:
-    r = e.resource
-    ports = r.get("out_ports")
-    return (n.NodeFinished(str(r.get("id", "")), str(r.get("node_id", "")), str(r.get("status", "")),
-                           r.get("json_output"), r.get("error"), tuple(ports) if isinstance(ports, list) else ()),)
+    return (n.NodeFinished(e.result_id, e.node_id, e.status, e.json_output, e.error, tuple(e.out_ports)),)
 
 
 def _tool_started(e: ToolCallStarted) -> Sequence[n.Neutral]:
