@@ -153,3 +153,31 @@ async def test_a_request_waiting_for_a_connection_holds_only_its_origins_gate(
         after = await asyncio.wait_for(api._send_one(_post(http, server, echo, "after")), 10)
         assert after.status_code == 200
         await after.aclose()
+
+
+async def test_an_httpx_transport_that_sends_no_trace_events_is_gated_once_then_never() -> None:
+    """A subclass of httpx's transport that answers without trace events holds the gate through
+    its first answer (nothing says when it took a connection); the client notes it, and its
+    later requests are not gated: 8 at once all arrive before any is answered."""
+    inside = 0
+    all_in = asyncio.Event()
+
+    class Quiet(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal inside
+            if b"first" not in request.content:
+                inside += 1
+                if inside == WORKERS:
+                    all_in.set()
+                await asyncio.wait_for(all_in.wait(), 10)  # a gated second request would never come
+            return _answer()
+
+    async with httpx.AsyncClient(transport=Quiet()) as http:
+        api = AsyncClient("sk-test", base_url="http://quiet", http_client=http)
+        chat = AsyncChat(api, app_id="a", trigger_id="t", user_id="u")
+        chat.app = AppInfo(name="quiet")
+        assert api._gated(httpx.URL("http://quiet/chat/messages"))
+        assert (await chat.fresh(None).ask("first")).status == "succeeded"
+        assert not api._gated(httpx.URL("http://quiet/chat/messages"))
+        replies = await asyncio.gather(*(chat.fresh(None).ask(f"q{i}") for i in range(WORKERS)))
+    assert [r.status for r in replies] == ["succeeded"] * WORKERS and inside == WORKERS
