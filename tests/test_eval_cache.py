@@ -239,10 +239,13 @@ def test_a_cache_that_cannot_be_written_ends_the_run_with_that_error(server, tmp
     widget = EvalWidget(results)
     with pytest.raises(OSError, match="No space left on device"):
         results.wait(30, bar=False)
-    assert count.posts == 1  # the first row that could not be saved ended the run: nothing else asked
+    # The first row that could not be saved ended the run. The next row's request was already out
+    # (a row is saved while the next one is asked): it ends stopped, not saved; nothing else asked.
+    assert count.posts == 2
     assert results.progress()["error"] == "OSError: [Errno 28] No space left on device"
     wait_until(lambda: widget.progress["error"] == results.progress()["error"], 10, "the widget to show it")
-    assert results.df["status"].tolist().count("not run") == len(ROWS) - 2
+    statuses = results.df["status"].tolist()
+    assert statuses[:3] == ["succeeded", "succeeded", "stopped"] and statuses.count("not run") == len(ROWS) - 3
     widget.close()
 
 
@@ -258,7 +261,10 @@ def test_a_view_that_raises_ends_the_run_with_its_error_not_silently(server):
     with pytest.raises(RuntimeError, match="the view broke"):
         results.wait(30, bar=False)
     assert results.finished and results.progress()["error"] == "RuntimeError: the view broke"
-    assert count.posts == 1 and results.df["status"].tolist().count("not run") == len(ROWS) - 1
+    # The row whose end broke the view ended the run; the next row's request, already out, stopped.
+    statuses = results.df["status"].tolist()
+    assert count.posts == 2 and statuses[:2] == ["succeeded", "stopped"]
+    assert statuses.count("not run") == len(ROWS) - 2
 
 
 # -- writes: all or nothing per line -----------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The evaluation loop, on the views' background event loop: units of work (a row, or a
 multi-turn script) run at bounded concurrency over one client (so one 429 slows every
 worker: the client pauses all its requests until Retry-After); each row has a deadline;
-a stop keeps every finished row. Finished rows go to the cache as they end."""
+a stop keeps every finished row. Finished rows go to the cache as they end. A worker folds
+and records a row while its next request is out (`_Later`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..model.chat import AsyncChat
+from ..model.chat import LEAF, AsyncChat
 from ..model.reply import Reply
 from ..protocol._errors import AtomemoError
+from ..transport._client import REQUEST_SENT
 from ..transport._watchdog import deadline_scope
 from ._cache import Cache
 from ._inputs import EvalRow, group_scripts
@@ -60,51 +62,106 @@ async def _answer_forms(chat: AsyncChat, row: EvalRow, reply: Reply, respond: Re
         await chat.respond(reply, action, **dict(inputs))
 
 
-async def _ask(chat: AsyncChat, row: EvalRow, timeout: float,
-               respond: Respond | None = None) -> tuple[list[Reply], str | None]:
-    """The row's replies (a file first, if any), and why it failed when no reply says so."""
+ROW_FAILURES = (AtomemoError, ValueError, TypeError, OSError)  # a row's own failure, not the run's
+
+
+async def _ask(chat: AsyncChat, row: EvalRow, timeout: float, respond: Respond | None = None,
+               hold: bool = False) -> tuple[list[Reply], str | None, Callable[[], None] | None]:
+    """The row's replies (a file first, if any), why it failed when no reply says so, and what
+    folds the last reply when its answer was held (`AsyncChat._exchange`)."""
     replies: list[Reply] = []
+    settle: Callable[[], None] | None = None
 
     async def turns() -> None:
+        nonlocal settle
         if row.file is not None:
             ref = await chat.backend.upload(row.file, filename=None, mime_type=None, user=chat.user_id)
             replies.append(await chat.ask(ref))
-        replies.append(await chat.ask(row.query, inputs=row.inputs or None))
+        reply, settle = await chat._exchange(row.query, LEAF, row.inputs or None, None,
+                                              hold=hold and respond is None)  # forms need the fold
+        replies.append(reply)
         await _answer_forms(chat, row, replies[-1], respond)
 
     try:
         await _within(turns(), timeout)  # the row's deadline
-        return replies, None
+        return replies, None, settle
     except TimeoutError:
         why = f"no answer within the row's timeout of {timeout:g} s"
-    except (AtomemoError, ValueError, TypeError, OSError) as exc:
+    except ROW_FAILURES as exc:
         why = f"{type(exc).__name__}: {exc}"
     last = chat.last_reply
     if last is not None and (not replies or replies[-1] is not last):
         replies.append(last)
-    return replies, why
+    return replies, why, settle
 
 
-async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], scorers: Sequence[Scorer],
-                timeout: float, cache: Cache | None, respond: Respond | None = None) -> None:
+class _Later:
+    """A worker's last answered row, folded and booked (record, result, cache entry) while the
+    worker's next request is out (`REQUEST_SENT`), when at concurrency 1 the client would wait
+    idle on the server; or when the worker's next ask ends without a request written, or the
+    worker ends. Only our own bounded work waits so (a fold within HOLD_BYTES, a record, a
+    cache line): a row with scorers is booked at once, as a scorer may take any time and the
+    next row's answer would wait on it. `run` never raises (it is called from inside a
+    request): what failed is kept and raised by `check`, as the run's failure."""
+
+    def __init__(self, results: EvalResults, scorers: Sequence[Scorer], cache: Cache | None) -> None:
+        self._results, self._scorers, self._cache = results, scorers, cache
+        self.defers = not scorers
+        self.row: tuple[EvalRow, list[Reply], str | None, Callable[[], None] | None] | None = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        row, self.row = self.row, None
+        if row is not None:
+            try:
+                self.book(*row)
+            except Exception as exc:
+                self.error = self.error or exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def book(self, row: EvalRow, replies: list[Reply], why: str | None, settle: Callable[[], None] | None) -> None:
+        if settle is not None:
+            try:
+                settle()
+            except ROW_FAILURES as exc:
+                why = why or f"{type(exc).__name__}: {exc}"
+        last = replies[-1] if replies else None
+        record = _scored(row_record(row, last, error=why, status="failed" if why and last is None else None),
+                         row, last, self._scorers)
+        if why is not None:
+            record["status"] = "failed"
+        self._results.finish(row, record, replies)
+        if self._cache is not None and record["status"] != "paused":  # a paused row has not ended: asked again
+            self._cache.store(row.key, record, replies)
+
+
+async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], timeout: float,
+                respond: Respond | None, later: _Later) -> None:
     chat = base.fresh(None)  # its own conversation, over the same client
     failed_before = False
+    deferred = later.defers
     for row in unit:
         if failed_before:  # a script cannot go on without the turn before
             results.finish(row, row_record(row, None, status="failed", error="an earlier turn of its "
                                            "conversation failed"), [])
             continue
         results.begin(row)
-        replies, why = await _ask(chat, row, timeout, respond)
+        sent = REQUEST_SENT.set(later.run)
+        try:  # a script's turn is folded before the next: its status decides whether there is one
+            replies, why, settle = await _ask(chat, row, timeout, respond, hold=deferred and len(unit) == 1)
+        finally:
+            REQUEST_SENT.reset(sent)
+            later.run()  # written or not, the row before is booked by now
+        later.check()
+        if deferred:
+            later.row = (row, replies, why, settle)
+        else:
+            later.book(row, replies, why, settle)
         last = replies[-1] if replies else None
-        record = _scored(row_record(row, last, error=why, status="failed" if why and last is None else None),
-                         row, last, scorers)
-        if why is not None:
-            record["status"] = "failed"
-        results.finish(row, record, replies)
-        if cache is not None and record["status"] != "paused":  # a paused row has not ended: asked again
-            cache.store(row.key, record, replies)
-        failed_before = record["status"] != "succeeded"
+        failed_before = why is not None or last is None or last.status != "succeeded"
 
 
 async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequence[Scorer], concurrency: int,
@@ -136,14 +193,21 @@ async def run_evaluation(results: EvalResults, base: AsyncChat, scorers: Sequenc
         queue = iter(todo)
 
         async def worker() -> None:
-            for unit in queue:
-                if results.stopping:  # stopped, or the machinery failed: nothing more is asked
-                    return
-                try:
-                    await _unit(results, base, unit, scorers, timeout, cache, respond)
-                except Exception as exc:
-                    results.fail(exc)  # a row's own failure is caught in _ask: this is the run's
-                    raise
+            later = _Later(results, scorers, cache)
+            try:
+                for unit in queue:
+                    if results.stopping:  # stopped, or the machinery failed: nothing more is asked
+                        break
+                    await _unit(results, base, unit, timeout, respond, later)
+                later.run()
+                later.check()
+            except Exception as exc:
+                results.fail(exc)  # a row's own failure is caught in _ask: this is the run's
+                raise
+            finally:  # stopped mid-ask: the row answered before it still ends, and is kept
+                later.run()
+                if later.error is not None:
+                    results.fail(later.error)
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)))]
         results.cancel = lambda: [t.cancel() for t in tasks]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ __all__ = ["LEAF", "AsyncChat", "Chat"]
 
 STORE_DEADLINE = 600.0  # seconds a run answered without an event stream is watched for its end
 RESPOND_DEADLINE = 600.0  # seconds a run may take, after its form is answered, to end or pause again
+HOLD_BYTES = 64 * 1024  # of an answer read before it is folded, at most (see AsyncChat._exchange)
 
 class _Leaf:
     def __repr__(self) -> str:
@@ -188,17 +190,23 @@ class ChatBase:
                                        source=self.source)
 
     def _apply_all(self, reply: Reply, events: list[Event], on_event: OnEvent | None,
-                   inputs: dict[str, Any] | None) -> None:
+                   inputs: dict[str, Any] | None, offset: float | None = None) -> None:
         if on_event is not None:
             for event in events:
                 self._apply(reply, event, on_event, inputs)
             return
+        start = self._name(reply, events, inputs)
+        if start < len(events):
+            reply.apply_all(events[start:] if start else events, offset)  # the rest in one go
+
+    def _name(self, reply: Reply, events: list[Event], inputs: dict[str, Any] | None) -> int:
+        """Apply `events` one by one until the message is named (the chat learns its
+        conversation then); how many were applied."""
         start = 0
-        while reply.message_id is None and start < len(events):  # until the message is named
+        while reply.message_id is None and start < len(events):
             self._apply(reply, events[start], None, inputs)
             start += 1
-        if start < len(events):
-            reply.apply_all(events[start:] if start else events)  # the rest in one go
+        return start
 
     def _apply(self, reply: Reply, event: Event, on_event: OnEvent | None,
                inputs: dict[str, Any] | None) -> None:
@@ -213,8 +221,8 @@ class ChatBase:
             on_event(reply, event)
 
     def _finish(self, reply: Reply, status: str | None = None,
-                error: BaseException | None = None) -> None:
-        reply.close(status, error)
+                error: BaseException | None = None, offset: float | None = None) -> None:
+        reply.close(status, error, offset)
         if reply.message_id is not None:
             self.tree.add_reply(reply)
         app = self.app
@@ -704,6 +712,19 @@ class AsyncChat(ChatBase):
 
     async def ask(self, query: str | FileRef, *, parent_id: Any = LEAF,
                   inputs: dict[str, Any] | None = None, on_event: OnEvent | None = None) -> Reply:
+        reply, _ = await self._exchange(query, parent_id, inputs, on_event, hold=False)
+        return reply
+
+    async def _exchange(self, query: str | FileRef, parent_id: Any, inputs: dict[str, Any] | None,
+                        on_event: OnEvent | None, *, hold: bool) -> tuple[Reply, Callable[[], None] | None]:
+        """`ask`. With `hold`, the answer is read to its end (its connection let go) before most
+        of it is folded: what arrives after the message is named is kept with its arrival time,
+        and the callable returned folds it and ends the reply, at the times the events arrived
+        and the stream ended. evaluate() folds a row so while the next row's request is out: at
+        concurrency 1 the client is otherwise idle then. Only a plain ask holds (no listener, no
+        suggestions asked for next), over a stream that counts what it read, and only within
+        HOLD_BYTES: past them, what was held is folded at once and the rest as it arrives. None
+        instead of the callable: the reply is folded and ended."""
         if self.app is None:  # once it is known, not a plan run per ask
             await self.load_app()
         reply = self._start(query, self._parent(parent_id))
@@ -711,15 +732,33 @@ class AsyncChat(ChatBase):
         self._task = asyncio.current_task()
         stream: AsyncStream | None = None
         ended = False
+        held: list[tuple[list[Event], float]] | None = None
+        ended_at = 0.0
         try:
             stream = await self.backend.open(self._asked(reply, inputs))
+            if hold and on_event is None and not self.reply_listeners and not self.capabilities.suggestions \
+                    and stream.received is not None:
+                held = []
             async for batch in stream.batches():  # what arrived together, folded in one go
-                self._apply_all(reply, batch, on_event, inputs)
+                if held is None:
+                    self._apply_all(reply, batch, on_event, inputs)
+                    continue
+                start = self._name(reply, batch, inputs) if reply.message_id is None else 0
+                if (stream.received or 0) <= HOLD_BYTES:
+                    if start < len(batch):
+                        held.append((batch[start:] if start else batch, reply.elapsed()))
+                    continue
+                self._fold_held(reply, held, inputs)  # past the bound: fold as it arrives from here
+                held = None
+                if start < len(batch):
+                    reply.apply_all(batch[start:] if start else batch)
             ended = True
+            ended_at = reply.elapsed()
             if self._wants_suggestions(reply):
                 await self.backend.run(self._suggest(reply))
         except asyncio.CancelledError:
             if not self._stopping:
+                self._fold_held_failing(reply, held, inputs)
                 self._finish(reply, "failed", asyncio.CancelledError("cancelled"))
                 raise
             # Our own stop(): the reply ends stopped and the caller gets it back.
@@ -727,6 +766,7 @@ class AsyncChat(ChatBase):
             if uncancel is not None:
                 uncancel()
         except Exception as exc:
+            self._fold_held_failing(reply, held, inputs)
             self._finish(reply, "failed", exc)
             raise
         finally:
@@ -736,8 +776,41 @@ class AsyncChat(ChatBase):
                 # wait, so no cancel can cut it short. One cut short may: its close runs
                 # shielded, in a task of its own (a task per row otherwise, for nothing).
                 await (stream.close() if ended else asyncio.shield(stream.close()))
-            self._finish(reply, "stopped" if self._stopping else None)
-        return reply
+            if not held or not ended or self._stopping:
+                self._fold_held(reply, held, inputs)
+                self._finish(reply, "stopped" if self._stopping else None)
+                held = None
+        return reply, None if held is None else functools.partial(self._settle, reply, held, inputs, ended_at)
+
+    def _fold_held(self, reply: Reply, held: list[tuple[list[Event], float]] | None,
+                   inputs: dict[str, Any] | None) -> None:
+        """Fold what was held, each read at its arrival; a read is taken off as it is folded."""
+        if not held:
+            return
+        done = 0
+        try:
+            for events, offset in held:
+                done += 1
+                self._apply_all(reply, events, None, inputs, offset)
+        finally:
+            del held[:done]
+
+    def _fold_held_failing(self, reply: Reply, held: list[tuple[list[Event], float]] | None,
+                           inputs: dict[str, Any] | None) -> None:
+        """What was held, folded as far as it can be: the reply fails with the error being raised."""
+        with contextlib.suppress(Exception):
+            self._fold_held(reply, held, inputs)
+
+    def _settle(self, reply: Reply, held: list[tuple[list[Event], float]], inputs: dict[str, Any] | None,
+                ended_at: float) -> None:
+        """The held reads folded at the times they arrived, then the reply ended at the stream's end."""
+        try:
+            self._fold_held(reply, held, inputs)
+        except Exception as exc:
+            self._fold_held_failing(reply, held, inputs)
+            self._finish(reply, "failed", exc)
+            raise
+        self._finish(reply, None, None, ended_at)
 
     async def respond(self, reply: Reply, action: str, **inputs: Any) -> Reply:
         """`Chat.respond`, awaited."""

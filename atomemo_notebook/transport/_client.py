@@ -6,9 +6,11 @@ SyncHttp and AsyncHttp are the I/O every system's client shares. Every call has 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -384,6 +386,15 @@ class Client(SyncHttp, speaks=True):
 
 MAX_GATES = 64  # origins a client keeps a start gate for (see AsyncHttp._send_one)
 
+# Told when a request sent in the context it is set in is written (its answer is then the
+# server's to give): evaluate() folds the row before while the next row's request is out.
+# Called when the request is written, or failed, or was answered without a word of how it went
+# (a transport with no trace events); again for each retry or redirect: it must be idempotent
+# and must not raise.
+REQUEST_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "atomemo_request_sent", default=None)
+_WAITING = frozenset({"http11.receive_response_headers.started", "http2.receive_response_headers.started"})
+
 
 class AsyncHttp(BaseClient):
     """The async I/O every system's client shares; a call's deadline is one scope around the
@@ -477,30 +488,45 @@ class AsyncHttp(BaseClient):
         event (httpcore's `trace` extension): by then it holds its connection. Only httpx's own
         transport is gated (it sends trace events; a mock or another transport might only answer,
         and hold the gate through its whole answer), and one origin's requests never wait on
-        another's (a connection serves one origin; a mounted or proxied one has its own pool)."""
+        another's (a connection serves one origin; a mounted or proxied one has its own pool).
+        A caller's REQUEST_SENT is told at the request's receive_response_headers step."""
         gate = self._start_gate(request.url) if self._gated(request.url) else None
+        sent = REQUEST_SENT.get()
         if gate is None:
-            return await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                return await self._http.send(request, stream=True, follow_redirects=False)
+            finally:
+                if sent is not None:
+                    sent()
         await gate.acquire()
         heard = False
 
-        async def started(name: str, info: dict[str, Any]) -> None:
-            nonlocal heard
+        async def step(name: str, info: dict[str, Any]) -> None:
+            nonlocal heard, sent
             if not heard:
                 heard = True
                 gate.release()
-                request.extensions.pop("trace", None)  # nothing more to hear: no call per later step
+                if sent is None:
+                    request.extensions.pop("trace", None)  # nothing more to hear: no call per later step
+            elif sent is not None and name in _WAITING:  # written: the server's turn
+                request.extensions.pop("trace", None)
+                told, sent = sent, None
+                told()
 
-        request.extensions["trace"] = started
+        request.extensions["trace"] = step
         try:
             response = await self._http.send(request, stream=True, follow_redirects=False)
         except BaseException:
             if not heard:  # it failed (or was cancelled) before its first step
-                await started("failed", {})
+                await step("failed", {})
+            if sent is not None:
+                sent()
             raise
         if not heard:  # answered without a trace event: a transport of httpx's kind that sends none
-            await started("untraced", {})
+            await step("untraced", {})
             self._untraced = True
+        if sent is not None:
+            sent()
         return response
 
     def _gated(self, url: httpx.URL) -> bool:

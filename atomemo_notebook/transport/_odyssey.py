@@ -91,6 +91,8 @@ class OdysseyStream:
 class AsyncOdysseyStream:
     """`OdysseyStream`, awaited: Stop cancels the task, which closes the request."""
 
+    received: int | None = None  # not counted: a chat folds it as it arrives
+
     def __init__(self, client: AsyncOdysseyClient, request: _Request) -> None:
         self._client, self._request = client, request
         self.resumes = 0

@@ -192,6 +192,8 @@ class PipelitStream(_PipelitStreamBase):
 class AsyncPipelitStream(_PipelitStreamBase):
     """`PipelitStream`, awaited."""
 
+    received: int | None = None  # not counted: a chat folds it as it arrives
+
     def __init__(self, client: AsyncPipelitClient, hub: Hub, state: _Watching) -> None:
         self._client, self._hub, self._state = client, hub, state
         self._queue: asyncio.Queue[Any] = asyncio.Queue()

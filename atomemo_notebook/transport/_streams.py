@@ -90,8 +90,11 @@ class SyncStream(Protocol):
 
 
 class AsyncStream(Protocol):
-    """`SyncStream`, awaited."""
+    """`SyncStream`, awaited. `received`: bytes of the answer read so far, for a stream that
+    counts them (None: one that does not; a chat holds back folding only what it can bound)."""
 
+    @property
+    def received(self) -> int | None: ...
     @property
     def message_id(self) -> str | None: ...
     def __aiter__(self) -> AsyncIterator[Event]: ...
@@ -119,6 +122,7 @@ def _parser(client: SyncHttp | AsyncHttp) -> Callable[[str], Event]:
 
 class _StreamBase:
     _state: StreamPolicy
+    received = 0  # bytes of the answer read so far (across resumes)
 
     @property
     def message_id(self) -> str | None:
@@ -185,6 +189,7 @@ class EventStream(_StreamBase):
                 try:
                     inflater = Inflater(self._response.headers.get("content-encoding", ""))
                     for raw in self._response.iter_raw():
+                        self.received += len(raw)
                         for chunk in inflater.feed(raw):
                             seen = decoder.blocks
                             frames = decoder.feed(chunk)
@@ -292,6 +297,7 @@ class AsyncEventStream(_StreamBase):
                         if scope.cancelled_caught:
                             cause = _idle_error(idle)
                             break
+                    self.received += len(raw)
                     for chunk in inflater.feed(raw):
                         seen = decoder.blocks
                         frames = decoder.feed(chunk)

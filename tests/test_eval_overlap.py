@@ -1,0 +1,194 @@
+"""A row of evaluate() is folded and recorded while the next row's request is out (at
+concurrency 1 the client would otherwise wait idle on the server then), over loopback against
+the embedded server: the transport says when a request is written (REQUEST_SENT); a held
+answer is folded at the times its events arrived, never at the time it is folded; a big
+answer is not held; a row with scorers is recorded before the next is asked; a stop before
+the next request is written keeps the row answered before it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from atomemo_notebook import AsyncChat, AsyncClient, evaluate, exact, load_evaluation
+from atomemo_notebook.model import chat as chat_module
+from atomemo_notebook.model.chat import LEAF
+from atomemo_notebook.server import LocalServer
+from atomemo_notebook.transport._client import REQUEST_SENT
+
+from .conftest import wait_until
+
+
+def _chat(server: LocalServer, user: str, hooks: list[Any] | None = None,
+          transport: httpx.AsyncBaseTransport | None = None) -> AsyncChat:
+    http = httpx.AsyncClient(event_hooks={"request": hooks or []}, transport=transport)
+    api = AsyncClient(server.api_key, base_url=server.base_url, http_client=http)
+    app = server.app("echo")
+    return AsyncChat(api, app_id=app["app_id"], trigger_id=app["trigger_id"], user_id=user)
+
+
+def _answer() -> httpx.Response:
+    body = (b'data: {"event":"message_created","data":{"message_id":"m1","conversation_id":"c1"}}\n\n'
+            b'data: {"event":"execution_finished","data":{"resource_type":"execution",'
+            b'"resource":{"id":"e1","status":"succeeded"}}}\n\n')
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream())
+
+
+def _asks(server: LocalServer, user: str) -> int:
+    """Chat POSTs the server has taken from `user` (one message each)."""
+    store = server.asgi_app.state.emulator.store
+    app = server.app("echo")
+    return sum(len(store.messages(c["id"])) for c in store.list_conversations(app["app_id"], app["trigger_id"], user))
+
+
+async def test_the_transport_says_when_a_request_is_written_before_its_answer_is_read(server):
+    user = f"sent-{uuid.uuid4().hex[:8]}"
+    chat = _chat(server, user)
+    seen: list[int] = []
+
+    def sent() -> None:
+        # Called on the client's loop with the loop held: the server can have the request only
+        # if it was written before this call (else this wait runs out, with nothing sent).
+        wait_until(lambda: _asks(server, user) == 1, 10, "the server to have the request")
+        seen.append(_asks(server, user))
+
+    token = REQUEST_SENT.set(sent)
+    try:
+        stream = await chat.backend.client.send_message(app_id=chat.app_id, trigger_id=chat.trigger_id,
+                                                        query="written?", user_id=user)
+    finally:
+        REQUEST_SENT.reset(token)
+    assert seen == [1]  # once, before the answer's headers were read (send_message returns at them)
+    async for _ in stream:
+        pass
+    await stream.close()
+    assert seen == [1]
+    await chat.backend.client.close()
+
+
+async def test_a_transport_without_trace_events_says_so_once_its_answer_has_come(server):
+    seen: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append("answered")
+        return _answer()
+
+    chat = _chat(server, "mock", transport=httpx.MockTransport(handler))
+    token = REQUEST_SENT.set(lambda: seen.append("sent"))
+    try:
+        stream = await chat.backend.client.send_message(app_id="a", trigger_id="t", query="q", user_id="u")
+    finally:
+        REQUEST_SENT.reset(token)
+    assert seen == ["answered", "sent"]
+    await stream.close()
+    await chat.backend.client.close()
+
+
+def test_at_concurrency_1_a_row_is_recorded_while_the_next_rows_request_is_out(server):
+    user = f"overlap-{uuid.uuid4().hex[:8]}"
+    rows = [f"overlap row {i}" for i in range(6)]
+    results = evaluate(_chat(server, user), rows, concurrency=1)
+    at_finish: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def on_change(changed: Any) -> None:  # on the evaluation's loop, the loop held
+        done = changed.progress()["done"]
+        with lock:
+            if done in at_finish or not done:
+                return
+            at_finish[done] = -1
+        if done < len(rows):  # the next row's request is already out: the server has it
+            with_next = done + 1
+            try:
+                wait_until(lambda: _asks(server, user) >= with_next, 3, "the next row's request")
+            except AssertionError:
+                return  # not sent before this row was recorded: the assertion below says so
+        at_finish[done] = _asks(server, user)
+
+    results.listeners.append(on_change)
+    results.wait(60, bar=False)
+    assert (results.df["status"] == "succeeded").all()
+    seen = {done: asks for done, asks in at_finish.items() if done > 1}  # the first may end before it is watched
+    assert seen == {done: min(done + 1, len(rows)) for done in range(2, len(rows) + 1)}, at_finish
+
+
+def test_a_row_with_scorers_is_recorded_before_the_next_is_asked(server):
+    user = f"scored-{uuid.uuid4().hex[:8]}"
+    rows = [f"scored row {i}" for i in range(4)]
+    asked_when_scored: list[int] = []
+
+    def scorer(row: dict[str, Any], reply: Any) -> bool:
+        asked_when_scored.append(_asks(server, user))  # a scorer may take any time: nothing waits on it
+        return bool(exact(row, reply))
+
+    results = evaluate(_chat(server, user), [{"query": q, "expected": q} for q in rows], scorers=[scorer],
+                       concurrency=1).wait(60, bar=False)
+    assert (results.df["status"] == "succeeded").all()
+    assert asked_when_scored == [1, 2, 3, 4]
+
+
+async def test_a_held_answer_is_folded_at_the_times_it_arrived(server):
+    user = f"held-{uuid.uuid4().hex[:8]}"
+    chat = _chat(server, user)
+    plain = await chat.fresh(None).ask("held answer")
+    reply, settle = await chat.fresh(None)._exchange("held answer", LEAF, None, None, hold=True)
+    assert settle is not None and not reply.done and reply.message_id is not None  # named, not folded
+    await asyncio.sleep(0.3)  # folded well after the stream ended
+    settle()
+    assert reply.done and reply.status == "succeeded" and reply.text == plain.text == "held answer"
+    assert reply.total_time is not None and reply.total_time < 0.3  # the stream's end, not the fold's
+    events = reply.events
+    assert events.names() == plain.events.names()
+    assert max(events.offset(i) for i in range(len(events))) <= reply.total_time
+    assert [s.name for s in reply.nodes] == [s.name for s in plain.nodes]
+    await chat.backend.client.close()
+
+
+async def test_an_answer_past_the_hold_bound_is_folded_as_it_arrives(server, monkeypatch):
+    monkeypatch.setattr(chat_module, "HOLD_BYTES", 64)
+    chat = _chat(server, f"big-{uuid.uuid4().hex[:8]}")
+    reply, settle = await chat._exchange("an answer longer than the bound " * 4, LEAF, None, None, hold=True)
+    assert settle is None and reply.done and reply.status == "succeeded"
+    assert reply.text == "an answer longer than the bound " * 4
+    await chat.backend.client.close()
+
+
+def test_a_stop_before_the_next_request_is_written_keeps_the_row_answered_before(server, tmp_path):
+    user = f"stop-{uuid.uuid4().hex[:8]}"
+    cache = tmp_path / "eval.jsonl"
+    held = threading.Event()
+
+    async def hold_second(request: httpx.Request) -> None:  # before the transport: nothing written
+        if request.method == "POST" and b"stop row 1" in request.content:
+            held.set()
+            await asyncio.sleep(60)
+
+    results = evaluate(_chat(server, user, [hold_second]), [f"stop row {i}" for i in range(3)], concurrency=1,
+                       cache=cache)
+    assert held.wait(30)
+    results.stop()
+    results.wait(30, bar=False)
+    assert results.df["status"].tolist() == ["succeeded", "stopped", "not run"]
+    assert _asks(server, user) == 1
+    kept = load_evaluation(cache).df
+    assert kept["query"].tolist() == ["stop row 0"] and kept["status"].tolist() == ["succeeded"]
+
+
+def test_a_row_that_fails_before_its_request_is_written_leaves_the_row_before_it_whole(server, tmp_path):
+    user = f"unsent-{uuid.uuid4().hex[:8]}"
+    rows = [{"query": "unsent row 0"}, {"query": "unsent row 1", "file": str(tmp_path / "missing.txt")},
+            {"query": "unsent row 2"}]
+    results = evaluate(_chat(server, user), rows, concurrency=1).wait(60, bar=False)
+    df = results.df
+    assert df["status"].tolist() == ["succeeded", "failed", "succeeded"]
+    assert df["answer"][0] == "unsent row 0" and df["answer"][2] == "unsent row 2"
+    assert "missing.txt" in df["error"][1] and _asks(server, user) == 2
