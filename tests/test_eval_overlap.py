@@ -1,19 +1,24 @@
 """A row of evaluate() is folded and recorded while the next row's request is out (at
 concurrency 1 the client would otherwise wait idle on the server then), over loopback against
-the embedded server: the transport says when a request is written (REQUEST_SENT); a held
-answer is folded at the times its events arrived, never at the time it is folded; a big
-answer is not held; a row with scorers is recorded before the next is asked; a stop before
-the next request is written keeps the row answered before it."""
+the embedded server: the transport says when a request is written, before its answer's headers
+are read, or when it is paused (REQUEST_SENT); a held answer is folded at the times its events
+arrived, never at the time it is folded; an answer past the bound, counted inflated, is not
+held; a row with scorers is recorded before the next is asked; a row that cannot be saved stops
+every worker at once; a stop or a failure before the next request is written keeps the row
+answered before; a script's turns end in order; no task an ask started keeps the run alive."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from atomemo_notebook import AsyncChat, AsyncClient, evaluate, exact, load_evaluation
 from atomemo_notebook.model import chat as chat_module
@@ -22,11 +27,13 @@ from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport._client import REQUEST_SENT
 
 from .conftest import wait_until
+from .test_evaluate import Faulty
 
 
 def _chat(server: LocalServer, user: str, hooks: list[Any] | None = None,
-          transport: httpx.AsyncBaseTransport | None = None) -> AsyncChat:
-    http = httpx.AsyncClient(event_hooks={"request": hooks or []}, transport=transport)
+          transport: httpx.AsyncBaseTransport | None = None, response_hooks: list[Any] | None = None) -> AsyncChat:
+    http = httpx.AsyncClient(event_hooks={"request": hooks or [], "response": response_hooks or []},
+                             transport=transport)
     api = AsyncClient(server.api_key, base_url=server.base_url, http_client=http)
     app = server.app("echo")
     return AsyncChat(api, app_id=app["app_id"], trigger_id=app["trigger_id"], user_id=user)
@@ -52,27 +59,46 @@ def _asks(server: LocalServer, user: str) -> int:
 
 async def test_the_transport_says_when_a_request_is_written_before_its_answer_is_read(server):
     user = f"sent-{uuid.uuid4().hex[:8]}"
-    chat = _chat(server, user)
-    seen: list[int] = []
+    seen: list[str] = []
+
+    async def headers(response: httpx.Response) -> None:  # httpx calls it once the headers are read
+        seen.append("headers")
 
     def sent() -> None:
         # Called on the client's loop with the loop held: the server can have the request only
         # if it was written before this call (else this wait runs out, with nothing sent).
         wait_until(lambda: _asks(server, user) == 1, 10, "the server to have the request")
-        seen.append(_asks(server, user))
+        seen.append("sent")
 
+    chat = _chat(server, user, response_hooks=[headers])
     token = REQUEST_SENT.set(sent)
     try:
         stream = await chat.backend.client.send_message(app_id=chat.app_id, trigger_id=chat.trigger_id,
                                                         query="written?", user_id=user)
     finally:
         REQUEST_SENT.reset(token)
-    assert seen == [1]  # once, before the answer's headers were read (send_message returns at them)
+    assert seen == ["sent", "headers"]  # once: when written, before the answer's headers were read
     async for _ in stream:
         pass
     await stream.close()
-    assert seen == [1]
+    assert seen == ["sent", "headers"]
     await chat.backend.client.close()
+
+
+async def test_a_request_paused_by_a_429_says_so_before_it_waits(server):
+    chat = _chat(server, f"paused-{uuid.uuid4().hex[:8]}")
+    client = chat.backend.client
+    client._paused_until = time.monotonic() + 0.5  # as a 429's Retry-After leaves it
+    told: list[float] = []
+    token = REQUEST_SENT.set(lambda: told.append(time.monotonic()))
+    try:
+        stream = await client.send_message(app_id=chat.app_id, trigger_id=chat.trigger_id, query="after the pause",
+                                           user_id=chat.user_id)
+    finally:
+        REQUEST_SENT.reset(token)
+    await stream.close()
+    assert told and told[0] < client._paused_until  # told while paused, not once sent
+    await client.close()
 
 
 async def test_a_transport_without_trace_events_says_so_once_its_answer_has_come(server):
@@ -142,10 +168,11 @@ async def test_a_held_answer_is_folded_at_the_times_it_arrived(server):
     plain = await chat.fresh(None).ask("held answer")
     reply, settle = await chat.fresh(None)._exchange("held answer", LEAF, None, None, hold=True)
     assert settle is not None and not reply.done and reply.message_id is not None  # named, not folded
+    ended_by = reply.elapsed()
     await asyncio.sleep(0.3)  # folded well after the stream ended
     settle()
     assert reply.done and reply.status == "succeeded" and reply.text == plain.text == "held answer"
-    assert reply.total_time is not None and reply.total_time < 0.3  # the stream's end, not the fold's
+    assert reply.total_time is not None and reply.total_time <= ended_by  # the stream's end, not the fold's
     events = reply.events
     assert events.names() == plain.events.names()
     assert max(events.offset(i) for i in range(len(events))) <= reply.total_time
@@ -159,6 +186,35 @@ async def test_an_answer_past_the_hold_bound_is_folded_as_it_arrives(server, mon
     reply, settle = await chat._exchange("an answer longer than the bound " * 4, LEAF, None, None, hold=True)
     assert settle is None and reply.done and reply.status == "succeeded"
     assert reply.text == "an answer longer than the bound " * 4
+    await chat.backend.client.close()
+
+
+async def test_the_hold_bound_counts_an_answer_as_inflated(server, monkeypatch):
+    """A compressed answer is bounded by what it inflates to (what is parsed and kept), not by
+    its bytes on the wire."""
+    monkeypatch.setattr(chat_module, "HOLD_BYTES", 4096)
+    text = "word " * 2000
+    body = (b'data: {"event":"message_created","data":{"message_id":"m1","conversation_id":"c1"}}\n\n'
+            + b"".join(b'data: {"event":"chat_message","data":{"text":"%s"}}\n\n' % text[i:i + 100].encode()
+                       for i in range(0, len(text), 100))
+            + b'data: {"event":"execution_finished","data":{"resource_type":"execution",'
+              b'"resource":{"id":"e1","status":"succeeded"}}}\n\n')
+    packed = gzip.compress(body)
+    assert len(packed) < 4096 < len(body)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async def stream() -> AsyncIterator[bytes]:
+            yield packed
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+                              content=stream())
+
+    chat = _chat(server, "gzip", transport=httpx.MockTransport(handler))
+    real = _chat(server, "gzip")  # the app read from the real server: the mock only answers
+    chat.app = await real.load_app()
+    await real.backend.client.close()
+    reply, settle = await chat._exchange("q", LEAF, None, None, hold=True)
+    assert settle is None and reply.done and reply.text == text  # past the bound inflated: folded as read
     await chat.backend.client.close()
 
 
@@ -192,3 +248,66 @@ def test_a_row_that_fails_before_its_request_is_written_leaves_the_row_before_it
     assert df["status"].tolist() == ["succeeded", "failed", "succeeded"]
     assert df["answer"][0] == "unsent row 0" and df["answer"][2] == "unsent row 2"
     assert "missing.txt" in df["error"][1] and _asks(server, user) == 2
+
+
+def test_a_row_that_cannot_be_saved_stops_every_worker_at_once(server, tmp_path, monkeypatch):
+    """The save of a row fails inside the next row's request: the run stops then, not when that
+    row's answer ends (here a slow one), and the other worker asks nothing more."""
+    from atomemo_notebook.evaluation._cache import Cache
+
+    user = f"full-{uuid.uuid4().hex[:8]}"
+    store = Cache.store
+
+    def full_for_row_0(self: Any, key: str, record: dict[str, Any], replies: Any) -> None:
+        if record.get("query") == "full row 0":
+            raise OSError(28, "No space left on device")
+        store(self, key, record, replies)
+
+    monkeypatch.setattr(Cache, "store", full_for_row_0)
+    slow = Faulty(by_query={"full row 2": "stall=3; stall_after=1"})
+    rows = [f"full row {i}" for i in range(30)]
+    results = evaluate(_chat(server, user, [slow]), rows, concurrency=2, cache=tmp_path / "eval.jsonl")
+    with pytest.raises(OSError, match="No space left"):
+        results.wait(60, bar=False)
+    statuses = results.df["status"].tolist()
+    assert statuses.count("not run") >= len(rows) - 4, statuses  # before: every row but two was asked
+    assert slow.posts <= 4
+
+
+def test_a_scripts_turns_end_in_order_when_one_fails(server, tmp_path):
+    rows = [{"query": "turn 1", "conversation": "A", "file": str(tmp_path / "missing.txt")},
+            {"query": "turn 2", "conversation": "A"}, {"query": "turn 3", "conversation": "A"},
+            {"query": "other", "conversation": "B"}]
+    results = evaluate(_chat(server, f"script-{uuid.uuid4().hex[:8]}"), rows, concurrency=1)
+    ended: list[str] = []
+
+    def on_change(changed: Any) -> None:
+        for record in changed.records:
+            if record["status"] not in ("running", "not run") and record["query"] not in ended:
+                ended.append(record["query"])
+
+    results.listeners.append(on_change)
+    results.wait(60, bar=False)
+    assert results.df["status"].tolist() == ["failed", "failed", "failed", "succeeded"]
+    assert ended == ["turn 1", "turn 2", "turn 3", "other"]
+
+
+def test_a_finished_evaluation_is_not_kept_alive_by_a_task_an_ask_started(server):
+    """Pipelit's socket hub starts a long-lived task from inside an ask; it copies the ask's
+    context, REQUEST_SENT included, which must not hold on to the evaluation once it ends."""
+    import gc
+    import weakref
+
+    from atomemo_notebook.session import _runtime as runtime
+    from atomemo_notebook.transport._pipelit import AsyncPipelitClient
+
+    api = AsyncPipelitClient(server.pipelit_api_key, base_url=server.pipelit_base_url, http_client=httpx.AsyncClient())
+    chat = AsyncChat(api, workflow="echo", user_id=f"kept-{uuid.uuid4().hex[:8]}")
+    results = evaluate(chat, ["one", "two"], concurrency=1).wait(60, bar=False)
+    assert (results.df["status"] == "succeeded").all()
+    gone = weakref.ref(results)
+    del results
+    gc.collect()
+    alive = gone() is not None
+    runtime.submit(api.close()).result(10)  # its hub too
+    assert not alive

@@ -56,7 +56,7 @@ class EvalResults:
         self.waiting: str | None = None  # why no row is asked yet (another run holds the cache)
         self.stopping = False
         self.cancel: Callable[[], Any] = lambda: None
-        self.listeners: list[Callable[[EvalResults], None]] = []  # views: called on every change
+        self.listeners: list[Callable[[EvalResults], None]] = []  # views, on every change: quick
         self._running: set[int] = set()
         self._done = threading.Event()
         self._lock = threading.Lock()

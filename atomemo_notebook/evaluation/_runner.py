@@ -99,14 +99,15 @@ class _Later:
     """A worker's last answered row, folded and booked (record, result, cache entry) while the
     worker's next request is out (`REQUEST_SENT`), when at concurrency 1 the client would wait
     idle on the server; or when the worker's next ask ends without a request written, or the
-    worker ends. Only our own bounded work waits so (a fold within HOLD_BYTES, a record, a
-    cache line): a row with scorers is booked at once, as a scorer may take any time and the
-    next row's answer would wait on it. `run` never raises (it is called from inside a
-    request): what failed is kept and raised by `check`, as the run's failure."""
+    worker ends. Only a row whose answer was held waits so: a small one (at most HOLD_BYTES), so
+    the work is bounded (a fold, a record, the views told, a cache line) and the next answer, if
+    the server is that fast, is read at most that much later. A row with scorers is booked at
+    once, as a scorer may take any time. `run` never raises (it is called from inside a request): what
+    failed stops the run at once (as it did when rows were booked in turn), and `check` raises it."""
 
     def __init__(self, results: EvalResults, scorers: Sequence[Scorer], cache: Cache | None) -> None:
         self._results, self._scorers, self._cache = results, scorers, cache
-        self.defers = not scorers
+        self.holds = not scorers
         self.row: tuple[EvalRow, list[Reply], str | None, Callable[[], None] | None] | None = None
         self.error: Exception | None = None
 
@@ -117,6 +118,8 @@ class _Later:
                 self.book(*row)
             except Exception as exc:
                 self.error = self.error or exc
+                self._results.fail(exc)  # nothing more is asked: what is in flight is stopped
+                self._results.cancel()
 
     def check(self) -> None:
         if self.error is not None:
@@ -138,26 +141,46 @@ class _Later:
             self._cache.store(row.key, record, replies)
 
 
+class _Teller:
+    """REQUEST_SENT for one ask: it lets go of the worker after the ask, since a task the ask
+    starts (a socket hub's) copies the context, and must neither keep the evaluation alive nor
+    book a row later on."""
+
+    __slots__ = ("later",)
+
+    def __init__(self, later: _Later) -> None:
+        self.later: _Later | None = later
+
+    def __call__(self) -> None:
+        if self.later is not None:
+            self.later.run()
+
+
 async def _unit(results: EvalResults, base: AsyncChat, unit: list[EvalRow], timeout: float,
                 respond: Respond | None, later: _Later) -> None:
     chat = base.fresh(None)  # its own conversation, over the same client
     failed_before = False
-    deferred = later.defers
     for row in unit:
         if failed_before:  # a script cannot go on without the turn before
             results.finish(row, row_record(row, None, status="failed", error="an earlier turn of its "
                                            "conversation failed"), [])
             continue
         results.begin(row)
-        sent = REQUEST_SENT.set(later.run)
+        teller = _Teller(later)
+        sent = REQUEST_SENT.set(teller)
         try:  # a script's turn is folded before the next: its status decides whether there is one
-            replies, why, settle = await _ask(chat, row, timeout, respond, hold=deferred and len(unit) == 1)
+            replies, why, settle = await _ask(chat, row, timeout, respond, hold=later.holds and len(unit) == 1)
         finally:
+            teller.later = None
             REQUEST_SENT.reset(sent)
             later.run()  # written or not, the row before is booked by now
-        later.check()
-        if deferred:
-            later.row = (row, replies, why, settle)
+        if later.error is not None:
+            if settle is not None:  # the run failed: this row is not booked, but its reply still ends
+                with contextlib.suppress(Exception):
+                    settle()
+            later.check()
+        if settle is not None:
+            later.row = (row, replies, why, settle)  # booked while the next request is out
         else:
             later.book(row, replies, why, settle)
         last = replies[-1] if replies else None

@@ -54,7 +54,7 @@ __all__ = ["LEAF", "AsyncChat", "Chat"]
 
 STORE_DEADLINE = 600.0  # seconds a run answered without an event stream is watched for its end
 RESPOND_DEADLINE = 600.0  # seconds a run may take, after its form is answered, to end or pause again
-HOLD_BYTES = 64 * 1024  # of an answer read before it is folded, at most (see AsyncChat._exchange)
+HOLD_BYTES = 32 * 1024  # of an answer (inflated) read before it is folded, at most (AsyncChat._exchange)
 
 class _Leaf:
     def __repr__(self) -> str:

@@ -388,9 +388,9 @@ MAX_GATES = 64  # origins a client keeps a start gate for (see AsyncHttp._send_o
 
 # Told when a request sent in the context it is set in is written (its answer is then the
 # server's to give): evaluate() folds the row before while the next row's request is out.
-# Called when the request is written, or failed, or was answered without a word of how it went
-# (a transport with no trace events); again for each retry or redirect: it must be idempotent
-# and must not raise.
+# Called when the request is written, or waits before it is (a 429's pause), or failed, or was
+# answered without a word of how it went (a transport with no trace events); again for each
+# retry or redirect: it must be idempotent and must not raise.
 REQUEST_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "atomemo_request_sent", default=None)
 _WAITING = frozenset({"http11.receive_response_headers.started", "http2.receive_response_headers.started"})
@@ -447,6 +447,9 @@ class AsyncHttp(BaseClient):
             attempt += 1
             pause = self._pause_before_send(deadline, retrying=attempt > 1)
             if pause:
+                waiting = REQUEST_SENT.get()
+                if waiting is not None:  # nothing is sent for a while: the caller's work goes on meanwhile
+                    waiting()
                 await anyio.sleep(pause)
             try:
                 response = await self._send(self._build(self._http, call, deadline))

@@ -122,7 +122,7 @@ def _parser(client: SyncHttp | AsyncHttp) -> Callable[[str], Event]:
 
 class _StreamBase:
     _state: StreamPolicy
-    received = 0  # bytes of the answer read so far (across resumes)
+    received = 0  # bytes of the answer read so far, inflated (across resumes)
 
     @property
     def message_id(self) -> str | None:
@@ -189,8 +189,8 @@ class EventStream(_StreamBase):
                 try:
                     inflater = Inflater(self._response.headers.get("content-encoding", ""))
                     for raw in self._response.iter_raw():
-                        self.received += len(raw)
                         for chunk in inflater.feed(raw):
+                            self.received += len(chunk)
                             seen = decoder.blocks
                             frames = decoder.feed(chunk)
                             if decoder.blocks != seen:
@@ -297,8 +297,8 @@ class AsyncEventStream(_StreamBase):
                         if scope.cancelled_caught:
                             cause = _idle_error(idle)
                             break
-                    self.received += len(raw)
                     for chunk in inflater.feed(raw):
+                        self.received += len(chunk)  # as inflated: what is held is bounded in what it parses to
                         seen = decoder.blocks
                         frames = decoder.feed(chunk)
                         if decoder.blocks != seen:  # the deadline moves when whole events arrive, not bytes
