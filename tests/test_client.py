@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -324,3 +327,31 @@ async def test_clients_are_context_managers(server, support):
 
 def test_server_fixture_is_real_loopback(server: LocalServer):
     assert server.base_url.startswith("http://127.0.0.1:")
+
+
+def test_an_address_is_parsed_once_however_many_requests_go_to_it(monkeypatch):
+    """httpx parses a string address on every request (a quarter of building one); the client
+    hands it the parsed address it keeps, within a bound."""
+    import atomemo_notebook.transport._base_client as base_client
+    from atomemo_notebook.protocol.atomemo import _calls as atomemo_calls
+
+    parsed: list[str] = []
+    real = httpx.URL.__init__
+
+    def counted(self: httpx.URL, url: Any = "", **kwargs: Any) -> None:
+        if isinstance(url, str):
+            parsed.append(url)
+        real(self, url, **kwargs)
+
+    monkeypatch.setattr(httpx.URL, "__init__", counted)
+    monkeypatch.setattr(base_client, "MAX_PARSED_URLS", 3)
+    client = Client("sk-test", base_url="http://127.0.0.1:9/api")
+    send = atomemo_calls.send_message(app_id="a", trigger_id="t", query="q", user_id="u")
+    deadline = time.monotonic() + 30
+    built = [client._build(client._http, send, deadline) for _ in range(5)]
+    assert all(str(r.url) == "http://127.0.0.1:9/api/chat/messages" for r in built)
+    assert parsed.count("http://127.0.0.1:9/api/chat/messages") == 1
+    for i in range(5):  # more addresses than the bound: it starts again, never grows past it
+        client._build(client._http, dataclasses.replace(send, path=f"/chat/messages/{i}"), deadline)
+        assert len(client._parsed) <= 3
+    client.close()
