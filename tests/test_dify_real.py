@@ -26,6 +26,7 @@ from atomemo_notebook import (
     DifyClient,
     NotFoundError,
 )
+from atomemo_notebook.model.chat import LEAF
 from atomemo_notebook.protocol.dify import _calls as calls
 from atomemo_notebook.protocol.dify.events import REDACTED
 
@@ -115,6 +116,18 @@ async def test_two_turns_async_and_the_widgets_kernel_side():
             ("and a second question", "succeeded", "Echo: and a second question (turn 2)")]
         assert turns[1]["parent_id"] == turns[0]["id"]
         widget.close()
+
+
+async def test_an_evaluation_folds_difys_recorded_answer_as_it_arrives():
+    """evaluate() holds an answer back (to fold it while the next row's request is out) only where
+    nothing is asked after it: Dify's chat asks for the suggested questions next, so its recorded
+    answer is folded as it arrives, as ask() folds it."""
+    with replay("chatflow-two-turns") as server:
+        chat = AsyncChat(AsyncDifyClient(KEY, base_url=server.origin), user_id="rec-user-1")
+        reply, settle = await chat._exchange("hello there", LEAF, None, None, hold=True)
+        assert settle is None and reply.done and reply.status == "succeeded"
+        assert reply.text == "Hi there! You said: hello there (turn 1)"
+        await chat.backend.client.close()
 
 
 # -- human-input-pause ---------------------------------------------------------------------------

@@ -27,7 +27,9 @@ from atomemo_notebook.server import LocalServer
 from atomemo_notebook.transport._client import REQUEST_SENT
 
 from .conftest import wait_until
+from .test_eval_cache import server_asks as _asks
 from .test_evaluate import Faulty
+from .test_pool_gate import _answer
 
 
 def _chat(server: LocalServer, user: str, hooks: list[Any] | None = None,
@@ -37,24 +39,6 @@ def _chat(server: LocalServer, user: str, hooks: list[Any] | None = None,
     api = AsyncClient(server.api_key, base_url=server.base_url, http_client=http)
     app = server.app("echo")
     return AsyncChat(api, app_id=app["app_id"], trigger_id=app["trigger_id"], user_id=user)
-
-
-def _answer() -> httpx.Response:
-    body = (b'data: {"event":"message_created","data":{"message_id":"m1","conversation_id":"c1"}}\n\n'
-            b'data: {"event":"execution_finished","data":{"resource_type":"execution",'
-            b'"resource":{"id":"e1","status":"succeeded"}}}\n\n')
-
-    async def stream() -> AsyncIterator[bytes]:
-        yield body
-
-    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream())
-
-
-def _asks(server: LocalServer, user: str) -> int:
-    """Chat POSTs the server has taken from `user` (one message each)."""
-    store = server.asgi_app.state.emulator.store
-    app = server.app("echo")
-    return sum(len(store.messages(c["id"])) for c in store.list_conversations(app["app_id"], app["trigger_id"], user))
 
 
 async def test_the_transport_says_when_a_request_is_written_before_its_answer_is_read(server):
@@ -311,3 +295,44 @@ def test_a_finished_evaluation_is_not_kept_alive_by_a_task_an_ask_started(server
     alive = gone() is not None
     runtime.submit(api.close()).result(10)  # its hub too
     assert not alive
+
+
+GARBAGE = (b'data: {"event":"message_created","data":{"message_id":"m1","conversation_id":"c1"}}\n\n'
+           b'data: {"event":"chat_message","data":"not an object"}\n\n'
+           b'data: {"event":"no_such_event","data":{"x":[1,2,{"y":null}]}}\n\n'
+           b'data: {"event":"node_finished","data":{"resource_type":"result","resource":"not an object"}}\n\n'
+           b'data: {"event":"node_finished","data":{"resource_type":"result","resource":{"id":"r9",'
+           b'"node_id":"never-started","status":"succeeded","json_output":{"a":"b"}}}}\n\n'
+           b'data: {"event":"chat_message","data":{"text":"kept"}}\n\n'
+           b'data: [1, 2, 3]\n\n'
+           b'data: {"event":"execution_finished","data":{"resource_type":"execution",'
+           b'"resource":{"id":"e1","status":"succeeded"}}}\n\n')
+
+
+async def test_a_held_answer_of_garbage_folds_as_an_answer_folded_as_it_arrives(server):
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async def stream() -> AsyncIterator[bytes]:
+            yield GARBAGE[:200]  # two reads: the message is named in the first
+            yield GARBAGE[200:]
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=stream())
+
+    real = _chat(server, "garbage")
+    app = await real.load_app()
+    await real.backend.client.close()
+    folded: list[Any] = []
+    for hold in (False, True):
+        chat = _chat(server, "garbage", transport=httpx.MockTransport(handler))
+        chat.app = app
+        reply, settle = await chat._exchange("q", LEAF, None, None, hold=hold)
+        assert (settle is not None) is hold
+        if settle is not None:
+            settle()
+        folded.append(reply)
+        await chat.backend.client.close()
+    eager, held = folded
+    assert held.done and held.status == eager.status == "succeeded"
+    assert held.text == eager.text and "kept" in held.text
+    assert held.anomalies == eager.anomalies and held.anomalies  # the garbage is named, not dropped
+    assert held.events.names() == eager.events.names()
+    assert [(s.node_id, s.status) for s in held.nodes] == [(s.node_id, s.status) for s in eager.nodes]

@@ -750,8 +750,7 @@ class AsyncChat(ChatBase):
                     continue
                 self._fold_held(reply, held, inputs)  # past the bound: fold as it arrives from here
                 held = None
-                if start < len(batch):
-                    reply.apply_all(batch[start:] if start else batch)
+                self._apply_all(reply, batch[start:] if start else batch, None, inputs)
             ended = True
             ended_at = reply.elapsed()
             if self._wants_suggestions(reply):

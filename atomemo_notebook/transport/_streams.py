@@ -122,7 +122,6 @@ def _parser(client: SyncHttp | AsyncHttp) -> Callable[[str], Event]:
 
 class _StreamBase:
     _state: StreamPolicy
-    received = 0  # bytes of the answer read so far, inflated (across resumes)
 
     @property
     def message_id(self) -> str | None:
@@ -190,7 +189,6 @@ class EventStream(_StreamBase):
                     inflater = Inflater(self._response.headers.get("content-encoding", ""))
                     for raw in self._response.iter_raw():
                         for chunk in inflater.feed(raw):
-                            self.received += len(chunk)
                             seen = decoder.blocks
                             frames = decoder.feed(chunk)
                             if decoder.blocks != seen:
@@ -229,6 +227,8 @@ class EventStream(_StreamBase):
 
 class AsyncEventStream(_StreamBase):
     """Async iterator of `Event`s and an async context manager; `await close()` ends it early."""
+
+    received = 0  # bytes of the answer read so far, inflated (across resumes): see AsyncStream
 
     def __init__(self, client: AsyncHttp, response: httpx.Response, state: StreamPolicy) -> None:
         self._client = client
